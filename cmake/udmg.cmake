@@ -1,0 +1,25 @@
+# Helpers that keep each folder's CMakeLists a short list (as Tink's tink_cc_library).
+
+# udmg_library(NAME SOURCES a.cc b.cc DEPS target...)
+function(udmg_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
+endfunction()
+
+# udmg_test(NAME SOURCES a_test.cc DEPS target... [LABELS l...])
+# Each test binary is registered with ctest test by test (gtest_discover_tests at test time).
+function(udmg_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
+  target_compile_definitions(${name} PRIVATE
+    UDMG_TESTDATA_DIR="${UDMG_TESTDATA_DIR}"
+    UDMG_SERVER_BINARY="$<TARGET_FILE:udmg-server>"
+    UDMG_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()

@@ -1,0 +1,191 @@
+// db::Store: everything udmg-server keeps in or reads from the database, behind one interface with
+// two backends: SQLite (embedded, the default) and PostgreSQL (libpqxx). Callers never see SQL.
+//
+// One Store is one database connection. Thread-safety: NOT thread-safe; open one Store per thread
+// or per concurrent pipeline stage (OpenStore is cheap for SQLite). Backend exceptions are caught
+// inside db/ and come back as Status: kDatabase for SQL/connection failures, kNotFound for unknown
+// tables/columns/rows, kConflict for lost races, kNotInitialized for a missing keyring.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "engine/keyring.h"
+#include "engine/status.h"
+
+namespace udmg::db {
+
+// A registered encrypted column (udmg_encrypted_columns). Names are SQL identifiers
+// ([A-Za-z_][A-Za-z0-9_]*, checked on registration) and are quoted when used.
+struct ColumnRef {
+  std::string table;
+  std::string column;
+  std::string key_column = "id";
+  std::string Name() const { return table + "." + column; }  // "credentials.secret"
+  bool operator==(const ColumnRef&) const = default;
+};
+
+// A row's key as the database returns it: integer keys stay integers so that keyset pagination
+// orders them numerically.
+using RowKey = std::variant<int64_t, std::string>;
+std::string RowKeyText(const RowKey& key);
+// An operator's KEY argument: a decimal integer becomes an integer key, anything else text.
+RowKey ParseRowKey(std::string_view text);
+
+struct StoredValue {
+  RowKey key;
+  std::optional<std::string> value;  // NULL stays NULL
+};
+
+// One compare-and-swap: UPDATE t SET c = replacement WHERE key = key AND c = expected.
+struct CasWrite {
+  RowKey key;
+  std::string expected;
+  std::string replacement;
+};
+
+// The rows a migration to `target_version` must touch: values encrypted under any other version,
+// plus legacy plaintext (no "udmg:" prefix) when `include_plaintext`. NULLs never.
+// Matching is on the text prefix, case-sensitively ("udmg:v7:" is not "UDMG:V7:").
+struct StaleFilter {
+  uint32_t target_version = 0;
+  bool include_plaintext = false;
+};
+
+// How a column's values are spread, counted in the database (one GROUP BY, no decryption).
+struct ValueCounts {
+  std::map<uint32_t, uint64_t> by_version;  // "udmg:v<N>:..." per N
+  uint64_t plaintext = 0;                   // no "udmg:" prefix
+  uint64_t malformed = 0;                   // "udmg:" prefix but no valid version
+  uint64_t null_values = 0;
+};
+
+// Rows for `udmg-server demo`: credentials(id integer PK, name text, secret text).
+struct DemoRow {
+  int64_t id = 0;
+  std::string name;
+  std::string secret;
+};
+
+// Re-encryption jobs (issue 3): one row per job, one progress row per column, failures apart.
+struct JobColumnProgress {
+  ColumnRef column;
+  std::optional<RowKey> checkpoint;  // every row at or before it has been committed
+  uint64_t migrated = 0;
+  uint64_t conflicts = 0;
+  uint64_t failed = 0;
+  bool scanned = false;  // the keyset scan reached the end of the table
+};
+struct JobRecord {
+  int64_t id = 0;
+  std::string kind;   // "reencrypt" or "sweep"
+  std::string state;  // "running", "stopped", "failed", "done"
+  uint32_t target_version = 0;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  std::vector<JobColumnProgress> columns;
+};
+struct FailureRecord {
+  int64_t job_id = 0;
+  ColumnRef column;
+  RowKey key;
+  uint32_t version = 0;     // 0 when the envelope is malformed
+  std::string error_class;  // "malformed", "unknown_version", "decryption_failed"
+  int64_t recorded_at = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // "sqlite:/abs/path" or "postgresql://user@host:port/db" with any password removed.
+  virtual std::string Describe() const = 0;
+
+  // Creates or upgrades the udmg_ tables by versioned migrations (udmg_schema_migrations).
+  // Idempotent: at the latest version it writes nothing.
+  virtual Status Migrate() = 0;
+
+  // ---- Keyring ----------------------------------------------------------------------------
+  // nullopt when `init` has not run.
+  virtual Result<std::optional<KeyringRecords>> LoadKeyring() = 0;
+  // Cheap check for a keyring change made by another process.
+  virtual Result<int64_t> KeyringRevision() = 0;
+  // One transaction under the database-wide keyring lock (SQLite: BEGIN IMMEDIATE; PostgreSQL:
+  // pg_advisory_xact_lock). `change` sees the keyring as it is under the lock (nullopt if none)
+  // and returns the complete new keyring, or an error to roll back. The store replaces the
+  // keyring rows, bumps the revision and commits. Nothing is written when `change` fails.
+  using KeyringChange =
+      std::function<Result<KeyringRecords>(const std::optional<KeyringRecords>& current)>;
+  virtual Status UpdateKeyring(const KeyringChange& change) = 0;
+
+  // Encryptions made per master version (the GCM nonce budget, DESIGN §8).
+  virtual Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) = 0;
+  virtual Result<std::map<uint32_t, uint64_t>> LoadEncryptions() = 0;
+
+  // ---- Registered columns -----------------------------------------------------------------
+  virtual Result<std::vector<ColumnRef>> ListColumns() = 0;
+  // kNotFound naming what is missing if the table, the column or the key column does not exist;
+  // kBadInput for a name that is not an identifier; kConflict if already registered.
+  virtual Status AddColumn(const ColumnRef& column) = 0;
+  virtual Status RemoveColumn(std::string_view table, std::string_view column) = 0;  // kNotFound
+  virtual Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) = 0;
+
+  // ---- Values -----------------------------------------------------------------------------
+  // nullopt when no row has that key.
+  virtual Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column,
+                                                       const RowKey& key) = 0;
+  // Plain UPDATE of one row; kNotFound when no row has that key.
+  virtual Status WriteValue(const ColumnRef& column, const RowKey& key,
+                            const std::optional<std::string>& value) = 0;
+  // Keyset pagination: up to `limit` rows with key > `after` (all when nullopt), in key order.
+  virtual Result<std::vector<StoredValue>> FetchStale(const ColumnRef& column,
+                                                      const StaleFilter& filter,
+                                                      const std::optional<RowKey>& after,
+                                                      size_t limit) = 0;
+  // The same over every non-NULL value (for verify).
+  virtual Result<std::vector<StoredValue>> FetchValues(const ColumnRef& column,
+                                                       const std::optional<RowKey>& after,
+                                                       size_t limit) = 0;
+  virtual Result<uint64_t> CountStale(const ColumnRef& column, const StaleFilter& filter) = 0;
+  virtual Result<ValueCounts> CountValues(const ColumnRef& column) = 0;
+  // All writes in one transaction; result[i] is true where writes[i] matched and was applied.
+  // A row whose value changed since it was read is left alone (false), never overwritten.
+  virtual Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
+                                                   std::span<const CasWrite> writes) = 0;
+
+  // ---- Demo table -------------------------------------------------------------------------
+  // Creates credentials(id integer primary key, name text, secret text) if missing.
+  virtual Status CreateDemoTable() = 0;
+  virtual Status InsertDemoRows(std::span<const DemoRow> rows) = 0;  // one transaction
+
+  // ---- Jobs (pipeline) ----------------------------------------------------------------------
+  virtual Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
+                                    const std::vector<ColumnRef>& columns) = 0;
+  // The newest job of `kind` that is not done, if any (to resume).
+  virtual Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) = 0;
+  virtual Result<std::optional<JobRecord>> LoadJob(int64_t job_id) = 0;
+  // Moves the column's checkpoint forward and adds the counts, in one transaction.
+  virtual Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,
+                                const std::optional<RowKey>& checkpoint, uint64_t migrated,
+                                uint64_t conflicts, uint64_t failed, bool scanned) = 0;
+  virtual Status SetJobState(int64_t job_id, std::string_view state) = 0;
+  virtual Status RecordFailure(const FailureRecord& failure) = 0;
+  virtual Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) = 0;
+};
+
+// Opens a connection: "sqlite:PATH" (PATH created if missing) or "postgresql://..." /
+// "postgres://...". kBadInput for an unknown scheme; kDatabase, one line, when it cannot connect.
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url);
+
+// The URL to use: --db if given, else UDMG_DATABASE_URL, else "sqlite:udmg.db".
+std::string ResolveDatabaseUrl(const std::optional<std::string>& flag);
+
+}  // namespace udmg::db

@@ -1,0 +1,25 @@
+// Hex and base64 (RFC 4648 §4 standard with padding, §5 URL-safe with padding). Decoders are
+// strict: they refuse whitespace, missing or extra padding and non-zero trailing bits, so that one
+// text has one meaning (an envelope or a token that parses round-trips exactly).
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/secret.h"
+
+namespace udmg {
+
+std::string HexEncode(std::span<const uint8_t> bytes);  // lowercase
+// nullopt unless `text` is an even number of hex digits (either case).
+std::optional<SecretBytes> HexDecode(std::string_view text);
+
+std::string Base64Encode(std::span<const uint8_t> bytes);
+std::string Base64UrlEncode(std::span<const uint8_t> bytes);
+std::optional<std::vector<uint8_t>> Base64Decode(std::string_view text);
+std::optional<std::vector<uint8_t>> Base64UrlDecode(std::string_view text);
+
+}  // namespace udmg

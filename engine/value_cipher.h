@@ -1,0 +1,48 @@
+// Encrypts and decrypts value envelopes (engine/envelope.h) with a keyring. Caches one AesGcm per
+// master version, so the key schedule and EVP context are set up once per thread and version.
+//
+// Thread-safety: NOT thread-safe: one ValueCipher per thread (the Keyring itself is shared).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "engine/aead.h"
+#include "engine/keyring.h"
+
+namespace udmg {
+
+// NIST SP 800-38D: random 96-bit nonces bound one key to 2^32 encryptions. Warn from here on.
+inline constexpr uint64_t kNonceWarnEncryptions = uint64_t{1} << 31;
+inline constexpr uint64_t kNonceLimitEncryptions = uint64_t{1} << 32;
+
+class ValueCipher {
+ public:
+  explicit ValueCipher(std::shared_ptr<const Keyring> keyring);
+
+  const Keyring& keyring() const { return *keyring_; }
+
+  // Envelope under the active version with a fresh random nonce.
+  Result<std::string> Encrypt(std::span<const uint8_t> plaintext);
+  Result<std::string> Encrypt(std::string_view plaintext) { return Encrypt(AsBytes(plaintext)); }
+
+  // Plaintext of an envelope under any readable version.
+  // kBadInput: malformed envelope or base64; kNotFound: a version this keyring cannot read (maybe
+  // newer: refresh the keyring); kCorruptValue: authentication failed ("decryption failed").
+  Result<SecretBytes> Decrypt(std::string_view envelope);
+
+  // Encryptions made by this object per master version since it was created (for the nonce
+  // budget; callers add it to the store's per-version count).
+  const std::map<uint32_t, uint64_t>& encryptions() const { return encryptions_; }
+
+ private:
+  Result<AesGcm*> ContextFor(uint32_t version);
+  std::shared_ptr<const Keyring> keyring_;
+  std::map<uint32_t, std::unique_ptr<AesGcm>> contexts_;
+  std::map<uint32_t, uint64_t> encryptions_;
+};
+
+}  // namespace udmg

@@ -1,0 +1,56 @@
+// The library API for the server's own code (DESIGN §3, gradual migration): read a value
+// (decrypt; if stale, re-encrypt under the active version and compare-and-swap it back), write a
+// value under the active version, and notice a rotation made by another process before writing.
+//
+// Thread-safety: NOT thread-safe (it owns one database connection); one client per thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+
+#include "db/store.h"
+#include "engine/keyring.h"
+#include "engine/value_cipher.h"
+
+namespace udmg::pipeline {
+
+struct ReadOutcome {
+  std::optional<SecretBytes> plaintext;  // nullopt for a NULL value
+  uint32_t version = 0;                  // version it was stored under; 0 for plaintext/NULL
+  bool legacy_plaintext = false;         // stored without the udmg: prefix (left as it is)
+  bool migrated = false;                 // re-encrypted to the active version and written back
+};
+
+class SecretsClient {
+ public:
+  // Loads the keyring; fails with WrongRootKeyError when `k0` is not the current root key and
+  // kNotInitialized when `init` has not run.
+  static Result<std::unique_ptr<SecretsClient>> Open(std::unique_ptr<db::Store> store,
+                                                     SecretBytes k0);
+
+  // kNotFound when no row has that key. A value under a version this keyring does not know makes
+  // it refresh the keyring once (another process may have rotated) before giving up.
+  // A lost compare-and-swap (someone wrote meanwhile) is not an error: the value read is returned.
+  Result<ReadOutcome> Read(const db::ColumnRef& column, const db::RowKey& key);
+
+  // Refreshes the keyring if it changed, then writes `plaintext` under the active version.
+  Status Write(const db::ColumnRef& column, const db::RowKey& key,
+               std::span<const uint8_t> plaintext);
+
+  // Reloads the keyring when its revision changed. Fails with WrongRootKeyError when this
+  // process's K0 is no longer the current root key (the process must stop).
+  Status RefreshKeyring();
+
+  const Keyring& keyring() const { return cipher_->keyring(); }
+  db::Store& store() { return *store_; }
+
+ private:
+  SecretsClient(std::unique_ptr<db::Store> store, SecretBytes k0,
+                std::shared_ptr<const Keyring> keyring);
+  std::unique_ptr<db::Store> store_;
+  SecretBytes k0_;
+  std::unique_ptr<ValueCipher> cipher_;
+};
+
+}  // namespace udmg::pipeline

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds into BUILD_DIR (default build/release). Extra arguments go to cmake, e.g.
+#   scripts/build.sh build/asan -DUDMG_SANITIZE=address,undefined
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-build/release}
+shift || true
+cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+cmake --build "$dir" -j"$(nproc)"

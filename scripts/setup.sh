@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package udmg-server needs to build, test and benchmark. Run as root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  build-essential cmake ninja-build pkg-config git openssl
+  libssl-dev libsqlite3-dev sqlite3 libtbb-dev libpqxx-dev
+  libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev
+  python3 python3-cryptography
+  postgresql-15 prometheus
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The prometheus package starts a server; tests start their own on a free port instead.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus >/dev/null 2>&1 || true; fi
+echo "setup: all packages present"
