@@ -27,6 +27,10 @@ class AesGcm {
   // Appends ciphertext ‖ tag (16 bytes) to `out`.
   Status Seal(std::span<const uint8_t, kGcmNonceSize> nonce, std::span<const uint8_t> aad,
               std::span<const uint8_t> plaintext, std::vector<uint8_t>& out);
+  // As Seal, into `out`, which must have room for plaintext.size() + kGcmTagSize bytes (lets the
+  // envelope code seal into a reused buffer).
+  Status SealTo(std::span<const uint8_t, kGcmNonceSize> nonce, std::span<const uint8_t> aad,
+                std::span<const uint8_t> plaintext, uint8_t* out);
   // `sealed` is ciphertext ‖ tag. Fails with kCorruptValue "decryption failed" whatever failed.
   Result<SecretBytes> Open(std::span<const uint8_t, kGcmNonceSize> nonce,
                            std::span<const uint8_t> aad, std::span<const uint8_t> sealed);

@@ -22,4 +22,11 @@ std::string Base64UrlEncode(std::span<const uint8_t> bytes);
 std::optional<std::vector<uint8_t>> Base64Decode(std::string_view text);
 std::optional<std::vector<uint8_t>> Base64UrlDecode(std::string_view text);
 
+// Hot-path forms (value envelopes): no allocation beyond what `out` needs.
+constexpr size_t Base64EncodedSize(size_t byte_count) { return (byte_count + 2) / 3 * 4; }
+// Appends the standard base64 of `bytes` to `out`.
+void Base64EncodeAppend(std::span<const uint8_t> bytes, std::string& out);
+// Strict standard base64 into `out` (replacing its contents); false on malformed text.
+bool Base64DecodeInto(std::string_view text, std::vector<uint8_t>& out);
+
 }  // namespace udmg

@@ -1,1 +1,45 @@
-// implementation pending
+#include "engine/envelope.h"
+
+#include <limits>
+
+namespace udmg {
+namespace {
+
+constexpr std::string_view kVersionMarker = "udmg:v";
+
+Error Malformed(std::string_view what) {
+  // The value itself is never echoed: a legacy plaintext secret may start with "udmg:".
+  return Error{ErrorCode::kBadInput,
+               "value starts with \"udmg:\" but is not a valid envelope (" + std::string(what) +
+                   "; expected udmg:v<N>:<base64>): restore it from a backup or rewrite it"};
+}
+
+}  // namespace
+
+std::string EnvelopePrefix(uint32_t version) {
+  std::string prefix(kVersionMarker);
+  prefix += std::to_string(version);
+  prefix += ':';
+  return prefix;
+}
+
+bool LooksEncrypted(std::string_view value) { return value.starts_with(kEnvelopeMagic); }
+
+Result<EnvelopeParts> ParseEnvelope(std::string_view value) {
+  if (!value.starts_with(kVersionMarker)) return Malformed("no version after \"udmg:\"");
+  size_t pos = kVersionMarker.size();
+  const size_t digits_start = pos;
+  uint64_t version = 0;
+  while (pos < value.size() && value[pos] >= '0' && value[pos] <= '9') {
+    version = version * 10 + static_cast<uint64_t>(value[pos] - '0');
+    if (version > std::numeric_limits<uint32_t>::max()) return Malformed("version out of range");
+    ++pos;
+  }
+  if (pos == digits_start) return Malformed("no version number");
+  if (value[digits_start] == '0') return Malformed("version 0 or with a leading zero");
+  if (pos == value.size() || value[pos] != ':') return Malformed("no ':' after the version");
+  ++pos;
+  return EnvelopeParts{static_cast<uint32_t>(version), value.substr(0, pos), value.substr(pos)};
+}
+
+}  // namespace udmg

@@ -61,6 +61,7 @@ struct RootKeyCheck {
   std::optional<uint32_t> version;  // the version this K0 matches, if any
   uint32_t current_version = 0;
   std::string fingerprint;          // of this process's K0
+  std::string current_fingerprint;  // of the current root version (empty if there is none)
 };
 RootKeyCheck CheckRootKey(const KeyringRecords& records, std::span<const uint8_t> k0);
 // kWrongKey, one line naming this K0's version (or "unknown", with its fingerprint), the current

@@ -1,1 +1,64 @@
-// implementation pending
+#include "engine/value_cipher.h"
+
+#include "engine/encoding.h"
+#include "engine/envelope.h"
+
+namespace udmg {
+
+ValueCipher::ValueCipher(std::shared_ptr<const Keyring> keyring) : keyring_(std::move(keyring)) {}
+
+Result<ValueCipher::VersionContext*> ValueCipher::ContextFor(uint32_t version) {
+  if (auto it = contexts_.find(version); it != contexts_.end()) return &it->second;
+  const SecretBytes* key = keyring_->MasterKey(version);
+  if (key == nullptr) {
+    return Error{ErrorCode::kNotFound,
+                 "value is encrypted under master key version " + std::to_string(version) +
+                     ", which this keyring cannot read (unknown, newer or retired): reload the "
+                     "keyring, or check the version with `udmg-server keys status`"};
+  }
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<AesGcm> aead, AesGcm::Create(*key));
+  auto [it, inserted] =
+      contexts_.emplace(version, VersionContext{std::move(aead), EnvelopePrefix(version)});
+  return &it->second;
+}
+
+Result<std::string> ValueCipher::Encrypt(std::span<const uint8_t> plaintext) {
+  if (active_ == nullptr) {
+    const uint32_t version = keyring_->active_version();
+    UDMG_ASSIGN_OR_RETURN(active_, ContextFor(version));
+    active_encryptions_ = &encryptions_[version];
+  }
+  // scratch_ = nonce ‖ ciphertext ‖ tag, reused between calls; the result is one exact-size string.
+  scratch_.resize(kGcmNonceSize + plaintext.size() + kGcmTagSize);
+  nonces_.Next(std::span<uint8_t, kGcmNonceSize>(scratch_.data(), kGcmNonceSize));
+  const std::string& prefix = active_->prefix;
+  UDMG_RETURN_IF_ERROR(active_->aead->SealTo(
+      std::span<const uint8_t, kGcmNonceSize>(scratch_.data(), kGcmNonceSize), AsBytes(prefix),
+      plaintext, scratch_.data() + kGcmNonceSize));
+  std::string envelope;
+  envelope.reserve(prefix.size() + Base64EncodedSize(scratch_.size()));
+  envelope += prefix;
+  Base64EncodeAppend(scratch_, envelope);
+  ++*active_encryptions_;
+  return envelope;
+}
+
+Result<SecretBytes> ValueCipher::Decrypt(std::string_view envelope) {
+  UDMG_ASSIGN_OR_RETURN(const EnvelopeParts parts, ParseEnvelope(envelope));
+  if (!Base64DecodeInto(parts.payload, scratch_)) {
+    return Error{ErrorCode::kBadInput,
+                 "envelope of version " + std::to_string(parts.version) +
+                     " has malformed base64: restore the value from a backup or rewrite it"};
+  }
+  if (scratch_.size() < kGcmNonceSize + kGcmTagSize) {
+    return Error{ErrorCode::kBadInput, "envelope of version " + std::to_string(parts.version) +
+                                           " is too short to hold a nonce and a tag: restore the "
+                                           "value from a backup or rewrite it"};
+  }
+  UDMG_ASSIGN_OR_RETURN(VersionContext * context, ContextFor(parts.version));
+  return context->aead->Open(
+      std::span<const uint8_t, kGcmNonceSize>(scratch_.data(), kGcmNonceSize),
+      AsBytes(parts.prefix), std::span<const uint8_t>(scratch_).subspan(kGcmNonceSize));
+}
+
+}  // namespace udmg

@@ -9,9 +9,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/aead.h"
 #include "engine/keyring.h"
+#include "engine/nonce_pool.h"
 
 namespace udmg {
 
@@ -25,7 +27,8 @@ class ValueCipher {
 
   const Keyring& keyring() const { return *keyring_; }
 
-  // Envelope under the active version with a fresh random nonce.
+  // Envelope under the active version with a fresh random nonce (RAND_bytes, drawn in batches:
+  // engine/nonce_pool.h).
   Result<std::string> Encrypt(std::span<const uint8_t> plaintext);
   Result<std::string> Encrypt(std::string_view plaintext) { return Encrypt(AsBytes(plaintext)); }
 
@@ -39,10 +42,20 @@ class ValueCipher {
   const std::map<uint32_t, uint64_t>& encryptions() const { return encryptions_; }
 
  private:
-  Result<AesGcm*> ContextFor(uint32_t version);
+  // What a version needs per call, set up on first use: the keyed AES-GCM and the prefix (AAD).
+  struct VersionContext {
+    std::unique_ptr<AesGcm> aead;
+    std::string prefix;
+  };
+  Result<VersionContext*> ContextFor(uint32_t version);
+
   std::shared_ptr<const Keyring> keyring_;
-  std::map<uint32_t, std::unique_ptr<AesGcm>> contexts_;
+  std::map<uint32_t, VersionContext> contexts_;
   std::map<uint32_t, uint64_t> encryptions_;
+  VersionContext* active_ = nullptr;      // contexts_ of the active version, once used
+  uint64_t* active_encryptions_ = nullptr;  // its entry in encryptions_ (map nodes are stable)
+  NoncePool nonces_;
+  std::vector<uint8_t> scratch_;  // nonce ‖ ciphertext ‖ tag of the current call (never plaintext)
 };
 
 }  // namespace udmg
