@@ -1,1 +1,71 @@
-// implementation pending
+// Backend-independent parts of db/store.h: row keys, the database URL and the backend choice.
+#include "db/store.h"
+
+#include <charconv>
+#include <cstdlib>
+
+#include "db/sqlite/sqlite_store.h"
+
+namespace udmg::db {
+namespace {
+
+constexpr std::string_view kSqliteScheme = "sqlite:";
+constexpr std::string_view kDefaultDatabaseUrl = "sqlite:udmg.db";
+constexpr std::string_view kAcceptedForms = "use sqlite:PATH or postgresql://USER@HOST:PORT/DBNAME";
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// Canonical decimal: an optional '-', then "0" or digits without a leading zero; "-0" is not.
+bool IsCanonicalDecimal(std::string_view text) {
+  std::string_view digits = StartsWith(text, "-") ? text.substr(1) : text;
+  if (digits.empty() || (digits[0] == '0' && (digits.size() > 1 || text.size() > 1))) {
+    return false;
+  }
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string RowKeyText(const RowKey& key) {
+  if (const int64_t* number = std::get_if<int64_t>(&key)) return std::to_string(*number);
+  return std::get<std::string>(key);
+}
+
+RowKey ParseRowKey(std::string_view text) {
+  if (IsCanonicalDecimal(text)) {
+    int64_t number = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error == std::errc() && end == text.data() + text.size()) return number;
+  }
+  return std::string(text);  // "007", "+5", " 5", or beyond int64: the text itself
+}
+
+std::string ResolveDatabaseUrl(const std::optional<std::string>& flag) {
+  if (flag && !flag->empty()) return *flag;
+  if (const char* env = std::getenv("UDMG_DATABASE_URL"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return std::string(kDefaultDatabaseUrl);
+}
+
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
+  if (StartsWith(url, kSqliteScheme)) {
+    UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
+                          sqlite::OpenSqliteStore(url.substr(kSqliteScheme.size())));
+    return store;
+  }
+  if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://")) {
+    return Error{ErrorCode::kBadInput,
+                 "PostgreSQL support is not built yet; use --db sqlite:PATH for now"};
+  }
+  // The URL is not echoed: a mistyped PostgreSQL URL may carry a password.
+  return Error{ErrorCode::kBadInput,
+               "the database URL has an unknown form; " + std::string(kAcceptedForms)};
+}
+
+}  // namespace udmg::db

@@ -1,1 +1,187 @@
-// implementation pending
+// SqliteStore: opening, schema, keyring and nonce-budget counters.
+#include "db/sqlite/sqlite_store.h"
+
+#include <exception>
+
+#include "db/sqlite/sqlite_schema.h"
+#include "db/store_internal.h"
+
+namespace udmg::db::sqlite {
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path) {
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection, Connection::Open(path));
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(connection)));
+}
+
+Status SqliteStore::Migrate() { return MigrateSchema(*connection_); }
+
+// ---- Keyring --------------------------------------------------------------------------------
+
+Result<std::optional<KeyringRecords>> SqliteStore::ReadKeyringRows() {
+  constexpr std::string_view kWhat = "reading the keyring";
+  KeyringRecords records;
+  {
+    UDMG_ASSIGN_OR_RETURN(Statement roots,
+                          connection_->Prepare("SELECT version, fingerprint, wrapped_key, "
+                                               "wrapped_by, created_at FROM udmg_root_keys "
+                                               "ORDER BY version",
+                                               kWhat));
+    for (;;) {
+      UDMG_ASSIGN_OR_RETURN(bool has_row, roots.Step());
+      if (!has_row) break;
+      RootKeyRecord& root = records.roots.emplace_back();
+      root.version = static_cast<uint32_t>(roots.Int(0));
+      root.fingerprint = roots.Text(1);
+      root.wrapped_key = roots.OptionalText(2);
+      if (!roots.IsNull(3)) root.wrapped_by = static_cast<uint32_t>(roots.Int(3));
+      root.created_at = roots.Int(4);
+    }
+  }
+  {
+    UDMG_ASSIGN_OR_RETURN(Statement masters,
+                          connection_->Prepare("SELECT version, k3, root_version, state, "
+                                               "created_at FROM udmg_master_keys ORDER BY version",
+                                               kWhat));
+    for (;;) {
+      UDMG_ASSIGN_OR_RETURN(bool has_row, masters.Step());
+      if (!has_row) break;
+      MasterKeyRecord& master = records.masters.emplace_back();
+      master.version = static_cast<uint32_t>(masters.Int(0));
+      master.k3 = masters.Text(1);
+      master.root_version = static_cast<uint32_t>(masters.Int(2));
+      std::optional<MasterKeyState> state = ParseMasterKeyState(masters.Text(3));
+      if (!state) {
+        return Error{ErrorCode::kDatabase, Describe() + ": master key version " +
+                                               std::to_string(master.version) +
+                                               " has an unknown state; restore the keyring"};
+      }
+      master.state = *state;
+      master.created_at = masters.Int(4);
+    }
+  }
+  if (records.roots.empty() && records.masters.empty()) return std::optional<KeyringRecords>();
+  UDMG_ASSIGN_OR_RETURN(records.revision, KeyringRevision());
+  return std::optional<KeyringRecords>(std::move(records));
+}
+
+Result<std::optional<KeyringRecords>> SqliteStore::LoadKeyring() {
+  // One snapshot: roots, masters and revision from the same committed keyring.
+  UDMG_ASSIGN_OR_RETURN(
+      Transaction snapshot,
+      Transaction::Begin(*connection_, Transaction::Kind::kRead, "reading the keyring"));
+  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> records, ReadKeyringRows());
+  UDMG_RETURN_IF_ERROR(snapshot.Commit());
+  return records;
+}
+
+Result<int64_t> SqliteStore::KeyringRevision() {
+  UDMG_ASSIGN_OR_RETURN(
+      Statement revision,
+      connection_->Prepare("SELECT keyring_revision FROM udmg_meta WHERE singleton = 1",
+                           "reading the keyring revision"));
+  UDMG_ASSIGN_OR_RETURN(bool has_row, revision.Step());
+  return has_row ? revision.Int(0) : int64_t{0};
+}
+
+Status SqliteStore::ReplaceKeyringRows(const KeyringRecords& records) {
+  constexpr std::string_view kWhat = "writing the keyring";
+  UDMG_RETURN_IF_ERROR(connection_->ExecuteScript(
+      "DELETE FROM udmg_master_keys; DELETE FROM udmg_root_keys;", kWhat));
+  {
+    UDMG_ASSIGN_OR_RETURN(Statement insert,
+                          connection_->Prepare("INSERT INTO udmg_root_keys (version, fingerprint, "
+                                               "wrapped_key, wrapped_by, created_at) "
+                                               "VALUES (?1, ?2, ?3, ?4, ?5)",
+                                               kWhat));
+    for (const RootKeyRecord& root : records.roots) {
+      insert.BindInt(1, root.version);
+      insert.BindText(2, root.fingerprint);
+      insert.BindOptionalText(3, root.wrapped_key);
+      insert.BindOptionalInt(
+          4, root.wrapped_by ? std::optional<int64_t>(*root.wrapped_by) : std::nullopt);
+      insert.BindInt(5, root.created_at);
+      UDMG_RETURN_IF_ERROR(insert.Run());
+    }
+  }
+  {
+    UDMG_ASSIGN_OR_RETURN(Statement insert,
+                          connection_->Prepare("INSERT INTO udmg_master_keys (version, k3, "
+                                               "root_version, state, created_at) "
+                                               "VALUES (?1, ?2, ?3, ?4, ?5)",
+                                               kWhat));
+    for (const MasterKeyRecord& master : records.masters) {
+      insert.BindInt(1, master.version);
+      insert.BindText(2, master.k3);
+      insert.BindInt(3, master.root_version);
+      insert.BindText(4, MasterKeyStateName(master.state));
+      insert.BindInt(5, master.created_at);
+      UDMG_RETURN_IF_ERROR(insert.Run());
+    }
+  }
+  // The keyring id is made once, with the first keyring; every write bumps the revision.
+  UDMG_ASSIGN_OR_RETURN(
+      Statement bump,
+      connection_->Prepare("INSERT INTO udmg_meta (singleton, keyring_id, keyring_revision) "
+                           "VALUES (1, lower(hex(randomblob(16))), 1) ON CONFLICT (singleton) "
+                           "DO UPDATE SET keyring_revision = keyring_revision + 1",
+                           kWhat));
+  return bump.Run();
+}
+
+Status SqliteStore::UpdateKeyring(const KeyringChange& change) {
+  UDMG_ASSIGN_OR_RETURN(
+      Transaction transaction,
+      Transaction::Begin(*connection_, Transaction::Kind::kWrite, "writing the keyring"));
+  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> current, ReadKeyringRows());
+  std::optional<Result<KeyringRecords>> changed;
+  try {
+    changed.emplace(change(current));
+  } catch (const std::exception& e) {
+    // The transaction rolls back on return; the message comes from our own code, not from keys.
+    return Status(ErrorCode::kInternal, std::string("the keyring change failed unexpectedly (") +
+                                            e.what() + "); nothing was written");
+  }
+  if (!changed->ok()) return changed->error();
+  UDMG_RETURN_IF_ERROR(internal::ValidateKeyringRecords(**changed));
+  UDMG_RETURN_IF_ERROR(ReplaceKeyringRows(**changed));
+  return transaction.Commit();
+}
+
+// ---- Nonce budget ---------------------------------------------------------------------------
+
+Status SqliteStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) {
+  constexpr std::string_view kWhat = "counting encryptions per master version";
+  if (by_version.empty()) return Status::Ok();
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+  {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement add,
+        connection_->Prepare("INSERT INTO udmg_key_usage (version, encryptions) VALUES (?1, ?2) "
+                             "ON CONFLICT (version) DO UPDATE SET "
+                             "encryptions = encryptions + excluded.encryptions",
+                             kWhat));
+    for (const auto& [version, count] : by_version) {
+      add.BindInt(1, version);
+      add.BindInt(2, static_cast<int64_t>(count));
+      UDMG_RETURN_IF_ERROR(add.Run());
+    }
+  }
+  return transaction.Commit();
+}
+
+Result<std::map<uint32_t, uint64_t>> SqliteStore::LoadEncryptions() {
+  UDMG_ASSIGN_OR_RETURN(
+      Statement usage,
+      connection_->Prepare("SELECT version, encryptions FROM udmg_key_usage ORDER BY version",
+                           "reading encryptions per master version"));
+  std::map<uint32_t, uint64_t> by_version;
+  for (;;) {
+    UDMG_ASSIGN_OR_RETURN(bool has_row, usage.Step());
+    if (!has_row) break;
+    by_version[static_cast<uint32_t>(usage.Int(0))] = static_cast<uint64_t>(usage.Int(1));
+  }
+  return by_version;
+}
+
+}  // namespace udmg::db::sqlite

@@ -1,0 +1,126 @@
+// RAII over the SQLite C API: one Connection owns a sqlite3* and its cache of prepared statements;
+// a Statement borrows one cached sqlite3_stmt* and resets it when done; a Transaction rolls back
+// unless committed. Every failure is kDatabase with one line: the database, what failed, and
+// sqlite3_errmsg (never a bound value).
+//
+// Thread-safety: none. A Connection, and everything borrowed from it, belongs to one thread.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "db/store.h"
+#include "engine/status.h"
+
+namespace udmg::db::sqlite {
+
+struct DatabaseCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using DatabaseHandle = std::unique_ptr<sqlite3, DatabaseCloser>;
+using StatementHandle = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
+
+// How long a writer waits for another one's lock before failing with "database is locked".
+inline constexpr int kBusyTimeoutMilliseconds = 30'000;
+
+// A prepared statement borrowed from a Connection's cache. Binding indexes start at 1, column
+// indexes at 0. Destruction resets it and clears its bindings, ready for the next user.
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* statement, std::string context);
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&&) = delete;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  // Bind failures are kept and reported by the next Step/Run.
+  void BindInt(int index, int64_t value);
+  void BindText(int index, std::string_view value);
+  void BindOptionalText(int index, const std::optional<std::string>& value);
+  void BindOptionalInt(int index, const std::optional<int64_t>& value);
+  void BindNull(int index);
+  // Integer keys as integers, text keys as text, so comparisons keep the key's own type.
+  void BindKey(int index, const RowKey& key);
+
+  // One step: true when a row is ready, false when the statement is done.
+  Result<bool> Step();
+  // Steps to the end (INSERT, UPDATE, DELETE, DDL) and resets, so the statement can run again.
+  Status Run();
+  // Resets for another execution, keeping the bindings (for loops over many rows).
+  void Reset();
+
+  bool IsNull(int column) const;
+  int64_t Int(int column) const;
+  std::string Text(int column) const;
+  std::optional<std::string> OptionalText(int column) const;
+  // An INTEGER stays an integer; anything else is read as text.
+  RowKey Key(int column) const;
+
+ private:
+  Error Failure(int code) const;
+
+  sqlite3* db_;
+  sqlite3_stmt* statement_;
+  std::string context_;  // "sqlite:/path: reading the keyring"
+  int bind_error_ = SQLITE_OK;
+};
+
+class Connection {
+ public:
+  // Opens (creating the file if needed, never its directory) and sets the connection up:
+  // busy_timeout, journal_mode=WAL, synchronous=NORMAL, foreign_keys=ON.
+  static Result<std::unique_ptr<Connection>> Open(std::string_view path);
+
+  // "sqlite:/abs/path"
+  const std::string& describe() const { return describe_; }
+
+  // A statement from the cache, prepared on first use. `what` names the operation for errors
+  // ("reading the keyring"). The same SQL must not be borrowed twice at once.
+  Result<Statement> Prepare(std::string_view sql, std::string_view what);
+  // Runs a script of several statements once, uncached (schema migrations).
+  Status ExecuteScript(const char* sql, std::string_view what);
+
+  int64_t Changes() const { return sqlite3_changes64(db_.get()); }
+  int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_.get()); }
+  bool InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
+
+ private:
+  Connection(DatabaseHandle db, std::string describe)
+      : db_(std::move(db)), describe_(std::move(describe)) {}
+  Status Configure();
+
+  DatabaseHandle db_;  // declared first: destroyed after the statements that use it
+  std::string describe_;
+  std::unordered_map<std::string, StatementHandle> statements_;
+};
+
+// BEGIN IMMEDIATE (kWrite: takes the database-wide write lock now, waiting up to the busy
+// timeout) or BEGIN DEFERRED (kRead: one consistent snapshot). Rolls back on destruction unless
+// Commit() succeeded, so an early return or an exception leaves nothing behind.
+class Transaction {
+ public:
+  enum class Kind { kRead, kWrite };
+  static Result<Transaction> Begin(Connection& connection, Kind kind, std::string_view what);
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction();
+  Status Commit();
+
+ private:
+  Transaction(Connection* connection, std::string what)
+      : connection_(connection), what_(std::move(what)) {}
+  Connection* connection_;  // nullptr once committed, rolled back or moved from
+  std::string what_;
+};
+
+}  // namespace udmg::db::sqlite

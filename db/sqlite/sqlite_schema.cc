@@ -1,0 +1,155 @@
+#include "db/sqlite/sqlite_schema.h"
+
+#include <span>
+#include <string>
+
+#include "db/store_internal.h"
+
+namespace udmg::db::sqlite {
+namespace {
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+// Never edit a migration that has shipped: add a new one.
+constexpr Migration kMigrations[] = {
+    {1, "key tables, registered columns, metadata, nonce budget, jobs", R"sql(
+CREATE TABLE udmg_root_keys (
+  version     INTEGER PRIMARY KEY CHECK (version > 0),
+  fingerprint TEXT    NOT NULL UNIQUE,
+  wrapped_key TEXT,
+  wrapped_by  INTEGER REFERENCES udmg_root_keys (version) DEFERRABLE INITIALLY DEFERRED,
+  created_at  INTEGER NOT NULL
+);
+CREATE TABLE udmg_master_keys (
+  version      INTEGER PRIMARY KEY CHECK (version > 0),
+  k3           TEXT    NOT NULL,
+  root_version INTEGER NOT NULL
+               REFERENCES udmg_root_keys (version) DEFERRABLE INITIALLY DEFERRED,
+  state        TEXT    NOT NULL CHECK (state IN ('active', 'decrypt_only', 'retired')),
+  created_at   INTEGER NOT NULL
+);
+-- At most one active version, enforced by the database; UpdateKeyring checks "at least one".
+CREATE UNIQUE INDEX udmg_master_keys_one_active ON udmg_master_keys (state)
+  WHERE state = 'active';
+CREATE TABLE udmg_encrypted_columns (
+  table_name  TEXT NOT NULL,
+  column_name TEXT NOT NULL,
+  key_column  TEXT NOT NULL,
+  PRIMARY KEY (table_name, column_name)
+);
+CREATE TABLE udmg_meta (
+  singleton        INTEGER PRIMARY KEY CHECK (singleton = 1),
+  keyring_id       TEXT    NOT NULL,
+  keyring_revision INTEGER NOT NULL CHECK (keyring_revision > 0)
+);
+CREATE TABLE udmg_key_usage (
+  version     INTEGER PRIMARY KEY,
+  encryptions INTEGER NOT NULL CHECK (encryptions >= 0)
+);
+CREATE TABLE udmg_jobs (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind           TEXT    NOT NULL,
+  state          TEXT    NOT NULL CHECK (state IN ('running', 'stopped', 'failed', 'done')),
+  target_version INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL
+);
+CREATE TABLE udmg_job_columns (
+  job_id          INTEGER NOT NULL REFERENCES udmg_jobs (id) ON DELETE CASCADE,
+  position        INTEGER NOT NULL,
+  table_name      TEXT    NOT NULL,
+  column_name     TEXT    NOT NULL,
+  key_column      TEXT    NOT NULL,
+  checkpoint_type TEXT    CHECK (checkpoint_type IN ('integer', 'text')),
+  checkpoint_key  TEXT,
+  migrated        INTEGER NOT NULL DEFAULT 0,
+  conflicts       INTEGER NOT NULL DEFAULT 0,
+  failed          INTEGER NOT NULL DEFAULT 0,
+  scanned         INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, table_name, column_name),
+  CHECK ((checkpoint_type IS NULL) = (checkpoint_key IS NULL))
+);
+CREATE TABLE udmg_reencrypt_failures (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id      INTEGER NOT NULL,
+  table_name  TEXT    NOT NULL,
+  column_name TEXT    NOT NULL,
+  key_column  TEXT    NOT NULL,
+  key_type    TEXT    NOT NULL CHECK (key_type IN ('integer', 'text')),
+  row_key     TEXT    NOT NULL,
+  version     INTEGER NOT NULL,
+  error_class TEXT    NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  UNIQUE (job_id, table_name, column_name, key_type, row_key)
+);
+)sql"},
+};
+
+constexpr const char* kCreateMigrationsTable =
+    "CREATE TABLE IF NOT EXISTS udmg_schema_migrations ("
+    " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)";
+
+// 0 when udmg_schema_migrations does not exist yet. Reads only.
+Result<int> SchemaVersion(Connection& connection) {
+  {
+    UDMG_ASSIGN_OR_RETURN(Statement exists,
+                          connection.Prepare("SELECT count(*) FROM sqlite_schema WHERE type = "
+                                             "'table' AND name = 'udmg_schema_migrations'",
+                                             "reading the schema version"));
+    UDMG_ASSIGN_OR_RETURN(bool has_row, exists.Step());
+    if (!has_row || exists.Int(0) == 0) return 0;
+  }
+  UDMG_ASSIGN_OR_RETURN(
+      Statement version,
+      connection.Prepare("SELECT coalesce(max(version), 0) FROM udmg_schema_migrations",
+                         "reading the schema version"));
+  UDMG_ASSIGN_OR_RETURN(bool has_row, version.Step());
+  return has_row ? static_cast<int>(version.Int(0)) : 0;
+}
+
+Status Apply(Connection& connection, const Migration& migration) {
+  std::string what = "applying schema migration " + std::to_string(migration.version) + " (" +
+                     migration.description + ")";
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(connection, Transaction::Kind::kWrite, what));
+  UDMG_RETURN_IF_ERROR(connection.ExecuteScript(kCreateMigrationsTable, what));
+  // Another process may have applied it while this one waited for the lock.
+  UDMG_ASSIGN_OR_RETURN(int current, SchemaVersion(connection));
+  if (current >= migration.version) return Status::Ok();  // rolls back the empty transaction
+  UDMG_RETURN_IF_ERROR(connection.ExecuteScript(migration.sql, what));
+  {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement record,
+        connection.Prepare("INSERT INTO udmg_schema_migrations (version, applied_at) "
+                           "VALUES (?1, ?2)",
+                           what));
+    record.BindInt(1, migration.version);
+    record.BindInt(2, internal::UnixNow());
+    UDMG_RETURN_IF_ERROR(record.Run());
+  }
+  return transaction.Commit();
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return std::span(kMigrations).back().version; }
+
+Status MigrateSchema(Connection& connection) {
+  UDMG_ASSIGN_OR_RETURN(int current, SchemaVersion(connection));
+  if (current > LatestSchemaVersion()) {
+    return Status(ErrorCode::kDatabase,
+                  connection.describe() + ": the schema is at version " + std::to_string(current) +
+                      ", newer than this udmg-server knows (" +
+                      std::to_string(LatestSchemaVersion()) + "); upgrade udmg-server");
+  }
+  for (const Migration& migration : kMigrations) {
+    if (migration.version > current) UDMG_RETURN_IF_ERROR(Apply(connection, migration));
+  }
+  return Status::Ok();
+}
+
+}  // namespace udmg::db::sqlite

@@ -1,0 +1,83 @@
+// db::Store on SQLite: one SqliteStore is one connection (WAL, synchronous=NORMAL, foreign keys,
+// 30 s busy timeout). The write lock is SQLite's database-wide one, taken with BEGIN IMMEDIATE for
+// every write, so writers queue instead of failing. SQL for the hot paths (FetchStale,
+// CompareAndSwap, ReadValue) is prepared once per connection and column, then reused.
+//
+// Thread-safety: NOT thread-safe, like every Store; open one per thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "db/sqlite/sqlite_connection.h"
+#include "db/store.h"
+
+namespace udmg::db::sqlite {
+
+// `path` is what follows "sqlite:" in the URL; relative paths are taken from the current
+// directory. The file is created when missing, its directory never.
+Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path);
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(std::unique_ptr<Connection> connection)
+      : connection_(std::move(connection)) {}
+
+  std::string Describe() const override { return connection_->describe(); }
+  Status Migrate() override;
+
+  Result<std::optional<KeyringRecords>> LoadKeyring() override;
+  Result<int64_t> KeyringRevision() override;
+  Status UpdateKeyring(const KeyringChange& change) override;
+  Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) override;
+  Result<std::map<uint32_t, uint64_t>> LoadEncryptions() override;
+
+  Result<std::vector<ColumnRef>> ListColumns() override;
+  Status AddColumn(const ColumnRef& column) override;
+  Status RemoveColumn(std::string_view table, std::string_view column) override;
+  Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) override;
+
+  Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column, const RowKey& key) override;
+  Status WriteValue(const ColumnRef& column, const RowKey& key,
+                    const std::optional<std::string>& value) override;
+  Result<std::vector<StoredValue>> FetchStale(const ColumnRef& column, const StaleFilter& filter,
+                                              const std::optional<RowKey>& after,
+                                              size_t limit) override;
+  Result<std::vector<StoredValue>> FetchValues(const ColumnRef& column,
+                                               const std::optional<RowKey>& after,
+                                               size_t limit) override;
+  Result<uint64_t> CountStale(const ColumnRef& column, const StaleFilter& filter) override;
+  Result<ValueCounts> CountValues(const ColumnRef& column) override;
+  Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
+                                           std::span<const CasWrite> writes) override;
+
+  Status CreateDemoTable() override;
+  Status InsertDemoRows(std::span<const DemoRow> rows) override;
+
+  Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
+                            const std::vector<ColumnRef>& columns) override;
+  Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) override;
+  Result<std::optional<JobRecord>> LoadJob(int64_t job_id) override;
+  Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,
+                        const std::optional<RowKey>& checkpoint, uint64_t migrated,
+                        uint64_t conflicts, uint64_t failed, bool scanned) override;
+  Status SetJobState(int64_t job_id, std::string_view state) override;
+  Status RecordFailure(const FailureRecord& failure) override;
+  Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) override;
+
+ private:
+  // Keyring rows as they are now; the caller holds a transaction.
+  Result<std::optional<KeyringRecords>> ReadKeyringRows();
+  Status ReplaceKeyringRows(const KeyringRecords& records);
+  // kNotFound naming the missing table or column; kBadInput for a non-unique key column.
+  Status CheckColumnExists(const ColumnRef& column);
+  // Rows of the value column with key > after (or all), in key order, matching `where`.
+  Result<std::vector<StoredValue>> FetchPage(const ColumnRef& column, const std::string& where,
+                                             const StaleFilter* filter,
+                                             const std::optional<RowKey>& after, size_t limit);
+
+  std::unique_ptr<Connection> connection_;
+};
+
+}  // namespace udmg::db::sqlite

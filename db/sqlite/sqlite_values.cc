@@ -1,0 +1,206 @@
+// SqliteStore: values of registered columns (read, write, stale scans, counts, compare-and-swap)
+// and the demo table. Identifiers are validated and double-quoted; values are always bound.
+#include <string>
+
+#include "db/sqlite/sqlite_store.h"
+#include "db/store_internal.h"
+
+namespace udmg::db::sqlite {
+namespace {
+
+// Quoted names of one column, for building its statements.
+struct QuotedColumn {
+  std::string table, column, key;
+  explicit QuotedColumn(const ColumnRef& ref)
+      : table(internal::QuoteIdentifier(ref.table)),
+        column(internal::QuoteIdentifier(ref.column)),
+        key(internal::QuoteIdentifier(ref.key_column)) {}
+};
+
+// Stale values, with ?2 = the target prefix "udmg:vN:", ?3 = its length, ?4 = include plaintext.
+// substr() compares case-sensitively, unlike LIKE in SQLite.
+std::string StalePredicate(const QuotedColumn& q) {
+  return q.column + " IS NOT NULL AND CASE WHEN substr(" + q.column +
+         ", 1, 5) = 'udmg:' THEN substr(" + q.column + ", 1, ?3) <> ?2 ELSE ?4 END";
+}
+
+void BindStaleFilter(Statement& statement, const StaleFilter& filter) {
+  std::string prefix = "udmg:v" + std::to_string(filter.target_version) + ":";
+  statement.BindText(2, prefix);
+  statement.BindInt(3, static_cast<int64_t>(prefix.size()));
+  statement.BindInt(4, filter.include_plaintext ? 1 : 0);
+}
+
+Status NoSuchRow(const ColumnRef& column, const RowKey& key) {
+  return Status(ErrorCode::kNotFound, "no row of table '" + column.table + "' has " +
+                                          column.key_column + " = " + RowKeyText(key) +
+                                          "; check the key");
+}
+
+}  // namespace
+
+Result<std::optional<StoredValue>> SqliteStore::ReadValue(const ColumnRef& column,
+                                                          const RowKey& key) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  UDMG_ASSIGN_OR_RETURN(Statement read,
+                        connection_->Prepare("SELECT " + q.key + ", " + q.column + " FROM " +
+                                                 q.table + " WHERE " + q.key + " = ?1 LIMIT 1",
+                                             "reading " + column.Name()));
+  read.BindKey(1, key);
+  UDMG_ASSIGN_OR_RETURN(bool found, read.Step());
+  if (!found) return std::optional<StoredValue>();
+  return std::optional<StoredValue>(StoredValue{read.Key(0), read.OptionalText(1)});
+}
+
+Status SqliteStore::WriteValue(const ColumnRef& column, const RowKey& key,
+                               const std::optional<std::string>& value) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  std::string what = "writing " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, what));
+  {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement write,
+        connection_->Prepare(
+            "UPDATE " + q.table + " SET " + q.column + " = ?1 WHERE " + q.key + " = ?2", what));
+    write.BindOptionalText(1, value);
+    write.BindKey(2, key);
+    UDMG_RETURN_IF_ERROR(write.Run());
+    if (connection_->Changes() == 0) return NoSuchRow(column, key);
+  }
+  return transaction.Commit();
+}
+
+Result<std::vector<StoredValue>> SqliteStore::FetchPage(const ColumnRef& column,
+                                                        const std::string& where,
+                                                        const StaleFilter* filter,
+                                                        const std::optional<RowKey>& after,
+                                                        size_t limit) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  // Two statements rather than "?1 IS NULL OR key > ?1", which would stop the index range scan.
+  std::string from_key = after ? q.key + " > ?1" : q.key + " IS NOT NULL";
+  UDMG_ASSIGN_OR_RETURN(
+      Statement page,
+      connection_->Prepare("SELECT " + q.key + ", " + q.column + " FROM " + q.table + " WHERE " +
+                               from_key + " AND (" + where + ") ORDER BY " + q.key + " LIMIT ?5",
+                           "scanning " + column.Name()));
+  if (after) page.BindKey(1, *after);
+  if (filter != nullptr) BindStaleFilter(page, *filter);
+  page.BindInt(5, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<StoredValue> values;
+  for (;;) {
+    UDMG_ASSIGN_OR_RETURN(bool has_row, page.Step());
+    if (!has_row) break;
+    values.push_back(StoredValue{page.Key(0), page.OptionalText(1)});
+  }
+  return values;
+}
+
+Result<std::vector<StoredValue>> SqliteStore::FetchStale(const ColumnRef& column,
+                                                         const StaleFilter& filter,
+                                                         const std::optional<RowKey>& after,
+                                                         size_t limit) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  return FetchPage(column, StalePredicate(QuotedColumn(column)), &filter, after, limit);
+}
+
+Result<std::vector<StoredValue>> SqliteStore::FetchValues(const ColumnRef& column,
+                                                          const std::optional<RowKey>& after,
+                                                          size_t limit) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  return FetchPage(column, QuotedColumn(column).column + " IS NOT NULL", nullptr, after, limit);
+}
+
+Result<uint64_t> SqliteStore::CountStale(const ColumnRef& column, const StaleFilter& filter) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  UDMG_ASSIGN_OR_RETURN(
+      Statement count,
+      connection_->Prepare("SELECT count(*) FROM " + q.table + " WHERE " + StalePredicate(q),
+                           "counting stale values of " + column.Name()));
+  BindStaleFilter(count, filter);
+  UDMG_ASSIGN_OR_RETURN(bool has_row, count.Step());
+  return has_row ? static_cast<uint64_t>(count.Int(0)) : uint64_t{0};
+}
+
+Result<ValueCounts> SqliteStore::CountValues(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  // Group label per value (see internal::AddPrefixCount): "" for NULL, "plain", or the text up
+  // to the second colon when it comes within 12 characters ("udmg:v4294967295:"), else "udmg:".
+  const std::string& c = q.column;
+  std::string sql =
+      "SELECT label, count(*) FROM (SELECT CASE WHEN " + c + " IS NULL THEN '' WHEN substr(" + c +
+      ", 1, 5) <> 'udmg:' THEN 'plain' ELSE CASE WHEN instr(substr(" + c +
+      ", 6, 13), ':') > 0 THEN substr(" + c + ", 1, 5 + instr(substr(" + c +
+      ", 6, 13), ':')) ELSE 'udmg:' END END AS label FROM " + q.table + ") GROUP BY label";
+  UDMG_ASSIGN_OR_RETURN(Statement count,
+                        connection_->Prepare(sql, "counting values of " + column.Name()));
+  ValueCounts counts;
+  for (;;) {
+    UDMG_ASSIGN_OR_RETURN(bool has_row, count.Step());
+    if (!has_row) break;
+    internal::AddPrefixCount(count.Text(0), static_cast<uint64_t>(count.Int(1)), counts);
+  }
+  return counts;
+}
+
+Result<std::vector<bool>> SqliteStore::CompareAndSwap(const ColumnRef& column,
+                                                      std::span<const CasWrite> writes) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  std::vector<bool> applied;
+  if (writes.empty()) return applied;
+  QuotedColumn q(column);
+  std::string what = "writing back " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, what));
+  {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement swap,
+        connection_->Prepare("UPDATE " + q.table + " SET " + q.column + " = ?1 WHERE " + q.key +
+                                 " = ?2 AND " + q.column + " = ?3",
+                             what));
+    applied.reserve(writes.size());
+    for (const CasWrite& write : writes) {
+      swap.BindText(1, write.replacement);
+      swap.BindKey(2, write.key);
+      swap.BindText(3, write.expected);
+      UDMG_RETURN_IF_ERROR(swap.Run());
+      applied.push_back(connection_->Changes() > 0);
+    }
+  }
+  UDMG_RETURN_IF_ERROR(transaction.Commit());
+  return applied;
+}
+
+// ---- Demo table -----------------------------------------------------------------------------
+
+Status SqliteStore::CreateDemoTable() {
+  return connection_->ExecuteScript(
+      "CREATE TABLE IF NOT EXISTS credentials (id INTEGER PRIMARY KEY, name TEXT, secret TEXT)",
+      "creating the demo table credentials");
+}
+
+Status SqliteStore::InsertDemoRows(std::span<const DemoRow> rows) {
+  constexpr std::string_view kWhat = "inserting demo rows into credentials";
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+  {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement insert,
+        connection_->Prepare("INSERT INTO credentials (id, name, secret) VALUES (?1, ?2, ?3)",
+                             kWhat));
+    for (const DemoRow& row : rows) {
+      insert.BindInt(1, row.id);
+      insert.BindText(2, row.name);
+      insert.BindText(3, row.secret);
+      UDMG_RETURN_IF_ERROR(insert.Run());
+    }
+  }
+  return transaction.Commit();
+}
+
+}  // namespace udmg::db::sqlite

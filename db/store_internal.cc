@@ -1,0 +1,143 @@
+#include "db/store_internal.h"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+
+namespace udmg::db::internal {
+namespace {
+
+// The version of a "udmg:v<N>:" group label: N canonical decimal (1.., no leading zero, fits
+// uint32), as DESIGN §2 defines the envelope; nullopt for anything else.
+std::optional<uint32_t> VersionOfLabel(std::string_view label) {
+  constexpr std::string_view kHead = "udmg:v";
+  if (label.size() < kHead.size() + 2 || label.substr(0, kHead.size()) != kHead ||
+      label.back() != ':') {
+    return std::nullopt;
+  }
+  std::string_view digits = label.substr(kHead.size(), label.size() - kHead.size() - 1);
+  if (digits.empty() || digits.size() > 10 || digits[0] == '0') return std::nullopt;
+  uint64_t version = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    version = version * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (version > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(version);
+}
+
+bool IsIdentifierStart(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+bool IsIdentifierPart(char c) { return IsIdentifierStart(c) || (c >= '0' && c <= '9'); }
+
+}  // namespace
+
+Status ValidateIdentifier(std::string_view name, std::string_view role) {
+  bool valid = !name.empty() && name.size() <= kMaxIdentifierLength && IsIdentifierStart(name[0]);
+  for (size_t i = 1; valid && i < name.size(); ++i) valid = IsIdentifierPart(name[i]);
+  if (valid) return Status::Ok();
+  // Echo only short names: a long or odd argument may be something pasted by mistake.
+  std::string shown = name.size() <= kMaxIdentifierLength
+                          ? "'" + std::string(name) + "'"
+                          : "of " + std::to_string(name.size()) + " characters";
+  return Status(ErrorCode::kBadInput,
+                std::string(role) + " name " + shown +
+                    " is not a plain SQL identifier; use letters, digits and _ (not first), at "
+                    "most 63 characters");
+}
+
+Status ValidateColumnRef(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(ValidateIdentifier(column.table, "table"));
+  UDMG_RETURN_IF_ERROR(ValidateIdentifier(column.column, "column"));
+  UDMG_RETURN_IF_ERROR(ValidateIdentifier(column.key_column, "key column"));
+  if (column.table.size() >= 5 && column.table.compare(0, 5, "udmg_") == 0) {
+    return Status(ErrorCode::kBadInput, "table '" + column.table +
+                                            "' belongs to udmg-server itself and cannot hold "
+                                            "registered columns; choose an application table");
+  }
+  if (column.column == column.key_column) {
+    return Status(ErrorCode::kBadInput, "column '" + column.Name() +
+                                            "' cannot be its own key column; name the row key "
+                                            "column (e.g. --key-column id)");
+  }
+  return Status::Ok();
+}
+
+std::string QuoteIdentifier(std::string_view name) { return "\"" + std::string(name) + "\""; }
+
+std::string_view RowKeyTypeName(const RowKey& key) {
+  return std::holds_alternative<int64_t>(key) ? "integer" : "text";
+}
+
+Result<RowKey> RowKeyFromStored(std::string_view type, std::string_view text) {
+  if (type == "text") return RowKey(std::string(text));
+  if (type == "integer") {
+    RowKey key = ParseRowKey(text);
+    if (std::holds_alternative<int64_t>(key)) return key;
+  }
+  return Error{ErrorCode::kDatabase,
+               "a stored row key has type '" + std::string(type) +
+                   "' and does not parse as one; the udmg_ job tables were edited by hand"};
+}
+
+Status ValidateJobState(std::string_view state) {
+  if (state == "running" || state == "stopped" || state == "failed" || state == "done") {
+    return Status::Ok();
+  }
+  return Status(ErrorCode::kInternal, "job state '" + std::string(state) +
+                                          "' is not one of running, stopped, failed, done");
+}
+
+void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts) {
+  if (prefix == kNullLabel) {
+    counts.null_values += count;
+  } else if (prefix == kPlaintextLabel) {
+    counts.plaintext += count;
+  } else if (std::optional<uint32_t> version = VersionOfLabel(prefix)) {
+    counts.by_version[*version] += count;
+  } else {
+    counts.malformed += count;
+  }
+}
+
+Status ValidateKeyringRecords(const KeyringRecords& records) {
+  std::set<uint32_t> root_versions;
+  std::set<std::string> fingerprints;
+  for (const RootKeyRecord& root : records.roots) {
+    if (root.version == 0 || !root_versions.insert(root.version).second ||
+        !fingerprints.insert(root.fingerprint).second) {
+      return Status(ErrorCode::kInternal, "the new keyring repeats root version " +
+                                              std::to_string(root.version) +
+                                              " or its fingerprint; nothing was written");
+    }
+  }
+  std::set<uint32_t> master_versions;
+  int active = 0;
+  for (const MasterKeyRecord& master : records.masters) {
+    if (master.version == 0 || !master_versions.insert(master.version).second) {
+      return Status(ErrorCode::kInternal, "the new keyring repeats master version " +
+                                              std::to_string(master.version) +
+                                              "; nothing was written");
+    }
+    if (master.state == MasterKeyState::kActive) ++active;
+  }
+  if (records.roots.empty()) {
+    return Status(ErrorCode::kInternal, "the new keyring has no root version; nothing was written");
+  }
+  if (active != 1) {
+    return Status(ErrorCode::kInternal, "the new keyring has " + std::to_string(active) +
+                                            " active master versions instead of exactly 1; "
+                                            "nothing was written");
+  }
+  return Status::Ok();
+}
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace udmg::db::internal

@@ -1,0 +1,52 @@
+// Helpers shared by the db/ backends (SQLite now, PostgreSQL later): identifier checks, the
+// portable encoding of row keys in udmg_ tables, job states, and the value-count classification.
+// Not part of the Store API: only db/ includes this header.
+//
+// Thread-safety: free functions without shared state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "db/store.h"
+#include "engine/keyring.h"
+#include "engine/status.h"
+
+namespace udmg::db::internal {
+
+// Longest identifier accepted (PostgreSQL's NAMEDATALEN - 1, so both backends agree).
+inline constexpr size_t kMaxIdentifierLength = 63;
+
+// kBadInput unless `name` matches [A-Za-z_][A-Za-z0-9_]* and has at most 63 characters.
+// `role` names it in the message: "table", "column", "key column".
+Status ValidateIdentifier(std::string_view name, std::string_view role);
+// All three names, plus: not a udmg_ table, and the key column differs from the value column.
+Status ValidateColumnRef(const ColumnRef& column);
+// "name" with double quotes; only for names that passed ValidateIdentifier.
+std::string QuoteIdentifier(std::string_view name);
+
+// Row keys in udmg_ tables are stored as (type, text) so that both backends keep the type:
+// ("integer", "-12") or ("text", "abc").
+std::string_view RowKeyTypeName(const RowKey& key);
+// kDatabase when the stored pair is not one RowKeyTypeName/RowKeyText produced.
+Result<RowKey> RowKeyFromStored(std::string_view type, std::string_view text);
+
+// "running", "stopped", "failed", "done"; kInternal for anything else (a caller bug).
+Status ValidateJobState(std::string_view state);
+
+// Adds `count` values whose group label is `prefix` to `counts`. Labels, as the backends' GROUP BY
+// produces them: "" for NULL, "plain" for no "udmg:" prefix, otherwise the value up to and
+// including its second colon ("udmg:v7:"), or just "udmg:" when there is no second colon nearby.
+void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts);
+inline constexpr std::string_view kNullLabel = "";
+inline constexpr std::string_view kPlaintextLabel = "plain";
+
+// kInternal unless the records are a keyring the schema can hold: versions positive and unique,
+// fingerprints unique, and exactly one active master version.
+Status ValidateKeyringRecords(const KeyringRecords& records);
+
+// Seconds since the Unix epoch.
+int64_t UnixNow();
+
+}  // namespace udmg::db::internal

@@ -1,0 +1,84 @@
+// What only the SQLite backend has: file paths, connection settings, and writers that wait for
+// the lock instead of failing.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "tests/db/store_test_support.h"
+
+namespace udmg::db::testing {
+namespace {
+
+TEST(SqliteStoreTest, MissingDirectoryFailsWithoutCreatingIt) {
+  TempDir dir;
+  std::filesystem::path missing = dir.path() / "no" / "such";
+  Result<std::unique_ptr<Store>> store = OpenStore("sqlite:" + (missing / "u.db").string());
+  EXPECT_STATUS(store.status(), kDatabase, "does not exist");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "no"));
+}
+
+TEST(SqliteStoreTest, DirectoryOrForeignFileIsRefused) {
+  TempDir dir;
+  EXPECT_STATUS(OpenStore("sqlite:" + dir.path().string()).status(), kDatabase, "is a directory");
+  std::filesystem::path foreign = dir.path() / "notes.txt";
+  std::ofstream(foreign) << std::string(4096, 'x');
+  Result<std::unique_ptr<Store>> store = OpenStore("sqlite:" + foreign.string());
+  EXPECT_STATUS(store.status(), kDatabase, "file is not a database");
+  std::ifstream in(foreign);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), std::string(4096, 'x'));
+}
+
+TEST(SqliteStoreTest, RelativePathIsDescribedAbsolute) {
+  TempDir dir;
+  std::filesystem::path old = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  Result<std::unique_ptr<Store>> store = OpenStore("sqlite:rel.db");
+  std::filesystem::current_path(old);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ((*store)->Describe(), "sqlite:" + (dir.path() / "rel.db").string());
+}
+
+TEST(SqliteStoreTest, DatabaseIsInWalMode) {
+  std::unique_ptr<TestDatabase> database = MakeSqliteDatabase();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(database->url()));
+  ASSERT_OK(store->Migrate());
+  EXPECT_EQ(database->QueryText("PRAGMA journal_mode"), "wal");
+}
+
+// Another connection holds the write lock for a while; the store's write waits for it (busy
+// timeout) and succeeds instead of failing with "database is locked".
+TEST(SqliteStoreTest, WriterWaitsForTheLockHolder) {
+  std::unique_ptr<TestDatabase> database = MakeSqliteDatabase();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(database->url()));
+  ASSERT_OK(store->Migrate());
+  std::string url = database->url();
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(url.substr(7).c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  Status written;
+  std::thread writer([&] { written = store->AddEncryptions({{1, 1}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the writer queue up
+  EXPECT_EQ(sqlite3_exec(holder, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  writer.join();
+  sqlite3_close_v2(holder);
+  EXPECT_TRUE(written.ok()) << written.message();
+}
+
+TEST(SqliteStoreTest, ManyDemoRowsInOneTransaction) {
+  std::unique_ptr<TestDatabase> database = MakeSqliteDatabase();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(database->url()));
+  ASSERT_OK(store->CreateDemoTable());
+  std::vector<DemoRow> rows;
+  constexpr int64_t kRows = 200'000;
+  for (int64_t id = 1; id <= kRows; ++id) {
+    rows.push_back(
+        {id, "user" + std::to_string(id), "udmg:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="});
+  }
+  ASSERT_OK(store->InsertDemoRows(rows));
+  EXPECT_EQ(database->QueryText("SELECT count(*) FROM credentials"), std::to_string(kRows));
+}
+
+}  // namespace
+}  // namespace udmg::db::testing

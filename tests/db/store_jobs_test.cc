@@ -1,0 +1,125 @@
+// Store jobs on every backend: create/load, checkpoints (typed keys, counts, scanned), states,
+// resumable lookup, and recorded failures.
+#include "tests/db/store_test_support.h"
+
+namespace udmg::db::testing {
+namespace {
+
+using StoreJobsTest = StoreTest;
+
+const ColumnRef kSecrets{"credentials", "secret", "id"};
+const ColumnRef kTokens{"tokens", "value", "name"};
+
+TEST_P(StoreJobsTest, CreateAndLoad) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateJob("reencrypt", 3, {kSecrets, kTokens}));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, OpenAnother()->LoadJob(id));
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->id, id);
+  EXPECT_EQ(job->kind, "reencrypt");
+  EXPECT_EQ(job->state, "running");
+  EXPECT_EQ(job->target_version, 3u);
+  EXPECT_GT(job->created_at, 0);
+  EXPECT_EQ(job->updated_at, job->created_at);
+  ASSERT_EQ(job->columns.size(), 2u);
+  EXPECT_EQ(job->columns[0].column, kSecrets);
+  EXPECT_EQ(job->columns[1].column, kTokens);
+  for (const JobColumnProgress& progress : job->columns) {
+    EXPECT_FALSE(progress.checkpoint.has_value());
+    EXPECT_EQ(progress.migrated + progress.conflicts + progress.failed, 0u);
+    EXPECT_FALSE(progress.scanned);
+  }
+  ASSERT_OK_AND_ASSIGN(job, store_->LoadJob(id + 100));
+  EXPECT_FALSE(job.has_value());
+}
+
+TEST_P(StoreJobsTest, CheckpointsKeepTheirTypeAndCountsAccumulate) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateJob("reencrypt", 2, {kSecrets, kTokens}));
+  ASSERT_OK(store_->SaveCheckpoint(id, kSecrets, RowKey(int64_t{42}), 10, 1, 2, false));
+  ASSERT_OK(store_->SaveCheckpoint(id, kTokens, RowKey(std::string("42")), 5, 0, 0, false));
+  ASSERT_OK(store_->SaveCheckpoint(id, kSecrets, RowKey(int64_t{-7000000000}), 3, 0, 1, true));
+  // No new position and scanned=false: the checkpoint and "scanned" stay as they were.
+  ASSERT_OK(store_->SaveCheckpoint(id, kSecrets, std::nullopt, 1, 0, 0, false));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store_->LoadJob(id));
+  ASSERT_TRUE(job.has_value());
+  const JobColumnProgress& secrets = job->columns[0];
+  EXPECT_EQ(secrets.checkpoint, RowKey(int64_t{-7000000000}));
+  EXPECT_EQ(secrets.migrated, 14u);
+  EXPECT_EQ(secrets.conflicts, 1u);
+  EXPECT_EQ(secrets.failed, 3u);
+  EXPECT_TRUE(secrets.scanned);
+  const JobColumnProgress& tokens = job->columns[1];
+  EXPECT_EQ(tokens.checkpoint, RowKey(std::string("42")));
+  EXPECT_EQ(tokens.migrated, 5u);
+  EXPECT_FALSE(tokens.scanned);
+}
+
+TEST_P(StoreJobsTest, CheckpointOfAnUnknownJobOrColumnIsNotFound) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateJob("reencrypt", 2, {kSecrets}));
+  std::string before = database_->Dump();
+  EXPECT_STATUS(store_->SaveCheckpoint(id, kTokens, RowKey(int64_t{1}), 1, 0, 0, false), kNotFound,
+                "tokens.value");
+  EXPECT_STATUS(store_->SaveCheckpoint(id + 1, kSecrets, RowKey(int64_t{1}), 1, 0, 0, false),
+                kNotFound, "job");
+  EXPECT_EQ(database_->Dump(), before);
+}
+
+TEST_P(StoreJobsTest, StatesAndTheUnfinishedJobToResume) {
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> found, store_->FindUnfinishedJob("reencrypt"));
+  EXPECT_FALSE(found.has_value());
+  ASSERT_OK_AND_ASSIGN(int64_t first, store_->CreateJob("reencrypt", 2, {kSecrets}));
+  ASSERT_OK_AND_ASSIGN(int64_t second, store_->CreateJob("reencrypt", 3, {kSecrets}));
+  ASSERT_OK_AND_ASSIGN(int64_t sweep, store_->CreateJob("sweep", 3, {kSecrets}));
+  EXPECT_LT(first, second);
+
+  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("reencrypt"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, second);
+  ASSERT_OK(store_->SetJobState(second, "stopped"));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("reencrypt"));
+  EXPECT_EQ(found->id, second);
+  EXPECT_EQ(found->state, "stopped");
+  ASSERT_OK(store_->SetJobState(second, "done"));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("reencrypt"));
+  EXPECT_EQ(found->id, first);
+  ASSERT_OK(store_->SetJobState(first, "done"));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("reencrypt"));
+  EXPECT_FALSE(found.has_value());
+  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("sweep"));
+  EXPECT_EQ(found->id, sweep);
+
+  EXPECT_STATUS(store_->SetJobState(sweep, "paused"), kInternal, "not one of");
+  EXPECT_STATUS(store_->SetJobState(sweep + 100, "done"), kNotFound, "does not exist");
+}
+
+TEST_P(StoreJobsTest, FailuresAreRecordedOncePerRow) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateJob("reencrypt", 2, {kSecrets, kTokens}));
+  ASSERT_OK_AND_ASSIGN(int64_t other, store_->CreateJob("reencrypt", 2, {kSecrets}));
+  ASSERT_OK(store_->RecordFailure({id, kSecrets, RowKey(int64_t{5}), 1, "decryption_failed", 100}));
+  ASSERT_OK(store_->RecordFailure({id, kTokens, RowKey(std::string("5")), 0, "malformed", 101}));
+  ASSERT_OK(store_->RecordFailure({other, kSecrets, RowKey(int64_t{5}), 1, "unknown_version", 0}));
+  // The same row again (a resumed job): one record, updated.
+  ASSERT_OK(store_->RecordFailure({id, kSecrets, RowKey(int64_t{5}), 1, "unknown_version", 102}));
+
+  ASSERT_OK_AND_ASSIGN(std::vector<FailureRecord> failures, store_->ListFailures(id));
+  ASSERT_EQ(failures.size(), 2u);
+  EXPECT_EQ(failures[0].job_id, id);
+  EXPECT_EQ(failures[0].column, kSecrets);
+  EXPECT_EQ(failures[0].key, RowKey(int64_t{5}));
+  EXPECT_EQ(failures[0].version, 1u);
+  EXPECT_EQ(failures[0].error_class, "unknown_version");
+  EXPECT_EQ(failures[0].recorded_at, 102);
+  EXPECT_EQ(failures[1].column, kTokens);
+  EXPECT_EQ(failures[1].key, RowKey(std::string("5")));
+  EXPECT_EQ(failures[1].error_class, "malformed");
+
+  ASSERT_OK_AND_ASSIGN(failures, store_->ListFailures(other));
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_GT(failures[0].recorded_at, 0);  // 0 means "now"
+  ASSERT_OK_AND_ASSIGN(failures, store_->ListFailures(other + 1));
+  EXPECT_TRUE(failures.empty());
+}
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(StoreJobsTest);
+
+}  // namespace
+}  // namespace udmg::db::testing

@@ -1,0 +1,136 @@
+#include "tests/db/store_test_support.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <system_error>
+
+namespace udmg::db::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "udmg-db-test.XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed for " << pattern;
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+void TestDatabase::Execute(const std::string& sql) {
+  std::string error = TryExecute(sql);
+  EXPECT_EQ(error, "") << "test SQL failed: " << sql;
+}
+
+namespace {
+
+// A SQLite database file in a temp dir, with the test's own raw connection.
+class SqliteTestDatabase final : public TestDatabase {
+ public:
+  SqliteTestDatabase() : file_(dir_.path() / "test.db") {
+    if (sqlite3_open(file_.c_str(), &db_) != SQLITE_OK) ADD_FAILURE() << sqlite3_errmsg(db_);
+    sqlite3_busy_timeout(db_, 30'000);
+  }
+  ~SqliteTestDatabase() override { sqlite3_close_v2(db_); }
+
+  std::string url() const override { return "sqlite:" + file_.string(); }
+
+  std::string TryExecute(const std::string& sql) override {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) == SQLITE_OK) return "";
+    std::string message = error != nullptr ? error : "unknown error";
+    sqlite3_free(error);
+    return message;
+  }
+
+  std::string QueryText(const std::string& sql) override {
+    std::vector<std::vector<std::string>> rows = Query(sql);
+    return rows.empty() || rows[0].empty() ? "" : rows[0][0];
+  }
+
+  std::string Dump() override {
+    std::string dump;
+    for (const auto& table :
+         Query("SELECT name, type, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name")) {
+      dump += table[2] + ";\n";
+      if (table[1] != "table") continue;
+      std::vector<std::string> lines;
+      for (const auto& row : Query("SELECT * FROM \"" + table[0] + "\"")) {
+        std::string line = table[0] + ":";
+        for (const std::string& value : row) line += " " + value;
+        lines.push_back(line);
+      }
+      std::sort(lines.begin(), lines.end());
+      for (const std::string& line : lines) dump += line + "\n";
+    }
+    return dump;
+  }
+
+ private:
+  // Every value typed, so that 42 and '42' differ.
+  std::vector<std::vector<std::string>> Query(const std::string& sql) {
+    std::vector<std::vector<std::string>> rows;
+    sqlite3_stmt* statement = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &statement, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << "test query failed: " << sqlite3_errmsg(db_) << ": " << sql;
+      return rows;
+    }
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+      std::vector<std::string>& row = rows.emplace_back();
+      for (int i = 0; i < sqlite3_column_count(statement); ++i) {
+        switch (sqlite3_column_type(statement, i)) {
+          case SQLITE_NULL:
+            row.push_back("NULL");
+            break;
+          case SQLITE_INTEGER:
+            row.push_back(std::to_string(sqlite3_column_int64(statement, i)));
+            break;
+          default: {
+            const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, i));
+            row.emplace_back(text, static_cast<size_t>(sqlite3_column_bytes(statement, i)));
+          }
+        }
+      }
+    }
+    sqlite3_finalize(statement);
+    return rows;
+  }
+
+  TempDir dir_;
+  std::filesystem::path file_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<TestDatabase> MakeSqliteDatabase() {
+  return std::make_unique<SqliteTestDatabase>();
+}
+
+std::vector<StoreBackend> AllBackends() {
+  return {
+      StoreBackend{"sqlite", MakeSqliteDatabase},
+      // StoreBackend{"postgresql", MakePostgresDatabase},  <- the PostgreSQL issue adds this
+  };
+}
+
+std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
+  return info.param.name;
+}
+
+void StoreTest::SetUp() {
+  database_ = GetParam().make_database();
+  store_ = OpenAnother();
+  ASSERT_NE(store_, nullptr);
+  ASSERT_OK(store_->Migrate());
+}
+
+std::unique_ptr<Store> StoreTest::OpenAnother() {
+  Result<std::unique_ptr<Store>> store = OpenStore(database_->url());
+  EXPECT_TRUE(store.ok()) << store.error().message;
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+}  // namespace udmg::db::testing

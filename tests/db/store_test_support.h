@@ -1,0 +1,100 @@
+// Test support for db::Store: a fresh database per test on each backend, and a value-parameterized
+// fixture so every Store test runs on every backend. A new backend is one line in AllBackends().
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "db/store.h"
+
+namespace udmg::db::testing {
+
+// A directory under the system temp dir, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// One empty database for one test, removed on destruction. The SQL given to Execute/QueryText
+// must be portable (plain CREATE TABLE / INSERT / SELECT) so tests run on every backend.
+class TestDatabase {
+ public:
+  virtual ~TestDatabase() = default;
+  virtual std::string url() const = 0;
+  // Runs SQL on the test's own connection (creating application tables, planting raw values);
+  // records a test failure if it fails.
+  void Execute(const std::string& sql);
+  // The error message, or "" when the SQL succeeded.
+  virtual std::string TryExecute(const std::string& sql) = 0;
+  // The first column of the first row, as text ("NULL" for NULL, "" when there is no row).
+  virtual std::string QueryText(const std::string& sql) = 0;
+  // Every table's definition and rows, in a stable order: equal dumps mean nothing changed.
+  virtual std::string Dump() = 0;
+};
+
+struct StoreBackend {
+  std::string name;
+  std::function<std::unique_ptr<TestDatabase>()> make_database;
+};
+
+inline void PrintTo(const StoreBackend& backend, std::ostream* out) { *out << backend.name; }
+
+// Every backend this build can test: SQLite now; PostgreSQL is added here when it exists.
+std::vector<StoreBackend> AllBackends();
+
+std::unique_ptr<TestDatabase> MakeSqliteDatabase();
+
+// Runs each test on a fresh database, with `store_` open on it and migrated.
+class StoreTest : public ::testing::TestWithParam<StoreBackend> {
+ protected:
+  void SetUp() override;
+  // Another connection to the same database (not migrated: the database already is).
+  std::unique_ptr<Store> OpenAnother();
+
+  std::unique_ptr<TestDatabase> database_;
+  std::unique_ptr<Store> store_;
+};
+
+std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info);
+
+#define UDMG_INSTANTIATE_FOR_ALL_BACKENDS(fixture)                                  \
+  INSTANTIATE_TEST_SUITE_P(Backends, fixture,                                       \
+                           ::testing::ValuesIn(::udmg::db::testing::AllBackends()), \
+                           ::udmg::db::testing::BackendName)
+
+// Fails the test unless the status has `code` and a one-line message containing `part`.
+#define EXPECT_STATUS(status_expr, expected_code, part)                               \
+  do {                                                                                \
+    const ::udmg::Status udmg_s_ = (status_expr);                                     \
+    ASSERT_FALSE(udmg_s_.ok()) << "expected " #expected_code;                         \
+    EXPECT_EQ(udmg_s_.code(), ::udmg::ErrorCode::expected_code) << udmg_s_.message(); \
+    EXPECT_NE(udmg_s_.message().find(part), std::string::npos) << udmg_s_.message();  \
+    EXPECT_EQ(udmg_s_.message().find('\n'), std::string::npos) << udmg_s_.message();  \
+  } while (0)
+
+// Unwraps a Result in a test, failing it with the error message.
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL_(UDMG_CONCAT_(udmg_test_result_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                               \
+  ASSERT_TRUE(tmp.ok()) << tmp.error().message;    \
+  lhs = std::move(tmp).value()
+#define ASSERT_OK(expr)                             \
+  do {                                              \
+    const ::udmg::Status udmg_s_ = (expr);          \
+    ASSERT_TRUE(udmg_s_.ok()) << udmg_s_.message(); \
+  } while (0)
+
+}  // namespace udmg::db::testing
