@@ -210,8 +210,8 @@ Error WrongRootKeyError(const RootKeyCheck& check) {
                        check.fingerprint + "), but " + current + fix};
     case RootKeyStanding::kUnknown:
       return Error{ErrorCode::kWrongKey, "this node's " + env +
-                                             " matches no root key version of this database "
-                                             "(fingerprint " +
+                                             " is an unknown root key: it matches no root key "
+                                             "version of this database (fingerprint " +
                                              check.fingerprint + "); " + current + fix};
     case RootKeyStanding::kCurrent:
       break;

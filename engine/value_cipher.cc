@@ -14,7 +14,7 @@ Result<ValueCipher::VersionContext*> ValueCipher::ContextFor(uint32_t version) {
     return Error{ErrorCode::kNotFound,
                  "value is encrypted under master key version " + std::to_string(version) +
                      ", which this keyring cannot read (unknown, newer or retired): reload the "
-                     "keyring, or check the version with `udmg-server keys status`"};
+                     "keyring, or check the versions with `udmg-server status`"};
   }
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<AesGcm> aead, AesGcm::Create(*key));
   auto [it, inserted] =

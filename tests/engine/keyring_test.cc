@@ -108,8 +108,8 @@ TEST(KeyringTest, WrongRootKeyIsRefusedWithVersionsAndFingerprints) {
   EXPECT_EQ(keyring.error().code, ErrorCode::kWrongKey);
   const std::string& message = keyring.error().message;
   EXPECT_EQ(message,
-            "this node's UDMG_SECURITY_PASSPHRASE_KEY matches no root key version of this database "
-            "(fingerprint " + RootKeyFingerprint(stranger) + "); the current version is 1 "
+            "this node's UDMG_SECURITY_PASSPHRASE_KEY is an unknown root key: it matches no root "
+            "key version of this database (fingerprint " + RootKeyFingerprint(stranger) + "); the current version is 1 "
             "(fingerprint " + RootKeyFingerprint(k0) + "): set UDMG_SECURITY_PASSPHRASE_KEY on "
             "this node to the current key and restart");
   EXPECT_EQ(message.find(HexEncode(stranger)), std::string::npos);
