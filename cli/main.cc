@@ -1,1 +1,3 @@
-int main() { return 1; }
+#include "cli/app.h"
+
+int main(int argc, char** argv) { return udmg::cli::RunCli(argc, argv); }

@@ -1,1 +1,113 @@
-// implementation pending
+#include "pipeline/secrets.h"
+
+#include <utility>
+
+#include "engine/envelope.h"
+#include "pipeline/value_failure.h"
+
+namespace udmg::pipeline {
+namespace {
+
+// "credentials.secret id=3": where a value lives, for error messages (never the value itself).
+std::string Where(const db::ColumnRef& column, const db::RowKey& key) {
+  return column.Name() + " " + column.key_column + "=" + db::RowKeyText(key);
+}
+
+Error MissingRow(const db::ColumnRef& column, const db::RowKey& key) {
+  return Error{ErrorCode::kNotFound,
+               "no row " + Where(column, key) + ": check the table and the key"};
+}
+
+Error NotInitialized() {
+  return Error{ErrorCode::kNotInitialized,
+               "the database has no keyring: run `udmg-server init` first"};
+}
+
+}  // namespace
+
+SecretsClient::SecretsClient(std::unique_ptr<db::Store> store, SecretBytes k0,
+                             std::shared_ptr<const Keyring> keyring)
+    : store_(std::move(store)),
+      k0_(std::move(k0)),
+      keyring_(keyring),
+      cipher_(std::make_unique<ValueCipher>(std::move(keyring))) {}
+
+Result<std::unique_ptr<SecretsClient>> SecretsClient::Open(std::unique_ptr<db::Store> store,
+                                                           SecretBytes k0) {
+  UDMG_ASSIGN_OR_RETURN(auto records, store->LoadKeyring());
+  if (!records) return NotInitialized();
+  UDMG_ASSIGN_OR_RETURN(auto keyring, Keyring::Open(*records, k0));
+  return std::unique_ptr<SecretsClient>(
+      new SecretsClient(std::move(store), std::move(k0), std::move(keyring)));
+}
+
+Status SecretsClient::RefreshKeyring() {
+  UDMG_ASSIGN_OR_RETURN(int64_t revision, store_->KeyringRevision());
+  if (revision == keyring_->revision()) return Status::Ok();
+  UDMG_ASSIGN_OR_RETURN(auto records, store_->LoadKeyring());
+  if (!records) return NotInitialized();
+  UDMG_ASSIGN_OR_RETURN(auto keyring, Keyring::Open(*records, k0_));
+  keyring_ = keyring;
+  cipher_ = std::make_unique<ValueCipher>(std::move(keyring));
+  return Status::Ok();
+}
+
+Result<std::string> SecretsClient::EncryptCounted(std::span<const uint8_t> plaintext) {
+  UDMG_ASSIGN_OR_RETURN(std::string envelope, cipher_->Encrypt(plaintext));
+  UDMG_RETURN_IF_ERROR(RecordEncryptions(*store_, {{keyring_->active_version(), 1}}, warn_));
+  return envelope;
+}
+
+Result<SecretBytes> SecretsClient::DecryptRefreshingOnce(const db::ColumnRef& column,
+                                                         const db::RowKey& key,
+                                                         std::string_view envelope) {
+  auto plaintext = cipher_->Decrypt(envelope);
+  if (!plaintext.ok() && plaintext.error().code == ErrorCode::kNotFound) {
+    // Another process may have rotated since this keyring was loaded.
+    UDMG_RETURN_IF_ERROR(RefreshKeyring());
+    plaintext = cipher_->Decrypt(envelope);
+  }
+  if (plaintext.ok()) return plaintext;
+  const Error& error = plaintext.error();
+  // A stored envelope that does not parse is a corrupt value, not bad operator input.
+  ErrorCode code = error.code == ErrorCode::kBadInput ? ErrorCode::kCorruptValue : error.code;
+  return Error{code, Where(column, key) + ": " + error.message};
+}
+
+Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& column, const db::RowKey& key) {
+  UDMG_RETURN_IF_ERROR(RefreshKeyring());
+  UDMG_ASSIGN_OR_RETURN(auto stored, store_->ReadValue(column, key));
+  if (!stored) return MissingRow(column, key);
+  ReadOutcome outcome;
+  if (!stored->value) return outcome;  // NULL stays NULL
+  const std::string& value = *stored->value;
+  if (!LooksEncrypted(value)) {
+    auto bytes = AsBytes(value);
+    outcome.plaintext = SecretBytes(bytes.begin(), bytes.end());
+    outcome.legacy_plaintext = true;
+    return outcome;
+  }
+  UDMG_ASSIGN_OR_RETURN(SecretBytes plaintext, DecryptRefreshingOnce(column, key, value));
+  outcome.version = EnvelopeVersionOrZero(value);
+  if (outcome.version != keyring_->active_version()) {
+    UDMG_ASSIGN_OR_RETURN(std::string fresh, EncryptCounted(plaintext));
+    db::CasWrite write{key, value, std::move(fresh)};
+    UDMG_ASSIGN_OR_RETURN(auto applied, store_->CompareAndSwap(column, std::span(&write, 1)));
+    // A lost swap means someone wrote meanwhile; the value read is still the right answer.
+    outcome.migrated = !applied.empty() && applied.front();
+  }
+  outcome.plaintext = std::move(plaintext);
+  return outcome;
+}
+
+Status SecretsClient::Write(const db::ColumnRef& column, const db::RowKey& key,
+                            std::span<const uint8_t> plaintext) {
+  UDMG_RETURN_IF_ERROR(RefreshKeyring());
+  // Refuse a missing row before counting an encryption, so a refused write changes nothing.
+  UDMG_ASSIGN_OR_RETURN(auto existing, store_->ReadValue(column, key));
+  if (!existing) return MissingRow(column, key);
+  UDMG_ASSIGN_OR_RETURN(std::string envelope, EncryptCounted(plaintext));
+  return store_->WriteValue(column, key, envelope);
+}
+
+}  // namespace udmg::pipeline

@@ -8,10 +8,14 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "db/store.h"
 #include "engine/keyring.h"
 #include "engine/value_cipher.h"
+#include "pipeline/nonce_budget.h"
 
 namespace udmg::pipeline {
 
@@ -25,16 +29,20 @@ struct ReadOutcome {
 class SecretsClient {
  public:
   // Loads the keyring; fails with WrongRootKeyError when `k0` is not the current root key and
-  // kNotInitialized when `init` has not run.
+  // kNotInitialized when `init` has not run. Does not migrate the schema (the caller does).
   static Result<std::unique_ptr<SecretsClient>> Open(std::unique_ptr<db::Store> store,
                                                      SecretBytes k0);
 
-  // kNotFound when no row has that key. A value under a version this keyring does not know makes
-  // it refresh the keyring once (another process may have rotated) before giving up.
+  // Refreshes the keyring if it changed (one cheap revision query, so a rotation made by another
+  // process is seen by the very next read, and a K0 that stopped being current fails here with
+  // WrongRootKeyError), then reads. kNotFound when no row has that key. A value under a version
+  // this keyring does not know makes it refresh once more before giving up.
   // A lost compare-and-swap (someone wrote meanwhile) is not an error: the value read is returned.
   Result<ReadOutcome> Read(const db::ColumnRef& column, const db::RowKey& key);
 
   // Refreshes the keyring if it changed, then writes `plaintext` under the active version.
+  // Every encryption (here and in Read's write-back) is counted per version in the store before
+  // the value is written; a version past kNonceWarnEncryptions is reported to the warning sink.
   Status Write(const db::ColumnRef& column, const db::RowKey& key,
                std::span<const uint8_t> plaintext);
 
@@ -42,15 +50,28 @@ class SecretsClient {
   // process's K0 is no longer the current root key (the process must stop).
   Status RefreshKeyring();
 
-  const Keyring& keyring() const { return cipher_->keyring(); }
+  const Keyring& keyring() const { return *keyring_; }
+  // The same keyring, shared, for pipeline stages that build their own ValueCipher.
+  std::shared_ptr<const Keyring> shared_keyring() const { return keyring_; }
   db::Store& store() { return *store_; }
+
+  // Where nonce-budget warnings go; StderrWarningSink() unless set.
+  void set_warning_sink(WarningSink sink) { warn_ = std::move(sink); }
+  const WarningSink& warning_sink() const { return warn_; }
 
  private:
   SecretsClient(std::unique_ptr<db::Store> store, SecretBytes k0,
                 std::shared_ptr<const Keyring> keyring);
+  // Encrypts under the active version and counts the encryption in the store.
+  Result<std::string> EncryptCounted(std::span<const uint8_t> plaintext);
+  Result<SecretBytes> DecryptRefreshingOnce(const db::ColumnRef& column, const db::RowKey& key,
+                                            std::string_view envelope);
+
   std::unique_ptr<db::Store> store_;
   SecretBytes k0_;
+  std::shared_ptr<const Keyring> keyring_;
   std::unique_ptr<ValueCipher> cipher_;
+  WarningSink warn_ = StderrWarningSink();
 };
 
 }  // namespace udmg::pipeline

@@ -13,3 +13,7 @@ echo "== address,undefined sanitizers"
 scripts/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DUDMG_SANITIZE=address,undefined
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs"
+
+echo "== thread sanitizer: pipeline tests"
+scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L pipeline --output-on-failure -j"$jobs"

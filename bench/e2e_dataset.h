@@ -1,0 +1,42 @@
+// The end-to-end benchmark's dataset: credentials(id, name, secret) with N rows of 64-byte values
+// encrypted under master version 1, then a master-key rotation so that every row is stale (the
+// state a `rotate-master-key --reencrypt` starts from). Plaintexts are derived from the row id, so
+// a run can be checked afterwards without keeping them anywhere.
+//
+// The root key is a fixed benchmark key (not a secret: the database is thrown away).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "db/store.h"
+#include "engine/keyring.h"
+#include "engine/status.h"
+
+namespace udmg::bench {
+
+inline constexpr size_t kBenchValueSize = 64;
+inline const db::ColumnRef kBenchColumn{"credentials", "secret", "id"};
+
+// The 64-character plaintext of row `id` (hex of a SplitMix64 stream seeded by the id).
+std::string BenchPlaintext(int64_t id);
+
+// The benchmark K0.
+SecretBytes BenchRootKey();
+
+// Creates the dataset in a new SQLite file `path` (which must not exist).
+Status GenerateDataset(const std::string& path, uint64_t rows);
+
+// Opens `url` and the keyring with BenchRootKey().
+struct OpenedDataset {
+  std::unique_ptr<db::Store> store;
+  std::shared_ptr<const Keyring> keyring;
+};
+Result<OpenedDataset> OpenDataset(const std::string& url);
+
+// Decrypts every row and compares it with BenchPlaintext; fails naming the first bad row.
+// `expect_version`: every value must be under it (0: any version).
+Status VerifyDataset(const std::string& url, uint32_t expect_version, uint64_t expect_rows);
+
+}  // namespace udmg::bench

@@ -1,0 +1,50 @@
+#include "cli/app.h"
+
+#include <iostream>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "cli/reencrypt_command.h"
+
+namespace udmg::cli {
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"udmg-server: keeps sensitive values encrypted at rest and rotates their keys",
+               "udmg-server"};
+  app.require_subcommand(1);
+  app.fallthrough();  // --db is accepted after the subcommand too (inherited by subcommands)
+  GlobalOptions global;
+  app.add_option("--db", global.database_url,
+                 "database URL: sqlite:PATH or postgresql://...; default $UDMG_DATABASE_URL, "
+                 "else sqlite:udmg.db");
+
+  Action action;
+  AddKeyringCommands(app, global, action);
+  AddStatusCommand(app, global, action);
+  AddColumnCommands(app, global, action);
+  AddSecretCommands(app, global, action);
+  AddMaintenanceCommands(app, global, action);
+  AddDemoCommand(app, global, action);
+  AddReencryptCommand(app, global, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);  // help on stdout, exit 0
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    return PrintError(Error{ErrorCode::kUsage,
+                            std::string(error.what()) + " (see `udmg-server --help`)"});
+  }
+  if (!action) {
+    return PrintError(Error{ErrorCode::kUsage, "no command given (see `udmg-server --help`)"});
+  }
+  Status status = action();
+  std::cout.flush();
+  if (!status.ok()) return PrintError(status.error());
+  return 0;
+}
+
+}  // namespace udmg::cli

@@ -1,0 +1,27 @@
+// The command groups of udmg-server. Each Add...Commands registers its subcommands on `app`;
+// parsing a selected subcommand stores the work to do in `action`, which app.cc runs after
+// parsing, outside CLI11 (CLI11's exceptions stay in app.cc). An action prints its result on
+// stdout and returns the error for app.cc to print and turn into the exit code.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/context.h"
+#include "engine/status.h"
+
+namespace udmg::cli {
+
+using Action = std::function<Status()>;
+
+// init, rotate-k0, rotate-master-key
+void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& action);
+void AddStatusCommand(CLI::App& app, const GlobalOptions& global, Action& action);
+void AddColumnCommands(CLI::App& app, const GlobalOptions& global, Action& action);
+void AddSecretCommands(CLI::App& app, const GlobalOptions& global, Action& action);
+// sweep, verify
+void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& action);
+void AddDemoCommand(CLI::App& app, const GlobalOptions& global, Action& action);
+
+}  // namespace udmg::cli

@@ -1,0 +1,39 @@
+#include "cli/context.h"
+
+#include <cstdlib>
+#include <ctime>
+#include <string_view>
+
+#include "cli/output.h"
+#include "engine/root_key.h"
+
+namespace udmg::cli {
+
+Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global) {
+  UDMG_ASSIGN_OR_RETURN(auto store, db::OpenStore(db::ResolveDatabaseUrl(global.database_url)));
+  UDMG_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+Result<SecretBytes> RootKeyFromEnvironment() {
+  const char* text = std::getenv(std::string(kRootKeyEnv).c_str());
+  if (text == nullptr) {
+    return Error{ErrorCode::kBadKey, std::string(kRootKeyEnv) +
+                                         " is not set: export this node's root key (64 hex "
+                                         "characters) and run again"};
+  }
+  return ParseRootKey(text, kRootKeyEnv);
+}
+
+Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions& global) {
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  UDMG_ASSIGN_OR_RETURN(auto client,
+                        pipeline::SecretsClient::Open(std::move(store), std::move(k0)));
+  client->set_warning_sink(PrintWarning);
+  return client;
+}
+
+int64_t NowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
+
+}  // namespace udmg::cli

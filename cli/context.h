@@ -1,0 +1,34 @@
+// What every command needs before it runs: the database (schema migrated), this node's K0 from
+// the environment, and a SecretsClient on both. Nothing here prints.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "db/store.h"
+#include "engine/secret.h"
+#include "engine/status.h"
+#include "pipeline/secrets.h"
+
+namespace udmg::cli {
+
+// Options accepted before or after any subcommand.
+struct GlobalOptions {
+  std::optional<std::string> database_url;  // --db; else UDMG_DATABASE_URL; else sqlite:udmg.db
+};
+
+// Opens the database and runs the schema migrations (they write nothing when up to date).
+Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global);
+
+// K0 from UDMG_SECURITY_PASSPHRASE_KEY: kBadKey when unset or malformed (never echoes the value).
+Result<SecretBytes> RootKeyFromEnvironment();
+
+// The database plus K0, opened as a client: kBadKey, kWrongKey or kNotInitialized as it applies.
+// Nonce-budget warnings go to stderr as "udmg-server: warning: ...".
+Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions& global);
+
+// Unix seconds, for keyring records.
+int64_t NowSeconds();
+
+}  // namespace udmg::cli

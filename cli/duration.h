@@ -1,0 +1,15 @@
+// Durations for --max-duration: "90s", "5m", "1h", "1h30m", "2h5m10s" or plain seconds ("300").
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+#include "engine/status.h"
+
+namespace udmg::cli {
+
+// kBadInput, naming the text and the accepted forms, for anything else (empty, unknown unit,
+// repeated or out-of-order unit, overflow).
+Result<std::chrono::seconds> ParseDuration(std::string_view text);
+
+}  // namespace udmg::cli

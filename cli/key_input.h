@@ -1,0 +1,25 @@
+// Reading a new root key for rotate-k0 from exactly one source: the --new-key argument, a file
+// (--new-key-file PATH) or stdin (--new-key -). The key is held only in wiped buffers
+// (SecretBytes); it is never copied into argv or the environment.
+//
+// Key files are read strictly: the file must exist, be at most 4 KiB, and, when it is a regular
+// file, must not be readable or writable by group or others (chmod 600), as ssh does for private
+// keys. Pipes and process substitution (`--new-key-file <(...)`) are accepted.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "engine/secret.h"
+#include "engine/status.h"
+
+namespace udmg::cli {
+
+inline constexpr size_t kMaxKeyInputBytes = 4096;
+
+// `--new-key` text: "-" reads stdin, anything else is the key in hex. kBadKey when malformed.
+Result<SecretBytes> NewKeyFromArgument(std::string_view text);
+// kBadKey when missing, unreadable, too permissive or malformed.
+Result<SecretBytes> NewKeyFromFile(const std::string& path);
+
+}  // namespace udmg::cli

@@ -1,0 +1,180 @@
+// init, rotate-k0, rotate-master-key: every keyring change is one store transaction under the
+// keyring lock (db::Store::UpdateKeyring), so a failed or concurrent change leaves it intact.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/key_input.h"
+#include "cli/reencrypt_command.h"
+#include "engine/root_key.h"
+
+namespace udmg::cli {
+namespace {
+
+Error NotInitialized() {
+  return Error{ErrorCode::kNotInitialized,
+               "the database has no keyring: run `udmg-server init` first"};
+}
+
+// The keyring revision before a rotation starts: under the lock, the rotation goes ahead only if
+// nobody changed the keyring since, so of two concurrent rotations exactly one wins.
+Result<int64_t> RevisionBeforeRotation(db::Store& store) {
+  UDMG_ASSIGN_OR_RETURN(auto records, store.LoadKeyring());
+  if (!records) return NotInitialized();
+  return records->revision;
+}
+
+Status CheckUnchanged(const std::optional<KeyringRecords>& current, int64_t revision) {
+  if (!current) return NotInitialized();
+  if (current->revision != revision) {
+    return Error{ErrorCode::kConflict,
+                 "the keyring changed while this rotation ran (another rotation won); nothing "
+                 "was changed: check `udmg-server status` and run again if still needed"};
+  }
+  return Status::Ok();
+}
+
+Status RunInit(const GlobalOptions& global) {
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  SecretBytes k1 = RandomSecret(kKeySize);
+  UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
+      [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
+        if (current) {
+          return Error{ErrorCode::kNotInitialized,
+                       "the database " + store->Describe() +
+                           " is already initialized: init runs once; use rotate-k0 or "
+                           "rotate-master-key to change keys"};
+        }
+        return NewKeyringRecords(k0, k1, NowSeconds());
+      }));
+  std::cout << "initialized " << store->Describe() << "\n"
+            << "root key version 1, fingerprint " << RootKeyFingerprint(k0) << " (current)\n"
+            << "master key version 1 active\n";
+  return Status::Ok();
+}
+
+// --reencrypt on a rotation: migrate every value to the active master version right after it.
+struct ReencryptRequest {
+  bool enabled = false;
+  JobFlags flags;
+};
+
+// Runs the re-encryption job with the keyring just written, opened with `k0` (the new root key
+// after rotate-k0). The rotation itself is already committed whatever the job's outcome.
+Status ReencryptAfterRotation(const GlobalOptions& global, const ReencryptRequest& request,
+                              const KeyringRecords& records, std::span<const uint8_t> k0) {
+  if (!request.enabled) return Status::Ok();
+  UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, k0));
+  return RunJob(global, request.flags, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
+                pipeline::kReencryptJobKind);
+}
+
+struct NewKeySource {
+  std::string argument;  // --new-key HEX or "-"
+  std::string path;      // --new-key-file PATH
+};
+
+Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
+                        const ReencryptRequest& reencrypt) {
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  Result<SecretBytes> new_key =
+      source.path.empty() ? NewKeyFromArgument(source.argument) : NewKeyFromFile(source.path);
+  Wipe(source.argument.data(), source.argument.size());  // the parsed copy is all we keep
+  if (!new_key.ok()) return new_key.error();
+  UDMG_ASSIGN_OR_RETURN(int64_t revision, RevisionBeforeRotation(*store));
+  KeyringRecords rotated;
+  UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
+      [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
+        UDMG_RETURN_IF_ERROR(CheckUnchanged(current, revision));
+        UDMG_ASSIGN_OR_RETURN(rotated, RotateRootKey(*current, k0, *new_key, NowSeconds()));
+        return rotated;
+      }));
+  const RootKeyRecord& newest = rotated.roots.back();
+  uint32_t previous = newest.version - 1;
+  std::cout << "root key rotated: version " << newest.version << ", fingerprint "
+            << newest.fingerprint << ", is now current; version " << previous
+            << " is kept wrapped by it\n"
+            << "next: set UDMG_SECURITY_PASSPHRASE_KEY to the new key on every node and "
+               "restart them; a process still on version "
+            << previous << " stops with exit code 4\n";
+  return ReencryptAfterRotation(global, reencrypt, rotated, *new_key);
+}
+
+// Values not yet on `active`, over every registered column (legacy plaintext not included).
+Result<uint64_t> CountStaleValues(db::Store& store, uint32_t active) {
+  UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
+  uint64_t total = 0;
+  for (const db::ColumnRef& column : columns) {
+    UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, db::StaleFilter{active, false}));
+    total += stale;
+  }
+  return total;
+}
+
+Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& reencrypt) {
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  SecretBytes k1 = RandomSecret(kKeySize);
+  UDMG_ASSIGN_OR_RETURN(int64_t revision, RevisionBeforeRotation(*store));
+  KeyringRecords rotated;
+  uint32_t previous_active = 0;
+  UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
+      [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
+        UDMG_RETURN_IF_ERROR(CheckUnchanged(current, revision));
+        for (const MasterKeyRecord& master : current->masters) {
+          if (master.state == MasterKeyState::kActive) previous_active = master.version;
+        }
+        UDMG_ASSIGN_OR_RETURN(rotated, RotateMasterKey(*current, k0, k1, NowSeconds()));
+        return rotated;
+      }));
+  uint32_t active = rotated.masters.back().version;
+  UDMG_ASSIGN_OR_RETURN(uint64_t stale, CountStaleValues(*store, active));
+  std::cout << "master key rotated: version " << active << " is active";
+  if (previous_active != 0) std::cout << ", version " << previous_active << " is decrypt_only";
+  std::cout << "\n"
+            << stale << " values are on older versions: reads migrate them as they go, "
+            << "`udmg-server sweep` migrates the rest\n";
+  return ReencryptAfterRotation(global, reencrypt, rotated, k0);
+}
+
+}  // namespace
+
+void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& action) {
+  CLI::App* init = app.add_subcommand(
+      "init", "create the keyring: root key version 1 (from UDMG_SECURITY_PASSPHRASE_KEY) and "
+              "master key version 1");
+  init->callback([&] { action = [&] { return RunInit(global); }; });
+
+  auto source = std::make_shared<NewKeySource>();
+  CLI::App* rotate_k0 = app.add_subcommand(
+      "rotate-k0", "make a new root key current (needs the current one in "
+                   "UDMG_SECURITY_PASSPHRASE_KEY); values are not touched");
+  CLI::Option_group* key_group =
+      rotate_k0->add_option_group("new key", "where the new root key comes from: exactly one");
+  key_group->add_option("--new-key", source->argument,
+                        "the new root key, 64 hex characters, or - to read it from stdin");
+  key_group->add_option("--new-key-file", source->path, "a file holding the new root key");
+  key_group->require_option(1);
+  auto k0_reencrypt = std::make_shared<ReencryptRequest>();
+  rotate_k0->add_flag("--reencrypt", k0_reencrypt->enabled,
+                      "then migrate every value to the active master key (resumable job)");
+  AddJobFlags(rotate_k0, k0_reencrypt->flags);
+  rotate_k0->callback([&, source, k0_reencrypt] {
+    action = [&, source, k0_reencrypt] { return RunRotateRootKey(global, *source, *k0_reencrypt); };
+  });
+
+  CLI::App* rotate_master = app.add_subcommand(
+      "rotate-master-key", "make a new random master key active; older versions stay readable");
+  auto master_reencrypt = std::make_shared<ReencryptRequest>();
+  rotate_master->add_flag("--reencrypt", master_reencrypt->enabled,
+                          "then migrate every value to the new master key now (resumable job)");
+  AddJobFlags(rotate_master, master_reencrypt->flags);
+  rotate_master->callback([&, master_reencrypt] {
+    action = [&, master_reencrypt] { return RunRotateMasterKey(global, *master_reencrypt); };
+  });
+}
+
+}  // namespace udmg::cli

@@ -1,0 +1,122 @@
+// sweep and verify: the cron-sized gradual migration and the full decryption check. Their lines
+// are meant to be pasted into a ticket as they are.
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/duration.h"
+#include "cli/output.h"
+#include "pipeline/sweep.h"
+#include "pipeline/verify.h"
+
+namespace udmg::cli {
+namespace {
+
+struct SweepArgs {
+  std::optional<uint64_t> max_rows;
+  std::optional<std::string> max_duration;
+  size_t batch_size = 1000;
+  bool include_plaintext = false;
+};
+
+Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
+  pipeline::SweepOptions options;
+  options.max_rows = args.max_rows;
+  options.batch_size = args.batch_size;
+  options.include_plaintext = args.include_plaintext;
+  if (args.max_duration) {
+    UDMG_ASSIGN_OR_RETURN(options.max_duration, ParseDuration(*args.max_duration));
+  }
+  UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
+  UDMG_ASSIGN_OR_RETURN(pipeline::SweepReport report, pipeline::Sweep(*client, options));
+
+  for (const pipeline::SweepColumnReport& column : report.columns) {
+    std::cout << column.column.Name() << ": migrated " << column.migrated << ", conflicts "
+              << column.conflicts << ", failed " << column.failed << ", remaining "
+              << column.remaining << "\n";
+  }
+  for (const pipeline::SweepFailure& failure : report.failures) {
+    std::cout << "failed " << RowName(failure.column, failure.key) << " version "
+              << failure.version << ": " << failure.error_class << "\n";
+  }
+  if (report.failures.size() < report.failed) {
+    std::cout << "(" << report.failed - report.failures.size() << " more failures not listed)\n";
+  }
+  std::cout << "sweep to master key version " << report.target_version << " "
+            << pipeline::SweepStopName(report.stop) << ": migrated " << report.migrated
+            << ", conflicts " << report.conflicts << ", failed " << report.failed
+            << ", remaining " << report.remaining << "\n";
+  if (report.failed > 0) {
+    return Error{ErrorCode::kCorruptValue,
+                 std::to_string(report.failed) +
+                     " value(s) did not decrypt and were left as they are: run `udmg-server "
+                     "verify` for details and restore them from a backup"};
+  }
+  return Status::Ok();
+}
+
+std::string ExampleKeys(const pipeline::VersionFailures& failures) {
+  std::string text;
+  for (const db::RowKey& key : failures.example_keys) {
+    text += (text.empty() ? "" : ", ") + db::RowKeyText(key);
+  }
+  return text;
+}
+
+void PrintColumn(const pipeline::ColumnVerification& column) {
+  std::cout << column.column.Name() << ": ok " << column.ok();
+  for (const auto& [version, count] : column.ok_by_version) {
+    std::cout << (version == column.ok_by_version.begin()->first ? " (" : ", ") << "v" << version
+              << " " << count;
+  }
+  if (!column.ok_by_version.empty()) std::cout << ")";
+  std::cout << ", plaintext " << column.plaintext << ", failed " << column.failed() << "\n";
+  for (const auto& [version, failures] : column.failed_by_version) {
+    std::string label = version == 0 ? std::string("malformed") : "v" + std::to_string(version);
+    std::cout << "  failed " << label << ": " << failures.count << " (";
+    bool first = true;
+    for (const auto& [error_class, count] : failures.by_class) {
+      std::cout << (first ? "" : ", ") << error_class << " " << count;
+      first = false;
+    }
+    std::cout << "), e.g. " << column.column.key_column << " " << ExampleKeys(failures) << "\n";
+  }
+}
+
+Status RunVerify(const GlobalOptions& global) {
+  UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
+  UDMG_ASSIGN_OR_RETURN(pipeline::VerifyReport report, pipeline::Verify(*client, {}));
+  for (const pipeline::ColumnVerification& column : report.columns) PrintColumn(column);
+  std::cout << "verify: ok " << report.ok() << ", plaintext " << report.plaintext()
+            << ", failed " << report.failed() << "\n";
+  if (report.failed() > 0) {
+    return Error{ErrorCode::kCorruptValue,
+                 std::to_string(report.failed()) +
+                     " value(s) did not decrypt (listed above): restore them from a backup"};
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& action) {
+  auto args = std::make_shared<SweepArgs>();
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "migrate stale values to the active master key, in a bounded run (for cron)");
+  sweep->add_option("--max-rows", args->max_rows, "examine at most N stale values");
+  sweep->add_option("--max-duration", args->max_duration,
+                    "start no batch after D (90s, 5m, 1h30m or seconds)");
+  sweep->add_option("--batch-size", args->batch_size, "values per compare-and-swap batch")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  sweep->add_flag("--include-plaintext", args->include_plaintext,
+                  "also encrypt legacy plaintext values");
+  sweep->callback([&, args] { action = [&, args] { return RunSweep(global, *args); }; });
+
+  CLI::App* verify = app.add_subcommand(
+      "verify", "decrypt every registered value and report failures (exit 5 if any)");
+  verify->callback([&] { action = [&] { return RunVerify(global); }; });
+}
+
+}  // namespace udmg::cli

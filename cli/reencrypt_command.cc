@@ -1,0 +1,233 @@
+#include "cli/reencrypt_command.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/duration.h"
+#include "cli/output.h"
+#include "pipeline/control.h"
+#include "pipeline/progress.h"
+#include "pipeline/throttle.h"
+
+namespace udmg::cli {
+namespace {
+
+// Set by SIGINT/SIGTERM (a lock-free atomic store is async-signal-safe) and by the stop file.
+std::atomic<bool> g_stop_requested{false};
+
+extern "C" void RequestStop(int) { g_stop_requested.store(true); }
+
+// Installs the stop handlers for the life of a job; the previous handlers come back after it.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_requested.store(false);
+    struct sigaction action {};
+    action.sa_handler = RequestStop;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &previous_int_);
+    sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &previous_int_, nullptr);
+    sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+};
+
+Result<pipeline::Duration> OptionalDuration(const std::optional<std::string>& text,
+                                            std::string_view flag) {
+  if (!text) return pipeline::Duration{0};
+  Result<std::chrono::seconds> parsed = ParseDuration(*text);
+  if (!parsed.ok()) {
+    return Error{ErrorCode::kUsage, std::string(flag) + ": " + parsed.error().message};
+  }
+  return pipeline::Duration(*parsed);
+}
+
+void PrintReport(const pipeline::ReencryptReport& report, std::string_view kind) {
+  for (const pipeline::ColumnReport& column : report.columns) {
+    std::cout << column.column.Name() << ": migrated " << column.migrated << ", conflicts "
+              << column.conflicts << ", failed " << column.failed << ", remaining "
+              << column.remaining << ", unmigratable " << column.unmigratable << ", passes "
+              << column.passes << "\n";
+  }
+  std::cout << kind << " job " << report.job_id << (report.resumed ? " (resumed)" : "")
+            << " to master key version " << report.target_version << " "
+            << pipeline::ReencryptOutcomeName(report.outcome) << ": migrated " << report.migrated
+            << ", conflicts " << report.conflicts << ", failed " << report.failed
+            << ", remaining " << report.remaining << ", unmigratable " << report.unmigratable
+            << ", " << report.batches << " batches in "
+            << std::chrono::duration<double>(report.elapsed).count() << " s\n";
+}
+
+std::string CheckpointText(const db::JobColumnProgress& progress) {
+  return progress.checkpoint ? db::RowKeyText(*progress.checkpoint) : "(start)";
+}
+
+Status PrintJobStatus(const GlobalOptions& global, std::string_view kind) {
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store->FindUnfinishedJob(kind));
+  if (!job) {
+    std::cout << "no unfinished " << kind << " job\n";
+    return Status::Ok();
+  }
+  std::cout << kind << " job " << job->id << ": state " << job->state << ", target master key "
+            << "version " << job->target_version << ", created " << job->created_at
+            << ", updated " << job->updated_at << "\n";
+  for (const db::JobColumnProgress& progress : job->columns) {
+    std::cout << "  " << progress.column.Name() << ": checkpoint " << CheckpointText(progress)
+              << ", migrated " << progress.migrated << ", conflicts " << progress.conflicts
+              << ", failed " << progress.failed << (progress.scanned ? ", scanned" : "") << "\n";
+  }
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::FailureRecord> failures, store->ListFailures(job->id));
+  if (!failures.empty()) {
+    std::cout << "  " << failures.size() << " values do not decrypt (udmg_reencrypt_failures)\n";
+  }
+  return Status::Ok();
+}
+
+Status SendControl(const GlobalOptions& global, const JobFlags& flags, const std::string& line) {
+  std::string url = db::ResolveDatabaseUrl(global.database_url);
+  std::string path = flags.control_socket.value_or(pipeline::DefaultControlSocketPath(url));
+  UDMG_ASSIGN_OR_RETURN(std::string reply, pipeline::SendControlCommand(path, line));
+  std::cout << reply << "\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddJobFlags(CLI::App* command, JobFlags& flags) {
+  command->add_option("--batch-size", flags.batch_size, "rows per batch")
+      ->check(CLI::Range(size_t{1}, pipeline::kMaxBatchSize));
+  command->add_option("--batches-in-flight", flags.batches_in_flight,
+                      "batches read but not yet written, at most (memory bound)")
+      ->check(CLI::Range(size_t{1}, size_t{1024}));
+  command->add_option("--rate", flags.rate, "rows per second, 0 = unlimited")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--target-batch-time", flags.target_batch_time,
+                      "adapt the batch size so that a write takes about this long (e.g. 1s)");
+  command->add_option("--max-write-latency", flags.max_write_latency,
+                      "pause while a batch write takes longer than this");
+  command->add_option("--run-time", flags.run_time,
+                      "stop starting batches after this long (90s, 5m, 1h30m); resume later");
+  command->add_option("--max-failures", flags.max_failures,
+                      "stop once more than N values failed to decrypt");
+  command->add_option("--stop-file", flags.stop_file,
+                      "stop at a batch boundary once this file exists");
+  command->add_option("--control-socket", flags.control_socket,
+                      "live control socket (default: <database file>.control)");
+  command->add_flag("--include-plaintext", flags.include_plaintext,
+                    "also encrypt legacy plaintext values");
+  command->add_flag("--no-progress", flags.no_progress, "no progress lines on stderr");
+}
+
+Status RunJob(const GlobalOptions& global, const JobFlags& flags,
+              std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
+              std::string_view kind) {
+  UDMG_ASSIGN_OR_RETURN(pipeline::Duration target_batch_time,
+                        OptionalDuration(flags.target_batch_time, "--target-batch-time"));
+  UDMG_ASSIGN_OR_RETURN(pipeline::Duration max_write_latency,
+                        OptionalDuration(flags.max_write_latency, "--max-write-latency"));
+  UDMG_ASSIGN_OR_RETURN(pipeline::Duration run_time,
+                        OptionalDuration(flags.run_time, "--run-time"));
+  pipeline::ThrottleOptions throttle_options;
+  throttle_options.rows_per_second = flags.rate;
+  throttle_options.batch_size = flags.batch_size;
+  throttle_options.target_batch_time = target_batch_time;
+  throttle_options.max_write_latency = max_write_latency;
+  pipeline::Clock& clock = pipeline::SteadyClock();
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Throttle> throttle,
+                        pipeline::Throttle::Create(throttle_options, clock));
+
+  std::string url = db::ResolveDatabaseUrl(global.database_url);
+  pipeline::ProgressTracker tracker(clock, 0);
+  pipeline::ControlCommands commands(*throttle, &tracker);
+  std::string socket_path = flags.control_socket.value_or(pipeline::DefaultControlSocketPath(url));
+  auto control = pipeline::ControlServer::Start(socket_path, commands);
+  if (!control.ok()) {
+    PrintWarning("live control is off: " + control.error().message);
+  }
+
+  StopSignals signals;
+  auto stop_requested = [&flags] {
+    if (flags.stop_file && std::filesystem::exists(*flags.stop_file)) g_stop_requested = true;
+    return g_stop_requested.load();
+  };
+
+  pipeline::ReencryptOptions options;
+  options.database_url = url;
+  options.keyring = std::move(keyring);
+  options.job_kind = std::string(kind);
+  options.resume = mode;
+  options.include_plaintext = flags.include_plaintext;
+  options.batch_size = flags.batch_size;
+  options.batches_in_flight = flags.batches_in_flight;
+  options.run_time = std::chrono::duration_cast<std::chrono::steady_clock::duration>(run_time);
+  options.max_failures = flags.max_failures;
+  options.stop = &g_stop_requested;
+  options.warn = [](std::string_view line) { PrintWarning(line); };
+  options.hooks.before_fetch = [&](size_t) { return throttle->AdmitNextBatch(stop_requested); };
+  options.hooks.after_commit = [&](const pipeline::BatchCommitted& batch) {
+    throttle->RecordBatchWrite(batch.rows, batch.write_time);
+  };
+  options.hooks.on_progress = [&](const pipeline::ProgressSnapshot& snapshot) {
+    tracker.Update(snapshot.done, snapshot.total);
+  };
+
+  std::optional<pipeline::ProgressReporter> reporter;
+  if (!flags.no_progress) {
+    pipeline::ProgressReporterOptions reporter_options;
+    reporter_options.terminal = isatty(STDERR_FILENO) == 1;
+    reporter.emplace(tracker, throttle.get(), stderr, clock, reporter_options);
+    reporter->Start();
+  }
+  Result<pipeline::ReencryptReport> report = pipeline::RunReencryption(options);
+  if (reporter) reporter->Stop();
+  if (control.ok()) (*control)->Stop();
+  if (!report.ok()) return report.status();
+  PrintReport(*report, kind);
+  return pipeline::ReportStatus(*report);
+}
+
+void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
+                         std::function<Status()>& action) {
+  struct Args {
+    JobFlags flags;
+    bool resume = false;
+    bool status = false;
+    std::optional<std::string> control;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* reencrypt = app.add_subcommand(
+      "reencrypt", "migrate every registered value to the active master key now (resumable: run "
+                   "it again after an interruption)");
+  AddJobFlags(reencrypt, args->flags);
+  reencrypt->add_flag("--resume", args->resume, "only continue an interrupted job (exit 6 if none)");
+  reencrypt->add_flag("--status", args->status, "show the unfinished job and exit");
+  reencrypt->add_option("--control", args->control,
+                        "send a command to the running job: status, pause, resume, rate[=N], "
+                        "batch-size[=N]");
+  reencrypt->callback([&, args] {
+    action = [&, args]() -> Status {
+      if (args->status) return PrintJobStatus(global, pipeline::kReencryptJobKind);
+      if (args->control) return SendControl(global, args->flags, *args->control);
+      UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
+      pipeline::ResumeMode mode = args->resume ? pipeline::ResumeMode::kResumeOnly
+                                               : pipeline::ResumeMode::kResumeOrStart;
+      return RunJob(global, args->flags, client->shared_keyring(), mode,
+                    pipeline::kReencryptJobKind);
+    };
+  });
+}
+
+}  // namespace udmg::cli

@@ -1,0 +1,49 @@
+// The re-encryption job on the command line (issue 3): `reencrypt` (run or resume, --resume,
+// --status, --control) and `--reencrypt` on the rotations. The job itself is
+// pipeline::RunReencryption; this file adds the operator's controls around it: throttle, live
+// control socket, progress on stderr, SIGINT/SIGTERM and a stop file (stop at a batch boundary,
+// checkpoint saved, exit 10).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/context.h"
+#include "engine/keyring.h"
+#include "engine/status.h"
+#include "pipeline/reencrypt.h"
+
+namespace udmg::cli {
+
+// The flags every job command shares.
+struct JobFlags {
+  size_t batch_size = 1000;
+  size_t batches_in_flight = 4;
+  double rate = 0;                           // rows per second, 0 = unlimited
+  std::optional<std::string> target_batch_time;  // adaptive batch size toward it, e.g. "1s"
+  std::optional<std::string> max_write_latency;  // pause while a write takes longer
+  std::optional<std::string> run_time;       // stop starting batches after this long
+  std::optional<uint64_t> max_failures;
+  std::optional<std::string> stop_file;      // stop at a batch boundary once this file exists
+  std::optional<std::string> control_socket;  // default: next to the SQLite file
+  bool include_plaintext = false;
+  bool no_progress = false;
+};
+
+// Adds the shared flags to `command`.
+void AddJobFlags(CLI::App* command, JobFlags& flags);
+
+// Runs (or resumes, per `mode`) the job of `kind` with `keyring`, printing progress on stderr and
+// a summary on stdout. The exit status of pipeline::ReportStatus.
+Status RunJob(const GlobalOptions& global, const JobFlags& flags,
+              std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
+              std::string_view kind);
+
+// `reencrypt`.
+void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
+                         std::function<Status()>& action);
+
+}  // namespace udmg::cli

@@ -1,0 +1,152 @@
+// status: the keyring, this node's K0 standing and the spread of every registered column's values
+// over master versions. Needs no decryption, so it works with a wrong or missing K0.
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "engine/root_key.h"
+
+namespace udmg::cli {
+namespace {
+
+using nlohmann::json;
+
+// This node's K0 against the stored root keys.
+struct NodeStanding {
+  std::string root_key;  // "current", "older", "unknown", "missing", "malformed"
+  std::optional<uint32_t> version;
+  std::optional<std::string> fingerprint;
+};
+
+NodeStanding CheckThisNode(const std::optional<KeyringRecords>& records) {
+  const char* text = std::getenv(std::string(kRootKeyEnv).c_str());
+  if (text == nullptr) return {"missing", std::nullopt, std::nullopt};
+  auto k0 = ParseRootKey(text, kRootKeyEnv);
+  if (!k0.ok()) return {"malformed", std::nullopt, std::nullopt};
+  if (!records) return {"unknown", std::nullopt, RootKeyFingerprint(*k0)};
+  RootKeyCheck check = CheckRootKey(*records, *k0);
+  switch (check.standing) {
+    case RootKeyStanding::kCurrent: return {"current", check.version, check.fingerprint};
+    case RootKeyStanding::kOlder: return {"older", check.version, check.fingerprint};
+    case RootKeyStanding::kUnknown: break;
+  }
+  return {"unknown", std::nullopt, check.fingerprint};
+}
+
+Result<json> CollectStatus(db::Store& store) {
+  UDMG_ASSIGN_OR_RETURN(auto records, store.LoadKeyring());
+  json out;
+  out["database"] = store.Describe();
+  out["initialized"] = records.has_value();
+  out["keyring_revision"] = records ? json(records->revision) : json(nullptr);
+  out["root_keys"] = json::array();
+  out["master_keys"] = json::array();
+  out["active_master_version"] = nullptr;
+  out["current_root_version"] = nullptr;
+  if (records) {
+    for (const RootKeyRecord& root : records->roots) {
+      bool current = !root.wrapped_key.has_value();
+      out["root_keys"].push_back(
+          {{"version", root.version}, {"fingerprint", root.fingerprint}, {"current", current}});
+      if (current) out["current_root_version"] = root.version;
+    }
+    for (const MasterKeyRecord& master : records->masters) {
+      out["master_keys"].push_back({{"version", master.version},
+                                    {"state", MasterKeyStateName(master.state)},
+                                    {"root_version", master.root_version}});
+      if (master.state == MasterKeyState::kActive) out["active_master_version"] = master.version;
+    }
+  }
+  NodeStanding node = CheckThisNode(records);
+  out["this_node"] = {{"root_key", node.root_key},
+                      {"version", node.version ? json(*node.version) : json(nullptr)},
+                      {"fingerprint", node.fingerprint ? json(*node.fingerprint) : json(nullptr)}};
+  out["columns"] = json::array();
+  UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
+  for (const db::ColumnRef& column : columns) {
+    UDMG_ASSIGN_OR_RETURN(db::ValueCounts counts, store.CountValues(column));
+    json versions = json::object();
+    for (const auto& [version, count] : counts.by_version) {
+      versions[std::to_string(version)] = count;
+    }
+    out["columns"].push_back({{"table", column.table},
+                              {"column", column.column},
+                              {"key_column", column.key_column},
+                              {"versions", versions},
+                              {"plaintext", counts.plaintext},
+                              {"null", counts.null_values},
+                              {"malformed", counts.malformed}});
+  }
+  return out;
+}
+
+std::string NodeLine(const json& node) {
+  std::string standing = node["root_key"];
+  if (standing == "missing") return "not set (UDMG_SECURITY_PASSPHRASE_KEY is empty)";
+  if (standing == "malformed") return "malformed (UDMG_SECURITY_PASSPHRASE_KEY is not 64 hex)";
+  std::string fingerprint = node["fingerprint"];
+  if (standing == "unknown") return "unknown key, fingerprint " + fingerprint;
+  std::string version = std::to_string(node["version"].get<uint32_t>());
+  if (standing == "current") return "version " + version + " (current), fingerprint " + fingerprint;
+  return "older version " + version + ", fingerprint " + fingerprint +
+         ": set the current key on this node and restart";
+}
+
+void PrintHuman(const json& status) {
+  std::cout << "database: " << status["database"].get<std::string>() << "\n";
+  if (!status["initialized"].get<bool>()) {
+    std::cout << "keyring: not initialized (run `udmg-server init`)\n";
+  } else {
+    std::cout << "keyring revision: " << status["keyring_revision"] << "\n"
+              << "root keys:\n";
+    for (const json& root : status["root_keys"]) {
+      std::cout << "  v" << root["version"] << "  fingerprint "
+                << root["fingerprint"].get<std::string>()
+                << (root["current"].get<bool>() ? "  current" : "") << "\n";
+    }
+    std::cout << "master keys:\n";
+    for (const json& master : status["master_keys"]) {
+      std::cout << "  v" << master["version"] << "  " << master["state"].get<std::string>()
+                << "  wrapped by root v" << master["root_version"] << "\n";
+    }
+  }
+  std::cout << "this node's root key: " << NodeLine(status["this_node"]) << "\n";
+  if (status["columns"].empty()) std::cout << "columns: none registered\n";
+  for (const json& column : status["columns"]) {
+    std::cout << "column " << column["table"].get<std::string>() << "."
+              << column["column"].get<std::string>() << " (key "
+              << column["key_column"].get<std::string>() << "):";
+    for (const auto& [version, count] : column["versions"].items()) {
+      std::cout << " v" << version << " " << count << ",";
+    }
+    std::cout << " plaintext " << column["plaintext"] << ", null " << column["null"]
+              << ", malformed " << column["malformed"] << "\n";
+  }
+}
+
+Status RunStatus(const GlobalOptions& global, bool as_json) {
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(json status, CollectStatus(*store));
+  if (as_json) {
+    std::cout << status.dump(2) << "\n";
+  } else {
+    PrintHuman(status);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddStatusCommand(CLI::App& app, const GlobalOptions& global, Action& action) {
+  auto as_json = std::make_shared<bool>(false);
+  CLI::App* status = app.add_subcommand(
+      "status", "show the keyring, this node's root key standing and the values per version");
+  status->add_flag("--json", *as_json, "print one JSON document");
+  status->callback([&, as_json] { action = [&, as_json] { return RunStatus(global, *as_json); }; });
+}
+
+}  // namespace udmg::cli

@@ -1,0 +1,368 @@
+#include "pipeline/flow_graph.h"
+
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/flow_graph.h>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "engine/value_cipher.h"
+#include "pipeline/flow_batch.h"
+#include "pipeline/flow_tsan.h"
+#include "pipeline/nonce_budget.h"
+
+namespace udmg::pipeline {
+namespace {
+
+using SteadyTime = std::chrono::steady_clock;
+
+// Why the pass stops producing batches, set by whichever stage notices first. A stage error
+// wins over any other reason; the end of the scan is not a reason (the pass simply ends).
+class StopControl {
+ public:
+  bool halted() const { return halted_.load(std::memory_order_acquire); }
+  void EndOfScan() { halted_.store(true, std::memory_order_release); }
+  void Stop(ReencryptOutcome reason, std::optional<Error> error = std::nullopt) {
+    std::lock_guard lock(mutex_);
+    if (!reason_ || (error && reason_ != ReencryptOutcome::kError)) {
+      reason_ = reason;
+      error_ = std::move(error);
+    }
+    halted_.store(true, std::memory_order_release);
+  }
+  void Fail(Error error) { Stop(ReencryptOutcome::kError, std::move(error)); }
+  void CopyTo(RunBudget& budget) const {
+    std::lock_guard lock(mutex_);
+    if (reason_ && (!budget.stop_reason || *reason_ == ReencryptOutcome::kError)) {
+      budget.stop_reason = reason_;
+      budget.error = error_;
+    }
+  }
+
+ private:
+  std::atomic<bool> halted_{false};
+  mutable std::mutex mutex_;
+  std::optional<ReencryptOutcome> reason_;  // guarded by mutex_
+  std::optional<Error> error_;              // guarded by mutex_
+};
+
+Error InternalError(std::string_view stage, const std::exception* e) {
+  return Error{ErrorCode::kInternal, "re-encryption " + std::string(stage) +
+                                         " stage failed unexpectedly" +
+                                         (e ? std::string(": ") + e->what() : std::string()) +
+                                         ": run the same command again; report it if it repeats"};
+}
+
+class ColumnPassRunner {
+ public:
+  ColumnPassRunner(const ReencryptOptions& options, const ColumnPass& pass,
+                   std::shared_ptr<const Keyring> keyring, db::Store& reader, db::Store& writer,
+                   std::set<db::RowKey>& recorded_failures, RunBudget& budget)
+      : options_(options),
+        pass_(pass),
+        keyring_(std::move(keyring)),
+        reader_(reader),
+        writer_(writer),
+        recorded_failures_(recorded_failures),
+        budget_(budget),
+        after_(pass.start_after),
+        checkpoint_(pass.checkpoint),
+        ciphers_([this] { return std::make_unique<ValueCipher>(keyring_); }) {}
+
+  ColumnPassResult Run() {
+    namespace flow = tbb::flow;
+    flow::graph graph;
+    uint64_t next_ticket = 0;
+    // Tickets carry no data: the fetch happens behind the limiter, so at most
+    // batches_in_flight batches of rows exist at once (an input_node keeps one item of its own).
+    flow::input_node<uint64_t> tickets(graph, [&](tbb::flow_control& control) -> uint64_t {
+      if (stop_.halted()) control.stop();
+      return next_ticket++;
+    });
+    flow::limiter_node<uint64_t> limiter(graph, std::max<size_t>(1, options_.batches_in_flight));
+    flow::function_node<uint64_t, BatchPtr> fetch(graph, flow::serial, [this](uint64_t) {
+      StageEntry entry(this, &fetch_serial_, nullptr);
+      BatchPtr batch = Fetch();
+      HandOff(batch.get());
+      return batch;
+    });
+    size_t concurrency = options_.crypto_concurrency == 0 ? size_t{flow::unlimited}
+                                                          : options_.crypto_concurrency;
+    flow::function_node<BatchPtr, BatchPtr> crypto(graph, concurrency, [this](BatchPtr batch) {
+      StageEntry entry(this, nullptr, batch.get());
+      Crypto(*batch);
+      HandOff(batch.get());
+      return batch;
+    });
+    flow::sequencer_node<BatchPtr> in_order(
+        graph, [](const BatchPtr& batch) -> size_t { return batch->sequence; });
+    flow::function_node<BatchPtr, flow::continue_msg> commit(
+        graph, flow::serial, [this](const BatchPtr& batch) {
+          StageEntry entry(this, &commit_serial_, batch.get());
+          Commit(*batch);
+          in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+          return flow::continue_msg();
+        });
+    flow::make_edge(tickets, limiter);
+    flow::make_edge(limiter, fetch);
+    flow::make_edge(fetch, crypto);
+    flow::make_edge(crypto, in_order);
+    flow::make_edge(in_order, commit);
+    flow::make_edge(commit, limiter.decrementer());
+    HandOff(&setup_);
+    tickets.activate();
+    try {
+      graph.wait_for_all();
+    } catch (const std::exception& e) {  // bodies catch their own; this is the safety net
+      stop_.Fail(InternalError("flow graph", &e));
+    }
+    TakeOver(&finished_);
+
+    stop_.CopyTo(budget_);
+    budget_.peak_in_flight = std::max(budget_.peak_in_flight, peak_in_flight_);
+    return result_;
+  }
+
+ private:
+  // The happens-before edges oneTBB provides, stated for ThreadSanitizer (pipeline/flow_tsan.h):
+  // set-up before every body, a serial stage's bodies one after another, a batch's previous stage
+  // before its next, and every body before wait_for_all returns.
+  class StageEntry {
+   public:
+    StageEntry(ColumnPassRunner* runner, const void* serial, const void* batch)
+        : runner_(runner), serial_(serial) {
+      TakeOver(&runner_->setup_);
+      if (serial_) TakeOver(serial_);
+      if (batch) TakeOver(batch);
+    }
+    ~StageEntry() {
+      if (serial_) HandOff(serial_);
+      HandOff(&runner_->finished_);
+    }
+    StageEntry(const StageEntry&) = delete;
+    StageEntry& operator=(const StageEntry&) = delete;
+
+   private:
+    ColumnPassRunner* runner_;
+    const void* serial_;
+  };
+
+  // Fetch stage (serial). Every ticket becomes exactly one batch, empty once the pass halts, so
+  // the sequence numbers have no gap and the sequencer never waits for a batch that will not come.
+  BatchPtr Fetch() {
+    auto batch = std::make_shared<Batch>();
+    batch->sequence = next_sequence_++;
+    size_t in_flight = in_flight_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    peak_in_flight_ = std::max(peak_in_flight_, in_flight);
+    try {
+      FetchRows(*batch);
+    } catch (const std::exception& e) {
+      batch->error = InternalError("fetch", &e);
+    } catch (...) {
+      batch->error = InternalError("fetch", nullptr);
+    }
+    if (batch->error) stop_.Fail(*batch->error);
+    return batch;
+  }
+
+  // The next page of stale rows after the previous page's last key.
+  void FetchRows(Batch& batch) {
+    if (stop_.halted() || StopRequested()) return;
+    size_t want = options_.batch_size;
+    if (options_.hooks.before_fetch) want = options_.hooks.before_fetch(options_.batch_size);
+    if (want == 0) {
+      stop_.Stop(ReencryptOutcome::kStopped);
+      return;
+    }
+    if (StopRequested()) return;  // the throttle may have waited a long time
+    if (options_.max_rows != 0) {
+      want = std::min<uint64_t>(want, options_.max_rows - budget_.rows_fetched);
+    }
+    auto rows = reader_.FetchStale(pass_.column, pass_.filter, after_, want);
+    if (!rows.ok()) {
+      batch.error = rows.error();
+      return;
+    }
+    budget_.rows_fetched += rows->size();
+    if (rows->size() < want) {
+      batch.end_of_scan = true;
+      stop_.EndOfScan();
+    }
+    if (!rows->empty()) {
+      after_ = rows->back().key;
+      batch.last_key = after_;
+    }
+    batch.rows = std::move(*rows);
+  }
+
+  // Checked by the fetch stage only (it owns budget_.rows_fetched during the pass).
+  bool StopRequested() {
+    bool stop_flag = options_.stop && options_.stop->load(std::memory_order_acquire);
+    bool out_of_time = budget_.deadline && SteadyTime::now() >= *budget_.deadline;
+    bool out_of_rows = options_.max_rows != 0 && budget_.rows_fetched >= options_.max_rows;
+    if (!stop_flag && !out_of_time && !out_of_rows) return false;
+    stop_.Stop(ReencryptOutcome::kStopped);
+    return true;
+  }
+
+  // Crypto stage (parallel): one ValueCipher per thread, reused across batches.
+  void Crypto(Batch& batch) {
+    if (batch.error || batch.rows.empty()) return;
+    try {
+      Status status = TransformBatch(*ciphers_.local(), pass_.filter, batch);
+      if (!status.ok()) batch.error = status.error();
+    } catch (const std::exception& e) {
+      batch.error = InternalError("crypto", &e);
+    } catch (...) {
+      batch.error = InternalError("crypto", nullptr);
+    }
+    if (batch.error) stop_.Fail(*batch.error);
+  }
+
+  // Commit stage (serial, batches in fetch order): once a batch fails, no later batch commits,
+  // so the saved checkpoint never passes a batch that was not written.
+  void Commit(const Batch& batch) {
+    if (commit_blocked_) return;
+    if (batch.error) {
+      commit_blocked_ = true;
+      stop_.Fail(*batch.error);
+      return;
+    }
+    if (batch.writes.empty() && batch.failures.empty() && !batch.end_of_scan) return;
+    Status status = Status::Ok();
+    try {
+      status = CommitBatch(batch);
+    } catch (const std::exception& e) {
+      status = InternalError("commit", &e);
+    } catch (...) {
+      status = InternalError("commit", nullptr);
+    }
+    if (!status.ok()) {
+      commit_blocked_ = true;
+      stop_.Fail(status.error());
+      return;
+    }
+    if (options_.max_failures && budget_.failures > *options_.max_failures) {
+      stop_.Stop(ReencryptOutcome::kMaxFailures);
+    }
+  }
+
+  Status CommitBatch(const Batch& batch) {
+    uint64_t migrated = 0;
+    uint64_t conflicts = 0;
+    uint64_t failed = 0;
+    SteadyTime::duration write_time{};
+    if (!batch.writes.empty()) {
+      // Counted before the ciphertexts are written, so the nonce count never falls behind.
+      std::map<uint32_t, uint64_t> made{{pass_.filter.target_version, batch.writes.size()}};
+      UDMG_RETURN_IF_ERROR(RecordEncryptions(writer_, made, options_.warn));
+      auto started = SteadyTime::now();
+      UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied,
+                            writer_.CompareAndSwap(pass_.column, batch.writes));
+      write_time = SteadyTime::now() - started;
+      migrated = std::count(applied.begin(), applied.end(), true);
+      conflicts = applied.size() - migrated;
+    }
+    for (const RowFailure& failure : batch.failures) {
+      if (recorded_failures_.contains(failure.key)) continue;  // recorded by an earlier pass
+      UDMG_RETURN_IF_ERROR(writer_.RecordFailure(db::FailureRecord{
+          pass_.job_id, pass_.column, failure.key, failure.version,
+          std::string(failure.error_class), UnixNow()}));
+      recorded_failures_.insert(failure.key);
+      ++failed;
+    }
+    if (pass_.advance_checkpoint && batch.last_key) checkpoint_ = batch.last_key;
+    bool scanned = pass_.advance_checkpoint ? batch.end_of_scan : true;
+    UDMG_RETURN_IF_ERROR(writer_.SaveCheckpoint(pass_.job_id, pass_.column, checkpoint_, migrated,
+                                                conflicts, failed, scanned));
+    result_.migrated += migrated;
+    result_.conflicts += conflicts;
+    result_.failed += failed;
+    result_.scanned = result_.scanned || batch.end_of_scan;
+    ++result_.batches;
+    budget_.migrated += migrated;
+    budget_.conflicts += conflicts;
+    budget_.failures += failed;
+    ++budget_.batches;
+    size_t rows = batch.writes.size() + batch.failures.size();
+    if (options_.hooks.after_commit) {
+      options_.hooks.after_commit(
+          BatchCommitted{batch.sequence, rows, static_cast<size_t>(migrated), write_time});
+    }
+    if (options_.hooks.on_progress) options_.hooks.on_progress(Snapshot());
+    return Status::Ok();
+  }
+
+  ProgressSnapshot Snapshot() const {
+    ProgressSnapshot snapshot;
+    snapshot.job_id = pass_.job_id;
+    snapshot.pass = pass_.pass;
+    snapshot.total = budget_.total;
+    snapshot.migrated = budget_.migrated;
+    snapshot.conflicts = budget_.conflicts;
+    snapshot.failed = budget_.failures;
+    snapshot.done = snapshot.migrated + snapshot.conflicts + snapshot.failed;
+    snapshot.batches = budget_.batches;
+    snapshot.column = pass_.column.Name();
+    snapshot.elapsed = SteadyTime::now() - budget_.started;
+    return snapshot;
+  }
+
+  static int64_t UnixNow() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  const ReencryptOptions& options_;
+  const ColumnPass& pass_;
+  std::shared_ptr<const Keyring> keyring_;
+  db::Store& reader_;  // fetch stage only
+  db::Store& writer_;  // commit stage only
+  std::set<db::RowKey>& recorded_failures_;  // commit stage only
+  RunBudget& budget_;  // rows_fetched: fetch stage; counts: commit stage
+  StopControl stop_;
+  std::atomic<size_t> in_flight_{0};
+  // ThreadSanitizer tokens (their addresses only; see StageEntry).
+  char setup_ = 0;
+  char finished_ = 0;
+  char fetch_serial_ = 0;
+  char commit_serial_ = 0;
+  // Fetch stage only.
+  uint64_t next_sequence_ = 0;
+  std::optional<db::RowKey> after_;
+  size_t peak_in_flight_ = 0;
+  // Commit stage only.
+  std::optional<db::RowKey> checkpoint_;
+  bool commit_blocked_ = false;
+  ColumnPassResult result_;
+  tbb::enumerable_thread_specific<std::unique_ptr<ValueCipher>> ciphers_;
+};
+
+}  // namespace
+
+#if defined(__SANITIZE_THREAD__)
+// Debian's libtbb is not built with ThreadSanitizer, so TSan cannot see the synchronization
+// inside it (task spawning, the small-object pool, wait_for_all) and reports oneTBB's own
+// bookkeeping as races. Reports whose stack passes through oneTBB are suppressed; races between
+// the stage bodies are therefore not checked by TSan (they share no unguarded state by design:
+// see the stage ownership notes on ColumnPassRunner's members). Every other thread in the process
+// (throttle, control, progress, application writers) stays fully checked.
+extern "C" const char* __tsan_default_suppressions() {
+  return "race:tbb::detail::\n"
+         "race:libtbb.so\n";
+}
+#endif
+
+ColumnPassResult RunColumnPass(const ReencryptOptions& options, const ColumnPass& pass,
+                               const std::shared_ptr<const Keyring>& keyring, db::Store& reader,
+                               db::Store& writer, std::set<db::RowKey>& recorded_failures,
+                               RunBudget& budget) {
+  ColumnPassRunner runner(options, pass, keyring, reader, writer, recorded_failures, budget);
+  return runner.Run();
+}
+
+}  // namespace udmg::pipeline

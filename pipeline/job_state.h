@@ -1,0 +1,58 @@
+// The job rows of the re-encryption pipeline: start a job or pick up an interrupted one, the
+// failures it already recorded, and the final count of what is left. Internal to pipeline/.
+//
+// Thread-safety: free functions on a Store the caller owns (not thread-safe).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "db/store.h"
+#include "engine/value_cipher.h"
+#include "pipeline/reencrypt.h"
+
+namespace udmg::pipeline {
+
+inline constexpr std::string_view kJobRunning = "running";
+inline constexpr std::string_view kJobStopped = "stopped";
+// Final, not done: values that will not decrypt were left, or a newer target version superseded it.
+inline constexpr std::string_view kJobFailed = "failed";
+inline constexpr std::string_view kJobDone = "done";
+
+// A job interrupted by a crash ("running") or a stop ("stopped") is resumed; "done" and "failed"
+// are final.
+bool IsResumable(const db::JobRecord& job);
+
+struct JobStart {
+  db::JobRecord job;  // columns in job order, with their stored checkpoints
+  bool resumed = false;
+};
+
+// Resumes the newest interrupted job of options.job_kind (unless kStartNew) or creates one over
+// options.columns (every registered column when empty). An interrupted job aimed at another
+// version than `target_version` (a rotation happened since) is closed as "failed" and a new job
+// over its columns starts (it rescans them: values the old job migrated are stale again).
+// kNotFound for kResumeOnly without an interrupted job, or for a column that is not registered.
+Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& options,
+                                  uint32_t target_version);
+
+// The keys recorded in udmg_reencrypt_failures for `job_id`, by column name ("table.column").
+Result<std::map<std::string, std::set<db::RowKey>>> RecordedFailureKeys(db::Store& store,
+                                                                        int64_t job_id);
+
+struct RemainingCount {
+  uint64_t remaining = 0;     // stale values a further pass can migrate
+  uint64_t unmigratable = 0;  // stale values that are recorded failures and still do not decrypt
+};
+
+// The final count of a column: CountStale, less the recorded failures whose current value is
+// still stale and still does not decrypt (one that a writer replaced, or that now decrypts, counts
+// as remaining: a further pass picks it up).
+Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
+                                      const db::ColumnRef& column, const db::StaleFilter& filter,
+                                      const std::set<db::RowKey>& recorded_failures);
+
+}  // namespace udmg::pipeline

@@ -1,0 +1,121 @@
+// Progress of a re-encryption job for a person (DESIGN §5, issue 3 item 7): on a terminal one live
+// line (done/total, rows/s, ETA once 1% is done, time throttled) rewritten in place at most a few
+// times a second; otherwise plain lines every few seconds, for logs.
+//
+// Three parts: ProgressTracker (counters the pipeline bumps once per batch), pure formatting
+// functions, and ProgressReporter (the output loop).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "pipeline/reencrypt.h"
+#include "pipeline/throttle.h"
+
+namespace udmg::pipeline {
+
+// One reading of the job's progress, as the progress line and `status` show it.
+struct ProgressFigures {
+  uint64_t done = 0;   // rows handled, including those done before a resume
+  uint64_t total = 0;  // rows the job has to handle (0 = not known yet)
+  double elapsed_seconds = 0;    // since this run started
+  double rows_per_second = 0;    // this run's rows / elapsed (rows done before a resume excluded)
+  std::optional<double> eta_seconds;  // once 1% of the total is done and the rate is known
+  double throttled_seconds = 0;  // by every reason, this run
+  bool paused = false;
+};
+
+// Counters for one run. Thread-safety: every method may be called from any thread (atomics).
+class ProgressTracker {
+ public:
+  // `already_done` rows were handled by an earlier run of the same job (resume).
+  ProgressTracker(Clock& clock, uint64_t total, uint64_t already_done = 0);
+
+  void SetTotal(uint64_t total);  // e.g. when a further pass finds more stale rows
+  void AddDone(uint64_t rows);    // once per written batch
+  // Sets both at once, e.g. from the ReencryptHooks::on_progress hook (pipeline/reencrypt.h),
+  // whose `done` counts this run's rows and `total` the rows this run has to handle.
+  void Update(uint64_t done_this_run, uint64_t total);
+
+  // `throttle` (may be null) adds the throttled time and the pause state.
+  ProgressFigures Snapshot(const Throttle* throttle) const;
+
+ private:
+  Clock& clock_;
+  const Duration started_;
+  const uint64_t already_done_;
+  std::atomic<uint64_t> total_;
+  std::atomic<uint64_t> done_this_run_{0};
+};
+
+// ---- Pure formatting -------------------------------------------------------------------------
+// "1,234,567"
+std::string FormatCount(uint64_t n);
+// "42s", "3m07s", "2h05m", "3d04h"; negative or non-finite values read "?".
+std::string FormatDuration(double seconds);
+// The live terminal line, e.g.
+// "412,000/1,000,000 rows 41.2% | 52,310 rows/s | ETA 11s | throttled 3.0s"
+// ("ETA ?" before 1% is done; "PAUSED" when paused; "total ?" when the total is unknown).
+std::string FormatProgressLine(const ProgressFigures& snapshot);
+// The same facts as one plain log line with a time stamp of the elapsed time, e.g.
+// "reencrypt: [1m40s] 412,000/1,000,000 rows (41.2%), 52,310 rows/s, ETA 11s, throttled 3.0s"
+std::string FormatProgressLogLine(const ProgressFigures& snapshot);
+
+// ---- Output loop -----------------------------------------------------------------------------
+struct ProgressReporterOptions {
+  bool terminal = false;  // live line rewritten in place; else plain lines
+  Duration terminal_interval = std::chrono::milliseconds(250);
+  Duration log_interval = std::chrono::seconds(10);
+};
+
+// Writes progress to `out`. Tick() writes when the interval has passed (deterministic, for
+// tests); Start() runs Tick() on its own thread until Stop(), which writes a final line (ending
+// the live line with a newline). Thread-safety: Tick/Finish are serialised internally;
+// Start/Stop from one controlling thread. The destructor stops the thread.
+class ProgressReporter {
+ public:
+  ProgressReporter(const ProgressTracker& tracker, const Throttle* throttle, std::FILE* out,
+                   Clock& clock, ProgressReporterOptions options);
+  ~ProgressReporter();
+  ProgressReporter(const ProgressReporter&) = delete;
+  ProgressReporter& operator=(const ProgressReporter&) = delete;
+
+  bool Tick();    // true when it wrote a line
+  void Finish();  // writes the final line once
+  void Start();
+  void Stop();    // joins the thread, then Finish()
+
+ private:
+  void WriteLine(const ProgressFigures& snapshot);
+
+  const ProgressTracker& tracker_;
+  const Throttle* throttle_;
+  std::FILE* out_;
+  Clock& clock_;
+  const ProgressReporterOptions options_;
+
+  std::mutex write_mutex_;
+  std::optional<Duration> last_write_;  // guarded by write_mutex_
+  bool finished_ = false;               // guarded by write_mutex_
+  size_t last_line_width_ = 0;          // guarded by write_mutex_
+
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;  // guarded by stop_mutex_
+  std::thread thread_;
+};
+
+// The pipeline's hooks wired to a throttle and a tracker (either may be null): before each fetch
+// the throttle admits the next batch and picks its size (0 = stop, when `stop` is set while it
+// waits); after each commit it learns the write time; each progress snapshot updates `progress`.
+// The objects must outlive the run.
+ReencryptHooks MakeReencryptHooks(Throttle* throttle, ProgressTracker* progress,
+                                  const std::atomic<bool>* stop);
+
+}  // namespace udmg::pipeline

@@ -1,0 +1,226 @@
+#include "pipeline/reencrypt.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "pipeline/flow_graph.h"
+#include "pipeline/job_state.h"
+
+namespace udmg::pipeline {
+namespace {
+
+Status ValidateOptions(const ReencryptOptions& options) {
+  if (!options.keyring) {
+    return Status(ErrorCode::kInternal, "re-encryption started without a keyring (a bug)");
+  }
+  if (options.batch_size == 0 || options.batches_in_flight == 0) {
+    return Status(ErrorCode::kUsage,
+                  "--batch-size and --batches-in-flight must be at least 1");
+  }
+  if (options.max_passes == 0) {
+    return Status(ErrorCode::kUsage, "the pass limit must be at least 1");
+  }
+  if (options.run_time < std::chrono::steady_clock::duration::zero()) {
+    return Status(ErrorCode::kUsage, "--run-time must not be negative");
+  }
+  if (options.job_kind != kReencryptJobKind && options.job_kind != kSweepJobKind) {
+    return Status(ErrorCode::kInternal, "unknown job kind '" + options.job_kind + "' (a bug)");
+  }
+  return Status::Ok();
+}
+
+// Everything one run needs besides the options: its two connections, the job and the budget.
+struct Run {
+  std::unique_ptr<db::Store> reader;  // fetch stage and counts
+  std::unique_ptr<db::Store> writer;  // commit stage and job rows
+  JobStart start;
+  db::StaleFilter filter;
+  std::map<std::string, std::set<db::RowKey>> recorded_failures;
+  RunBudget budget;
+};
+
+// Main scan (unless the column was already scanned), then the final count, then catch-up passes
+// from the start while migratable stale values remain. Stops early when the budget says so.
+Result<ColumnReport> MigrateColumn(const ReencryptOptions& options, Run& run,
+                                   const db::JobColumnProgress& progress, ValueCipher& counter) {
+  ColumnReport report{.column = progress.column};
+  std::set<db::RowKey>& recorded = run.recorded_failures[progress.column.Name()];
+  ColumnPass pass{.column = progress.column,
+                  .filter = run.filter,
+                  .job_id = run.start.job.id,
+                  .pass = 1,
+                  .start_after = progress.checkpoint,
+                  .checkpoint = progress.checkpoint,
+                  .advance_checkpoint = true};
+  bool scan = !progress.scanned;
+  for (;;) {
+    if (scan) {
+      ColumnPassResult result = RunColumnPass(options, pass, options.keyring, *run.reader,
+                                              *run.writer, recorded, run.budget);
+      report.migrated += result.migrated;
+      report.conflicts += result.conflicts;
+      report.failed += result.failed;
+      ++report.passes;
+      if (run.budget.stop_reason) return report;
+    }
+    UDMG_ASSIGN_OR_RETURN(RemainingCount count, CountRemaining(*run.reader, counter,
+                                                               progress.column, run.filter,
+                                                               recorded));
+    report.remaining = count.remaining;
+    report.unmigratable = count.unmigratable;
+    if (count.remaining == 0) {
+      report.complete = true;
+      return report;
+    }
+    if (pass.pass >= options.max_passes) {
+      run.budget.stop_reason = ReencryptOutcome::kPassesExhausted;
+      return report;
+    }
+    // Values written meanwhile under an old version (or not reached by a bounded scan): rescan
+    // from the start, keeping the stored checkpoint.
+    run.budget.total += count.remaining;
+    ++pass.pass;
+    pass.start_after.reset();
+    pass.advance_checkpoint = false;
+    scan = true;
+  }
+}
+
+std::string_view FinalJobState(const ReencryptReport& report) {
+  switch (report.outcome) {
+    case ReencryptOutcome::kDone:
+      return report.unmigratable == 0 ? kJobDone : kJobFailed;
+    case ReencryptOutcome::kStopped:
+    case ReencryptOutcome::kMaxFailures:
+    case ReencryptOutcome::kPassesExhausted:
+    case ReencryptOutcome::kError:
+      return kJobStopped;
+  }
+  return kJobStopped;
+}
+
+void AddUp(ReencryptReport& report) {
+  for (const ColumnReport& column : report.columns) {
+    report.migrated += column.migrated;
+    report.conflicts += column.conflicts;
+    report.failed += column.failed;
+    report.remaining += column.remaining;
+    report.unmigratable += column.unmigratable;
+  }
+}
+
+ProgressSnapshot FinalSnapshot(const ReencryptReport& report, const RunBudget& budget) {
+  ProgressSnapshot snapshot;
+  snapshot.job_id = report.job_id;
+  snapshot.total = budget.total;
+  snapshot.migrated = budget.migrated;
+  snapshot.conflicts = budget.conflicts;
+  snapshot.failed = budget.failures;
+  snapshot.done = budget.migrated + budget.conflicts + budget.failures;
+  snapshot.batches = budget.batches;
+  snapshot.elapsed = report.elapsed;
+  return snapshot;
+}
+
+}  // namespace
+
+std::string_view ReencryptOutcomeName(ReencryptOutcome outcome) {
+  switch (outcome) {
+    case ReencryptOutcome::kDone: return "done";
+    case ReencryptOutcome::kStopped: return "stopped";
+    case ReencryptOutcome::kMaxFailures: return "max_failures";
+    case ReencryptOutcome::kPassesExhausted: return "passes_exhausted";
+    case ReencryptOutcome::kError: return "error";
+  }
+  return "error";
+}
+
+Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
+  UDMG_RETURN_IF_ERROR(ValidateOptions(options));
+  StoreFactory open = options.open_store ? options.open_store : StoreFactory(db::OpenStore);
+  Run run;
+  UDMG_ASSIGN_OR_RETURN(run.reader, open(options.database_url));
+  UDMG_ASSIGN_OR_RETURN(run.writer, open(options.database_url));
+  uint32_t target = options.keyring->active_version();
+  UDMG_ASSIGN_OR_RETURN(run.start, StartOrResumeJob(*run.writer, options, target));
+  UDMG_ASSIGN_OR_RETURN(run.recorded_failures, RecordedFailureKeys(*run.writer, run.start.job.id));
+  UDMG_RETURN_IF_ERROR(run.writer->SetJobState(run.start.job.id, kJobRunning));
+  run.filter = db::StaleFilter{target, options.include_plaintext};
+  if (options.run_time > std::chrono::steady_clock::duration::zero()) {
+    run.budget.deadline = run.budget.started + options.run_time;
+  }
+
+  ReencryptReport report;
+  report.job_id = run.start.job.id;
+  report.target_version = target;
+  report.resumed = run.start.resumed;
+  // The progress total: what is stale now in the columns left to scan.
+  for (const db::JobColumnProgress& progress : run.start.job.columns) {
+    UDMG_ASSIGN_OR_RETURN(uint64_t stale, run.reader->CountStale(progress.column, run.filter));
+    run.budget.total += stale;
+  }
+  ValueCipher counter(options.keyring);  // the final counts' decrypt check, on this thread
+  for (const db::JobColumnProgress& progress : run.start.job.columns) {
+    Result<ColumnReport> column = MigrateColumn(options, run, progress, counter);
+    if (!column.ok()) {
+      run.budget.stop_reason = ReencryptOutcome::kError;
+      run.budget.error = column.error();
+      break;
+    }
+    report.columns.push_back(std::move(*column));
+    if (run.budget.stop_reason) break;
+  }
+
+  report.outcome = run.budget.stop_reason.value_or(ReencryptOutcome::kDone);
+  report.error = run.budget.error;
+  report.batches = run.budget.batches;
+  report.peak_batches_in_flight = run.budget.peak_in_flight;
+  report.elapsed = std::chrono::steady_clock::now() - run.budget.started;
+  AddUp(report);
+  Status saved = run.writer->SetJobState(report.job_id, FinalJobState(report));
+  if (!saved.ok() && report.outcome != ReencryptOutcome::kError) {
+    report.outcome = ReencryptOutcome::kError;
+    report.error = saved.error();
+  }
+  if (options.hooks.on_progress) options.hooks.on_progress(FinalSnapshot(report, run.budget));
+  return report;
+}
+
+Status ReportStatus(const ReencryptReport& report) {
+  std::string job = "job " + std::to_string(report.job_id);
+  switch (report.outcome) {
+    case ReencryptOutcome::kDone:
+      if (report.unmigratable == 0) return Status::Ok();
+      return Status(ErrorCode::kCorruptValue,
+                    std::to_string(report.unmigratable) +
+                        " values do not decrypt and were left as they are (" + job +
+                        ", listed in udmg_reencrypt_failures): restore them from a backup or "
+                        "delete them, then run the job again");
+    case ReencryptOutcome::kMaxFailures:
+      return Status(ErrorCode::kCorruptValue,
+                    "stopped: more values than --max-failures allows do not decrypt (" + job +
+                        ", listed in udmg_reencrypt_failures): fix them or raise "
+                        "--max-failures, then run the same command again to resume");
+    case ReencryptOutcome::kStopped:
+      return Status(ErrorCode::kIncomplete,
+                    "incomplete: " + job +
+                        " stopped at a batch boundary with its checkpoint saved: run the same "
+                        "command again to resume");
+    case ReencryptOutcome::kPassesExhausted:
+      return Status(ErrorCode::kIncomplete,
+                    "incomplete: " + std::to_string(report.remaining) +
+                        " values are still under an old version after every pass (" + job +
+                        "; a process is writing with an old keyring: restart it with the "
+                        "current keys), then run the same command again");
+    case ReencryptOutcome::kError:
+      break;
+  }
+  Error error = report.error.value_or(
+      Error{ErrorCode::kInternal, "the job failed without saying why (a bug)"});
+  error.message = job + " stopped with its checkpoint saved: " + error.message;
+  return error;
+}
+
+}  // namespace udmg::pipeline

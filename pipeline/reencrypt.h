@@ -1,0 +1,157 @@
+// The re-encryption job (DESIGN §5, issue 3): moves every stored value of the registered columns
+// to the keyring's active master version through a oneTBB flow graph
+//
+//   tickets ─► limiter (batches in flight) ─► fetch (serial, keyset pagination over stale rows)
+//     ─► crypto (parallel, one ValueCipher per thread) ─► sequencer (batch order)
+//     ─► commit (serial: compare-and-swap of the batch in one transaction, failures recorded,
+//        checkpoint saved) ─► limiter token released
+//
+// The checkpoint of a column is saved only after every earlier batch is committed (the commit
+// stage sees batches in sequence order), so `kill -9` at any instant followed by the same command
+// resumes without a gap. A row is never written over unless it still holds the value that was
+// read (compare-and-swap); a value that does not decrypt is recorded in udmg_reencrypt_failures
+// and skipped. After the scan a final count of stale values per column runs; values written
+// meanwhile under an old version start further passes, and the job is done only at zero
+// (rows recorded as failures excluded: they can never migrate, they are counted apart).
+//
+// Thread-safety: RunReencryption may be called from any thread; it blocks until the job stops.
+// The hooks are called from the pipeline's worker threads (each hook from one stage only, never
+// concurrently with itself) and must be thread-safe with respect to the caller's own threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "db/store.h"
+#include "engine/keyring.h"
+#include "engine/status.h"
+#include "pipeline/nonce_budget.h"
+
+namespace udmg::pipeline {
+
+inline constexpr std::string_view kReencryptJobKind = "reencrypt";
+inline constexpr std::string_view kSweepJobKind = "sweep";
+
+// Opens one database connection; each stage of the pipeline opens its own.
+using StoreFactory = std::function<Result<std::unique_ptr<db::Store>>(std::string_view url)>;
+
+// What the commit stage reports after each batch it wrote (for adaptive batch size and the
+// write-latency pause).
+struct BatchCommitted {
+  uint64_t sequence = 0;
+  size_t rows = 0;                         // rows in the batch (including failures)
+  size_t written = 0;                      // rows whose compare-and-swap applied
+  std::chrono::steady_clock::duration write_time{};  // the compare-and-swap transaction alone
+};
+
+// A moment of the job, for progress lines, the control channel's `status` and metrics.
+struct ProgressSnapshot {
+  int64_t job_id = 0;
+  uint32_t pass = 1;             // 1 for the main scan, 2.. for catch-up passes
+  uint64_t total = 0;            // stale values counted when this run started (+ later passes)
+  uint64_t done = 0;             // migrated + conflicts + failed in this run
+  uint64_t migrated = 0;
+  uint64_t conflicts = 0;        // compare-and-swap lost: someone wrote the row meanwhile
+  uint64_t failed = 0;           // recorded in udmg_reencrypt_failures
+  uint64_t batches = 0;          // committed in this run
+  std::string column;            // the column being scanned, "credentials.secret"
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+// Flow-control hooks, implemented by pipeline/throttle and pipeline/progress. Every hook is
+// optional. A hook that waits must return promptly once `ReencryptOptions::stop` is set.
+struct ReencryptHooks {
+  // Called by the fetch stage before each read; waits as long as the throttle demands (rate
+  // limit, pause) and returns the number of rows to fetch next (adaptive batch size). Returning
+  // 0 means "stop at this batch boundary" (as the stop flag). Without it, batch_size is used.
+  std::function<size_t(size_t default_batch_size)> before_fetch;
+  // Called by the commit stage after each committed batch.
+  std::function<void(const BatchCommitted&)> after_commit;
+  // Called by the commit stage after each checkpoint, and once more when the job stops.
+  std::function<void(const ProgressSnapshot&)> on_progress;
+};
+
+// Whether to start a new job or continue an interrupted one ("running" after a crash, or
+// "stopped"). A job that ended "done" or "failed" (finished with bad rows) is never resumed.
+enum class ResumeMode {
+  kResumeOrStart,  // continue the newest interrupted job of this kind, else start one
+  kResumeOnly,     // continue it, kNotFound if there is none (`reencrypt --resume`)
+  kStartNew,       // always a new job (an interrupted one is left as it is)
+};
+
+struct ReencryptOptions {
+  std::string database_url;                 // "sqlite:PATH" or "postgresql://..."
+  StoreFactory open_store;                  // db::OpenStore when empty (tests inject faults)
+  std::shared_ptr<const Keyring> keyring;   // required; its active version is the target
+  std::string job_kind{kReencryptJobKind};  // "reencrypt" or "sweep"
+  ResumeMode resume = ResumeMode::kResumeOrStart;
+  std::vector<db::ColumnRef> columns;       // empty: every registered column
+  bool include_plaintext = false;           // also encrypt legacy plaintext values
+  size_t batch_size = 1000;                 // rows per batch (before_fetch may change it)
+  size_t batches_in_flight = 4;             // fetched but not yet committed, at most
+  size_t crypto_concurrency = 0;            // crypto stage threads; 0: as many as TBB has
+  uint64_t max_rows = 0;                    // stop after this many rows fetched; 0: no limit
+  std::chrono::steady_clock::duration run_time{};  // stop after this long; 0: no limit
+  std::optional<uint64_t> max_failures;     // stop once more than this many rows failed
+  uint32_t max_passes = 10;                 // main scan + catch-up passes, at most
+  const std::atomic<bool>* stop = nullptr;  // set it (e.g. from a signal) to stop at a boundary
+  ReencryptHooks hooks;
+  WarningSink warn = StderrWarningSink();   // nonce-budget warnings
+};
+
+// Why the run ended.
+enum class ReencryptOutcome {
+  kDone,             // every value migrated (or recorded as failed, see failed counts)
+  kStopped,          // stop flag, before_fetch returned 0, run-time budget or max_rows reached
+  kMaxFailures,      // more rows failed than max_failures
+  kPassesExhausted,  // stale values keep appearing (a writer with an old keyring): run again
+  kError,            // a stage failed (database, internal); `error` says which
+};
+std::string_view ReencryptOutcomeName(ReencryptOutcome outcome);  // "done", "stopped", ...
+
+struct ColumnReport {
+  db::ColumnRef column;
+  uint64_t migrated = 0;    // in this run
+  uint64_t conflicts = 0;   // in this run
+  uint64_t failed = 0;      // in this run (new failures)
+  uint64_t remaining = 0;   // stale values left at the last count, failures excluded
+  uint64_t unmigratable = 0;  // stale values that are recorded failures, at the last count
+  uint32_t passes = 0;
+  bool complete = false;    // the last count found remaining == 0
+};
+
+struct ReencryptReport {
+  int64_t job_id = 0;
+  uint32_t target_version = 0;
+  bool resumed = false;
+  ReencryptOutcome outcome = ReencryptOutcome::kDone;
+  std::optional<Error> error;          // set when outcome is kError
+  std::vector<ColumnReport> columns;
+  uint64_t migrated = 0;               // sums over columns, this run
+  uint64_t conflicts = 0;
+  uint64_t failed = 0;
+  uint64_t remaining = 0;
+  uint64_t unmigratable = 0;
+  uint64_t batches = 0;
+  size_t peak_batches_in_flight = 0;   // never above options.batches_in_flight
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+// Runs (or resumes) the job to the keyring's active version and blocks until it stops. Fails
+// before starting (kBadInput for bad options, kDatabase, kNotFound for an unknown column or no
+// job to resume); once started it returns a report, whatever the outcome.
+Result<ReencryptReport> RunReencryption(const ReencryptOptions& options);
+
+// The exit status for a report: OK when done with no failures; kCorruptValue when done with
+// failures or stopped past max_failures; kIncomplete when stopped or passes exhausted ("run the
+// same command again to resume"); the stage error for kError. One line, no key bytes.
+Status ReportStatus(const ReencryptReport& report);
+
+}  // namespace udmg::pipeline

@@ -1,0 +1,158 @@
+// Throttle for the re-encryption pipeline (DESIGN §5, issue 3 item 6), after gh-ost and
+// pt-online-schema-change: a rows-per-second limit (token bucket), a batch size that adapts toward a
+// target write time, a pause while write latency is above a bound, and a manual pause. Every
+// setting can change while the job runs (control channel). Seconds spent throttled are recorded by
+// reason ("rate", "latency", "paused") for the metrics.
+//
+// Time comes from an injected Clock, so tests drive it by hand and never sleep.
+//
+// Thread-safety: every Throttle method may be called from any thread. The pipeline calls it once
+// per batch (never per row); one short mutex section per call.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+
+#include "engine/status.h"
+
+namespace udmg::pipeline {
+
+using Duration = std::chrono::nanoseconds;
+
+// A monotonic clock and a way to wait on it.
+// Thread-safety: implementations must allow concurrent calls.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual Duration Now() const = 0;           // since an arbitrary epoch, never goes back
+  virtual void SleepFor(Duration duration) = 0;
+};
+
+// std::chrono::steady_clock and std::this_thread::sleep_for.
+Clock& SteadyClock();
+
+// A clock that moves only when told: SleepFor advances it by the duration at once.
+class ManualClock final : public Clock {
+ public:
+  Duration Now() const override { return Duration(now_ns_.load()); }
+  void SleepFor(Duration duration) override { Advance(duration); }
+  void Advance(Duration duration) { now_ns_.fetch_add(duration.count()); }
+
+ private:
+  std::atomic<Duration::rep> now_ns_{0};
+};
+
+enum class ThrottleReason { kRate = 0, kLatency = 1, kPaused = 2 };
+inline constexpr size_t kThrottleReasonCount = 3;
+std::string_view ThrottleReasonName(ThrottleReason reason);  // "rate", "latency", "paused"
+
+// Largest batch an operator may ask for (memory is batch size × batches in flight).
+inline constexpr size_t kMaxBatchSize = 1'000'000;
+
+struct ThrottleOptions {
+  double rows_per_second = 0;  // 0 = unlimited
+  size_t batch_size = 1000;    // the starting size
+  // Bounds of the adaptive sizing (an operator's explicit batch size is not bounded by them).
+  size_t min_batch_size = 50;
+  size_t max_batch_size = 20000;
+  Duration target_batch_time{0};  // 0: the batch size stays as set
+  Duration max_write_latency{0};  // 0: never pause for latency
+  // After a write slower than max_write_latency no batch starts until a write in flight comes
+  // back under the bound or this much time has passed (then one batch probes again).
+  Duration latency_cooldown = std::chrono::seconds(5);
+};
+
+// kUsage, one line naming the bad option, for a negative or non-finite rate, a zero or oversized
+// batch size, min > max, or a negative duration.
+Status ValidateThrottleOptions(const ThrottleOptions& options);
+
+// What TryAdmit decided. When not admitted, `reason` says why and `retry_after` how long to wait
+// before asking again (the whole remaining delay for rate and latency; a poll interval for a
+// manual pause, which has no end time).
+struct ThrottleDecision {
+  bool admitted = false;
+  ThrottleReason reason = ThrottleReason::kRate;
+  Duration retry_after{0};
+};
+
+struct ThrottleStats {
+  double rows_per_second = 0;  // the limit; 0 = unlimited
+  size_t batch_size = 0;       // what BatchSize() returns now
+  bool adaptive = false;       // the batch size follows target_batch_time
+  bool paused = false;         // manual pause
+  bool latency_paused = false;
+  Duration last_write_time{0};
+  uint64_t latency_pauses = 0;  // times a slow write started a pause
+  std::array<double, kThrottleReasonCount> throttled_seconds{};  // by ThrottleReason
+  double total_throttled_seconds() const;
+};
+
+class Throttle {
+ public:
+  // kUsage when the options are invalid (ValidateThrottleOptions). `clock` must outlive it.
+  static Result<std::unique_ptr<Throttle>> Create(const ThrottleOptions& options, Clock& clock);
+
+  // Rows to fetch for the next batch: the current (adaptive or operator-set) size, and, under a
+  // rate limit, no more than one second's worth of rows so that the flow stays smooth.
+  size_t BatchSize() const;
+
+  // Decides at once whether a batch of `rows` may start now; when admitted, its rows are taken
+  // from the token bucket. Waiting time is not recorded here (see WaitForAdmission).
+  ThrottleDecision TryAdmit(size_t rows);
+
+  // Waits on the clock until a batch of `rows` may start (true), or until `stop_requested` returns
+  // true (false). Waits in steps of at most kPollInterval so that stop requests, a resume and new
+  // settings take effect promptly. Time waited is added to throttled_seconds by reason.
+  static constexpr Duration kPollInterval = std::chrono::milliseconds(100);
+  bool WaitForAdmission(size_t rows, const std::function<bool()>& stop_requested);
+
+  // The before-fetch step of the pipeline (ReencryptHooks::before_fetch): waits for admission of
+  // the next batch and returns its size, or 0 when `stop_requested` turned true while waiting.
+  size_t AdmitNextBatch(const std::function<bool()>& stop_requested);
+
+  // Reports that a batch of `rows` took `write_time` to write back (the compare-and-swap
+  // transaction). Drives the adaptive batch size and the latency pause.
+  void RecordBatchWrite(size_t rows, Duration write_time);
+
+  // Manual pause: no batch starts until Resume. Batches already admitted finish.
+  void Pause();
+  void Resume();
+
+  // Live settings. kBadInput, one line, for a negative or non-finite rate or a batch size outside
+  // 1..kMaxBatchSize. An explicit batch size switches adaptive sizing off (the operator's value
+  // wins). Both return the value in force before the change.
+  Result<double> SetRowsPerSecond(double rows_per_second);
+  Result<size_t> SetBatchSize(size_t batch_size);
+
+  ThrottleStats Stats() const;
+
+ private:
+  Throttle(const ThrottleOptions& options, Clock& clock);
+  Duration TimeForRowsLocked(double rows) const;  // at rows_per_second_ > 0
+  size_t BatchSizeLocked() const;
+
+  Clock& clock_;
+  const ThrottleOptions options_;
+
+  mutable std::mutex mutex_;
+  double rows_per_second_;      // guarded by mutex_
+  // Guarded by mutex_. The time at which the rows admitted so far are paid for at the rate (in
+  // the future: rows admitted ahead; in the past: credit, at most one second's worth).
+  Duration paid_until_;
+  size_t batch_size_;           // guarded by mutex_
+  bool adaptive_;               // guarded by mutex_
+  bool paused_ = false;         // guarded by mutex_
+  std::optional<Duration> latency_pause_until_;  // guarded by mutex_
+  Duration last_write_time_{0};                  // guarded by mutex_
+  uint64_t latency_pauses_ = 0;                  // guarded by mutex_
+  std::array<Duration, kThrottleReasonCount> throttled_{};  // guarded by mutex_
+};
+
+}  // namespace udmg::pipeline

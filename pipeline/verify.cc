@@ -1,0 +1,90 @@
+#include "pipeline/verify.h"
+
+#include <memory>
+
+#include "engine/envelope.h"
+#include "engine/value_cipher.h"
+#include "pipeline/value_failure.h"
+
+namespace udmg::pipeline {
+
+uint64_t ColumnVerification::ok() const {
+  uint64_t total = 0;
+  for (const auto& [version, count] : ok_by_version) total += count;
+  return total;
+}
+
+uint64_t ColumnVerification::failed() const {
+  uint64_t total = 0;
+  for (const auto& [version, failures] : failed_by_version) total += failures.count;
+  return total;
+}
+
+uint64_t VerifyReport::ok() const {
+  uint64_t total = 0;
+  for (const auto& column : columns) total += column.ok();
+  return total;
+}
+
+uint64_t VerifyReport::failed() const {
+  uint64_t total = 0;
+  for (const auto& column : columns) total += column.failed();
+  return total;
+}
+
+uint64_t VerifyReport::plaintext() const {
+  uint64_t total = 0;
+  for (const auto& column : columns) total += column.plaintext;
+  return total;
+}
+
+namespace {
+
+void CheckValue(ValueCipher& cipher, const VerifyOptions& options, const db::StoredValue& row,
+                ColumnVerification& result) {
+  const std::string& value = *row.value;
+  if (!LooksEncrypted(value)) {
+    ++result.plaintext;
+    return;
+  }
+  uint32_t version = EnvelopeVersionOrZero(value);
+  auto plaintext = cipher.Decrypt(value);
+  if (plaintext.ok()) {
+    ++result.ok_by_version[version];
+    return;
+  }
+  VersionFailures& failures = result.failed_by_version[version];
+  ++failures.count;
+  ++failures.by_class[std::string(DecryptErrorClass(plaintext.error().code))];
+  if (failures.example_keys.size() < options.max_examples) failures.example_keys.push_back(row.key);
+}
+
+}  // namespace
+
+Result<VerifyReport> Verify(SecretsClient& client, const VerifyOptions& options) {
+  if (options.batch_size == 0) {
+    return Error{ErrorCode::kBadInput, "verify batch size must be at least 1"};
+  }
+  // Verify against the newest keyring, so values under a just-created version are readable.
+  UDMG_RETURN_IF_ERROR(client.RefreshKeyring());
+  ValueCipher cipher(client.shared_keyring());
+  UDMG_ASSIGN_OR_RETURN(auto columns, client.store().ListColumns());
+  VerifyReport report;
+  for (const db::ColumnRef& column : columns) {
+    ColumnVerification& result = report.columns.emplace_back();
+    result.column = column;
+    std::optional<db::RowKey> after;
+    while (true) {
+      UDMG_ASSIGN_OR_RETURN(auto rows,
+                            client.store().FetchValues(column, after, options.batch_size));
+      for (const db::StoredValue& row : rows) {
+        if (row.value) CheckValue(cipher, options, row, result);
+      }
+      if (rows.size() < options.batch_size) break;
+      after = rows.back().key;
+    }
+  }
+  return report;
+}
+
+}  // namespace udmg::pipeline

@@ -1,0 +1,387 @@
+// Every bad input ends in exactly one line on stderr, the documented exit code, no key bytes in
+// any output, and a database dump byte-for-byte unchanged (DESIGN §8, the CLI contract).
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/cli_runner.h"
+#include "tests/e2e/e2e_helpers.h"
+
+namespace udmg::testing {
+namespace {
+
+constexpr int kRows = 5;
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(InitDemo(server_, kRows));
+    keys_.push_back(server_.root_key());
+  }
+
+  // Runs `args`, expects the error shape and `code`, that stdout/stderr hold no key we know of,
+  // and that the database did not change. Returns the result for further checks.
+  ProcessResult ExpectRefused(std::vector<std::string> args, int code, std::string stdin_data = "") {
+    std::string shown = "udmg-server";
+    for (const std::string& arg : args) shown += " " + arg;
+    const std::string before = server_.Dump();
+    ProcessResult result = server_.Run(std::move(args), std::move(stdin_data));
+    ExpectOneErrorLine(result, code);
+    ExpectNoKeyIn(result, keys_);
+    ExpectDumpUnchanged(server_, before, shown);
+    return result;
+  }
+
+  // Rotates K0 to a fresh key and exports it on this node.
+  void RotateRootKey() {
+    const std::string next = RandomKeyHex();
+    RunOk(server_, {"rotate-k0", "--new-key", next});
+    server_.set_root_key(next);
+    keys_.push_back(next);
+  }
+
+  TempDir dir_;
+  UdmgServer server_{dir_.path()};
+  std::vector<std::string> keys_;  // every key this test has used, none may ever be printed
+};
+
+bool MentionsNumber(const std::string& text, int number) {
+  return std::regex_search(text, std::regex("(^|[^0-9])" + std::to_string(number) + "($|[^0-9])"));
+}
+
+// ---- K0 from the environment --------------------------------------------------------------------
+
+struct BadRootKey {
+  const char* name;
+  // Makes the bad value from a valid key; nullopt: the variable is not set at all.
+  std::optional<std::string> (*make)(const std::string& valid);
+  const char* must_mention;  // "" when nothing in particular
+};
+
+void PrintTo(const BadRootKey& bad, std::ostream* out) { *out << bad.name; }
+
+const BadRootKey kBadRootKeys[] = {
+    {"Missing", [](const std::string&) -> std::optional<std::string> { return std::nullopt; },
+     "UDMG_SECURITY_PASSPHRASE_KEY"},
+    {"Empty", [](const std::string&) -> std::optional<std::string> { return ""; }, ""},
+    {"SixtyThreeChars",
+     [](const std::string& k) -> std::optional<std::string> { return k.substr(0, 63); }, "63"},
+    {"SixtyFiveChars",
+     [](const std::string& k) -> std::optional<std::string> { return k + "a"; }, "65"},
+    {"NonHex",
+     [](const std::string& k) -> std::optional<std::string> { return "zz" + k.substr(2); }, ""},
+    {"InnerSpace",
+     [](const std::string& k) -> std::optional<std::string> {
+       return k.substr(0, 32) + " " + k.substr(32);
+     },
+     ""},
+};
+
+const std::vector<std::vector<std::string>> kCommandsNeedingK0 = {
+    {"rotate-master-key"},
+    {"secret", "get", "credentials.secret", "1"},
+    {"sweep"},
+    {"verify"},
+    {"rotate-k0", "--new-key", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+};
+
+class BadRootKeyTest : public BadInputTest, public ::testing::WithParamInterface<BadRootKey> {};
+
+TEST_P(BadRootKeyTest, IsRefusedWithExitThreeAndNeverEchoed) {
+  const BadRootKey& bad = GetParam();
+  const std::string valid = server_.root_key();
+  const std::optional<std::string> value = bad.make(valid);
+  if (value) {
+    server_.set_root_key(*value);
+    if (value->size() >= 16) keys_.push_back(*value);
+    keys_.push_back(valid.substr(2, 40));  // no long fragment of it either
+  } else {
+    server_.clear_root_key();
+  }
+  for (const auto& command : kCommandsNeedingK0) {
+    SCOPED_TRACE(command[0]);
+    ProcessResult result = ExpectRefused(command, kExitBadKey);
+    if (*bad.must_mention) {
+      EXPECT_NE(result.stderr_data.find(bad.must_mention), std::string::npos)
+          << "the message should mention " << bad.must_mention << ": " << result.stderr_data;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCommands, BadRootKeyTest, ::testing::ValuesIn(kBadRootKeys),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(BadInputTest, RootKeyWithSurroundingWhitespaceIsAccepted) {
+  server_.set_root_key("  \t" + server_.root_key() + "\n ");
+  EXPECT_EQ(RunOk(server_, {"secret", "get", "credentials.secret", "1"}).stdout_data,
+            "demo-secret-1");
+}
+
+TEST_F(BadInputTest, UnknownRootKeyIsTheWrongKey) {
+  server_.set_root_key(RandomKeyHex());
+  keys_.push_back(server_.root_key());
+  for (const auto& command : kCommandsNeedingK0) {
+    SCOPED_TRACE(command[0]);
+    ProcessResult result = ExpectRefused(command, kExitWrongKey);
+    EXPECT_NE(result.stderr_data.find("unknown"), std::string::npos) << result.stderr_data;
+    EXPECT_NE(result.stderr_data.find("UDMG_SECURITY_PASSPHRASE_KEY"), std::string::npos)
+        << result.stderr_data;
+  }
+}
+
+TEST_F(BadInputTest, OldRootKeyAfterRotationNamesBothVersionsAndTheFix) {
+  const std::string old_key = server_.root_key();
+  RotateRootKey();
+  server_.set_root_key(old_key);
+  for (const auto& command : kCommandsNeedingK0) {
+    SCOPED_TRACE(command[0]);
+    ProcessResult result = ExpectRefused(command, kExitWrongKey);
+    const std::string& message = result.stderr_data;
+    EXPECT_TRUE(MentionsNumber(message, 1) && MentionsNumber(message, 2))
+        << "the message should name version 1 (this key) and 2 (current): " << message;
+    EXPECT_NE(message.find("UDMG_SECURITY_PASSPHRASE_KEY"), std::string::npos) << message;
+    EXPECT_NE(message.find("restart"), std::string::npos) << message;
+  }
+}
+
+// ---- The new key of rotate-k0 ---------------------------------------------------------------------
+
+TEST_F(BadInputTest, ReusingTheCurrentRootKeyIsRefused) {
+  ExpectRefused({"rotate-k0", "--new-key", server_.root_key()}, kExitBadKey);
+}
+
+TEST_F(BadInputTest, ReusingAnEarlierRootKeyIsRefused) {
+  const std::string first = server_.root_key();
+  RotateRootKey();
+  RotateRootKey();
+  ExpectRefused({"rotate-k0", "--new-key", first}, kExitBadKey);
+  ExpectRefused({"rotate-k0", "--new-key", keys_[1]}, kExitBadKey);
+  // In another case and with whitespace it is still the same key.
+  std::string upper = first;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  keys_.push_back(upper);
+  ExpectRefused({"rotate-k0", "--new-key", " " + upper + " "}, kExitBadKey);
+}
+
+enum class NewKeySource { kArgument, kFile, kStdin };
+constexpr const char* kNewKeySourceNames[] = {"Argument", "File", "Stdin"};
+
+class MalformedNewKeyTest
+    : public BadInputTest,
+      public ::testing::WithParamInterface<std::tuple<BadRootKey, NewKeySource>> {};
+
+TEST_P(MalformedNewKeyTest, IsRefusedWithExitThree) {
+  const auto& [bad, source] = GetParam();
+  const std::optional<std::string> value = bad.make(RandomKeyHex());
+  ASSERT_TRUE(value);
+  if (value->size() >= 16) keys_.push_back(*value);
+  const auto key_file = dir_.path() / "new.key";
+  switch (source) {
+    case NewKeySource::kArgument:
+      ExpectRefused({"rotate-k0", "--new-key", *value}, kExitBadKey);
+      break;
+    case NewKeySource::kFile:
+      ASSERT_TRUE(WriteFile(key_file, *value + "\n"));
+      ExpectRefused({"rotate-k0", "--new-key-file", key_file.string()}, kExitBadKey);
+      break;
+    case NewKeySource::kStdin:
+      ExpectRefused({"rotate-k0", "--new-key", "-"}, kExitBadKey, *value);
+      break;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllSources, MalformedNewKeyTest,
+    // All but "Missing": no new key at all is a usage error (NewKeyNeedsExactlyOneSource).
+    ::testing::Combine(::testing::ValuesIn(std::begin(kBadRootKeys) + 1, std::end(kBadRootKeys)),
+                       ::testing::Values(NewKeySource::kArgument, NewKeySource::kFile,
+                                         NewKeySource::kStdin)),
+    [](const auto& info) {
+      return std::string(std::get<0>(info.param).name) + "_" +
+             kNewKeySourceNames[static_cast<int>(std::get<1>(info.param))];
+    });
+
+TEST_F(BadInputTest, MissingNewKeyFileIsRefused) {
+  const std::string missing = (dir_.path() / "no-such.key").string();
+  ProcessResult result = server_.Run({"rotate-k0", "--new-key-file", missing});
+  // The contract does not fix the code of an unreadable file: bad key (3) or bad input (11).
+  EXPECT_TRUE(result.exit_code == kExitBadKey || result.exit_code == kExitBadInput)
+      << result.Describe();
+  ExpectOneErrorLine(result, result.exit_code);
+  EXPECT_NE(result.stderr_data.find("no-such.key"), std::string::npos)
+      << "the message should name the file: " << result.stderr_data;
+  EXPECT_EQ(SqliteExec(server_.database(), "SELECT count(*) FROM udmg_root_keys;"), "1\n");
+}
+
+TEST_F(BadInputTest, KeyFileReadableByOthersIsRefused) {
+  // Not in the CLI contract: the CLI refuses a key file that group or others can read (as ssh
+  // does for private keys), and says how to fix it.
+  const auto key_file = dir_.path() / "new.key";
+  const std::string key = RandomKeyHex();
+  keys_.push_back(key);
+  ASSERT_TRUE(WriteFile(key_file, key + "\n",
+                        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                            std::filesystem::perms::group_read |
+                            std::filesystem::perms::others_read));
+  const std::string before = server_.Dump();
+  ProcessResult result = server_.Run({"rotate-k0", "--new-key-file", key_file.string()});
+  EXPECT_TRUE(result.exit_code == kExitBadKey || result.exit_code == kExitBadInput)
+      << result.Describe();
+  ExpectOneErrorLine(result, result.exit_code);
+  ExpectNoKeyIn(result, keys_);
+  ExpectDumpUnchanged(server_, before, "the refused command");
+}
+
+TEST_F(BadInputTest, NewKeyNeedsExactlyOneSource) {
+  const auto key_file = dir_.path() / "new.key";
+  const std::string key = RandomKeyHex();
+  keys_.push_back(key);
+  ASSERT_TRUE(WriteFile(key_file, key));
+  ExpectRefused({"rotate-k0"}, kExitUsage);
+  ExpectRefused({"rotate-k0", "--new-key", key, "--new-key-file", key_file.string()}, kExitUsage);
+}
+
+// ---- Stored values ----------------------------------------------------------------------------------
+
+// Flips one base64 character inside the nonce of row `id`: still a well-formed envelope.
+void CorruptRow(const UdmgServer& server, int id) {
+  SqliteExec(server.database(),
+             "UPDATE credentials SET secret = substr(secret, 1, 12) || "
+             "CASE substr(secret, 13, 1) WHEN 'A' THEN 'B' ELSE 'A' END || substr(secret, 14) "
+             "WHERE id = " + std::to_string(id) + ";");
+}
+
+TEST_F(BadInputTest, CorruptCiphertextFailsGetAndVerify) {
+  CorruptRow(server_, 3);
+  ExpectRefused({"secret", "get", "credentials.secret", "3"}, kExitCorrupt);
+  ProcessResult verify = ExpectRefused({"verify"}, kExitCorrupt);
+  EXPECT_TRUE(MentionsNumber(verify.stdout_data + verify.stderr_data, 3))
+      << "verify should name the failing key 3: " << verify.Describe();
+  // The other rows still read.
+  EXPECT_EQ(RunOk(server_, {"secret", "get", "credentials.secret", "4"}).stdout_data,
+            "demo-secret-4");
+}
+
+TEST_F(BadInputTest, SweepLeavesACorruptValueByteIdenticalAndExitsFive) {
+  CorruptRow(server_, 3);
+  RunOk(server_, {"rotate-master-key"});
+  const std::string corrupt =
+      SqliteExec(server_.database(), "SELECT secret FROM credentials WHERE id = 3;");
+  ProcessResult sweep = server_.Run({"sweep"});
+  ExpectOneErrorLine(sweep, kExitCorrupt);
+  ExpectNoKeyIn(sweep, keys_);
+  EXPECT_EQ(SqliteExec(server_.database(), "SELECT secret FROM credentials WHERE id = 3;"),
+            corrupt);
+  EXPECT_EQ(SqliteExec(server_.database(),
+                       "SELECT count(*) FROM credentials WHERE secret LIKE 'udmg:v2:%';"),
+            std::to_string(kRows - 1) + "\n")
+      << "every other value is migrated";
+}
+
+// A version prefix with a body that is not base64: it cannot be decrypted.
+TEST_F(BadInputTest, UndecodableEnvelopeBodyIsRefused) {
+  SqliteExec(server_.database(),
+             "UPDATE credentials SET secret = 'udmg:v1:not base64!' WHERE id = 2;");
+  const std::string before = server_.Dump();
+  ProcessResult result = server_.Run({"secret", "get", "credentials.secret", "2"});
+  EXPECT_TRUE(result.exit_code == kExitCorrupt || result.exit_code == kExitBadInput)
+      << result.Describe();
+  ExpectOneErrorLine(result, result.exit_code);
+  ExpectDumpUnchanged(server_, before, "the refused command");
+  ExpectRefused({"verify"}, kExitCorrupt);
+}
+
+// "udmg:" without a valid version: counted as malformed by status, a failure for verify.
+TEST_F(BadInputTest, EnvelopeWithoutVersionIsMalformed) {
+  SqliteExec(server_.database(),
+             "UPDATE credentials SET secret = 'udmg:vX:AAAA' WHERE id = 2;"
+             "UPDATE credentials SET secret = 'udmg:v01:AAAA' WHERE id = 3;");
+  auto status = StatusJson(server_);
+  ASSERT_TRUE(status);
+  EXPECT_EQ((*status)["columns"][0]["malformed"], 2) << status->dump();
+  ProcessResult result = server_.Run({"secret", "get", "credentials.secret", "2"});
+  EXPECT_TRUE(result.exit_code == kExitCorrupt || result.exit_code == kExitBadInput)
+      << result.Describe();
+  ExpectOneErrorLine(result, result.exit_code);
+  ExpectRefused({"verify"}, kExitCorrupt);
+}
+
+// ---- Names and rows ---------------------------------------------------------------------------------
+
+struct NotFoundCase {
+  const char* name;
+  std::vector<std::string> args;
+  int code;
+};
+
+void PrintTo(const NotFoundCase& c, std::ostream* out) { *out << c.name; }
+
+class NotFoundTest : public BadInputTest, public ::testing::WithParamInterface<NotFoundCase> {};
+
+TEST_P(NotFoundTest, IsRefused) { ExpectRefused(GetParam().args, GetParam().code); }
+
+INSTANTIATE_TEST_SUITE_P(
+    Names, NotFoundTest,
+    ::testing::Values(
+        NotFoundCase{"AddUnknownTable", {"columns", "add", "nosuch.secret"}, kExitNotFound},
+        NotFoundCase{"AddUnknownColumn", {"columns", "add", "credentials.nosuch"}, kExitNotFound},
+        NotFoundCase{"AddUnknownKeyColumn",
+                     {"columns", "add", "credentials.name", "--key", "nosuch"}, kExitNotFound},
+        NotFoundCase{"RemoveUnregistered", {"columns", "remove", "credentials.name"},
+                     kExitNotFound},
+        NotFoundCase{"GetUnknownTable", {"secret", "get", "nosuch.secret", "1"}, kExitNotFound},
+        NotFoundCase{"GetUnregisteredColumn", {"secret", "get", "credentials.name", "1"},
+                     kExitNotFound},
+        NotFoundCase{"GetMissingRow", {"secret", "get", "credentials.secret", "999"},
+                     kExitNotFound},
+        NotFoundCase{"PutMissingRow", {"secret", "put", "credentials.secret", "999"},
+                     kExitNotFound},
+        NotFoundCase{"AddNameWithoutDot", {"columns", "add", "credentials"}, kExitBadInput},
+        NotFoundCase{"AddNameNotIdentifier", {"columns", "add", "credentials.se cret"},
+                     kExitBadInput}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// ---- Initialization ---------------------------------------------------------------------------------
+
+TEST_F(BadInputTest, InitTwiceIsRefused) { ExpectRefused({"init"}, kExitNotInitialized); }
+
+TEST(UninitializedTest, EveryCommandNeedingAKeyringIsRefused) {
+  TempDir dir;
+  UdmgServer server(dir.path());
+  server.set_root_key(RandomKeyHex());
+  // status works without a keyring; it also applies the schema migrations, so that the dump
+  // below is the state every refused command must leave.
+  auto status = StatusJson(server);
+  ASSERT_TRUE(status);
+  EXPECT_EQ((*status)["initialized"], false);
+  const std::string before = server.Dump();
+  const std::vector<std::vector<std::string>> commands = {
+      {"rotate-master-key"},
+      {"rotate-k0", "--new-key", RandomKeyHex()},
+      {"demo", "--rows", "3"},
+      {"secret", "get", "credentials.secret", "1"},
+      {"sweep"},
+      {"verify"},
+  };
+  for (const auto& command : commands) {
+    ProcessResult result = server.Run(command);
+    ExpectOneErrorLine(result, kExitNotInitialized);
+    EXPECT_NE(result.stderr_data.find("init"), std::string::npos)
+        << "the message should tell to run init: " << result.stderr_data;
+    ExpectDumpUnchanged(server, before, command[0]);
+  }
+}
+
+// ---- Usage ------------------------------------------------------------------------------------------
+
+TEST_F(BadInputTest, UsageErrors) {
+  ExpectRefused({"no-such-command"}, kExitUsage);
+  ExpectRefused({"sweep", "--no-such-option"}, kExitUsage);
+  ExpectRefused({"demo"}, kExitUsage);
+  ExpectRefused({"secret", "get", "credentials.secret"}, kExitUsage);
+}
+
+}  // namespace
+}  // namespace udmg::testing

@@ -1,0 +1,176 @@
+// Test support for end-to-end tests of udmg-server: run a program as a child process in a
+// controlled environment, capture its output and exit code, start it in the background (to kill it
+// or to start several at the same instant), plus temp directories, canonical SQLite dumps and
+// random keys. It knows the binary only through its command line: nothing here includes cli/.
+//
+// Environment: a child never inherits the test's environment. It gets a minimal base (PATH, LANG,
+// TMPDIR and the sanitizer options, so ASan builds keep their settings) plus exactly the
+// variables the caller names. A K0 or a database URL in the test's own environment never leaks in.
+//
+// Thread-safety: the free functions may be called from several threads; a BackgroundProcess,
+// StartGate, TempDir or UdmgServer object is used from one thread at a time.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace udmg::testing {
+
+// What to run. `program` is a path (no PATH lookup) or, for RunTool, a bare name found on PATH.
+struct Invocation {
+  std::filesystem::path program;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;  // added to the minimal base environment
+  std::string stdin_data;                  // the child's whole stdin (then end of file)
+  std::filesystem::path working_dir;       // empty: the test's working directory
+};
+
+// How a child ended and what it printed.
+struct ProcessResult {
+  int exit_code = -1;       // 0..255 when it exited; -1 when killed by a signal or not started
+  int term_signal = 0;      // the signal that killed it, 0 when it exited
+  bool timed_out = false;   // the watchdog killed it (see kDefaultTimeout)
+  std::string start_error;  // why it could not be started; empty when it ran
+  std::string stdout_data;
+  std::string stderr_data;
+
+  bool Exited(int code) const { return exit_code == code; }
+  // stderr split on '\n' (a trailing newline does not make an empty last line).
+  std::vector<std::string> StderrLines() const;
+  // One paragraph for assertion messages: exit status, stdout and stderr (truncated).
+  std::string Describe() const;
+};
+
+// A hung child is killed after this long (a safety net against a hang, not a timing assertion).
+inline constexpr std::chrono::seconds kDefaultTimeout{120};
+
+// Several children blocked between fork and exec until Open(): "start at the same instant" without
+// depending on how fast fork+exec is. Create it, start the processes with it, then Open() it.
+class StartGate {
+ public:
+  StartGate();
+  ~StartGate();
+  StartGate(const StartGate&) = delete;
+  StartGate& operator=(const StartGate&) = delete;
+
+  void Open();  // releases every child started with this gate; idempotent
+  int read_fd() const { return read_fd_; }
+
+ private:
+  friend class BackgroundProcess;  // a held child closes its copy of the write end
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+};
+
+// A child running in the background. Its stdout/stderr go to files (no pipe can fill up and block
+// it), read back by Wait(). The destructor kills (SIGKILL) and reaps a child still running.
+class BackgroundProcess {
+ public:
+  // Never null; when the child cannot be started, Wait() returns a result with start_error set.
+  // With a gate, the child waits for gate->Open() before exec.
+  static std::unique_ptr<BackgroundProcess> Start(const Invocation& invocation,
+                                                  StartGate* gate = nullptr);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Sends `signal` (e.g. SIGKILL, SIGTERM). False when the child is already reaped.
+  bool Kill(int signal);
+  // True while the child has not ended (a child that ended is reaped here; Wait() still returns
+  // its result).
+  bool Running();
+  // Waits for the child to end (killing it after `timeout`) and returns its result.
+  ProcessResult Wait(std::chrono::seconds timeout = kDefaultTimeout);
+
+ private:
+  BackgroundProcess() = default;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int wait_status_ = 0;  // from waitpid, once reaped_
+  std::filesystem::path capture_dir_;  // stdin, stdout and stderr files; removed on destruction
+  std::string start_error_;
+};
+
+// Runs to completion and returns the result.
+ProcessResult RunProcess(const Invocation& invocation,
+                         std::chrono::seconds timeout = kDefaultTimeout);
+// Runs a tool found on PATH (sqlite3, python3): `invocation.program` is a bare name.
+ProcessResult RunTool(Invocation invocation);
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// 64 lowercase hex characters from RAND_bytes: a fresh K0.
+std::string RandomKeyHex();
+
+// `sqlite3 FILE .dump`: a canonical text dump of every table and row, to compare two states of a
+// database byte for byte. Fails the calling test (ADD_FAILURE) and returns "" if sqlite3 fails.
+std::string SqliteDump(const std::filesystem::path& database);
+// Runs SQL with the sqlite3 CLI and returns its stdout (e.g. "SELECT ..." → one row per line,
+// columns separated by '|'). Fails the calling test if sqlite3 fails.
+std::string SqliteExec(const std::filesystem::path& database, const std::string& sql);
+
+// Reads a whole file (binary); "" when it cannot be read.
+std::string ReadFile(const std::filesystem::path& path);
+// Writes a file (binary, truncating) with mode `perms`: 0600 by default, as a file holding a key
+// must be. False on failure.
+bool WriteFile(const std::filesystem::path& path, const std::string& data,
+               std::filesystem::perms perms = std::filesystem::perms::owner_read |
+                                              std::filesystem::perms::owner_write);
+
+// udmg-server bound to one SQLite database in one working directory and, optionally, one K0.
+// Every Command() passes `--db sqlite:<database>` and, when a root key is set,
+// UDMG_SECURITY_PASSPHRASE_KEY; nothing else from the test's environment.
+class UdmgServer {
+ public:
+  // `binary` defaults to UDMG_SERVER_BINARY as given to the test target.
+  explicit UdmgServer(std::filesystem::path working_dir,
+                      std::filesystem::path binary = DefaultBinary());
+
+  static std::filesystem::path DefaultBinary();
+
+  void set_root_key(std::string hex) { root_key_ = std::move(hex); }
+  void clear_root_key() { root_key_.reset(); }
+  const std::string& root_key() const { return *root_key_; }
+  // An extra environment variable for every command (e.g. UDMG_DATABASE_URL).
+  void set_env(const std::string& name, const std::string& value) { extra_env_[name] = value; }
+
+  const std::filesystem::path& database() const { return database_; }
+  const std::filesystem::path& working_dir() const { return working_dir_; }
+  std::string database_url() const { return "sqlite:" + database_.string(); }
+
+  // `udmg-server --db sqlite:<database> <args...>` with `stdin_data` on stdin.
+  Invocation Command(std::vector<std::string> args, std::string stdin_data = "") const;
+  ProcessResult Run(std::vector<std::string> args, std::string stdin_data = "") const;
+  std::unique_ptr<BackgroundProcess> Start(std::vector<std::string> args,
+                                           StartGate* gate = nullptr) const;
+
+  std::string Dump() const { return SqliteDump(database_); }
+
+ private:
+  std::filesystem::path binary_;
+  std::filesystem::path working_dir_;
+  std::filesystem::path database_;
+  std::optional<std::string> root_key_;
+  std::map<std::string, std::string> extra_env_;
+};
+
+}  // namespace udmg::testing

@@ -1,0 +1,81 @@
+// Steps and checks shared by the end-to-end tests of udmg-server, on top of cli_runner.h. They use
+// GoogleTest assertions (ADD_FAILURE / EXPECT_*) and return what the next step needs.
+//
+// Thread-safety: as cli_runner.h; each function is called from the test's thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/cli_runner.h"
+
+namespace udmg::testing {
+
+// The exit codes of udmg-server (udmg::ErrorCode, docs/exit-codes.md), restated here on purpose:
+// the end-to-end tests check the documented contract, not the implementation's header.
+enum Exit : int {
+  kExitOk = 0,
+  kExitInternal = 1,
+  kExitUsage = 2,
+  kExitBadKey = 3,
+  kExitWrongKey = 4,
+  kExitCorrupt = 5,
+  kExitNotFound = 6,
+  kExitConflict = 7,
+  kExitDatabase = 8,
+  kExitNotInitialized = 9,
+  kExitIncomplete = 10,
+  kExitBadInput = 11,
+};
+
+// The lines of two database dumps that differ ("- line" only before, "+ line" only after), for a
+// readable assertion message; "" when the dumps are equal.
+std::string DumpDifference(const std::string& before, const std::string& after);
+
+// Expects the database dump to equal `before`, showing only the differing lines otherwise.
+void ExpectDumpUnchanged(const UdmgServer& server, const std::string& before,
+                         const std::string& what);
+
+// Runs `args` and expects exit 0; the result is returned either way.
+ProcessResult RunOk(const UdmgServer& server, std::vector<std::string> args,
+                    std::string stdin_data = "");
+
+// Sets a fresh random K0 on `server`, runs `init`, then `demo --rows rows` when rows > 0.
+// Returns false (with a test failure recorded) when a step fails.
+bool InitDemo(UdmgServer& server, int rows);
+
+// `status --json`, parsed; nullopt (with a failure recorded) when it fails or is not JSON.
+std::optional<nlohmann::json> StatusJson(const UdmgServer& server);
+
+// The count of values on each master version of `table.column` in a status document.
+std::map<int, int> ValuesByVersion(const nlohmann::json& status, const std::string& table,
+                                   const std::string& column);
+
+// Expects the documented error shape: exit `code`, exactly one line on stderr that starts with
+// "udmg-server: error: " and has more than that prefix.
+void ExpectOneErrorLine(const ProcessResult& result, int code);
+
+// Expects that none of `keys_hex` appears (case-insensitively) in stdout or stderr.
+void ExpectNoKeyIn(const ProcessResult& result, const std::vector<std::string>& keys_hex);
+
+// The K0 fingerprint of DESIGN §2, computed here independently of the binary: lowercase hex of
+// the first 16 bytes of HMAC-SHA256(key = K0, message = "udmg-k0-fingerprint").
+std::string FingerprintOf(const std::string& key_hex);
+
+// Runs tests/e2e/udmg_interop.py (the independent Python implementation) with `args`.
+ProcessResult RunInterop(std::vector<std::string> args);
+
+// `udmg_interop.py inspect` on the server's database with its current K0 (and `old_keys` that must
+// be historical root versions); the parsed JSON, or nullopt with a failure recorded.
+std::optional<nlohmann::json> InspectWithPython(const UdmgServer& server,
+                                                const std::vector<std::string>& old_keys = {});
+
+// Expects every credentials.secret value id = 1..rows to decrypt (in Python) to
+// "demo-secret-<id>", and returns the count of values per master version.
+std::map<int, int> ExpectDemoPlaintexts(const nlohmann::json& inspected, int rows);
+
+}  // namespace udmg::testing

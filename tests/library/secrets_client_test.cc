@@ -1,0 +1,209 @@
+// pipeline::SecretsClient: read, gradual migration on read, write, and keyring refresh between
+// two clients on the same SQLite file.
+#include "pipeline/secrets.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/envelope.h"
+#include "engine/value_cipher.h"
+#include "tests/library/hooked_store.h"
+#include "tests/library/library_fixture.h"
+
+namespace udmg::testing {
+namespace {
+
+using pipeline::ReadOutcome;
+using pipeline::SecretsClient;
+
+std::string Text(const SecretBytes& bytes) { return std::string(AsText(bytes)); }
+
+class SecretsClientTest : public LibraryTest {};
+
+TEST_F(SecretsClientTest, WritesUnderActiveVersionAndReadsBack) {
+  InsertRows({{1, "old"}});
+  auto client = OpenClient();
+  ASSERT_NE(client, nullptr);
+  std::string value("a\0b\n", 4);  // exact bytes, including NUL and newline
+  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes(value)));
+  EXPECT_TRUE(RawValue(1)->starts_with("udmg:v1:"));
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
+  ASSERT_TRUE(outcome.plaintext.has_value());
+  EXPECT_EQ(Text(*outcome.plaintext), value);
+  EXPECT_EQ(outcome.version, 1u);
+  EXPECT_FALSE(outcome.migrated);
+  EXPECT_FALSE(outcome.legacy_plaintext);
+}
+
+TEST_F(SecretsClientTest, EmptyPlaintextRoundTrips) {
+  InsertRows({{1, "x"}});
+  auto client = OpenClient();
+  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, {}));
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
+  ASSERT_TRUE(outcome.plaintext.has_value());
+  EXPECT_TRUE(outcome.plaintext->empty());
+}
+
+TEST_F(SecretsClientTest, OpenRefusesUninitializedDatabaseAndWrongKey) {
+  auto empty = SecretsClient::Open(OpenEmptyStore(), k0());
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().code, ErrorCode::kNotInitialized);
+  auto wrong = SecretsClient::Open(OpenStore(), RandomSecret(32));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().code, ErrorCode::kWrongKey);
+}
+
+TEST_F(SecretsClientTest, MissingRowIsNotFoundAndWriteNeverInserts) {
+  auto client = OpenClient();
+  auto read = client->Read(Secrets(), db::RowKey{42});
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, ErrorCode::kNotFound);
+  UDMG_ASSERT_OK_AND_ASSIGN(auto counts_before, store().LoadEncryptions());
+  Status write = client->Write(Secrets(), db::RowKey{42}, AsBytes("v"));
+  EXPECT_EQ(write.code(), ErrorCode::kNotFound);
+  UDMG_ASSERT_OK_AND_ASSIGN(auto counts_after, store().LoadEncryptions());
+  EXPECT_EQ(counts_after, counts_before) << "a refused write changes nothing";
+  auto row = store().ReadValue(Secrets(), db::RowKey{42});
+  ASSERT_TRUE(row.ok());
+  EXPECT_FALSE(row->has_value());
+}
+
+TEST_F(SecretsClientTest, NullStaysNullAndPlaintextIsReturnedAsIs) {
+  InsertRows({{1, "x"}, {2, "legacy password"}});
+  SetRawValue(1, std::nullopt);
+  auto client = OpenClient();
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome null_read, client->Read(Secrets(), db::RowKey{1}));
+  EXPECT_FALSE(null_read.plaintext.has_value());
+  EXPECT_FALSE(RawValue(1).has_value());
+
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome legacy, client->Read(Secrets(), db::RowKey{2}));
+  EXPECT_TRUE(legacy.legacy_plaintext);
+  EXPECT_FALSE(legacy.migrated);
+  EXPECT_EQ(Text(*legacy.plaintext), "legacy password");
+  EXPECT_EQ(RawValue(2), "legacy password");  // not encrypted behind the operator's back
+}
+
+TEST_F(SecretsClientTest, StaleValueIsMigratedOnRead) {
+  InsertEncryptedRows(2);
+  auto client = OpenClient();  // opened on version 1
+  ASSERT_EQ(RotateMasterKey(), 2u);
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome first, client->Read(Secrets(), db::RowKey{1}));
+  EXPECT_EQ(Text(*first.plaintext), "secret-1");
+  EXPECT_EQ(first.version, 1u);
+  EXPECT_TRUE(first.migrated);
+  std::string migrated = *RawValue(1);
+  EXPECT_TRUE(migrated.starts_with("udmg:v2:")) << migrated;
+  EXPECT_EQ(Decrypt(migrated), "secret-1");
+  EXPECT_TRUE(RawValue(2)->starts_with("udmg:v1:"));  // only the row read moves
+
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome second, client->Read(Secrets(), db::RowKey{1}));
+  EXPECT_EQ(second.version, 2u);
+  EXPECT_FALSE(second.migrated);
+  EXPECT_EQ(*RawValue(1), migrated);
+}
+
+TEST_F(SecretsClientTest, LostCompareAndSwapKeepsTheConcurrentWrite) {
+  InsertEncryptedRows(1);
+  RotateMasterKey();
+  std::string concurrent = EncryptUnderActive("written meanwhile");
+  auto other_writer = OpenStore();
+  auto hooked = std::make_unique<HookedStore>(OpenStore(), [&] {
+    ASSERT_TRUE(other_writer->WriteValue(Secrets(), db::RowKey{1}, concurrent).ok());
+  });
+  auto client = OpenClient(std::move(hooked));
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
+  EXPECT_EQ(Text(*outcome.plaintext), "secret-1");  // what was read
+  EXPECT_FALSE(outcome.migrated);
+  EXPECT_EQ(*RawValue(1), concurrent);  // never overwritten
+}
+
+TEST_F(SecretsClientTest, SecondClientNoticesRotationBeforeItsNextWrite) {
+  InsertRows({{1, "x"}, {2, "y"}});
+  auto writer = OpenClient();
+  auto rotator = OpenClient();
+  // The rotation is made through the other client's own connection.
+  SecretBytes k1 = RandomSecret(32);
+  UDMG_ASSERT_OK(rotator->store().UpdateKeyring([&](const std::optional<KeyringRecords>& current) {
+    return udmg::RotateMasterKey(*current, k0(), k1, 1700000300);
+  }));
+  EXPECT_EQ(writer->keyring().active_version(), 1u);
+  UDMG_ASSERT_OK(writer->Write(Secrets(), db::RowKey{1}, AsBytes("after rotation")));
+  EXPECT_EQ(writer->keyring().active_version(), 2u);
+  EXPECT_TRUE(RawValue(1)->starts_with("udmg:v2:"));
+  EXPECT_EQ(Decrypt(*RawValue(1)), "after rotation");
+}
+
+TEST_F(SecretsClientTest, ValueUnderUnknownVersionMakesReaderRefresh) {
+  InsertRows({{1, "x"}});
+  auto reader = OpenClient();  // knows version 1 only
+  auto writer = OpenClient();
+  RotateMasterKey();
+  UDMG_ASSERT_OK(writer->Write(Secrets(), db::RowKey{1}, AsBytes("new version")));
+  ASSERT_TRUE(RawValue(1)->starts_with("udmg:v2:"));
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, reader->Read(Secrets(), db::RowKey{1}));
+  EXPECT_EQ(Text(*outcome.plaintext), "new version");
+  EXPECT_EQ(reader->keyring().active_version(), 2u);
+}
+
+TEST_F(SecretsClientTest, ClientWhoseRootKeyBecameOldGetsWrongKey) {
+  InsertEncryptedRows(2);
+  auto client = OpenClient();
+  RotateRootKey();
+  RotateMasterKey();
+  auto current = OpenClient();  // a node already on the new K0
+  UDMG_ASSERT_OK(current->Write(Secrets(), db::RowKey{2}, AsBytes("under version 2")));
+  std::string row1 = *RawValue(1);
+  std::string row2 = *RawValue(2);
+
+  Status write = client->Write(Secrets(), db::RowKey{1}, AsBytes("must not land"));
+  EXPECT_EQ(write.code(), ErrorCode::kWrongKey) << write.message();
+  EXPECT_NE(write.message().find('1'), std::string::npos) << write.message();
+  EXPECT_NE(write.message().find('2'), std::string::npos) << write.message();
+  // A value under a version it does not know makes it refresh, and the refresh refuses it.
+  auto read = client->Read(Secrets(), db::RowKey{2});
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, ErrorCode::kWrongKey);
+  EXPECT_EQ(client->RefreshKeyring().code(), ErrorCode::kWrongKey);
+  EXPECT_EQ(*RawValue(1), row1);
+  EXPECT_EQ(*RawValue(2), row2);
+}
+
+TEST_F(SecretsClientTest, CorruptValueIsReportedAndLeftAlone) {
+  InsertEncryptedRows(2);
+  std::string envelope = *RawValue(1);
+  envelope[envelope.size() - 3] = envelope[envelope.size() - 3] == 'A' ? 'B' : 'A';
+  SetRawValue(1, envelope);
+  SetRawValue(2, "udmg:v01:AAAA");  // leading zero: malformed
+  auto client = OpenClient();
+  for (int64_t id : {1, 2}) {
+    auto read = client->Read(Secrets(), db::RowKey{id});
+    ASSERT_FALSE(read.ok());
+    EXPECT_EQ(read.error().code, ErrorCode::kCorruptValue) << read.error().message;
+    EXPECT_NE(read.error().message.find("credentials.secret id=" + std::to_string(id)),
+              std::string::npos);
+  }
+  EXPECT_EQ(*RawValue(1), envelope);
+  EXPECT_EQ(*RawValue(2), "udmg:v01:AAAA");
+}
+
+TEST_F(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
+  InsertEncryptedRows(1);
+  auto client = OpenClient();
+  std::vector<std::string> warnings;
+  client->set_warning_sink([&](std::string_view line) { warnings.emplace_back(line); });
+  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("one")));
+  UDMG_ASSERT_OK_AND_ASSIGN(auto counts, store().LoadEncryptions());
+  EXPECT_EQ(counts[1], 1u);
+  EXPECT_TRUE(warnings.empty());
+
+  UDMG_ASSERT_OK(store().AddEncryptions({{1, kNonceWarnEncryptions}}));
+  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("two")));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("master key version 1"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("rotate-master-key"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace udmg::testing

@@ -1,0 +1,138 @@
+// Crash safety of the re-encryption job through the binary (issue 3 item 4): kill -9 at 20 or
+// more random instants, then the same command again, ends with every value migrated and every
+// plaintext intact (checked by the independent Python implementation, tests/e2e/udmg_interop.py).
+// Also SIGTERM and the stop file: stop at a batch boundary, exit 10, resume.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "tests/e2e/cli_runner.h"
+
+namespace udmg::testing {
+namespace {
+
+constexpr int kRows = 20000;
+
+class ReencryptCrashTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.set_root_key(RandomKeyHex());
+    ASSERT_TRUE(server_.Run({"init"}).Exited(0));
+    ProcessResult demo = server_.Run({"demo", "--rows", std::to_string(kRows)});
+    ASSERT_TRUE(demo.Exited(0)) << demo.Describe();
+    ASSERT_TRUE(server_.Run({"rotate-master-key"}).Exited(0));
+  }
+
+  // Every value is under the active version and decrypts to what demo stored, per udmg_interop.py.
+  void ExpectAllMigratedAndIntact() {
+    Invocation inspect{.program = "python3",
+                       .args = {std::string(UDMG_SOURCE_DIR) + "/tests/e2e/udmg_interop.py",
+                                "inspect", "--db", server_.database().string(), "--k0",
+                                server_.root_key()}};
+    ProcessResult result = RunTool(inspect);
+    ASSERT_TRUE(result.Exited(0)) << result.Describe();
+    nlohmann::json report = nlohmann::json::parse(result.stdout_data);
+    int active = report["active_master_version"];
+    const nlohmann::json& values = report["columns"]["credentials.secret"];
+    ASSERT_EQ(values.size(), static_cast<size_t>(kRows));
+    int wrong = 0;
+    for (const auto& [key, value] : values.items()) {
+      bool ok = value["version"] == active && value["plaintext"] == "demo-secret-" + key;
+      if (!ok && ++wrong <= 5) ADD_FAILURE() << "row " << key << ": " << value.dump();
+    }
+    EXPECT_EQ(wrong, 0);
+  }
+
+  // Waits until the job has committed at least one batch (a row says so), so that a signal lands
+  // mid-run. Not a timing assertion: it only decides when to send the signal.
+  bool WaitForProgress() {
+    for (int i = 0; i < 600; ++i) {
+      std::string migrated = SqliteExec(
+          server_.database(),
+          "SELECT coalesce(sum(migrated), 0) FROM udmg_job_columns c JOIN udmg_jobs j ON "
+          "j.id = c.job_id WHERE j.state = 'running';");
+      if (std::stoll(migrated.empty() ? "0" : migrated) > 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  TempDir dir_;
+  UdmgServer server_{dir_.path()};
+};
+
+TEST_F(ReencryptCrashTest, KillNineAtRandomInstantsThenTheSameCommandFinishes) {
+  std::random_device device;
+  unsigned seed = device();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  std::uniform_int_distribution<int> delay_ms(0, 400);
+  const std::vector<std::string> command = {"reencrypt", "--rate", "20000", "--batch-size",
+                                            "100", "--no-progress"};
+  int kills = 0;
+  for (int round = 0; kills < 22 && round < 80; ++round) {
+    std::unique_ptr<BackgroundProcess> job = server_.Start(command);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
+    job->Kill(SIGKILL);
+    ProcessResult result = job->Wait();
+    if (result.term_signal == SIGKILL) {
+      ++kills;
+    } else {
+      // It finished before the kill: give it new work (another rotation) and go on killing.
+      ASSERT_TRUE(result.Exited(0)) << result.Describe();
+      ASSERT_TRUE(server_.Run({"rotate-master-key"}).Exited(0));
+    }
+  }
+  ASSERT_GE(kills, 20);
+  ProcessResult last = server_.Run({"reencrypt", "--no-progress"});
+  ASSERT_TRUE(last.Exited(0)) << last.Describe();
+  EXPECT_NE(last.stdout_data.find(" done: "), std::string::npos) << last.stdout_data;
+  ExpectAllMigratedAndIntact();
+  ProcessResult status = server_.Run({"reencrypt", "--status"});
+  EXPECT_NE(status.stdout_data.find("no unfinished reencrypt job"), std::string::npos);
+}
+
+TEST_F(ReencryptCrashTest, SigtermStopsAtABatchBoundaryWithExitTenAndResumes) {
+  std::unique_ptr<BackgroundProcess> job =
+      server_.Start({"reencrypt", "--rate", "2000", "--batch-size", "100", "--no-progress"});
+  ASSERT_TRUE(WaitForProgress());
+  job->Kill(SIGTERM);
+  ProcessResult stopped = job->Wait();
+  ASSERT_TRUE(stopped.Exited(10)) << stopped.Describe();
+  ASSERT_EQ(stopped.StderrLines().size(), 1u) << stopped.Describe();
+  EXPECT_NE(stopped.stderr_data.find("run the same command again"), std::string::npos);
+  EXPECT_NE(SqliteExec(server_.database(), "SELECT state FROM udmg_jobs;").find("stopped"),
+            std::string::npos);
+
+  ProcessResult resumed = server_.Run({"reencrypt", "--resume", "--no-progress"});
+  ASSERT_TRUE(resumed.Exited(0)) << resumed.Describe();
+  EXPECT_NE(resumed.stdout_data.find("(resumed)"), std::string::npos) << resumed.stdout_data;
+  ExpectAllMigratedAndIntact();
+}
+
+TEST_F(ReencryptCrashTest, StopFileStopsTheJob) {
+  std::filesystem::path stop_file = dir_.path() / "stop";
+  std::unique_ptr<BackgroundProcess> job =
+      server_.Start({"reencrypt", "--rate", "2000", "--batch-size", "100", "--no-progress",
+                     "--stop-file", stop_file.string()});
+  ASSERT_TRUE(WaitForProgress());
+  ASSERT_TRUE(WriteFile(stop_file, ""));
+  ProcessResult stopped = job->Wait();
+  ASSERT_TRUE(stopped.Exited(10)) << stopped.Describe();
+  ProcessResult resumed = server_.Run({"reencrypt", "--no-progress"});
+  ASSERT_TRUE(resumed.Exited(0)) << resumed.Describe();
+  ExpectAllMigratedAndIntact();
+}
+
+TEST_F(ReencryptCrashTest, ResumeWithoutAnInterruptedJobIsExitSix) {
+  ProcessResult result = server_.Run({"reencrypt", "--resume"});
+  EXPECT_TRUE(result.Exited(6)) << result.Describe();
+}
+
+}  // namespace
+}  // namespace udmg::testing
