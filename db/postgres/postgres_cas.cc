@@ -1,0 +1,181 @@
+#include "db/postgres/postgres_cas.h"
+
+#include <set>
+#include <tuple>
+
+#include "db/store_internal.h"
+
+namespace udmg::db::postgres {
+namespace {
+
+// Temporary table of the COPY method: one per connection, emptied at every commit.
+constexpr const char* kBatchTable = "udmg_cas_batch";
+// Parameters per statement are limited to 65535; three per row in a VALUES list.
+constexpr size_t kValuesRowsPerStatement = 20'000;
+
+// One write that can match a row: its position in the batch and its key as bound text.
+struct Pending {
+  size_t index;
+  std::string key;
+  const CasWrite* write;
+};
+
+// The SQL pieces of one column.
+struct Target {
+  std::string table, column, key, key_type;
+  Target(const ColumnRef& ref, const KeyColumnType& type)
+      : table(internal::QuoteIdentifier(ref.table)),
+        column(internal::QuoteIdentifier(ref.column)),
+        key(internal::QuoteIdentifier(ref.key_column)),
+        key_type(type.sql_type) {}
+  // UPDATE from a relation w(ord, k, e, r) spelled by `from`, returning the ordinals applied.
+  std::string UpdateFrom(const std::string& from) const {
+    return "UPDATE " + table + " AS t SET " + column + " = w.r FROM " + from + " WHERE t." + key +
+           " = w.k::" + key_type + " AND t." + column + " = w.e RETURNING w.ord";
+  }
+};
+
+void MarkApplied(const pqxx::result& rows, const std::vector<Pending>& pending, size_t first,
+                 std::vector<bool>& applied) {
+  for (const pqxx::row& row : rows) {
+    size_t ordinal = row[0].as<size_t>();  // 1-based within the statement
+    applied[pending.at(first + ordinal - 1).index] = true;
+  }
+}
+
+void RowByRow(PgConnection& connection, pqxx::work& transaction, const Target& target,
+              const std::vector<Pending>& pending, std::vector<bool>& applied) {
+  std::string statement = connection.Prepared("UPDATE " + target.table + " SET " + target.column +
+                                              " = $1 WHERE " + target.key + " = $2::" +
+                                              target.key_type + " AND " + target.column + " = $3");
+  for (const Pending& write : pending) {
+    pqxx::result result = transaction.exec_prepared(statement, write.write->replacement, write.key,
+                                                    write.write->expected);
+    applied[write.index] = result.affected_rows() > 0;
+  }
+}
+
+void Unnest(PgConnection& connection, pqxx::work& transaction, const Target& target,
+            const std::vector<Pending>& pending, std::vector<bool>& applied) {
+  std::string statement = connection.Prepared(target.UpdateFrom(
+      "unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(k, e, r, ord)"));
+  std::vector<std::string> keys, expected, replacements;
+  for (const Pending& write : pending) {
+    keys.push_back(write.key);
+    expected.push_back(write.write->expected);
+    replacements.push_back(write.write->replacement);
+  }
+  MarkApplied(transaction.exec_prepared(statement, TextArrayLiteral(keys),
+                                        TextArrayLiteral(expected), TextArrayLiteral(replacements)),
+              pending, 0, applied);
+}
+
+void Values(pqxx::work& transaction, const Target& target, const std::vector<Pending>& pending,
+            std::vector<bool>& applied) {
+  for (size_t first = 0; first < pending.size(); first += kValuesRowsPerStatement) {
+    size_t count = std::min(kValuesRowsPerStatement, pending.size() - first);
+    std::string rows;
+    std::vector<std::string> parameters;
+    parameters.reserve(3 * count);
+    for (size_t i = 0; i < count; ++i) {
+      size_t n = 3 * i;
+      rows += (i ? ",(" : "(") + std::to_string(i + 1) + ",$" + std::to_string(n + 1) +
+              "::text,$" + std::to_string(n + 2) + "::text,$" + std::to_string(n + 3) + "::text)";
+      const Pending& write = pending[first + i];
+      parameters.push_back(write.key);
+      parameters.push_back(write.write->expected);
+      parameters.push_back(write.write->replacement);
+    }
+    MarkApplied(transaction.exec_params(target.UpdateFrom("(VALUES " + rows + ") AS w(ord, k, e, r)"),
+                                        pqxx::prepare::make_dynamic_params(parameters)),
+                pending, first, applied);
+  }
+}
+
+void Copy(PgConnection& connection, pqxx::work& transaction, const Target& target,
+          const std::vector<Pending>& pending, std::vector<bool>& applied) {
+  if (!connection.HasSessionObject(kBatchTable)) {
+    transaction.exec(std::string("CREATE TEMPORARY TABLE IF NOT EXISTS ") + kBatchTable +
+                     " (ord integer, k text, e text, r text) ON COMMIT DELETE ROWS");
+  }
+  {
+    pqxx::stream_to stream(transaction, kBatchTable,
+                           std::vector<std::string>{"ord", "k", "e", "r"});
+    for (size_t i = 0; i < pending.size(); ++i) {
+      stream << std::make_tuple(static_cast<int64_t>(i + 1), pending[i].key,
+                                pending[i].write->expected, pending[i].write->replacement);
+    }
+    stream.complete();
+  }
+  std::string statement =
+      connection.Prepared(target.UpdateFrom(std::string(kBatchTable) + " AS w"));
+  MarkApplied(transaction.exec_prepared(statement), pending, 0, applied);
+}
+
+}  // namespace
+
+std::string_view CasMethodName(CasMethod method) {
+  switch (method) {
+    case CasMethod::kUnnest:
+      return "unnest";
+    case CasMethod::kValues:
+      return "values";
+    case CasMethod::kCopy:
+      return "copy";
+    case CasMethod::kRowByRow:
+      return "row-by-row";
+  }
+  return "unknown";
+}
+
+std::optional<CasMethod> ParseCasMethod(std::string_view name) {
+  for (CasMethod method :
+       {CasMethod::kUnnest, CasMethod::kValues, CasMethod::kCopy, CasMethod::kRowByRow}) {
+    if (CasMethodName(method) == name) return method;
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<bool>> CompareAndSwapBatch(PgConnection& connection, CasMethod method,
+                                              const ColumnRef& column,
+                                              const KeyColumnType& key_type,
+                                              std::span<const CasWrite> writes) {
+  std::vector<Pending> pending;
+  std::set<std::string> keys;
+  bool repeated_key = false;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    std::optional<std::string> key = KeyParameter(key_type, writes[i].key);
+    if (!key) continue;  // no row can have it: false
+    repeated_key = !keys.insert(*key).second || repeated_key;
+    pending.push_back(Pending{i, std::move(*key), &writes[i]});
+  }
+  if (pending.empty()) return std::vector<bool>(writes.size(), false);
+  // UPDATE ... FROM applies one of several matches per row; in order, each write sees the last.
+  if (repeated_key) method = CasMethod::kRowByRow;
+  Target target(column, key_type);
+  return connection.Run<std::vector<bool>>(
+      "writing back " + column.Name(), Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::vector<bool>> {
+        std::vector<bool> applied(writes.size(), false);
+        pqxx::work transaction(live);
+        switch (method) {
+          case CasMethod::kUnnest:
+            Unnest(connection, transaction, target, pending, applied);
+            break;
+          case CasMethod::kValues:
+            Values(transaction, target, pending, applied);
+            break;
+          case CasMethod::kCopy:
+            Copy(connection, transaction, target, pending, applied);
+            break;
+          case CasMethod::kRowByRow:
+            RowByRow(connection, transaction, target, pending, applied);
+            break;
+        }
+        transaction.commit();
+        if (method == CasMethod::kCopy) connection.AddSessionObject(kBatchTable);
+        return applied;
+      });
+}
+
+}  // namespace udmg::db::postgres

@@ -1,0 +1,112 @@
+// One PostgreSQL connection (libpqxx 6.4) with the rules every PgStore call follows:
+//  - every pqxx exception is caught here and becomes a Status with one line naming the server
+//    (password removed), the operation and the cause: unreachable server, bad credentials,
+//    missing privilege or SQL error (all kDatabase); never a password, never a bound value;
+//  - a dropped connection is replaced by a new one and the operation run again, with backoff;
+//    so are serialization failures and deadlocks. An operation whose COMMIT may or may not have
+//    happened (the connection dropped during COMMIT) is run again only when it is idempotent;
+//  - statements are prepared once per connection on first use and re-prepared after a reconnect.
+//
+// Thread-safety: none. A PgConnection, like a pqxx::connection, belongs to one thread.
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+#include <set>
+#include <unordered_map>
+
+#include "engine/status.h"
+
+namespace udmg::db::postgres {
+
+// "postgresql://user:secret@host/db?password=x&sslmode=require" ->
+// "postgresql://user@host/db?sslmode=require": for messages and Describe().
+std::string RedactUrl(std::string_view url);
+
+// Whether an operation may run again after its COMMIT was lost (see the file comment).
+enum class Retry { kIdempotent, kNotIdempotent };
+
+// How often and how patiently a failed operation is tried again.
+struct RetryPolicy {
+  int max_attempts = 6;
+  std::chrono::milliseconds first_backoff{100};
+  std::chrono::milliseconds max_backoff{2000};
+};
+
+class PgConnection {
+ public:
+  // Connects once, without retrying: a wrong URL or a stopped server fails at once, one line.
+  static Result<std::unique_ptr<PgConnection>> Open(std::string_view url,
+                                                    RetryPolicy policy = RetryPolicy());
+
+  // "postgresql://user@host:port/db" with any password removed.
+  const std::string& describe() const { return describe_; }
+
+  // Runs `body` on the live connection, turning pqxx exceptions into kDatabase and retrying
+  // transient failures as the file comment says. `what` names the operation ("reading the
+  // keyring"). `body` opens its own transaction, so a retry starts from scratch.
+  template <typename T>
+  Result<T> Run(std::string_view what, Retry retry,
+                const std::function<Result<T>(pqxx::connection&)>& body);
+  Status RunStatus(std::string_view what, Retry retry,
+                   const std::function<Status(pqxx::connection&)>& body);
+
+  // The name of a statement prepared from `sql` on the current connection (prepared on first
+  // use). Call inside a Run body.
+  std::string Prepared(const std::string& sql);
+
+  // Session-scoped objects (temporary tables) made on the current connection; forgotten when
+  // the connection is replaced, so they are made again.
+  bool HasSessionObject(const std::string& name) const { return session_objects_.count(name); }
+  void AddSessionObject(const std::string& name) { session_objects_.insert(name); }
+
+  // Backend process id of the current connection (tests terminate it to simulate a drop).
+  int BackendPid();
+
+  // Counts reconnects made so far (tests and metrics).
+  int reconnects() const { return reconnects_; }
+
+ private:
+  PgConnection(std::string url, std::string describe, std::unique_ptr<pqxx::connection> live,
+               RetryPolicy policy)
+      : url_(std::move(url)),
+        describe_(std::move(describe)),
+        live_(std::move(live)),
+        policy_(policy) {}
+
+  // One attempt of Run: OK, a final error, or a transient failure to retry.
+  enum class Outcome { kDone, kRetry };
+  Outcome Attempt(std::string_view what, Retry retry,
+                  const std::function<Status(pqxx::connection&)>& body, Status& result);
+  // Drops the current connection; the next attempt connects again.
+  void Discard();
+  // A new libpq connection, notices below WARNING silenced (pqxx prints them to stderr).
+  static std::unique_ptr<pqxx::connection> Connect(const std::string& url);
+
+  const std::string url_;
+  const std::string describe_;
+  std::unique_ptr<pqxx::connection> live_;  // nullptr after a drop, until reconnected
+  RetryPolicy policy_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
+  std::set<std::string> session_objects_;
+  int reconnects_ = 0;
+};
+
+template <typename T>
+Result<T> PgConnection::Run(std::string_view what, Retry retry,
+                            const std::function<Result<T>(pqxx::connection&)>& body) {
+  std::optional<Result<T>> value;
+  Status status = RunStatus(what, retry, [&](pqxx::connection& connection) -> Status {
+    value.emplace(body(connection));
+    return value->status();
+  });
+  if (!status.ok()) return status.error();
+  return std::move(*value);
+}
+
+}  // namespace udmg::db::postgres

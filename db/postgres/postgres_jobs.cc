@@ -1,0 +1,193 @@
+// PgStore: re-encryption jobs, their per-column checkpoints and the rows that failed.
+// Row keys are stored as (type, text) pairs, as on SQLite; see internal::RowKeyTypeName.
+#include "db/postgres/postgres_store.h"
+#include "db/store_internal.h"
+
+namespace udmg::db::postgres {
+namespace {
+
+Status NoSuchJob(int64_t job_id) {
+  return Status(ErrorCode::kNotFound,
+                "job " + std::to_string(job_id) + " does not exist; list the jobs to find its id");
+}
+
+Result<std::optional<JobRecord>> ReadJob(pqxx::transaction_base& transaction, int64_t job_id) {
+  pqxx::result header = transaction.exec_params(
+      "SELECT kind, state, target_version, created_at, updated_at FROM udmg_jobs WHERE id = $1",
+      job_id);
+  if (header.empty()) return std::optional<JobRecord>();
+  JobRecord job;
+  job.id = job_id;
+  job.kind = header[0][0].as<std::string>();
+  job.state = header[0][1].as<std::string>();
+  job.target_version = header[0][2].as<uint32_t>();
+  job.created_at = header[0][3].as<int64_t>();
+  job.updated_at = header[0][4].as<int64_t>();
+  for (const pqxx::row& row : transaction.exec_params(
+           "SELECT table_name, column_name, key_column, checkpoint_type, checkpoint_key, "
+           "migrated, conflicts, failed, scanned FROM udmg_job_columns WHERE job_id = $1 "
+           "ORDER BY position",
+           job_id)) {
+    JobColumnProgress& progress = job.columns.emplace_back();
+    progress.column =
+        ColumnRef{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()};
+    if (!row[3].is_null()) {
+      UDMG_ASSIGN_OR_RETURN(progress.checkpoint,
+                            internal::RowKeyFromStored(row[3].as<std::string>(),
+                                                       row[4].as<std::string>()));
+    }
+    progress.migrated = row[5].as<uint64_t>();
+    progress.conflicts = row[6].as<uint64_t>();
+    progress.failed = row[7].as<uint64_t>();
+    progress.scanned = row[8].as<bool>();
+  }
+  return std::optional<JobRecord>(std::move(job));
+}
+
+}  // namespace
+
+Result<int64_t> PgStore::CreateJob(std::string_view kind, uint32_t target_version,
+                                   const std::vector<ColumnRef>& columns) {
+  for (const ColumnRef& column : columns) {
+    UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  }
+  return connection_->Run<int64_t>(
+      "creating a job", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Result<int64_t> {
+        pqxx::work transaction(live);
+        int64_t now = internal::UnixNow();
+        int64_t job_id =
+            transaction
+                .exec_params1("INSERT INTO udmg_jobs (kind, state, target_version, created_at, "
+                              "updated_at) VALUES ($1, 'running', $2, $3, $3) RETURNING id",
+                              std::string(kind), target_version, now)[0]
+                .as<int64_t>();
+        for (size_t i = 0; i < columns.size(); ++i) {
+          transaction.exec_params(
+              "INSERT INTO udmg_job_columns (job_id, position, table_name, column_name, "
+              "key_column) VALUES ($1, $2, $3, $4, $5)",
+              job_id, static_cast<int64_t>(i), columns[i].table, columns[i].column,
+              columns[i].key_column);
+        }
+        transaction.commit();
+        return job_id;
+      });
+}
+
+Result<std::optional<JobRecord>> PgStore::FindUnfinishedJob(std::string_view kind) {
+  return connection_->Run<std::optional<JobRecord>>(
+      "looking for an unfinished job", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::optional<JobRecord>> {
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
+        pqxx::result found = snapshot.exec_params(
+            "SELECT id FROM udmg_jobs WHERE kind = $1 AND state <> 'done' ORDER BY id DESC "
+            "LIMIT 1",
+            std::string(kind));
+        if (found.empty()) return std::optional<JobRecord>();
+        return ReadJob(snapshot, found[0][0].as<int64_t>());
+      });
+}
+
+Result<std::optional<JobRecord>> PgStore::LoadJob(int64_t job_id) {
+  return connection_->Run<std::optional<JobRecord>>(
+      "reading a job", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::optional<JobRecord>> {
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
+        return ReadJob(snapshot, job_id);
+      });
+}
+
+Status PgStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
+                               const std::optional<RowKey>& checkpoint, uint64_t migrated,
+                               uint64_t conflicts, uint64_t failed, bool scanned) {
+  std::string type = checkpoint ? std::string(internal::RowKeyTypeName(*checkpoint)) : "";
+  std::string key = checkpoint ? RowKeyText(*checkpoint) : "";
+  // Not idempotent: the counts are added, so a rerun after a lost COMMIT would count twice.
+  return connection_->RunStatus(
+      "saving a checkpoint", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        // No checkpoint keeps the one saved before; "scanned" never goes back to false.
+        pqxx::result saved = transaction.exec_prepared(
+            connection_->Prepared(
+                "UPDATE udmg_job_columns SET "
+                "checkpoint_type = coalesce($4::text, checkpoint_type), "
+                "checkpoint_key = coalesce($5::text, checkpoint_key), "
+                "migrated = migrated + $6::bigint, conflicts = conflicts + $7::bigint, "
+                "failed = failed + $8::bigint, scanned = scanned OR $9::boolean "
+                "WHERE job_id = $1 AND table_name = $2 AND column_name = $3"),
+            job_id, column.table, column.column, checkpoint ? type.c_str() : nullptr,
+            checkpoint ? key.c_str() : nullptr, static_cast<int64_t>(migrated),
+            static_cast<int64_t>(conflicts), static_cast<int64_t>(failed), scanned);
+        if (saved.affected_rows() == 0) {
+          return Status(ErrorCode::kNotFound,
+                        "job " + std::to_string(job_id) + " has no column '" + column.Name() +
+                            "'; resume the job with the columns it started with");
+        }
+        transaction.exec_prepared(
+            connection_->Prepared("UPDATE udmg_jobs SET updated_at = $2 WHERE id = $1"), job_id,
+            internal::UnixNow());
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
+Status PgStore::SetJobState(int64_t job_id, std::string_view state) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateJobState(state));
+  return connection_->RunStatus(
+      "changing a job's state", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        pqxx::result updated = transaction.exec_params(
+            "UPDATE udmg_jobs SET state = $2, updated_at = $3 WHERE id = $1", job_id,
+            std::string(state), internal::UnixNow());
+        if (updated.affected_rows() == 0) return NoSuchJob(job_id);
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
+Status PgStore::RecordFailure(const FailureRecord& failure) {
+  // Idempotent: a resumed job meeting the same row again updates its record (upsert).
+  return connection_->RunStatus(
+      "recording a failed row", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        transaction.exec_params(
+            "INSERT INTO udmg_reencrypt_failures (job_id, table_name, column_name, key_column, "
+            "key_type, row_key, version, error_class, recorded_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (job_id, table_name, column_name, key_type, row_key) "
+            "DO UPDATE SET version = excluded.version, error_class = excluded.error_class, "
+            "recorded_at = excluded.recorded_at",
+            failure.job_id, failure.column.table, failure.column.column,
+            failure.column.key_column, std::string(internal::RowKeyTypeName(failure.key)),
+            RowKeyText(failure.key), failure.version, failure.error_class,
+            failure.recorded_at != 0 ? failure.recorded_at : internal::UnixNow());
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
+Result<std::vector<FailureRecord>> PgStore::ListFailures(int64_t job_id) {
+  return connection_->Run<std::vector<FailureRecord>>(
+      "listing failed rows", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::vector<FailureRecord>> {
+        pqxx::nontransaction transaction(live);
+        std::vector<FailureRecord> failures;
+        for (const pqxx::row& row : transaction.exec_params(
+                 "SELECT table_name, column_name, key_column, key_type, row_key, version, "
+                 "error_class, recorded_at FROM udmg_reencrypt_failures WHERE job_id = $1 "
+                 "ORDER BY id",
+                 job_id)) {
+          FailureRecord& failure = failures.emplace_back();
+          failure.job_id = job_id;
+          failure.column = ColumnRef{row[0].as<std::string>(), row[1].as<std::string>(),
+                                     row[2].as<std::string>()};
+          UDMG_ASSIGN_OR_RETURN(failure.key, internal::RowKeyFromStored(
+                                                 row[3].as<std::string>(), row[4].as<std::string>()));
+          failure.version = row[5].as<uint32_t>();
+          failure.error_class = row[6].as<std::string>();
+          failure.recorded_at = row[7].as<int64_t>();
+        }
+        return failures;
+      });
+}
+
+}  // namespace udmg::db::postgres

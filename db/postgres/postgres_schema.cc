@@ -1,0 +1,149 @@
+#include "db/postgres/postgres_schema.h"
+
+#include <span>
+#include <string>
+
+#include "db/store_internal.h"
+
+namespace udmg::db::postgres {
+namespace {
+
+// pg_advisory_xact_lock key for migrations: "udmgschm" as a big-endian int64.
+constexpr int64_t kMigrationLockId = 0x75646d67'7363686d;
+
+struct Migration {
+  int version;
+  const char* description;
+  const char* sql;
+};
+
+// Never edit a migration that has shipped: add a new one. Versions match the SQLite backend's.
+constexpr Migration kMigrations[] = {
+    {1, "key tables, registered columns, metadata, nonce budget, jobs", R"sql(
+CREATE TABLE udmg_root_keys (
+  version     integer PRIMARY KEY CHECK (version > 0),
+  fingerprint text    NOT NULL UNIQUE,
+  wrapped_key text,
+  wrapped_by  integer REFERENCES udmg_root_keys (version) DEFERRABLE INITIALLY DEFERRED,
+  created_at  bigint  NOT NULL
+);
+CREATE TABLE udmg_master_keys (
+  version      integer PRIMARY KEY CHECK (version > 0),
+  k3           text    NOT NULL,
+  root_version integer NOT NULL
+               REFERENCES udmg_root_keys (version) DEFERRABLE INITIALLY DEFERRED,
+  state        text    NOT NULL CHECK (state IN ('active', 'decrypt_only', 'retired')),
+  created_at   bigint  NOT NULL
+);
+-- At most one active version, enforced by the database; UpdateKeyring checks "at least one".
+CREATE UNIQUE INDEX udmg_master_keys_one_active ON udmg_master_keys (state)
+  WHERE state = 'active';
+CREATE TABLE udmg_encrypted_columns (
+  table_name  text NOT NULL,
+  column_name text NOT NULL,
+  key_column  text NOT NULL,
+  PRIMARY KEY (table_name, column_name)
+);
+CREATE TABLE udmg_meta (
+  singleton        integer PRIMARY KEY CHECK (singleton = 1),
+  keyring_id       text    NOT NULL,
+  keyring_revision bigint  NOT NULL CHECK (keyring_revision > 0)
+);
+CREATE TABLE udmg_key_usage (
+  version     integer PRIMARY KEY,
+  encryptions bigint  NOT NULL CHECK (encryptions >= 0)
+);
+CREATE TABLE udmg_jobs (
+  id             bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  kind           text    NOT NULL,
+  state          text    NOT NULL CHECK (state IN ('running', 'stopped', 'failed', 'done')),
+  target_version bigint  NOT NULL,
+  created_at     bigint  NOT NULL,
+  updated_at     bigint  NOT NULL
+);
+CREATE TABLE udmg_job_columns (
+  job_id          bigint  NOT NULL REFERENCES udmg_jobs (id) ON DELETE CASCADE,
+  position        integer NOT NULL,
+  table_name      text    NOT NULL,
+  column_name     text    NOT NULL,
+  key_column      text    NOT NULL,
+  checkpoint_type text    CHECK (checkpoint_type IN ('integer', 'text')),
+  checkpoint_key  text,
+  migrated        bigint  NOT NULL DEFAULT 0,
+  conflicts       bigint  NOT NULL DEFAULT 0,
+  failed          bigint  NOT NULL DEFAULT 0,
+  scanned         boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (job_id, table_name, column_name),
+  CHECK ((checkpoint_type IS NULL) = (checkpoint_key IS NULL))
+);
+CREATE TABLE udmg_reencrypt_failures (
+  id          bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  job_id      bigint  NOT NULL,
+  table_name  text    NOT NULL,
+  column_name text    NOT NULL,
+  key_column  text    NOT NULL,
+  key_type    text    NOT NULL CHECK (key_type IN ('integer', 'text')),
+  row_key     text    NOT NULL,
+  version     bigint  NOT NULL,
+  error_class text    NOT NULL,
+  recorded_at bigint  NOT NULL,
+  UNIQUE (job_id, table_name, column_name, key_type, row_key)
+);
+)sql"},
+};
+
+constexpr const char* kCreateMigrationsTable =
+    "CREATE TABLE IF NOT EXISTS udmg_schema_migrations ("
+    " version integer PRIMARY KEY, applied_at bigint NOT NULL)";
+
+// 0 when udmg_schema_migrations does not exist (in the search_path) yet. Reads only.
+int SchemaVersion(pqxx::transaction_base& transaction) {
+  pqxx::row exists =
+      transaction.exec1("SELECT to_regclass('udmg_schema_migrations') IS NOT NULL");
+  if (!exists[0].as<bool>()) return 0;
+  return transaction.exec1("SELECT coalesce(max(version), 0) FROM udmg_schema_migrations")[0]
+      .as<int>();
+}
+
+Status Apply(PgConnection& connection, const Migration& migration) {
+  std::string what = "applying schema migration " + std::to_string(migration.version) + " (" +
+                     migration.description + ")";
+  // Idempotent: under the lock it re-reads the version and does nothing when already applied.
+  return connection.RunStatus(what, Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
+    pqxx::work transaction(live);
+    transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockId);
+    transaction.exec(kCreateMigrationsTable);
+    if (SchemaVersion(transaction) >= migration.version) return Status::Ok();
+    transaction.exec(migration.sql);
+    transaction.exec_params(
+        "INSERT INTO udmg_schema_migrations (version, applied_at) VALUES ($1, $2)",
+        migration.version, internal::UnixNow());
+    transaction.commit();
+    return Status::Ok();
+  });
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return std::span(kMigrations).back().version; }
+
+Status MigrateSchema(PgConnection& connection) {
+  UDMG_ASSIGN_OR_RETURN(int current,
+                        connection.Run<int>("reading the schema version", Retry::kIdempotent,
+                                            [](pqxx::connection& live) -> Result<int> {
+                                              pqxx::read_transaction transaction(live);
+                                              return SchemaVersion(transaction);
+                                            }));
+  if (current > LatestSchemaVersion()) {
+    return Status(ErrorCode::kDatabase,
+                  connection.describe() + ": the schema is at version " + std::to_string(current) +
+                      ", newer than this udmg-server knows (" +
+                      std::to_string(LatestSchemaVersion()) + "); upgrade udmg-server");
+  }
+  for (const Migration& migration : kMigrations) {
+    if (migration.version > current) UDMG_RETURN_IF_ERROR(Apply(connection, migration));
+  }
+  return Status::Ok();
+}
+
+}  // namespace udmg::db::postgres

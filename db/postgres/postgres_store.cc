@@ -1,0 +1,173 @@
+// PgStore: opening, schema, keyring (under the advisory lock) and nonce-budget counters.
+#include "db/postgres/postgres_store.h"
+
+#include <exception>
+
+#include "db/postgres/postgres_schema.h"
+#include "db/store_internal.h"
+
+namespace udmg::db::postgres {
+namespace {
+
+std::optional<std::string> OptionalText(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return std::string(field.c_str(), field.size());
+}
+
+// Keyring rows as they are now, in `transaction`; nullopt when there is none.
+Result<std::optional<KeyringRecords>> ReadKeyringRows(pqxx::transaction_base& transaction,
+                                                      const std::string& describe) {
+  KeyringRecords records;
+  for (const pqxx::row& row : transaction.exec(
+           "SELECT version, fingerprint, wrapped_key, wrapped_by, created_at "
+           "FROM udmg_root_keys ORDER BY version")) {
+    RootKeyRecord& root = records.roots.emplace_back();
+    root.version = row[0].as<uint32_t>();
+    root.fingerprint = row[1].as<std::string>();
+    root.wrapped_key = OptionalText(row[2]);
+    if (!row[3].is_null()) root.wrapped_by = row[3].as<uint32_t>();
+    root.created_at = row[4].as<int64_t>();
+  }
+  for (const pqxx::row& row :
+       transaction.exec("SELECT version, k3, root_version, state, created_at "
+                        "FROM udmg_master_keys ORDER BY version")) {
+    MasterKeyRecord& master = records.masters.emplace_back();
+    master.version = row[0].as<uint32_t>();
+    master.k3 = row[1].as<std::string>();
+    master.root_version = row[2].as<uint32_t>();
+    std::optional<MasterKeyState> state = ParseMasterKeyState(row[3].as<std::string>());
+    if (!state) {
+      return Error{ErrorCode::kDatabase, describe + ": master key version " +
+                                             std::to_string(master.version) +
+                                             " has an unknown state; restore the keyring"};
+    }
+    master.state = *state;
+    master.created_at = row[4].as<int64_t>();
+  }
+  if (records.roots.empty() && records.masters.empty()) return std::optional<KeyringRecords>();
+  pqxx::result revision =
+      transaction.exec("SELECT keyring_revision FROM udmg_meta WHERE singleton = 1");
+  records.revision = revision.empty() ? 0 : revision[0][0].as<int64_t>();
+  return std::optional<KeyringRecords>(std::move(records));
+}
+
+void ReplaceKeyringRows(pqxx::transaction_base& transaction, const KeyringRecords& records) {
+  transaction.exec("DELETE FROM udmg_master_keys");
+  transaction.exec("DELETE FROM udmg_root_keys");
+  for (const RootKeyRecord& root : records.roots) {
+    // A null const char* binds SQL NULL.
+    std::string wrapped_by = root.wrapped_by ? std::to_string(*root.wrapped_by) : "";
+    transaction.exec_params(
+        "INSERT INTO udmg_root_keys (version, fingerprint, wrapped_key, wrapped_by, created_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        root.version, root.fingerprint, root.wrapped_key ? root.wrapped_key->c_str() : nullptr,
+        root.wrapped_by ? wrapped_by.c_str() : nullptr, root.created_at);
+  }
+  for (const MasterKeyRecord& master : records.masters) {
+    transaction.exec_params(
+        "INSERT INTO udmg_master_keys (version, k3, root_version, state, created_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        master.version, master.k3, master.root_version,
+        std::string(MasterKeyStateName(master.state)), master.created_at);
+  }
+  // The keyring id is made once, with the first keyring; every write bumps the revision.
+  transaction.exec(
+      "INSERT INTO udmg_meta (singleton, keyring_id, keyring_revision) "
+      "VALUES (1, replace(gen_random_uuid()::text, '-', ''), 1) ON CONFLICT (singleton) "
+      "DO UPDATE SET keyring_revision = udmg_meta.keyring_revision + 1");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
+                                                 const PgStoreOptions& options) {
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> connection,
+                        PgConnection::Open(url, options.retry));
+  return std::unique_ptr<Store>(std::make_unique<PgStore>(std::move(connection), options));
+}
+
+Status PgStore::Migrate() { return MigrateSchema(*connection_); }
+
+// ---- Keyring --------------------------------------------------------------------------------
+
+Result<std::optional<KeyringRecords>> PgStore::LoadKeyring() {
+  // One snapshot: roots, masters and revision from the same committed keyring.
+  return connection_->Run<std::optional<KeyringRecords>>(
+      "reading the keyring", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::optional<KeyringRecords>> {
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
+        return ReadKeyringRows(snapshot, Describe());
+      });
+}
+
+Result<int64_t> PgStore::KeyringRevision() {
+  return connection_->Run<int64_t>(
+      "reading the keyring revision", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<int64_t> {
+        pqxx::nontransaction transaction(live);
+        pqxx::result revision = transaction.exec_prepared(
+            connection_->Prepared("SELECT keyring_revision FROM udmg_meta WHERE singleton = 1"));
+        return revision.empty() ? int64_t{0} : revision[0][0].as<int64_t>();
+      });
+}
+
+Status PgStore::UpdateKeyring(const KeyringChange& change) {
+  // Not idempotent: a rerun after a lost COMMIT would apply the change on top of itself.
+  return connection_->RunStatus(
+      "writing the keyring", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
+        UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> current,
+                              ReadKeyringRows(transaction, Describe()));
+        std::optional<Result<KeyringRecords>> changed;
+        try {
+          changed.emplace(change(current));
+        } catch (const std::exception& e) {
+          // The transaction rolls back on return; the message comes from our code, not keys.
+          return Status(ErrorCode::kInternal, std::string("the keyring change failed "
+                                                          "unexpectedly (") +
+                                                  e.what() + "); nothing was written");
+        }
+        if (!changed->ok()) return changed->error();
+        UDMG_RETURN_IF_ERROR(internal::ValidateKeyringRecords(**changed));
+        ReplaceKeyringRows(transaction, **changed);
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
+// ---- Nonce budget ---------------------------------------------------------------------------
+
+Status PgStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) {
+  if (by_version.empty()) return Status::Ok();
+  return connection_->RunStatus(
+      "counting encryptions per master version", Retry::kNotIdempotent,
+      [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        std::string add = connection_->Prepared(
+            "INSERT INTO udmg_key_usage (version, encryptions) VALUES ($1, $2) "
+            "ON CONFLICT (version) DO UPDATE SET "
+            "encryptions = udmg_key_usage.encryptions + excluded.encryptions");
+        for (const auto& [version, count] : by_version) {
+          transaction.exec_prepared(add, version, static_cast<int64_t>(count));
+        }
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
+Result<std::map<uint32_t, uint64_t>> PgStore::LoadEncryptions() {
+  return connection_->Run<std::map<uint32_t, uint64_t>>(
+      "reading encryptions per master version", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::map<uint32_t, uint64_t>> {
+        pqxx::nontransaction transaction(live);
+        std::map<uint32_t, uint64_t> by_version;
+        for (const pqxx::row& row : transaction.exec(
+                 "SELECT version, encryptions FROM udmg_key_usage ORDER BY version")) {
+          by_version[row[0].as<uint32_t>()] = row[1].as<uint64_t>();
+        }
+        return by_version;
+      });
+}
+
+}  // namespace udmg::db::postgres

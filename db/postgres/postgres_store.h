@@ -1,0 +1,99 @@
+// db::Store on PostgreSQL through libpqxx 6.4. One PgStore is one connection (PgConnection:
+// reconnects and retries transient failures, turns every pqxx exception into a one-line Status).
+// Keyring changes run under pg_advisory_xact_lock(kKeyringLockId) inside their transaction.
+// Hot paths (ReadValue, FetchStale, FetchValues, CompareAndSwap) use statements prepared once per
+// connection and column. Row keys are bound as text and cast to the key column's type, read once
+// per column from the catalog. Names resolve through the connection's search_path.
+//
+// Thread-safety: NOT thread-safe, like every Store; open one per thread or pipeline stage.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "db/postgres/postgres_cas.h"
+#include "db/postgres/postgres_connection.h"
+#include "db/store.h"
+
+namespace udmg::db::postgres {
+
+// pg_advisory_xact_lock key of every keyring change: "udmgkeys" as a big-endian int64.
+inline constexpr int64_t kKeyringLockId = 0x75646d67'6b657973;
+
+struct PgStoreOptions {
+  CasMethod cas_method = kDefaultCasMethod;
+  RetryPolicy retry;
+};
+
+// `url` is the whole "postgresql://..." or "postgres://..." URL, passed to libpq as it is.
+// kDatabase, one line without the password, when it cannot connect.
+Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
+                                                 const PgStoreOptions& options = PgStoreOptions());
+
+class PgStore final : public Store {
+ public:
+  PgStore(std::unique_ptr<PgConnection> connection, const PgStoreOptions& options)
+      : connection_(std::move(connection)), options_(options) {}
+
+  std::string Describe() const override { return connection_->describe(); }
+  Status Migrate() override;
+
+  Result<std::optional<KeyringRecords>> LoadKeyring() override;
+  Result<int64_t> KeyringRevision() override;
+  Status UpdateKeyring(const KeyringChange& change) override;
+  Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) override;
+  Result<std::map<uint32_t, uint64_t>> LoadEncryptions() override;
+
+  Result<std::vector<ColumnRef>> ListColumns() override;
+  Status AddColumn(const ColumnRef& column) override;
+  Status RemoveColumn(std::string_view table, std::string_view column) override;
+  Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) override;
+
+  Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column, const RowKey& key) override;
+  Status WriteValue(const ColumnRef& column, const RowKey& key,
+                    const std::optional<std::string>& value) override;
+  Result<std::vector<StoredValue>> FetchStale(const ColumnRef& column, const StaleFilter& filter,
+                                              const std::optional<RowKey>& after,
+                                              size_t limit) override;
+  Result<std::vector<StoredValue>> FetchValues(const ColumnRef& column,
+                                               const std::optional<RowKey>& after,
+                                               size_t limit) override;
+  Result<uint64_t> CountStale(const ColumnRef& column, const StaleFilter& filter) override;
+  Result<ValueCounts> CountValues(const ColumnRef& column) override;
+  Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
+                                           std::span<const CasWrite> writes) override;
+
+  Status CreateDemoTable() override;
+  Status InsertDemoRows(std::span<const DemoRow> rows) override;
+
+  Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
+                            const std::vector<ColumnRef>& columns) override;
+  Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) override;
+  Result<std::optional<JobRecord>> LoadJob(int64_t job_id) override;
+  Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,
+                        const std::optional<RowKey>& checkpoint, uint64_t migrated,
+                        uint64_t conflicts, uint64_t failed, bool scanned) override;
+  Status SetJobState(int64_t job_id, std::string_view state) override;
+  Status RecordFailure(const FailureRecord& failure) override;
+  Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) override;
+
+  // The same write-back with a chosen method (benchmarks and tests compare them).
+  Result<std::vector<bool>> CompareAndSwapWith(CasMethod method, const ColumnRef& column,
+                                               std::span<const CasWrite> writes);
+  PgConnection& connection() { return *connection_; }
+
+ private:
+  // The key column's type, read once per registered column from the catalog; kDatabase naming
+  // `what` when the table or a column does not exist.
+  Result<KeyColumnType> KeyTypeOf(const ColumnRef& column, std::string_view what);
+  Result<std::vector<StoredValue>> FetchPage(const ColumnRef& column, const StaleFilter* filter,
+                                             const std::optional<RowKey>& after, size_t limit);
+
+  std::unique_ptr<PgConnection> connection_;
+  PgStoreOptions options_;
+  std::map<std::string, KeyColumnType> key_types_;  // by ColumnRef::Name() + "." + key column
+};
+
+}  // namespace udmg::db::postgres

@@ -1,0 +1,246 @@
+// PgStore: values of registered columns (read, write, stale scans, counts, compare-and-swap) and
+// the demo table. Identifiers are validated and double-quoted; values are always parameters.
+#include <string>
+
+#include "db/postgres/postgres_store.h"
+#include "db/store_internal.h"
+
+namespace udmg::db::postgres {
+namespace {
+
+// Quoted names of one column, for building its statements.
+struct QuotedColumn {
+  std::string table, column, key;
+  explicit QuotedColumn(const ColumnRef& ref)
+      : table(internal::QuoteIdentifier(ref.table)),
+        column(internal::QuoteIdentifier(ref.column)),
+        key(internal::QuoteIdentifier(ref.key_column)) {}
+};
+
+// Stale values; $<first> = the target prefix "udmg:vN:", $<first+1> = include plaintext.
+// starts_with() is case-sensitive and needs no LIKE escaping.
+std::string StalePredicate(const QuotedColumn& q, int first) {
+  return q.column + " IS NOT NULL AND CASE WHEN starts_with(" + q.column +
+         ", 'udmg:') THEN NOT starts_with(" + q.column + ", $" + std::to_string(first) +
+         "::text) ELSE $" + std::to_string(first + 1) + "::boolean END";
+}
+
+void AddStaleParameters(const StaleFilter& filter, std::vector<std::string>& parameters) {
+  parameters.push_back("udmg:v" + std::to_string(filter.target_version) + ":");
+  parameters.push_back(filter.include_plaintext ? "true" : "false");
+}
+
+Status NoSuchRow(const ColumnRef& column, const RowKey& key) {
+  return Status(ErrorCode::kNotFound, "no row of table '" + column.table + "' has " +
+                                          column.key_column + " = " + RowKeyText(key) +
+                                          "; check the key");
+}
+
+std::optional<std::string> OptionalText(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return std::string(field.c_str(), field.size());
+}
+
+}  // namespace
+
+Result<KeyColumnType> PgStore::KeyTypeOf(const ColumnRef& column, std::string_view what) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  std::string cache_key = column.Name() + "." + column.key_column;
+  if (auto it = key_types_.find(cache_key); it != key_types_.end()) return it->second;
+  UDMG_ASSIGN_OR_RETURN(
+      KeyColumnType type,
+      connection_->Run<KeyColumnType>(
+          what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<KeyColumnType> {
+            pqxx::read_transaction transaction(live);
+            std::optional<KeyColumnType> type = ReadKeyColumnType(transaction, column);
+            if (!type) {
+              return Error{ErrorCode::kDatabase,
+                           Describe() + ": " + std::string(what) + " failed: table '" +
+                               column.table + "' or its key column '" + column.key_column +
+                               "' does not exist; check the registered column"};
+            }
+            return *type;
+          }));
+  key_types_.emplace(cache_key, type);
+  return type;
+}
+
+Result<std::optional<StoredValue>> PgStore::ReadValue(const ColumnRef& column,
+                                                      const RowKey& key) {
+  std::string what = "reading " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
+  std::optional<std::string> key_text = KeyParameter(type, key);
+  if (!key_text) return std::optional<StoredValue>();
+  QuotedColumn q(column);
+  return connection_->Run<std::optional<StoredValue>>(
+      what, Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::optional<StoredValue>> {
+        pqxx::nontransaction transaction(live);
+        pqxx::result row = transaction.exec_prepared(
+            connection_->Prepared("SELECT " + q.key + ", " + q.column + " FROM " + q.table +
+                                  " WHERE " + q.key + " = $1 LIMIT 1"),
+            *key_text);
+        if (row.empty()) return std::optional<StoredValue>();
+        return std::optional<StoredValue>(
+            StoredValue{KeyFromField(type, row[0][0]), OptionalText(row[0][1])});
+      });
+}
+
+Status PgStore::WriteValue(const ColumnRef& column, const RowKey& key,
+                           const std::optional<std::string>& value) {
+  std::string what = "writing " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
+  std::optional<std::string> key_text = KeyParameter(type, key);
+  if (!key_text) return NoSuchRow(column, key);
+  QuotedColumn q(column);
+  // Idempotent: writing the same value twice leaves the same row.
+  return connection_->RunStatus(what, Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
+    pqxx::work transaction(live);
+    pqxx::result updated = transaction.exec_params(
+        "UPDATE " + q.table + " SET " + q.column + " = $1 WHERE " + q.key + " = $2",
+        value ? value->c_str() : nullptr, *key_text);
+    if (updated.affected_rows() == 0) return NoSuchRow(column, key);
+    transaction.commit();
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<StoredValue>> PgStore::FetchPage(const ColumnRef& column,
+                                                    const StaleFilter* filter,
+                                                    const std::optional<RowKey>& after,
+                                                    size_t limit) {
+  std::string what = "scanning " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
+  QuotedColumn q(column);
+  std::vector<std::string> parameters;
+  // Two statements rather than "$1 IS NULL OR key > $1", which would stop the index range scan.
+  std::string where = q.key + " IS NOT NULL";
+  if (after) {
+    std::optional<std::string> after_text = KeyParameter(type, *after);
+    if (!after_text) {
+      return Error{ErrorCode::kBadInput, "the scan position " + RowKeyText(*after) +
+                                             " is not a " + type.sql_type + " key of " +
+                                             column.Name() + "; start the scan again"};
+    }
+    parameters.push_back(*after_text);
+    where = q.key + " > $1";
+  }
+  if (filter != nullptr) {
+    where += " AND " + StalePredicate(q, static_cast<int>(parameters.size()) + 1);
+    AddStaleParameters(*filter, parameters);
+  } else {
+    where += " AND " + q.column + " IS NOT NULL";
+  }
+  parameters.push_back(std::to_string(std::min<size_t>(limit, INT64_MAX)));
+  std::string sql = "SELECT " + q.key + ", " + q.column + " FROM " + q.table + " WHERE " + where +
+                    " ORDER BY " + q.key + " LIMIT $" + std::to_string(parameters.size()) +
+                    "::bigint";
+  return connection_->Run<std::vector<StoredValue>>(
+      what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<std::vector<StoredValue>> {
+        pqxx::nontransaction transaction(live);
+        pqxx::result rows = transaction.exec_prepared(
+            connection_->Prepared(sql), pqxx::prepare::make_dynamic_params(parameters));
+        std::vector<StoredValue> values;
+        values.reserve(rows.size());
+        for (const pqxx::row& row : rows) {
+          values.push_back(StoredValue{KeyFromField(type, row[0]), OptionalText(row[1])});
+        }
+        return values;
+      });
+}
+
+Result<std::vector<StoredValue>> PgStore::FetchStale(const ColumnRef& column,
+                                                     const StaleFilter& filter,
+                                                     const std::optional<RowKey>& after,
+                                                     size_t limit) {
+  return FetchPage(column, &filter, after, limit);
+}
+
+Result<std::vector<StoredValue>> PgStore::FetchValues(const ColumnRef& column,
+                                                      const std::optional<RowKey>& after,
+                                                      size_t limit) {
+  return FetchPage(column, nullptr, after, limit);
+}
+
+Result<uint64_t> PgStore::CountStale(const ColumnRef& column, const StaleFilter& filter) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  std::vector<std::string> parameters;
+  AddStaleParameters(filter, parameters);
+  return connection_->Run<uint64_t>(
+      "counting stale values of " + column.Name(), Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<uint64_t> {
+        pqxx::nontransaction transaction(live);
+        return transaction
+            .exec_params("SELECT count(*) FROM " + q.table + " WHERE " + StalePredicate(q, 1),
+                         pqxx::prepare::make_dynamic_params(parameters))[0][0]
+            .as<uint64_t>();
+      });
+}
+
+Result<ValueCounts> PgStore::CountValues(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  // Group label per value (see internal::AddPrefixCount): "" for NULL, "plain", or the text up
+  // to the second colon when it comes within 12 characters ("udmg:v4294967295:"), else "udmg:".
+  const std::string& c = q.column;
+  std::string sql = "SELECT label, count(*) FROM (SELECT CASE WHEN " + c +
+                    " IS NULL THEN '' WHEN left(" + c + ", 5) <> 'udmg:' THEN 'plain' WHEN "
+                    "strpos(substr(" + c + ", 6, 13), ':') > 0 THEN left(" + c +
+                    ", 5 + strpos(substr(" + c + ", 6, 13), ':')) ELSE 'udmg:' END AS label "
+                    "FROM " + q.table + ") AS labels GROUP BY label";
+  return connection_->Run<ValueCounts>(
+      "counting values of " + column.Name(), Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<ValueCounts> {
+        pqxx::nontransaction transaction(live);
+        ValueCounts counts;
+        for (const pqxx::row& row : transaction.exec(sql)) {
+          internal::AddPrefixCount(row[0].as<std::string>(), row[1].as<uint64_t>(), counts);
+        }
+        return counts;
+      });
+}
+
+Result<std::vector<bool>> PgStore::CompareAndSwap(const ColumnRef& column,
+                                                  std::span<const CasWrite> writes) {
+  return CompareAndSwapWith(options_.cas_method, column, writes);
+}
+
+Result<std::vector<bool>> PgStore::CompareAndSwapWith(CasMethod method, const ColumnRef& column,
+                                                      std::span<const CasWrite> writes) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  if (writes.empty()) return std::vector<bool>();
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, "writing back " + column.Name()));
+  return CompareAndSwapBatch(*connection_, method, column, type, writes);
+}
+
+// ---- Demo table -----------------------------------------------------------------------------
+
+Status PgStore::CreateDemoTable() {
+  return connection_->RunStatus(
+      "creating the demo table credentials", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Status {
+        pqxx::nontransaction(live).exec(
+            "CREATE TABLE IF NOT EXISTS credentials (id integer PRIMARY KEY, name text, "
+            "secret text)");
+        return Status::Ok();
+      });
+}
+
+Status PgStore::InsertDemoRows(std::span<const DemoRow> rows) {
+  return connection_->RunStatus(
+      "inserting demo rows into credentials", Retry::kNotIdempotent,
+      [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        {
+          pqxx::stream_to stream(transaction, "credentials",
+                                 std::vector<std::string>{"id", "name", "secret"});
+          for (const DemoRow& row : rows) stream << std::make_tuple(row.id, row.name, row.secret);
+          stream.complete();
+        }
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
+}  // namespace udmg::db::postgres
