@@ -134,9 +134,13 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
   UDMG_ASSIGN_OR_RETURN(uint64_t stale, CountStaleValues(*store, active));
   std::cout << "master key rotated: version " << active << " is active";
   if (previous_active != 0) std::cout << ", version " << previous_active << " is decrypt_only";
-  std::cout << "\n"
-            << stale << " values are on older versions: reads migrate them as they go, "
-            << "`udmg-server sweep` migrates the rest\n";
+  std::cout << "\n" << stale << " values are on older versions: ";
+  if (reencrypt.enabled) {
+    std::cout << "re-encrypting them now (--reencrypt)\n";
+  } else {
+    std::cout << "reads migrate them as they go, `udmg-server sweep` or `udmg-server reencrypt` "
+                 "migrates the rest\n";
+  }
   return ReencryptAfterRotation(global, reencrypt, rotated, k0);
 }
 

@@ -23,6 +23,7 @@ struct SweepArgs {
 
 Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
   pipeline::SweepOptions options;
+  options.database_url = db::ResolveDatabaseUrl(global.database_url);
   options.max_rows = args.max_rows;
   options.batch_size = args.batch_size;
   options.include_plaintext = args.include_plaintext;

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 
@@ -54,6 +56,25 @@ Result<pipeline::Duration> OptionalDuration(const std::optional<std::string>& te
   return pipeline::Duration(*parsed);
 }
 
+// "0.60 s": enough digits for a person, not a float's worth.
+std::string SecondsText(std::chrono::steady_clock::duration elapsed) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f s", std::chrono::duration<double>(elapsed).count());
+  return text;
+}
+
+// Unix seconds as "2026-11-27 08:39:03 UTC" (job timestamps are stored as Unix seconds).
+std::string UtcText(int64_t unix_seconds) {
+  std::time_t time = static_cast<std::time_t>(unix_seconds);
+  std::tm utc{};
+  char text[32];
+  if (gmtime_r(&time, &utc) == nullptr ||
+      std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc) == 0) {
+    return std::to_string(unix_seconds);
+  }
+  return text;
+}
+
 void PrintReport(const pipeline::ReencryptReport& report, std::string_view kind) {
   for (const pipeline::ColumnReport& column : report.columns) {
     std::cout << column.column.Name() << ": migrated " << column.migrated << ", conflicts "
@@ -66,32 +87,51 @@ void PrintReport(const pipeline::ReencryptReport& report, std::string_view kind)
             << pipeline::ReencryptOutcomeName(report.outcome) << ": migrated " << report.migrated
             << ", conflicts " << report.conflicts << ", failed " << report.failed
             << ", remaining " << report.remaining << ", unmigratable " << report.unmigratable
-            << ", " << report.batches << " batches in "
-            << std::chrono::duration<double>(report.elapsed).count() << " s\n";
+            << ", " << report.batches << " batches in " << SecondsText(report.elapsed) << "\n";
 }
 
 std::string CheckpointText(const db::JobColumnProgress& progress) {
   return progress.checkpoint ? db::RowKeyText(*progress.checkpoint) : "(start)";
 }
 
-Status PrintJobStatus(const GlobalOptions& global, std::string_view kind) {
-  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
-  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store->FindUnfinishedJob(kind));
-  if (!job) {
-    std::cout << "no unfinished " << kind << " job\n";
-    return Status::Ok();
-  }
-  std::cout << kind << " job " << job->id << ": state " << job->state << ", target master key "
-            << "version " << job->target_version << ", created " << job->created_at
-            << ", updated " << job->updated_at << "\n";
-  for (const db::JobColumnProgress& progress : job->columns) {
+void PrintJob(std::string_view label, const db::JobRecord& job) {
+  std::cout << label << " " << job.kind << " job " << job.id << ": state " << job.state
+            << ", target master key version " << job.target_version << ", created "
+            << UtcText(job.created_at) << ", updated " << UtcText(job.updated_at) << "\n";
+  for (const db::JobColumnProgress& progress : job.columns) {
     std::cout << "  " << progress.column.Name() << ": checkpoint " << CheckpointText(progress)
               << ", migrated " << progress.migrated << ", conflicts " << progress.conflicts
               << ", failed " << progress.failed << (progress.scanned ? ", scanned" : "") << "\n";
   }
-  UDMG_ASSIGN_OR_RETURN(std::vector<db::FailureRecord> failures, store->ListFailures(job->id));
+}
+
+Status PrintFailureCount(db::Store& store, const db::JobRecord& job) {
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::FailureRecord> failures, store.ListFailures(job.id));
   if (!failures.empty()) {
     std::cout << "  " << failures.size() << " values do not decrypt (udmg_reencrypt_failures)\n";
+  }
+  return Status::Ok();
+}
+
+// The job to resume (if any) and the last one that finished, so an operator sees both what is
+// pending and how the previous run ended.
+Status PrintJobStatus(const GlobalOptions& global, std::string_view kind) {
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished, store->FindUnfinishedJob(kind));
+  if (unfinished && !pipeline::IsResumableJob(*unfinished)) unfinished.reset();
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> finished,
+                        store->FindLatestFinishedJob(kind));
+  if (unfinished) {
+    PrintJob("unfinished", *unfinished);
+    UDMG_RETURN_IF_ERROR(PrintFailureCount(*store, *unfinished));
+  } else {
+    std::cout << "no unfinished " << kind << " job\n";
+  }
+  if (finished) {
+    PrintJob("last finished", *finished);
+    UDMG_RETURN_IF_ERROR(PrintFailureCount(*store, *finished));
+  } else {
+    std::cout << "no finished " << kind << " job\n";
   }
   return Status::Ok();
 }
@@ -158,6 +198,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
     PrintWarning("live control is off: " + control.error().message);
   }
 
+  std::cout.flush();  // what the command printed so far comes before the progress lines
   StopSignals signals;
   auto stop_requested = [&flags] {
     if (flags.stop_file && std::filesystem::exists(*flags.stop_file)) g_stop_requested = true;

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "db/postgres/postgres_store.h"
 #include "db/sqlite/sqlite_store.h"
 
 namespace udmg::db {
@@ -60,8 +61,7 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
     return store;
   }
   if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://")) {
-    return Error{ErrorCode::kBadInput,
-                 "PostgreSQL support is not built yet; use --db sqlite:PATH for now"};
+    return postgres::OpenPostgresStore(url);  // libpq takes the whole URL, both schemes
   }
   // The URL is not echoed: a mistyped PostgreSQL URL may carry a password.
   return Error{ErrorCode::kBadInput,

@@ -171,6 +171,8 @@ class Store {
                                     const std::vector<ColumnRef>& columns) = 0;
   // The newest job of `kind` that is not done, if any (to resume).
   virtual Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) = 0;
+  // The newest job of `kind` that ended, "done" or "failed" (for `reencrypt --status`), if any.
+  virtual Result<std::optional<JobRecord>> FindLatestFinishedJob(std::string_view kind) = 0;
   virtual Result<std::optional<JobRecord>> LoadJob(int64_t job_id) = 0;
   // Moves the column's checkpoint forward and adds the counts, in one transaction.
   virtual Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,

@@ -98,40 +98,53 @@ Status AesGcm::SealTo(std::span<const uint8_t, kGcmNonceSize> nonce, std::span<c
 
 Result<SecretBytes> AesGcm::Open(std::span<const uint8_t, kGcmNonceSize> nonce,
                                  std::span<const uint8_t> aad, std::span<const uint8_t> sealed) {
-  if (sealed.size() < kGcmTagSize) return DecryptionFailed();
-  if (!FitsInt(aad.size()) || !FitsInt(sealed.size())) return DecryptionFailed();
+  SecretBytes plaintext;
+  UDMG_RETURN_IF_ERROR(OpenInto(nonce, aad, sealed, plaintext));
+  return plaintext;
+}
+
+Status AesGcm::OpenInto(std::span<const uint8_t, kGcmNonceSize> nonce,
+                        std::span<const uint8_t> aad, std::span<const uint8_t> sealed,
+                        SecretBytes& plaintext) {
+  // Whatever happens below, a failure leaves no (unauthenticated) plaintext behind.
+  auto fail = [&plaintext](Error error) -> Status {
+    Wipe(plaintext.data(), plaintext.size());
+    plaintext.clear();
+    return error;
+  };
+  if (sealed.size() < kGcmTagSize) return fail(DecryptionFailed());
+  if (!FitsInt(aad.size()) || !FitsInt(sealed.size())) return fail(DecryptionFailed());
   const size_t ciphertext_size = sealed.size() - kGcmTagSize;
   // OpenSSL's SET_TAG takes a non-const pointer: give it a copy.
   std::array<uint8_t, kGcmTagSize> tag;
   std::copy(sealed.end() - kGcmTagSize, sealed.end(), tag.begin());
 
   EVP_CIPHER_CTX* ctx = contexts_->decrypt.get();
-  SecretBytes plaintext(ciphertext_size);
+  plaintext.resize(ciphertext_size);
   int written = 0;
   if (EVP_DecryptInit_ex2(ctx, nullptr, nullptr, nonce.data(), nullptr) != 1) {
-    return OpenSslFailure("nonce setup");
+    return fail(OpenSslFailure("nonce setup"));
   }
   if (!aad.empty() &&
       EVP_DecryptUpdate(ctx, nullptr, &written, aad.data(), static_cast<int>(aad.size())) != 1) {
-    return DecryptionFailed();
+    return fail(DecryptionFailed());
   }
   int plaintext_size = 0;  // GCM is a stream mode: all of it comes out of Update
   if (ciphertext_size != 0 &&
       EVP_DecryptUpdate(ctx, plaintext.data(), &plaintext_size, sealed.data(),
                         static_cast<int>(ciphertext_size)) != 1) {
-    return DecryptionFailed();
+    return fail(DecryptionFailed());
   }
   if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kGcmTagSize),
                           tag.data()) != 1) {
-    return DecryptionFailed();
+    return fail(DecryptionFailed());
   }
-  // Final checks the tag (GCM outputs no bytes here); on failure the unauthenticated plaintext is
-  // wiped with `plaintext`.
+  // Final checks the tag (GCM outputs no bytes here).
   std::array<uint8_t, kGcmTagSize> no_output;
   if (EVP_DecryptFinal_ex(ctx, no_output.data(), &written) != 1) {
-    return DecryptionFailed();
+    return fail(DecryptionFailed());
   }
-  return plaintext;
+  return Status::Ok();
 }
 
 }  // namespace udmg

@@ -34,6 +34,11 @@ class AesGcm {
   // `sealed` is ciphertext ‖ tag. Fails with kCorruptValue "decryption failed" whatever failed.
   Result<SecretBytes> Open(std::span<const uint8_t, kGcmNonceSize> nonce,
                            std::span<const uint8_t> aad, std::span<const uint8_t> sealed);
+  // As Open, into `plaintext` (resized to sealed.size() - kGcmTagSize, its capacity reused: the
+  // value path decrypts without an allocation per value). On failure the output is wiped and
+  // `plaintext` emptied, so no unauthenticated byte is left in it.
+  Status OpenInto(std::span<const uint8_t, kGcmNonceSize> nonce, std::span<const uint8_t> aad,
+                  std::span<const uint8_t> sealed, SecretBytes& plaintext);
 
  private:
   struct Contexts;

@@ -44,6 +44,13 @@ Result<std::string> ValueCipher::Encrypt(std::span<const uint8_t> plaintext) {
 }
 
 Result<SecretBytes> ValueCipher::Decrypt(std::string_view envelope) {
+  SecretBytes plaintext;
+  UDMG_RETURN_IF_ERROR(DecryptInto(envelope, plaintext));
+  return plaintext;
+}
+
+Status ValueCipher::DecryptInto(std::string_view envelope, SecretBytes& plaintext) {
+  plaintext.clear();  // a failure before OpenInto leaves it empty, as documented
   UDMG_ASSIGN_OR_RETURN(const EnvelopeParts parts, ParseEnvelope(envelope));
   if (!Base64DecodeInto(parts.payload, scratch_)) {
     return Error{ErrorCode::kBadInput,
@@ -56,9 +63,10 @@ Result<SecretBytes> ValueCipher::Decrypt(std::string_view envelope) {
                                            "value from a backup or rewrite it"};
   }
   UDMG_ASSIGN_OR_RETURN(VersionContext * context, ContextFor(parts.version));
-  return context->aead->Open(
+  return context->aead->OpenInto(
       std::span<const uint8_t, kGcmNonceSize>(scratch_.data(), kGcmNonceSize),
-      AsBytes(parts.prefix), std::span<const uint8_t>(scratch_).subspan(kGcmNonceSize));
+      AsBytes(parts.prefix), std::span<const uint8_t>(scratch_).subspan(kGcmNonceSize),
+      plaintext);
 }
 
 }  // namespace udmg

@@ -36,6 +36,10 @@ class ValueCipher {
   // kBadInput: malformed envelope or base64; kNotFound: a version this keyring cannot read (maybe
   // newer: refresh the keyring); kCorruptValue: authentication failed ("decryption failed").
   Result<SecretBytes> Decrypt(std::string_view envelope);
+  // As Decrypt, into `plaintext` (its capacity reused: no allocation per value on a batch path).
+  // On failure `plaintext` is empty, and any unauthenticated output was wiped. Earlier values'
+  // bytes may stay in its spare capacity until the buffer is freed (wiped then, as SecretBytes).
+  Status DecryptInto(std::string_view envelope, SecretBytes& plaintext);
 
   // Encryptions made by this object per master version since it was created (for the nonce
   // budget; callers add it to the store's per-version count).

@@ -14,18 +14,20 @@ bool IsStale(std::string_view value, const db::StaleFilter& filter) {
 
 Status TransformBatch(ValueCipher& cipher, const db::StaleFilter& filter, Batch& batch) {
   batch.writes.reserve(batch.rows.size());
+  // One wiped buffer for every plaintext of the batch, rather than one allocation per value.
+  SecretBytes plaintext;
   for (db::StoredValue& row : batch.rows) {
     if (!row.value || !IsStale(*row.value, filter)) continue;
     std::string& old_value = *row.value;
     Result<std::string> replacement = std::string();
     if (LooksEncrypted(old_value)) {
-      Result<SecretBytes> plaintext = cipher.Decrypt(old_value);
-      if (!plaintext.ok()) {
+      Status decrypted = cipher.DecryptInto(old_value, plaintext);
+      if (!decrypted.ok()) {
         batch.failures.push_back(RowFailure{std::move(row.key), EnvelopeVersionOrZero(old_value),
-                                            DecryptErrorClass(plaintext.error().code)});
+                                            DecryptErrorClass(decrypted.error().code)});
         continue;
       }
-      replacement = cipher.Encrypt(*plaintext);
+      replacement = cipher.Encrypt(plaintext);
     } else {
       replacement = cipher.Encrypt(AsBytes(old_value));
     }

@@ -83,12 +83,19 @@ class ColumnPassRunner {
       return next_ticket++;
     });
     flow::limiter_node<uint64_t> limiter(graph, std::max<size_t>(1, options_.batches_in_flight));
-    flow::function_node<uint64_t, BatchPtr> fetch(graph, flow::serial, [this](uint64_t) {
-      StageEntry entry(this, &fetch_serial_, nullptr);
-      BatchPtr batch = Fetch();
-      HandOff(batch.get());
-      return batch;
-    });
+    // Fetch and commit form the serial chain that bounds the pass (per row they cost more
+    // instructions than the crypto: docs/performance.md), so a free thread takes their tasks
+    // before another crypto batch; the crypto fills the remaining time on the other thread.
+    const flow::node_priority_t kSerialChain = 1;
+    flow::function_node<uint64_t, BatchPtr> fetch(
+        graph, flow::serial,
+        [this](uint64_t) {
+          StageEntry entry(this, &fetch_serial_, nullptr);
+          BatchPtr batch = Fetch();
+          HandOff(batch.get());
+          return batch;
+        },
+        kSerialChain);
     size_t concurrency = options_.crypto_concurrency == 0 ? size_t{flow::unlimited}
                                                           : options_.crypto_concurrency;
     flow::function_node<BatchPtr, BatchPtr> crypto(graph, concurrency, [this](BatchPtr batch) {
@@ -100,12 +107,14 @@ class ColumnPassRunner {
     flow::sequencer_node<BatchPtr> in_order(
         graph, [](const BatchPtr& batch) -> size_t { return batch->sequence; });
     flow::function_node<BatchPtr, flow::continue_msg> commit(
-        graph, flow::serial, [this](const BatchPtr& batch) {
+        graph, flow::serial,
+        [this](const BatchPtr& batch) {
           StageEntry entry(this, &commit_serial_, batch.get());
           Commit(*batch);
           in_flight_.fetch_sub(1, std::memory_order_acq_rel);
           return flow::continue_msg();
-        });
+        },
+        kSerialChain);
     flow::make_edge(tickets, limiter);
     flow::make_edge(limiter, fetch);
     flow::make_edge(fetch, crypto);
@@ -174,10 +183,11 @@ class ColumnPassRunner {
     size_t want = options_.batch_size;
     if (options_.hooks.before_fetch) want = options_.hooks.before_fetch(options_.batch_size);
     if (want == 0) {
-      stop_.Stop(ReencryptOutcome::kStopped);
+      Stop(StopCause::kStopRequested);
       return;
     }
-    if (StopRequested()) return;  // the throttle may have waited a long time
+    // After the throttle (it may have waited a long time); the clock is read once per batch.
+    if (StopRequested() || OutOfTime()) return;
     if (options_.max_rows != 0) {
       want = std::min<uint64_t>(want, options_.max_rows - budget_.rows_fetched);
     }
@@ -198,12 +208,24 @@ class ColumnPassRunner {
     batch.rows = std::move(*rows);
   }
 
-  // Checked by the fetch stage only (it owns budget_.rows_fetched during the pass).
+  // Checked by the fetch stage only (it owns budget_.rows_fetched and stop_cause during the pass).
   bool StopRequested() {
-    bool stop_flag = options_.stop && options_.stop->load(std::memory_order_acquire);
-    bool out_of_time = budget_.deadline && SteadyTime::now() >= *budget_.deadline;
-    bool out_of_rows = options_.max_rows != 0 && budget_.rows_fetched >= options_.max_rows;
-    if (!stop_flag && !out_of_time && !out_of_rows) return false;
+    if (options_.stop && options_.stop->load(std::memory_order_acquire)) {
+      return Stop(StopCause::kStopRequested);
+    }
+    if (options_.max_rows != 0 && budget_.rows_fetched >= options_.max_rows) {
+      return Stop(StopCause::kMaxRows);
+    }
+    return false;
+  }
+
+  bool OutOfTime() {
+    if (!budget_.deadline || budget_.clock() < *budget_.deadline) return false;
+    return Stop(StopCause::kRunTime);
+  }
+
+  bool Stop(StopCause cause) {
+    if (budget_.stop_cause == StopCause::kNone) budget_.stop_cause = cause;
     stop_.Stop(ReencryptOutcome::kStopped);
     return true;
   }

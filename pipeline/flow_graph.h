@@ -22,7 +22,8 @@ namespace udmg::pipeline {
 // Limits shared by every pass of a run (rows, failures, time), and why the run must stop.
 struct RunBudget {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  std::optional<std::chrono::steady_clock::time_point> deadline;
+  SteadyNow clock;  // the run-time budget's time source (options.clock or steady_clock)
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // on `clock`
   uint64_t total = 0;           // stale values counted at the start (+ catch-up passes)
   uint64_t rows_fetched = 0;    // all passes (the fetch stage's count)
   uint64_t migrated = 0;        // the commit stage's counts, all passes
@@ -31,6 +32,7 @@ struct RunBudget {
   uint64_t batches = 0;         // committed
   size_t peak_in_flight = 0;    // batches between fetch and the end of commit, all passes
   std::optional<ReencryptOutcome> stop_reason;  // set once the run must stop (not kDone)
+  StopCause stop_cause = StopCause::kNone;      // the fetch stage's reason for kStopped
   std::optional<Error> error;                   // with kError
 };
 

@@ -137,6 +137,8 @@ std::string_view ReencryptOutcomeName(ReencryptOutcome outcome) {
   return "error";
 }
 
+bool IsResumableJob(const db::JobRecord& job) { return IsResumable(job); }
+
 Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   UDMG_RETURN_IF_ERROR(ValidateOptions(options));
   StoreFactory open = options.open_store ? options.open_store : StoreFactory(db::OpenStore);
@@ -148,8 +150,10 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   UDMG_ASSIGN_OR_RETURN(run.recorded_failures, RecordedFailureKeys(*run.writer, run.start.job.id));
   UDMG_RETURN_IF_ERROR(run.writer->SetJobState(run.start.job.id, kJobRunning));
   run.filter = db::StaleFilter{target, options.include_plaintext};
+  run.budget.clock = options.clock;
+  if (!run.budget.clock) run.budget.clock = [] { return std::chrono::steady_clock::now(); };
   if (options.run_time > std::chrono::steady_clock::duration::zero()) {
-    run.budget.deadline = run.budget.started + options.run_time;
+    run.budget.deadline = run.budget.clock() + options.run_time;
   }
 
   ReencryptReport report;
@@ -174,6 +178,7 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   }
 
   report.outcome = run.budget.stop_reason.value_or(ReencryptOutcome::kDone);
+  if (report.outcome == ReencryptOutcome::kStopped) report.stop_cause = run.budget.stop_cause;
   report.error = run.budget.error;
   report.batches = run.budget.batches;
   report.peak_batches_in_flight = run.budget.peak_in_flight;

@@ -39,6 +39,11 @@ namespace udmg::pipeline {
 inline constexpr std::string_view kReencryptJobKind = "reencrypt";
 inline constexpr std::string_view kSweepJobKind = "sweep";
 
+// The time source of the run-time budget; std::chrono::steady_clock::now when empty (tests inject
+// a fake one). It is read at the start of the run and once per batch by the fetch stage, never
+// concurrently with itself.
+using SteadyNow = std::function<std::chrono::steady_clock::time_point()>;
+
 // Opens one database connection; each stage of the pipeline opens its own.
 using StoreFactory = std::function<Result<std::unique_ptr<db::Store>>(std::string_view url)>;
 
@@ -99,6 +104,7 @@ struct ReencryptOptions {
   size_t crypto_concurrency = 0;            // crypto stage threads; 0: as many as TBB has
   uint64_t max_rows = 0;                    // stop after this many rows fetched; 0: no limit
   std::chrono::steady_clock::duration run_time{};  // stop after this long; 0: no limit
+  SteadyNow clock;                          // for run_time only (progress uses steady_clock)
   std::optional<uint64_t> max_failures;     // stop once more than this many rows failed
   uint32_t max_passes = 10;                 // main scan + catch-up passes, at most
   const std::atomic<bool>* stop = nullptr;  // set it (e.g. from a signal) to stop at a boundary
@@ -116,6 +122,14 @@ enum class ReencryptOutcome {
 };
 std::string_view ReencryptOutcomeName(ReencryptOutcome outcome);  // "done", "stopped", ...
 
+// What ended a kStopped run (the first cause the fetch stage met).
+enum class StopCause {
+  kNone,           // not stopped
+  kStopRequested,  // the stop flag, or before_fetch returned 0
+  kRunTime,        // the run_time budget was spent
+  kMaxRows,        // max_rows rows were fetched
+};
+
 struct ColumnReport {
   db::ColumnRef column;
   uint64_t migrated = 0;    // in this run
@@ -132,6 +146,7 @@ struct ReencryptReport {
   uint32_t target_version = 0;
   bool resumed = false;
   ReencryptOutcome outcome = ReencryptOutcome::kDone;
+  StopCause stop_cause = StopCause::kNone;  // set when outcome is kStopped
   std::optional<Error> error;          // set when outcome is kError
   std::vector<ColumnReport> columns;
   uint64_t migrated = 0;               // sums over columns, this run
@@ -143,6 +158,10 @@ struct ReencryptReport {
   size_t peak_batches_in_flight = 0;   // never above options.batches_in_flight
   std::chrono::steady_clock::duration elapsed{};
 };
+
+// Whether RunReencryption would resume `job` ("running" after a crash, or "stopped"); a job that
+// ended "done" or "failed" is final.
+bool IsResumableJob(const db::JobRecord& job);
 
 // Runs (or resumes) the job to the keyring's active version and blocks until it stops. Fails
 // before starting (kBadInput for bad options, kDatabase, kNotFound for an unknown column or no

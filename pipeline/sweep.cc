@@ -4,11 +4,6 @@
 #include <map>
 #include <utility>
 
-#include "engine/envelope.h"
-#include "engine/value_cipher.h"
-#include "pipeline/nonce_budget.h"
-#include "pipeline/value_failure.h"
-
 namespace udmg::pipeline {
 
 std::string_view SweepStopName(SweepStop stop) {
@@ -16,155 +11,161 @@ std::string_view SweepStopName(SweepStop stop) {
     case SweepStop::kScannedAll: return "completed";
     case SweepStop::kMaxRows: return "max-rows";
     case SweepStop::kMaxDuration: return "max-duration";
+    case SweepStop::kKeyringChanged: return "keyring-changed";
   }
   return "completed";
 }
 
 namespace {
 
-class SweepRun {
- public:
-  SweepRun(SecretsClient& client, const SweepOptions& options)
-      : client_(client),
-        options_(options),
-        clock_(options.clock ? options.clock : [] { return std::chrono::steady_clock::now(); }),
-        start_(clock_()) {}
-
-  Result<SweepReport> Run() {
-    UDMG_RETURN_IF_ERROR(SyncKeyring());
-    UDMG_ASSIGN_OR_RETURN(auto columns, client_.store().ListColumns());
-    for (const db::ColumnRef& column : columns) {
-      SweepColumnReport& column_report = report_.columns.emplace_back();
-      column_report.column = column;
-      if (stopped_) continue;  // still counted below, so `remaining` covers every column
-      UDMG_RETURN_IF_ERROR(SweepColumn(column, column_report));
-    }
-    report_.target_version = keyring_->active_version();
-    for (SweepColumnReport& column_report : report_.columns) {
-      db::StaleFilter filter{report_.target_version, options_.include_plaintext};
-      UDMG_ASSIGN_OR_RETURN(column_report.remaining,
-                            client_.store().CountStale(column_report.column, filter));
-      report_.migrated += column_report.migrated;
-      report_.conflicts += column_report.conflicts;
-      report_.failed += column_report.failed;
-      report_.remaining += column_report.remaining;
-    }
-    return std::move(report_);
-  }
-
- private:
-  // Rows the next batch may take; 0 (with report_.stop set) when a budget is spent.
-  size_t NextBatchLimit() {
-    if (options_.max_duration && clock_() - start_ >= *options_.max_duration) {
-      return Stop(SweepStop::kMaxDuration);
-    }
-    size_t limit = options_.batch_size;
-    if (options_.max_rows) {
-      if (examined_ >= *options_.max_rows) return Stop(SweepStop::kMaxRows);
-      limit = static_cast<size_t>(std::min<uint64_t>(limit, *options_.max_rows - examined_));
-    }
-    return limit;
-  }
-
-  size_t Stop(SweepStop reason) {
-    stopped_ = true;
-    report_.stop = reason;
-    return 0;
-  }
-
-  // Picks up a keyring another process changed (and fails if this K0 is no longer current).
-  Status SyncKeyring() {
-    UDMG_RETURN_IF_ERROR(client_.RefreshKeyring());
-    if (keyring_ != client_.shared_keyring()) {
-      keyring_ = client_.shared_keyring();
-      cipher_ = std::make_unique<ValueCipher>(keyring_);
-    }
-    return Status::Ok();
-  }
-
-  Status SweepColumn(const db::ColumnRef& column, SweepColumnReport& column_report) {
-    std::optional<db::RowKey> after;
-    while (true) {
-      size_t limit = NextBatchLimit();
-      if (limit == 0) return Status::Ok();
-      UDMG_RETURN_IF_ERROR(SyncKeyring());
-      db::StaleFilter filter{keyring_->active_version(), options_.include_plaintext};
-      UDMG_ASSIGN_OR_RETURN(auto rows, client_.store().FetchStale(column, filter, after, limit));
-      if (rows.empty()) return Status::Ok();
-      after = rows.back().key;
-      examined_ += rows.size();
-      UDMG_RETURN_IF_ERROR(MigrateBatch(column, rows, column_report));
-      if (rows.size() < limit) return Status::Ok();
-    }
-  }
-
-  // The plaintext of a stale value, or nullopt when it failed (recorded) or turned out current.
-  std::optional<SecretBytes> OpenStale(const db::ColumnRef& column, const db::StoredValue& row,
-                                  SweepColumnReport& column_report, Status& fatal) {
-    const std::string& value = *row.value;
-    if (!LooksEncrypted(value)) {
-      auto bytes = AsBytes(value);
-      return SecretBytes(bytes.begin(), bytes.end());
-    }
-    auto plaintext = cipher_->Decrypt(value);
-    if (!plaintext.ok() && plaintext.error().code == ErrorCode::kNotFound) {
-      // A version newer than this keyring: another process rotated since the batch started.
-      fatal = SyncKeyring();
-      if (!fatal.ok()) return std::nullopt;
-      plaintext = cipher_->Decrypt(value);
-    }
-    uint32_t version = EnvelopeVersionOrZero(value);
-    if (!plaintext.ok()) {
-      ++column_report.failed;
-      if (report_.failures.size() < options_.max_failure_details) {
-        report_.failures.push_back(SweepFailure{
-            column, row.key, version, std::string(DecryptErrorClass(plaintext.error().code))});
-      }
-      return std::nullopt;
-    }
-    if (version == keyring_->active_version()) return std::nullopt;  // current after a refresh
-    return std::move(plaintext).value();
-  }
-
-  Status MigrateBatch(const db::ColumnRef& column, const std::vector<db::StoredValue>& rows,
-                      SweepColumnReport& column_report) {
-    std::vector<db::CasWrite> writes;
-    std::map<uint32_t, uint64_t> made;
-    for (const db::StoredValue& row : rows) {
-      if (!row.value) continue;  // NULL stays NULL
-      Status fatal;
-      std::optional<SecretBytes> plaintext = OpenStale(column, row, column_report, fatal);
-      UDMG_RETURN_IF_ERROR(fatal);
-      if (!plaintext) continue;
-      UDMG_ASSIGN_OR_RETURN(std::string fresh, cipher_->Encrypt(*plaintext));
-      ++made[keyring_->active_version()];
-      writes.push_back(db::CasWrite{row.key, *row.value, std::move(fresh)});
-    }
-    if (writes.empty()) return Status::Ok();
-    UDMG_RETURN_IF_ERROR(RecordEncryptions(client_.store(), made, client_.warning_sink()));
-    UDMG_ASSIGN_OR_RETURN(auto applied, client_.store().CompareAndSwap(column, writes));
-    for (bool swapped : applied) ++(swapped ? column_report.migrated : column_report.conflicts);
-    return Status::Ok();
-  }
-
-  SecretsClient& client_;
-  const SweepOptions& options_;
-  SweepClock clock_;
-  std::chrono::steady_clock::time_point start_;
-  std::shared_ptr<const Keyring> keyring_;
-  std::unique_ptr<ValueCipher> cipher_;
-  uint64_t examined_ = 0;
-  bool stopped_ = false;
-  SweepReport report_;
+// What the fetch stage's keyring check found (written by the fetch stage only, read after the run).
+struct KeyringWatch {
+  std::shared_ptr<const Keyring> keyring;  // the one the run migrates to
+  std::optional<Error> error;              // e.g. WrongRootKeyError: the run must fail with it
+  bool changed = false;                    // a rotation by another process: stop, next run follows
 };
+
+Status ValidateSweepOptions(const SweepOptions& options) {
+  if (options.batch_size == 0) {
+    return Status(ErrorCode::kBadInput, "sweep batch size must be at least 1");
+  }
+  if (options.batches_in_flight == 0) {
+    return Status(ErrorCode::kBadInput, "sweep batches in flight must be at least 1");
+  }
+  if (options.database_url.empty() && !options.open_store) {
+    return Status(ErrorCode::kBadInput,
+                  "sweep was given no database to open its connections on (a bug in the caller)");
+  }
+  if (options.max_duration && *options.max_duration < std::chrono::nanoseconds::zero()) {
+    return Status(ErrorCode::kBadInput, "sweep --max-duration must not be negative");
+  }
+  return Status::Ok();
+}
+
+ReencryptOptions PipelineOptions(SecretsClient& client, const SweepOptions& options,
+                                 KeyringWatch& watch) {
+  ReencryptOptions pipeline;
+  pipeline.database_url = options.database_url;
+  pipeline.open_store = options.open_store;
+  pipeline.keyring = watch.keyring;
+  pipeline.job_kind = std::string(kSweepJobKind);
+  pipeline.resume = ResumeMode::kResumeOrStart;  // a bounded run continues the last one
+  pipeline.include_plaintext = options.include_plaintext;
+  pipeline.batch_size = options.batch_size;
+  pipeline.batches_in_flight = options.batches_in_flight;
+  pipeline.max_rows = options.max_rows.value_or(0);  // 0 is "no limit" there: see before_fetch
+  if (options.max_duration) {
+    // At least 1 ns: a zero budget means "start nothing", not the pipeline's "no limit".
+    pipeline.run_time = std::max<std::chrono::steady_clock::duration>(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(*options.max_duration),
+        std::chrono::nanoseconds(1));
+  }
+  pipeline.clock = options.clock;
+  pipeline.warn = client.warning_sink();
+  // Before every batch: a K0 that stopped being current fails the run, a rotation stops it.
+  bool examine_nothing = options.max_rows == uint64_t{0};
+  pipeline.hooks.before_fetch = [&client, &watch, examine_nothing](size_t batch_size) -> size_t {
+    if (examine_nothing) return 0;
+    Status refreshed = client.RefreshKeyring();
+    if (!refreshed.ok()) {
+      watch.error = refreshed.error();
+      return 0;
+    }
+    if (client.keyring().active_version() != watch.keyring->active_version()) {
+      watch.changed = true;
+      return 0;
+    }
+    return batch_size;
+  };
+  return pipeline;
+}
+
+SweepStop StopOf(const ReencryptReport& report, const KeyringWatch& watch,
+                 const SweepOptions& options) {
+  if (watch.changed) return SweepStop::kKeyringChanged;
+  if (report.outcome != ReencryptOutcome::kStopped) return SweepStop::kScannedAll;
+  if (report.stop_cause == StopCause::kMaxRows || options.max_rows == uint64_t{0}) {
+    return SweepStop::kMaxRows;
+  }
+  return SweepStop::kMaxDuration;
+}
+
+// Every registered column with this run's counts and the stale values left in it (recorded
+// failures included), so that `remaining` also covers columns the bounds did not reach.
+Status AddColumns(db::Store& store, const ReencryptReport& run, const SweepOptions& options,
+                  SweepReport& report) {
+  std::map<std::string, const ColumnReport*> by_name;
+  for (const ColumnReport& column : run.columns) by_name[column.column.Name()] = &column;
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
+  db::StaleFilter filter{report.target_version, options.include_plaintext};
+  for (const db::ColumnRef& column : columns) {
+    SweepColumnReport& column_report = report.columns.emplace_back();
+    column_report.column = column;
+    if (auto found = by_name.find(column.Name()); found != by_name.end()) {
+      column_report.migrated = found->second->migrated;
+      column_report.conflicts = found->second->conflicts;
+      column_report.failed = found->second->failed;
+    }
+    UDMG_ASSIGN_OR_RETURN(column_report.remaining, store.CountStale(column, filter));
+    report.migrated += column_report.migrated;
+    report.conflicts += column_report.conflicts;
+    report.failed += column_report.failed;
+    report.remaining += column_report.remaining;
+  }
+  return Status::Ok();
+}
+
+Status AddFailures(db::Store& store, const SweepOptions& options, SweepReport& report) {
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::FailureRecord> failures, store.ListFailures(report.job_id));
+  for (db::FailureRecord& failure : failures) {
+    if (report.failures.size() >= options.max_failure_details) break;
+    report.failures.push_back(SweepFailure{std::move(failure.column), std::move(failure.key),
+                                           failure.version, std::move(failure.error_class)});
+  }
+  return Status::Ok();
+}
+
+// True when no sweep is interrupted and no registered column holds a stale value: then the run
+// writes nothing at all (a nightly cron on a migrated database leaves no job rows behind).
+Result<bool> NothingToSweep(db::Store& store, uint32_t target, const SweepOptions& options) {
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> interrupted,
+                        store.FindUnfinishedJob(kSweepJobKind));
+  if (interrupted) return false;
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
+  db::StaleFilter filter{target, options.include_plaintext};
+  for (const db::ColumnRef& column : columns) {
+    UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, filter));
+    if (stale > 0) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
 Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options) {
-  if (options.batch_size == 0) {
-    return Error{ErrorCode::kBadInput, "sweep batch size must be at least 1"};
+  UDMG_RETURN_IF_ERROR(ValidateSweepOptions(options));
+  UDMG_RETURN_IF_ERROR(client.RefreshKeyring());
+  KeyringWatch watch{.keyring = client.shared_keyring()};
+  const uint32_t target = watch.keyring->active_version();
+  UDMG_ASSIGN_OR_RETURN(bool idle, NothingToSweep(client.store(), target, options));
+  if (idle) {
+    SweepReport report;
+    report.target_version = target;
+    UDMG_RETURN_IF_ERROR(AddColumns(client.store(), ReencryptReport{}, options, report));
+    return report;
   }
-  return SweepRun(client, options).Run();
+  UDMG_ASSIGN_OR_RETURN(ReencryptReport run,
+                        RunReencryption(PipelineOptions(client, options, watch)));
+  if (watch.error) return *watch.error;
+  if (run.outcome == ReencryptOutcome::kError) return ReportStatus(run).error();
+
+  SweepReport report;
+  report.job_id = run.job_id;
+  report.target_version = run.target_version;
+  report.stop = StopOf(run, watch, options);
+  UDMG_RETURN_IF_ERROR(AddColumns(client.store(), run, options, report));
+  UDMG_RETURN_IF_ERROR(AddFailures(client.store(), options, report));
+  return report;
 }
 
 }  // namespace udmg::pipeline

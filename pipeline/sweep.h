@@ -1,11 +1,12 @@
 // The gradual sweep (DESIGN §3): migrates stale values of every registered column to the active
-// master version, in bounded runs for cron. Per column: keyset pagination over stale rows
-// (FetchStale) → decrypt → encrypt under the active version → compare-and-swap per batch, so a
-// concurrent writer is never overwritten. A value that does not decrypt is reported and left
-// byte-identical. Single-threaded; a later issue moves the internals onto the oneTBB pipeline
-// behind the same options-in, report-out interface.
+// master version, in bounded runs for cron. It is the re-encryption pipeline (pipeline/reencrypt.h)
+// run as a job of kind "sweep": keyset pagination over stale rows, parallel decrypt/encrypt,
+// batched compare-and-swap (a concurrent writer is never overwritten), checkpoints. A sweep stopped
+// by its bounds is resumed from its checkpoint by the next sweep. A value that does not decrypt is
+// recorded in udmg_reencrypt_failures, reported and left byte-identical.
 //
-// Thread-safety: runs on the calling thread with the client's store; not thread-safe.
+// Thread-safety: blocks the calling thread; the client is used from the pipeline's fetch stage
+// meanwhile (keyring checks), so the caller must not use it concurrently.
 #pragma once
 
 #include <chrono>
@@ -16,21 +17,27 @@
 #include <vector>
 
 #include "db/store.h"
+#include "pipeline/reencrypt.h"
 #include "pipeline/secrets.h"
 
 namespace udmg::pipeline {
 
-using SweepClock = std::function<std::chrono::steady_clock::time_point()>;
+using SweepClock = SteadyNow;
 
 struct SweepOptions {
+  // The pipeline's own connections (a reader and a writer): open_store when set, else
+  // db::OpenStore(database_url). One of the two is required (kBadInput otherwise).
+  std::string database_url;
+  StoreFactory open_store;
   // Stop once this many stale rows have been examined (migrated + conflicts + failed).
   std::optional<uint64_t> max_rows;
-  // Start no new batch after this much time; the batch in progress finishes.
+  // Start no new batch after this much time; batches already started finish.
   std::optional<std::chrono::nanoseconds> max_duration;
   size_t batch_size = 1000;
+  size_t batches_in_flight = 4;  // memory bound: batch_size × batches_in_flight rows
   // Also encrypt legacy plaintext values (no "udmg:" prefix); left alone otherwise.
   bool include_plaintext = false;
-  // How many failures are kept with their key in the report (all are counted).
+  // How many failures of the job are kept with their key in the report (all are counted).
   size_t max_failure_details = 100;
   // Time source for max_duration; steady_clock when empty (tests inject a fake one).
   SweepClock clock;
@@ -51,23 +58,28 @@ struct SweepColumnReport {
   uint64_t remaining = 0;  // stale values left at the end (failed ones included)
 };
 
-enum class SweepStop { kScannedAll, kMaxRows, kMaxDuration };
-std::string_view SweepStopName(SweepStop stop);  // "completed", "max-rows", "max-duration"
+// kKeyringChanged: another process rotated the master key while the sweep ran; it stopped at a
+// batch boundary and the next run migrates to the new active version.
+enum class SweepStop { kScannedAll, kMaxRows, kMaxDuration, kKeyringChanged };
+// "completed", "max-rows", "max-duration", "keyring-changed"
+std::string_view SweepStopName(SweepStop stop);
 
 struct SweepReport {
-  uint32_t target_version = 0;  // the active version at the end of the run
+  int64_t job_id = 0;           // the "sweep" job in udmg_jobs; 0 when there was nothing to do
+  uint32_t target_version = 0;  // the active version the run migrated to
   uint64_t migrated = 0;        // written back under the active version
   uint64_t conflicts = 0;       // changed by someone else meanwhile: left to them
-  uint64_t failed = 0;          // did not decrypt: reported, not touched
+  uint64_t failed = 0;          // did not decrypt (newly recorded): reported, not touched
   uint64_t remaining = 0;       // sum of the columns' remaining
   SweepStop stop = SweepStop::kScannedAll;
   std::vector<SweepColumnReport> columns;
-  std::vector<SweepFailure> failures;  // the first max_failure_details failures
+  // The first max_failure_details failures recorded by the job (a resumed job's earlier runs too).
+  std::vector<SweepFailure> failures;
 };
 
-// Invalid options (batch_size 0) → kBadInput. Database errors and a K0 that stopped being
-// current (WrongRootKeyError, checked before every batch) end the run with that error; batches
-// already committed stay committed (each one is complete and correct on its own).
+// Invalid options (batch_size 0, no database) → kBadInput. Database errors and a K0 that stopped
+// being current (WrongRootKeyError, checked before every batch) end the run with that error;
+// batches already committed stay committed, with the job's checkpoint.
 Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options);
 
 }  // namespace udmg::pipeline

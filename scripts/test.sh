@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# Builds and runs every test: a release build, then the same suite under AddressSanitizer and
-# UndefinedBehaviorSanitizer, then the pipeline tests under ThreadSanitizer.
+# Builds and runs every test on both backends: a release build, then the same suite under
+# AddressSanitizer and UndefinedBehaviorSanitizer, then the pipeline tests under ThreadSanitizer.
+# Each test that touches a database runs on SQLite and on a throwaway PostgreSQL 15 started here
+# (scripts/postgres.sh: loopback, a free port, its own temp directory) and stopped at exit, also on
+# failure or Ctrl-C. UDMG_REQUIRE_POSTGRES=1 makes a PostgreSQL test that cannot reach the server
+# fail instead of skip. With UDMG_TEST_POSTGRES_URL already set, that server is used instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-echo "== release build and tests"
+if [[ -z ${UDMG_TEST_POSTGRES_URL:-} ]]; then
+  eval "$(scripts/postgres.sh start)"
+  trap 'scripts/postgres.sh stop "$UDMG_TEST_POSTGRES_DIR"' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+fi
+export UDMG_TEST_POSTGRES_URL UDMG_REQUIRE_POSTGRES=1
+# The one known leak (libpqxx 6.4 drops libpq's PGresult when a connection breaks mid-query),
+# suppressed by name for every test and every udmg-server they start; see the file.
+export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-libpq.supp:print_suppressions=0"
+
+echo "== release build and tests (SQLite and PostgreSQL)"
 scripts/build.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir build/release --output-on-failure -j"$jobs"
 
-echo "== address,undefined sanitizers"
+echo "== address,undefined sanitizers (SQLite and PostgreSQL)"
 scripts/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DUDMG_SANITIZE=address,undefined
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs"
 
-echo "== thread sanitizer: pipeline tests"
+echo "== thread sanitizer: pipeline tests (SQLite and PostgreSQL)"
 scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L pipeline --output-on-failure -j"$jobs"

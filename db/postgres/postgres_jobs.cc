@@ -87,6 +87,20 @@ Result<std::optional<JobRecord>> PgStore::FindUnfinishedJob(std::string_view kin
       });
 }
 
+Result<std::optional<JobRecord>> PgStore::FindLatestFinishedJob(std::string_view kind) {
+  return connection_->Run<std::optional<JobRecord>>(
+      "looking for the last finished job", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::optional<JobRecord>> {
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
+        pqxx::result found = snapshot.exec_params(
+            "SELECT id FROM udmg_jobs WHERE kind = $1 AND state IN ('done', 'failed') "
+            "ORDER BY id DESC LIMIT 1",
+            std::string(kind));
+        if (found.empty()) return std::optional<JobRecord>();
+        return ReadJob(snapshot, found[0][0].as<int64_t>());
+      });
+}
+
 Result<std::optional<JobRecord>> PgStore::LoadJob(int64_t job_id) {
   return connection_->Run<std::optional<JobRecord>>(
       "reading a job", Retry::kIdempotent,

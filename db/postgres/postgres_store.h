@@ -71,6 +71,7 @@ class PgStore final : public Store {
   Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
                             const std::vector<ColumnRef>& columns) override;
   Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) override;
+  Result<std::optional<JobRecord>> FindLatestFinishedJob(std::string_view kind) override;
   Result<std::optional<JobRecord>> LoadJob(int64_t job_id) override;
   Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                         const std::optional<RowKey>& checkpoint, uint64_t migrated,

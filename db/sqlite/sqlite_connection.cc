@@ -48,6 +48,12 @@ void Statement::BindText(int index, std::string_view value) {
   if (bind_error_ == SQLITE_OK) bind_error_ = code;
 }
 
+void Statement::BindBorrowedText(int index, std::string_view value) {
+  int code = sqlite3_bind_text64(statement_, index, value.data(), value.size(), SQLITE_STATIC,
+                                 SQLITE_UTF8);
+  if (bind_error_ == SQLITE_OK) bind_error_ = code;
+}
+
 void Statement::BindNull(int index) {
   int code = sqlite3_bind_null(statement_, index);
   if (bind_error_ == SQLITE_OK) bind_error_ = code;

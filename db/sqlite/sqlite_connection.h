@@ -46,6 +46,9 @@ class Statement {
   // Bind failures are kept and reported by the next Step/Run.
   void BindInt(int index, int64_t value);
   void BindText(int index, std::string_view value);
+  // As BindText without SQLite's copy (SQLITE_STATIC): `value` must stay valid and unchanged
+  // until this Statement is destroyed or the index is bound again. For hot loops (compare-and-swap).
+  void BindBorrowedText(int index, std::string_view value);
   void BindOptionalText(int index, const std::optional<std::string>& value);
   void BindOptionalInt(int index, const std::optional<int64_t>& value);
   void BindNull(int index);

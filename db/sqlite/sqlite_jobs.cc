@@ -69,6 +69,22 @@ Result<std::optional<JobRecord>> SqliteStore::FindUnfinishedJob(std::string_view
   return LoadJob(job_id);
 }
 
+Result<std::optional<JobRecord>> SqliteStore::FindLatestFinishedJob(std::string_view kind) {
+  int64_t job_id = 0;
+  {
+    UDMG_ASSIGN_OR_RETURN(Statement find,
+                          connection_->Prepare("SELECT id FROM udmg_jobs WHERE kind = ?1 AND "
+                                               "state IN ('done', 'failed') "
+                                               "ORDER BY id DESC LIMIT 1",
+                                               "looking for the last finished job"));
+    find.BindText(1, kind);
+    UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
+    if (!found) return std::optional<JobRecord>();
+    job_id = find.Int(0);
+  }
+  return LoadJob(job_id);
+}
+
 Result<std::optional<JobRecord>> SqliteStore::LoadJob(int64_t job_id) {
   constexpr std::string_view kWhat = "reading a job";
   UDMG_ASSIGN_OR_RETURN(Transaction snapshot,

@@ -1,5 +1,6 @@
 // SqliteStore: values of registered columns (read, write, stale scans, counts, compare-and-swap)
 // and the demo table. Identifiers are validated and double-quoted; values are always bound.
+#include <algorithm>
 #include <string>
 
 #include "db/sqlite/sqlite_store.h"
@@ -7,6 +8,9 @@
 
 namespace udmg::db::sqlite {
 namespace {
+
+// Pages are usually one batch (about 1000 rows): reserve that much, never a caller's huge limit.
+constexpr size_t kPageReserveLimit = 4096;
 
 // Quoted names of one column, for building its statements.
 struct QuotedColumn {
@@ -91,6 +95,7 @@ Result<std::vector<StoredValue>> SqliteStore::FetchPage(const ColumnRef& column,
   if (filter != nullptr) BindStaleFilter(page, *filter);
   page.BindInt(5, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
   std::vector<StoredValue> values;
+  values.reserve(std::min<size_t>(limit, kPageReserveLimit));
   for (;;) {
     UDMG_ASSIGN_OR_RETURN(bool has_row, page.Step());
     if (!has_row) break;
@@ -164,10 +169,11 @@ Result<std::vector<bool>> SqliteStore::CompareAndSwap(const ColumnRef& column,
                                  " = ?2 AND " + q.column + " = ?3",
                              what));
     applied.reserve(writes.size());
+    // `writes` outlives `swap` (its destructor clears the bindings): no per-value copy.
     for (const CasWrite& write : writes) {
-      swap.BindText(1, write.replacement);
+      swap.BindBorrowedText(1, write.replacement);
       swap.BindKey(2, write.key);
-      swap.BindText(3, write.expected);
+      swap.BindBorrowedText(3, write.expected);
       UDMG_RETURN_IF_ERROR(swap.Run());
       applied.push_back(connection_->Changes() > 0);
     }

@@ -91,6 +91,36 @@ TEST_P(StoreJobsTest, StatesAndTheUnfinishedJobToResume) {
   EXPECT_STATUS(store_->SetJobState(sweep + 100, "done"), kNotFound, "does not exist");
 }
 
+TEST_P(StoreJobsTest, LatestFinishedJobIsTheNewestDoneOrFailed) {
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> found, store_->FindLatestFinishedJob("reencrypt"));
+  EXPECT_FALSE(found.has_value());
+  ASSERT_OK_AND_ASSIGN(int64_t first, store_->CreateJob("reencrypt", 2, {kSecrets}));
+  ASSERT_OK_AND_ASSIGN(int64_t second, store_->CreateJob("reencrypt", 3, {kSecrets}));
+  ASSERT_OK_AND_ASSIGN(int64_t third, store_->CreateJob("reencrypt", 3, {kSecrets}));
+  ASSERT_OK_AND_ASSIGN(int64_t sweep, store_->CreateJob("sweep", 3, {kSecrets}));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestFinishedJob("reencrypt"));
+  EXPECT_FALSE(found.has_value());  // running and stopped jobs have not finished
+
+  ASSERT_OK(store_->SetJobState(first, "done"));
+  ASSERT_OK(store_->SetJobState(third, "stopped"));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestFinishedJob("reencrypt"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, first);
+  EXPECT_EQ(found->state, "done");
+  ASSERT_EQ(found->columns.size(), 1u);
+  EXPECT_EQ(found->columns[0].column, kSecrets);
+
+  ASSERT_OK(store_->SetJobState(second, "failed"));
+  ASSERT_OK(store_->SetJobState(sweep, "done"));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestFinishedJob("reencrypt"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, second);
+  EXPECT_EQ(found->state, "failed");
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestFinishedJob("sweep"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, sweep);
+}
+
 TEST_P(StoreJobsTest, FailuresAreRecordedOncePerRow) {
   ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateJob("reencrypt", 2, {kSecrets, kTokens}));
   ASSERT_OK_AND_ASSIGN(int64_t other, store_->CreateJob("reencrypt", 2, {kSecrets}));

@@ -1,5 +1,7 @@
 #include "tests/db/store_test_support.h"
 
+#include "tests/db/postgres_test_database.h"
+
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -110,10 +112,25 @@ std::unique_ptr<TestDatabase> MakeSqliteDatabase() {
 }
 
 std::vector<StoreBackend> AllBackends() {
-  return {
-      StoreBackend{"sqlite", MakeSqliteDatabase},
-      // StoreBackend{"postgresql", MakePostgresDatabase},  <- the PostgreSQL issue adds this
-  };
+  std::vector<StoreBackend> backends = {StoreBackend{"sqlite", MakeSqliteDatabase}};
+  // Listed when a server is given, and also when one is required but missing, so that every
+  // PostgreSQL case then fails loudly instead of vanishing from the run.
+  if (TestPostgresUrl() || PostgresRequired()) {
+    backends.push_back(StoreBackend{"postgresql", MakePostgresDatabase});
+  }
+  return backends;
+}
+
+StoreBackend CurrentBackend() {
+  // The parameter is matched by its printed name (PrintTo above), not read with GetParam(): a
+  // test parameterized over another type must not be taken for a StoreBackend.
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  if (test != nullptr && test->value_param() != nullptr) {
+    for (StoreBackend& backend : AllBackends()) {
+      if (backend.name == test->value_param()) return backend;
+    }
+  }
+  return StoreBackend{"sqlite", MakeSqliteDatabase};
 }
 
 std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
@@ -122,6 +139,7 @@ std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
 
 void StoreTest::SetUp() {
   database_ = GetParam().make_database();
+  ASSERT_NE(database_, nullptr) << "no test database for " << GetParam().name;
   store_ = OpenAnother();
   ASSERT_NE(store_, nullptr);
   ASSERT_OK(store_->Migrate());

@@ -51,10 +51,16 @@ struct StoreBackend {
 
 inline void PrintTo(const StoreBackend& backend, std::ostream* out) { *out << backend.name; }
 
-// Every backend this build can test: SQLite now; PostgreSQL is added here when it exists.
+// Every backend to test: SQLite always; PostgreSQL when UDMG_TEST_POSTGRES_URL names a server (a
+// fresh schema per test, tests/db/postgres_test_database.h) or UDMG_REQUIRE_POSTGRES=1.
 std::vector<StoreBackend> AllBackends();
 
 std::unique_ptr<TestDatabase> MakeSqliteDatabase();
+
+// The backend of the running test: its parameter when it is a value-parameterized test over
+// StoreBackend (TEST_P), SQLite otherwise (TEST_F, or a parameter of another type), so one
+// fixture serves every kind of test.
+StoreBackend CurrentBackend();
 
 // Runs each test on a fresh database, with `store_` open on it and migrated.
 class StoreTest : public ::testing::TestWithParam<StoreBackend> {

@@ -62,9 +62,14 @@ TEST(ResolveDatabaseUrlTest, FlagThenEnvironmentThenDefault) {
   }
 }
 
-TEST(OpenStoreTest, PostgresqlIsNotBuiltYet) {
-  for (const char* url : {"postgresql://u@localhost/db", "postgres://u@localhost:5432/db"}) {
-    EXPECT_STATUS(OpenStore(url).status(), kBadInput, "PostgreSQL support is not built yet");
+// Both schemes reach the PostgreSQL backend: nothing listens on port 1, so the error is its
+// "cannot reach" line (not the unknown-form one), without the password given in the URL.
+TEST(OpenStoreTest, BothPostgresqlSchemesReachTheBackend) {
+  for (const char* url : {"postgresql://u:hunter2@127.0.0.1:1/db?connect_timeout=5",
+                          "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=5"}) {
+    Status status = OpenStore(url).status();
+    EXPECT_STATUS(status, kDatabase, "cannot reach the PostgreSQL server");
+    EXPECT_EQ(status.message().find("hunter2"), std::string::npos) << status.message();
   }
 }
 

@@ -14,7 +14,9 @@ namespace {
 
 constexpr int kRows = 5;
 
-class BadInputTest : public ::testing::Test {
+// TEST_P(BadInputTest, ...) runs on every backend (SQLite file, PostgreSQL schema: UdmgServer
+// picks the database); the suites parameterized over bad inputs run on SQLite.
+class BadInputFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(InitDemo(server_, kRows));
@@ -87,7 +89,7 @@ const std::vector<std::vector<std::string>> kCommandsNeedingK0 = {
     {"rotate-k0", "--new-key", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
 };
 
-class BadRootKeyTest : public BadInputTest, public ::testing::WithParamInterface<BadRootKey> {};
+class BadRootKeyTest : public BadInputFixture, public ::testing::WithParamInterface<BadRootKey> {};
 
 TEST_P(BadRootKeyTest, IsRefusedWithExitThreeAndNeverEchoed) {
   const BadRootKey& bad = GetParam();
@@ -113,13 +115,16 @@ TEST_P(BadRootKeyTest, IsRefusedWithExitThreeAndNeverEchoed) {
 INSTANTIATE_TEST_SUITE_P(AllCommands, BadRootKeyTest, ::testing::ValuesIn(kBadRootKeys),
                          [](const auto& info) { return std::string(info.param.name); });
 
-TEST_F(BadInputTest, RootKeyWithSurroundingWhitespaceIsAccepted) {
+class BadInputTest : public BadInputFixture,
+                     public ::testing::WithParamInterface<db::testing::StoreBackend> {};
+
+TEST_P(BadInputTest, RootKeyWithSurroundingWhitespaceIsAccepted) {
   server_.set_root_key("  \t" + server_.root_key() + "\n ");
   EXPECT_EQ(RunOk(server_, {"secret", "get", "credentials.secret", "1"}).stdout_data,
             "demo-secret-1");
 }
 
-TEST_F(BadInputTest, UnknownRootKeyIsTheWrongKey) {
+TEST_P(BadInputTest, UnknownRootKeyIsTheWrongKey) {
   server_.set_root_key(RandomKeyHex());
   keys_.push_back(server_.root_key());
   for (const auto& command : kCommandsNeedingK0) {
@@ -131,7 +136,7 @@ TEST_F(BadInputTest, UnknownRootKeyIsTheWrongKey) {
   }
 }
 
-TEST_F(BadInputTest, OldRootKeyAfterRotationNamesBothVersionsAndTheFix) {
+TEST_P(BadInputTest, OldRootKeyAfterRotationNamesBothVersionsAndTheFix) {
   const std::string old_key = server_.root_key();
   RotateRootKey();
   server_.set_root_key(old_key);
@@ -148,11 +153,11 @@ TEST_F(BadInputTest, OldRootKeyAfterRotationNamesBothVersionsAndTheFix) {
 
 // ---- The new key of rotate-k0 ---------------------------------------------------------------------
 
-TEST_F(BadInputTest, ReusingTheCurrentRootKeyIsRefused) {
+TEST_P(BadInputTest, ReusingTheCurrentRootKeyIsRefused) {
   ExpectRefused({"rotate-k0", "--new-key", server_.root_key()}, kExitBadKey);
 }
 
-TEST_F(BadInputTest, ReusingAnEarlierRootKeyIsRefused) {
+TEST_P(BadInputTest, ReusingAnEarlierRootKeyIsRefused) {
   const std::string first = server_.root_key();
   RotateRootKey();
   RotateRootKey();
@@ -169,7 +174,7 @@ enum class NewKeySource { kArgument, kFile, kStdin };
 constexpr const char* kNewKeySourceNames[] = {"Argument", "File", "Stdin"};
 
 class MalformedNewKeyTest
-    : public BadInputTest,
+    : public BadInputFixture,
       public ::testing::WithParamInterface<std::tuple<BadRootKey, NewKeySource>> {};
 
 TEST_P(MalformedNewKeyTest, IsRefusedWithExitThree) {
@@ -203,7 +208,7 @@ INSTANTIATE_TEST_SUITE_P(
              kNewKeySourceNames[static_cast<int>(std::get<1>(info.param))];
     });
 
-TEST_F(BadInputTest, MissingNewKeyFileIsRefused) {
+TEST_P(BadInputTest, MissingNewKeyFileIsRefused) {
   const std::string missing = (dir_.path() / "no-such.key").string();
   ProcessResult result = server_.Run({"rotate-k0", "--new-key-file", missing});
   // The contract does not fix the code of an unreadable file: bad key (3) or bad input (11).
@@ -212,10 +217,10 @@ TEST_F(BadInputTest, MissingNewKeyFileIsRefused) {
   ExpectOneErrorLine(result, result.exit_code);
   EXPECT_NE(result.stderr_data.find("no-such.key"), std::string::npos)
       << "the message should name the file: " << result.stderr_data;
-  EXPECT_EQ(SqliteExec(server_.database(), "SELECT count(*) FROM udmg_root_keys;"), "1\n");
+  EXPECT_EQ(server_.Exec("SELECT count(*) FROM udmg_root_keys;"), "1\n");
 }
 
-TEST_F(BadInputTest, KeyFileReadableByOthersIsRefused) {
+TEST_P(BadInputTest, KeyFileReadableByOthersIsRefused) {
   // Not in the CLI contract: the CLI refuses a key file that group or others can read (as ssh
   // does for private keys), and says how to fix it.
   const auto key_file = dir_.path() / "new.key";
@@ -234,7 +239,7 @@ TEST_F(BadInputTest, KeyFileReadableByOthersIsRefused) {
   ExpectDumpUnchanged(server_, before, "the refused command");
 }
 
-TEST_F(BadInputTest, NewKeyNeedsExactlyOneSource) {
+TEST_P(BadInputTest, NewKeyNeedsExactlyOneSource) {
   const auto key_file = dir_.path() / "new.key";
   const std::string key = RandomKeyHex();
   keys_.push_back(key);
@@ -247,13 +252,12 @@ TEST_F(BadInputTest, NewKeyNeedsExactlyOneSource) {
 
 // Flips one base64 character inside the nonce of row `id`: still a well-formed envelope.
 void CorruptRow(const UdmgServer& server, int id) {
-  SqliteExec(server.database(),
-             "UPDATE credentials SET secret = substr(secret, 1, 12) || "
+  server.Exec("UPDATE credentials SET secret = substr(secret, 1, 12) || "
              "CASE substr(secret, 13, 1) WHEN 'A' THEN 'B' ELSE 'A' END || substr(secret, 14) "
              "WHERE id = " + std::to_string(id) + ";");
 }
 
-TEST_F(BadInputTest, CorruptCiphertextFailsGetAndVerify) {
+TEST_P(BadInputTest, CorruptCiphertextFailsGetAndVerify) {
   CorruptRow(server_, 3);
   ExpectRefused({"secret", "get", "credentials.secret", "3"}, kExitCorrupt);
   ProcessResult verify = ExpectRefused({"verify"}, kExitCorrupt);
@@ -264,26 +268,24 @@ TEST_F(BadInputTest, CorruptCiphertextFailsGetAndVerify) {
             "demo-secret-4");
 }
 
-TEST_F(BadInputTest, SweepLeavesACorruptValueByteIdenticalAndExitsFive) {
+TEST_P(BadInputTest, SweepLeavesACorruptValueByteIdenticalAndExitsFive) {
   CorruptRow(server_, 3);
   RunOk(server_, {"rotate-master-key"});
   const std::string corrupt =
-      SqliteExec(server_.database(), "SELECT secret FROM credentials WHERE id = 3;");
+      server_.Exec("SELECT secret FROM credentials WHERE id = 3;");
   ProcessResult sweep = server_.Run({"sweep"});
   ExpectOneErrorLine(sweep, kExitCorrupt);
   ExpectNoKeyIn(sweep, keys_);
-  EXPECT_EQ(SqliteExec(server_.database(), "SELECT secret FROM credentials WHERE id = 3;"),
+  EXPECT_EQ(server_.Exec("SELECT secret FROM credentials WHERE id = 3;"),
             corrupt);
-  EXPECT_EQ(SqliteExec(server_.database(),
-                       "SELECT count(*) FROM credentials WHERE secret LIKE 'udmg:v2:%';"),
+  EXPECT_EQ(server_.Exec("SELECT count(*) FROM credentials WHERE secret LIKE 'udmg:v2:%';"),
             std::to_string(kRows - 1) + "\n")
       << "every other value is migrated";
 }
 
 // A version prefix with a body that is not base64: it cannot be decrypted.
-TEST_F(BadInputTest, UndecodableEnvelopeBodyIsRefused) {
-  SqliteExec(server_.database(),
-             "UPDATE credentials SET secret = 'udmg:v1:not base64!' WHERE id = 2;");
+TEST_P(BadInputTest, UndecodableEnvelopeBodyIsRefused) {
+  server_.Exec("UPDATE credentials SET secret = 'udmg:v1:not base64!' WHERE id = 2;");
   const std::string before = server_.Dump();
   ProcessResult result = server_.Run({"secret", "get", "credentials.secret", "2"});
   EXPECT_TRUE(result.exit_code == kExitCorrupt || result.exit_code == kExitBadInput)
@@ -294,9 +296,8 @@ TEST_F(BadInputTest, UndecodableEnvelopeBodyIsRefused) {
 }
 
 // "udmg:" without a valid version: counted as malformed by status, a failure for verify.
-TEST_F(BadInputTest, EnvelopeWithoutVersionIsMalformed) {
-  SqliteExec(server_.database(),
-             "UPDATE credentials SET secret = 'udmg:vX:AAAA' WHERE id = 2;"
+TEST_P(BadInputTest, EnvelopeWithoutVersionIsMalformed) {
+  server_.Exec("UPDATE credentials SET secret = 'udmg:vX:AAAA' WHERE id = 2;"
              "UPDATE credentials SET secret = 'udmg:v01:AAAA' WHERE id = 3;");
   auto status = StatusJson(server_);
   ASSERT_TRUE(status);
@@ -318,7 +319,7 @@ struct NotFoundCase {
 
 void PrintTo(const NotFoundCase& c, std::ostream* out) { *out << c.name; }
 
-class NotFoundTest : public BadInputTest, public ::testing::WithParamInterface<NotFoundCase> {};
+class NotFoundTest : public BadInputFixture, public ::testing::WithParamInterface<NotFoundCase> {};
 
 TEST_P(NotFoundTest, IsRefused) { ExpectRefused(GetParam().args, GetParam().code); }
 
@@ -345,9 +346,11 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---- Initialization ---------------------------------------------------------------------------------
 
-TEST_F(BadInputTest, InitTwiceIsRefused) { ExpectRefused({"init"}, kExitNotInitialized); }
+TEST_P(BadInputTest, InitTwiceIsRefused) { ExpectRefused({"init"}, kExitNotInitialized); }
 
-TEST(UninitializedTest, EveryCommandNeedingAKeyringIsRefused) {
+class UninitializedTest : public ::testing::TestWithParam<db::testing::StoreBackend> {};
+
+TEST_P(UninitializedTest, EveryCommandNeedingAKeyringIsRefused) {
   TempDir dir;
   UdmgServer server(dir.path());
   server.set_root_key(RandomKeyHex());
@@ -376,12 +379,15 @@ TEST(UninitializedTest, EveryCommandNeedingAKeyringIsRefused) {
 
 // ---- Usage ------------------------------------------------------------------------------------------
 
-TEST_F(BadInputTest, UsageErrors) {
+TEST_P(BadInputTest, UsageErrors) {
   ExpectRefused({"no-such-command"}, kExitUsage);
   ExpectRefused({"sweep", "--no-such-option"}, kExitUsage);
   ExpectRefused({"demo"}, kExitUsage);
   ExpectRefused({"secret", "get", "credentials.secret"}, kExitUsage);
 }
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(BadInputTest);
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(UninitializedTest);
 
 }  // namespace
 }  // namespace udmg::testing

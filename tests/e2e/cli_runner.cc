@@ -325,7 +325,38 @@ bool WriteFile(const fs::path& path, const std::string& data, fs::perms perms) {
 UdmgServer::UdmgServer(fs::path working_dir, fs::path binary)
     : binary_(std::move(binary)),
       working_dir_(std::move(working_dir)),
-      database_(working_dir_ / "udmg.db") {}
+      database_(working_dir_ / "udmg.db") {
+  db::testing::StoreBackend backend = db::testing::CurrentBackend();
+  if (backend.name == "sqlite") return;
+  postgres_ = backend.make_database();
+  if (postgres_ == nullptr) ADD_FAILURE() << "no " << backend.name << " database for this test";
+  database_ = working_dir_ / "postgres-mirror.db";
+}
+
+fs::path UdmgServer::database() const {
+  if (postgres_ != nullptr) MirrorToSqlite(postgres_->url(), database_);
+  return database_;
+}
+
+std::string UdmgServer::database_url() const {
+  return postgres_ != nullptr ? postgres_->url() : "sqlite:" + database_.string();
+}
+
+std::string UdmgServer::Dump() const {
+  return postgres_ != nullptr ? postgres_->Dump() : SqliteDump(database_);
+}
+
+std::string UdmgServer::Exec(const std::string& sql) const {
+  if (postgres_ == nullptr) return SqliteExec(database_, sql);
+  // -X: no ~/.psqlrc; -At and '|': the sqlite3 CLI's list output.
+  ProcessResult result = RunTool({.program = "psql",
+                                  .args = {"-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1",
+                                           "-d", postgres_->url(), "-c", sql}});
+  if (!result.Exited(0) || !result.stderr_data.empty()) {
+    ADD_FAILURE() << "psql failed on: " << sql << "\n" << result.Describe();
+  }
+  return result.stdout_data;
+}
 
 fs::path UdmgServer::DefaultBinary() { return UDMG_SERVER_BINARY; }
 

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/db/store_test_support.h"
+
 namespace udmg::testing {
 
 // What to run. `program` is a path (no PATH lookup) or, for RunTool, a bare name found on PATH.
@@ -128,6 +130,11 @@ std::string SqliteDump(const std::filesystem::path& database);
 // columns separated by '|'). Fails the calling test if sqlite3 fails.
 std::string SqliteExec(const std::filesystem::path& database, const std::string& sql);
 
+// Copies, from the PostgreSQL database at `postgres_url`, the tables udmg_root_keys,
+// udmg_master_keys, udmg_encrypted_columns and every registered table into a new SQLite file
+// `sqlite_path` (replaced if present), integers as integers, NULL as NULL. Fails the test on error.
+void MirrorToSqlite(const std::string& postgres_url, const std::filesystem::path& sqlite_path);
+
 // Reads a whole file (binary); "" when it cannot be read.
 std::string ReadFile(const std::filesystem::path& path);
 // Writes a file (binary, truncating) with mode `perms`: 0600 by default, as a file holding a key
@@ -136,8 +143,11 @@ bool WriteFile(const std::filesystem::path& path, const std::string& data,
                std::filesystem::perms perms = std::filesystem::perms::owner_read |
                                               std::filesystem::perms::owner_write);
 
-// udmg-server bound to one SQLite database in one working directory and, optionally, one K0.
-// Every Command() passes `--db sqlite:<database>` and, when a root key is set,
+// udmg-server bound to one database in one working directory and, optionally, one K0. The
+// database is on the running test's backend (db::testing::CurrentBackend(): the parameter of a
+// TEST_P over StoreBackend, SQLite otherwise): a SQLite file `udmg.db` in the working directory,
+// or a PostgreSQL schema of its own on UDMG_TEST_POSTGRES_URL, dropped with the last copy of
+// this object. Every Command() passes `--db <database_url()>` and, when a root key is set,
 // UDMG_SECURITY_PASSPHRASE_KEY; nothing else from the test's environment.
 class UdmgServer {
  public:
@@ -153,9 +163,13 @@ class UdmgServer {
   // An extra environment variable for every command (e.g. UDMG_DATABASE_URL).
   void set_env(const std::string& name, const std::string& value) { extra_env_[name] = value; }
 
-  const std::filesystem::path& database() const { return database_; }
+  bool is_sqlite() const { return postgres_ == nullptr; }
+  // The SQLite file; on PostgreSQL, a SQLite copy of the keyring tables and every registered
+  // table (MirrorToSqlite), made afresh at each call, for tools that read SQLite only
+  // (tests/e2e/udmg_interop.py inspect).
+  std::filesystem::path database() const;
   const std::filesystem::path& working_dir() const { return working_dir_; }
-  std::string database_url() const { return "sqlite:" + database_.string(); }
+  std::string database_url() const;
 
   // `udmg-server --db sqlite:<database> <args...>` with `stdin_data` on stdin.
   Invocation Command(std::vector<std::string> args, std::string stdin_data = "") const;
@@ -163,12 +177,18 @@ class UdmgServer {
   std::unique_ptr<BackgroundProcess> Start(std::vector<std::string> args,
                                            StartGate* gate = nullptr) const;
 
-  std::string Dump() const { return SqliteDump(database_); }
+  // A canonical dump of every table and row: `sqlite3 .dump`, or on PostgreSQL every column
+  // definition, index and row of the test's schema in a stable order. Equal dumps: nothing changed.
+  std::string Dump() const;
+  // Runs SQL (portable: SELECT/UPDATE/INSERT) with the sqlite3 CLI or psql and returns its stdout:
+  // one row per line, columns separated by '|', NULL as an empty field. Fails the test on error.
+  std::string Exec(const std::string& sql) const;
 
  private:
   std::filesystem::path binary_;
   std::filesystem::path working_dir_;
-  std::filesystem::path database_;
+  std::filesystem::path database_;  // the SQLite file (or the PostgreSQL mirror's path)
+  std::shared_ptr<db::testing::TestDatabase> postgres_;  // null on SQLite
   std::optional<std::string> root_key_;
   std::map<std::string, std::string> extra_env_;
 };

@@ -29,7 +29,10 @@ std::pair<ProcessResult, ProcessResult> RunTogether(const UdmgServer& server,
   return {std::move(result_a), std::move(result_b)};
 }
 
-TEST(ConcurrencyTest, TwoRootKeyRotationsAtOnceExactlyOneWins) {
+// Each test runs on every backend (SQLite file, PostgreSQL schema): UdmgServer picks the database.
+class ConcurrencyTest : public ::testing::TestWithParam<db::testing::StoreBackend> {};
+
+TEST_P(ConcurrencyTest, TwoRootKeyRotationsAtOnceExactlyOneWins) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, kRows));
@@ -79,7 +82,7 @@ TEST(ConcurrencyTest, TwoRootKeyRotationsAtOnceExactlyOneWins) {
   }
 }
 
-TEST(ConcurrencyTest, TwoMasterKeyRotationsAtOnceLeaveAConsistentKeyring) {
+TEST_P(ConcurrencyTest, TwoMasterKeyRotationsAtOnceLeaveAConsistentKeyring) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, kRows));
@@ -114,8 +117,7 @@ TEST(ConcurrencyTest, TwoMasterKeyRotationsAtOnceLeaveAConsistentKeyring) {
     EXPECT_EQ(active, newest) << "the newest master version must be the active one";
     EXPECT_EQ((*status)["active_master_version"], newest);
     // Exactly one active: checked in the database itself too.
-    EXPECT_EQ(SqliteExec(server.database(),
-                         "SELECT count(*) FROM udmg_master_keys WHERE state = 'active';"),
+    EXPECT_EQ(server.Exec("SELECT count(*) FROM udmg_master_keys WHERE state = 'active';"),
               "1\n");
 
     // Every value still decrypts, before and after a sweep to the active version.
@@ -128,7 +130,7 @@ TEST(ConcurrencyTest, TwoMasterKeyRotationsAtOnceLeaveAConsistentKeyring) {
   }
 }
 
-TEST(ConcurrencyTest, TwoSweepsAtOnceMigrateEveryValueOnce) {
+TEST_P(ConcurrencyTest, TwoSweepsAtOnceMigrateEveryValueOnce) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, kRows));
@@ -141,7 +143,7 @@ TEST(ConcurrencyTest, TwoSweepsAtOnceMigrateEveryValueOnce) {
   EXPECT_EQ(ExpectDemoPlaintexts(*inspected, kRows), (std::map<int, int>{{2, kRows}}));
 }
 
-TEST(ConcurrencyTest, ReadersAndASweepAtOnceLoseNoValue) {
+TEST_P(ConcurrencyTest, ReadersAndASweepAtOnceLoseNoValue) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, kRows));
@@ -167,7 +169,7 @@ TEST(ConcurrencyTest, ReadersAndASweepAtOnceLoseNoValue) {
 
 // kill -9 of a sweep at several points, then a sweep to completion: no value lost or damaged.
 // The kill points vary (before any write, after some rows); the assertions hold for any of them.
-TEST(ConcurrencyTest, SweepKilledAtAnyPointThenRerunLosesNothing) {
+TEST_P(ConcurrencyTest, SweepKilledAtAnyPointThenRerunLosesNothing) {
   constexpr int kManyRows = 300;
   TempDir dir;
   UdmgServer server(dir.path());
@@ -180,7 +182,7 @@ TEST(ConcurrencyTest, SweepKilledAtAnyPointThenRerunLosesNothing) {
     auto sweep = server.Start({"sweep", "--batch-size", "5"});
     // Wait for progress, not for time: until enough rows moved or the sweep already ended.
     while (migrated_before_kill > 0 &&
-           std::stoi(SqliteExec(server.database(), migrated_count)) < migrated_before_kill &&
+           std::stoi(server.Exec(migrated_count)) < migrated_before_kill &&
            sweep->Running()) {
     }
     sweep->Kill(SIGKILL);
@@ -197,6 +199,8 @@ TEST(ConcurrencyTest, SweepKilledAtAnyPointThenRerunLosesNothing) {
   ASSERT_TRUE(inspected);
   EXPECT_EQ(ExpectDemoPlaintexts(*inspected, kManyRows), (std::map<int, int>{{5, kManyRows}}));
 }
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(ConcurrencyTest);
 
 }  // namespace
 }  // namespace udmg::testing

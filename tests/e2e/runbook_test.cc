@@ -27,7 +27,10 @@ std::map<int, std::string> MasterStates(const json& status) {
   return masters;
 }
 
-TEST(RunbookTest, RotateK0ThenMasterKeyMigratesGraduallyWithoutLosingAValue) {
+// Each test runs on every backend (SQLite file, PostgreSQL schema): UdmgServer picks the database.
+class RunbookTest : public ::testing::TestWithParam<db::testing::StoreBackend> {};
+
+TEST_P(RunbookTest, RotateK0ThenMasterKeyMigratesGraduallyWithoutLosingAValue) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, kRows));
@@ -84,7 +87,7 @@ TEST(RunbookTest, RotateK0ThenMasterKeyMigratesGraduallyWithoutLosingAValue) {
   ASSERT_TRUE(status);
   EXPECT_EQ(ValuesByVersion(*status, "credentials", "secret"),
             (std::map<int, int>{{1, kRows - 1}, {2, 1}}));
-  EXPECT_EQ(SqliteExec(server.database(), "SELECT substr(secret, 1, 8) FROM credentials WHERE id = 7;"),
+  EXPECT_EQ(server.Exec("SELECT substr(secret, 1, 8) FROM credentials WHERE id = 7;"),
             "udmg:v2:\n");
 
   // A second read of a current value writes nothing.
@@ -122,7 +125,7 @@ TEST(RunbookTest, RotateK0ThenMasterKeyMigratesGraduallyWithoutLosingAValue) {
 
 // The maintenance-window variant: --reencrypt migrates every value at once. (The CLI contract of
 // the first issue said --reencrypt was not there yet, a usage error; the binary has it now.)
-TEST(RunbookTest, RotationsWithReencryptMigrateEveryValueAtOnce) {
+TEST_P(RunbookTest, RotationsWithReencryptMigrateEveryValueAtOnce) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, 50));
@@ -203,7 +206,7 @@ INSTANTIATE_TEST_SUITE_P(AllSources, RotateK0SourceTest,
                            return "Unknown";
                          });
 
-TEST(RunbookTest, TwoK0RotationsKeepEveryOlderKeyAsHistory) {
+TEST_P(RunbookTest, TwoK0RotationsKeepEveryOlderKeyAsHistory) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, 10));
@@ -222,7 +225,7 @@ TEST(RunbookTest, TwoK0RotationsKeepEveryOlderKeyAsHistory) {
   ExpectDemoPlaintexts(*inspected, 10);
 }
 
-TEST(RunbookTest, SecretPutStoresExactBytesAndGetReturnsThem) {
+TEST_P(RunbookTest, SecretPutStoresExactBytesAndGetReturnsThem) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, 3));
@@ -231,16 +234,15 @@ TEST(RunbookTest, SecretPutStoresExactBytesAndGetReturnsThem) {
     RunOk(server, {"secret", "put", "credentials.secret", "2"}, value);
     EXPECT_EQ(RunOk(server, {"secret", "get", "credentials.secret", "2"}).stdout_data, value);
   }
-  EXPECT_EQ(SqliteExec(server.database(), "SELECT substr(secret, 1, 8) FROM credentials WHERE id = 2;"),
+  EXPECT_EQ(server.Exec("SELECT substr(secret, 1, 8) FROM credentials WHERE id = 2;"),
             "udmg:v1:\n");
 }
 
-TEST(RunbookTest, NullAndLegacyPlaintextValues) {
+TEST_P(RunbookTest, NullAndLegacyPlaintextValues) {
   TempDir dir;
   UdmgServer server(dir.path());
   ASSERT_TRUE(InitDemo(server, 3));
-  SqliteExec(server.database(),
-             "UPDATE credentials SET secret = NULL WHERE id = 1;"
+  server.Exec("UPDATE credentials SET secret = NULL WHERE id = 1;"
              "UPDATE credentials SET secret = 'legacy-password' WHERE id = 2;");
   RunOk(server, {"rotate-master-key"});
   const std::string before = server.Dump();
@@ -261,19 +263,19 @@ TEST(RunbookTest, NullAndLegacyPlaintextValues) {
   RunOk(server, {"verify"});
 
   RunOk(server, {"sweep"});
-  EXPECT_EQ(SqliteExec(server.database(), "SELECT id, substr(secret, 1, 8) FROM credentials;"),
+  EXPECT_EQ(server.Exec("SELECT id, substr(secret, 1, 8) FROM credentials ORDER BY id;"),
             "1|\n2|legacy-p\n3|udmg:v2:\n")
       << "sweep leaves NULL and plaintext alone";
   RunOk(server, {"sweep", "--include-plaintext"});
-  EXPECT_EQ(SqliteExec(server.database(), "SELECT id, substr(secret, 1, 8) FROM credentials;"),
+  EXPECT_EQ(server.Exec("SELECT id, substr(secret, 1, 8) FROM credentials ORDER BY id;"),
             "1|\n2|udmg:v2:\n3|udmg:v2:\n");
   EXPECT_EQ(RunOk(server, {"secret", "get", "credentials.secret", "2"}).stdout_data,
             "legacy-password");
 }
 
 // The database comes from --db (before or after the subcommand), else UDMG_DATABASE_URL, else
-// sqlite:udmg.db in the working directory.
-TEST(RunbookTest, DatabaseLocationFollowsFlagThenEnvironmentThenDefault) {
+// sqlite:udmg.db in the working directory. SQLite only: it is about where the file goes.
+TEST(RunbookSqliteTest, DatabaseLocationFollowsFlagThenEnvironmentThenDefault) {
   TempDir dir;
   const std::string key = RandomKeyHex();
   const auto run = [&](std::vector<std::string> args, std::map<std::string, std::string> env) {
@@ -298,6 +300,8 @@ TEST(RunbookTest, DatabaseLocationFollowsFlagThenEnvironmentThenDefault) {
         << name;
   }
 }
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(RunbookTest);
 
 }  // namespace
 }  // namespace udmg::testing

@@ -53,6 +53,34 @@ TEST(ValueCipherTest, RoundTripsWithTheNormativeShape) {
   EXPECT_EQ(cipher.encryptions().at(1), 7u);
 }
 
+// The batch path decrypts every value of a batch into one buffer: each call must leave exactly
+// its own plaintext (shorter after longer too), and a failure must leave nothing behind, even when
+// the envelope is well formed and only its tag is wrong.
+TEST(ValueCipherTest, DecryptIntoReusesOneBufferAndEmptiesItOnFailure) {
+  ValueCipher cipher(MakeKeyring({RandomSecret(32)}).Open());
+  SecretBytes plain;
+  for (size_t size : {64, 1, 0, 200, 15}) {
+    const std::vector<uint8_t> expected = Pattern(size, static_cast<uint8_t>(size + 3));
+    Result<std::string> envelope = cipher.Encrypt(expected);
+    ASSERT_TRUE(envelope.ok());
+    ASSERT_TRUE(cipher.DecryptInto(*envelope, plain).ok());
+    EXPECT_TRUE(std::equal(plain.begin(), plain.end(), expected.begin(), expected.end()))
+        << "size " << size;
+  }
+  Result<std::string> envelope = cipher.Encrypt(Pattern(40));
+  ASSERT_TRUE(envelope.ok());
+  ASSERT_TRUE(cipher.DecryptInto(*envelope, plain).ok());
+  std::string bad_tag = *envelope;
+  char& in_tag = bad_tag[bad_tag.size() - 6];  // a full base64 quad inside the 16-byte tag
+  in_tag = in_tag == 'A' ? 'B' : 'A';
+  Status failed = cipher.DecryptInto(bad_tag, plain);
+  EXPECT_EQ(failed.code(), ErrorCode::kCorruptValue);
+  EXPECT_TRUE(plain.empty());
+  ASSERT_TRUE(cipher.DecryptInto(*envelope, plain).ok());
+  EXPECT_EQ(cipher.DecryptInto("udmg:v1:not base64!", plain).code(), ErrorCode::kBadInput);
+  EXPECT_TRUE(plain.empty());
+}
+
 TEST(ValueCipherTest, FreshNonceEveryTime) {
   ValueCipher cipher(MakeKeyring({RandomSecret(32)}).Open());
   std::set<std::string> nonces;

@@ -79,6 +79,9 @@ class HookedStore : public db::Store {
   Result<std::optional<db::JobRecord>> FindUnfinishedJob(std::string_view kind) override {
     return inner_->FindUnfinishedJob(kind);
   }
+  Result<std::optional<db::JobRecord>> FindLatestFinishedJob(std::string_view kind) override {
+    return inner_->FindLatestFinishedJob(kind);
+  }
   Result<std::optional<db::JobRecord>> LoadJob(int64_t job_id) override {
     return inner_->LoadJob(job_id);
   }

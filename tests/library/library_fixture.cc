@@ -1,6 +1,5 @@
 #include "tests/library/library_fixture.h"
 
-#include <cstdlib>
 
 #include "engine/keyring.h"
 #include "engine/root_key.h"
@@ -14,10 +13,9 @@ const db::ColumnRef& LibraryTest::Secrets() {
 }
 
 void LibraryTest::SetUp() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "udmg-library-XXXXXX").string();
-  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-  dir_ = pattern;
-  url_ = "sqlite:" + (dir_ / "udmg.db").string();
+  database_ = db::testing::CurrentBackend().make_database();
+  ASSERT_NE(database_, nullptr);
+  url_ = database_->url();
   k0_ = RandomSecret(kKeySize);
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
@@ -30,9 +28,9 @@ void LibraryTest::SetUp() {
 }
 
 void LibraryTest::TearDown() {
-  store_.reset();
-  std::error_code ignored;
-  if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  store_.reset();  // before the database it is connected to
+  empty_database_.reset();
+  database_.reset();
 }
 
 std::unique_ptr<db::Store> LibraryTest::OpenStore() {
@@ -45,7 +43,9 @@ std::unique_ptr<db::Store> LibraryTest::OpenStore() {
 }
 
 std::unique_ptr<db::Store> LibraryTest::OpenEmptyStore() {
-  auto store = db::OpenStore("sqlite:" + (dir_ / "empty.db").string());
+  if (empty_database_ == nullptr) empty_database_ = db::testing::CurrentBackend().make_database();
+  if (empty_database_ == nullptr) return nullptr;
+  auto store = db::OpenStore(empty_database_->url());
   EXPECT_TRUE(store.ok()) << store.error().message;
   if (!store.ok()) return nullptr;
   EXPECT_TRUE((*store)->Migrate().ok());

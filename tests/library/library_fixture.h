@@ -1,11 +1,14 @@
-// A fresh SQLite database per test in a temp directory (removed afterwards), initialized with a
-// random K0, holding the demo table credentials(id, name, secret) with credentials.secret
-// registered. Rotations go through the store exactly as the CLI does them.
+// A fresh database per test on each backend (a SQLite file in a temp directory, or a PostgreSQL
+// schema of its own; removed afterwards), initialized with a random K0, holding the demo table
+// credentials(id, name, secret) with credentials.secret registered. Rotations go through the
+// store exactly as the CLI does them.
+//
+// Tests written with TEST_P run on every backend of db::testing::AllBackends() (instantiate them
+// with UDMG_INSTANTIATE_FOR_ALL_BACKENDS); tests still written with TEST_F run on SQLite only.
 #pragma once
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,17 +18,18 @@
 #include "db/store.h"
 #include "engine/secret.h"
 #include "pipeline/secrets.h"
+#include "tests/db/store_test_support.h"
 
 namespace udmg::testing {
 
-class LibraryTest : public ::testing::Test {
+class LibraryTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   void SetUp() override;
   void TearDown() override;
 
   // A new connection to the test database, schema migrated.
   std::unique_ptr<db::Store> OpenStore();
-  // A connection to another, empty database in the same temp directory.
+  // A connection to another, empty database on the same backend (migrated, no keyring).
   std::unique_ptr<db::Store> OpenEmptyStore();
   // A client on a new connection with `k0` (the current K0 when not given).
   std::unique_ptr<pipeline::SecretsClient> OpenClient();
@@ -52,7 +56,8 @@ class LibraryTest : public ::testing::Test {
   static const db::ColumnRef& Secrets();
 
  private:
-  std::filesystem::path dir_;
+  std::unique_ptr<db::testing::TestDatabase> database_;
+  std::unique_ptr<db::testing::TestDatabase> empty_database_;
   std::string url_;
   SecretBytes k0_;
   std::unique_ptr<db::Store> store_;

@@ -22,7 +22,7 @@ std::string Text(const SecretBytes& bytes) { return std::string(AsText(bytes)); 
 
 class SecretsClientTest : public LibraryTest {};
 
-TEST_F(SecretsClientTest, WritesUnderActiveVersionAndReadsBack) {
+TEST_P(SecretsClientTest, WritesUnderActiveVersionAndReadsBack) {
   InsertRows({{1, "old"}});
   auto client = OpenClient();
   ASSERT_NE(client, nullptr);
@@ -37,7 +37,7 @@ TEST_F(SecretsClientTest, WritesUnderActiveVersionAndReadsBack) {
   EXPECT_FALSE(outcome.legacy_plaintext);
 }
 
-TEST_F(SecretsClientTest, EmptyPlaintextRoundTrips) {
+TEST_P(SecretsClientTest, EmptyPlaintextRoundTrips) {
   InsertRows({{1, "x"}});
   auto client = OpenClient();
   UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, {}));
@@ -46,7 +46,7 @@ TEST_F(SecretsClientTest, EmptyPlaintextRoundTrips) {
   EXPECT_TRUE(outcome.plaintext->empty());
 }
 
-TEST_F(SecretsClientTest, OpenRefusesUninitializedDatabaseAndWrongKey) {
+TEST_P(SecretsClientTest, OpenRefusesUninitializedDatabaseAndWrongKey) {
   auto empty = SecretsClient::Open(OpenEmptyStore(), k0());
   ASSERT_FALSE(empty.ok());
   EXPECT_EQ(empty.error().code, ErrorCode::kNotInitialized);
@@ -55,7 +55,7 @@ TEST_F(SecretsClientTest, OpenRefusesUninitializedDatabaseAndWrongKey) {
   EXPECT_EQ(wrong.error().code, ErrorCode::kWrongKey);
 }
 
-TEST_F(SecretsClientTest, MissingRowIsNotFoundAndWriteNeverInserts) {
+TEST_P(SecretsClientTest, MissingRowIsNotFoundAndWriteNeverInserts) {
   auto client = OpenClient();
   auto read = client->Read(Secrets(), db::RowKey{42});
   ASSERT_FALSE(read.ok());
@@ -70,7 +70,7 @@ TEST_F(SecretsClientTest, MissingRowIsNotFoundAndWriteNeverInserts) {
   EXPECT_FALSE(row->has_value());
 }
 
-TEST_F(SecretsClientTest, NullStaysNullAndPlaintextIsReturnedAsIs) {
+TEST_P(SecretsClientTest, NullStaysNullAndPlaintextIsReturnedAsIs) {
   InsertRows({{1, "x"}, {2, "legacy password"}});
   SetRawValue(1, std::nullopt);
   auto client = OpenClient();
@@ -85,7 +85,7 @@ TEST_F(SecretsClientTest, NullStaysNullAndPlaintextIsReturnedAsIs) {
   EXPECT_EQ(RawValue(2), "legacy password");  // not encrypted behind the operator's back
 }
 
-TEST_F(SecretsClientTest, StaleValueIsMigratedOnRead) {
+TEST_P(SecretsClientTest, StaleValueIsMigratedOnRead) {
   InsertEncryptedRows(2);
   auto client = OpenClient();  // opened on version 1
   ASSERT_EQ(RotateMasterKey(), 2u);
@@ -104,7 +104,7 @@ TEST_F(SecretsClientTest, StaleValueIsMigratedOnRead) {
   EXPECT_EQ(*RawValue(1), migrated);
 }
 
-TEST_F(SecretsClientTest, LostCompareAndSwapKeepsTheConcurrentWrite) {
+TEST_P(SecretsClientTest, LostCompareAndSwapKeepsTheConcurrentWrite) {
   InsertEncryptedRows(1);
   RotateMasterKey();
   std::string concurrent = EncryptUnderActive("written meanwhile");
@@ -119,7 +119,7 @@ TEST_F(SecretsClientTest, LostCompareAndSwapKeepsTheConcurrentWrite) {
   EXPECT_EQ(*RawValue(1), concurrent);  // never overwritten
 }
 
-TEST_F(SecretsClientTest, SecondClientNoticesRotationBeforeItsNextWrite) {
+TEST_P(SecretsClientTest, SecondClientNoticesRotationBeforeItsNextWrite) {
   InsertRows({{1, "x"}, {2, "y"}});
   auto writer = OpenClient();
   auto rotator = OpenClient();
@@ -135,7 +135,7 @@ TEST_F(SecretsClientTest, SecondClientNoticesRotationBeforeItsNextWrite) {
   EXPECT_EQ(Decrypt(*RawValue(1)), "after rotation");
 }
 
-TEST_F(SecretsClientTest, ValueUnderUnknownVersionMakesReaderRefresh) {
+TEST_P(SecretsClientTest, ValueUnderUnknownVersionMakesReaderRefresh) {
   InsertRows({{1, "x"}});
   auto reader = OpenClient();  // knows version 1 only
   auto writer = OpenClient();
@@ -147,7 +147,7 @@ TEST_F(SecretsClientTest, ValueUnderUnknownVersionMakesReaderRefresh) {
   EXPECT_EQ(reader->keyring().active_version(), 2u);
 }
 
-TEST_F(SecretsClientTest, ClientWhoseRootKeyBecameOldGetsWrongKey) {
+TEST_P(SecretsClientTest, ClientWhoseRootKeyBecameOldGetsWrongKey) {
   InsertEncryptedRows(2);
   auto client = OpenClient();
   RotateRootKey();
@@ -170,7 +170,7 @@ TEST_F(SecretsClientTest, ClientWhoseRootKeyBecameOldGetsWrongKey) {
   EXPECT_EQ(*RawValue(2), row2);
 }
 
-TEST_F(SecretsClientTest, CorruptValueIsReportedAndLeftAlone) {
+TEST_P(SecretsClientTest, CorruptValueIsReportedAndLeftAlone) {
   InsertEncryptedRows(2);
   std::string envelope = *RawValue(1);
   envelope[envelope.size() - 3] = envelope[envelope.size() - 3] == 'A' ? 'B' : 'A';
@@ -188,7 +188,7 @@ TEST_F(SecretsClientTest, CorruptValueIsReportedAndLeftAlone) {
   EXPECT_EQ(*RawValue(2), "udmg:v01:AAAA");
 }
 
-TEST_F(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
+TEST_P(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
   InsertEncryptedRows(1);
   auto client = OpenClient();
   std::vector<std::string> warnings;
@@ -204,6 +204,8 @@ TEST_F(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
   EXPECT_NE(warnings[0].find("master key version 1"), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[0].find("rotate-master-key"), std::string::npos);
 }
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(SecretsClientTest);
 
 }  // namespace
 }  // namespace udmg::testing

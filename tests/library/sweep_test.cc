@@ -19,6 +19,16 @@ using pipeline::SweepStop;
 
 class SweepTest : public LibraryTest {
  protected:
+  // The sweep runs on the pipeline, which opens its own reader and writer connections.
+  SweepOptions Options(size_t batch_size = 1000) {
+    SweepOptions options;
+    options.batch_size = batch_size;
+    options.open_store = [this](std::string_view) -> Result<std::unique_ptr<db::Store>> {
+      return OpenStore();
+    };
+    return options;
+  }
+
   void ExpectMigrated(int64_t id) {
     std::string value = *RawValue(id);
     EXPECT_TRUE(value.starts_with("udmg:v2:")) << "id " << id << ": " << value;
@@ -30,8 +40,7 @@ TEST_F(SweepTest, MovesEveryStaleValueToTheActiveVersion) {
   InsertEncryptedRows(25);
   ASSERT_EQ(RotateMasterKey(), 2u);
   auto client = OpenClient();
-  SweepOptions options;
-  options.batch_size = 4;
+  SweepOptions options = Options(4);
   UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.target_version, 2u);
   EXPECT_EQ(report.migrated, 25u);
@@ -54,8 +63,7 @@ TEST_F(SweepTest, MaxRowsBoundsTheRun) {
   InsertEncryptedRows(25);
   RotateMasterKey();
   auto client = OpenClient();
-  SweepOptions options;
-  options.batch_size = 4;
+  SweepOptions options = Options(4);
   options.max_rows = 10;
   UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.migrated, 10u);
@@ -72,8 +80,7 @@ TEST_F(SweepTest, MaxDurationStopsAtABatchBoundary) {
   // A clock that moves one second per look: start at 0 s, batches start at 1 s and 2 s, and the
   // look at 3 s finds the 3 s budget spent.
   auto now = std::chrono::steady_clock::time_point{};
-  SweepOptions options;
-  options.batch_size = 4;
+  SweepOptions options = Options(4);
   options.max_duration = std::chrono::seconds(3);
   options.clock = [&] { return now += std::chrono::seconds(1); };
   UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
@@ -82,18 +89,70 @@ TEST_F(SweepTest, MaxDurationStopsAtABatchBoundary) {
   EXPECT_EQ(report.remaining, 17u);
 }
 
+TEST_F(SweepTest, TheNextBoundedRunResumesTheStoppedSweepJob) {
+  InsertEncryptedRows(25);
+  RotateMasterKey();
+  auto client = OpenClient();
+  SweepOptions options = Options(4);
+  options.max_rows = 12;
+  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport first, Sweep(*client, options));
+  EXPECT_EQ(first.stop, SweepStop::kMaxRows);
+  UDMG_ASSERT_OK_AND_ASSIGN(std::optional<db::JobRecord> job, store().LoadJob(first.job_id));
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->kind, "sweep");
+  EXPECT_EQ(job->state, "stopped");
+  ASSERT_EQ(job->columns.size(), 1u);
+  EXPECT_EQ(job->columns[0].checkpoint, db::RowKey{12});
+
+  options.max_rows.reset();
+  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport second, Sweep(*client, options));
+  EXPECT_EQ(second.job_id, first.job_id);
+  EXPECT_EQ(second.stop, SweepStop::kScannedAll);
+  EXPECT_EQ(second.migrated, 13u);
+  EXPECT_EQ(second.remaining, 0u);
+  UDMG_ASSERT_OK_AND_ASSIGN(job, store().LoadJob(first.job_id));
+  EXPECT_EQ(job->state, "done");
+  for (int64_t id = 1; id <= 25; ++id) ExpectMigrated(id);
+}
+
+TEST_F(SweepTest, ZeroMaxRowsAndZeroDurationStartNothing) {
+  InsertEncryptedRows(5);
+  RotateMasterKey();
+  auto client = OpenClient();
+  SweepOptions options = Options();
+  options.max_rows = 0;
+  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport rows, Sweep(*client, options));
+  EXPECT_EQ(rows.stop, SweepStop::kMaxRows);
+  EXPECT_EQ(rows.migrated, 0u);
+  EXPECT_EQ(rows.remaining, 5u);
+
+  options = Options();
+  options.max_duration = std::chrono::seconds(0);
+  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport duration, Sweep(*client, options));
+  EXPECT_EQ(duration.stop, SweepStop::kMaxDuration);
+  EXPECT_EQ(duration.migrated, 0u);
+  EXPECT_EQ(duration.remaining, 5u);
+}
+
+TEST_F(SweepTest, WithoutADatabaseToOpenItIsBadInput) {
+  auto client = OpenClient();
+  auto report = Sweep(*client, SweepOptions{});
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.error().code, ErrorCode::kBadInput);
+}
+
 TEST_F(SweepTest, PlaintextIsLeftAloneUnlessAsked) {
   InsertRows({{1, EncryptUnderActive("secret-1")}, {2, "legacy-2"}, {3, ""}});
   SetRawValue(3, std::nullopt);
   RotateMasterKey();
   auto client = OpenClient();
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport plain_kept, Sweep(*client, {}));
+  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport plain_kept, Sweep(*client, Options()));
   EXPECT_EQ(plain_kept.migrated, 1u);
   EXPECT_EQ(plain_kept.remaining, 0u);
   EXPECT_EQ(*RawValue(2), "legacy-2");
   EXPECT_FALSE(RawValue(3).has_value());
 
-  SweepOptions options;
+  SweepOptions options = Options();
   options.include_plaintext = true;
   UDMG_ASSERT_OK_AND_ASSIGN(SweepReport encrypted, Sweep(*client, options));
   EXPECT_EQ(encrypted.migrated, 1u);
@@ -112,8 +171,7 @@ TEST_F(SweepTest, ValuesThatDoNotDecryptAreReportedAndLeftByteIdentical) {
   SetRawValue(5, "udmg:v9:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");  // a version nobody has
   RotateMasterKey();
   auto client = OpenClient();
-  SweepOptions options;
-  options.batch_size = 2;
+  SweepOptions options = Options(2);
   UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.migrated, 3u);
   EXPECT_EQ(report.failed, 3u);
@@ -140,13 +198,17 @@ TEST_F(SweepTest, ConcurrentWriteWinsOverTheSweep) {
   std::string concurrent = EncryptUnderActive("written meanwhile");
   auto other_writer = OpenStore();
   bool written = false;
-  auto hooked = std::make_unique<HookedStore>(OpenStore(), [&] {
-    if (written) return;
-    written = true;
-    ASSERT_TRUE(other_writer->WriteValue(Secrets(), db::RowKey{2}, concurrent).ok());
-  });
-  auto client = OpenClient(std::move(hooked));
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, {}));
+  // The hook runs in the pipeline's commit stage, just before its compare-and-swap.
+  SweepOptions options = Options();
+  options.open_store = [&](std::string_view) -> Result<std::unique_ptr<db::Store>> {
+    return std::unique_ptr<db::Store>(std::make_unique<HookedStore>(OpenStore(), [&] {
+      if (written) return;
+      written = true;
+      ASSERT_TRUE(other_writer->WriteValue(Secrets(), db::RowKey{2}, concurrent).ok());
+    }));
+  };
+  auto client = OpenClient();
+  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.migrated, 2u);
   EXPECT_EQ(report.conflicts, 1u);
   EXPECT_EQ(report.remaining, 0u);
@@ -163,7 +225,7 @@ TEST_F(SweepTest, RowBudgetSpansColumnsAndRemainingCoversThemAll) {
   }
   RotateMasterKey();
   auto client = OpenClient();
-  SweepOptions options;
+  SweepOptions options = Options();
   options.max_rows = 6;
   UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.migrated, 6u);
@@ -175,8 +237,7 @@ TEST_F(SweepTest, RowBudgetSpansColumnsAndRemainingCoversThemAll) {
 
 TEST_F(SweepTest, ZeroBatchSizeIsBadInput) {
   auto client = OpenClient();
-  SweepOptions options;
-  options.batch_size = 0;
+  SweepOptions options = Options(0);
   auto report = Sweep(*client, options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().code, ErrorCode::kBadInput);

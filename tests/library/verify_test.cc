@@ -16,7 +16,7 @@ using pipeline::VerifyReport;
 
 class VerifyTest : public LibraryTest {};
 
-TEST_F(VerifyTest, CountsValuesPerVersionAndPlaintext) {
+TEST_P(VerifyTest, CountsValuesPerVersionAndPlaintext) {
   InsertRows({{1, EncryptUnderActive("a")}, {2, EncryptUnderActive("b")}, {3, "legacy"},
               {4, "null soon"}});
   SetRawValue(4, std::nullopt);
@@ -37,7 +37,7 @@ TEST_F(VerifyTest, CountsValuesPerVersionAndPlaintext) {
   EXPECT_EQ(report.plaintext(), 1u);
 }
 
-TEST_F(VerifyTest, ReportsFailuresByVersionWithExampleKeysAndWritesNothing) {
+TEST_P(VerifyTest, ReportsFailuresByVersionWithExampleKeysAndWritesNothing) {
   InsertEncryptedRows(14);
   for (int64_t id = 1; id <= 12; ++id) {
     std::string value = *RawValue(id);
@@ -69,12 +69,14 @@ TEST_F(VerifyTest, ReportsFailuresByVersionWithExampleKeysAndWritesNothing) {
   for (int64_t id = 1; id <= 14; ++id) EXPECT_EQ(*RawValue(id), before[id - 1]);
 }
 
-TEST_F(VerifyTest, EmptyTableVerifiesClean) {
+TEST_P(VerifyTest, EmptyTableVerifiesClean) {
   auto client = OpenClient();
   UDMG_ASSERT_OK_AND_ASSIGN(VerifyReport report, Verify(*client, {}));
   ASSERT_EQ(report.columns.size(), 1u);
   EXPECT_EQ(report.ok() + report.failed() + report.plaintext(), 0u);
 }
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(VerifyTest);
 
 }  // namespace
 }  // namespace udmg::testing

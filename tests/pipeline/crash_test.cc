@@ -18,7 +18,8 @@ namespace {
 
 constexpr int kRows = 20000;
 
-class ReencryptCrashTest : public ::testing::Test {
+// Each test runs on every backend (SQLite file, PostgreSQL schema): UdmgServer picks the database.
+class ReencryptCrashTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   void SetUp() override {
     server_.set_root_key(RandomKeyHex());
@@ -52,9 +53,7 @@ class ReencryptCrashTest : public ::testing::Test {
   // mid-run. Not a timing assertion: it only decides when to send the signal.
   bool WaitForProgress() {
     for (int i = 0; i < 600; ++i) {
-      std::string migrated = SqliteExec(
-          server_.database(),
-          "SELECT coalesce(sum(migrated), 0) FROM udmg_job_columns c JOIN udmg_jobs j ON "
+      std::string migrated = server_.Exec("SELECT coalesce(sum(migrated), 0) FROM udmg_job_columns c JOIN udmg_jobs j ON "
           "j.id = c.job_id WHERE j.state = 'running';");
       if (std::stoll(migrated.empty() ? "0" : migrated) > 0) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -66,7 +65,7 @@ class ReencryptCrashTest : public ::testing::Test {
   UdmgServer server_{dir_.path()};
 };
 
-TEST_F(ReencryptCrashTest, KillNineAtRandomInstantsThenTheSameCommandFinishes) {
+TEST_P(ReencryptCrashTest, KillNineAtRandomInstantsThenTheSameCommandFinishes) {
   std::random_device device;
   unsigned seed = device();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -97,7 +96,7 @@ TEST_F(ReencryptCrashTest, KillNineAtRandomInstantsThenTheSameCommandFinishes) {
   EXPECT_NE(status.stdout_data.find("no unfinished reencrypt job"), std::string::npos);
 }
 
-TEST_F(ReencryptCrashTest, SigtermStopsAtABatchBoundaryWithExitTenAndResumes) {
+TEST_P(ReencryptCrashTest, SigtermStopsAtABatchBoundaryWithExitTenAndResumes) {
   std::unique_ptr<BackgroundProcess> job =
       server_.Start({"reencrypt", "--rate", "2000", "--batch-size", "100", "--no-progress"});
   ASSERT_TRUE(WaitForProgress());
@@ -106,7 +105,7 @@ TEST_F(ReencryptCrashTest, SigtermStopsAtABatchBoundaryWithExitTenAndResumes) {
   ASSERT_TRUE(stopped.Exited(10)) << stopped.Describe();
   ASSERT_EQ(stopped.StderrLines().size(), 1u) << stopped.Describe();
   EXPECT_NE(stopped.stderr_data.find("run the same command again"), std::string::npos);
-  EXPECT_NE(SqliteExec(server_.database(), "SELECT state FROM udmg_jobs;").find("stopped"),
+  EXPECT_NE(server_.Exec("SELECT state FROM udmg_jobs;").find("stopped"),
             std::string::npos);
 
   ProcessResult resumed = server_.Run({"reencrypt", "--resume", "--no-progress"});
@@ -115,7 +114,7 @@ TEST_F(ReencryptCrashTest, SigtermStopsAtABatchBoundaryWithExitTenAndResumes) {
   ExpectAllMigratedAndIntact();
 }
 
-TEST_F(ReencryptCrashTest, StopFileStopsTheJob) {
+TEST_P(ReencryptCrashTest, StopFileStopsTheJob) {
   std::filesystem::path stop_file = dir_.path() / "stop";
   std::unique_ptr<BackgroundProcess> job =
       server_.Start({"reencrypt", "--rate", "2000", "--batch-size", "100", "--no-progress",
@@ -129,10 +128,12 @@ TEST_F(ReencryptCrashTest, StopFileStopsTheJob) {
   ExpectAllMigratedAndIntact();
 }
 
-TEST_F(ReencryptCrashTest, ResumeWithoutAnInterruptedJobIsExitSix) {
+TEST_P(ReencryptCrashTest, ResumeWithoutAnInterruptedJobIsExitSix) {
   ProcessResult result = server_.Run({"reencrypt", "--resume"});
   EXPECT_TRUE(result.Exited(6)) << result.Describe();
 }
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(ReencryptCrashTest);
 
 }  // namespace
 }  // namespace udmg::testing

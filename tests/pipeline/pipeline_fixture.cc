@@ -1,7 +1,5 @@
 #include "tests/pipeline/pipeline_fixture.h"
 
-#include <cstdlib>
-
 #include "engine/root_key.h"
 #include "engine/value_cipher.h"
 
@@ -13,10 +11,9 @@ const db::ColumnRef& PipelineTest::Secrets() {
 }
 
 void PipelineTest::SetUp() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "udmg-pipeline-XXXXXX").string();
-  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-  dir_ = pattern;
-  url_ = "sqlite:" + (dir_ / "udmg.db").string();
+  database_ = db::testing::CurrentBackend().make_database();
+  ASSERT_NE(database_, nullptr);
+  url_ = database_->url();
   k0_ = RandomSecret(kKeySize);
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
@@ -29,9 +26,8 @@ void PipelineTest::SetUp() {
 }
 
 void PipelineTest::TearDown() {
-  store_.reset();
-  std::error_code ignored;
-  if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  store_.reset();  // before the database it is connected to
+  database_.reset();
 }
 
 std::unique_ptr<db::Store> PipelineTest::OpenStore() {

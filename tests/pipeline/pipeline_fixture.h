@@ -1,12 +1,13 @@
-// A fresh SQLite database per test (temp directory removed afterwards) with a keyring, the demo
+// A fresh database per test on each backend (a SQLite file in a temp directory, or a PostgreSQL
+// schema of its own; removed afterwards) with a keyring, the demo
 // table credentials(id, name, secret) registered, helpers to fill it under a master version,
 // rotate, and check every row afterwards; and job options whose connections go through a
-// FaultStore sharing `faults()`.
+// FaultStore sharing `faults()`. TEST_P tests run on every backend of db::testing::AllBackends()
+// (UDMG_INSTANTIATE_FOR_ALL_BACKENDS); TEST_F tests on SQLite only.
 #pragma once
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,11 +18,12 @@
 #include "engine/keyring.h"
 #include "engine/secret.h"
 #include "pipeline/reencrypt.h"
+#include "tests/db/store_test_support.h"
 #include "tests/pipeline/fault_store.h"
 
 namespace udmg::testing {
 
-class PipelineTest : public ::testing::Test {
+class PipelineTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   void SetUp() override;
   void TearDown() override;
@@ -55,7 +57,7 @@ class PipelineTest : public ::testing::Test {
   const std::string& url() const { return url_; }
 
  private:
-  std::filesystem::path dir_;
+  std::unique_ptr<db::testing::TestDatabase> database_;
   std::string url_;
   SecretBytes k0_;
   std::unique_ptr<db::Store> store_;

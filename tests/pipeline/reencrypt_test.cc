@@ -37,7 +37,7 @@ class ReencryptTest : public PipelineTest {
   }
 };
 
-TEST_F(ReencryptTest, MigratesEveryRowToTheActiveVersion) {
+TEST_P(ReencryptTest, MigratesEveryRowToTheActiveVersion) {
   InsertEncryptedRows(1, kRows);
   uint32_t target = RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
@@ -69,7 +69,7 @@ TEST_F(ReencryptTest, MigratesEveryRowToTheActiveVersion) {
   EXPECT_GE((*encryptions)[target], static_cast<uint64_t>(kRows));
 }
 
-TEST_F(ReencryptTest, NothingStaleIsDoneAtOnce) {
+TEST_P(ReencryptTest, NothingStaleIsDoneAtOnce) {
   InsertEncryptedRows(1, 10);
   UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report,
                             pipeline::RunReencryption(Options()));
@@ -78,7 +78,7 @@ TEST_F(ReencryptTest, NothingStaleIsDoneAtOnce) {
   EXPECT_EQ(faults().cas_calls.load(), 0);
 }
 
-TEST_F(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
+TEST_P(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
   InsertEncryptedRows(1, kRows);
   uint32_t target = RotateMasterKey();
   std::atomic<bool> stop{false};
@@ -119,7 +119,7 @@ TEST_F(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
   EXPECT_EQ(job.columns[0].migrated, static_cast<uint64_t>(kRows));
 }
 
-TEST_F(ReencryptTest, WriteFailureAtBatchKLeavesAGapFreeCheckpoint) {
+TEST_P(ReencryptTest, WriteFailureAtBatchKLeavesAGapFreeCheckpoint) {
   InsertEncryptedRows(1, kRows);
   uint32_t target = RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
@@ -146,7 +146,7 @@ TEST_F(ReencryptTest, WriteFailureAtBatchKLeavesAGapFreeCheckpoint) {
   ExpectMigrated(1, kRows, target);
 }
 
-TEST_F(ReencryptTest, FetchFailureStopsTheInputAndKeepsWhatWasCommitted) {
+TEST_P(ReencryptTest, FetchFailureStopsTheInputAndKeepsWhatWasCommitted) {
   InsertEncryptedRows(1, 1000);
   uint32_t target = RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
@@ -161,7 +161,7 @@ TEST_F(ReencryptTest, FetchFailureStopsTheInputAndKeepsWhatWasCommitted) {
   EXPECT_EQ(CountStale(target), 700u);
 }
 
-TEST_F(ReencryptTest, BadRowsAreRecordedSkippedAndNeverOverwritten) {
+TEST_P(ReencryptTest, BadRowsAreRecordedSkippedAndNeverOverwritten) {
   InsertEncryptedRows(1, 500);
   std::shared_ptr<const Keyring> v1 = LoadKeyring();
   std::string good = EncryptUnder(v1, "tampered");
@@ -209,7 +209,7 @@ TEST_F(ReencryptTest, BadRowsAreRecordedSkippedAndNeverOverwritten) {
   EXPECT_EQ(again.unmigratable, 4u);
 }
 
-TEST_F(ReencryptTest, MaxFailuresStopsPastTheLimit) {
+TEST_P(ReencryptTest, MaxFailuresStopsPastTheLimit) {
   InsertEncryptedRows(1, 2000);
   // From 2001 on every tenth value is broken: 2 per batch of 20.
   std::shared_ptr<const Keyring> v1 = LoadKeyring();
@@ -249,7 +249,7 @@ TEST_F(ReencryptTest, MaxFailuresStopsPastTheLimit) {
   EXPECT_EQ(report.migrated + resumed.migrated, 4000u - bad);
 }
 
-TEST_F(ReencryptTest, BatchesInFlightNeverExceedTheLimit) {
+TEST_P(ReencryptTest, BatchesInFlightNeverExceedTheLimit) {
   InsertEncryptedRows(1, kRows);
   uint32_t target = RotateMasterKey();
   constexpr size_t kLimit = 3;
@@ -289,7 +289,7 @@ TEST_F(ReencryptTest, BatchesInFlightNeverExceedTheLimit) {
   ExpectMigrated(1, kRows, target);
 }
 
-TEST_F(ReencryptTest, ConcurrentWritesWinAndAreCountedAsConflicts) {
+TEST_P(ReencryptTest, ConcurrentWritesWinAndAreCountedAsConflicts) {
   InsertEncryptedRows(1, 1000);
   uint32_t target = RotateMasterKey();
   std::shared_ptr<const Keyring> current = LoadKeyring();
@@ -323,7 +323,7 @@ TEST_F(ReencryptTest, ConcurrentWritesWinAndAreCountedAsConflicts) {
 // Issue 3 item 8 at the library level: two application writers run during the job, one through
 // SecretsClient with the current keyring, one with a stale keyring (the old version, never
 // refreshed). No update is lost and no stale value is left when the job says done.
-TEST_F(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
+TEST_P(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
   InsertEncryptedRows(1, kRows);
   std::shared_ptr<const Keyring> old_keyring = LoadKeyring();
   uint32_t target = RotateMasterKey();
@@ -377,7 +377,7 @@ TEST_F(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
   }
 }
 
-TEST_F(ReencryptTest, StaleWritesBehindTheScanAreCaughtByAFurtherPass) {
+TEST_P(ReencryptTest, StaleWritesBehindTheScanAreCaughtByAFurtherPass) {
   InsertEncryptedRows(1, 1000);
   std::shared_ptr<const Keyring> old_keyring = LoadKeyring();
   uint32_t target = RotateMasterKey();
@@ -407,7 +407,7 @@ TEST_F(ReencryptTest, StaleWritesBehindTheScanAreCaughtByAFurtherPass) {
   EXPECT_EQ(Checkpoint(report.job_id), 1000);  // catch-up passes keep the stored checkpoint
 }
 
-TEST_F(ReencryptTest, WritersThatKeepWritingStaleValuesExhaustThePasses) {
+TEST_P(ReencryptTest, WritersThatKeepWritingStaleValuesExhaustThePasses) {
   InsertEncryptedRows(1, 500);
   std::shared_ptr<const Keyring> old_keyring = LoadKeyring();
   RotateMasterKey();
@@ -428,7 +428,7 @@ TEST_F(ReencryptTest, WritersThatKeepWritingStaleValuesExhaustThePasses) {
   EXPECT_NE(status.message().find("old keyring"), std::string::npos);
 }
 
-TEST_F(ReencryptTest, MaxRowsBoundsARun) {
+TEST_P(ReencryptTest, MaxRowsBoundsARun) {
   InsertEncryptedRows(1, 1000);
   uint32_t target = RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
@@ -446,7 +446,7 @@ TEST_F(ReencryptTest, MaxRowsBoundsARun) {
   EXPECT_EQ(Checkpoint(report.job_id), 500);
 }
 
-TEST_F(ReencryptTest, ThrottleReturningZeroStopsAtABoundary) {
+TEST_P(ReencryptTest, ThrottleReturningZeroStopsAtABoundary) {
   InsertEncryptedRows(1, 1000);
   RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
@@ -458,7 +458,7 @@ TEST_F(ReencryptTest, ThrottleReturningZeroStopsAtABoundary) {
   EXPECT_EQ(Checkpoint(report.job_id), 210);
 }
 
-TEST_F(ReencryptTest, RunTimeBudgetStopsTheJob) {
+TEST_P(ReencryptTest, RunTimeBudgetStopsTheJob) {
   InsertEncryptedRows(1, 100);
   RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
@@ -468,7 +468,7 @@ TEST_F(ReencryptTest, RunTimeBudgetStopsTheJob) {
   EXPECT_EQ(pipeline::ReportStatus(report).code(), ErrorCode::kIncomplete);
 }
 
-TEST_F(ReencryptTest, LegacyPlaintextIsEncryptedOnlyOnRequest) {
+TEST_P(ReencryptTest, LegacyPlaintextIsEncryptedOnlyOnRequest) {
   InsertRows({{1, "plain-1"}, {2, "plain-2"}, {3, ""}});
   InsertEncryptedRows(4, 10);
   uint32_t target = RotateMasterKey();
@@ -486,7 +486,7 @@ TEST_F(ReencryptTest, LegacyPlaintextIsEncryptedOnlyOnRequest) {
   EXPECT_EQ(DecryptRow(3), "");
 }
 
-TEST_F(ReencryptTest, ResumeOnlyWithoutAnInterruptedJobIsNotFound) {
+TEST_P(ReencryptTest, ResumeOnlyWithoutAnInterruptedJobIsNotFound) {
   InsertEncryptedRows(1, 10);
   pipeline::ReencryptOptions options = Options();
   options.resume = pipeline::ResumeMode::kResumeOnly;
@@ -496,7 +496,7 @@ TEST_F(ReencryptTest, ResumeOnlyWithoutAnInterruptedJobIsNotFound) {
   EXPECT_NE(report.error().message.find("without --resume"), std::string::npos);
 }
 
-TEST_F(ReencryptTest, UnknownColumnIsRefusedBeforeAnyJobStarts) {
+TEST_P(ReencryptTest, UnknownColumnIsRefusedBeforeAnyJobStarts) {
   pipeline::ReencryptOptions options = Options();
   options.columns = {db::ColumnRef{"credentials", "name", "id"}};
   auto report = pipeline::RunReencryption(options);
@@ -507,7 +507,7 @@ TEST_F(ReencryptTest, UnknownColumnIsRefusedBeforeAnyJobStarts) {
   EXPECT_FALSE(job->has_value());
 }
 
-TEST_F(ReencryptTest, AnInterruptedJobForAnOlderTargetIsSuperseded) {
+TEST_P(ReencryptTest, AnInterruptedJobForAnOlderTargetIsSuperseded) {
   InsertEncryptedRows(1, 1000);
   RotateMasterKey();
   std::atomic<bool> stop{false};
@@ -529,7 +529,7 @@ TEST_F(ReencryptTest, AnInterruptedJobForAnOlderTargetIsSuperseded) {
   ExpectMigrated(1, 1000, newer);
 }
 
-TEST_F(ReencryptTest, ProgressReachesTheTotal) {
+TEST_P(ReencryptTest, ProgressReachesTheTotal) {
   InsertEncryptedRows(1, 1000);
   RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
@@ -546,7 +546,7 @@ TEST_F(ReencryptTest, ProgressReachesTheTotal) {
   EXPECT_EQ(snapshots.back().job_id, report.job_id);
 }
 
-TEST_F(ReencryptTest, SerialCryptoGivesTheSameResult) {
+TEST_P(ReencryptTest, SerialCryptoGivesTheSameResult) {
   InsertEncryptedRows(1, 500);
   uint32_t target = RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
@@ -559,13 +559,15 @@ TEST_F(ReencryptTest, SerialCryptoGivesTheSameResult) {
   ExpectMigrated(1, 500, target);
 }
 
-TEST_F(ReencryptTest, BadOptionsAreUsageErrors) {
+TEST_P(ReencryptTest, BadOptionsAreUsageErrors) {
   pipeline::ReencryptOptions options = Options();
   options.batch_size = 0;
   auto report = pipeline::RunReencryption(options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().code, ErrorCode::kUsage);
 }
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(ReencryptTest);
 
 }  // namespace
 }  // namespace udmg::testing

@@ -1,5 +1,6 @@
 // The fixture of the PostgreSQL store tests: a fresh schema per test (PostgresTestDatabase) and a
-// PgStore open on it and migrated. Skips, with the command to run, when no server is given.
+// PgStore open on it and migrated. Skips, with the command to run, when no server is given;
+// fails instead under UDMG_REQUIRE_POSTGRES=1.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,14 +8,14 @@
 #include <memory>
 
 #include "db/postgres/postgres_store.h"
-#include "tests/postgres/postgres_test_database.h"
+#include "tests/db/postgres_test_database.h"
 
 namespace udmg::db::testing {
 
 class PgStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!TestPostgresUrl()) GTEST_SKIP() << kNoPostgresMessage;
+    UDMG_SKIP_OR_FAIL_WITHOUT_POSTGRES();
     database_ = MakePostgresDatabase();
     store_ = OpenAnother();
     ASSERT_NE(store_, nullptr);

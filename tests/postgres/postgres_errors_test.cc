@@ -7,11 +7,6 @@
 
 #include "tests/postgres/pg_store_fixture.h"
 
-// libpqxx 6.4 leaks the PGresult that libpq makes when a connection breaks mid-query (about 2 KiB
-// per drop, allocated and lost inside libpq; seen only in the terminate test). Not ours to fix:
-// suppressed for libpq's own allocations only, so a leak through our code is still reported.
-extern "C" const char* __lsan_default_suppressions() { return "leak:libpq.so.5\n"; }
-
 namespace udmg::db::testing {
 namespace {
 

@@ -1,4 +1,4 @@
-#include "tests/postgres/postgres_test_database.h"
+#include "tests/db/postgres_test_database.h"
 
 #include <unistd.h>
 
@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <pqxx/pqxx>
 #include <random>
+#include <string_view>
 
 namespace udmg::db::testing {
 namespace {
@@ -115,6 +116,11 @@ std::optional<std::string> TestPostgresUrl() {
   return std::string(url);
 }
 
+bool PostgresRequired() {
+  const char* required = std::getenv("UDMG_REQUIRE_POSTGRES");
+  return required != nullptr && std::string_view(required) == "1";
+}
+
 std::string UrlWithSearchPath(const std::string& url, const std::string& schema) {
   char separator = url.find('?') == std::string::npos ? '?' : '&';
   return url + separator + "options=-csearch_path%3D" + schema;
@@ -123,7 +129,7 @@ std::string UrlWithSearchPath(const std::string& url, const std::string& schema)
 std::unique_ptr<TestDatabase> MakePostgresDatabase() {
   std::optional<std::string> url = TestPostgresUrl();
   if (!url) {
-    ADD_FAILURE() << kNoPostgresMessage;
+    ADD_FAILURE() << (PostgresRequired() ? kPostgresRequiredMessage : kNoPostgresMessage);
     return nullptr;
   }
   return std::make_unique<PostgresTestDatabase>(*url, NewSchemaName());

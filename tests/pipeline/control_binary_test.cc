@@ -1,0 +1,201 @@
+// Live control and the run-time budget of the re-encryption job through the binary (issue 3 item
+// 6): a running `reencrypt` is driven with `udmg-server reencrypt --control ...` (rate, rate=,
+// pause, status, resume, batch-size=) and its own status replies must follow; `--run-time` stops
+// it at a batch boundary with exit 10. No assertion is on elapsed time: waits poll the job's
+// status a bounded number of times, and a low --rate keeps the job running while it is driven.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "tests/e2e/cli_runner.h"
+
+namespace udmg::testing {
+namespace {
+
+constexpr int kRows = 30000;
+constexpr int kPollTries = 600;  // × kPollStep: a safety net against a hang, not a timing check
+constexpr std::chrono::milliseconds kPollStep{50};
+
+class ReencryptControlTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+ protected:
+  void SetUp() override {
+    server_.set_root_key(RandomKeyHex());
+    ASSERT_TRUE(server_.Run({"init"}).Exited(0));
+    ProcessResult demo = server_.Run({"demo", "--rows", std::to_string(kRows)});
+    ASSERT_TRUE(demo.Exited(0)) << demo.Describe();
+    ASSERT_TRUE(server_.Run({"rotate-master-key"}).Exited(0));
+  }
+
+  // The job's reply to one control command, parsed; nullopt when the command failed.
+  std::optional<nlohmann::json> Control(const std::string& command) {
+    ProcessResult result = server_.Run(
+        {"reencrypt", "--control", command, "--control-socket", socket_.string()});
+    if (!result.Exited(0)) return std::nullopt;
+    return nlohmann::json::parse(result.stdout_data);
+  }
+
+  // Polls `status` until `done_when` holds for a reply; the last reply, or nullopt after
+  // kPollTries.
+  std::optional<nlohmann::json> PollStatus(const std::function<bool(const nlohmann::json&)>& done_when) {
+    for (int i = 0; i < kPollTries; ++i) {
+      std::optional<nlohmann::json> status = Control("status");
+      if (status && done_when(*status)) return status;
+      std::this_thread::sleep_for(kPollStep);
+    }
+    return std::nullopt;
+  }
+
+  // Polls until two status replies in a row report the same `done`: the batches admitted before a
+  // pause have committed. Returns that count, or -1 when it never settles.
+  int64_t WaitUntilSettled() {
+    int64_t previous = -1;
+    for (int i = 0; i < kPollTries; ++i) {
+      std::optional<nlohmann::json> status = Control("status");
+      if (status) {
+        int64_t done = (*status)["done"];
+        if (done == previous) return done;
+        previous = done;
+      }
+      std::this_thread::sleep_for(kPollStep * 4);
+    }
+    return -1;
+  }
+
+  TempDir dir_;
+  UdmgServer server_{dir_.path()};
+  std::filesystem::path socket_ = dir_.path() / "job.control";
+};
+
+TEST_P(ReencryptControlTest, RateBatchSizePauseAndResumeChangeTheRunningJob) {
+  std::unique_ptr<BackgroundProcess> job =
+      server_.Start({"reencrypt", "--rate", "2000", "--batch-size", "100", "--no-progress",
+                     "--control-socket", socket_.string()});
+  // The socket answers once the job runs, and the job has committed something.
+  std::optional<nlohmann::json> status =
+      PollStatus([](const nlohmann::json& s) { return s["done"].get<int64_t>() > 0; });
+  ASSERT_TRUE(status.has_value()) << job->Wait().Describe();
+  EXPECT_EQ((*status)["state"], "running");
+  EXPECT_EQ((*status)["total"], kRows);
+  EXPECT_EQ((*status)["rate"], 2000.0);
+  EXPECT_EQ((*status)["batch_size"], 100);
+
+  // A bare command shows the value and never resets it.
+  std::optional<nlohmann::json> rate = Control("rate");
+  ASSERT_TRUE(rate.has_value());
+  EXPECT_EQ((*rate)["rate"], 2000.0);
+  EXPECT_FALSE(rate->contains("previous"));
+  rate = Control("rate");
+  ASSERT_TRUE(rate.has_value());
+  EXPECT_EQ((*rate)["rate"], 2000.0);
+
+  rate = Control("rate=500");
+  ASSERT_TRUE(rate.has_value());
+  EXPECT_EQ((*rate)["rate"], 500.0);
+  EXPECT_EQ((*rate)["previous"], 2000.0);
+  status = Control("status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ((*status)["rate"], 500.0);
+
+  std::optional<nlohmann::json> paused = Control("pause");
+  ASSERT_TRUE(paused.has_value());
+  EXPECT_EQ((*paused)["paused"], true);
+  status = Control("status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ((*status)["state"], "paused");
+  int64_t settled = WaitUntilSettled();
+  ASSERT_GE(settled, 0);
+  EXPECT_LT(settled, kRows);
+  // Paused: however long we look, nothing moves and the job keeps running.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  status = Control("status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ((*status)["done"], settled);
+  EXPECT_GT((*status)["throttled_seconds"]["paused"].get<double>(), 0.0);
+  EXPECT_TRUE(job->Running());
+
+  std::optional<nlohmann::json> resumed = Control("resume");
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_EQ((*resumed)["paused"], false);
+  status = PollStatus([&](const nlohmann::json& s) { return s["done"].get<int64_t>() > settled; });
+  ASSERT_TRUE(status.has_value()) << "the job did not move after resume";
+  EXPECT_EQ((*status)["state"], "running");
+
+  std::optional<nlohmann::json> batch = Control("batch-size=250");
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ((*batch)["batch_size"], 250);
+  EXPECT_EQ((*batch)["previous"], 100);
+  EXPECT_EQ((*batch)["adaptive"], false);
+  batch = Control("batch-size");
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ((*batch)["batch_size"], 250);
+  EXPECT_FALSE(batch->contains("previous"));
+  status = Control("status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ((*status)["batch_size"], 250);
+  EXPECT_EQ((*status)["rate"], 500.0);
+
+  // A bad value is refused with a message, and changes nothing.
+  ProcessResult refused = server_.Run(
+      {"reencrypt", "--control", "rate=-1", "--control-socket", socket_.string()});
+  EXPECT_FALSE(refused.Exited(0)) << refused.Describe();
+  EXPECT_EQ(refused.StderrLines().size(), 1u) << refused.Describe();
+  rate = Control("rate");
+  ASSERT_TRUE(rate.has_value());
+  EXPECT_EQ((*rate)["rate"], 500.0);
+
+  // Unlimited, so that it finishes now.
+  rate = Control("rate=0");
+  ASSERT_TRUE(rate.has_value());
+  ProcessResult finished = job->Wait();
+  ASSERT_TRUE(finished.Exited(0)) << finished.Describe();
+  EXPECT_NE(finished.stdout_data.find(" done: migrated " + std::to_string(kRows)),
+            std::string::npos)
+      << finished.stdout_data;
+
+  // Nothing listens any more; --status shows the finished job.
+  ProcessResult gone = server_.Run(
+      {"reencrypt", "--control", "status", "--control-socket", socket_.string()});
+  EXPECT_TRUE(gone.Exited(6)) << gone.Describe();
+  ProcessResult job_status = server_.Run({"reencrypt", "--status"});
+  ASSERT_TRUE(job_status.Exited(0)) << job_status.Describe();
+  EXPECT_NE(job_status.stdout_data.find("no unfinished reencrypt job"), std::string::npos)
+      << job_status.stdout_data;
+  EXPECT_NE(job_status.stdout_data.find("last finished reencrypt job"), std::string::npos)
+      << job_status.stdout_data;
+  EXPECT_NE(job_status.stdout_data.find("state done"), std::string::npos)
+      << job_status.stdout_data;
+  EXPECT_NE(job_status.stdout_data.find("migrated " + std::to_string(kRows) + ", conflicts 0"),
+            std::string::npos)
+      << job_status.stdout_data;
+}
+
+TEST_P(ReencryptControlTest, RunTimeStopsAtABatchBoundaryAndTheJobResumes) {
+  // At 1000 rows/s the 30000 rows need far more than the 1 s budget, however fast the machine.
+  ProcessResult stopped = server_.Run({"reencrypt", "--rate", "1000", "--batch-size", "100",
+                                       "--run-time", "1s", "--no-progress"});
+  ASSERT_TRUE(stopped.Exited(10)) << stopped.Describe();
+  EXPECT_NE(stopped.stdout_data.find(" stopped: "), std::string::npos) << stopped.stdout_data;
+  EXPECT_NE(stopped.stderr_data.find("run the same command again"), std::string::npos);
+
+  ProcessResult status = server_.Run({"reencrypt", "--status"});
+  ASSERT_TRUE(status.Exited(0)) << status.Describe();
+  EXPECT_NE(status.stdout_data.find("unfinished reencrypt job"), std::string::npos);
+  EXPECT_NE(status.stdout_data.find("state stopped"), std::string::npos) << status.stdout_data;
+  EXPECT_NE(status.stdout_data.find("no finished reencrypt job"), std::string::npos)
+      << status.stdout_data;
+
+  ProcessResult resumed = server_.Run({"reencrypt", "--resume", "--no-progress"});
+  ASSERT_TRUE(resumed.Exited(0)) << resumed.Describe();
+  EXPECT_NE(resumed.stdout_data.find("(resumed)"), std::string::npos) << resumed.stdout_data;
+  EXPECT_NE(resumed.stdout_data.find("remaining 0"), std::string::npos) << resumed.stdout_data;
+}
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(ReencryptControlTest);
+
+}  // namespace
+}  // namespace udmg::testing

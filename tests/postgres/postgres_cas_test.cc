@@ -1,0 +1,116 @@
+// Every batched compare-and-swap method of PgStore on a real server (unnest, values, copy,
+// row-by-row): applied only where unchanged, hostile text, repeated and impossible keys, large
+// batches. The Store contract itself (values, pagination, counts, jobs) runs on both backends in
+// tests/db.
+#include <algorithm>
+
+#include "tests/postgres/pg_store_fixture.h"
+
+namespace udmg::db::testing {
+namespace {
+
+using postgres::CasMethod;
+
+const ColumnRef kItems{"items", "secret", "id"};
+const ColumnRef kTokens{"tokens", "value", "name"};
+
+class PgCasFixture : public PgStoreTest {
+ protected:
+  void SetUp() override {
+    PgStoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    database_->Execute("CREATE TABLE items (id bigint PRIMARY KEY, secret text)");
+    database_->Execute("CREATE TABLE tokens (name text PRIMARY KEY, value text)");
+  }
+  void Insert(const ColumnRef& column, const std::string& key_sql, const std::string& value_sql) {
+    database_->Execute("INSERT INTO " + column.table + " (" + column.key_column + ", " +
+                       column.column + ") VALUES (" + key_sql + ", " + value_sql + ")");
+  }
+};
+
+class PgCasTest : public PgCasFixture, public ::testing::WithParamInterface<CasMethod> {};
+
+TEST_P(PgCasTest, AppliesOnlyWhereTheValueIsUnchanged) {
+  Insert(kItems, "1", "'udmg:v1:one'");
+  Insert(kItems, "2", "'udmg:v1:two'");
+  Insert(kItems, "3", "NULL");
+  database_->Execute("UPDATE items SET secret = 'udmg:v2:theirs' WHERE id = 2");
+  std::vector<CasWrite> writes = {
+      {int64_t{1}, "udmg:v1:one", "udmg:v2:one"},
+      {int64_t{2}, "udmg:v1:two", "udmg:v2:mine"},
+      {int64_t{3}, "udmg:v1:three", "udmg:v2:three"},
+      {int64_t{4}, "udmg:v1:four", "udmg:v2:four"},
+      {std::string("not a number"), "x", "y"},
+  };
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
+                       store_->CompareAndSwapWith(GetParam(), kItems, writes));
+  EXPECT_EQ(applied, (std::vector<bool>{true, false, false, false, false}));
+  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 1"), "udmg:v2:one");
+  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 2"), "udmg:v2:theirs");
+  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 3"), "NULL");
+  EXPECT_EQ(database_->QueryText("SELECT count(*) FROM items"), "3");
+  ASSERT_OK_AND_ASSIGN(applied, store_->CompareAndSwapWith(GetParam(), kItems, {}));
+  EXPECT_TRUE(applied.empty());
+}
+
+// Keys and values that need quoting in an array literal, a VALUES list or COPY text.
+TEST_P(PgCasTest, HostileTextSurvivesEveryMethod) {
+  const std::vector<std::string> hostile = {
+      "", "NULL", "\\N", "a,b", "{x}", "\"q\"", "back\\slash", "tab\there", "new\nline",
+      "cr\rret", "it's", "ünïcødé", std::string(5000, 'z')};
+  std::vector<CasWrite> writes;
+  for (size_t i = 0; i < hostile.size(); ++i) {
+    std::string key = "k" + hostile[i].substr(0, 40) + std::to_string(i);
+    database_->Execute("INSERT INTO tokens (name, value) VALUES (" +
+                       std::string("$q$") + key + "$q$, $q$" + hostile[i] + "$q$)");
+    writes.push_back({key, hostile[i], hostile[(i + 1) % hostile.size()] + "!"});
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
+                       store_->CompareAndSwapWith(GetParam(), kTokens, writes));
+  EXPECT_EQ(applied, std::vector<bool>(writes.size(), true));
+  for (const CasWrite& write : writes) {
+    ASSERT_OK_AND_ASSIGN(std::optional<StoredValue> value, store_->ReadValue(kTokens, write.key));
+    ASSERT_TRUE(value.has_value()) << RowKeyText(write.key);
+    EXPECT_EQ(value->value, write.replacement) << RowKeyText(write.key);
+  }
+}
+
+// The same key twice in one batch: applied in order, the second sees the first.
+TEST_P(PgCasTest, RepeatedKeysApplyInOrder) {
+  Insert(kItems, "1", "'a'");
+  std::vector<CasWrite> writes = {{int64_t{1}, "a", "b"}, {int64_t{1}, "b", "c"},
+                                  {int64_t{1}, "a", "x"}};
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
+                       store_->CompareAndSwapWith(GetParam(), kItems, writes));
+  EXPECT_EQ(applied, (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 1"), "c");
+}
+
+TEST_P(PgCasTest, ThousandsOfRowsInOneBatch) {
+  constexpr int kRows = 5000;
+  database_->Execute("INSERT INTO items SELECT g, 'udmg:v1:' || g FROM generate_series(1, " +
+                     std::to_string(kRows) + ") AS g");
+  std::vector<CasWrite> writes;
+  for (int64_t id = 1; id <= kRows; ++id) {
+    // Every seventh expected value is wrong: those rows must stay as they are.
+    std::string expected = "udmg:v1:" + std::to_string(id) + (id % 7 == 0 ? "x" : "");
+    writes.push_back({id, expected, "udmg:v2:" + std::to_string(id)});
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
+                       store_->CompareAndSwapWith(GetParam(), kItems, writes));
+  for (int64_t id = 1; id <= kRows; ++id) EXPECT_EQ(applied[id - 1], id % 7 != 0) << id;
+  EXPECT_EQ(database_->QueryText("SELECT count(*) FROM items WHERE secret LIKE 'udmg:v2:%'"),
+            std::to_string(kRows - kRows / 7));
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, PgCasTest,
+                         ::testing::Values(CasMethod::kUnnest, CasMethod::kValues, CasMethod::kCopy,
+                                           CasMethod::kRowByRow),
+                         [](const ::testing::TestParamInfo<CasMethod>& info) {
+                           std::string name(postgres::CasMethodName(info.param));
+                           name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace udmg::db::testing
