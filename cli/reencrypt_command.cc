@@ -169,6 +169,14 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
   command->add_flag("--include-plaintext", flags.include_plaintext,
                     "also encrypt legacy plaintext values");
   command->add_flag("--no-progress", flags.no_progress, "no progress lines on stderr");
+  command->add_flag("--shared", flags.shared,
+                    "share the job with other processes: each claims key ranges under a lease");
+  command->add_option("--lease", flags.lease,
+                      "with --shared: a range whose process stopped renewing it for this long "
+                      "is claimed by another (default 30s)");
+  command->add_option("--range-rows", flags.range_rows,
+                      "with --shared: stale rows per key range when the job is created")
+      ->check(CLI::PositiveNumber);
 }
 
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
@@ -180,6 +188,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
                         OptionalDuration(flags.max_write_latency, "--max-write-latency"));
   UDMG_ASSIGN_OR_RETURN(pipeline::Duration run_time,
                         OptionalDuration(flags.run_time, "--run-time"));
+  UDMG_ASSIGN_OR_RETURN(pipeline::Duration lease, OptionalDuration(flags.lease, "--lease"));
   pipeline::ThrottleOptions throttle_options;
   throttle_options.rows_per_second = flags.rate;
   throttle_options.batch_size = flags.batch_size;
@@ -215,6 +224,9 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   options.batches_in_flight = flags.batches_in_flight;
   options.run_time = std::chrono::duration_cast<std::chrono::steady_clock::duration>(run_time);
   options.max_failures = flags.max_failures;
+  options.shared = flags.shared;
+  options.lease = std::chrono::duration_cast<std::chrono::milliseconds>(lease);
+  options.rows_per_range = flags.range_rows;
   options.stop = &g_stop_requested;
   options.warn = [](std::string_view line) { PrintWarning(line); };
   options.hooks.before_fetch = [&](size_t) { return throttle->AdmitNextBatch(stop_requested); };

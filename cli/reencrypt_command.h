@@ -31,6 +31,9 @@ struct JobFlags {
   std::optional<std::string> control_socket;  // default: next to the SQLite file
   bool include_plaintext = false;
   bool no_progress = false;
+  bool shared = false;                       // share the job with other processes (key ranges)
+  std::string lease = "30s";                 // a dead process's range is claimed after this
+  uint64_t range_rows = 50000;               // stale rows per key range of a new shared job
 };
 
 // Adds the shared flags to `command`.

@@ -46,6 +46,33 @@ RowKey ParseRowKey(std::string_view text) {
   return std::string(text);  // "007", "+5", " 5", or beyond int64: the text itself
 }
 
+namespace {
+
+Error NoSharedJobs(std::string_view what) {
+  return Error{ErrorCode::kBadInput, std::string(what) +
+                                         ": this store does not support shared jobs; run the job "
+                                         "without --shared"};
+}
+
+}  // namespace
+
+Result<int64_t> Store::FindOrCreateSharedJob(std::string_view, uint32_t,
+                                             const std::vector<ColumnRef>&, const StaleFilter&,
+                                             uint64_t) {
+  return NoSharedJobs("starting a shared job");
+}
+
+Result<std::optional<JobRange>> Store::ClaimRange(int64_t, std::string_view, int64_t) {
+  return NoSharedJobs("claiming a key range");
+}
+
+Status Store::RenewRange(const JobRange&, std::string_view, const std::optional<RowKey>&, int64_t,
+                         bool) {
+  return NoSharedJobs("renewing a key range");
+}
+
+Result<RangeCounts> Store::CountRanges(int64_t) { return NoSharedJobs("counting key ranges"); }
+
 std::string ResolveDatabaseUrl(const std::optional<std::string>& flag) {
   if (flag && !flag->empty()) return *flag;
   if (const char* env = std::getenv("UDMG_DATABASE_URL"); env != nullptr && *env != '\0') {

@@ -102,6 +102,26 @@ struct FailureRecord {
   int64_t recorded_at = 0;
 };
 
+// Shared jobs (issue 4): several processes share one job by leasing key ranges of its columns.
+// A range holds the keys in (lower, upper] (nullopt: unbounded on that side) and its own
+// checkpoint; a process owns it while its lease runs, and a range whose lease expired (its
+// process died) can be claimed by another.
+struct JobRange {
+  int64_t job_id = 0;
+  ColumnRef column;
+  int64_t position = 0;               // order within the column
+  std::optional<RowKey> lower;        // exclusive
+  std::optional<RowKey> upper;        // inclusive
+  std::optional<RowKey> checkpoint;   // every row after `lower` and up to it is committed
+  bool done = false;
+  std::string owner;                  // the last process that claimed it ("" when never)
+};
+struct RangeCounts {
+  uint64_t open = 0;    // not done and not leased (never claimed, or lease expired)
+  uint64_t leased = 0;  // not done, lease still running
+  uint64_t done = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -181,6 +201,29 @@ class Store {
   virtual Status SetJobState(int64_t job_id, std::string_view state) = 0;
   virtual Status RecordFailure(const FailureRecord& failure) = 0;
   virtual Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) = 0;
+
+  // ---- Shared jobs (several processes, one job) ----------------------------------------------
+  // Under one database-wide lock: the newest "running"/"stopped" job of `kind` aimed at
+  // `target_version` that has ranges, or else a new job over `columns` whose stale keys (by
+  // `filter`, in key order) are split into ranges of about `rows_per_range` rows each (the last
+  // range has no upper bound, so rows inserted later are covered). Several processes starting at
+  // once get the same job. Wrapper stores in tests may keep the default (kBadInput).
+  virtual Result<int64_t> FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
+                                                const std::vector<ColumnRef>& columns,
+                                                const StaleFilter& filter,
+                                                uint64_t rows_per_range);
+  // Claims, for `lease_ms`, the first range of the job (column order, then position) that is not
+  // done and whose lease is free or expired; nullopt when none is (all done or leased). Skips
+  // ranges locked by a concurrent claim (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: BEGIN
+  // IMMEDIATE serializes claims).
+  virtual Result<std::optional<JobRange>> ClaimRange(int64_t job_id, std::string_view owner,
+                                                     int64_t lease_ms);
+  // Saves the range's checkpoint and extends the lease by `lease_ms` from now, and with `done`
+  // marks it done. kConflict when `owner` no longer holds it (its lease expired and another
+  // process claimed it): the caller must stop working on it.
+  virtual Status RenewRange(const JobRange& range, std::string_view owner,
+                            const std::optional<RowKey>& checkpoint, int64_t lease_ms, bool done);
+  virtual Result<RangeCounts> CountRanges(int64_t job_id);
 };
 
 // Opens a connection: "sqlite:PATH" (PATH created if missing) or "postgresql://..." /

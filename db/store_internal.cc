@@ -140,4 +140,11 @@ int64_t UnixNow() {
       .count();
 }
 
+Status LeaseLost(const JobRange& range) {
+  return Status(ErrorCode::kConflict,
+                "the lease on key range " + std::to_string(range.position) + " of " +
+                    range.column.Name() + " (job " + std::to_string(range.job_id) +
+                    ") was lost to another process: raise --lease above the longest batch time");
+}
+
 }  // namespace udmg::db::internal

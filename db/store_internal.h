@@ -1,4 +1,4 @@
-// Helpers shared by the db/ backends (SQLite now, PostgreSQL later): identifier checks, the
+// Helpers shared by the db/ backends (SQLite and PostgreSQL): identifier checks, the
 // portable encoding of row keys in udmg_ tables, job states, and the value-count classification.
 // Not part of the Store API: only db/ includes this header.
 //
@@ -45,6 +45,10 @@ inline constexpr std::string_view kPlaintextLabel = "plain";
 // kInternal unless the records are a keyring the schema can hold: versions positive and unique,
 // fingerprints unique, and exactly one active master version.
 Status ValidateKeyringRecords(const KeyringRecords& records);
+
+// kConflict for a shared job's range that this process no longer holds (its lease expired and
+// another process claimed it, or the range is already done).
+Status LeaseLost(const JobRange& range);
 
 // Seconds since the Unix epoch.
 int64_t UnixNow();

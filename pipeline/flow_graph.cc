@@ -196,6 +196,16 @@ class ColumnPassRunner {
       batch.error = rows.error();
       return;
     }
+    if (pass_.end_at) {
+      // A leased range ends at its upper key: the rest of the page belongs to later ranges.
+      auto beyond = std::find_if(rows->begin(), rows->end(), [this](const db::StoredValue& row) {
+        return *pass_.end_at < row.key;
+      });
+      if (beyond != rows->end()) {
+        rows->erase(beyond, rows->end());
+        want = rows->size() + 1;  // marks the end of the scan below
+      }
+    }
     budget_.rows_fetched += rows->size();
     if (rows->size() < want) {
       batch.end_of_scan = true;
@@ -297,9 +307,16 @@ class ColumnPassRunner {
       ++failed;
     }
     if (pass_.advance_checkpoint && batch.last_key) checkpoint_ = batch.last_key;
-    bool scanned = pass_.advance_checkpoint ? batch.end_of_scan : true;
-    UDMG_RETURN_IF_ERROR(writer_.SaveCheckpoint(pass_.job_id, pass_.column, checkpoint_, migrated,
-                                                conflicts, failed, scanned));
+    if (pass_.save_range) {
+      // A leased range: the counts go to the column, the checkpoint (and the lease) to the range.
+      UDMG_RETURN_IF_ERROR(writer_.SaveCheckpoint(pass_.job_id, pass_.column, std::nullopt,
+                                                  migrated, conflicts, failed, false));
+      UDMG_RETURN_IF_ERROR(pass_.save_range(checkpoint_, batch.end_of_scan));
+    } else {
+      bool scanned = pass_.advance_checkpoint ? batch.end_of_scan : true;
+      UDMG_RETURN_IF_ERROR(writer_.SaveCheckpoint(pass_.job_id, pass_.column, checkpoint_,
+                                                  migrated, conflicts, failed, scanned));
+    }
     result_.migrated += migrated;
     result_.conflicts += conflicts;
     result_.failed += failed;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -47,6 +48,11 @@ struct ColumnPass {
   // catch-up pass (it rescans from the start): the stored checkpoint is kept and only the counts
   // are added, with `scanned` left true.
   bool advance_checkpoint = true;
+  // A leased range of a shared job: the scan ends after this key (inclusive), and each committed
+  // batch's checkpoint goes to `save_range` (which also renews the lease, and with `done` marks
+  // the range done) instead of the column's checkpoint. Called from the commit stage only.
+  std::optional<db::RowKey> end_at;
+  std::function<Status(const std::optional<db::RowKey>& checkpoint, bool done)> save_range;
 };
 
 struct ColumnPassResult {

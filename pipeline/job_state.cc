@@ -67,6 +67,23 @@ Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& opti
   return CreateJob(store, options.job_kind, target_version, columns);
 }
 
+Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options,
+                               uint32_t target_version) {
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, ResolveColumns(store, options.columns));
+  db::StaleFilter filter{target_version, options.include_plaintext};
+  UDMG_ASSIGN_OR_RETURN(int64_t job_id,
+                        store.FindOrCreateSharedJob(options.job_kind, target_version, columns,
+                                                    filter, options.rows_per_range));
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.LoadJob(job_id));
+  if (!job) {
+    return Error{ErrorCode::kDatabase, "shared job " + std::to_string(job_id) +
+                                           " vanished right after it was joined: check that no "
+                                           "other tool deletes udmg_jobs rows"};
+  }
+  bool joined_earlier = job->created_at < job->updated_at;  // an approximation, for the report
+  return JobStart{std::move(*job), joined_earlier};
+}
+
 Result<std::map<std::string, std::set<db::RowKey>>> RecordedFailureKeys(db::Store& store,
                                                                         int64_t job_id) {
   UDMG_ASSIGN_OR_RETURN(std::vector<db::FailureRecord> failures, store.ListFailures(job_id));

@@ -39,6 +39,12 @@ struct JobStart {
 Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& options,
                                   uint32_t target_version);
 
+// A shared job (options.shared): the newest interrupted shared job of options.job_kind aimed at
+// `target_version`, or a new one over options.columns (every registered column when empty) split
+// into key ranges of options.rows_per_range stale rows; processes starting at once join one job.
+Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options,
+                               uint32_t target_version);
+
 // The keys recorded in udmg_reencrypt_failures for `job_id`, by column name ("table.column").
 Result<std::map<std::string, std::set<db::RowKey>>> RecordedFailureKeys(db::Store& store,
                                                                         int64_t job_id);

@@ -1,8 +1,12 @@
 #include "pipeline/reencrypt.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "pipeline/flow_graph.h"
@@ -24,6 +28,9 @@ Status ValidateOptions(const ReencryptOptions& options) {
   }
   if (options.run_time < std::chrono::steady_clock::duration::zero()) {
     return Status(ErrorCode::kUsage, "--run-time must not be negative");
+  }
+  if (options.shared && (options.lease.count() <= 0 || options.rows_per_range == 0)) {
+    return Status(ErrorCode::kUsage, "--lease and --range-rows must be positive");
   }
   if (options.job_kind != kReencryptJobKind && options.job_kind != kSweepJobKind) {
     return Status(ErrorCode::kInternal, "unknown job kind '" + options.job_kind + "' (a bug)");
@@ -88,6 +95,101 @@ Result<ColumnReport> MigrateColumn(const ReencryptOptions& options, Run& run,
   }
 }
 
+std::string OwnerName(const ReencryptOptions& options) {
+  if (!options.owner.empty()) return options.owner;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return std::string(host[0] != '\0' ? host : "localhost") + ":" + std::to_string(getpid());
+}
+
+// Waits a fraction of the lease (ranges leased by others end or expire meanwhile), returning
+// early once the stop flag is set.
+void WaitForLeases(const ReencryptOptions& options) {
+  auto wait = std::clamp(options.lease / 5, std::chrono::milliseconds(20),
+                         std::chrono::milliseconds(500));
+  auto until = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < until) {
+    if (options.stop && options.stop->load(std::memory_order_acquire)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+bool IsLeaseLost(const RunBudget& budget) {
+  return budget.stop_reason == ReencryptOutcome::kError && budget.error &&
+         budget.error->code == ErrorCode::kConflict;
+}
+
+// A shared job: claims ranges (free, or whose lease expired) and migrates each to its end, until
+// every range is done; meanwhile ranges leased by other processes are waited for. The counts go
+// to `reports` by column name. Returns with budget.stop_reason set when the run must stop.
+Status WorkRanges(const ReencryptOptions& options, Run& run,
+                  std::map<std::string, ColumnReport>& reports) {
+  std::string owner = OwnerName(options);
+  int64_t lease_ms = options.lease.count();
+  for (;;) {
+    if (options.stop && options.stop->load(std::memory_order_acquire)) {
+      run.budget.stop_reason = ReencryptOutcome::kStopped;
+      run.budget.stop_cause = StopCause::kStopRequested;
+      return Status::Ok();
+    }
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRange> range,
+                          run.writer->ClaimRange(run.start.job.id, owner, lease_ms));
+    if (!range) {
+      UDMG_ASSIGN_OR_RETURN(db::RangeCounts counts, run.writer->CountRanges(run.start.job.id));
+      if (counts.open + counts.leased == 0) return Status::Ok();
+      WaitForLeases(options);
+      continue;
+    }
+    db::Store& writer = *run.writer;
+    ColumnPass pass{.column = range->column,
+                    .filter = run.filter,
+                    .job_id = run.start.job.id,
+                    .pass = 1,
+                    .start_after = range->checkpoint ? range->checkpoint : range->lower,
+                    .checkpoint = range->checkpoint,
+                    .advance_checkpoint = true,
+                    .end_at = range->upper,
+                    .save_range = [&](const std::optional<db::RowKey>& checkpoint, bool done) {
+                      return writer.RenewRange(*range, owner, checkpoint, lease_ms, done);
+                    }};
+    ColumnPassResult result =
+        RunColumnPass(options, pass, options.keyring, *run.reader, writer,
+                      run.recorded_failures[range->column.Name()], run.budget);
+    ColumnReport& report = reports[range->column.Name()];
+    report.column = range->column;
+    report.migrated += result.migrated;
+    report.conflicts += result.conflicts;
+    report.failed += result.failed;
+    if (IsLeaseLost(run.budget)) {  // another process took the range over: claim another
+      run.budget.stop_reason.reset();
+      run.budget.error.reset();
+      continue;
+    }
+    if (run.budget.stop_reason) return Status::Ok();
+  }
+}
+
+// Every range of a shared job is done: the final count of each column (with catch-up passes,
+// as a single process does) decides whether the job is done.
+Status FinishSharedJob(const ReencryptOptions& options, Run& run, ValueCipher& counter,
+                       std::map<std::string, ColumnReport>& reports, ReencryptReport& report) {
+  // Failures recorded by the other processes are known now.
+  UDMG_ASSIGN_OR_RETURN(run.recorded_failures, RecordedFailureKeys(*run.writer, run.start.job.id));
+  for (db::JobColumnProgress progress : run.start.job.columns) {
+    progress.scanned = true;  // the ranges were the main scan
+    progress.checkpoint.reset();
+    UDMG_ASSIGN_OR_RETURN(ColumnReport column, MigrateColumn(options, run, progress, counter));
+    ++column.passes;  // the ranges were its main scan
+    const ColumnReport& ranges = reports[progress.column.Name()];
+    column.migrated += ranges.migrated;
+    column.conflicts += ranges.conflicts;
+    column.failed += ranges.failed;
+    report.columns.push_back(std::move(column));
+    if (run.budget.stop_reason) break;
+  }
+  return Status::Ok();
+}
+
 std::string_view FinalJobState(const ReencryptReport& report) {
   switch (report.outcome) {
     case ReencryptOutcome::kDone:
@@ -146,7 +248,11 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   UDMG_ASSIGN_OR_RETURN(run.reader, open(options.database_url));
   UDMG_ASSIGN_OR_RETURN(run.writer, open(options.database_url));
   uint32_t target = options.keyring->active_version();
-  UDMG_ASSIGN_OR_RETURN(run.start, StartOrResumeJob(*run.writer, options, target));
+  if (options.shared) {
+    UDMG_ASSIGN_OR_RETURN(run.start, JoinSharedJob(*run.writer, options, target));
+  } else {
+    UDMG_ASSIGN_OR_RETURN(run.start, StartOrResumeJob(*run.writer, options, target));
+  }
   UDMG_ASSIGN_OR_RETURN(run.recorded_failures, RecordedFailureKeys(*run.writer, run.start.job.id));
   UDMG_RETURN_IF_ERROR(run.writer->SetJobState(run.start.job.id, kJobRunning));
   run.filter = db::StaleFilter{target, options.include_plaintext};
@@ -166,15 +272,29 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
     run.budget.total += stale;
   }
   ValueCipher counter(options.keyring);  // the final counts' decrypt check, on this thread
-  for (const db::JobColumnProgress& progress : run.start.job.columns) {
-    Result<ColumnReport> column = MigrateColumn(options, run, progress, counter);
-    if (!column.ok()) {
-      run.budget.stop_reason = ReencryptOutcome::kError;
-      run.budget.error = column.error();
-      break;
+  if (options.shared) {
+    std::map<std::string, ColumnReport> ranges;
+    Status worked = WorkRanges(options, run, ranges);
+    if (worked.ok() && !run.budget.stop_reason) {
+      worked = FinishSharedJob(options, run, counter, ranges, report);
+    } else if (worked.ok()) {
+      for (auto& [name, column] : ranges) report.columns.push_back(std::move(column));
     }
-    report.columns.push_back(std::move(*column));
-    if (run.budget.stop_reason) break;
+    if (!worked.ok()) {
+      run.budget.stop_reason = ReencryptOutcome::kError;
+      run.budget.error = worked.error();
+    }
+  } else {
+    for (const db::JobColumnProgress& progress : run.start.job.columns) {
+      Result<ColumnReport> column = MigrateColumn(options, run, progress, counter);
+      if (!column.ok()) {
+        run.budget.stop_reason = ReencryptOutcome::kError;
+        run.budget.error = column.error();
+        break;
+      }
+      report.columns.push_back(std::move(*column));
+      if (run.budget.stop_reason) break;
+    }
   }
 
   report.outcome = run.budget.stop_reason.value_or(ReencryptOutcome::kDone);
@@ -184,7 +304,13 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   report.peak_batches_in_flight = run.budget.peak_in_flight;
   report.elapsed = std::chrono::steady_clock::now() - run.budget.started;
   AddUp(report);
-  Status saved = run.writer->SetJobState(report.job_id, FinalJobState(report));
+  std::string_view final_state = FinalJobState(report);
+  if (options.shared && final_state != kJobDone) {
+    // A process that stopped must not undo another one that finished the shared job meanwhile.
+    Result<std::optional<db::JobRecord>> now = run.writer->LoadJob(report.job_id);
+    if (now.ok() && *now && (*now)->state == kJobDone) final_state = kJobDone;
+  }
+  Status saved = run.writer->SetJobState(report.job_id, final_state);
   if (!saved.ok() && report.outcome != ReencryptOutcome::kError) {
     report.outcome = ReencryptOutcome::kError;
     report.error = saved.error();

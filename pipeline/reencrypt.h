@@ -110,6 +110,12 @@ struct ReencryptOptions {
   const std::atomic<bool>* stop = nullptr;  // set it (e.g. from a signal) to stop at a boundary
   ReencryptHooks hooks;
   WarningSink warn = StderrWarningSink();   // nonce-budget warnings
+  // Shared job (issue 4): several processes share one job by leasing key ranges of its columns
+  // (docs/reencryption.md, "Several processes, one job"). Off: one process runs the job as above.
+  bool shared = false;
+  std::chrono::milliseconds lease{30000};   // a range whose lease ran out is claimed again
+  uint64_t rows_per_range = 50000;          // stale rows per range when the job is created
+  std::string owner;                        // this process in the ranges; "<host>:<pid>" if empty
 };
 
 // Why the run ended.

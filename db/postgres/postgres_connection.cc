@@ -83,6 +83,19 @@ bool IsConnectionLost(const std::string& sqlstate) {
          sqlstate == "57P03";
 }
 
+// The URL with libpq's fallback_application_name=udmg-server, so that an operator (or a test)
+// finds our sessions in pg_stat_activity; an application_name the URL sets still wins.
+std::string WithApplicationName(const std::string& url) {
+  constexpr std::string_view kParameter = "fallback_application_name=udmg-server";
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+    std::string_view separator = url.find('?') == std::string::npos ? "?"
+                                 : url.back() == '?' || url.back() == '&' ? ""
+                                                                          : "&";
+    return url + std::string(separator) + std::string(kParameter);
+  }
+  return url + " " + std::string(kParameter);  // keyword=value form
+}
+
 }  // namespace
 
 std::string RedactUrl(std::string_view url) {
@@ -137,7 +150,7 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Open(std::string_view url,
 }
 
 std::unique_ptr<pqxx::connection> PgConnection::Connect(const std::string& url) {
-  auto live = std::make_unique<pqxx::connection>(url);
+  auto live = std::make_unique<pqxx::connection>(WithApplicationName(url));
   pqxx::nontransaction(*live).exec("SET client_min_messages TO warning");
   return live;
 }

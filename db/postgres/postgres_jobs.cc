@@ -115,9 +115,11 @@ Status PgStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                                uint64_t conflicts, uint64_t failed, bool scanned) {
   std::string type = checkpoint ? std::string(internal::RowKeyTypeName(*checkpoint)) : "";
   std::string key = checkpoint ? RowKeyText(*checkpoint) : "";
-  // Not idempotent: the counts are added, so a rerun after a lost COMMIT would count twice.
+  // Run again after a lost COMMIT: the position is idempotent; the counts are added, so they may
+  // count one batch twice, but they are advisory (the final count is the truth), and stopping a
+  // job over a lost checkpoint COMMIT would cost the operator a rerun for nothing.
   return connection_->RunStatus(
-      "saving a checkpoint", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
+      "saving a checkpoint", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
         // No checkpoint keeps the one saved before; "scanned" never goes back to false.
         pqxx::result saved = transaction.exec_prepared(

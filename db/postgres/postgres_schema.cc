@@ -90,6 +90,27 @@ CREATE TABLE udmg_reencrypt_failures (
   UNIQUE (job_id, table_name, column_name, key_type, row_key)
 );
 )sql"},
+    {2, "key ranges of shared jobs (several processes, one job)", R"sql(
+CREATE TABLE udmg_job_ranges (
+  job_id           bigint  NOT NULL REFERENCES udmg_jobs (id) ON DELETE CASCADE,
+  table_name       text    NOT NULL,
+  column_name      text    NOT NULL,
+  position         bigint  NOT NULL,
+  lower_type       text    CHECK (lower_type IN ('integer', 'text')),
+  lower_key        text,
+  upper_type       text    CHECK (upper_type IN ('integer', 'text')),
+  upper_key        text,
+  checkpoint_type  text    CHECK (checkpoint_type IN ('integer', 'text')),
+  checkpoint_key   text,
+  done             boolean NOT NULL DEFAULT false,
+  owner            text    NOT NULL DEFAULT '',
+  lease_expires_ms bigint  NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, table_name, column_name, position),
+  CHECK ((lower_type IS NULL) = (lower_key IS NULL)),
+  CHECK ((upper_type IS NULL) = (upper_key IS NULL)),
+  CHECK ((checkpoint_type IS NULL) = (checkpoint_key IS NULL))
+);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -140,8 +140,10 @@ Status PgStore::UpdateKeyring(const KeyringChange& change) {
 
 Status PgStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) {
   if (by_version.empty()) return Status::Ok();
+  // Run again after a lost COMMIT: that can only over-count, so the nonce warning comes earlier,
+  // never later (DESIGN §8); under-counting is what must not happen.
   return connection_->RunStatus(
-      "counting encryptions per master version", Retry::kNotIdempotent,
+      "counting encryptions per master version", Retry::kIdempotent,
       [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
         std::string add = connection_->Prepared(

@@ -80,12 +80,26 @@ class PgStore final : public Store {
   Status RecordFailure(const FailureRecord& failure) override;
   Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) override;
 
+  Result<int64_t> FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
+                                        const std::vector<ColumnRef>& columns,
+                                        const StaleFilter& filter,
+                                        uint64_t rows_per_range) override;
+  Result<std::optional<JobRange>> ClaimRange(int64_t job_id, std::string_view owner,
+                                             int64_t lease_ms) override;
+  Status RenewRange(const JobRange& range, std::string_view owner,
+                    const std::optional<RowKey>& checkpoint, int64_t lease_ms,
+                    bool done) override;
+  Result<RangeCounts> CountRanges(int64_t job_id) override;
+
   // The same write-back with a chosen method (benchmarks and tests compare them).
   Result<std::vector<bool>> CompareAndSwapWith(CasMethod method, const ColumnRef& column,
                                                std::span<const CasWrite> writes);
   PgConnection& connection() { return *connection_; }
 
  private:
+  // Every `rows_per_range`-th stale key in key order: the upper bounds of a shared job's ranges.
+  Result<std::vector<RowKey>> RangeBounds(const ColumnRef& column, const StaleFilter& filter,
+                                          uint64_t rows_per_range);
   // The key column's type, read once per registered column from the catalog; kDatabase naming
   // `what` when the table or a column does not exist.
   Result<KeyColumnType> KeyTypeOf(const ColumnRef& column, std::string_view what);

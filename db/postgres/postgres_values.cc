@@ -1,5 +1,6 @@
 // PgStore: values of registered columns (read, write, stale scans, counts, compare-and-swap) and
 // the demo table. Identifiers are validated and double-quoted; values are always parameters.
+#include <algorithm>
 #include <string>
 
 #include "db/postgres/postgres_store.h"
@@ -175,6 +176,30 @@ Result<uint64_t> PgStore::CountStale(const ColumnRef& column, const StaleFilter&
             .exec_params("SELECT count(*) FROM " + q.table + " WHERE " + StalePredicate(q, 1),
                          pqxx::prepare::make_dynamic_params(parameters))[0][0]
             .as<uint64_t>();
+      });
+}
+
+Result<std::vector<RowKey>> PgStore::RangeBounds(const ColumnRef& column,
+                                                 const StaleFilter& filter,
+                                                 uint64_t rows_per_range) {
+  std::string what = "splitting " + column.Name() + " into key ranges";
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
+  QuotedColumn q(column);
+  std::vector<std::string> parameters;
+  AddStaleParameters(filter, parameters);
+  parameters.push_back(std::to_string(std::max<uint64_t>(1, rows_per_range)));
+  std::string sql = "SELECT k FROM (SELECT " + q.key + " AS k, row_number() OVER (ORDER BY " +
+                    q.key + ") AS n FROM " + q.table + " WHERE " + q.key + " IS NOT NULL AND " +
+                    StalePredicate(q, 1) + ") s WHERE n % $3::bigint = 0 ORDER BY k";
+  return connection_->Run<std::vector<RowKey>>(
+      what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<std::vector<RowKey>> {
+        pqxx::nontransaction transaction(live);
+        pqxx::result rows =
+            transaction.exec_params(sql, pqxx::prepare::make_dynamic_params(parameters));
+        std::vector<RowKey> keys;
+        keys.reserve(rows.size());
+        for (const pqxx::row& row : rows) keys.push_back(KeyFromField(type, row[0]));
+        return keys;
       });
 }
 

@@ -87,6 +87,27 @@ CREATE TABLE udmg_reencrypt_failures (
   UNIQUE (job_id, table_name, column_name, key_type, row_key)
 );
 )sql"},
+    {2, "key ranges of shared jobs (several processes, one job)", R"sql(
+CREATE TABLE udmg_job_ranges (
+  job_id           INTEGER NOT NULL REFERENCES udmg_jobs (id) ON DELETE CASCADE,
+  table_name       TEXT    NOT NULL,
+  column_name      TEXT    NOT NULL,
+  position         INTEGER NOT NULL,
+  lower_type       TEXT    CHECK (lower_type IN ('integer', 'text')),
+  lower_key        TEXT,
+  upper_type       TEXT    CHECK (upper_type IN ('integer', 'text')),
+  upper_key        TEXT,
+  checkpoint_type  TEXT    CHECK (checkpoint_type IN ('integer', 'text')),
+  checkpoint_key   TEXT,
+  done             INTEGER NOT NULL DEFAULT 0,
+  owner            TEXT    NOT NULL DEFAULT '',
+  lease_expires_ms INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, table_name, column_name, position),
+  CHECK ((lower_type IS NULL) = (lower_key IS NULL)),
+  CHECK ((upper_type IS NULL) = (upper_key IS NULL)),
+  CHECK ((checkpoint_type IS NULL) = (checkpoint_key IS NULL))
+);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

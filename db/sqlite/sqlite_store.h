@@ -67,7 +67,21 @@ class SqliteStore final : public Store {
   Status RecordFailure(const FailureRecord& failure) override;
   Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) override;
 
+  Result<int64_t> FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
+                                        const std::vector<ColumnRef>& columns,
+                                        const StaleFilter& filter,
+                                        uint64_t rows_per_range) override;
+  Result<std::optional<JobRange>> ClaimRange(int64_t job_id, std::string_view owner,
+                                             int64_t lease_ms) override;
+  Status RenewRange(const JobRange& range, std::string_view owner,
+                    const std::optional<RowKey>& checkpoint, int64_t lease_ms,
+                    bool done) override;
+  Result<RangeCounts> CountRanges(int64_t job_id) override;
+
  private:
+  // Every `rows_per_range`-th stale key in key order: the upper bounds of a shared job's ranges.
+  Result<std::vector<RowKey>> RangeBounds(const ColumnRef& column, const StaleFilter& filter,
+                                          uint64_t rows_per_range);
   // Keyring rows as they are now; the caller holds a transaction.
   Result<std::optional<KeyringRecords>> ReadKeyringRows();
   Status ReplaceKeyringRows(const KeyringRecords& records);

@@ -9,9 +9,6 @@
 namespace udmg::db::sqlite {
 namespace {
 
-// Pages are usually one batch (about 1000 rows): reserve that much, never a caller's huge limit.
-constexpr size_t kPageReserveLimit = 4096;
-
 // Quoted names of one column, for building its statements.
 struct QuotedColumn {
   std::string table, column, key;
@@ -20,6 +17,9 @@ struct QuotedColumn {
         column(internal::QuoteIdentifier(ref.column)),
         key(internal::QuoteIdentifier(ref.key_column)) {}
 };
+
+// Pages are usually one batch (about 1000 rows): reserve that much, never a caller's huge limit.
+constexpr size_t kPageReserveLimit = 4096;
 
 // Stale values, with ?2 = the target prefix "udmg:vN:", ?3 = its length, ?4 = include plaintext.
 // substr() compares case-sensitively, unlike LIKE in SQLite.
@@ -129,6 +129,29 @@ Result<uint64_t> SqliteStore::CountStale(const ColumnRef& column, const StaleFil
   BindStaleFilter(count, filter);
   UDMG_ASSIGN_OR_RETURN(bool has_row, count.Step());
   return has_row ? static_cast<uint64_t>(count.Int(0)) : uint64_t{0};
+}
+
+Result<std::vector<RowKey>> SqliteStore::RangeBounds(const ColumnRef& column,
+                                                     const StaleFilter& filter,
+                                                     uint64_t rows_per_range) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  UDMG_ASSIGN_OR_RETURN(
+      Statement bounds,
+      connection_->Prepare("SELECT k FROM (SELECT " + q.key + " AS k, row_number() OVER (ORDER BY " +
+                               q.key + ") AS n FROM " + q.table + " WHERE " + q.key +
+                               " IS NOT NULL AND " + StalePredicate(q) +
+                               ") WHERE n % ?1 = 0 ORDER BY k",
+                           "splitting " + column.Name() + " into key ranges"));
+  bounds.BindInt(1, static_cast<int64_t>(std::max<uint64_t>(1, rows_per_range)));
+  BindStaleFilter(bounds, filter);
+  std::vector<RowKey> keys;
+  for (;;) {
+    UDMG_ASSIGN_OR_RETURN(bool has_row, bounds.Step());
+    if (!has_row) break;
+    keys.push_back(bounds.Key(0));
+  }
+  return keys;
 }
 
 Result<ValueCounts> SqliteStore::CountValues(const ColumnRef& column) {

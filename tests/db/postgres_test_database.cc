@@ -22,7 +22,9 @@ std::string NewSchemaName() {
 class PostgresTestDatabase final : public TestDatabase {
  public:
   PostgresTestDatabase(const std::string& server_url, std::string schema)
-      : schema_(std::move(schema)), url_(UrlWithSearchPath(server_url, schema_)) {
+      : schema_(std::move(schema)),
+        server_url_(server_url),
+        url_(UrlWithSearchPath(server_url, schema_)) {
     try {
       connection_ = std::make_unique<pqxx::connection>(server_url);
       pqxx::nontransaction setup(*connection_);
@@ -36,6 +38,12 @@ class PostgresTestDatabase final : public TestDatabase {
   ~PostgresTestDatabase() override {
     if (connection_ == nullptr) return;
     try {
+      // A fault test may have restarted the server under this connection: connect again.
+      try {
+        pqxx::nontransaction(*connection_).exec("SELECT 1");
+      } catch (const pqxx::broken_connection&) {
+        connection_ = std::make_unique<pqxx::connection>(server_url_);
+      }
       pqxx::nontransaction(*connection_).exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
     } catch (const std::exception& e) {
       ADD_FAILURE() << "cannot drop test schema " << schema_ << ": " << e.what();
@@ -104,6 +112,7 @@ class PostgresTestDatabase final : public TestDatabase {
 
  private:
   std::string schema_;
+  std::string server_url_;
   std::string url_;
   std::unique_ptr<pqxx::connection> connection_;
 };

@@ -17,12 +17,15 @@ constexpr const char* kTables[] = {"udmg_schema_migrations",
                                    "udmg_key_usage",
                                    "udmg_jobs",
                                    "udmg_job_columns",
-                                   "udmg_reencrypt_failures"};
+                                   "udmg_reencrypt_failures",
+                                   "udmg_job_ranges"};
+// Rows of udmg_schema_migrations at the latest version (one per migration).
+constexpr const char* kMigrationCount = "2";
 
 TEST_P(StoreMigrationsTest, FreshDatabaseGetsEveryTableAndNoKeyring) {
   for (const char* table : kTables) {
     EXPECT_EQ(database_->QueryText(std::string("SELECT count(*) FROM ") + table),
-              table == std::string("udmg_schema_migrations") ? "1" : "0")
+              table == std::string("udmg_schema_migrations") ? kMigrationCount : "0")
         << table;
   }
   ASSERT_OK_AND_ASSIGN(std::optional<KeyringRecords> keyring, store_->LoadKeyring());
@@ -62,7 +65,7 @@ TEST_P(StoreMigrationsTest, ConcurrentFirstStartsApplyEachMigrationOnce) {
   }
   for (std::thread& thread : threads) thread.join();
   for (const Status& result : results) EXPECT_TRUE(result.ok()) << result.message();
-  EXPECT_EQ(fresh->QueryText("SELECT count(*) FROM udmg_schema_migrations"), "1");
+  EXPECT_EQ(fresh->QueryText("SELECT count(*) FROM udmg_schema_migrations"), kMigrationCount);
   EXPECT_EQ(fresh->QueryText("SELECT count(*) FROM udmg_root_keys"), "0");
 }
 

@@ -1,0 +1,216 @@
+// SqliteStore: key ranges of shared jobs (several processes, one job). BEGIN IMMEDIATE serializes
+// job creation and claims; lease times are the database's clock in milliseconds.
+#include "db/sqlite/sqlite_store.h"
+#include "db/store_internal.h"
+
+namespace udmg::db::sqlite {
+namespace {
+
+constexpr const char* kNowMs = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
+// The newest resumable job of ?1 aimed at ?2 that has ranges (a shared job), if any.
+Result<std::optional<int64_t>> FindSharedJob(Connection& connection, std::string_view kind,
+                                             uint32_t target_version) {
+  UDMG_ASSIGN_OR_RETURN(
+      Statement find,
+      connection.Prepare("SELECT id FROM udmg_jobs j WHERE kind = ?1 AND target_version = ?2 "
+                         "AND state IN ('running', 'stopped') AND EXISTS (SELECT 1 FROM "
+                         "udmg_job_ranges r WHERE r.job_id = j.id) ORDER BY id DESC LIMIT 1",
+                         "looking for a shared job"));
+  find.BindText(1, kind);
+  find.BindInt(2, target_version);
+  UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
+  if (!found) return std::optional<int64_t>();
+  return std::optional<int64_t>(find.Int(0));
+}
+
+void BindOptionalKey(Statement& statement, int type_index, const std::optional<RowKey>& key) {
+  if (!key) return;  // both stay NULL
+  statement.BindText(type_index, internal::RowKeyTypeName(*key));
+  statement.BindText(type_index + 1, RowKeyText(*key));
+}
+
+Result<std::optional<RowKey>> OptionalStoredKey(const Statement& row, int type_column) {
+  if (row.IsNull(type_column)) return std::optional<RowKey>();
+  UDMG_ASSIGN_OR_RETURN(RowKey key,
+                        internal::RowKeyFromStored(row.Text(type_column), row.Text(type_column + 1)));
+  return std::optional<RowKey>(std::move(key));
+}
+
+}  // namespace
+
+Result<int64_t> SqliteStore::FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
+                                                   const std::vector<ColumnRef>& columns,
+                                                   const StaleFilter& filter,
+                                                   uint64_t rows_per_range) {
+  UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> existing,
+                        FindSharedJob(*connection_, kind, target_version));
+  if (existing) return *existing;
+  // Sampled before the lock: any split is a valid partition (the final count covers the rest).
+  std::vector<std::vector<RowKey>> bounds;
+  for (const ColumnRef& column : columns) {
+    UDMG_ASSIGN_OR_RETURN(bounds.emplace_back(), RangeBounds(column, filter, rows_per_range));
+  }
+  constexpr std::string_view kWhat = "creating a shared job";
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+  UDMG_ASSIGN_OR_RETURN(existing, FindSharedJob(*connection_, kind, target_version));
+  if (existing) return *existing;  // another process created it while this one sampled
+  int64_t now = internal::UnixNow();
+  int64_t job_id = 0;
+  {
+    UDMG_ASSIGN_OR_RETURN(Statement insert,
+                          connection_->Prepare("INSERT INTO udmg_jobs (kind, state, "
+                                               "target_version, created_at, updated_at) "
+                                               "VALUES (?1, 'running', ?2, ?3, ?3)",
+                                               kWhat));
+    insert.BindText(1, kind);
+    insert.BindInt(2, target_version);
+    insert.BindInt(3, now);
+    UDMG_RETURN_IF_ERROR(insert.Run());
+    job_id = connection_->LastInsertRowid();
+  }
+  UDMG_ASSIGN_OR_RETURN(Statement add_column,
+                        connection_->Prepare("INSERT INTO udmg_job_columns (job_id, position, "
+                                             "table_name, column_name, key_column) "
+                                             "VALUES (?1, ?2, ?3, ?4, ?5)",
+                                             kWhat));
+  UDMG_ASSIGN_OR_RETURN(Statement add_range,
+                        connection_->Prepare("INSERT INTO udmg_job_ranges (job_id, table_name, "
+                                             "column_name, position, lower_type, lower_key, "
+                                             "upper_type, upper_key) "
+                                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                             kWhat));
+  for (size_t i = 0; i < columns.size(); ++i) {
+    UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(columns[i]));
+    add_column.BindInt(1, job_id);
+    add_column.BindInt(2, static_cast<int64_t>(i));
+    add_column.BindText(3, columns[i].table);
+    add_column.BindText(4, columns[i].column);
+    add_column.BindText(5, columns[i].key_column);
+    UDMG_RETURN_IF_ERROR(add_column.Run());
+    std::optional<RowKey> lower;
+    for (size_t r = 0; r <= bounds[i].size(); ++r) {
+      std::optional<RowKey> upper;
+      if (r < bounds[i].size()) upper = bounds[i][r];
+      add_range.BindInt(1, job_id);
+      add_range.BindText(2, columns[i].table);
+      add_range.BindText(3, columns[i].column);
+      add_range.BindInt(4, static_cast<int64_t>(r));
+      add_range.BindNull(5);
+      add_range.BindNull(6);
+      add_range.BindNull(7);
+      add_range.BindNull(8);
+      BindOptionalKey(add_range, 5, lower);
+      BindOptionalKey(add_range, 7, upper);
+      UDMG_RETURN_IF_ERROR(add_range.Run());
+      lower = upper;
+    }
+  }
+  UDMG_RETURN_IF_ERROR(transaction.Commit());
+  return job_id;
+}
+
+Result<std::optional<JobRange>> SqliteStore::ClaimRange(int64_t job_id, std::string_view owner,
+                                                        int64_t lease_ms) {
+  constexpr std::string_view kWhat = "claiming a key range";
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+  JobRange range;
+  {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement find,
+        connection_->Prepare(std::string("SELECT r.table_name, r.column_name, c.key_column, "
+                                         "r.position, r.lower_type, r.lower_key, r.upper_type, "
+                                         "r.upper_key, r.checkpoint_type, r.checkpoint_key "
+                                         "FROM udmg_job_ranges r JOIN udmg_job_columns c ON "
+                                         "c.job_id = r.job_id AND c.table_name = r.table_name "
+                                         "AND c.column_name = r.column_name WHERE r.job_id = ?1 "
+                                         "AND r.done = 0 AND r.lease_expires_ms < ") +
+                                 kNowMs + " ORDER BY c.position, r.position LIMIT 1",
+                             kWhat));
+    find.BindInt(1, job_id);
+    UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
+    if (!found) return std::optional<JobRange>();
+    range.job_id = job_id;
+    range.column = ColumnRef{find.Text(0), find.Text(1), find.Text(2)};
+    range.position = find.Int(3);
+    UDMG_ASSIGN_OR_RETURN(range.lower, OptionalStoredKey(find, 4));
+    UDMG_ASSIGN_OR_RETURN(range.upper, OptionalStoredKey(find, 6));
+    UDMG_ASSIGN_OR_RETURN(range.checkpoint, OptionalStoredKey(find, 8));
+    range.owner = std::string(owner);
+  }
+  {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement claim,
+        connection_->Prepare(std::string("UPDATE udmg_job_ranges SET owner = ?5, "
+                                         "lease_expires_ms = ") +
+                                 kNowMs + " + ?6 WHERE job_id = ?1 AND table_name = ?2 AND "
+                                          "column_name = ?3 AND position = ?4",
+                             kWhat));
+    claim.BindInt(1, job_id);
+    claim.BindText(2, range.column.table);
+    claim.BindText(3, range.column.column);
+    claim.BindInt(4, range.position);
+    claim.BindText(5, owner);
+    claim.BindInt(6, lease_ms);
+    UDMG_RETURN_IF_ERROR(claim.Run());
+  }
+  UDMG_RETURN_IF_ERROR(transaction.Commit());
+  return std::optional<JobRange>(std::move(range));
+}
+
+Status SqliteStore::RenewRange(const JobRange& range, std::string_view owner,
+                               const std::optional<RowKey>& checkpoint, int64_t lease_ms,
+                               bool done) {
+  constexpr std::string_view kWhat = "renewing a key range's lease";
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+  {
+    // No checkpoint keeps the one saved before.
+    UDMG_ASSIGN_OR_RETURN(
+        Statement renew,
+        connection_->Prepare(std::string("UPDATE udmg_job_ranges SET "
+                                         "checkpoint_type = coalesce(?6, checkpoint_type), "
+                                         "checkpoint_key = coalesce(?7, checkpoint_key), "
+                                         "done = ?9, lease_expires_ms = ") +
+                                 kNowMs + " + ?8 WHERE job_id = ?1 AND table_name = ?2 AND "
+                                          "column_name = ?3 AND position = ?4 AND owner = ?5 "
+                                          "AND done = 0",
+                             kWhat));
+    renew.BindInt(1, range.job_id);
+    renew.BindText(2, range.column.table);
+    renew.BindText(3, range.column.column);
+    renew.BindInt(4, range.position);
+    renew.BindText(5, owner);
+    renew.BindNull(6);
+    renew.BindNull(7);
+    BindOptionalKey(renew, 6, checkpoint);
+    renew.BindInt(8, lease_ms);
+    renew.BindInt(9, done ? 1 : 0);
+    UDMG_RETURN_IF_ERROR(renew.Run());
+    if (connection_->Changes() == 0) return internal::LeaseLost(range);
+  }
+  return transaction.Commit();
+}
+
+Result<RangeCounts> SqliteStore::CountRanges(int64_t job_id) {
+  UDMG_ASSIGN_OR_RETURN(
+      Statement count,
+      connection_->Prepare(std::string("SELECT coalesce(sum(done = 0 AND lease_expires_ms < ") +
+                               kNowMs + "), 0), coalesce(sum(done = 0 AND lease_expires_ms >= " +
+                               kNowMs + "), 0), coalesce(sum(done <> 0), 0) "
+                                        "FROM udmg_job_ranges WHERE job_id = ?1",
+                           "counting key ranges"));
+  count.BindInt(1, job_id);
+  UDMG_ASSIGN_OR_RETURN(bool has_row, count.Step());
+  RangeCounts counts;
+  if (has_row) {
+    counts.open = static_cast<uint64_t>(count.Int(0));
+    counts.leased = static_cast<uint64_t>(count.Int(1));
+    counts.done = static_cast<uint64_t>(count.Int(2));
+  }
+  return counts;
+}
+
+}  // namespace udmg::db::sqlite

@@ -1,0 +1,112 @@
+// Store key ranges of shared jobs on every backend: the split at creation, joining the same job,
+// claims that skip leased ranges, lease expiry, renewal by the owner only, and the counts.
+#include "tests/db/store_test_support.h"
+
+namespace udmg::db::testing {
+namespace {
+
+using StoreRangesTest = StoreTest;
+
+const ColumnRef kSecrets{"credentials", "secret", "id"};
+constexpr int64_t kLongLeaseMs = 600000;
+
+class StoreRangesFixture : public StoreRangesTest {
+ protected:
+  // Ten stale values (ids 1..10, version 1) and two already on the target version 2.
+  void SetUp() override {
+    StoreRangesTest::SetUp();
+    database_->Execute("CREATE TABLE credentials (id integer PRIMARY KEY, secret text)");
+    for (int id = 1; id <= 12; ++id) {
+      std::string version = id <= 10 ? "1" : "2";
+      database_->Execute("INSERT INTO credentials VALUES (" + std::to_string(id) + ", 'udmg:v" +
+                         version + ":x')");
+    }
+    ASSERT_OK(store_->AddColumn(kSecrets));
+  }
+
+  const StaleFilter filter_{2, false};
+};
+
+TEST_P(StoreRangesFixture, SplitIntoRangesOfStaleKeysAndJoinedByEveryProcess) {
+  ASSERT_OK_AND_ASSIGN(int64_t id,
+                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+  // Another process (another connection) joins the same job.
+  ASSERT_OK_AND_ASSIGN(int64_t joined,
+                       OpenAnother()->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+  EXPECT_EQ(joined, id);
+  // Stale keys 1..10 by 4: (-inf, 4], (4, 8], (8, +inf).
+  std::vector<JobRange> ranges;
+  for (;;) {
+    ASSERT_OK_AND_ASSIGN(std::optional<JobRange> range, store_->ClaimRange(id, "a:1", kLongLeaseMs));
+    if (!range) break;
+    ranges.push_back(*range);
+  }
+  ASSERT_EQ(ranges.size(), 3u);
+  EXPECT_FALSE(ranges[0].lower.has_value());
+  EXPECT_EQ(ranges[0].upper, RowKey(int64_t{4}));
+  EXPECT_EQ(ranges[1].lower, RowKey(int64_t{4}));
+  EXPECT_EQ(ranges[1].upper, RowKey(int64_t{8}));
+  EXPECT_EQ(ranges[2].lower, RowKey(int64_t{8}));
+  EXPECT_FALSE(ranges[2].upper.has_value());
+  EXPECT_EQ(ranges[2].column, kSecrets);
+  ASSERT_OK_AND_ASSIGN(RangeCounts counts, store_->CountRanges(id));
+  EXPECT_EQ(counts.leased, 3u);
+  EXPECT_EQ(counts.open + counts.done, 0u);
+  // A job aimed at another version is another job.
+  ASSERT_OK_AND_ASSIGN(int64_t other,
+                       store_->FindOrCreateSharedJob("reencrypt", 3, {kSecrets}, filter_, 4));
+  EXPECT_NE(other, id);
+}
+
+TEST_P(StoreRangesFixture, RenewSavesTheCheckpointAndOnlyTheOwnerMayRenew) {
+  ASSERT_OK_AND_ASSIGN(int64_t id,
+                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 100));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRange> range, store_->ClaimRange(id, "a:1", kLongLeaseMs));
+  ASSERT_TRUE(range.has_value());
+  EXPECT_FALSE(range->upper.has_value());  // fewer stale rows than a range: one open range
+  ASSERT_OK(store_->RenewRange(*range, "a:1", RowKey(int64_t{5}), kLongLeaseMs, false));
+  EXPECT_STATUS(store_->RenewRange(*range, "b:2", RowKey(int64_t{6}), kLongLeaseMs, false),
+                kConflict, "--lease");
+  // Leased: nobody else can claim it.
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRange> none, OpenAnother()->ClaimRange(id, "b:2", 1000));
+  EXPECT_FALSE(none.has_value());
+  // The lease expires (renewed with a negative lease): another process claims it at the checkpoint.
+  ASSERT_OK(store_->RenewRange(*range, "a:1", std::nullopt, -1000, false));
+  ASSERT_OK_AND_ASSIGN(RangeCounts counts, store_->CountRanges(id));
+  EXPECT_EQ(counts.open, 1u);
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRange> taken, OpenAnother()->ClaimRange(id, "b:2", 1000));
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->checkpoint, RowKey(int64_t{5}));
+  EXPECT_EQ(taken->owner, "b:2");
+  // The first owner lost it.
+  EXPECT_STATUS(store_->RenewRange(*range, "a:1", RowKey(int64_t{9}), kLongLeaseMs, false),
+                kConflict, "lost to another process");
+  ASSERT_OK(store_->RenewRange(*taken, "b:2", RowKey(int64_t{10}), kLongLeaseMs, true));
+  ASSERT_OK_AND_ASSIGN(counts, store_->CountRanges(id));
+  EXPECT_EQ(counts.done, 1u);
+  EXPECT_EQ(counts.open + counts.leased, 0u);
+  // Done: it is never claimed again, nor renewed.
+  ASSERT_OK_AND_ASSIGN(none, store_->ClaimRange(id, "c:3", 1000));
+  EXPECT_FALSE(none.has_value());
+  EXPECT_STATUS(store_->RenewRange(*taken, "b:2", std::nullopt, kLongLeaseMs, false), kConflict,
+                "lost");
+}
+
+TEST_P(StoreRangesFixture, AFinishedSharedJobIsNotJoined) {
+  ASSERT_OK_AND_ASSIGN(int64_t id,
+                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+  ASSERT_OK(store_->SetJobState(id, "done"));
+  ASSERT_OK_AND_ASSIGN(int64_t next,
+                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+  EXPECT_NE(next, id);
+  // A job without ranges (a single-process job) is never joined either.
+  ASSERT_OK_AND_ASSIGN(int64_t single, store_->CreateJob("sweep", 2, {kSecrets}));
+  ASSERT_OK_AND_ASSIGN(int64_t shared_sweep,
+                       store_->FindOrCreateSharedJob("sweep", 2, {kSecrets}, filter_, 4));
+  EXPECT_NE(shared_sweep, single);
+}
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(StoreRangesFixture);
+
+}  // namespace
+}  // namespace udmg::db::testing

@@ -1,0 +1,303 @@
+// PostgreSQL faults in the middle of a re-encryption job, through the binary (issue 4 item 3):
+//  - the server restarted with `pg_ctl restart -m immediate`;
+//  - the job's connections killed with pg_terminate_backend (found in pg_stat_activity by the
+//    backend's application_name, udmg-server).
+// Each round rotates the master key, starts `reencrypt` over kRows rows with a modest --rate,
+// waits (polling `reencrypt --status`) until the job has committed a given share of the rows,
+// injects the fault, and expects: the job completes (it retried), or it exits 10 or 8 with one
+// line on stderr; then the same command completes; then no value is stale, none is lost, and
+// every value decrypts to what `demo` stored (the independent Python implementation, on a SQLite
+// mirror).
+//
+// Server: a restart would break every other test that shares UDMG_TEST_POSTGRES_URL (ctest -j),
+// so this binary starts a private throwaway server with scripts/postgres.sh for its own tests
+// (only when a PostgreSQL run was asked for: UDMG_TEST_POSTGRES_URL set) and points
+// UDMG_TEST_POSTGRES_URL/UDMG_TEST_POSTGRES_DIR of this process at it. Without a server the tests
+// skip, or fail under UDMG_REQUIRE_POSTGRES=1.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "tests/db/postgres_test_database.h"
+#include "tests/e2e/cli_runner.h"
+
+namespace udmg::testing {
+namespace {
+
+constexpr int kRows = 50000;
+// Slow enough (about 5 s a job) that a fault lands mid-job, fast enough for several rounds.
+constexpr const char* kRate = "10000";
+const std::vector<std::string> kJob = {"reencrypt", "--rate", kRate, "--batch-size", "250",
+                                       "--no-progress"};
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+std::string PgBin() { return EnvOr("UDMG_PG_BIN", "/usr/lib/postgresql/15/bin"); }
+
+// The environment of scripts/postgres.sh: the runner's minimal PATH lacks /usr/sbin (runuser).
+std::map<std::string, std::string> ScriptEnv() {
+  return {{"UDMG_PG_BIN", PgBin()}, {"PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}};
+}
+
+// A command as the owner of the server files (the `postgres` user when the test runs as root, as
+// scripts/postgres.sh does).
+Invocation AsServerOwner(std::vector<std::string> command) {
+  if (geteuid() != 0) {
+    Invocation invocation{.program = command.front()};
+    invocation.args.assign(command.begin() + 1, command.end());
+    return invocation;
+  }
+  Invocation invocation{.program = "/usr/sbin/runuser", .args = {"-u", "postgres", "--"}};
+  invocation.args.insert(invocation.args.end(), command.begin(), command.end());
+  return invocation;
+}
+
+// The private server of this binary (see the file comment), started before the first test.
+class PrivateServer : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (!db::testing::TestPostgresUrl()) return;  // the tests skip or fail by themselves
+    Invocation start{.program = "bash",
+                     .args = {std::string(UDMG_SOURCE_DIR) + "/scripts/postgres.sh", "start"},
+                     .env = ScriptEnv()};
+    ProcessResult started = RunTool(start);
+    ASSERT_TRUE(started.Exited(0)) << started.Describe();
+    std::istringstream lines(started.stdout_data);
+    std::string line;
+    std::string url;
+    while (std::getline(lines, line)) {
+      std::smatch match;
+      if (!std::regex_match(line, match, std::regex("export (UDMG_TEST_POSTGRES_\\w+)=(.*)"))) {
+        continue;
+      }
+      if (match[1] == "UDMG_TEST_POSTGRES_URL") url = match[2];
+      if (match[1] == "UDMG_TEST_POSTGRES_DIR") dir_ = match[2];
+    }
+    ASSERT_FALSE(url.empty() || dir_.empty()) << started.Describe();
+    setenv("UDMG_TEST_POSTGRES_URL", url.c_str(), 1);
+    setenv("UDMG_TEST_POSTGRES_DIR", dir_.c_str(), 1);
+  }
+
+  void TearDown() override {
+    if (dir_.empty()) return;
+    RunTool({.program = "bash",
+             .args = {std::string(UDMG_SOURCE_DIR) + "/scripts/postgres.sh", "stop", dir_},
+             .env = ScriptEnv()});
+  }
+
+ private:
+  std::string dir_;
+};
+
+const ::testing::Environment* const kPrivateServer =
+    ::testing::AddGlobalTestEnvironment(new PrivateServer);
+
+// How the faulted run ended, for the trace and the summary line of each round.
+std::string Outcome(const ProcessResult& result) {
+  if (result.Exited(0)) return "completed (retried through the fault)";
+  return "exit " + std::to_string(result.exit_code) + ": " + result.stderr_data;
+}
+
+// PostgreSQL only: one parameter, so UdmgServer (db::testing::CurrentBackend()) picks a schema
+// of its own on the server.
+class PostgresFaultTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+ protected:
+  void SetUp() override {
+    UDMG_SKIP_OR_FAIL_WITHOUT_POSTGRES();
+    server_.emplace(dir_.path());
+    server_->set_root_key(RandomKeyHex());
+    ASSERT_TRUE(server_->Run({"init"}).Exited(0));
+    ProcessResult demo = server_->Run({"demo", "--rows", std::to_string(kRows)});
+    ASSERT_TRUE(demo.Exited(0)) << demo.Describe();
+  }
+
+  // Rows migrated so far by the unfinished job, per `reencrypt --status`; nullopt once there is
+  // no unfinished job (it finished before the fault could land).
+  std::optional<uint64_t> MigratedSoFar() {
+    ProcessResult status = server_->Run({"reencrypt", "--status"});
+    EXPECT_TRUE(status.Exited(0)) << status.Describe();
+    std::smatch match;
+    static const std::regex kUnfinished("unfinished reencrypt job [0-9]+: state running[^\n]*\n"
+                                        "  credentials\\.secret: [^\n]*migrated ([0-9]+)");
+    if (!std::regex_search(status.stdout_data, match, kUnfinished)) return std::nullopt;
+    return std::stoull(match[1]);
+  }
+
+  // Waits until the running job has migrated at least `rows` (polling its progress, no timing
+  // assumed). False when the job ended first.
+  bool WaitForMigrated(BackgroundProcess& job, uint64_t rows) {
+    while (job.Running()) {
+      std::optional<uint64_t> migrated = MigratedSoFar();
+      if (migrated && *migrated >= rows) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  // Runs one round: new master key, the job, `fault` once `share` of the rows are migrated, the
+  // expectations on the faulted run, the same command again, nothing stale. True when the fault
+  // landed mid-job (`fault` says whether it hit anything).
+  bool Round(double share, const std::function<bool()>& fault) {
+    ProcessResult rotated = server_->Run({"rotate-master-key"});
+    EXPECT_TRUE(rotated.Exited(0)) << rotated.Describe();
+    std::unique_ptr<BackgroundProcess> job = server_->Start(kJob);
+    bool landed = WaitForMigrated(*job, static_cast<uint64_t>(share * kRows)) && fault();
+    ProcessResult faulted = job->Wait();
+    std::cout << "[ round at " << share * 100 << "% ] " << (landed ? "" : "(no fault: done first) ")
+              << Outcome(faulted) << std::endl;
+    if (!faulted.Exited(0)) {
+      EXPECT_TRUE(faulted.Exited(10) || faulted.Exited(8)) << faulted.Describe();
+      EXPECT_EQ(faulted.StderrLines().size(), 1u) << faulted.Describe();
+      ProcessResult again = server_->Run(kJob);
+      EXPECT_TRUE(again.Exited(0)) << again.Describe();
+      EXPECT_NE(again.stdout_data.find(" done: "), std::string::npos) << again.Describe();
+    } else {
+      EXPECT_NE(faulted.stdout_data.find(" done: "), std::string::npos) << faulted.Describe();
+    }
+    EXPECT_EQ(StaleOrMissing(), "0 " + std::to_string(kRows));
+    return landed;
+  }
+
+  // "<stale values> <rows>": values not under the active master version, and the row count.
+  std::string StaleOrMissing() {
+    std::string active = server_->Exec(
+        "SELECT version FROM udmg_master_keys WHERE state = 'active';");
+    active.erase(active.find_last_not_of('\n') + 1);
+    std::string counts = server_->Exec(
+        "SELECT count(*) FILTER (WHERE secret IS NULL OR secret NOT LIKE 'udmg:v" + active +
+        ":%'), count(*) FROM credentials;");
+    counts.erase(counts.find_last_not_of('\n') + 1);
+    std::replace(counts.begin(), counts.end(), '|', ' ');
+    return counts;
+  }
+
+  // Every value decrypts to what demo stored: `verify`, then the Python implementation.
+  void ExpectEveryValueIntact() {
+    ProcessResult verify = server_->Run({"verify"});
+    EXPECT_TRUE(verify.Exited(0)) << verify.Describe();
+    Invocation inspect{.program = "python3",
+                       .args = {std::string(UDMG_SOURCE_DIR) + "/tests/e2e/udmg_interop.py",
+                                "inspect", "--db", server_->database().string(), "--k0",
+                                server_->root_key()}};
+    ProcessResult result = RunTool(inspect);
+    ASSERT_TRUE(result.Exited(0)) << result.Describe();
+    nlohmann::json report = nlohmann::json::parse(result.stdout_data);
+    int active = report["active_master_version"];
+    const nlohmann::json& values = report["columns"]["credentials.secret"];
+    ASSERT_EQ(values.size(), static_cast<size_t>(kRows));
+    int wrong = 0;
+    for (const auto& [key, value] : values.items()) {
+      bool ok = value["version"] == active && value["plaintext"] == "demo-secret-" + key;
+      if (!ok && ++wrong <= 5) ADD_FAILURE() << "row " << key << ": " << value.dump();
+    }
+    EXPECT_EQ(wrong, 0);
+  }
+
+  TempDir dir_;
+  std::optional<UdmgServer> server_;
+};
+
+TEST_P(PostgresFaultTest, ImmediateRestartMidJobThenTheSameCommandCompletes) {
+  const std::string dir = EnvOr("UDMG_TEST_POSTGRES_DIR", "");
+  auto restart = [&] {
+    ProcessResult restarted = RunTool(AsServerOwner(
+        {PgBin() + "/pg_ctl", "-D", dir + "/data", "-l", dir + "/server.log", "-w", "-t", "60",
+         "restart", "-m", "immediate"}));
+    EXPECT_TRUE(restarted.Exited(0)) << restarted.Describe();
+    return restarted.Exited(0);
+  };
+  int landed = 0;
+  for (double share : {0.05, 0.4, 0.75}) {
+    landed += Round(share, restart);
+    if (HasFatalFailure() || HasFailure()) break;
+  }
+  EXPECT_GE(landed, 2) << "the job finished before most restarts: lower kRate";
+  ExpectEveryValueIntact();
+}
+
+TEST_P(PostgresFaultTest, TerminatedBackendMidBatchThenTheSameCommandCompletes) {
+  // The job's sessions carry application_name udmg-server (db/postgres sets it as a fallback);
+  // nothing else of the test runs udmg-server while the job does. A session in a statement or a
+  // transaction is taken when one shows up (mid-batch), then every other one of the job.
+  int mid_statement = 0;
+  auto terminate = [&] {
+    const std::string mine = "FROM pg_stat_activity WHERE application_name = 'udmg-server'";
+    // A session listed may end before it is signalled (pg_terminate_backend then warns and
+    // returns false): such warnings are not the test's business, and only true results count.
+    auto terminated = [&](const std::string& which) {
+      std::string count = server_->Exec(
+          "SET client_min_messages = error; SELECT count(*) FILTER (WHERE "
+          "pg_terminate_backend(pid, 10000)) " +
+          mine + which + ";");
+      return std::stoi(count.empty() ? "0" : count);
+    };
+    int busy = 0;
+    for (int i = 0; i < 100 && busy == 0; ++i) busy = terminated(" AND state <> 'idle'");
+    mid_statement += busy > 0;
+    // No session at all: the job ended meanwhile (the round does not count as landed).
+    return busy + terminated("") > 0;
+  };
+  int landed = 0;
+  for (double share : {0.1, 0.5, 0.85}) {
+    landed += Round(share, terminate);
+    if (HasFatalFailure() || HasFailure()) break;
+  }
+  EXPECT_GE(landed, 2) << "the job finished before most terminations: lower kRate";
+  std::cout << "[ terminations ] " << mid_statement << " of " << landed
+            << " caught a session in a statement or transaction" << std::endl;
+  ExpectEveryValueIntact();
+}
+
+TEST_P(PostgresFaultTest, ServerDownLongerThanTheRetriesIsExitEightThenTheSameCommandCompletes) {
+  const std::string dir = EnvOr("UDMG_TEST_POSTGRES_DIR", "");
+  const std::string port = ReadFile(dir + "/port");
+  ASSERT_FALSE(port.empty()) << "no port file in " << dir;
+  auto pg_ctl = [&](std::vector<std::string> action) {
+    std::vector<std::string> command = {PgBin() + "/pg_ctl", "-D", dir + "/data", "-l",
+                                        dir + "/server.log", "-w", "-t", "60"};
+    command.insert(command.end(), action.begin(), action.end());
+    ProcessResult result = RunTool(AsServerOwner(command));
+    EXPECT_TRUE(result.Exited(0)) << result.Describe();
+  };
+  ASSERT_TRUE(server_->Run({"rotate-master-key"}).Exited(0));
+  std::unique_ptr<BackgroundProcess> job = server_->Start(kJob);
+  ASSERT_TRUE(WaitForMigrated(*job, kRows / 4)) << job->Wait().Describe();
+  // Down until the job gave up: its retries (about 3 s) cannot outlast a stopped server.
+  pg_ctl({"stop", "-m", "immediate"});
+  ProcessResult failed = job->Wait();
+  pg_ctl({"start", "-o", "-p " + port.substr(0, port.find_last_not_of("\n") + 1)});
+  ASSERT_TRUE(failed.Exited(8)) << failed.Describe();
+  ASSERT_EQ(failed.StderrLines().size(), 1u) << failed.Describe();
+  EXPECT_NE(failed.stderr_data.find("cannot reach the PostgreSQL server"), std::string::npos)
+      << failed.stderr_data;
+  EXPECT_NE(failed.stderr_data.find("gave up after"), std::string::npos) << failed.stderr_data;
+  std::cout << "[ server down ] " << Outcome(failed) << std::flush;
+
+  ProcessResult again = server_->Run(kJob);
+  ASSERT_TRUE(again.Exited(0)) << again.Describe();
+  EXPECT_NE(again.stdout_data.find("(resumed)"), std::string::npos) << again.stdout_data;
+  EXPECT_EQ(StaleOrMissing(), "0 " + std::to_string(kRows));
+  ExpectEveryValueIntact();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresFaultTest,
+                         ::testing::Values(db::testing::StoreBackend{
+                             "postgresql", db::testing::MakePostgresDatabase}),
+                         db::testing::BackendName);
+
+}  // namespace
+}  // namespace udmg::testing
