@@ -71,6 +71,10 @@ bool InitDemo(UdmgServer& server, int rows) {
   return true;
 }
 
+bool InitDemoAndRotate(UdmgServer& server, int rows) {
+  return InitDemo(server, rows) && RunOk(server, {"rotate-master-key"}).Exited(kExitOk);
+}
+
 std::optional<nlohmann::json> StatusJson(const UdmgServer& server) {
   ProcessResult result = RunOk(server, {"status", "--json"});
   if (!result.Exited(kExitOk)) return std::nullopt;
@@ -180,6 +184,21 @@ std::map<int, int> ExpectDemoPlaintexts(const nlohmann::json& inspected, int row
     if (value["version"].is_number()) ++by_version[value["version"].get<int>()];
   }
   return by_version;
+}
+
+void ExpectDemoValuesMigrated(const UdmgServer& server, int rows) {
+  std::optional<nlohmann::json> inspected = InspectWithPython(server);
+  ASSERT_TRUE(inspected.has_value());
+  int active = (*inspected)["active_master_version"];
+  const nlohmann::json& values = (*inspected)["columns"]["credentials.secret"];
+  ASSERT_EQ(values.size(), static_cast<size_t>(rows));
+  constexpr int kRowsShown = 5;  // a whole table of wrong rows would bury the cause
+  int wrong = 0;
+  for (const auto& [key, value] : values.items()) {
+    bool ok = value["version"] == active && value["plaintext"] == "demo-secret-" + key;
+    if (!ok && ++wrong <= kRowsShown) ADD_FAILURE() << "row " << key << ": " << value.dump();
+  }
+  EXPECT_EQ(wrong, 0);
 }
 
 }  // namespace udmg::testing

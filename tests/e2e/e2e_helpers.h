@@ -48,6 +48,10 @@ ProcessResult RunOk(const UdmgServer& server, std::vector<std::string> args,
 // Returns false (with a test failure recorded) when a step fails.
 bool InitDemo(UdmgServer& server, int rows);
 
+// InitDemo, then `rotate-master-key`: every demo value is stale, waiting for `reencrypt`.
+// Returns false (with a test failure recorded) when a step fails.
+bool InitDemoAndRotate(UdmgServer& server, int rows);
+
 // `status --json`, parsed; nullopt (with a failure recorded) when it fails or is not JSON.
 std::optional<nlohmann::json> StatusJson(const UdmgServer& server);
 
@@ -77,5 +81,9 @@ std::optional<nlohmann::json> InspectWithPython(const UdmgServer& server,
 // Expects every credentials.secret value id = 1..rows to decrypt (in Python) to
 // "demo-secret-<id>", and returns the count of values per master version.
 std::map<int, int> ExpectDemoPlaintexts(const nlohmann::json& inspected, int rows);
+
+// Expects exactly `rows` credentials.secret values, every one under the active master version and
+// decrypting (in Python) to "demo-secret-<id>"; the first few wrong rows are shown.
+void ExpectDemoValuesMigrated(const UdmgServer& server, int rows);
 
 }  // namespace udmg::testing

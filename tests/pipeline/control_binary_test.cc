@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/e2e/cli_runner.h"
+#include "tests/e2e/e2e_helpers.h"
 
 namespace udmg::testing {
 namespace {
@@ -23,13 +24,7 @@ constexpr std::chrono::milliseconds kPollStep{50};
 
 class ReencryptControlTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
-  void SetUp() override {
-    server_.set_root_key(RandomKeyHex());
-    ASSERT_TRUE(server_.Run({"init"}).Exited(0));
-    ProcessResult demo = server_.Run({"demo", "--rows", std::to_string(kRows)});
-    ASSERT_TRUE(demo.Exited(0)) << demo.Describe();
-    ASSERT_TRUE(server_.Run({"rotate-master-key"}).Exited(0));
-  }
+  void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
   // The job's reply to one control command, parsed; nullopt when the command failed.
   std::optional<nlohmann::json> Control(const std::string& command) {

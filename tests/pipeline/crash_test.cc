@@ -6,12 +6,12 @@
 #include <signal.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 
 #include "tests/e2e/cli_runner.h"
+#include "tests/e2e/e2e_helpers.h"
 
 namespace udmg::testing {
 namespace {
@@ -21,33 +21,7 @@ constexpr int kRows = 20000;
 // Each test runs on every backend (SQLite file, PostgreSQL schema): UdmgServer picks the database.
 class ReencryptCrashTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
-  void SetUp() override {
-    server_.set_root_key(RandomKeyHex());
-    ASSERT_TRUE(server_.Run({"init"}).Exited(0));
-    ProcessResult demo = server_.Run({"demo", "--rows", std::to_string(kRows)});
-    ASSERT_TRUE(demo.Exited(0)) << demo.Describe();
-    ASSERT_TRUE(server_.Run({"rotate-master-key"}).Exited(0));
-  }
-
-  // Every value is under the active version and decrypts to what demo stored, per udmg_interop.py.
-  void ExpectAllMigratedAndIntact() {
-    Invocation inspect{.program = "python3",
-                       .args = {std::string(UDMG_SOURCE_DIR) + "/tests/e2e/udmg_interop.py",
-                                "inspect", "--db", server_.database().string(), "--k0",
-                                server_.root_key()}};
-    ProcessResult result = RunTool(inspect);
-    ASSERT_TRUE(result.Exited(0)) << result.Describe();
-    nlohmann::json report = nlohmann::json::parse(result.stdout_data);
-    int active = report["active_master_version"];
-    const nlohmann::json& values = report["columns"]["credentials.secret"];
-    ASSERT_EQ(values.size(), static_cast<size_t>(kRows));
-    int wrong = 0;
-    for (const auto& [key, value] : values.items()) {
-      bool ok = value["version"] == active && value["plaintext"] == "demo-secret-" + key;
-      if (!ok && ++wrong <= 5) ADD_FAILURE() << "row " << key << ": " << value.dump();
-    }
-    EXPECT_EQ(wrong, 0);
-  }
+  void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
   // Waits until the job has committed at least one batch (a row says so), so that a signal lands
   // mid-run. Not a timing assertion: it only decides when to send the signal.
@@ -91,7 +65,7 @@ TEST_P(ReencryptCrashTest, KillNineAtRandomInstantsThenTheSameCommandFinishes) {
   ProcessResult last = server_.Run({"reencrypt", "--no-progress"});
   ASSERT_TRUE(last.Exited(0)) << last.Describe();
   EXPECT_NE(last.stdout_data.find(" done: "), std::string::npos) << last.stdout_data;
-  ExpectAllMigratedAndIntact();
+  ExpectDemoValuesMigrated(server_, kRows);
   ProcessResult status = server_.Run({"reencrypt", "--status"});
   EXPECT_NE(status.stdout_data.find("no unfinished reencrypt job"), std::string::npos);
 }
@@ -111,7 +85,7 @@ TEST_P(ReencryptCrashTest, SigtermStopsAtABatchBoundaryWithExitTenAndResumes) {
   ProcessResult resumed = server_.Run({"reencrypt", "--resume", "--no-progress"});
   ASSERT_TRUE(resumed.Exited(0)) << resumed.Describe();
   EXPECT_NE(resumed.stdout_data.find("(resumed)"), std::string::npos) << resumed.stdout_data;
-  ExpectAllMigratedAndIntact();
+  ExpectDemoValuesMigrated(server_, kRows);
 }
 
 TEST_P(ReencryptCrashTest, StopFileStopsTheJob) {
@@ -125,7 +99,7 @@ TEST_P(ReencryptCrashTest, StopFileStopsTheJob) {
   ASSERT_TRUE(stopped.Exited(10)) << stopped.Describe();
   ProcessResult resumed = server_.Run({"reencrypt", "--no-progress"});
   ASSERT_TRUE(resumed.Exited(0)) << resumed.Describe();
-  ExpectAllMigratedAndIntact();
+  ExpectDemoValuesMigrated(server_, kRows);
 }
 
 TEST_P(ReencryptCrashTest, ResumeWithoutAnInterruptedJobIsExitSix) {

@@ -8,12 +8,12 @@
 
 #include <chrono>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tests/e2e/cli_runner.h"
+#include "tests/e2e/e2e_helpers.h"
 
 namespace udmg::testing {
 namespace {
@@ -23,13 +23,7 @@ constexpr int kRangeRows = 1000;  // 6 bounded ranges and the open-ended tail
 
 class MultiProcessTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
-  void SetUp() override {
-    server_.set_root_key(RandomKeyHex());
-    ASSERT_TRUE(server_.Run({"init"}).Exited(0));
-    ProcessResult demo = server_.Run({"demo", "--rows", std::to_string(kRows)});
-    ASSERT_TRUE(demo.Exited(0)) << demo.Describe();
-    ASSERT_TRUE(server_.Run({"rotate-master-key"}).Exited(0));
-  }
+  void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
   // A shared job process with a control socket of its own (the default one is per database).
   std::vector<std::string> SharedCommand(const std::string& name,
@@ -55,26 +49,6 @@ class MultiProcessTest : public ::testing::TestWithParam<db::testing::StoreBacke
   }
   int64_t RangesInProgressOf(pid_t pid) const {
     return Count("SELECT count(*) FROM udmg_job_ranges WHERE " + InProgressOf(pid) + ";");
-  }
-
-  // Every value is under the active version and decrypts to what demo stored, per udmg_interop.py.
-  void ExpectAllMigratedAndIntact() {
-    Invocation inspect{.program = "python3",
-                       .args = {std::string(UDMG_SOURCE_DIR) + "/tests/e2e/udmg_interop.py",
-                                "inspect", "--db", server_.database().string(), "--k0",
-                                server_.root_key()}};
-    ProcessResult result = RunTool(inspect);
-    ASSERT_TRUE(result.Exited(0)) << result.Describe();
-    nlohmann::json report = nlohmann::json::parse(result.stdout_data);
-    int active = report["active_master_version"];
-    const nlohmann::json& values = report["columns"]["credentials.secret"];
-    ASSERT_EQ(values.size(), static_cast<size_t>(kRows));
-    int wrong = 0;
-    for (const auto& [key, value] : values.items()) {
-      bool ok = value["version"] == active && value["plaintext"] == "demo-secret-" + key;
-      if (!ok && ++wrong <= 5) ADD_FAILURE() << "row " << key << ": " << value.dump();
-    }
-    EXPECT_EQ(wrong, 0);
   }
 
   void ExpectOneJobDoneWithEveryRangeDone() {
@@ -130,7 +104,7 @@ TEST_P(MultiProcessTest, ThreeProcessesOneKilledTheOthersReclaimItsRangeAndFinis
                   " AND NOT done;"),
             0);
   ExpectOneJobDoneWithEveryRangeDone();
-  ExpectAllMigratedAndIntact();
+  ExpectDemoValuesMigrated(server_, kRows);
 }
 
 TEST_P(MultiProcessTest, ProcessesStartedAtTheSameInstantJoinOneJob) {
@@ -153,7 +127,7 @@ TEST_P(MultiProcessTest, ProcessesStartedAtTheSameInstantJoinOneJob) {
   EXPECT_EQ(Count("SELECT sum(migrated) FROM udmg_job_columns;"), kRows);
   EXPECT_EQ(Count("SELECT count(*) FROM udmg_jobs WHERE state <> 'done';"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM udmg_job_ranges WHERE NOT done;"), 0);
-  ExpectAllMigratedAndIntact();
+  ExpectDemoValuesMigrated(server_, kRows);
 }
 
 TEST_P(MultiProcessTest, ASharedJobRunAgainAfterItIsDoneFindsNothingToDo) {
@@ -163,7 +137,7 @@ TEST_P(MultiProcessTest, ASharedJobRunAgainAfterItIsDoneFindsNothingToDo) {
   EXPECT_TRUE(again.Exited(0)) << again.Describe();
   // A second job over a table with nothing stale: one range, done, and the job done.
   EXPECT_EQ(Count("SELECT count(*) FROM udmg_jobs WHERE state = 'done';"), 2);
-  ExpectAllMigratedAndIntact();
+  ExpectDemoValuesMigrated(server_, kRows);
 }
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(MultiProcessTest);

@@ -22,7 +22,6 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -31,6 +30,7 @@
 
 #include "tests/db/postgres_test_database.h"
 #include "tests/e2e/cli_runner.h"
+#include "tests/e2e/e2e_helpers.h"
 
 namespace udmg::testing {
 namespace {
@@ -119,10 +119,7 @@ class PostgresFaultTest : public ::testing::TestWithParam<db::testing::StoreBack
   void SetUp() override {
     UDMG_SKIP_OR_FAIL_WITHOUT_POSTGRES();
     server_.emplace(dir_.path());
-    server_->set_root_key(RandomKeyHex());
-    ASSERT_TRUE(server_->Run({"init"}).Exited(0));
-    ProcessResult demo = server_->Run({"demo", "--rows", std::to_string(kRows)});
-    ASSERT_TRUE(demo.Exited(0)) << demo.Describe();
+    ASSERT_TRUE(InitDemo(*server_, kRows));
   }
 
   // Rows migrated so far by the unfinished job, per `reencrypt --status`; nullopt once there is
@@ -189,22 +186,7 @@ class PostgresFaultTest : public ::testing::TestWithParam<db::testing::StoreBack
   void ExpectEveryValueIntact() {
     ProcessResult verify = server_->Run({"verify"});
     EXPECT_TRUE(verify.Exited(0)) << verify.Describe();
-    Invocation inspect{.program = "python3",
-                       .args = {std::string(UDMG_SOURCE_DIR) + "/tests/e2e/udmg_interop.py",
-                                "inspect", "--db", server_->database().string(), "--k0",
-                                server_->root_key()}};
-    ProcessResult result = RunTool(inspect);
-    ASSERT_TRUE(result.Exited(0)) << result.Describe();
-    nlohmann::json report = nlohmann::json::parse(result.stdout_data);
-    int active = report["active_master_version"];
-    const nlohmann::json& values = report["columns"]["credentials.secret"];
-    ASSERT_EQ(values.size(), static_cast<size_t>(kRows));
-    int wrong = 0;
-    for (const auto& [key, value] : values.items()) {
-      bool ok = value["version"] == active && value["plaintext"] == "demo-secret-" + key;
-      if (!ok && ++wrong <= 5) ADD_FAILURE() << "row " << key << ": " << value.dump();
-    }
-    EXPECT_EQ(wrong, 0);
+    ExpectDemoValuesMigrated(*server_, kRows);
   }
 
   TempDir dir_;
