@@ -41,11 +41,23 @@ SecretBytes BenchRootKey() {
   return std::move(key).value();
 }
 
+bool IsPostgresUrl(std::string_view url) {
+  return url.starts_with("postgresql://") || url.starts_with("postgres://");
+}
+
+std::string DatasetUrl(const std::string& path_or_url) {
+  return IsPostgresUrl(path_or_url) ? path_or_url : "sqlite:" + path_or_url;
+}
+
 Status GenerateDataset(const std::string& path, uint64_t rows) {
   if (std::filesystem::exists(path)) {
     return Status(ErrorCode::kConflict, path + " exists: give a new file for the dataset");
   }
-  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenStore("sqlite:" + path));
+  return GenerateDatasetAt("sqlite:" + path, rows);
+}
+
+Status GenerateDatasetAt(const std::string& url, uint64_t rows) {
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenStore(url));
   UDMG_RETURN_IF_ERROR(store->Migrate());
   const SecretBytes k0 = BenchRootKey();
   const int64_t now = std::time(nullptr);

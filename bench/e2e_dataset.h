@@ -28,6 +28,14 @@ SecretBytes BenchRootKey();
 // Creates the dataset in a new SQLite file `path` (which must not exist).
 Status GenerateDataset(const std::string& path, uint64_t rows);
 
+// Creates the dataset in the database at `url` ("sqlite:PATH" or "postgresql://..."), which must
+// hold no udmg schema and no credentials table yet.
+Status GenerateDatasetAt(const std::string& url, uint64_t rows);
+
+// "sqlite:PATH" for a file path, the URL itself for "postgresql://..." (the driver's argument).
+std::string DatasetUrl(const std::string& path_or_url);
+bool IsPostgresUrl(std::string_view url);
+
 // Opens `url` and the keyring with BenchRootKey().
 struct OpenedDataset {
   std::unique_ptr<db::Store> store;

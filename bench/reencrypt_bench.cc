@@ -1,13 +1,23 @@
-// End-to-end re-encryption benchmark driver (issue 3 item 9). One measurement per process, so
-// that each run's peak RSS (getrusage ru_maxrss) is its own; scripts/bench.sh runs the matrix.
+// End-to-end re-encryption benchmark driver (issue 3 item 9 on SQLite, issue 4 item 5 on
+// PostgreSQL). One measurement per process, so that each run's peak RSS (getrusage ru_maxrss) is
+// its own; scripts/bench.sh and scripts/bench-postgres.sh run the matrix. DB is a SQLite file path
+// or a postgresql:// URL.
 //
-//   udmg-reencrypt-bench generate PATH ROWS      a fresh SQLite dataset, every row stale
-//   udmg-reencrypt-bench run MODE PATH [BATCH_SIZE [BATCHES_IN_FLIGHT]]
-//       MODE: pipeline | naive | naive-tx | rewrite | sql  (see bench/e2e_baselines.h)
-//       prints one JSON line: mode, rows, seconds, rows_per_second, peak_rss_kib
-//   udmg-reencrypt-bench verify PATH ROWS VERSION   every row decrypts to its plaintext
+//   udmg-reencrypt-bench generate DB ROWS        a fresh dataset, every row stale (PostgreSQL:
+//                                                in an empty database, with the pgcrypto peer's
+//                                                table, vacuumed)
+//   udmg-reencrypt-bench run MODE DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]
+//       MODE: pipeline | pipeline-N | naive | naive-tx | rewrite | sql | pgcrypto
+//       (bench/e2e_baselines.h, bench/e2e_pipeline.h, bench/e2e_postgres.h; pipeline-N: N
+//       processes sharing one job, RANGE_ROWS stale rows per key range; naive-tx: SQLite only;
+//       pgcrypto: PostgreSQL only)
+//       prints one JSON line: mode, rows, seconds, cpu_seconds, rows_per_second, peak_rss_kib
+//       (the largest of this process and its children)
+//   udmg-reencrypt-bench verify DB ROWS VERSION       every row decrypts to its plaintext
+//   udmg-reencrypt-bench verify-pgcrypto DB ROWS STRIDE   every STRIDE-th peer row does
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,13 +26,11 @@
 
 #include "bench/e2e_baselines.h"
 #include "bench/e2e_dataset.h"
-#include "pipeline/reencrypt.h"
+#include "bench/e2e_pipeline.h"
+#include "bench/e2e_postgres.h"
 
 namespace udmg::bench {
 namespace {
-
-constexpr size_t kDefaultBatchSize = 1000;
-constexpr size_t kDefaultBatchesInFlight = 4;
 
 int Fail(const Error& error) {
   std::fprintf(stderr, "udmg-reencrypt-bench: %s\n", error.message.c_str());
@@ -31,63 +39,82 @@ int Fail(const Error& error) {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: udmg-reencrypt-bench generate PATH ROWS\n"
-               "       udmg-reencrypt-bench run pipeline|naive|naive-tx|rewrite|sql PATH "
-               "[BATCH_SIZE [BATCHES_IN_FLIGHT]]\n"
-               "       udmg-reencrypt-bench verify PATH ROWS VERSION\n");
+               "usage: udmg-reencrypt-bench generate DB ROWS\n"
+               "       udmg-reencrypt-bench run pipeline|pipeline-N|naive|naive-tx|rewrite|sql|"
+               "pgcrypto DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]\n"
+               "       udmg-reencrypt-bench verify DB ROWS VERSION\n"
+               "       udmg-reencrypt-bench verify-pgcrypto DB ROWS STRIDE\n"
+               "DB: a SQLite file path or a postgresql:// URL\n");
   return static_cast<int>(ErrorCode::kUsage);
 }
 
-Result<uint64_t> RunPipeline(const std::string& path, size_t batch_size, size_t in_flight) {
-  UDMG_ASSIGN_OR_RETURN(OpenedDataset dataset, OpenDataset("sqlite:" + path));
-  pipeline::ReencryptOptions options;
-  options.database_url = "sqlite:" + path;
-  options.keyring = dataset.keyring;
-  options.resume = pipeline::ResumeMode::kStartNew;
-  options.batch_size = batch_size;
-  options.batches_in_flight = in_flight;
-  dataset.store.reset();  // the pipeline opens its own connections
-  UDMG_ASSIGN_OR_RETURN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
-  UDMG_RETURN_IF_ERROR(pipeline::ReportStatus(report));
-  return report.migrated;
+Status Generate(const std::string& target, uint64_t rows) {
+  if (!IsPostgresUrl(target)) return GenerateDataset(target, rows);
+  UDMG_RETURN_IF_ERROR(GenerateDatasetAt(target, rows));
+  UDMG_RETURN_IF_ERROR(AddPgcryptoPeer(target, rows));
+  return VacuumDataset(target);
 }
 
-Result<uint64_t> RunMode(std::string_view mode, const std::string& path, size_t batch_size,
-                         size_t in_flight) {
-  if (mode == "pipeline") return RunPipeline(path, batch_size, in_flight);
-  if (mode == "naive") return RunNaiveRowByRow("sqlite:" + path);
-  if (mode == "naive-tx") return RunNaiveOneTransaction(path);
-  if (mode == "rewrite") return RunRewriteNoCrypto("sqlite:" + path, batch_size);
-  if (mode == "sql") return RunInDatabaseRewrite(path);
+Result<uint64_t> RunMode(std::string_view mode, const std::string& target,
+                         const PipelineSettings& settings) {
+  const std::string url = DatasetUrl(target);
+  const bool postgres = IsPostgresUrl(target);
+  if (mode == "pipeline") return RunPipeline(url, settings);
+  if (mode.starts_with("pipeline-")) {
+    size_t processes = std::strtoull(std::string(mode.substr(9)).c_str(), nullptr, 10);
+    return RunSharedPipelines(url, processes, settings);
+  }
+  if (mode == "naive") return RunNaiveRowByRow(url);
+  if (mode == "naive-tx" && !postgres) return RunNaiveOneTransaction(target);
+  if (mode == "rewrite") return RunRewriteNoCrypto(url, settings.batch_size);
+  if (mode == "sql") return postgres ? RunPgInDatabaseRewrite(url) : RunInDatabaseRewrite(target);
+  if (mode == "pgcrypto" && postgres) return RunPgcryptoPeer(url);
   return Error{ErrorCode::kUsage, "unknown mode '" + std::string(mode) +
-                                      "': use pipeline, naive, naive-tx, rewrite or sql"};
+                                      "' for this database: use pipeline, pipeline-N, naive, "
+                                      "rewrite, sql, and naive-tx (SQLite) or pgcrypto (PostgreSQL)"};
+}
+
+double CpuSeconds(const rusage& usage) {
+  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
+         usage.ru_stime.tv_usec / 1e6;
 }
 
 int Run(int argc, char** argv) {
   if (argc < 2) return Usage();
   std::string_view command = argv[1];
   if (command == "generate" && argc == 4) {
-    Status status = GenerateDataset(argv[2], std::strtoull(argv[3], nullptr, 10));
+    Status status = Generate(argv[2], std::strtoull(argv[3], nullptr, 10));
     return status.ok() ? 0 : Fail(status.error());
   }
   if (command == "verify" && argc == 5) {
-    Status status = VerifyDataset("sqlite:" + std::string(argv[2]),
+    Status status = VerifyDataset(DatasetUrl(argv[2]),
                                   static_cast<uint32_t>(std::strtoul(argv[4], nullptr, 10)),
                                   std::strtoull(argv[3], nullptr, 10));
     return status.ok() ? 0 : Fail(status.error());
   }
-  if (command == "run" && argc >= 4 && argc <= 6) {
-    size_t batch_size = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : kDefaultBatchSize;
-    size_t in_flight = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : kDefaultBatchesInFlight;
+  if (command == "verify-pgcrypto" && argc == 5) {
+    Status status = VerifyPgcryptoPeer(argv[2], std::strtoull(argv[3], nullptr, 10),
+                                       std::strtoull(argv[4], nullptr, 10));
+    return status.ok() ? 0 : Fail(status.error());
+  }
+  if (command == "run" && argc >= 4 && argc <= 7) {
+    PipelineSettings settings;
+    if (argc > 4) settings.batch_size = std::strtoull(argv[4], nullptr, 10);
+    if (argc > 5) settings.batches_in_flight = std::strtoull(argv[5], nullptr, 10);
+    if (argc > 6) settings.rows_per_range = std::strtoull(argv[6], nullptr, 10);
+    const size_t batch_size = settings.batch_size;
+    const size_t in_flight = settings.batches_in_flight;
     auto start = std::chrono::steady_clock::now();
-    Result<uint64_t> rows = RunMode(argv[2], argv[3], batch_size, in_flight);
+    Result<uint64_t> rows = RunMode(argv[2], argv[3], settings);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!rows.ok()) return Fail(rows.error());
     rusage usage{};
+    rusage children{};
     getrusage(RUSAGE_SELF, &usage);
+    getrusage(RUSAGE_CHILDREN, &children);  // the processes of pipeline-N
     // CPU time beside wall time: on a shared machine it is the steadier of the two.
-    double cpu_seconds = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 +
-                         usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
+    double cpu_seconds = CpuSeconds(usage) + CpuSeconds(children);
+    usage.ru_maxrss = std::max(usage.ru_maxrss, children.ru_maxrss);
     std::printf("{\"mode\":\"%s\",\"rows\":%llu,\"seconds\":%.3f,\"cpu_seconds\":%.3f,"
                 "\"rows_per_second\":%.0f,\"peak_rss_kib\":%ld,\"batch_size\":%zu,"
                 "\"batches_in_flight\":%zu}\n",

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/metrics_outputs.h"
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
 
@@ -27,6 +28,7 @@ int RunCli(int argc, char** argv) {
   AddMaintenanceCommands(app, global, action);
   AddDemoCommand(app, global, action);
   AddReencryptCommand(app, global, action);
+  AddMetricsCommand(app, global, action);
 
   try {
     app.parse(argc, argv);

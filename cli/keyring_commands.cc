@@ -61,14 +61,28 @@ struct ReencryptRequest {
   JobFlags flags;
 };
 
+// The metrics outputs of the job that follows the rotation, started before the rotation writes
+// anything (a bad flag or a busy port leaves the keyring as it was). Metrics flags without
+// --reencrypt are refused: there is no job to measure.
+Result<std::unique_ptr<MetricsOutputs>> StartRotationMetrics(const ReencryptRequest& request) {
+  if (!request.enabled && request.flags.metrics.any()) {
+    return Error{ErrorCode::kUsage,
+                 "--metrics-listen, --metrics-textfile and --pushgateway measure the "
+                 "re-encryption job: add --reencrypt or drop them"};
+  }
+  if (!request.enabled) return std::unique_ptr<MetricsOutputs>();
+  return StartJobMetricsOutputs(request.flags, pipeline::kReencryptJobKind);
+}
+
 // Runs the re-encryption job with the keyring just written, opened with `k0` (the new root key
 // after rotate-k0). The rotation itself is already committed whatever the job's outcome.
 Status ReencryptAfterRotation(const GlobalOptions& global, const ReencryptRequest& request,
-                              const KeyringRecords& records, std::span<const uint8_t> k0) {
+                              const KeyringRecords& records, std::span<const uint8_t> k0,
+                              MetricsOutputs* outputs) {
   if (!request.enabled) return Status::Ok();
   UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, k0));
   return RunJob(global, request.flags, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
-                pipeline::kReencryptJobKind);
+                pipeline::kReencryptJobKind, outputs);
 }
 
 struct NewKeySource {
@@ -78,6 +92,7 @@ struct NewKeySource {
 
 Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
                         const ReencryptRequest& reencrypt) {
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
   Result<SecretBytes> new_key =
@@ -100,7 +115,7 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
             << "next: set UDMG_SECURITY_PASSPHRASE_KEY to the new key on every node and "
                "restart them; a process still on version "
             << previous << " stops with exit code 4\n";
-  return ReencryptAfterRotation(global, reencrypt, rotated, *new_key);
+  return ReencryptAfterRotation(global, reencrypt, rotated, *new_key, outputs.get());
 }
 
 // Values not yet on `active`, over every registered column (legacy plaintext not included).
@@ -115,6 +130,7 @@ Result<uint64_t> CountStaleValues(db::Store& store, uint32_t active) {
 }
 
 Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& reencrypt) {
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
   SecretBytes k1 = RandomSecret(kKeySize);
@@ -141,7 +157,7 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
     std::cout << "reads migrate them as they go, `udmg-server sweep` or `udmg-server reencrypt` "
                  "migrates the rest\n";
   }
-  return ReencryptAfterRotation(global, reencrypt, rotated, k0);
+  return ReencryptAfterRotation(global, reencrypt, rotated, k0, outputs.get());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // sweep and verify: the cron-sized gradual migration and the full decryption check. Their lines
 // are meant to be pasted into a ticket as they are.
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -7,8 +8,10 @@
 
 #include "cli/commands.h"
 #include "cli/duration.h"
+#include "cli/metrics_outputs.h"
 #include "cli/output.h"
 #include "pipeline/sweep.h"
+#include "pipeline/throttle.h"
 #include "pipeline/verify.h"
 
 namespace udmg::cli {
@@ -19,9 +22,32 @@ struct SweepArgs {
   std::optional<std::string> max_duration;
   size_t batch_size = 1000;
   bool include_plaintext = false;
+  MetricsFlags metrics;
 };
 
+// How a sweep ended, as a job state: done (every stale value examined, none failed), stopped (a
+// bound or a rotation: the next sweep resumes), failed (values that do not decrypt).
+pipeline::JobRunState SweepRunState(const pipeline::SweepReport& report) {
+  if (report.failed > 0) return pipeline::JobRunState::kFailed;
+  if (report.stop != pipeline::SweepStop::kScannedAll) return pipeline::JobRunState::kStopped;
+  return pipeline::JobRunState::kDone;
+}
+
+// A sweep's throttle: unlimited, the sweep's batch size, so that HTTP control can pause it or
+// set a rate. A paused sweep still ends at --max-duration.
+Result<std::unique_ptr<pipeline::Throttle>> SweepThrottle(const SweepArgs& args) {
+  pipeline::ThrottleOptions throttle_options;
+  throttle_options.batch_size = args.batch_size;
+  return pipeline::Throttle::Create(throttle_options, pipeline::SteadyClock());
+}
+
 Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
+  // Before the database is opened: a bad flag or a busy port changes nothing.
+  std::unique_ptr<MetricsOutputs> outputs;
+  if (args.metrics.any()) {
+    UDMG_ASSIGN_OR_RETURN(outputs, MetricsOutputs::Start(args.metrics,
+                                                         std::string(pipeline::kSweepJobKind)));
+  }
   pipeline::SweepOptions options;
   options.database_url = db::ResolveDatabaseUrl(global.database_url);
   options.max_rows = args.max_rows;
@@ -31,7 +57,26 @@ Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
     UDMG_ASSIGN_OR_RETURN(options.max_duration, ParseDuration(*args.max_duration));
   }
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
-  UDMG_ASSIGN_OR_RETURN(pipeline::SweepReport report, pipeline::Sweep(*client, options));
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Throttle> throttle, SweepThrottle(args));
+  pipeline::ControlCommands commands(*throttle, nullptr);
+  db::StaleFilter filter{client->keyring().active_version(), args.include_plaintext};
+  JobMetricsRun metrics_run(outputs.get(), options.database_url, throttle.get(), args.batch_size,
+                            filter, &commands);
+  if (outputs) {
+    auto deadline = std::chrono::steady_clock::now() +
+                    options.max_duration.value_or(std::chrono::nanoseconds::max() / 2);
+    auto out_of_time = [deadline] { return std::chrono::steady_clock::now() >= deadline; };
+    options.hooks.before_fetch = [&throttle, out_of_time](size_t) {
+      return throttle->AdmitNextBatch(out_of_time);
+    };
+    options.hooks.after_commit = [&throttle](const pipeline::BatchCommitted& batch) {
+      throttle->RecordBatchWrite(batch.rows, batch.write_time);
+    };
+    metrics_run.Instrument(options.hooks, options.batches_in_flight_now);
+  }
+  Result<pipeline::SweepReport> swept = pipeline::Sweep(*client, options);
+  metrics_run.Finish(swept.ok() ? SweepRunState(*swept) : pipeline::JobRunState::kFailed);
+  UDMG_ASSIGN_OR_RETURN(pipeline::SweepReport report, std::move(swept));
 
   for (const pipeline::SweepColumnReport& column : report.columns) {
     std::cout << column.column.Name() << ": migrated " << column.migrated << ", conflicts "
@@ -113,6 +158,7 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
   sweep->add_flag("--include-plaintext", args->include_plaintext,
                   "also encrypt legacy plaintext values");
+  AddMetricsFlags(sweep, args->metrics);
   sweep->callback([&, args] { action = [&, args] { return RunSweep(global, *args); }; });
 
   CLI::App* verify = app.add_subcommand(

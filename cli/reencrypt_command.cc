@@ -146,6 +146,12 @@ Status SendControl(const GlobalOptions& global, const JobFlags& flags, const std
 
 }  // namespace
 
+Result<std::unique_ptr<MetricsOutputs>> StartJobMetricsOutputs(const JobFlags& flags,
+                                                               std::string_view kind) {
+  if (!flags.metrics.any()) return std::unique_ptr<MetricsOutputs>();
+  return MetricsOutputs::Start(flags.metrics, std::string(kind));
+}
+
 void AddJobFlags(CLI::App* command, JobFlags& flags) {
   command->add_option("--batch-size", flags.batch_size, "rows per batch")
       ->check(CLI::Range(size_t{1}, pipeline::kMaxBatchSize));
@@ -177,11 +183,12 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
   command->add_option("--range-rows", flags.range_rows,
                       "with --shared: stale rows per key range when the job is created")
       ->check(CLI::PositiveNumber);
+  AddMetricsFlags(command, flags.metrics);
 }
 
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
               std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
-              std::string_view kind) {
+              std::string_view kind, MetricsOutputs* outputs) {
   UDMG_ASSIGN_OR_RETURN(pipeline::Duration target_batch_time,
                         OptionalDuration(flags.target_batch_time, "--target-batch-time"));
   UDMG_ASSIGN_OR_RETURN(pipeline::Duration max_write_latency,
@@ -206,6 +213,8 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   if (!control.ok()) {
     PrintWarning("live control is off: " + control.error().message);
   }
+  db::StaleFilter filter{keyring->active_version(), flags.include_plaintext};
+  JobMetricsRun metrics_run(outputs, url, throttle.get(), flags.batch_size, filter, &commands);
 
   std::cout.flush();  // what the command printed so far comes before the progress lines
   StopSignals signals;
@@ -236,6 +245,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   options.hooks.on_progress = [&](const pipeline::ProgressSnapshot& snapshot) {
     tracker.Update(snapshot.done, snapshot.total);
   };
+  metrics_run.Instrument(options.hooks, options.batches_in_flight_now);
 
   std::optional<pipeline::ProgressReporter> reporter;
   if (!flags.no_progress) {
@@ -247,6 +257,8 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   Result<pipeline::ReencryptReport> report = pipeline::RunReencryption(options);
   if (reporter) reporter->Stop();
   if (control.ok()) (*control)->Stop();
+  metrics_run.Finish(report.ok() ? pipeline::FinalRunState(*report)
+                                 : pipeline::JobRunState::kFailed);
   if (!report.ok()) return report.status();
   PrintReport(*report, kind);
   return pipeline::ReportStatus(*report);
@@ -265,7 +277,8 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
       "reencrypt", "migrate every registered value to the active master key now (resumable: run "
                    "it again after an interruption)");
   AddJobFlags(reencrypt, args->flags);
-  reencrypt->add_flag("--resume", args->resume, "only continue an interrupted job (exit 6 if none)");
+  reencrypt->add_flag("--resume", args->resume,
+                      "only continue an interrupted job (exit 6 if none)");
   reencrypt->add_flag("--status", args->status, "show the unfinished job and exit");
   reencrypt->add_option("--control", args->control,
                         "send a command to the running job: status, pause, resume, rate[=N], "
@@ -274,11 +287,14 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
     action = [&, args]() -> Status {
       if (args->status) return PrintJobStatus(global, pipeline::kReencryptJobKind);
       if (args->control) return SendControl(global, args->flags, *args->control);
+      // Before the database is opened: a bad flag or a busy port changes nothing.
+      UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,
+                            StartJobMetricsOutputs(args->flags, pipeline::kReencryptJobKind));
       UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
       pipeline::ResumeMode mode = args->resume ? pipeline::ResumeMode::kResumeOnly
                                                : pipeline::ResumeMode::kResumeOrStart;
       return RunJob(global, args->flags, client->shared_keyring(), mode,
-                    pipeline::kReencryptJobKind);
+                    pipeline::kReencryptJobKind, outputs.get());
     };
   });
 }

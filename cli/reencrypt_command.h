@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/context.h"
+#include "cli/metrics_outputs.h"
 #include "engine/keyring.h"
 #include "engine/status.h"
 #include "pipeline/reencrypt.h"
@@ -34,16 +35,24 @@ struct JobFlags {
   bool shared = false;                       // share the job with other processes (key ranges)
   std::string lease = "30s";                 // a dead process's range is claimed after this
   uint64_t range_rows = 50000;               // stale rows per key range of a new shared job
+  MetricsFlags metrics;                      // --metrics-listen, --metrics-textfile, --pushgateway
 };
 
 // Adds the shared flags to `command`.
 void AddJobFlags(CLI::App* command, JobFlags& flags);
 
+// The metrics outputs of flags.metrics, started (validated, listener bound) before the job
+// touches the database; null when no metrics flag is set.
+Result<std::unique_ptr<MetricsOutputs>> StartJobMetricsOutputs(const JobFlags& flags,
+                                                               std::string_view kind);
+
 // Runs (or resumes, per `mode`) the job of `kind` with `keyring`, printing progress on stderr and
-// a summary on stdout. The exit status of pipeline::ReportStatus.
+// a summary on stdout. The exit status of pipeline::ReportStatus. `outputs` (may be null) are the
+// metrics outputs started from flags.metrics before the database was touched: the job is
+// exposed on them while it runs and they are finished when it ends, whatever the outcome.
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
               std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
-              std::string_view kind);
+              std::string_view kind, MetricsOutputs* outputs = nullptr);
 
 // `reencrypt`.
 void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,

@@ -21,5 +21,16 @@ function(udmg_test name)
     UDMG_SERVER_BINARY="$<TARGET_FILE:udmg-server>"
     UDMG_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}")
+    TEST_LIST ${name}_TESTS)
+  # Labels are set by a script ctest includes after the discovery (TEST_INCLUDE_FILES run in
+  # order), on the tests it listed in ${name}_TESTS: given as gtest_discover_tests PROPERTIES, a
+  # list of labels is flattened on the way and only the first one sticks.
+  if(ARG_LABELS)
+    set(labels_script "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+    file(WRITE "${labels_script}"
+      "if(${name}_TESTS)\n"
+      "  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\n"
+      "endif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_script}")
+  endif()
 endfunction()

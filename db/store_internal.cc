@@ -67,6 +67,12 @@ Status ValidateColumnRef(const ColumnRef& column) {
 
 std::string QuoteIdentifier(std::string_view name) { return "\"" + std::string(name) + "\""; }
 
+Status NotRegistered(std::string_view table, std::string_view column) {
+  return Status(ErrorCode::kNotFound, "column '" + std::string(table) + "." + std::string(column) +
+                                          "' is not registered; list the registered columns "
+                                          "or register it first");
+}
+
 std::string_view RowKeyTypeName(const RowKey& key) {
   return std::holds_alternative<int64_t>(key) ? "integer" : "text";
 }

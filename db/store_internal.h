@@ -26,6 +26,19 @@ Status ValidateColumnRef(const ColumnRef& column);
 // "name" with double quotes; only for names that passed ValidateIdentifier.
 std::string QuoteIdentifier(std::string_view name);
 
+// Quoted names of one column, for building its statements in either dialect (both use the SQL
+// standard's double quotes); only for a ColumnRef that passed ValidateColumnRef.
+struct QuotedColumn {
+  std::string table, column, key;
+  explicit QuotedColumn(const ColumnRef& ref)
+      : table(QuoteIdentifier(ref.table)),
+        column(QuoteIdentifier(ref.column)),
+        key(QuoteIdentifier(ref.key_column)) {}
+};
+
+// kNotFound for a column absent from udmg_encrypted_columns.
+Status NotRegistered(std::string_view table, std::string_view column);
+
 // Row keys in udmg_ tables are stored as (type, text) so that both backends keep the type:
 // ("integer", "-12") or ("text", "abc").
 std::string_view RowKeyTypeName(const RowKey& key);

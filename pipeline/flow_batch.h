@@ -3,6 +3,7 @@
 // each stage touches a batch only while it holds it (no two stages at once).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,6 +31,8 @@ struct Batch {
   std::optional<db::RowKey> last_key;    // the checkpoint once this batch is committed
   bool end_of_scan = false;              // the fetch found no more stale rows after this batch
   std::optional<Error> error;            // a stage failed on this batch: nothing after it commits
+  std::chrono::steady_clock::duration fetch_time{};   // the read alone (for metrics)
+  std::chrono::steady_clock::duration crypto_time{};  // TransformBatch (for metrics)
 };
 using BatchPtr = std::shared_ptr<Batch>;
 

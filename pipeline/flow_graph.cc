@@ -112,6 +112,7 @@ class ColumnPassRunner {
           StageEntry entry(this, &commit_serial_, batch.get());
           Commit(*batch);
           in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+          if (options_.batches_in_flight_now) options_.batches_in_flight_now->fetch_sub(1);
           return flow::continue_msg();
         },
         kSerialChain);
@@ -165,6 +166,7 @@ class ColumnPassRunner {
     auto batch = std::make_shared<Batch>();
     batch->sequence = next_sequence_++;
     size_t in_flight = in_flight_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (options_.batches_in_flight_now) options_.batches_in_flight_now->fetch_add(1);
     peak_in_flight_ = std::max(peak_in_flight_, in_flight);
     try {
       FetchRows(*batch);
@@ -191,7 +193,9 @@ class ColumnPassRunner {
     if (options_.max_rows != 0) {
       want = std::min<uint64_t>(want, options_.max_rows - budget_.rows_fetched);
     }
+    auto fetch_started = SteadyTime::now();
     auto rows = reader_.FetchStale(pass_.column, pass_.filter, after_, want);
+    batch.fetch_time = SteadyTime::now() - fetch_started;
     if (!rows.ok()) {
       batch.error = rows.error();
       return;
@@ -244,7 +248,9 @@ class ColumnPassRunner {
   void Crypto(Batch& batch) {
     if (batch.error || batch.rows.empty()) return;
     try {
+      auto started = SteadyTime::now();
       Status status = TransformBatch(*ciphers_.local(), pass_.filter, batch);
+      batch.crypto_time = SteadyTime::now() - started;
       if (!status.ok()) batch.error = status.error();
     } catch (const std::exception& e) {
       batch.error = InternalError("crypto", &e);
@@ -329,7 +335,8 @@ class ColumnPassRunner {
     size_t rows = batch.writes.size() + batch.failures.size();
     if (options_.hooks.after_commit) {
       options_.hooks.after_commit(
-          BatchCommitted{batch.sequence, rows, static_cast<size_t>(migrated), write_time});
+          BatchCommitted{batch.sequence, rows, static_cast<size_t>(migrated), write_time,
+                         batch.fetch_time, batch.crypto_time});
     }
     if (options_.hooks.on_progress) options_.hooks.on_progress(Snapshot());
     return Status::Ok();

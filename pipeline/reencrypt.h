@@ -54,6 +54,8 @@ struct BatchCommitted {
   size_t rows = 0;                         // rows in the batch (including failures)
   size_t written = 0;                      // rows whose compare-and-swap applied
   std::chrono::steady_clock::duration write_time{};  // the compare-and-swap transaction alone
+  std::chrono::steady_clock::duration fetch_time{};  // the read of the batch's rows alone
+  std::chrono::steady_clock::duration crypto_time{};  // decrypt + encrypt of the batch
 };
 
 // A moment of the job, for progress lines, the control channel's `status` and metrics.
@@ -108,6 +110,9 @@ struct ReencryptOptions {
   std::optional<uint64_t> max_failures;     // stop once more than this many rows failed
   uint32_t max_passes = 10;                 // main scan + catch-up passes, at most
   const std::atomic<bool>* stop = nullptr;  // set it (e.g. from a signal) to stop at a boundary
+  // When set, kept equal to the batches between fetch and the end of commit (for metrics; the
+  // pipeline adds and subtracts, the caller only reads it).
+  std::atomic<int64_t>* batches_in_flight_now = nullptr;
   ReencryptHooks hooks;
   WarningSink warn = StderrWarningSink();   // nonce-budget warnings
   // Shared job (issue 4): several processes share one job by leasing key ranges of its columns

@@ -62,9 +62,14 @@ ReencryptOptions PipelineOptions(SecretsClient& client, const SweepOptions& opti
   }
   pipeline.clock = options.clock;
   pipeline.warn = client.warning_sink();
+  pipeline.hooks.after_commit = options.hooks.after_commit;
+  pipeline.hooks.on_progress = options.hooks.on_progress;
+  pipeline.batches_in_flight_now = options.batches_in_flight_now;
   // Before every batch: a K0 that stopped being current fails the run, a rotation stops it.
   bool examine_nothing = options.max_rows == uint64_t{0};
-  pipeline.hooks.before_fetch = [&client, &watch, examine_nothing](size_t batch_size) -> size_t {
+  auto observer = options.hooks.before_fetch;
+  pipeline.hooks.before_fetch = [&client, &watch, examine_nothing,
+                                 observer](size_t batch_size) -> size_t {
     if (examine_nothing) return 0;
     Status refreshed = client.RefreshKeyring();
     if (!refreshed.ok()) {
@@ -75,7 +80,7 @@ ReencryptOptions PipelineOptions(SecretsClient& client, const SweepOptions& opti
       watch.changed = true;
       return 0;
     }
-    return batch_size;
+    return observer ? observer(batch_size) : batch_size;
   };
   return pipeline;
 }

@@ -9,6 +9,7 @@
 // meanwhile (keyring checks), so the caller must not use it concurrently.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,11 @@ struct SweepOptions {
   size_t max_failure_details = 100;
   // Time source for max_duration; steady_clock when empty (tests inject a fake one).
   SweepClock clock;
+  // Observers (metrics, throttle), all optional: after_commit and on_progress go to the pipeline
+  // as they are; before_fetch runs after the sweep's own keyring check and may wait (a throttle)
+  // or return 0 to stop at this batch boundary.
+  ReencryptHooks hooks;
+  std::atomic<int64_t>* batches_in_flight_now = nullptr;  // see ReencryptOptions
 };
 
 struct SweepFailure {

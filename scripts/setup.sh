@@ -9,7 +9,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-cryptography
-  postgresql-15 prometheus
+  postgresql-15 prometheus prometheus-pushgateway prometheus-node-exporter
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -20,6 +20,10 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The prometheus package starts a server; tests start their own on a free port instead.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus >/dev/null 2>&1 || true; fi
+# The Prometheus packages start their servers; tests start their own on free ports instead.
+if command -v systemctl >/dev/null 2>&1; then
+  for service in prometheus prometheus-pushgateway prometheus-node-exporter; do
+    systemctl stop "$service" >/dev/null 2>&1 || true
+  done
+fi
 echo "setup: all packages present"

@@ -16,6 +16,9 @@ if [[ -z ${UDMG_TEST_POSTGRES_URL:-} ]]; then
   trap 'exit 143' TERM
 fi
 export UDMG_TEST_POSTGRES_URL UDMG_REQUIRE_POSTGRES=1
+# The metrics tests drive real promtool, Prometheus, Pushgateway and node_exporter binaries
+# (scripts/setup.sh installs them): missing ones fail here instead of skipping.
+export UDMG_REQUIRE_METRICS_TOOLS=1
 # The one known leak (libpqxx 6.4 drops libpq's PGresult when a connection breaks mid-query),
 # suppressed by name for every test and every udmg-server they start; see the file.
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-libpq.supp:print_suppressions=0"

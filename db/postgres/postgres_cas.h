@@ -1,10 +1,11 @@
 // The batched compare-and-swap write-back on PostgreSQL, four ways behind one function:
 //   kUnnest    one UPDATE ... FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY,
-//              prepared once; the arrays are sent as text[] literals built here;
+//              prepared once; the arrays are sent in the binary array format;
 //   kValues    one UPDATE ... FROM (VALUES ($1, $2, $3), ...) with 3 parameters per row;
 //   kCopy      COPY into a per-connection temporary table, then UPDATE ... FROM it;
 //   kRowByRow  one prepared UPDATE per row (the reference; what the SQLite backend does).
-// Each returns, per write, whether it matched and was applied, all in one transaction.
+// Each returns, per write, whether it matched and was applied, all in one transaction (one
+// statement in autocommit when the method needs only one: unnest, a short VALUES list, one row).
 // Chosen by measurement (docs/postgres.md): the default is kDefaultCasMethod.
 //
 // Thread-safety: none; runs on the caller's connection.

@@ -6,12 +6,6 @@
 namespace udmg::db::postgres {
 namespace {
 
-Status NotRegistered(std::string_view table, std::string_view column) {
-  return Status(ErrorCode::kNotFound, "column '" + std::string(table) + "." + std::string(column) +
-                                          "' is not registered; list the registered columns "
-                                          "or register it first");
-}
-
 // kNotFound naming the missing table or column; kBadInput for a key column that is neither the
 // primary key nor under a unique, non-partial, one-column index.
 Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& column) {
@@ -98,7 +92,7 @@ Status PgStore::RemoveColumn(std::string_view table, std::string_view column) {
         pqxx::result removed = transaction.exec_params(
             "DELETE FROM udmg_encrypted_columns WHERE table_name = $1 AND column_name = $2",
             std::string(table), std::string(column));
-        if (removed.affected_rows() == 0) return NotRegistered(table, column);
+        if (removed.affected_rows() == 0) return internal::NotRegistered(table, column);
         transaction.commit();
         return Status::Ok();
       });
@@ -113,7 +107,7 @@ Result<ColumnRef> PgStore::FindColumn(std::string_view table, std::string_view c
             "SELECT key_column FROM udmg_encrypted_columns WHERE table_name = $1 AND "
             "column_name = $2",
             std::string(table), std::string(column));
-        if (found.empty()) return NotRegistered(table, column);
+        if (found.empty()) return internal::NotRegistered(table, column);
         return ColumnRef{std::string(table), std::string(column), found[0][0].as<std::string>()};
       });
 }

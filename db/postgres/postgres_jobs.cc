@@ -1,5 +1,7 @@
 // PgStore: re-encryption jobs, their per-column checkpoints and the rows that failed.
 // Row keys are stored as (type, text) pairs, as on SQLite; see internal::RowKeyTypeName.
+#include "db/postgres/postgres_jobs.h"
+
 #include "db/postgres/postgres_store.h"
 #include "db/store_internal.h"
 
@@ -46,6 +48,24 @@ Result<std::optional<JobRecord>> ReadJob(pqxx::transaction_base& transaction, in
 
 }  // namespace
 
+int64_t InsertJobRows(pqxx::transaction_base& transaction, std::string_view kind,
+                      uint32_t target_version, const std::vector<ColumnRef>& columns) {
+  int64_t job_id =
+      transaction
+          .exec_params1("INSERT INTO udmg_jobs (kind, state, target_version, created_at, "
+                        "updated_at) VALUES ($1, 'running', $2, $3, $3) RETURNING id",
+                        std::string(kind), target_version, internal::UnixNow())[0]
+          .as<int64_t>();
+  for (size_t i = 0; i < columns.size(); ++i) {
+    transaction.exec_params(
+        "INSERT INTO udmg_job_columns (job_id, position, table_name, column_name, key_column) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        job_id, static_cast<int64_t>(i), columns[i].table, columns[i].column,
+        columns[i].key_column);
+  }
+  return job_id;
+}
+
 Result<int64_t> PgStore::CreateJob(std::string_view kind, uint32_t target_version,
                                    const std::vector<ColumnRef>& columns) {
   for (const ColumnRef& column : columns) {
@@ -54,20 +74,7 @@ Result<int64_t> PgStore::CreateJob(std::string_view kind, uint32_t target_versio
   return connection_->Run<int64_t>(
       "creating a job", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Result<int64_t> {
         pqxx::work transaction(live);
-        int64_t now = internal::UnixNow();
-        int64_t job_id =
-            transaction
-                .exec_params1("INSERT INTO udmg_jobs (kind, state, target_version, created_at, "
-                              "updated_at) VALUES ($1, 'running', $2, $3, $3) RETURNING id",
-                              std::string(kind), target_version, now)[0]
-                .as<int64_t>();
-        for (size_t i = 0; i < columns.size(); ++i) {
-          transaction.exec_params(
-              "INSERT INTO udmg_job_columns (job_id, position, table_name, column_name, "
-              "key_column) VALUES ($1, $2, $3, $4, $5)",
-              job_id, static_cast<int64_t>(i), columns[i].table, columns[i].column,
-              columns[i].key_column);
-        }
+        int64_t job_id = InsertJobRows(transaction, kind, target_version, columns);
         transaction.commit();
         return job_id;
       });

@@ -1,5 +1,6 @@
 // PgStore: key ranges of shared jobs (several processes, one job). Job creation runs under an
 // advisory lock; claims use FOR UPDATE SKIP LOCKED; lease times are the server's clock in ms.
+#include "db/postgres/postgres_jobs.h"
 #include "db/postgres/postgres_store.h"
 #include "db/store_internal.h"
 
@@ -69,19 +70,8 @@ Result<int64_t> PgStore::FindOrCreateSharedJob(std::string_view kind, uint32_t t
         if (std::optional<int64_t> found = FindSharedJob(transaction, kind, target_version)) {
           return *found;
         }
-        int64_t now = internal::UnixNow();
-        int64_t job_id =
-            transaction
-                .exec_params1("INSERT INTO udmg_jobs (kind, state, target_version, created_at, "
-                              "updated_at) VALUES ($1, 'running', $2, $3, $3) RETURNING id",
-                              std::string(kind), target_version, now)[0]
-                .as<int64_t>();
+        int64_t job_id = InsertJobRows(transaction, kind, target_version, columns);
         for (size_t i = 0; i < columns.size(); ++i) {
-          transaction.exec_params(
-              "INSERT INTO udmg_job_columns (job_id, position, table_name, column_name, "
-              "key_column) VALUES ($1, $2, $3, $4, $5)",
-              job_id, static_cast<int64_t>(i), columns[i].table, columns[i].column,
-              columns[i].key_column);
           std::optional<RowKey> lower;
           for (size_t r = 0; r <= bounds[i].size(); ++r) {
             std::optional<RowKey> upper;

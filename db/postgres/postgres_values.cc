@@ -9,14 +9,7 @@
 namespace udmg::db::postgres {
 namespace {
 
-// Quoted names of one column, for building its statements.
-struct QuotedColumn {
-  std::string table, column, key;
-  explicit QuotedColumn(const ColumnRef& ref)
-      : table(internal::QuoteIdentifier(ref.table)),
-        column(internal::QuoteIdentifier(ref.column)),
-        key(internal::QuoteIdentifier(ref.key_column)) {}
-};
+using internal::QuotedColumn;
 
 // Stale values; $<first> = the target prefix "udmg:vN:", $<first+1> = include plaintext.
 // starts_with() is case-sensitive and needs no LIKE escaping.

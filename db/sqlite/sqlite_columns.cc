@@ -5,15 +5,6 @@
 #include "db/store_internal.h"
 
 namespace udmg::db::sqlite {
-namespace {
-
-Status NotRegistered(std::string_view table, std::string_view column) {
-  return Status(ErrorCode::kNotFound, "column '" + std::string(table) + "." + std::string(column) +
-                                          "' is not registered; list the registered columns "
-                                          "or register it first");
-}
-
-}  // namespace
 
 Result<std::vector<ColumnRef>> SqliteStore::ListColumns() {
   UDMG_ASSIGN_OR_RETURN(Statement list,
@@ -126,7 +117,7 @@ Status SqliteStore::RemoveColumn(std::string_view table, std::string_view column
     remove.BindText(1, table);
     remove.BindText(2, column);
     UDMG_RETURN_IF_ERROR(remove.Run());
-    if (connection_->Changes() == 0) return NotRegistered(table, column);
+    if (connection_->Changes() == 0) return internal::NotRegistered(table, column);
   }
   return transaction.Commit();
 }
@@ -139,7 +130,7 @@ Result<ColumnRef> SqliteStore::FindColumn(std::string_view table, std::string_vi
   find.BindText(1, table);
   find.BindText(2, column);
   UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
-  if (!found) return NotRegistered(table, column);
+  if (!found) return internal::NotRegistered(table, column);
   return ColumnRef{std::string(table), std::string(column), find.Text(0)};
 }
 

@@ -1,5 +1,7 @@
 // SqliteStore: re-encryption jobs, their per-column checkpoints and the rows that failed.
 // Row keys are stored as (type, text) pairs; see internal::RowKeyTypeName.
+#include "db/sqlite/sqlite_jobs.h"
+
 #include "db/sqlite/sqlite_store.h"
 #include "db/store_internal.h"
 
@@ -13,6 +15,38 @@ Status NoSuchJob(int64_t job_id) {
 
 }  // namespace
 
+Result<int64_t> InsertJobRows(Connection& connection, std::string_view kind,
+                              uint32_t target_version, const std::vector<ColumnRef>& columns,
+                              std::string_view what) {
+  int64_t job_id = 0;
+  {
+    UDMG_ASSIGN_OR_RETURN(Statement insert,
+                          connection.Prepare("INSERT INTO udmg_jobs (kind, state, "
+                                             "target_version, created_at, updated_at) "
+                                             "VALUES (?1, 'running', ?2, ?3, ?3)",
+                                             what));
+    insert.BindText(1, kind);
+    insert.BindInt(2, target_version);
+    insert.BindInt(3, internal::UnixNow());
+    UDMG_RETURN_IF_ERROR(insert.Run());
+    job_id = connection.LastInsertRowid();
+  }
+  UDMG_ASSIGN_OR_RETURN(Statement insert,
+                        connection.Prepare("INSERT INTO udmg_job_columns (job_id, position, "
+                                           "table_name, column_name, key_column) "
+                                           "VALUES (?1, ?2, ?3, ?4, ?5)",
+                                           what));
+  for (size_t i = 0; i < columns.size(); ++i) {
+    insert.BindInt(1, job_id);
+    insert.BindInt(2, static_cast<int64_t>(i));
+    insert.BindText(3, columns[i].table);
+    insert.BindText(4, columns[i].column);
+    insert.BindText(5, columns[i].key_column);
+    UDMG_RETURN_IF_ERROR(insert.Run());
+  }
+  return job_id;
+}
+
 Result<int64_t> SqliteStore::CreateJob(std::string_view kind, uint32_t target_version,
                                        const std::vector<ColumnRef>& columns) {
   for (const ColumnRef& column : columns) {
@@ -21,35 +55,8 @@ Result<int64_t> SqliteStore::CreateJob(std::string_view kind, uint32_t target_ve
   constexpr std::string_view kWhat = "creating a job";
   UDMG_ASSIGN_OR_RETURN(Transaction transaction,
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  int64_t now = internal::UnixNow();
-  int64_t job_id = 0;
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement insert,
-                          connection_->Prepare("INSERT INTO udmg_jobs (kind, state, "
-                                               "target_version, created_at, updated_at) "
-                                               "VALUES (?1, 'running', ?2, ?3, ?3)",
-                                               kWhat));
-    insert.BindText(1, kind);
-    insert.BindInt(2, target_version);
-    insert.BindInt(3, now);
-    UDMG_RETURN_IF_ERROR(insert.Run());
-    job_id = connection_->LastInsertRowid();
-  }
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement insert,
-                          connection_->Prepare("INSERT INTO udmg_job_columns (job_id, position, "
-                                               "table_name, column_name, key_column) "
-                                               "VALUES (?1, ?2, ?3, ?4, ?5)",
-                                               kWhat));
-    for (size_t i = 0; i < columns.size(); ++i) {
-      insert.BindInt(1, job_id);
-      insert.BindInt(2, static_cast<int64_t>(i));
-      insert.BindText(3, columns[i].table);
-      insert.BindText(4, columns[i].column);
-      insert.BindText(5, columns[i].key_column);
-      UDMG_RETURN_IF_ERROR(insert.Run());
-    }
-  }
+  UDMG_ASSIGN_OR_RETURN(int64_t job_id,
+                        InsertJobRows(*connection_, kind, target_version, columns, kWhat));
   UDMG_RETURN_IF_ERROR(transaction.Commit());
   return job_id;
 }

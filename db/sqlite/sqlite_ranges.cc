@@ -1,5 +1,6 @@
 // SqliteStore: key ranges of shared jobs (several processes, one job). BEGIN IMMEDIATE serializes
 // job creation and claims; lease times are the database's clock in milliseconds.
+#include "db/sqlite/sqlite_jobs.h"
 #include "db/sqlite/sqlite_store.h"
 #include "db/store_internal.h"
 
@@ -56,25 +57,11 @@ Result<int64_t> SqliteStore::FindOrCreateSharedJob(std::string_view kind, uint32
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
   UDMG_ASSIGN_OR_RETURN(existing, FindSharedJob(*connection_, kind, target_version));
   if (existing) return *existing;  // another process created it while this one sampled
-  int64_t now = internal::UnixNow();
-  int64_t job_id = 0;
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement insert,
-                          connection_->Prepare("INSERT INTO udmg_jobs (kind, state, "
-                                               "target_version, created_at, updated_at) "
-                                               "VALUES (?1, 'running', ?2, ?3, ?3)",
-                                               kWhat));
-    insert.BindText(1, kind);
-    insert.BindInt(2, target_version);
-    insert.BindInt(3, now);
-    UDMG_RETURN_IF_ERROR(insert.Run());
-    job_id = connection_->LastInsertRowid();
+  for (const ColumnRef& column : columns) {
+    UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   }
-  UDMG_ASSIGN_OR_RETURN(Statement add_column,
-                        connection_->Prepare("INSERT INTO udmg_job_columns (job_id, position, "
-                                             "table_name, column_name, key_column) "
-                                             "VALUES (?1, ?2, ?3, ?4, ?5)",
-                                             kWhat));
+  UDMG_ASSIGN_OR_RETURN(int64_t job_id,
+                        InsertJobRows(*connection_, kind, target_version, columns, kWhat));
   UDMG_ASSIGN_OR_RETURN(Statement add_range,
                         connection_->Prepare("INSERT INTO udmg_job_ranges (job_id, table_name, "
                                              "column_name, position, lower_type, lower_key, "
@@ -82,13 +69,6 @@ Result<int64_t> SqliteStore::FindOrCreateSharedJob(std::string_view kind, uint32
                                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                              kWhat));
   for (size_t i = 0; i < columns.size(); ++i) {
-    UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(columns[i]));
-    add_column.BindInt(1, job_id);
-    add_column.BindInt(2, static_cast<int64_t>(i));
-    add_column.BindText(3, columns[i].table);
-    add_column.BindText(4, columns[i].column);
-    add_column.BindText(5, columns[i].key_column);
-    UDMG_RETURN_IF_ERROR(add_column.Run());
     std::optional<RowKey> lower;
     for (size_t r = 0; r <= bounds[i].size(); ++r) {
       std::optional<RowKey> upper;

@@ -9,14 +9,7 @@
 namespace udmg::db::sqlite {
 namespace {
 
-// Quoted names of one column, for building its statements.
-struct QuotedColumn {
-  std::string table, column, key;
-  explicit QuotedColumn(const ColumnRef& ref)
-      : table(internal::QuoteIdentifier(ref.table)),
-        column(internal::QuoteIdentifier(ref.column)),
-        key(internal::QuoteIdentifier(ref.key_column)) {}
-};
+using internal::QuotedColumn;
 
 // Pages are usually one batch (about 1000 rows): reserve that much, never a caller's huge limit.
 constexpr size_t kPageReserveLimit = 4096;

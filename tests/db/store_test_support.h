@@ -8,16 +8,18 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "db/store.h"
 
 namespace udmg::db::testing {
 
-// A directory under the system temp dir, removed with everything in it on destruction.
+// A fresh directory under the system temp dir ($TMPDIR, else /tmp) named `prefix` and six random
+// characters, removed with everything in it on destruction; a test failure when it cannot be made.
 class TempDir {
  public:
-  TempDir();
+  explicit TempDir(std::string_view prefix = "udmg-db-test.");
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

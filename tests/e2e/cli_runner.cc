@@ -254,16 +254,6 @@ ProcessResult RunTool(Invocation invocation) {
   return RunProcess(invocation);
 }
 
-TempDir::TempDir() : path_(MakeTempDirectory("udmg-e2e-")) {
-  if (path_.empty()) ADD_FAILURE() << "cannot create a temp directory: " << strerror(errno);
-}
-
-TempDir::~TempDir() {
-  if (path_.empty()) return;
-  std::error_code ignored;
-  fs::remove_all(path_, ignored);
-}
-
 std::string RandomKeyHex() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) {

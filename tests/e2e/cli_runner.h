@@ -108,16 +108,9 @@ ProcessResult RunProcess(const Invocation& invocation,
 ProcessResult RunTool(Invocation invocation);
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
+class TempDir : public db::testing::TempDir {
  public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : db::testing::TempDir("udmg-e2e-") {}
 };
 
 // 64 lowercase hex characters from RAND_bytes: a fresh K0.

@@ -1,0 +1,34 @@
+// The PostgreSQL parts of the end-to-end benchmark (issue 4 item 5), on raw libpqxx connections
+// (the Store has no statement API): the pgcrypto peer table, the in-database rewrites, and the
+// planner statistics of a fresh dataset. Each works on the benchmark dataset (bench/e2e_dataset.h)
+// at `url` ("postgresql://...") and returns the rows it handled.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/status.h"
+
+namespace udmg::bench {
+
+// The peer's table: credentials_pgcrypto(id integer PK, secret bytea) holding, for every id of
+// credentials, BenchPlaintext(id) encrypted by pgcrypto's encrypt(data, key, 'aes') (AES-256-CBC,
+// PKCS padding) under a fixed old key. Needs the pgcrypto extension (created if missing).
+Status AddPgcryptoPeer(const std::string& url, uint64_t rows);
+
+// VACUUM (FREEZE, ANALYZE) of both tables, so every copy of the dataset starts with hint bits
+// set, an all-visible map and planner statistics (no run pays for them).
+Status VacuumDataset(const std::string& url);
+
+// (c) PostgreSQL rewriting the column itself: UPDATE credentials SET secret = secret || ''.
+Result<uint64_t> RunPgInDatabaseRewrite(const std::string& url);
+
+// The peer an operator might reach for: re-encryption inside the database with pgcrypto,
+// UPDATE credentials_pgcrypto SET secret = encrypt(decrypt(secret, old, 'aes'), new, 'aes').
+Result<uint64_t> RunPgcryptoPeer(const std::string& url);
+
+// Every `stride`-th row of the peer's table decrypts under the new key to its plaintext, and the
+// table has `expect_rows` rows.
+Status VerifyPgcryptoPeer(const std::string& url, uint64_t expect_rows, uint64_t stride);
+
+}  // namespace udmg::bench

@@ -1,0 +1,301 @@
+#include "cli/metrics_outputs.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <system_error>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/output.h"
+#include "metrics/text_serializer.h"
+#include "metrics/textfile.h"
+
+namespace udmg::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kJsonContentType[] = "application/json";
+
+metrics::HttpReply JsonReply(int status, std::string body) {
+  return metrics::HttpReply{status, kJsonContentType, std::move(body) + "\n"};
+}
+
+// {"ok":false,"error":"..."}, as pipeline/control.h replies; `message` holds no quote or
+// backslash (fixed texts).
+metrics::HttpReply Unavailable(const std::string& message) {
+  return JsonReply(503, "{\"ok\":false,\"error\":\"" + message + "\"}");
+}
+
+// The command line a control route stands for: "rate" or, with ?value=N, "rate=N".
+std::string CommandWithValue(const std::string& verb, const metrics::QueryParams& params) {
+  auto value = params.find("value");
+  return value == params.end() ? verb : verb + "=" + value->second;
+}
+
+}  // namespace
+
+void AddMetricsFlags(CLI::App* command, MetricsFlags& flags) {
+  command->add_option("--metrics-listen", flags.listen,
+                      "serve Prometheus metrics (GET /metrics) and HTTP control (/control/...) "
+                      "on ADDR:PORT while the job runs; port 0 picks a free one");
+  command->add_option("--metrics-textfile", flags.textfile,
+                      "at the end, write the metrics as a node_exporter textfile to PATH "
+                      "(atomically, mode 0644)");
+  command->add_option("--pushgateway", flags.pushgateway,
+                      "at the end, push the metrics to this Pushgateway URL (http://HOST:PORT); "
+                      "a failed push is a warning");
+}
+
+Status CheckTextfilePath(const std::string& path, std::string_view flag) {
+  const std::string what = std::string(flag) + " " + path + ": ";
+  if (path.empty()) return Status(ErrorCode::kBadInput, std::string(flag) + " needs a file path");
+  fs::path file(path);
+  fs::path directory = file.has_parent_path() ? file.parent_path() : fs::path(".");
+  std::error_code error;
+  if (fs::is_directory(file, error)) {
+    return Status(ErrorCode::kBadInput, what + "is a directory: give a file path such as "
+                                               "/var/lib/node_exporter/textfile/udmg.prom");
+  }
+  if (!fs::is_directory(directory, error)) {
+    return Status(ErrorCode::kBadInput, what + "the directory " + directory.string() +
+                                            " does not exist: create it or give another path");
+  }
+  // The file is written as a temp file in the same directory, then renamed over PATH.
+  if (access(directory.c_str(), W_OK | X_OK) != 0) {
+    return Status(ErrorCode::kBadInput, what + "the directory " + directory.string() +
+                                            " is not writable by this user: fix its "
+                                            "permissions or give another path");
+  }
+  return Status::Ok();
+}
+
+MetricsOutputs::MetricsOutputs(std::string job_kind, std::optional<std::string> textfile)
+    : job_kind_(std::move(job_kind)),
+      textfile_(std::move(textfile)),
+      registry_(std::make_shared<metrics::Registry>()),
+      key_state_(std::make_shared<pipeline::KeyStateCollector>()) {}
+
+MetricsOutputs::~MetricsOutputs() {
+  Detach();
+  if (exposer_) exposer_->Stop();
+}
+
+Result<std::unique_ptr<MetricsOutputs>> MetricsOutputs::Start(const MetricsFlags& flags,
+                                                              std::string job_kind) {
+  // Everything is checked before anything binds or writes.
+  if (flags.listen) {
+    Result<metrics::ListenAddress> address = metrics::ParseListenAddress(*flags.listen);
+    if (!address.ok()) {
+      return Error{address.error().code, "--metrics-listen: " + address.error().message};
+    }
+  }
+  if (flags.textfile) {
+    UDMG_RETURN_IF_ERROR(CheckTextfilePath(*flags.textfile, "--metrics-textfile"));
+  }
+  std::unique_ptr<MetricsOutputs> outputs(new MetricsOutputs(job_kind, flags.textfile));
+  if (flags.pushgateway) {
+    auto gateway = metrics::Gateway::Create(*flags.pushgateway, "udmg_" + job_kind,
+                                            metrics::Gateway::GetInstanceLabel(
+                                                metrics::Gateway::Hostname()));
+    if (!gateway.ok()) {
+      return Error{ErrorCode::kBadInput, "--pushgateway: " + gateway.error().message};
+    }
+    outputs->gateway_ = std::move(*gateway);
+    outputs->gateway_->RegisterCollectable(outputs->registry_);
+    outputs->gateway_->RegisterCollectable(outputs->key_state_);
+  }
+  if (flags.listen) {
+    auto exposer = metrics::Exposer::Start(*flags.listen);
+    if (!exposer.ok()) {
+      return Error{exposer.error().code, "--metrics-listen: " + exposer.error().message};
+    }
+    outputs->exposer_ = std::move(*exposer);
+    outputs->exposer_->RegisterCollectable(outputs->registry_);
+    outputs->exposer_->RegisterCollectable(outputs->key_state_);
+    outputs->AddControlRoutes();
+    // Exactly this line: scripts and tests read the port from it.
+    std::cerr << "metrics: listening on " << outputs->exposer_->MetricsUrl() << std::endl;
+  }
+  return outputs;
+}
+
+void MetricsOutputs::AddControlRoutes() {
+  auto route = [this](const std::string& method, const std::string& verb, bool takes_value) {
+    exposer_->AddHandler(method, "/control/" + verb,
+                         [this, verb, takes_value](const metrics::QueryParams& params,
+                                                   const std::string&) {
+                           return Control(takes_value ? CommandWithValue(verb, params) : verb);
+                         });
+  };
+  route("GET", "status", false);
+  route("POST", "pause", false);
+  route("POST", "resume", false);
+  route("GET", "rate", false);
+  route("POST", "rate", true);
+  route("GET", "batch-size", false);
+  route("POST", "batch-size", true);
+}
+
+metrics::HttpReply MetricsOutputs::Control(const std::string& command) {
+  std::lock_guard lock(mutex_);  // held while the command runs: Detach waits for it
+  if (finished_) return Unavailable("the job has ended: nothing to control");
+  if (control_ == nullptr) return Unavailable("the job is not running yet: retry in a moment");
+  std::string reply = control_->Execute(command);
+  nlohmann::json parsed = nlohmann::json::parse(reply, nullptr, /*allow_exceptions=*/false);
+  bool ok = parsed.is_object() && parsed.value("ok", false);
+  return JsonReply(ok ? 200 : 400, std::move(reply));
+}
+
+void MetricsOutputs::AttachJob(std::shared_ptr<pipeline::JobMetrics> job,
+                               pipeline::ControlCommands* control) {
+  std::lock_guard lock(mutex_);
+  job_ = std::move(job);
+  control_ = control;
+  if (exposer_) exposer_->RegisterCollectable(job_);
+  if (gateway_) gateway_->RegisterCollectable(job_);
+}
+
+Result<std::shared_ptr<pipeline::JobMetrics>> MetricsOutputs::StartJob(
+    db::Store& store, const pipeline::Throttle* throttle, size_t batch_size,
+    const db::StaleFilter& filter, pipeline::ControlCommands* control) {
+  RefreshKeyState(store);
+  std::vector<std::string> names;
+  uint64_t remaining = 0;
+  Result<std::vector<db::ColumnRef>> columns = store.ListColumns();
+  if (columns.ok()) {
+    for (const db::ColumnRef& column : *columns) {
+      names.push_back(column.Name());
+      Result<uint64_t> stale = store.CountStale(column, filter);
+      if (stale.ok()) remaining += *stale;
+    }
+  }
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::JobMetrics> created,
+                        pipeline::JobMetrics::Create(*registry_, job_kind_, names, throttle,
+                                                     batch_size, remaining));
+  std::shared_ptr<pipeline::JobMetrics> job = std::move(created);
+  AttachJob(job, control);
+  return job;
+}
+
+void MetricsOutputs::RefreshKeyState(db::Store& store) {
+  Result<pipeline::KeyState> state = pipeline::ReadKeyState(store);
+  if (!state.ok()) {
+    PrintWarning("metrics: the key state could not be read (" + state.error().message +
+                 "): the udmg_key_* series keep their previous values");
+    return;
+  }
+  key_state_->Update(std::move(*state));
+}
+
+void MetricsOutputs::RecordSuccess() {
+  key_state_->RecordSuccess(job_kind_, NowSeconds());
+}
+
+std::vector<metrics::MetricFamily> MetricsOutputs::CollectAll() const {
+  std::vector<metrics::MetricFamily> families = registry_->Collect();
+  auto add = [&families](const metrics::Collectable& collectable) {
+    for (metrics::MetricFamily& family : collectable.Collect()) {
+      families.push_back(std::move(family));
+    }
+  };
+  add(*key_state_);
+  std::lock_guard lock(mutex_);
+  if (job_) add(*job_);
+  return families;
+}
+
+void MetricsOutputs::Finish(pipeline::JobRunState state) {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;
+    if (job_) job_->SetState(state);
+  }
+  if (textfile_) {
+    Status written = metrics::WriteTextfile(*textfile_, CollectAll());
+    if (!written.ok()) PrintWarning("metrics: the textfile was not written: " + written.message());
+  }
+  if (gateway_) {
+    // Add semantics: a run that did not succeed does not push a last success time, so the one
+    // the Pushgateway holds from an earlier run stays.
+    key_state_->SetIncludeLastSuccess(state == pipeline::JobRunState::kDone);
+    Status pushed = gateway_->PushAdd();
+    key_state_->SetIncludeLastSuccess(true);
+    if (!pushed.ok()) {
+      PrintWarning("metrics: the push to the Pushgateway failed (" + pushed.message() +
+                   "); the job's own result stands");
+    }
+  }
+  Detach();
+  if (exposer_) exposer_->Stop();
+}
+
+void MetricsOutputs::Detach() {
+  std::lock_guard lock(mutex_);
+  finished_ = true;
+  control_ = nullptr;
+  if (job_ && exposer_) exposer_->RemoveCollectable(job_);
+  job_.reset();
+}
+
+JobMetricsRun::JobMetricsRun(MetricsOutputs* outputs, const std::string& database_url,
+                             const pipeline::Throttle* throttle, size_t batch_size,
+                             const db::StaleFilter& filter, pipeline::ControlCommands* control)
+    : outputs_(outputs) {
+  if (outputs_ == nullptr) return;
+  Result<std::unique_ptr<db::Store>> store = db::OpenStore(database_url);
+  if (!store.ok()) {
+    PrintWarning("metrics: " + store.error().message + ": the job runs without metrics");
+    return;
+  }
+  store_ = std::move(*store);
+  auto job = outputs_->StartJob(*store_, throttle, batch_size, filter, control);
+  if (!job.ok()) {
+    PrintWarning("metrics: " + job.error().message + ": the job runs without metrics");
+    return;
+  }
+  job_ = std::move(*job);
+}
+
+JobMetricsRun::~JobMetricsRun() { Finish(pipeline::JobRunState::kFailed); }
+
+void JobMetricsRun::Instrument(pipeline::ReencryptHooks& hooks,
+                               std::atomic<int64_t>*& batches_in_flight) {
+  if (!job_) return;
+  hooks = job_->Wrap(std::move(hooks));
+  batches_in_flight = job_->batches_in_flight();
+}
+
+void JobMetricsRun::Finish(pipeline::JobRunState state) {
+  if (outputs_ == nullptr) return;
+  if (store_) outputs_->RefreshKeyState(*store_);
+  if (state == pipeline::JobRunState::kDone) outputs_->RecordSuccess();
+  outputs_->Finish(state);
+  outputs_ = nullptr;
+}
+
+void AddMetricsCommand(CLI::App& app, const GlobalOptions& global,
+                       std::function<Status()>& action) {
+  auto textfile = std::make_shared<std::optional<std::string>>();
+  CLI::App* command = app.add_subcommand(
+      "metrics", "print the key state for Prometheus (values per column and version, active "
+                 "versions, last success per job kind); needs no key");
+  command->add_option("--textfile", *textfile,
+                      "write it as a node_exporter textfile to PATH instead (atomically)");
+  command->callback([&, textfile] {
+    action = [&, textfile]() -> Status {
+      if (*textfile) UDMG_RETURN_IF_ERROR(CheckTextfilePath(**textfile, "--textfile"));
+      UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+      UDMG_ASSIGN_OR_RETURN(std::vector<metrics::MetricFamily> families,
+                            pipeline::KeyStateMetrics(*store));
+      if (*textfile) return metrics::WriteTextfile(**textfile, families);
+      std::cout << metrics::TextSerializer().Serialize(families);
+      return Status::Ok();
+    };
+  });
+}
+
+}  // namespace udmg::cli

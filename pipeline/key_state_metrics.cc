@@ -1,0 +1,160 @@
+#include "pipeline/key_state_metrics.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "pipeline/job_state.h"
+#include "pipeline/reencrypt.h"
+
+namespace udmg::pipeline {
+namespace {
+
+using metrics::ClientMetric;
+using metrics::MetricFamily;
+using metrics::MetricType;
+
+MetricFamily Family(std::string name, std::string help) {
+  MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = MetricType::kGauge;
+  return family;
+}
+
+void AddSeries(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric metric;
+  std::sort(labels.begin(), labels.end());
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  family.metric.push_back(std::move(metric));
+}
+
+uint64_t StaleCount(const db::ValueCounts& counts, uint32_t active) {
+  uint64_t stale = counts.plaintext + counts.malformed;
+  for (const auto& [version, count] : counts.by_version) {
+    if (version != active) stale += count;
+  }
+  return stale;
+}
+
+// The newest job of `kind` that ended "done". FindLatestFinishedJob returns the newest "done" or
+// "failed"; behind a "failed" one the earlier jobs are looked at one by one (a bounded walk).
+Result<std::optional<int64_t>> LastSuccess(db::Store& store, const std::string& kind) {
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> latest, store.FindLatestFinishedJob(kind));
+  if (!latest) return std::optional<int64_t>();
+  if (latest->state == kJobDone) return std::optional<int64_t>(latest->updated_at);
+  for (int64_t id = latest->id - 1; id > 0 && id >= latest->id - kLastSuccessLookBack; --id) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.LoadJob(id));
+    if (job && job->kind == kind && job->state == kJobDone) {
+      return std::optional<int64_t>(job->updated_at);
+    }
+  }
+  return std::optional<int64_t>();
+}
+
+}  // namespace
+
+const std::vector<std::string>& ReportedJobKinds() {
+  static const std::vector<std::string> kinds{std::string(kReencryptJobKind),
+                                              std::string(kSweepJobKind)};
+  return kinds;
+}
+
+Result<KeyState> ReadKeyState(db::Store& store) {
+  KeyState state;
+  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring, store.LoadKeyring());
+  if (keyring) {
+    for (const MasterKeyRecord& master : keyring->masters) {
+      if (master.state == MasterKeyState::kActive) state.active_master_version = master.version;
+    }
+    // The current root version is the one with no wrapped key (DESIGN §4), the newest.
+    for (const RootKeyRecord& root : keyring->roots) {
+      state.active_root_version = std::max(state.active_root_version, root.version);
+    }
+  }
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
+  for (const db::ColumnRef& column : columns) {
+    UDMG_ASSIGN_OR_RETURN(state.values[column.Name()], store.CountValues(column));
+  }
+  for (const std::string& kind : ReportedJobKinds()) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> success, LastSuccess(store, kind));
+    if (success) state.last_success[kind] = *success;
+  }
+  return state;
+}
+
+std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_last_success) {
+  MetricFamily values = Family(
+      "udmg_key_values", "Stored values per registered column and master key version "
+                         "(plaintext: not an envelope; malformed: a broken envelope).");
+  MetricFamily stale = Family("udmg_key_values_stale",
+                              "Values per column not under the active master key version "
+                              "(plaintext and malformed included).");
+  for (const auto& [column, counts] : state.values) {
+    for (const auto& [version, count] : counts.by_version) {
+      AddSeries(values, {{"column", column}, {"version", std::to_string(version)}},
+                static_cast<double>(count));
+    }
+    AddSeries(values, {{"column", column}, {"version", "plaintext"}},
+              static_cast<double>(counts.plaintext));
+    AddSeries(values, {{"column", column}, {"version", "malformed"}},
+              static_cast<double>(counts.malformed));
+    AddSeries(stale, {{"column", column}},
+              static_cast<double>(StaleCount(counts, state.active_master_version)));
+  }
+  MetricFamily master = Family("udmg_master_key_active_version",
+                               "Version of the active master key (K1); 0 before init.");
+  AddSeries(master, {}, state.active_master_version);
+  MetricFamily root = Family("udmg_root_key_active_version",
+                             "Version of the current root key (K0); 0 before init.");
+  AddSeries(root, {}, state.active_root_version);
+
+  std::vector<MetricFamily> families;
+  families.push_back(std::move(values));
+  families.push_back(std::move(stale));
+  families.push_back(std::move(master));
+  families.push_back(std::move(root));
+  if (include_last_success) {
+    MetricFamily success = Family("udmg_last_success_timestamp_seconds",
+                                  "Unix time the last job of this kind finished with every "
+                                  "value migrated.");
+    for (const auto& [kind, seconds] : state.last_success) {
+      AddSeries(success, {{"job", kind}}, static_cast<double>(seconds));
+    }
+    families.push_back(std::move(success));
+  }
+  return families;
+}
+
+Result<std::vector<MetricFamily>> KeyStateMetrics(db::Store& store) {
+  UDMG_ASSIGN_OR_RETURN(KeyState state, ReadKeyState(store));
+  return KeyStateFamilies(state);
+}
+
+void KeyStateCollector::Update(KeyState state) {
+  std::lock_guard lock(mutex_);
+  // A success this process recorded is newer than what the database may show (an idle sweep).
+  for (const auto& [kind, seconds] : state_.last_success) {
+    int64_t& known = state.last_success[kind];
+    known = std::max(known, seconds);
+  }
+  state_ = std::move(state);
+}
+
+void KeyStateCollector::RecordSuccess(const std::string& kind, int64_t unix_seconds) {
+  std::lock_guard lock(mutex_);
+  int64_t& known = state_.last_success[kind];
+  known = std::max(known, unix_seconds);
+}
+
+void KeyStateCollector::SetIncludeLastSuccess(bool include) {
+  std::lock_guard lock(mutex_);
+  include_last_success_ = include;
+}
+
+std::vector<MetricFamily> KeyStateCollector::Collect() const {
+  std::lock_guard lock(mutex_);
+  return KeyStateFamilies(state_, include_last_success_);
+}
+
+}  // namespace udmg::pipeline

@@ -1,0 +1,70 @@
+// Key state for Prometheus (metrics contract, table "Key state"): values per column and master
+// version, stale values per column, the active master and root versions, and the last time a job
+// of each kind finished with every value migrated. Read from the database only (no K0, no
+// decryption): `udmg-server metrics` runs it for cron, a job runs it at its start and its end.
+// Never a key byte, a fingerprint or a value: versions and counts only.
+//
+// Thread-safety: ReadKeyState uses the caller's Store (not thread-safe); KeyStateFamilies is
+// pure; KeyStateCollector may be collected from any thread while another thread updates it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/store.h"
+#include "engine/status.h"
+#include "metrics/metric_family.h"
+
+namespace udmg::pipeline {
+
+// The job kinds whose last success is reported ("reencrypt", "sweep").
+const std::vector<std::string>& ReportedJobKinds();
+
+struct KeyState {
+  std::map<std::string, db::ValueCounts> values;  // by column name, "credentials.secret"
+  uint32_t active_master_version = 0;             // 0 when the database has no keyring
+  uint32_t active_root_version = 0;
+  std::map<std::string, int64_t> last_success;    // job kind -> Unix seconds, when known
+};
+
+// How far back ReadKeyState looks for the last "done" job of a kind when the newest finished job
+// is "failed" (job rows, each one LoadJob).
+inline constexpr int64_t kLastSuccessLookBack = 200;
+
+// Reads the key state (kDatabase on a failed query). A database without a keyring reads as
+// versions 0 and no values (the families still appear, so a dashboard shows "nothing yet").
+Result<KeyState> ReadKeyState(db::Store& store);
+
+// The contract's key-state families: udmg_key_values{column,version}, udmg_key_values_stale
+// {column}, udmg_master_key_active_version, udmg_root_key_active_version,
+// udmg_last_success_timestamp_seconds{job} (a series only for kinds with a known success).
+// With `include_last_success` false the last family is left out (a failed run's push must not
+// replace the previous success: Pushgateway add semantics).
+std::vector<metrics::MetricFamily> KeyStateFamilies(const KeyState& state,
+                                                    bool include_last_success = true);
+
+// ReadKeyState + KeyStateFamilies, for the `metrics` command.
+Result<std::vector<metrics::MetricFamily>> KeyStateMetrics(db::Store& store);
+
+// The key state as a Collectable: the last state given to Update, collected on each scrape.
+class KeyStateCollector final : public metrics::Collectable {
+ public:
+  void Update(KeyState state);
+  // Records that this process's run of `kind` just finished with every value migrated (a sweep
+  // with nothing to do leaves no job row, yet it succeeded).
+  void RecordSuccess(const std::string& kind, int64_t unix_seconds);
+  // Leaves udmg_last_success_timestamp_seconds out of Collect (see KeyStateFamilies).
+  void SetIncludeLastSuccess(bool include);
+  std::vector<metrics::MetricFamily> Collect() const override;
+
+ private:
+  mutable std::mutex mutex_;
+  KeyState state_;                   // guarded by mutex_
+  bool include_last_success_ = true;  // guarded by mutex_
+};
+
+}  // namespace udmg::pipeline

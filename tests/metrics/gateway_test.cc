@@ -1,0 +1,192 @@
+// Pushgateway client: grouping-key encoding, URL validation, connection errors, and a real
+// Pushgateway receiving Push (replace the group), PushAdd (replace only the pushed families)
+// and Delete.
+#include "metrics/gateway.h"
+
+#include <gtest/gtest.h>
+
+#include "metrics/registry.h"
+#include "tests/metrics/metrics_test_support.h"
+
+namespace udmg::metrics {
+namespace {
+
+TEST(GroupingKeyTest, EncodesBase64UrlAsRfc4648) {
+  EXPECT_EQ(Base64UrlEncode(""), "");
+  EXPECT_EQ(Base64UrlEncode("f"), "Zg==");
+  EXPECT_EQ(Base64UrlEncode("fo"), "Zm8=");
+  EXPECT_EQ(Base64UrlEncode("foo"), "Zm9v");
+  EXPECT_EQ(Base64UrlEncode("foob"), "Zm9vYg==");
+  EXPECT_EQ(Base64UrlEncode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(Base64UrlEncode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8=");  // url-safe alphabet
+}
+
+TEST(GroupingKeyTest, EscapesValuesThePushgatewayWay) {
+  EXPECT_EQ(GroupingKeySegment("instance", "db-1.example"), "instance/db-1.example");
+  EXPECT_EQ(GroupingKeySegment("instance", "a b%"), "instance/a%20b%25");
+  EXPECT_EQ(GroupingKeySegment("path", "/var/tmp"), "path@base64/L3Zhci90bXA=");
+  EXPECT_EQ(GroupingKeySegment("instance", ""), "instance@base64/=");
+}
+
+TEST(GatewayTest, BuildsTheGroupPath) {
+  auto gateway = Gateway::Create("http://push.example:9091/prefix/", "udmg_sweep",
+                                 Gateway::GetInstanceLabel("db1"));
+  ASSERT_TRUE(gateway.ok()) << gateway.error().message;
+  EXPECT_EQ((*gateway)->group_path(), "/metrics/job/udmg_sweep/instance/db1");
+  EXPECT_FALSE(Gateway::Hostname().empty());
+}
+
+TEST(GatewayTest, RejectsBadUrlsJobsAndLabels) {
+  for (const char* bad : {"", "push:9091", "https://push:9091", "http://", "http://:9091",
+                          "http://push:0", "http://push:x", "http://u:p@push:9091",
+                          "http://push:9091/a?b"}) {
+    auto gateway = Gateway::Create(bad, "udmg_sweep");
+    ASSERT_FALSE(gateway.ok()) << bad;
+    EXPECT_EQ(gateway.error().code, ErrorCode::kBadInput);
+    EXPECT_EQ(gateway.error().message.find('\n'), std::string::npos);
+  }
+  EXPECT_FALSE(Gateway::Create("http://push:9091", "").ok());
+  EXPECT_FALSE(Gateway::Create("http://push:9091", "j", {{"bad-name", "v"}}).ok());
+  EXPECT_FALSE(Gateway::Create("http://push:9091", "j", {{"job", "v"}}).ok());
+}
+
+TEST(GatewayTest, ConnectionRefusedIsACleanError) {
+  const int port = testing::FreePort();  // nothing listens there
+  auto gateway = Gateway::Create("http://127.0.0.1:" + std::to_string(port), "udmg_sweep");
+  ASSERT_TRUE(gateway.ok());
+  for (const Status& status : {(*gateway)->Push(), (*gateway)->PushAdd(), (*gateway)->Delete()}) {
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.code(), ErrorCode::kBadInput);
+    EXPECT_NE(status.message().find("cannot reach the pushgateway at http://127.0.0.1:" +
+                                    std::to_string(port)),
+              std::string::npos) << status.message();
+    EXPECT_EQ(status.message().find('\n'), std::string::npos);
+  }
+}
+
+class PushgatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    UDMG_REQUIRE_TOOL(testing::kPushgateway);
+    port_ = testing::FreePort();
+    pushgateway_ = testing::ChildProcess::Start(
+        // Debian defaults --persistence.file to /var/lib/prometheus/pushgateway.data, shared by
+        // every instance: empty keeps this one in memory, isolated from other runs.
+        {testing::kPushgateway, "--persistence.file=",
+         "--web.listen-address=127.0.0.1:" + std::to_string(port_)},
+        dir_.File("pushgateway.log"));
+    ASSERT_NE(pushgateway_, nullptr);
+    ASSERT_TRUE(testing::PollUntil([&] {
+      auto response = testing::HttpGet(port_, "/-/ready");
+      return response && response->status == 200;
+    })) << pushgateway_->Log();
+  }
+  void TearDown() override { pushgateway_.reset(); }
+
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string Scrape() const {
+    auto response = testing::HttpGet(port_, "/metrics");
+    return response ? response->body : "";
+  }
+
+  testing::TempDir dir_;
+  int port_ = 0;
+  std::unique_ptr<testing::ChildProcess> pushgateway_;
+};
+
+TEST_F(PushgatewayTest, PushAddKeepsOtherFamiliesAndPushReplacesTheGroup) {
+  auto full = std::make_shared<Registry>();
+  auto rows = BuildCounter().Name("udmg_reencrypt_rows_total").Help("Rows.").Register(*full);
+  auto success = BuildGauge().Name("udmg_last_success_timestamp_seconds").Help("Success.")
+                     .Register(*full);
+  ASSERT_TRUE(rows.ok() && success.ok());
+  (*rows)->Add({{"result", "migrated"}}).Increment(10);
+  (*success)->Add({}).Set(1712345678);
+
+  auto gateway = Gateway::Create(Url(), "udmg_sweep", Gateway::GetInstanceLabel("db1"));
+  ASSERT_TRUE(gateway.ok());
+  (*gateway)->RegisterCollectable(full);
+  ASSERT_TRUE((*gateway)->Push().ok());
+  std::string scraped = Scrape();
+  EXPECT_NE(scraped.find("udmg_last_success_timestamp_seconds{instance=\"db1\",job=\"udmg_sweep\"} "
+                         "1.712345678e+09"),
+            std::string::npos) << scraped;
+
+  // A failed run pushes its rows but no success time: PushAdd keeps the previous one.
+  auto failed_run = std::make_shared<Registry>();
+  auto failed_rows = BuildCounter().Name("udmg_reencrypt_rows_total").Help("Rows.")
+                         .Register(*failed_run);
+  (*failed_rows)->Add({{"result", "failed"}}).Increment(3);
+  auto add_gateway = Gateway::Create(Url(), "udmg_sweep", Gateway::GetInstanceLabel("db1"));
+  ASSERT_TRUE(add_gateway.ok());
+  (*add_gateway)->RegisterCollectable(failed_run);
+  const Status added = (*add_gateway)->PushAdd();
+  ASSERT_TRUE(added.ok()) << added.message();
+  scraped = Scrape();
+  EXPECT_NE(scraped.find("udmg_last_success_timestamp_seconds{instance=\"db1\""),
+            std::string::npos) << scraped;
+  EXPECT_NE(scraped.find("udmg_reencrypt_rows_total{instance=\"db1\",job=\"udmg_sweep\","
+                         "result=\"failed\"} 3"),
+            std::string::npos) << scraped;
+  EXPECT_EQ(scraped.find("result=\"migrated\""), std::string::npos)
+      << "PushAdd replaces the families it pushes";
+
+  // Push (PUT) replaces the whole group: the success time goes.
+  ASSERT_TRUE((*add_gateway)->Push().ok());
+  scraped = Scrape();
+  EXPECT_EQ(scraped.find("udmg_last_success_timestamp_seconds{"), std::string::npos) << scraped;
+  EXPECT_NE(scraped.find("result=\"failed\"} 3"), std::string::npos) << scraped;
+
+  ASSERT_TRUE((*add_gateway)->Delete().ok());
+  EXPECT_EQ(Scrape().find("udmg_reencrypt_rows_total{"), std::string::npos);
+}
+
+TEST_F(PushgatewayTest, Base64GroupingValuesRoundTrip) {
+  auto registry = std::make_shared<Registry>();
+  auto gauge = BuildGauge().Name("udmg_root_key_active_version").Help("K0.").Register(*registry);
+  (*gauge)->Add({}).Set(2);
+  auto gateway = Gateway::Create(Url(), "udmg/odd job", {{"instance", "rack/7 db"}});
+  ASSERT_TRUE(gateway.ok());
+  (*gateway)->RegisterCollectable(registry);
+  const Status pushed = (*gateway)->Push();
+  ASSERT_TRUE(pushed.ok()) << pushed.message();
+  const std::string scraped = Scrape();
+  EXPECT_NE(scraped.find("udmg_root_key_active_version{instance=\"rack/7 db\","
+                         "job=\"udmg/odd job\"} 2"),
+            std::string::npos) << scraped;
+}
+
+TEST_F(PushgatewayTest, ANon2xxReplyIsAnErrorWithTheCode) {
+  auto registry = std::make_shared<Registry>();
+  auto gauge = BuildGauge().Name("udmg_x").Help("x").Register(*registry);
+  (*gauge)->Add({}).Set(1);
+  // A prefix the Pushgateway does not serve: it answers 404.
+  auto gateway = Gateway::Create(Url() + "/not-a-pushgateway-prefix", "udmg_sweep");
+  ASSERT_TRUE(gateway.ok());
+  (*gateway)->RegisterCollectable(registry);
+  const Status status = (*gateway)->PushAdd();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), ErrorCode::kInternal);
+  EXPECT_NE(status.message().find("answered 404"), std::string::npos) << status.message();
+  EXPECT_EQ(status.message().find('\n'), std::string::npos);
+}
+
+// Documents what the CLI and the alerts must expect: the grouping key's job replaces a series'
+// own `job` label, so job="sweep" pushed under job udmg_sweep reads job="udmg_sweep".
+TEST_F(PushgatewayTest, TheGroupingJobOverridesTheSeriesJobLabel) {
+  auto registry = std::make_shared<Registry>();
+  auto success = BuildGauge().Name("udmg_last_success_timestamp_seconds").Help("Success.")
+                     .Register(*registry);
+  (*success)->Add({{"job", "sweep"}}).Set(5);
+  auto gateway = Gateway::Create(Url(), "udmg_sweep", Gateway::GetInstanceLabel("db1"));
+  ASSERT_TRUE(gateway.ok());
+  (*gateway)->RegisterCollectable(registry);
+  ASSERT_TRUE((*gateway)->PushAdd().ok());
+  EXPECT_NE(Scrape().find("udmg_last_success_timestamp_seconds{instance=\"db1\","
+                          "job=\"udmg_sweep\"} 5"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace udmg::metrics

@@ -1,0 +1,213 @@
+// A running job's HTTP listener through the real binary (issue 5 items 2, 4, 6): `reencrypt
+// --metrics-listen 127.0.0.1:0` serves an exposition that promtool accepts, holding exactly the
+// contract's job and key-state families and no key material; the /control/... routes change the
+// job as its next scrape shows; a real Prometheus scrapes it and sees the rows counter rise.
+// No assertion is on elapsed time: waits poll with generous deadlines, and a low --rate keeps the
+// job running while it is observed (it is then set unlimited so the job ends quickly).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "tests/e2e/e2e_helpers.h"
+#include "tests/metrics_e2e/metrics_e2e_support.h"
+
+namespace udmg::testing {
+namespace {
+
+using metrics::testing::HttpGet;
+using metrics::testing::PollUntil;
+
+constexpr int kRows = 6000;
+constexpr char kMigrated[] = "result=\"migrated\"";
+
+class JobHttpTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+ protected:
+  // A finished job first (its success time is in the jobs table), then a rotation: every value is
+  // stale and the next `reencrypt` has work to do.
+  void SetUp() override {
+    ASSERT_TRUE(InitDemo(server_, kRows));
+    RunOk(server_, {"reencrypt", "--no-progress"});
+    RunOk(server_, {"rotate-master-key"});
+  }
+
+  // Starts a throttled job with a listener and waits until it has migrated some rows.
+  void StartJob(const std::string& rate) {
+    job_ = server_.Start({"reencrypt", "--no-progress", "--rate", rate, "--batch-size", "100",
+                          "--metrics-listen", "127.0.0.1:0"});
+    port_ = ListenPort(*job_);
+    ASSERT_GT(port_, 0) << job_->Wait().Describe();
+    ASSERT_TRUE(PollUntil([&] { return Migrated() > 0; })) << Scrape();
+  }
+
+  std::string Scrape() {
+    std::optional<HttpResponse> reply = HttpGet(port_, "/metrics");
+    return reply && reply->status == 200 ? reply->body : "";
+  }
+  double Migrated() { return SumSamples(Scrape(), "udmg_reencrypt_rows_total", {kMigrated}); }
+
+  // Lifts the rate limit and expects the job to finish with every value migrated.
+  void FinishJob() {
+    std::optional<HttpResponse> unlimited = HttpPost(port_, "/control/rate?value=0");
+    ASSERT_TRUE(unlimited.has_value());
+    ProcessResult result = job_->Wait();
+    EXPECT_TRUE(result.Exited(kExitOk)) << result.Describe();
+    ExpectNoSecretIn(result.stdout_data + result.stderr_data, SecretsOf(server_), "job output");
+    ExpectDemoValuesMigrated(server_, kRows);
+  }
+
+  TempDir dir_;
+  UdmgServer server_{dir_.path()};
+  std::unique_ptr<BackgroundProcess> job_;
+  int port_ = -1;
+};
+
+TEST_P(JobHttpTest, ScrapeIsValidHasExactlyTheContractFamiliesAndNoSecrets) {
+  UDMG_REQUIRE_TOOL(metrics::testing::kPromtool);
+  ASSERT_NO_FATAL_FAILURE(StartJob("1000"));
+  std::optional<HttpResponse> reply = HttpGet(port_, "/metrics");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->content_type, "text/plain; version=0.0.4; charset=utf-8");
+  metrics::testing::CommandResult check = metrics::testing::PromtoolCheckMetrics(reply->body);
+  EXPECT_EQ(check.exit_code, 0) << check.output << "\n" << reply->body;
+  EXPECT_EQ(FamilyNames(reply->body), ContractFamilies({"job", "keystate"})) << reply->body;
+  ExpectNoSecretIn(reply->body, SecretsOf(server_), "the exposition");
+
+  EXPECT_EQ(SampleValue(reply->body, R"(udmg_reencrypt_job_state{job="reencrypt",state="running"})"),
+            1.0);
+  EXPECT_EQ(SampleValue(reply->body, R"(udmg_reencrypt_throttle_rows_per_second{job="reencrypt"})"),
+            1000.0);
+  EXPECT_EQ(SampleValue(reply->body, R"(udmg_reencrypt_batch_size_rows{job="reencrypt"})"), 100.0);
+  EXPECT_EQ(SampleValue(reply->body, R"(udmg_master_key_active_version)"), 2.0);
+  EXPECT_EQ(SampleValue(reply->body, R"(udmg_root_key_active_version)"), 1.0);
+  EXPECT_EQ(SampleValue(reply->body, R"(udmg_key_values_stale{column="credentials.secret"})"),
+            static_cast<double>(kRows)) << "the key state is read when the run starts";
+  EXPECT_TRUE(SampleValue(reply->body,
+                          R"(udmg_last_success_timestamp_seconds{job="reencrypt"})").has_value());
+  std::optional<double> remaining =
+      SampleValue(reply->body, R"(udmg_reencrypt_rows_remaining{job="reencrypt"})");
+  std::optional<double> ratio =
+      SampleValue(reply->body, R"(udmg_reencrypt_progress_ratio{job="reencrypt"})");
+  ASSERT_TRUE(remaining && ratio);
+  EXPECT_LT(*remaining, kRows);
+  EXPECT_GT(*ratio, 0.0);
+  EXPECT_LT(*ratio, 1.0);
+  EXPECT_GT(SumSamples(reply->body, "udmg_reencrypt_batch_duration_seconds_count",
+                       {R"(stage="crypto")"}), 0.0);
+  ASSERT_NO_FATAL_FAILURE(FinishJob());
+}
+
+TEST_P(JobHttpTest, ControlRoutesChangeTheJobAsItsNextScrapeShows) {
+  ASSERT_NO_FATAL_FAILURE(StartJob("500"));
+  std::optional<HttpResponse> reply = HttpPost(port_, "/control/rate?value=800");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 200) << reply->body;
+  EXPECT_EQ(nlohmann::json::parse(reply->body)["rate"], 800.0);
+  EXPECT_EQ(SampleValue(Scrape(), R"(udmg_reencrypt_throttle_rows_per_second{job="reencrypt"})"),
+            800.0);
+  reply = HttpPost(port_, "/control/batch-size?value=50");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 200) << reply->body;
+  EXPECT_EQ(SampleValue(Scrape(), R"(udmg_reencrypt_batch_size_rows{job="reencrypt"})"), 50.0);
+
+  reply = HttpGet(port_, "/control/rate");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(reply->body)["rate"], 800.0);
+  reply = HttpGet(port_, "/control/status");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 200);
+  nlohmann::json status = nlohmann::json::parse(reply->body);
+  EXPECT_EQ(status["ok"], true);
+  EXPECT_EQ(status["state"], "running");
+  EXPECT_EQ(status["total"], kRows);
+  EXPECT_EQ(status["batch_size"], 50);
+
+  // A refused value: 400, one JSON line saying why, and nothing changed.
+  reply = HttpPost(port_, "/control/rate?value=-5");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 400);
+  EXPECT_EQ(reply->body.find('\n'), reply->body.size() - 1) << reply->body;
+  nlohmann::json refused = nlohmann::json::parse(reply->body);
+  EXPECT_EQ(refused["ok"], false);
+  EXPECT_FALSE(refused["error"].get<std::string>().empty());
+  EXPECT_EQ(SampleValue(Scrape(), R"(udmg_reencrypt_throttle_rows_per_second{job="reencrypt"})"),
+            800.0);
+
+  reply = HttpPost(port_, "/control/pause");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(SampleValue(Scrape(), R"(udmg_reencrypt_job_state{job="reencrypt",state="paused"})"),
+            1.0);
+  EXPECT_EQ(SampleValue(Scrape(), R"(udmg_reencrypt_job_state{job="reencrypt",state="running"})"),
+            0.0);
+  // Batches admitted before the pause commit; then the counter stops.
+  double settled = -1;
+  ASSERT_TRUE(PollUntil([&] {
+    double before = Migrated();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    settled = Migrated();
+    return settled == before;
+  }));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(Migrated(), settled) << "rows moved while paused";
+  EXPECT_LT(settled, kRows);
+  EXPECT_GT(SumSamples(Scrape(), "udmg_reencrypt_throttled_seconds_total", {R"(reason="paused")"}),
+            0.0);
+
+  reply = HttpPost(port_, "/control/resume");
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->status, 200);
+  EXPECT_TRUE(PollUntil([&] { return Migrated() > settled; })) << "no rows moved after resume";
+  EXPECT_EQ(SampleValue(Scrape(), R"(udmg_reencrypt_job_state{job="reencrypt",state="running"})"),
+            1.0);
+  ASSERT_NO_FATAL_FAILURE(FinishJob());
+}
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(JobHttpTest);
+
+// A real Prometheus 2.42 scrapes the running job every second; its query API sees the rows
+// counter rise. The database plays no part here: SQLite only.
+class PrometheusScrapeTest : public JobHttpTest {};
+
+TEST_F(PrometheusScrapeTest, QueryApiSeesTheRowsCounterRise) {
+  UDMG_REQUIRE_TOOL(metrics::testing::kPrometheus);
+  ASSERT_NO_FATAL_FAILURE(StartJob("300"));
+  metrics::testing::TempDir prometheus_dir;
+  const int prometheus_port = metrics::testing::FreePort();
+  metrics::testing::WriteFile(prometheus_dir.File("prometheus.yml"),
+                              "global:\n  scrape_interval: 1s\n"
+                              "scrape_configs:\n  - job_name: udmg\n    honor_labels: true\n"
+                              "    static_configs:\n      - targets: ['127.0.0.1:" +
+                                  std::to_string(port_) + "']\n");
+  auto prometheus = metrics::testing::ChildProcess::Start(
+      {metrics::testing::kPrometheus, "--config.file=" + prometheus_dir.File("prometheus.yml"),
+       "--storage.tsdb.path=" + prometheus_dir.File("data"),
+       "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
+      prometheus_dir.File("prometheus.log"));
+  ASSERT_NE(prometheus, nullptr);
+
+  // The value Prometheus holds for the job's migrated rows, when it has one.
+  auto queried = [&]() -> std::optional<double> {
+    std::optional<HttpResponse> reply = HttpGet(
+        prometheus_port,
+        "/api/v1/query?query=sum%28udmg_reencrypt_rows_total%7Bresult%3D%22migrated%22%7D%29");
+    if (!reply || reply->status != 200) return std::nullopt;
+    nlohmann::json answer = nlohmann::json::parse(reply->body, nullptr, false);
+    if (!answer.is_object() || answer["data"]["result"].empty()) return std::nullopt;
+    return std::stod(answer["data"]["result"][0]["value"][1].get<std::string>());
+  };
+  std::optional<double> first;
+  ASSERT_TRUE(PollUntil([&] { return (first = queried()).has_value(); }, std::chrono::seconds(90)))
+      << prometheus->Log();
+  EXPECT_TRUE(PollUntil([&] {
+    std::optional<double> now = queried();
+    return now && *now > *first;
+  }, std::chrono::seconds(90))) << "Prometheus never saw the counter rise from " << *first;
+  ASSERT_NO_FATAL_FAILURE(FinishJob());
+}
+
+}  // namespace
+}  // namespace udmg::testing

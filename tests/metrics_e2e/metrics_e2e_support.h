@@ -1,0 +1,54 @@
+// Helpers for the end-to-end metrics tests of udmg-server (issue 5): the listening port a job
+// prints, HTTP calls, reading an exposition, the contract's family names
+// (metrics/metric_names.txt) and the key material that must never appear in any output.
+//
+// Thread-safety: free functions, called from the test's thread.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/cli_runner.h"
+#include "tests/metrics/metrics_test_support.h"
+
+namespace udmg::testing {
+
+using metrics::testing::HttpResponse;
+
+// Waits for the job's "metrics: listening on http://127.0.0.1:PORT/metrics" line on stderr (read
+// through /proc while it runs) and returns PORT; -1 when the job ended or never printed it.
+int ListenPort(BackgroundProcess& job);
+
+// POST http://127.0.0.1:PORT/PATH with an empty body; nullopt when the connection fails.
+std::optional<HttpResponse> HttpPost(int port, const std::string& path);
+
+// The value of the sample whose name and labels are exactly `series` (as printed, e.g.
+// `udmg_reencrypt_job_state{job="reencrypt",state="paused"}`); nullopt when absent.
+std::optional<double> SampleValue(const std::string& exposition, const std::string& series);
+
+// Sum of the samples of family `name` (no _bucket/_sum/_count suffix) whose label text
+// contains every one of `label_parts` (e.g. `result="migrated"`).
+double SumSamples(const std::string& exposition, const std::string& name,
+                  const std::vector<std::string>& label_parts = {});
+
+// The family names of the `# TYPE` lines.
+std::set<std::string> FamilyNames(const std::string& exposition);
+
+// metrics/metric_names.txt: the names whose source is one of `sources` ("job", "keystate").
+std::set<std::string> ContractFamilies(const std::set<std::string>& sources);
+
+// Everything secret in the server's database and environment: the K0 hex, every K3 token and
+// wrapped root key, the root-key fingerprints, and the demo plaintexts' common prefix.
+std::vector<std::string> SecretsOf(const UdmgServer& server);
+
+// Fails the test for each of `secrets` found (case-insensitively) in `text`.
+void ExpectNoSecretIn(const std::string& text, const std::vector<std::string>& secrets,
+                      const std::string& where);
+
+// UPDATE credentials SET secret = <a broken envelope> WHERE id = `id`: the value no longer
+// decrypts (the re-encryption then records it and exits 5).
+void CorruptDemoValue(const UdmgServer& server, int id);
+
+}  // namespace udmg::testing
