@@ -18,6 +18,10 @@ namespace udmg::db::internal {
 // Longest identifier accepted (PostgreSQL's NAMEDATALEN - 1, so both backends agree).
 inline constexpr size_t kMaxIdentifierLength = 63;
 
+// How many times a shared job's creator samples the stale keys again when another job of the same
+// kind and target was created while it sampled (that job may have migrated the sampled rows).
+inline constexpr int kSharedJobSampleAttempts = 3;
+
 // kBadInput unless `name` matches [A-Za-z_][A-Za-z0-9_]* and has at most 63 characters.
 // `role` names it in the message: "table", "column", "key column".
 Status ValidateIdentifier(std::string_view name, std::string_view role);

@@ -22,6 +22,26 @@ std::optional<int64_t> FindSharedJob(pqxx::transaction_base& transaction, std::s
   return found[0][0].as<int64_t>();
 }
 
+// The newest job id of any kind: a watermark taken before sampling a shared job's ranges.
+int64_t NewestJobId(pqxx::transaction_base& transaction) {
+  return transaction.exec("SELECT coalesce(max(id), 0) FROM udmg_jobs")[0][0].as<int64_t>();
+}
+
+// Whether a job of `kind` aimed at `target_version` was created after `watermark`, in any state.
+bool JobCreatedSince(pqxx::transaction_base& transaction, std::string_view kind,
+                     uint32_t target_version, int64_t watermark) {
+  return !transaction
+              .exec_params("SELECT 1 FROM udmg_jobs WHERE kind = $1 AND target_version = $2 AND "
+                           "id > $3 LIMIT 1",
+                           std::string(kind), target_version, watermark)
+              .empty();
+}
+
+struct SharedJobProbe {
+  std::optional<int64_t> existing;
+  int64_t watermark = 0;
+};
+
 std::optional<std::string> KeyType(const std::optional<RowKey>& key) {
   if (!key) return std::nullopt;
   return std::string(internal::RowKeyTypeName(*key));
@@ -48,27 +68,45 @@ Result<int64_t> PgStore::FindOrCreateSharedJob(std::string_view kind, uint32_t t
   for (const ColumnRef& column : columns) {
     UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   }
-  UDMG_ASSIGN_OR_RETURN(
-      std::optional<int64_t> existing,
-      connection_->Run<std::optional<int64_t>>(
-          "looking for a shared job", Retry::kIdempotent,
-          [&](pqxx::connection& live) -> Result<std::optional<int64_t>> {
-            pqxx::read_transaction transaction(live);
-            return FindSharedJob(transaction, kind, target_version);
-          }));
-  if (existing) return *existing;
-  // Sampled before the lock: any split is a valid partition (the final count covers the rest).
-  std::vector<std::vector<RowKey>> bounds;
-  for (const ColumnRef& column : columns) {
-    UDMG_ASSIGN_OR_RETURN(bounds.emplace_back(), RangeBounds(column, filter, rows_per_range));
+  for (int attempt = 1;; ++attempt) {
+    UDMG_ASSIGN_OR_RETURN(
+        SharedJobProbe probe,
+        connection_->Run<SharedJobProbe>(
+            "looking for a shared job", Retry::kIdempotent,
+            [&](pqxx::connection& live) -> Result<SharedJobProbe> {
+              pqxx::read_transaction transaction(live);
+              return SharedJobProbe{FindSharedJob(transaction, kind, target_version),
+                                    NewestJobId(transaction)};
+            }));
+    if (probe.existing) return *probe.existing;
+    // Sampled before the lock so that the lock is held briefly.
+    std::vector<std::vector<RowKey>> bounds;
+    for (const ColumnRef& column : columns) {
+      UDMG_ASSIGN_OR_RETURN(bounds.emplace_back(), RangeBounds(column, filter, rows_per_range));
+    }
+    bool last_attempt = attempt >= internal::kSharedJobSampleAttempts;
+    UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> job_id,
+                          CreateSharedJob(kind, target_version, columns, bounds,
+                                          last_attempt ? std::nullopt
+                                                       : std::optional<int64_t>(probe.watermark)));
+    if (job_id) return *job_id;
   }
+}
+
+Result<std::optional<int64_t>> PgStore::CreateSharedJob(
+    std::string_view kind, uint32_t target_version, const std::vector<ColumnRef>& columns,
+    const std::vector<std::vector<RowKey>>& bounds, std::optional<int64_t> watermark) {
   // Idempotent as a whole: under the lock it finds the job a lost COMMIT may have created.
-  return connection_->Run<int64_t>(
-      "creating a shared job", Retry::kIdempotent, [&](pqxx::connection& live) -> Result<int64_t> {
+  return connection_->Run<std::optional<int64_t>>(
+      "creating a shared job", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::optional<int64_t>> {
         pqxx::work transaction(live);
         transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kSharedJobLockId);
         if (std::optional<int64_t> found = FindSharedJob(transaction, kind, target_version)) {
-          return *found;
+          return found;
+        }
+        if (watermark && JobCreatedSince(transaction, kind, target_version, *watermark)) {
+          return std::optional<int64_t>();
         }
         int64_t job_id = InsertJobRows(transaction, kind, target_version, columns);
         for (size_t i = 0; i < columns.size(); ++i) {
@@ -86,7 +124,7 @@ Result<int64_t> PgStore::FindOrCreateSharedJob(std::string_view kind, uint32_t t
           }
         }
         transaction.commit();
-        return job_id;
+        return std::optional<int64_t>(job_id);
       });
 }
 

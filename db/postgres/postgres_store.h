@@ -100,6 +100,12 @@ class PgStore final : public Store {
   // Every `rows_per_range`-th stale key in key order: the upper bounds of a shared job's ranges.
   Result<std::vector<RowKey>> RangeBounds(const ColumnRef& column, const StaleFilter& filter,
                                           uint64_t rows_per_range);
+  // Under the job lock: the existing shared job, or a new one split at `bounds`; nullopt when a
+  // job of `kind` and `target_version` was created after `watermark` (the sample may be stale).
+  Result<std::optional<int64_t>> CreateSharedJob(std::string_view kind, uint32_t target_version,
+                                                 const std::vector<ColumnRef>& columns,
+                                                 const std::vector<std::vector<RowKey>>& bounds,
+                                                 std::optional<int64_t> watermark);
   // The key column's type, read once per registered column from the catalog; kDatabase naming
   // `what` when the table or a column does not exist.
   Result<KeyColumnType> KeyTypeOf(const ColumnRef& column, std::string_view what);

@@ -25,6 +25,28 @@ Result<std::optional<int64_t>> FindSharedJob(Connection& connection, std::string
   return std::optional<int64_t>(find.Int(0));
 }
 
+// The newest job id of any kind: a watermark taken before sampling a shared job's ranges.
+Result<int64_t> NewestJobId(Connection& connection) {
+  UDMG_ASSIGN_OR_RETURN(Statement newest,
+                        connection.Prepare("SELECT coalesce(max(id), 0) FROM udmg_jobs",
+                                           "looking for the newest job"));
+  UDMG_ASSIGN_OR_RETURN(bool found, newest.Step());
+  return found ? newest.Int(0) : 0;
+}
+
+// Whether a job of ?1 aimed at ?2 was created after the watermark, in any state.
+Result<bool> JobCreatedSince(Connection& connection, std::string_view kind,
+                             uint32_t target_version, int64_t watermark) {
+  UDMG_ASSIGN_OR_RETURN(Statement find,
+                        connection.Prepare("SELECT 1 FROM udmg_jobs WHERE kind = ?1 AND "
+                                           "target_version = ?2 AND id > ?3 LIMIT 1",
+                                           "looking for a newer job"));
+  find.BindText(1, kind);
+  find.BindInt(2, target_version);
+  find.BindInt(3, watermark);
+  return find.Step();
+}
+
 void BindOptionalKey(Statement& statement, int type_index, const std::optional<RowKey>& key) {
   if (!key) return;  // both stay NULL
   statement.BindText(type_index, internal::RowKeyTypeName(*key));
@@ -44,30 +66,46 @@ Result<int64_t> SqliteStore::FindOrCreateSharedJob(std::string_view kind, uint32
                                                    const std::vector<ColumnRef>& columns,
                                                    const StaleFilter& filter,
                                                    uint64_t rows_per_range) {
-  UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> existing,
-                        FindSharedJob(*connection_, kind, target_version));
-  if (existing) return *existing;
-  // Sampled before the lock: any split is a valid partition (the final count covers the rest).
-  std::vector<std::vector<RowKey>> bounds;
-  for (const ColumnRef& column : columns) {
-    UDMG_ASSIGN_OR_RETURN(bounds.emplace_back(), RangeBounds(column, filter, rows_per_range));
-  }
-  constexpr std::string_view kWhat = "creating a shared job";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  UDMG_ASSIGN_OR_RETURN(existing, FindSharedJob(*connection_, kind, target_version));
-  if (existing) return *existing;  // another process created it while this one sampled
   for (const ColumnRef& column : columns) {
     UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   }
-  UDMG_ASSIGN_OR_RETURN(int64_t job_id,
-                        InsertJobRows(*connection_, kind, target_version, columns, kWhat));
+  constexpr std::string_view kWhat = "creating a shared job";
+  for (int attempt = 1;; ++attempt) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> existing,
+                          FindSharedJob(*connection_, kind, target_version));
+    if (existing) return *existing;
+    UDMG_ASSIGN_OR_RETURN(int64_t watermark, NewestJobId(*connection_));
+    // Sampled before the lock so that writers are not held up by the scan.
+    std::vector<std::vector<RowKey>> bounds;
+    for (const ColumnRef& column : columns) {
+      UDMG_ASSIGN_OR_RETURN(bounds.emplace_back(), RangeBounds(column, filter, rows_per_range));
+    }
+    UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                          Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+    UDMG_ASSIGN_OR_RETURN(existing, FindSharedJob(*connection_, kind, target_version));
+    if (existing) return *existing;  // another process created it while this one sampled
+    // A job created (and maybe already finished) while this one sampled has migrated rows the
+    // sample still counts: sample again. Past the last attempt the stale split is still a valid
+    // partition, only a wasteful one.
+    UDMG_ASSIGN_OR_RETURN(bool overtaken,
+                          JobCreatedSince(*connection_, kind, target_version, watermark));
+    if (overtaken && attempt < internal::kSharedJobSampleAttempts) continue;  // rolls back
+    UDMG_ASSIGN_OR_RETURN(int64_t job_id,
+                          InsertJobRows(*connection_, kind, target_version, columns, kWhat));
+    UDMG_RETURN_IF_ERROR(InsertRanges(job_id, columns, bounds));
+    UDMG_RETURN_IF_ERROR(transaction.Commit());
+    return job_id;
+  }
+}
+
+Status SqliteStore::InsertRanges(int64_t job_id, const std::vector<ColumnRef>& columns,
+                                 const std::vector<std::vector<RowKey>>& bounds) {
   UDMG_ASSIGN_OR_RETURN(Statement add_range,
                         connection_->Prepare("INSERT INTO udmg_job_ranges (job_id, table_name, "
                                              "column_name, position, lower_type, lower_key, "
                                              "upper_type, upper_key) "
                                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                                             kWhat));
+                                             "creating a shared job"));
   for (size_t i = 0; i < columns.size(); ++i) {
     std::optional<RowKey> lower;
     for (size_t r = 0; r <= bounds[i].size(); ++r) {
@@ -87,8 +125,7 @@ Result<int64_t> SqliteStore::FindOrCreateSharedJob(std::string_view kind, uint32
       lower = upper;
     }
   }
-  UDMG_RETURN_IF_ERROR(transaction.Commit());
-  return job_id;
+  return Status::Ok();
 }
 
 Result<std::optional<JobRange>> SqliteStore::ClaimRange(int64_t job_id, std::string_view owner,

@@ -82,6 +82,9 @@ class SqliteStore final : public Store {
   // Every `rows_per_range`-th stale key in key order: the upper bounds of a shared job's ranges.
   Result<std::vector<RowKey>> RangeBounds(const ColumnRef& column, const StaleFilter& filter,
                                           uint64_t rows_per_range);
+  // A new shared job's ranges, split at `bounds` (one list per column); inside its transaction.
+  Status InsertRanges(int64_t job_id, const std::vector<ColumnRef>& columns,
+                      const std::vector<std::vector<RowKey>>& bounds);
   // Keyring rows as they are now; the caller holds a transaction.
   Result<std::optional<KeyringRecords>> ReadKeyringRows();
   Status ReplaceKeyringRows(const KeyringRecords& records);
