@@ -73,6 +73,26 @@ Status Store::RenewRange(const JobRange&, std::string_view, const std::optional<
 
 Result<RangeCounts> Store::CountRanges(int64_t) { return NoSharedJobs("counting key ranges"); }
 
+namespace {
+Error NotSupported(std::string_view what) {
+  return Error{ErrorCode::kInternal, std::string(what) + " is not supported by this store"};
+}
+}  // namespace
+
+Result<std::string> Store::KeyringId() { return NotSupported("reading the keyring id"); }
+Status Store::RecordBackup(const BackupRecord&) { return NotSupported("recording a backup"); }
+Result<std::optional<BackupRecord>> Store::LatestBackup() {
+  return NotSupported("reading the latest backup");
+}
+Status Store::RecordNode(const NodeRecord&) { return NotSupported("recording a node"); }
+Result<std::vector<NodeRecord>> Store::ListNodes() { return NotSupported("listing nodes"); }
+Status Store::UpdateKeyringChecked(const CheckedKeyringChange&, bool) {
+  return NotSupported("a checked keyring change");
+}
+Result<std::vector<ReplacedKeyRecord>> Store::ListReplacedKeys() {
+  return NotSupported("listing replaced keys");
+}
+
 std::string ResolveDatabaseUrl(const std::optional<std::string>& flag) {
   if (flag && !flag->empty()) return *flag;
   if (const char* env = std::getenv("UDMG_DATABASE_URL"); env != nullptr && *env != '\0') {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/keyring.h"
+#include "engine/restore.h"
 #include "engine/status.h"
 
 namespace udmg::db {
@@ -120,6 +121,39 @@ struct RangeCounts {
   uint64_t open = 0;    // not done and not leased (never claimed, or lease expired)
   uint64_t leased = 0;  // not done, lease still running
   uint64_t done = 0;
+};
+
+// Disaster recovery and nodes (issue 6).
+// A backup was taken: when, of which root version (by fingerprint) and keyring revision. The
+// database records that a backup exists, never the file or its passphrase.
+struct BackupRecord {
+  int64_t taken_at = 0;  // unix seconds
+  uint32_t root_version = 0;
+  std::string root_fingerprint;
+  int64_t keyring_revision = 0;
+};
+// A process that opened the keyring (udmg_nodes, one row per node id, last writer wins).
+struct NodeRecord {
+  std::string node_id;                // --node-id / UDMG_NODE_ID, default the host name
+  std::string host;                   // gethostname()
+  int64_t pid = 0;
+  std::string program;                // e.g. "udmg-server reencrypt"
+  std::optional<uint32_t> root_version;  // the version its K0 matches; nullopt: unknown K0
+  std::string root_fingerprint;       // of its K0 (empty when its K0 was missing or malformed)
+  int64_t first_seen = 0;             // unix seconds; kept across updates
+  int64_t last_seen = 0;
+};
+// A keyring row set aside by a restore (udmg_replaced_keys), with when it happened.
+struct ReplacedKeyRecord {
+  ArchivedKeyRow row;
+  int64_t replaced_at = 0;
+};
+// What a checked keyring change writes: the complete keyring, the keyring id (set when the
+// database had none), and the rows set aside.
+struct KeyringReplacement {
+  KeyringRecords records;
+  std::string keyring_id;
+  std::vector<ArchivedKeyRow> archived;
 };
 
 class Store {
@@ -224,6 +258,29 @@ class Store {
   virtual Status RenewRange(const JobRange& range, std::string_view owner,
                             const std::optional<RowKey>& checkpoint, int64_t lease_ms, bool done);
   virtual Result<RangeCounts> CountRanges(int64_t job_id);
+
+  // ---- Disaster recovery and nodes (issue 6) ---------------------------------------------------
+  // Wrapper stores in tests may keep the defaults (kInternal "not supported").
+  // udmg_meta.keyring_id; "" when `init` has not run.
+  virtual Result<std::string> KeyringId();
+  virtual Status RecordBackup(const BackupRecord& backup);
+  virtual Result<std::optional<BackupRecord>> LatestBackup();  // newest taken_at
+  // Upsert by node_id (first_seen kept from the existing row).
+  virtual Status RecordNode(const NodeRecord& node);
+  virtual Result<std::vector<NodeRecord>> ListNodes();  // by node_id
+  // One transaction under the keyring lock (as UpdateKeyring): the store counts the values of
+  // every registered column by master version (VersionUsage) under the lock, calls `change` with
+  // the keyring (nullopt if none), the keyring id ("" if none) and the counts; `change` returns
+  // what to write, nullopt to write nothing, or an error to roll back. The store replaces the
+  // keyring rows, bumps the revision, sets udmg_meta.keyring_id when the database had none, and
+  // appends `archived` to udmg_replaced_keys. With `refuse_while_job_runs`, a job in state
+  // "running" makes it kConflict naming the job, before `change` is called.
+  using CheckedKeyringChange = std::function<Result<std::optional<KeyringReplacement>>(
+      const std::optional<KeyringRecords>& current, const std::string& keyring_id,
+      const VersionUsage& usage)>;
+  virtual Status UpdateKeyringChecked(const CheckedKeyringChange& change,
+                                      bool refuse_while_job_runs);
+  virtual Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys();  // oldest first
 };
 
 // Opens a connection: "sqlite:PATH" (PATH created if missing) or "postgresql://..." /

@@ -26,6 +26,8 @@ enum class ErrorCode : int {
   kNotInitialized = 9,  // keyring missing (run init) or already initialized
   kIncomplete = 10,     // a job stopped before done (signal, budget, stop file): run it again
   kBadInput = 11,       // malformed input other than a key: envelope, file, URL, duration
+  kBadPassphrase = 12,  // a backup that does not open with the passphrase given (or was altered)
+  kUnhealthy = 13,      // doctor found at least one problem
 };
 
 struct Error {

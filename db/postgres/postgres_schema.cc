@@ -111,6 +111,33 @@ CREATE TABLE udmg_job_ranges (
   CHECK ((checkpoint_type IS NULL) = (checkpoint_key IS NULL))
 );
 )sql"},
+    {3, "backups taken, nodes seen, keyring rows set aside by a restore", R"sql(
+CREATE TABLE udmg_backups (
+  id               bigserial PRIMARY KEY,
+  taken_at         bigint    NOT NULL,
+  root_version     integer   NOT NULL,
+  root_fingerprint text      NOT NULL,
+  keyring_revision bigint    NOT NULL
+);
+CREATE TABLE udmg_nodes (
+  node_id          text      PRIMARY KEY,
+  host             text      NOT NULL,
+  pid              bigint    NOT NULL,
+  program          text      NOT NULL,
+  root_version     integer   ,
+  root_fingerprint text      NOT NULL,
+  first_seen       bigint    NOT NULL,
+  last_seen        bigint    NOT NULL
+);
+CREATE TABLE udmg_replaced_keys (
+  id               bigserial PRIMARY KEY,
+  replaced_at      bigint    NOT NULL,
+  kind             text      NOT NULL CHECK (kind IN ('root', 'master')),
+  version          integer   NOT NULL,
+  row_json         text      NOT NULL,
+  reason           text      NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

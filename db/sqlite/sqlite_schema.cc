@@ -108,6 +108,33 @@ CREATE TABLE udmg_job_ranges (
   CHECK ((checkpoint_type IS NULL) = (checkpoint_key IS NULL))
 );
 )sql"},
+    {3, "backups taken, nodes seen, keyring rows set aside by a restore", R"sql(
+CREATE TABLE udmg_backups (
+  id               INTEGER   PRIMARY KEY AUTOINCREMENT,
+  taken_at         INTEGER   NOT NULL,
+  root_version     INTEGER   NOT NULL,
+  root_fingerprint TEXT      NOT NULL,
+  keyring_revision INTEGER   NOT NULL
+);
+CREATE TABLE udmg_nodes (
+  node_id          TEXT      PRIMARY KEY,
+  host             TEXT      NOT NULL,
+  pid              INTEGER   NOT NULL,
+  program          TEXT      NOT NULL,
+  root_version     INTEGER   ,
+  root_fingerprint TEXT      NOT NULL,
+  first_seen       INTEGER   NOT NULL,
+  last_seen        INTEGER   NOT NULL
+);
+CREATE TABLE udmg_replaced_keys (
+  id               INTEGER   PRIMARY KEY AUTOINCREMENT,
+  replaced_at      INTEGER   NOT NULL,
+  kind             TEXT      NOT NULL CHECK (kind IN ('root', 'master')),
+  version          INTEGER   NOT NULL,
+  row_json         TEXT      NOT NULL,
+  reason           TEXT      NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -18,9 +18,12 @@ constexpr const char* kTables[] = {"udmg_schema_migrations",
                                    "udmg_jobs",
                                    "udmg_job_columns",
                                    "udmg_reencrypt_failures",
-                                   "udmg_job_ranges"};
+                                   "udmg_job_ranges",
+                                   "udmg_backups",
+                                   "udmg_nodes",
+                                   "udmg_replaced_keys"};
 // Rows of udmg_schema_migrations at the latest version (one per migration).
-constexpr const char* kMigrationCount = "2";
+constexpr const char* kMigrationCount = "3";
 
 TEST_P(StoreMigrationsTest, FreshDatabaseGetsEveryTableAndNoKeyring) {
   for (const char* table : kTables) {
