@@ -174,6 +174,7 @@ int PgConnection::BackendPid() { return live_ ? live_->backendpid() : 0; }
 PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
                                             const std::function<Status(pqxx::connection&)>& body,
                                             Status& result) {
+  Outcome outcome = Outcome::kDone;
   std::string context = describe_ + ": " + std::string(what) + " failed: ";
   if (live_ == nullptr) {
     try {
@@ -227,6 +228,7 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
                                                 OneLine(e.what(), true) + "); retry later");
       return Outcome::kRetry;
     }
+    if (ConnectionClosedMidStatement(context, e, retry, result, outcome)) return outcome;
     std::string hint;
     if (e.sqlstate() == "3F000") hint = "; set a search_path that names an existing schema";
     result = Status(ErrorCode::kDatabase, context + OneLine(e.what(), true) + hint);
@@ -235,9 +237,26 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
     result = Status(ErrorCode::kInternal, context + OneLine(e.what(), true));
     return Outcome::kDone;
   } catch (const std::exception& e) {
+    if (ConnectionClosedMidStatement(context, e, retry, result, outcome)) return outcome;
     result = Status(ErrorCode::kDatabase, context + OneLine(e.what(), true));
     return Outcome::kDone;
   }
+}
+
+// libpq may report a socket closed mid-statement without a SQLSTATE ("server closed the
+// connection unexpectedly"); the connection is then no longer open, and whether the statement
+// ran is unknown: retried only when the operation is idempotent.
+bool PgConnection::ConnectionClosedMidStatement(const std::string& context,
+                                                const std::exception& e, Retry retry,
+                                                Status& result, Outcome& outcome) {
+  if (live_ == nullptr || live_->is_open()) return false;
+  Discard();
+  result = Status(ErrorCode::kDatabase,
+                  context + "the server closed the connection (" + OneLine(e.what(), true) +
+                      "), so the change may or may not have been saved; check it and run the "
+                      "command again");
+  outcome = retry == Retry::kIdempotent ? Outcome::kRetry : Outcome::kDone;
+  return true;
 }
 
 Status PgConnection::RunStatus(std::string_view what, Retry retry,

@@ -85,6 +85,9 @@ class PgConnection {
                   const std::function<Status(pqxx::connection&)>& body, Status& result);
   // Drops the current connection; the next attempt connects again.
   void Discard();
+  // True (with `result` and `outcome` set) when `e` came from a connection that is now closed.
+  bool ConnectionClosedMidStatement(const std::string& context, const std::exception& e,
+                                    Retry retry, Status& result, Outcome& outcome);
   // A new libpq connection, notices below WARNING silenced (pqxx prints them to stderr).
   static std::unique_ptr<pqxx::connection> Connect(const std::string& url);
 
