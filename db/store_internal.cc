@@ -153,4 +153,65 @@ Status LeaseLost(const JobRange& range) {
                     ") was lost to another process: raise --lease above the longest batch time");
 }
 
+Status JobIsRunning(int64_t id, std::string_view kind) {
+  std::string resume = kind == "reencrypt" ? "udmg-server reencrypt --resume"
+                                           : "udmg-server " + std::string(kind);
+  return Status(ErrorCode::kConflict,
+                "job " + std::to_string(id) + " (" + std::string(kind) +
+                    ") is running: wait for it to finish, or stop it (Ctrl-C / the stop file) "
+                    "and run this again; a job killed with kill -9 stays running until `" +
+                    resume + "` finishes it");
+}
+
+void AddVersionUsage(const ColumnRef& column, const ValueCounts& counts, VersionUsage& usage) {
+  for (const auto& [version, count] : counts.by_version) {
+    if (count > 0) usage[version][column.Name()] += count;
+  }
+}
+
+namespace {
+
+// Ids this store makes are 32 lowercase hex digits; accept any short plain token, so an id
+// made by an older release still round-trips, but nothing that could break a message or a file.
+bool IsWellFormedKeyringId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!IsIdentifierPart(c) && c != '-') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status ValidateReplacement(const KeyringReplacement& replacement, std::string_view current_id) {
+  UDMG_RETURN_IF_ERROR(ValidateKeyringRecords(replacement.records));
+  const std::string& id = replacement.keyring_id;
+  if (!id.empty() && !IsWellFormedKeyringId(id)) {
+    return Status(ErrorCode::kInternal,
+                  "the new keyring id is not 1 to 64 letters, digits, - or _; nothing was written");
+  }
+  if (!current_id.empty() && !id.empty() && id != current_id) {
+    return Status(ErrorCode::kInternal, "the keyring change would replace this database's keyring "
+                                        "id " + std::string(current_id) + " by " + id +
+                                        "; nothing was written");
+  }
+  for (const ArchivedKeyRow& row : replacement.archived) {
+    if ((row.kind != "root" && row.kind != "master") || row.version == 0) {
+      return Status(ErrorCode::kInternal, "a keyring row to set aside has kind '" + row.kind +
+                                              "' and version " + std::to_string(row.version) +
+                                              " (expected root or master, version > 0); nothing "
+                                              "was written");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidateNodeRecord(const NodeRecord& node) {
+  if (node.node_id.empty()) {
+    return Status(ErrorCode::kBadInput,
+                  "the node id is empty; set --node-id or UDMG_NODE_ID, or give the host a name");
+  }
+  return Status::Ok();
+}
+
 }  // namespace udmg::db::internal

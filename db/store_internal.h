@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -69,5 +70,36 @@ Status LeaseLost(const JobRange& range);
 
 // Seconds since the Unix epoch.
 int64_t UnixNow();
+
+// ---- Disaster recovery and nodes (issue 6) ---------------------------------------------------
+
+// Calls a caller's keyring change inside the store's transaction; an exception it throws becomes
+// kInternal (the transaction then rolls back). The message comes from our own code, never keys.
+template <typename Change>
+auto CallKeyringChange(const Change& change) -> decltype(change()) {
+  try {
+    return change();
+  } catch (const std::exception& e) {
+    return Error{ErrorCode::kInternal, std::string("the keyring change failed unexpectedly (") +
+                                           e.what() + "); nothing was written"};
+  }
+}
+
+// kConflict for a checked keyring change refused because job `id` is in state "running" (also a
+// job killed with kill -9: it stays "running" until resumed).
+Status JobIsRunning(int64_t id, std::string_view kind);
+
+// Adds one registered column's per-version counts to `usage`, keyed by column.Name(); versions
+// without values are left out.
+void AddVersionUsage(const ColumnRef& column, const ValueCounts& counts, VersionUsage& usage);
+
+// kInternal unless a checked change can be written as it is: a keyring the schema can hold
+// (ValidateKeyringRecords), a keyring id that is well formed and, when the database already has
+// one (`current_id` not empty), unchanged; archived rows of kind "root" or "master" with a
+// positive version.
+Status ValidateReplacement(const KeyringReplacement& replacement, std::string_view current_id);
+
+// kBadInput for a node the schema cannot hold (empty node id).
+Status ValidateNodeRecord(const NodeRecord& node);
 
 }  // namespace udmg::db::internal

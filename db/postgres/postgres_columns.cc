@@ -50,19 +50,23 @@ Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& c
 
 }  // namespace
 
+std::vector<ColumnRef> ListColumnsIn(pqxx::transaction_base& transaction) {
+  std::vector<ColumnRef> columns;
+  for (const pqxx::row& row : transaction.exec(
+           "SELECT table_name, column_name, key_column FROM udmg_encrypted_columns "
+           "ORDER BY table_name COLLATE \"C\", column_name COLLATE \"C\"")) {
+    columns.push_back(ColumnRef{row[0].as<std::string>(), row[1].as<std::string>(),
+                                row[2].as<std::string>()});
+  }
+  return columns;
+}
+
 Result<std::vector<ColumnRef>> PgStore::ListColumns() {
   return connection_->Run<std::vector<ColumnRef>>(
       "listing the registered columns", Retry::kIdempotent,
       [&](pqxx::connection& live) -> Result<std::vector<ColumnRef>> {
         pqxx::nontransaction transaction(live);
-        std::vector<ColumnRef> columns;
-        for (const pqxx::row& row : transaction.exec(
-                 "SELECT table_name, column_name, key_column FROM udmg_encrypted_columns "
-                 "ORDER BY table_name COLLATE \"C\", column_name COLLATE \"C\"")) {
-          columns.push_back(ColumnRef{row[0].as<std::string>(), row[1].as<std::string>(),
-                                      row[2].as<std::string>()});
-        }
-        return columns;
+        return ListColumnsIn(transaction);
       });
 }
 

@@ -1,8 +1,6 @@
 // PgStore: opening, schema, keyring (under the advisory lock) and nonce-budget counters.
 #include "db/postgres/postgres_store.h"
 
-#include <exception>
-
 #include "db/postgres/postgres_schema.h"
 #include "db/store_internal.h"
 
@@ -51,7 +49,10 @@ Result<std::optional<KeyringRecords>> ReadKeyringRows(pqxx::transaction_base& tr
   return std::optional<KeyringRecords>(std::move(records));
 }
 
-void ReplaceKeyringRows(pqxx::transaction_base& transaction, const KeyringRecords& records) {
+// Replaces the keyring rows and bumps the revision; the first keyring makes udmg_meta with
+// `new_keyring_id`, or a random id when it is empty.
+void ReplaceKeyringRows(pqxx::transaction_base& transaction, const KeyringRecords& records,
+                        const std::string& new_keyring_id) {
   transaction.exec("DELETE FROM udmg_master_keys");
   transaction.exec("DELETE FROM udmg_root_keys");
   for (const RootKeyRecord& root : records.roots) {
@@ -70,11 +71,30 @@ void ReplaceKeyringRows(pqxx::transaction_base& transaction, const KeyringRecord
         master.version, master.k3, master.root_version,
         std::string(MasterKeyStateName(master.state)), master.created_at);
   }
-  // The keyring id is made once, with the first keyring; every write bumps the revision.
-  transaction.exec(
+  // The keyring id is made once, with the first keyring (a restore into an empty database brings
+  // the backup's); every write bumps the revision.
+  transaction.exec_params(
       "INSERT INTO udmg_meta (singleton, keyring_id, keyring_revision) "
-      "VALUES (1, replace(gen_random_uuid()::text, '-', ''), 1) ON CONFLICT (singleton) "
-      "DO UPDATE SET keyring_revision = udmg_meta.keyring_revision + 1");
+      "VALUES (1, coalesce(nullif($1, ''), replace(gen_random_uuid()::text, '-', '')), 1) "
+      "ON CONFLICT (singleton) "
+      "DO UPDATE SET keyring_revision = udmg_meta.keyring_revision + 1",
+      new_keyring_id);
+}
+
+std::string ReadKeyringId(pqxx::transaction_base& transaction) {
+  pqxx::result id = transaction.exec("SELECT keyring_id FROM udmg_meta WHERE singleton = 1");
+  return id.empty() ? std::string() : id[0][0].as<std::string>();
+}
+
+void InsertArchivedRows(pqxx::transaction_base& transaction,
+                        const std::vector<ArchivedKeyRow>& archived) {
+  int64_t now = internal::UnixNow();
+  for (const ArchivedKeyRow& row : archived) {
+    transaction.exec_params(
+        "INSERT INTO udmg_replaced_keys (replaced_at, kind, version, row_json, reason) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        now, row.kind, row.version, row.row_json, row.reason);
+  }
 }
 
 }  // namespace
@@ -111,28 +131,33 @@ Result<int64_t> PgStore::KeyringRevision() {
       });
 }
 
-Status PgStore::UpdateKeyring(const KeyringChange& change) {
+Status PgStore::ChangeKeyringUnderLock(std::string_view what, const KeyringDecision& decide) {
   // Not idempotent: a rerun after a lost COMMIT would apply the change on top of itself.
-  return connection_->RunStatus(
-      "writing the keyring", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
-        pqxx::work transaction(live);
-        transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
-        UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> current,
-                              ReadKeyringRows(transaction, Describe()));
-        std::optional<Result<KeyringRecords>> changed;
-        try {
-          changed.emplace(change(current));
-        } catch (const std::exception& e) {
-          // The transaction rolls back on return; the message comes from our code, not keys.
-          return Status(ErrorCode::kInternal, std::string("the keyring change failed "
-                                                          "unexpectedly (") +
-                                                  e.what() + "); nothing was written");
-        }
-        if (!changed->ok()) return changed->error();
-        UDMG_RETURN_IF_ERROR(internal::ValidateKeyringRecords(**changed));
-        ReplaceKeyringRows(transaction, **changed);
-        transaction.commit();
-        return Status::Ok();
+  return connection_->RunStatus(what, Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
+    pqxx::work transaction(live);
+    transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
+    UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> current,
+                          ReadKeyringRows(transaction, Describe()));
+    std::string keyring_id = ReadKeyringId(transaction);
+    UDMG_ASSIGN_OR_RETURN(std::optional<KeyringReplacement> replacement,
+                          decide(transaction, current, keyring_id));
+    if (!replacement) return Status::Ok();  // the transaction rolls back: nothing to write
+    UDMG_RETURN_IF_ERROR(internal::ValidateReplacement(*replacement, keyring_id));
+    ReplaceKeyringRows(transaction, replacement->records, replacement->keyring_id);
+    InsertArchivedRows(transaction, replacement->archived);
+    transaction.commit();
+    return Status::Ok();
+  });
+}
+
+Status PgStore::UpdateKeyring(const KeyringChange& change) {
+  return ChangeKeyringUnderLock(
+      "writing the keyring",
+      [&](pqxx::transaction_base&, const std::optional<KeyringRecords>& current,
+          const std::string&) -> Result<std::optional<KeyringReplacement>> {
+        UDMG_ASSIGN_OR_RETURN(KeyringRecords records,
+                              internal::CallKeyringChange([&] { return change(current); }));
+        return std::optional<KeyringReplacement>(KeyringReplacement{std::move(records), "", {}});
       });
 }
 

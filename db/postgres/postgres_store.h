@@ -8,6 +8,7 @@
 // Thread-safety: NOT thread-safe, like every Store; open one per thread or pipeline stage.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +32,12 @@ struct PgStoreOptions {
 // kDatabase, one line without the password, when it cannot connect.
 Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
                                                  const PgStoreOptions& options = PgStoreOptions());
+
+// Statements shared by a Store method and a keyring change that needs the same answer inside its
+// own transaction (under the keyring lock): the registered columns, and CountValues' GROUP BY
+// (`column` must have passed ValidateColumnRef). pqxx exceptions propagate to the caller's Run.
+std::vector<ColumnRef> ListColumnsIn(pqxx::transaction_base& transaction);
+ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& column);
 
 class PgStore final : public Store {
  public:
@@ -91,6 +98,15 @@ class PgStore final : public Store {
                     bool done) override;
   Result<RangeCounts> CountRanges(int64_t job_id) override;
 
+  Result<std::string> KeyringId() override;
+  Status RecordBackup(const BackupRecord& backup) override;
+  Result<std::optional<BackupRecord>> LatestBackup() override;
+  Status RecordNode(const NodeRecord& node) override;
+  Result<std::vector<NodeRecord>> ListNodes() override;
+  Status UpdateKeyringChecked(const CheckedKeyringChange& change,
+                              bool refuse_while_job_runs) override;
+  Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override;
+
   // The same write-back with a chosen method (benchmarks and tests compare them).
   Result<std::vector<bool>> CompareAndSwapWith(CasMethod method, const ColumnRef& column,
                                                std::span<const CasWrite> writes);
@@ -111,6 +127,17 @@ class PgStore final : public Store {
   Result<KeyColumnType> KeyTypeOf(const ColumnRef& column, std::string_view what);
   Result<std::vector<StoredValue>> FetchPage(const ColumnRef& column, const StaleFilter* filter,
                                              const std::optional<RowKey>& after, size_t limit);
+
+  // The one path of every keyring change (UpdateKeyring, UpdateKeyringChecked): one transaction
+  // under pg_advisory_xact_lock(kKeyringLockId), run through the connection's retries as not
+  // idempotent (a lost COMMIT is reported, never applied twice). `decide` sees the keyring and the
+  // keyring id as they are under the lock, may read more in `transaction`, and returns what to
+  // write (nullopt: nothing, rolled back) or an error (rolled back). The store checks it, writes
+  // the keyring, the keyring id when the database had none and the archived rows, then commits.
+  using KeyringDecision = std::function<Result<std::optional<KeyringReplacement>>(
+      pqxx::transaction_base& transaction, const std::optional<KeyringRecords>& current,
+      const std::string& keyring_id)>;
+  Status ChangeKeyringUnderLock(std::string_view what, const KeyringDecision& decide);
 
   std::unique_ptr<PgConnection> connection_;
   PgStoreOptions options_;

@@ -196,8 +196,7 @@ Result<std::vector<RowKey>> PgStore::RangeBounds(const ColumnRef& column,
       });
 }
 
-Result<ValueCounts> PgStore::CountValues(const ColumnRef& column) {
-  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& column) {
   QuotedColumn q(column);
   // Group label per value (see internal::AddPrefixCount): "" for NULL, "plain", or the text up
   // to the second colon when it comes within 12 characters ("udmg:v4294967295:"), else "udmg:".
@@ -207,15 +206,20 @@ Result<ValueCounts> PgStore::CountValues(const ColumnRef& column) {
                     "strpos(substr(" + c + ", 6, 13), ':') > 0 THEN left(" + c +
                     ", 5 + strpos(substr(" + c + ", 6, 13), ':')) ELSE 'udmg:' END AS label "
                     "FROM " + q.table + ") AS labels GROUP BY label";
+  ValueCounts counts;
+  for (const pqxx::row& row : transaction.exec(sql)) {
+    internal::AddPrefixCount(row[0].as<std::string>(), row[1].as<uint64_t>(), counts);
+  }
+  return counts;
+}
+
+Result<ValueCounts> PgStore::CountValues(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   return connection_->Run<ValueCounts>(
       "counting values of " + column.Name(), Retry::kIdempotent,
       [&](pqxx::connection& live) -> Result<ValueCounts> {
         pqxx::nontransaction transaction(live);
-        ValueCounts counts;
-        for (const pqxx::row& row : transaction.exec(sql)) {
-          internal::AddPrefixCount(row[0].as<std::string>(), row[1].as<uint64_t>(), counts);
-        }
-        return counts;
+        return CountValuesIn(transaction, column);
       });
 }
 

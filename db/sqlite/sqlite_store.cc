@@ -1,8 +1,6 @@
 // SqliteStore: opening, schema, keyring and nonce-budget counters.
 #include "db/sqlite/sqlite_store.h"
 
-#include <exception>
-
 #include "db/sqlite/sqlite_schema.h"
 #include "db/store_internal.h"
 
@@ -83,7 +81,8 @@ Result<int64_t> SqliteStore::KeyringRevision() {
   return has_row ? revision.Int(0) : int64_t{0};
 }
 
-Status SqliteStore::ReplaceKeyringRows(const KeyringRecords& records) {
+Status SqliteStore::ReplaceKeyringRows(const KeyringRecords& records,
+                                       const std::string& new_keyring_id) {
   constexpr std::string_view kWhat = "writing the keyring";
   UDMG_RETURN_IF_ERROR(connection_->ExecuteScript(
       "DELETE FROM udmg_master_keys; DELETE FROM udmg_root_keys;", kWhat));
@@ -118,33 +117,42 @@ Status SqliteStore::ReplaceKeyringRows(const KeyringRecords& records) {
       UDMG_RETURN_IF_ERROR(insert.Run());
     }
   }
-  // The keyring id is made once, with the first keyring; every write bumps the revision.
+  // The keyring id is made once, with the first keyring (a restore into an empty database brings
+  // the backup's); every write bumps the revision.
   UDMG_ASSIGN_OR_RETURN(
       Statement bump,
       connection_->Prepare("INSERT INTO udmg_meta (singleton, keyring_id, keyring_revision) "
-                           "VALUES (1, lower(hex(randomblob(16))), 1) ON CONFLICT (singleton) "
+                           "VALUES (1, coalesce(nullif(?1, ''), lower(hex(randomblob(16)))), 1) "
+                           "ON CONFLICT (singleton) "
                            "DO UPDATE SET keyring_revision = keyring_revision + 1",
                            kWhat));
+  bump.BindText(1, new_keyring_id);
   return bump.Run();
 }
 
-Status SqliteStore::UpdateKeyring(const KeyringChange& change) {
+Status SqliteStore::ChangeKeyringUnderLock(const KeyringDecision& decide) {
   UDMG_ASSIGN_OR_RETURN(
       Transaction transaction,
       Transaction::Begin(*connection_, Transaction::Kind::kWrite, "writing the keyring"));
   UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> current, ReadKeyringRows());
-  std::optional<Result<KeyringRecords>> changed;
-  try {
-    changed.emplace(change(current));
-  } catch (const std::exception& e) {
-    // The transaction rolls back on return; the message comes from our own code, not from keys.
-    return Status(ErrorCode::kInternal, std::string("the keyring change failed unexpectedly (") +
-                                            e.what() + "); nothing was written");
-  }
-  if (!changed->ok()) return changed->error();
-  UDMG_RETURN_IF_ERROR(internal::ValidateKeyringRecords(**changed));
-  UDMG_RETURN_IF_ERROR(ReplaceKeyringRows(**changed));
+  UDMG_ASSIGN_OR_RETURN(std::string keyring_id, KeyringId());
+  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringReplacement> replacement,
+                        decide(current, keyring_id));
+  if (!replacement) return Status::Ok();  // the transaction rolls back: nothing to write
+  UDMG_RETURN_IF_ERROR(internal::ValidateReplacement(*replacement, keyring_id));
+  UDMG_RETURN_IF_ERROR(ReplaceKeyringRows(replacement->records, replacement->keyring_id));
+  UDMG_RETURN_IF_ERROR(InsertArchivedRows(replacement->archived));
   return transaction.Commit();
+}
+
+Status SqliteStore::UpdateKeyring(const KeyringChange& change) {
+  return ChangeKeyringUnderLock(
+      [&](const std::optional<KeyringRecords>& current,
+          const std::string&) -> Result<std::optional<KeyringReplacement>> {
+        UDMG_ASSIGN_OR_RETURN(KeyringRecords records,
+                              internal::CallKeyringChange([&] { return change(current); }));
+        return std::optional<KeyringReplacement>(KeyringReplacement{std::move(records), "", {}});
+      });
 }
 
 // ---- Nonce budget ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 // Thread-safety: NOT thread-safe, like every Store; open one per thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -78,6 +79,15 @@ class SqliteStore final : public Store {
                     bool done) override;
   Result<RangeCounts> CountRanges(int64_t job_id) override;
 
+  Result<std::string> KeyringId() override;
+  Status RecordBackup(const BackupRecord& backup) override;
+  Result<std::optional<BackupRecord>> LatestBackup() override;
+  Status RecordNode(const NodeRecord& node) override;
+  Result<std::vector<NodeRecord>> ListNodes() override;
+  Status UpdateKeyringChecked(const CheckedKeyringChange& change,
+                              bool refuse_while_job_runs) override;
+  Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override;
+
  private:
   // Every `rows_per_range`-th stale key in key order: the upper bounds of a shared job's ranges.
   Result<std::vector<RowKey>> RangeBounds(const ColumnRef& column, const StaleFilter& filter,
@@ -87,7 +97,23 @@ class SqliteStore final : public Store {
                       const std::vector<std::vector<RowKey>>& bounds);
   // Keyring rows as they are now; the caller holds a transaction.
   Result<std::optional<KeyringRecords>> ReadKeyringRows();
-  Status ReplaceKeyringRows(const KeyringRecords& records);
+  // Replaces the keyring rows and bumps the revision; the first keyring makes udmg_meta with
+  // `new_keyring_id`, or a random id when it is empty. The caller holds the write transaction.
+  Status ReplaceKeyringRows(const KeyringRecords& records, const std::string& new_keyring_id);
+
+  // The one path of every keyring change (UpdateKeyring, UpdateKeyringChecked): in one write
+  // transaction (BEGIN IMMEDIATE: the keyring lock), `decide` sees the keyring and the keyring id
+  // as they are under the lock and returns what to write (nullopt: nothing, rolled back) or an
+  // error (rolled back). The store checks it, writes the keyring, the keyring id when the
+  // database had none and the archived rows, then commits.
+  using KeyringDecision = std::function<Result<std::optional<KeyringReplacement>>(
+      const std::optional<KeyringRecords>& current, const std::string& keyring_id)>;
+  Status ChangeKeyringUnderLock(const KeyringDecision& decide);
+  // Inside a transaction: the newest job in state "running" makes it kConflict.
+  Status RefuseRunningJob();
+  // Inside a transaction: CountValues of every registered column, by master version.
+  Result<VersionUsage> CountVersionUsage();
+  Status InsertArchivedRows(const std::vector<ArchivedKeyRow>& archived);
   // kNotFound naming the missing table or column; kBadInput for a non-unique key column.
   Status CheckColumnExists(const ColumnRef& column);
   // Rows of the value column with key > after (or all), in key order, matching `where`.

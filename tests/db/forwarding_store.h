@@ -129,6 +129,19 @@ class ForwardingStore : public Store {
     return inner_->CountRanges(job_id);
   }
 
+  Result<std::string> KeyringId() override { return inner_->KeyringId(); }
+  Status RecordBackup(const BackupRecord& backup) override { return inner_->RecordBackup(backup); }
+  Result<std::optional<BackupRecord>> LatestBackup() override { return inner_->LatestBackup(); }
+  Status RecordNode(const NodeRecord& node) override { return inner_->RecordNode(node); }
+  Result<std::vector<NodeRecord>> ListNodes() override { return inner_->ListNodes(); }
+  Status UpdateKeyringChecked(const CheckedKeyringChange& change,
+                              bool refuse_while_job_runs) override {
+    return inner_->UpdateKeyringChecked(change, refuse_while_job_runs);
+  }
+  Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override {
+    return inner_->ListReplacedKeys();
+  }
+
  private:
   std::unique_ptr<Store> inner_;
 };
