@@ -29,6 +29,9 @@ int RunCli(int argc, char** argv) {
   AddDemoCommand(app, global, action);
   AddReencryptCommand(app, global, action);
   AddMetricsCommand(app, global, action);
+  AddRecoveryCommands(app, global, action);
+  AddPruneCommand(app, global, action);
+  AddDoctorCommand(app, global, action);
 
   try {
     app.parse(argc, argv);
@@ -42,6 +45,11 @@ int RunCli(int argc, char** argv) {
   }
   if (!action) {
     return PrintError(Error{ErrorCode::kUsage, "no command given (see `udmg-server --help`)"});
+  }
+  // "udmg-server columns add": how this process is named in udmg_nodes.
+  for (const CLI::App* command = &app; !command->get_subcommands().empty();) {
+    command = command->get_subcommands().front();
+    global.program += " " + command->get_name();
   }
   Status status = action();
   std::cout.flush();

@@ -23,5 +23,11 @@ void AddSecretCommands(CLI::App& app, const GlobalOptions& global, Action& actio
 // sweep, verify
 void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& action);
 void AddDemoCommand(CLI::App& app, const GlobalOptions& global, Action& action);
+// passphrase-backup, passphrase-restore (docs/disaster-recovery.md)
+void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& action);
+// prune-keys: retire the master versions no stored value uses
+void AddPruneCommand(CLI::App& app, const GlobalOptions& global, Action& action);
+// doctor: every health check with its fix (exit 13 when any is a problem)
+void AddDoctorCommand(CLI::App& app, const GlobalOptions& global, Action& action);
 
 }  // namespace udmg::cli

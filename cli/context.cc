@@ -28,10 +28,8 @@ Result<SecretBytes> RootKeyFromEnvironment() {
 Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions& global) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
-  UDMG_ASSIGN_OR_RETURN(auto client,
-                        pipeline::SecretsClient::Open(std::move(store), std::move(k0)));
-  client->set_warning_sink(PrintWarning);
-  return client;
+  pipeline::ClientOptions options{global.program, PrintWarning};
+  return pipeline::SecretsClient::Open(std::move(store), std::move(k0), std::move(options));
 }
 
 int64_t NowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }

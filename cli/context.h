@@ -16,6 +16,8 @@ namespace udmg::cli {
 // Options accepted before or after any subcommand.
 struct GlobalOptions {
   std::optional<std::string> database_url;  // --db; else UDMG_DATABASE_URL; else sqlite:udmg.db
+  // "udmg-server <subcommand...>", set after parsing; recorded in udmg_nodes.
+  std::string program = "udmg-server";
 };
 
 // Opens the database and runs the schema migrations (they write nothing when up to date).

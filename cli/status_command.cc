@@ -1,5 +1,7 @@
-// status: the keyring, this node's K0 standing and the spread of every registered column's values
-// over master versions. Needs no decryption, so it works with a wrong or missing K0.
+// status: the keyring, this node's K0 standing, every node recorded in udmg_nodes (those on an
+// older or unknown K0 marked stale) and the spread of every registered column's values over
+// master versions. Needs no decryption, so it works with a wrong or missing K0; it writes nothing
+// (not even this node's row).
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -8,7 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "engine/root_key.h"
+#include "pipeline/node_presence.h"
 
 namespace udmg::cli {
 namespace {
@@ -35,6 +39,37 @@ NodeStanding CheckThisNode(const std::optional<KeyringRecords>& records) {
     case RootKeyStanding::kUnknown: break;
   }
   return {"unknown", std::nullopt, check.fingerprint};
+}
+
+// Every node recorded in udmg_nodes, with its standing against the keyring now. A failed read is
+// a warning (null): status is informative and reports what it can.
+json NodesJson(db::Store& store, const std::optional<KeyringRecords>& records) {
+  if (!records) return json::array();
+  Result<std::vector<db::NodeRecord>> nodes = store.ListNodes();
+  if (!nodes.ok()) {
+    PrintWarning("the node registry could not be read: " + nodes.error().message);
+    return nullptr;
+  }
+  json out = json::array();
+  for (const pipeline::NodeAssessment& node :
+       pipeline::AssessNodes(*nodes, *records, NowSeconds())) {
+    out.push_back(
+        {{"node_id", node.node.node_id},
+         {"host", node.node.host},
+         {"pid", node.node.pid},
+         {"program", node.node.program},
+         {"root_key", pipeline::NodeKeyStandingName(node.standing)},
+         {"root_version", node.version ? json(*node.version) : json(nullptr)},
+         {"root_fingerprint", node.node.root_fingerprint.empty()
+                                  ? json(nullptr)
+                                  : json(node.node.root_fingerprint)},
+         {"stale", node.stale()},
+         {"gone", node.gone},
+         {"first_seen", node.node.first_seen},
+         {"last_seen", node.node.last_seen},
+         {"description", pipeline::DescribeNode(node)}});
+  }
+  return out;
 }
 
 Result<json> CollectStatus(db::Store& store) {
@@ -65,6 +100,7 @@ Result<json> CollectStatus(db::Store& store) {
   out["this_node"] = {{"root_key", node.root_key},
                       {"version", node.version ? json(*node.version) : json(nullptr)},
                       {"fingerprint", node.fingerprint ? json(*node.fingerprint) : json(nullptr)}};
+  out["nodes"] = NodesJson(store, records);
   out["columns"] = json::array();
   UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
   for (const db::ColumnRef& column : columns) {
@@ -115,6 +151,15 @@ void PrintHuman(const json& status) {
     }
   }
   std::cout << "this node's root key: " << NodeLine(status["this_node"]) << "\n";
+  if (status["nodes"].is_array() && !status["nodes"].empty()) {
+    std::cout << "nodes:\n";
+    for (const json& node : status["nodes"]) {
+      std::string mark = node["stale"].get<bool>() ? "  STALE: set the current key there and "
+                                                      "restart"
+                                                    : "";
+      std::cout << "  " << node["description"].get<std::string>() << mark << "\n";
+    }
+  }
   if (status["columns"].empty()) std::cout << "columns: none registered\n";
   for (const json& column : status["columns"]) {
     std::cout << "column " << column["table"].get<std::string>() << "."

@@ -1,6 +1,7 @@
 #include "pipeline/key_state_metrics.h"
 
 #include <algorithm>
+#include <ctime>
 #include <utility>
 
 #include "pipeline/job_state.h"
@@ -80,6 +81,10 @@ Result<KeyState> ReadKeyState(db::Store& store) {
     UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> success, LastSuccess(store, kind));
     if (success) state.last_success[kind] = *success;
   }
+  if (keyring) {
+    UDMG_ASSIGN_OR_RETURN(std::vector<db::NodeRecord> nodes, store.ListNodes());
+    state.nodes = AssessNodes(nodes, *keyring, static_cast<int64_t>(std::time(nullptr)));
+  }
   return state;
 }
 
@@ -109,11 +114,26 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
                              "Version of the current root key (K0); 0 before init.");
   AddSeries(root, {}, state.active_root_version);
 
+  MetricFamily node_stale = Family(
+      "udmg_node_root_key_stale",
+      "1 when the node last opened the keyring with an older or unknown root key (K0), 0 when "
+      "current; nodes not seen for 7 days are left out.");
+  MetricFamily node_seen = Family("udmg_node_last_seen_timestamp_seconds",
+                                  "Unix time the node last opened the keyring.");
+  for (const NodeAssessment& node : state.nodes) {
+    AddSeries(node_seen, {{"node", node.node.node_id}}, static_cast<double>(node.node.last_seen));
+    if (node.gone) continue;
+    AddSeries(node_stale, {{"node", node.node.node_id}, {"host", node.node.host}},
+              node.stale() ? 1.0 : 0.0);
+  }
+
   std::vector<MetricFamily> families;
   families.push_back(std::move(values));
   families.push_back(std::move(stale));
   families.push_back(std::move(master));
   families.push_back(std::move(root));
+  families.push_back(std::move(node_stale));
+  families.push_back(std::move(node_seen));
   if (include_last_success) {
     MetricFamily success = Family("udmg_last_success_timestamp_seconds",
                                   "Unix time the last job of this kind finished with every "

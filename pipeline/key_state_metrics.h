@@ -1,6 +1,7 @@
 // Key state for Prometheus (metrics contract, table "Key state"): values per column and master
 // version, stale values per column, the active master and root versions, and the last time a job
-// of each kind finished with every value migrated. Read from the database only (no K0, no
+// of each kind finished with every value migrated, and each recorded node's root key standing.
+// Read from the database only (no K0, no
 // decryption): `udmg-server metrics` runs it for cron, a job runs it at its start and its end.
 // Never a key byte, a fingerprint or a value: versions and counts only.
 //
@@ -18,6 +19,7 @@
 #include "db/store.h"
 #include "engine/status.h"
 #include "metrics/metric_family.h"
+#include "pipeline/node_presence.h"
 
 namespace udmg::pipeline {
 
@@ -29,6 +31,7 @@ struct KeyState {
   uint32_t active_master_version = 0;             // 0 when the database has no keyring
   uint32_t active_root_version = 0;
   std::map<std::string, int64_t> last_success;    // job kind -> Unix seconds, when known
+  std::vector<NodeAssessment> nodes;              // udmg_nodes against the keyring (issue 6)
 };
 
 // How far back ReadKeyState looks for the last "done" job of a kind when the newest finished job
@@ -41,7 +44,10 @@ Result<KeyState> ReadKeyState(db::Store& store);
 
 // The contract's key-state families: udmg_key_values{column,version}, udmg_key_values_stale
 // {column}, udmg_master_key_active_version, udmg_root_key_active_version,
-// udmg_last_success_timestamp_seconds{job} (a series only for kinds with a known success).
+// udmg_last_success_timestamp_seconds{job} (a series only for kinds with a known success),
+// udmg_node_root_key_stale{node,host} (1: older or unknown K0; only nodes seen within
+// kNodeGoneAfterSeconds, so a decommissioned node does not alert forever) and
+// udmg_node_last_seen_timestamp_seconds{node} (every recorded node).
 // With `include_last_success` false the last family is left out (a failed run's push must not
 // replace the previous success: Pushgateway add semantics).
 std::vector<metrics::MetricFamily> KeyStateFamilies(const KeyState& state,

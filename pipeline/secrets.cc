@@ -1,5 +1,6 @@
 #include "pipeline/secrets.h"
 
+#include <ctime>
 #include <utility>
 
 #include "engine/envelope.h"
@@ -26,19 +27,35 @@ Error NotInitialized() {
 }  // namespace
 
 SecretsClient::SecretsClient(std::unique_ptr<db::Store> store, SecretBytes k0,
-                             std::shared_ptr<const Keyring> keyring)
+                             std::shared_ptr<const Keyring> keyring, ClientOptions options)
     : store_(std::move(store)),
       k0_(std::move(k0)),
       keyring_(keyring),
-      cipher_(std::make_unique<ValueCipher>(std::move(keyring))) {}
+      cipher_(std::make_unique<ValueCipher>(std::move(keyring))),
+      warn_(std::move(options.warning_sink)),
+      program_(std::move(options.program)) {}
+
+void SecretsClient::RecordNode(db::Store& store, const ClientOptions& options,
+                               const KeyringRecords& records, std::span<const uint8_t> k0) {
+  Result<NodeIdentity> self = ThisNode(options.program);
+  Status recorded = self.ok() ? RecordThisNode(store, *self, records, k0,
+                                               static_cast<int64_t>(std::time(nullptr)))
+                              : self.status();
+  if (!recorded.ok() && options.warning_sink) {
+    options.warning_sink("this node was not recorded in udmg_nodes (" + recorded.message() +
+                         "): `status` and `doctor` cannot vouch for its root key");
+  }
+}
 
 Result<std::unique_ptr<SecretsClient>> SecretsClient::Open(std::unique_ptr<db::Store> store,
-                                                           SecretBytes k0) {
+                                                           SecretBytes k0, ClientOptions options) {
   UDMG_ASSIGN_OR_RETURN(auto records, store->LoadKeyring());
   if (!records) return NotInitialized();
+  // Before the key check: a node on an older or unknown K0 must show up in udmg_nodes too.
+  RecordNode(*store, options, *records, k0);
   UDMG_ASSIGN_OR_RETURN(auto keyring, Keyring::Open(*records, k0));
-  return std::unique_ptr<SecretsClient>(
-      new SecretsClient(std::move(store), std::move(k0), std::move(keyring)));
+  return std::unique_ptr<SecretsClient>(new SecretsClient(
+      std::move(store), std::move(k0), std::move(keyring), std::move(options)));
 }
 
 Status SecretsClient::RefreshKeyring() {
@@ -46,6 +63,7 @@ Status SecretsClient::RefreshKeyring() {
   if (revision == keyring_->revision()) return Status::Ok();
   UDMG_ASSIGN_OR_RETURN(auto records, store_->LoadKeyring());
   if (!records) return NotInitialized();
+  RecordNode(*store_, ClientOptions{program_, warn_}, *records, k0_);
   UDMG_ASSIGN_OR_RETURN(auto keyring, Keyring::Open(*records, k0_));
   keyring_ = keyring;
   cipher_ = std::make_unique<ValueCipher>(std::move(keyring));

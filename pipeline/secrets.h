@@ -15,6 +15,7 @@
 #include "db/store.h"
 #include "engine/keyring.h"
 #include "engine/value_cipher.h"
+#include "pipeline/node_presence.h"
 #include "pipeline/nonce_budget.h"
 
 namespace udmg::pipeline {
@@ -26,12 +27,21 @@ struct ReadOutcome {
   bool migrated = false;                 // re-encrypted to the active version and written back
 };
 
+// How a client names itself and reports warnings.
+struct ClientOptions {
+  std::string program = DefaultProgramName();  // recorded in udmg_nodes, e.g. "udmg-server sweep"
+  WarningSink warning_sink = StderrWarningSink();
+};
+
 class SecretsClient {
  public:
   // Loads the keyring; fails with WrongRootKeyError when `k0` is not the current root key and
   // kNotInitialized when `init` has not run. Does not migrate the schema (the caller does).
+  // Before checking the key it records this node in udmg_nodes (node_presence.h) with the root
+  // version its K0 matches, so a node on a wrong K0 is recorded too; a failure to record is a
+  // warning to `options.warning_sink`, never an error.
   static Result<std::unique_ptr<SecretsClient>> Open(std::unique_ptr<db::Store> store,
-                                                     SecretBytes k0);
+                                                     SecretBytes k0, ClientOptions options = {});
 
   // Refreshes the keyring if it changed (one cheap revision query, so a rotation made by another
   // process is seen by the very next read, and a K0 that stopped being current fails here with
@@ -46,8 +56,9 @@ class SecretsClient {
   Status Write(const db::ColumnRef& column, const db::RowKey& key,
                std::span<const uint8_t> plaintext);
 
-  // Reloads the keyring when its revision changed. Fails with WrongRootKeyError when this
-  // process's K0 is no longer the current root key (the process must stop).
+  // Reloads the keyring when its revision changed (and records this node again, so udmg_nodes
+  // shows where its K0 stands after another process's rotation). Fails with WrongRootKeyError
+  // when this process's K0 is no longer the current root key (the process must stop).
   Status RefreshKeyring();
 
   const Keyring& keyring() const { return *keyring_; }
@@ -61,7 +72,10 @@ class SecretsClient {
 
  private:
   SecretsClient(std::unique_ptr<db::Store> store, SecretBytes k0,
-                std::shared_ptr<const Keyring> keyring);
+                std::shared_ptr<const Keyring> keyring, ClientOptions options);
+  // Records this node against `records`; a failure goes to the warning sink.
+  static void RecordNode(db::Store& store, const ClientOptions& options,
+                         const KeyringRecords& records, std::span<const uint8_t> k0);
   // Encrypts under the active version and counts the encryption in the store.
   Result<std::string> EncryptCounted(std::span<const uint8_t> plaintext);
   Result<SecretBytes> DecryptRefreshingOnce(const db::ColumnRef& column, const db::RowKey& key,
@@ -72,6 +86,7 @@ class SecretsClient {
   std::shared_ptr<const Keyring> keyring_;
   std::unique_ptr<ValueCipher> cipher_;
   WarningSink warn_ = StderrWarningSink();
+  std::string program_;  // as recorded in udmg_nodes
 };
 
 }  // namespace udmg::pipeline

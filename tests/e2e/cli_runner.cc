@@ -332,8 +332,22 @@ std::string UdmgServer::database_url() const {
   return postgres_ != nullptr ? postgres_->url() : "sqlite:" + database_.string();
 }
 
+// udmg_nodes rows are presence bookkeeping (issue 6): every command that opens the keyring, even
+// a refused one, refreshes its node's row. They are not stored data, so dumps leave them out.
+static std::string WithoutNodeRows(const std::string& dump) {
+  std::istringstream in(dump);
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("INSERT INTO udmg_nodes ", 0) == 0 || line.rfind("udmg_nodes: ", 0) == 0) {
+      continue;
+    }
+    kept += line + "\n";
+  }
+  return kept;
+}
+
 std::string UdmgServer::Dump() const {
-  return postgres_ != nullptr ? postgres_->Dump() : SqliteDump(database_);
+  return WithoutNodeRows(postgres_ != nullptr ? postgres_->Dump() : SqliteDump(database_));
 }
 
 std::string UdmgServer::Exec(const std::string& sql) const {

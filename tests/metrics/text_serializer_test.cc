@@ -216,7 +216,8 @@ TEST_F(PromtoolTest, AcceptsTheContractFamilies) {
   gauge("udmg_master_key_active_version", {}, 3);
   gauge("udmg_root_key_active_version", {}, 1);
   gauge("udmg_last_success_timestamp_seconds", {{"job", "sweep"}}, 1712345678);
-  gauge("udmg_node_root_key_stale", {{"node", "gw-1"}}, 0);
+  gauge("udmg_node_root_key_stale", {{"node", "gw-1"}, {"host", "db1"}}, 0);
+  gauge("udmg_node_last_seen_timestamp_seconds", {{"node", "gw-1"}}, 1712345678);
   auto duration = BuildHistogram().Name("udmg_reencrypt_batch_duration_seconds")
                       .Help("Time per batch in each stage.").Register(registry);
   ASSERT_TRUE(duration.ok());

@@ -1,0 +1,35 @@
+// Files that hold key material (a backup, a written K0): created 0600 and atomically, so a reader
+// never sees half a file and a crash never leaves a truncated one (DESIGN §8), and never written
+// over an existing file unless the operator asked (--force). Reading is bounded.
+//
+// Thread-safety: free functions, no shared state (two writers of one path: one wins, the other
+// gets kBadInput without --force; with --force the last rename wins).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/status.h"
+
+namespace udmg::cli {
+
+// kBadInput "PATH exists: pass --force to replace it" when `path` exists (as anything, even a
+// dangling symlink) and `force` is false. Lets a command refuse before it does any work.
+Status CheckCanCreate(const std::string& path, bool force);
+
+// Writes `data` to `path` with mode 0600: a temp file created O_EXCL in the same directory,
+// written, fsynced, renamed over `path` (without `force`: only if `path` does not exist, checked
+// atomically by the rename), then the directory fsynced. On failure the temp file is removed and
+// `path` is as it was. kBadInput when the directory cannot take the file (missing, not writable),
+// or `path` exists without `force`; kInternal when a write or fsync fails.
+Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> data, bool force);
+
+// The whole file, at most `max_bytes`: kNotFound when it does not exist, kBadInput when it is
+// larger, not a regular file, or unreadable. `what` names it in messages ("--input backup.udmg").
+Result<std::vector<uint8_t>> ReadFileBounded(const std::string& path, size_t max_bytes,
+                                             const std::string& what);
+
+}  // namespace udmg::cli
