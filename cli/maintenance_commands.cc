@@ -10,6 +10,7 @@
 #include "cli/duration.h"
 #include "cli/metrics_outputs.h"
 #include "cli/output.h"
+#include "cli/reencrypt_command.h"
 #include "pipeline/sweep.h"
 #include "pipeline/throttle.h"
 #include "pipeline/verify.h"
@@ -22,6 +23,7 @@ struct SweepArgs {
   std::optional<std::string> max_duration;
   size_t batch_size = 1000;
   bool include_plaintext = false;
+  bool mark_stopped = false;
   MetricsFlags metrics;
 };
 
@@ -158,8 +160,16 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
   sweep->add_flag("--include-plaintext", args->include_plaintext,
                   "also encrypt legacy plaintext values");
+  sweep->add_flag("--mark-stopped", args->mark_stopped,
+                  "mark the running sweep stopped after its process died (kill -9, a lost node): "
+                  "needs no key, signals nothing; the next run resumes it");
   AddMetricsFlags(sweep, args->metrics);
-  sweep->callback([&, args] { action = [&, args] { return RunSweep(global, *args); }; });
+  sweep->callback([&, args] {
+    action = [&, args] {
+      if (args->mark_stopped) return MarkJobStopped(global, pipeline::kSweepJobKind);
+      return RunSweep(global, *args);
+    };
+  });
 
   CLI::App* verify = app.add_subcommand(
       "verify", "decrypt every registered value and report failures (exit 5 if any)");

@@ -146,6 +146,23 @@ Status SendControl(const GlobalOptions& global, const JobFlags& flags, const std
 
 }  // namespace
 
+// A job whose process died (kill -9, a lost node) stays "running" in the database and blocks
+// passphrase-restore and prune-keys; resuming it needs K0, which a disaster may have taken.
+// Marking it stopped needs only the database, signals nothing, and the next run resumes it.
+Status MarkJobStopped(const GlobalOptions& global, std::string_view kind) {
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store->FindUnfinishedJob(kind));
+  if (!job || job->state != "running") {
+    return Status(ErrorCode::kNotFound,
+                  "no " + std::string(kind) + " job is running in this database: nothing to mark");
+  }
+  UDMG_RETURN_IF_ERROR(store->SetJobState(job->id, "stopped"));
+  std::cout << kind << " job " << job->id << " marked stopped (last checkpoint "
+            << UtcText(job->updated_at) << "); `udmg-server " << kind
+            << "` resumes it from there\n";
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<MetricsOutputs>> StartJobMetricsOutputs(const JobFlags& flags,
                                                                std::string_view kind) {
   if (!flags.metrics.any()) return std::unique_ptr<MetricsOutputs>();
@@ -270,6 +287,7 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
     JobFlags flags;
     bool resume = false;
     bool status = false;
+    bool mark_stopped = false;
     std::optional<std::string> control;
   };
   auto args = std::make_shared<Args>();
@@ -280,12 +298,16 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
   reencrypt->add_flag("--resume", args->resume,
                       "only continue an interrupted job (exit 6 if none)");
   reencrypt->add_flag("--status", args->status, "show the unfinished job and exit");
+  reencrypt->add_flag("--mark-stopped", args->mark_stopped,
+                      "mark the running job stopped after its process died (kill -9, a lost "
+                      "node): needs no key, signals nothing; the next run resumes it");
   reencrypt->add_option("--control", args->control,
                         "send a command to the running job: status, pause, resume, rate[=N], "
                         "batch-size[=N]");
   reencrypt->callback([&, args] {
     action = [&, args]() -> Status {
       if (args->status) return PrintJobStatus(global, pipeline::kReencryptJobKind);
+      if (args->mark_stopped) return MarkJobStopped(global, pipeline::kReencryptJobKind);
       if (args->control) return SendControl(global, args->flags, *args->control);
       // Before the database is opened: a bad flag or a busy port changes nothing.
       UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,

@@ -58,4 +58,8 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
 void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
                          std::function<Status()>& action);
 
+// `reencrypt --mark-stopped`, `sweep --mark-stopped`: marks the running job of `kind` stopped in
+// the database, for a job whose process died; kNotFound when none is running.
+Status MarkJobStopped(const GlobalOptions& global, std::string_view kind);
+
 }  // namespace udmg::cli

@@ -159,8 +159,9 @@ Status JobIsRunning(int64_t id, std::string_view kind) {
   return Status(ErrorCode::kConflict,
                 "job " + std::to_string(id) + " (" + std::string(kind) +
                     ") is running: wait for it to finish, or stop it (Ctrl-C / the stop file) "
-                    "and run this again; a job killed with kill -9 stays running until `" +
-                    resume + "` finishes it");
+                    "and run this again; if its process died (kill -9, a lost node), `udmg-server " +
+                    std::string(kind) + " --mark-stopped` releases it and `" + resume +
+                    "` finishes it later");
 }
 
 void AddVersionUsage(const ColumnRef& column, const ValueCounts& counts, VersionUsage& usage) {

@@ -235,6 +235,40 @@ TEST_P(RecoveryTest, RestoreAndPruneAreRefusedWhileAJobRuns) {
   ExpectDumpUnchanged(server_, before, "restore --verify-only while a job runs");
 }
 
+// Scenario 6b: the job's process died (kill -9) and K0 is lost, so the job cannot be resumed:
+// `--mark-stopped`, which needs no key, releases it; the restore then runs and the job resumes.
+TEST_P(RecoveryTest, AJobWhoseProcessDiedIsReleasedWithoutAKeyThenRestoreRuns) {
+  ASSERT_TRUE(InitDemo(server_, 5));
+  ASSERT_TRUE(Backup(server_, backup_).Exited(kExitOk));
+  RunOk(server_, {"rotate-master-key", "--reencrypt"});
+  server_.Exec("UPDATE udmg_jobs SET state = 'running';");  // what kill -9 leaves behind
+  ProcessResult refused = ExpectRestoreRefused(server_, backup_, kExitConflict);
+  EXPECT_TRUE(Contains(refused.stderr_data, "reencrypt --mark-stopped")) << refused.Describe();
+
+  const std::string key = server_.root_key();
+  server_.clear_root_key();
+  ProcessResult released = server_.Run({"reencrypt", "--mark-stopped"});
+  EXPECT_TRUE(released.Exited(kExitOk)) << released.Describe();
+  EXPECT_TRUE(Contains(released.stdout_data, "marked stopped")) << released.Describe();
+  EXPECT_EQ(server_.Exec("SELECT count(*) FROM udmg_jobs WHERE state = 'running';"), "0\n");
+
+  // Nothing left to release: exit 6 and not a byte written.
+  const std::string before = server_.Dump();
+  ProcessResult again = server_.Run({"reencrypt", "--mark-stopped"});
+  ExpectOneErrorLine(again, kExitNotFound);
+  ExpectDumpUnchanged(server_, before, "--mark-stopped with no running job");
+  ProcessResult sweep = server_.Run({"sweep", "--mark-stopped"});
+  ExpectOneErrorLine(sweep, kExitNotFound);
+  ExpectDumpUnchanged(server_, before, "sweep --mark-stopped with no running sweep");
+
+  server_.set_root_key(key);
+  ProcessResult restored = Restore(server_, backup_);
+  EXPECT_TRUE(restored.Exited(kExitOk)) << restored.Describe();
+  RunOk(server_, {"reencrypt"});  // resumes the released job and ends it
+  EXPECT_EQ(server_.Exec("SELECT count(*) FROM udmg_jobs WHERE state <> 'done';"), "0\n");
+  RunOk(server_, {"verify"});
+}
+
 // Scenario 7: --verify-only on a matching file: exit 0, and not a byte written.
 TEST_P(RecoveryTest, VerifyOnlyOnAMatchingBackupWritesNothing) {
   ASSERT_TRUE(InitDemo(server_, 5));
