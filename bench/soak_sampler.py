@@ -159,7 +159,10 @@ def run(args):
 
 
 def report(paths):
-    runs = [json.loads(line) for p in paths for line in open(p) if line.strip()]
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs += [json.loads(line) for line in f if line.strip()]
     print("| backend | rows | seconds | mean rows/s | rows/s per 60 s min / max | peak RSS MiB "
           "| RSS MiB at 25/50/75/100 % | verify |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
