@@ -3,6 +3,8 @@
 # (issue 7 item 2; figures in docs/performance.md). Not run in CI.
 #
 #   scripts/soak.sh [--backend sqlite|postgresql] [ROWS ...]     default: sqlite, 1000000 10000000
+# Bad arguments (a backend other than sqlite|postgresql, ROWS not a positive integer): exit 2. A
+# failed verify: exit 5.
 #
 # For each size: the benchmark dataset (udmg-reencrypt-bench generate-values: 64-byte values
 # under master v1, v2 active, the bench's fixed K0; not timed), then, as an operator would,
@@ -28,6 +30,12 @@ fi
 }
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(1000000 10000000)
+for rows in "${sizes[@]}"; do
+  [[ $rows =~ ^[1-9][0-9]*$ ]] || {
+    echo "soak.sh: ROWS must be a positive integer, got '$rows'" >&2
+    exit 2
+  }
+done
 build=${SOAK_BUILD_DIR:-build/release}
 
 if [[ -z ${SOAK_SKIP_BUILD:-} ]]; then
