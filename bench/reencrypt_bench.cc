@@ -6,6 +6,7 @@
 //   udmg-reencrypt-bench generate DB ROWS        a fresh dataset, every row stale (PostgreSQL:
 //                                                in an empty database, with the pgcrypto peer's
 //                                                table, vacuumed)
+//   udmg-reencrypt-bench generate-values DB ROWS the dataset only (no peer, no vacuum: the soak)
 //   udmg-reencrypt-bench run MODE DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]
 //       MODE: pipeline | pipeline-N | naive | naive-tx | rewrite | sql | pgcrypto
 //       (bench/e2e_baselines.h, bench/e2e_pipeline.h, bench/e2e_postgres.h; pipeline-N: N
@@ -40,6 +41,7 @@ int Fail(const Error& error) {
 int Usage() {
   std::fprintf(stderr,
                "usage: udmg-reencrypt-bench generate DB ROWS\n"
+               "       udmg-reencrypt-bench generate-values DB ROWS\n"
                "       udmg-reencrypt-bench run pipeline|pipeline-N|naive|naive-tx|rewrite|sql|"
                "pgcrypto DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]\n"
                "       udmg-reencrypt-bench verify DB ROWS VERSION\n"
@@ -84,6 +86,10 @@ int Run(int argc, char** argv) {
   std::string_view command = argv[1];
   if (command == "generate" && argc == 4) {
     Status status = Generate(argv[2], std::strtoull(argv[3], nullptr, 10));
+    return status.ok() ? 0 : Fail(status.error());
+  }
+  if (command == "generate-values" && argc == 4) {
+    Status status = GenerateDatasetAt(DatasetUrl(argv[2]), std::strtoull(argv[3], nullptr, 10));
     return status.ok() ? 0 : Fail(status.error());
   }
   if (command == "verify" && argc == 5) {
