@@ -16,6 +16,7 @@
 //       (the largest of this process and its children)
 //   udmg-reencrypt-bench verify DB ROWS VERSION       every row decrypts to its plaintext
 //   udmg-reencrypt-bench verify-pgcrypto DB ROWS STRIDE   every STRIDE-th peer row does
+// The process is hardened first, as udmg-server is; UDMG_BENCH_HARDENING=off leaves it as it is.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include "bench/e2e_dataset.h"
 #include "bench/e2e_pipeline.h"
 #include "bench/e2e_postgres.h"
+#include "cli/process_hardening.h"
 
 namespace udmg::bench {
 namespace {
@@ -134,4 +136,13 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace udmg::bench
 
-int main(int argc, char** argv) { return udmg::bench::Run(argc, argv); }
+int main(int argc, char** argv) {
+  // As udmg-server does (its key buffers on the secure heap), unless UDMG_BENCH_HARDENING=off
+  // measures the process without it (docs/process-hygiene.md has the comparison).
+  const char* hardening = std::getenv("UDMG_BENCH_HARDENING");
+  if (hardening == nullptr || std::string_view(hardening) != "off") {
+    const udmg::cli::HardeningReport report = udmg::cli::HardenProcess();
+    if (!report.WarningLine().empty()) std::fprintf(stderr, "%s\n", report.WarningLine().c_str());
+  }
+  return udmg::bench::Run(argc, argv);
+}

@@ -1,5 +1,6 @@
 #include "cli/app.h"
 
+#include <cstring>
 #include <iostream>
 #include <string>
 
@@ -7,8 +8,26 @@
 #include "cli/metrics_outputs.h"
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
+#include "engine/secret.h"
 
 namespace udmg::cli {
+namespace {
+
+// A key given as `--new-key HEX` is in argv by the operator's choice; once parsed, its bytes are
+// overwritten where the kernel shows them (/proc/PID/cmdline), as the parsed copy is all we keep.
+void WipeKeyArguments(int argc, char** argv) {
+  constexpr std::string_view kFlag = "--new-key";
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == kFlag && i + 1 < argc && std::string_view(argv[i + 1]) != "-") {
+      Wipe(argv[i + 1], std::strlen(argv[i + 1]));
+    } else if (arg.starts_with(std::string(kFlag) + "=")) {
+      Wipe(argv[i] + kFlag.size() + 1, arg.size() - kFlag.size() - 1);
+    }
+  }
+}
+
+}  // namespace
 
 int RunCli(int argc, char** argv) {
   CLI::App app{"udmg-server: keeps sensitive values encrypted at rest and rotates their keys",
@@ -43,6 +62,7 @@ int RunCli(int argc, char** argv) {
     return PrintError(Error{ErrorCode::kUsage,
                             std::string(error.what()) + " (see `udmg-server --help`)"});
   }
+  WipeKeyArguments(argc, argv);
   if (!action) {
     return PrintError(Error{ErrorCode::kUsage, "no command given (see `udmg-server --help`)"});
   }

@@ -1,9 +1,9 @@
 #include "cli/context.h"
 
-#include <cstdlib>
 #include <ctime>
 #include <string_view>
 
+#include "cli/environment_secrets.h"
 #include "cli/output.h"
 #include "engine/root_key.h"
 
@@ -15,14 +15,18 @@ Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global
   return store;
 }
 
+std::optional<SecretBytes> RootKeyTextFromEnvironment() {
+  return SecretFromEnvironment(kRootKeyEnv);
+}
+
 Result<SecretBytes> RootKeyFromEnvironment() {
-  const char* text = std::getenv(std::string(kRootKeyEnv).c_str());
-  if (text == nullptr) {
+  std::optional<SecretBytes> text = RootKeyTextFromEnvironment();
+  if (!text) {
     return Error{ErrorCode::kBadKey, std::string(kRootKeyEnv) +
                                          " is not set: export this node's root key (64 hex "
                                          "characters) and run again"};
   }
-  return ParseRootKey(text, kRootKeyEnv);
+  return ParseRootKey(AsText(*text), kRootKeyEnv);
 }
 
 Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions& global) {

@@ -23,6 +23,9 @@ struct GlobalOptions {
 // Opens the database and runs the schema migrations (they write nothing when up to date).
 Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global);
 
+// UDMG_SECURITY_PASSPHRASE_KEY as given, in wiped memory; nullopt when unset. The one place the
+// variable is read (main takes it out of the environment at start: cli/environment_secrets.h).
+std::optional<SecretBytes> RootKeyTextFromEnvironment();
 // K0 from UDMG_SECURITY_PASSPHRASE_KEY: kBadKey when unset or malformed (never echoes the value).
 Result<SecretBytes> RootKeyFromEnvironment();
 

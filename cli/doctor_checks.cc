@@ -90,13 +90,13 @@ class DoctorRun {
   // Present and well-formed; the message gives at most the length found, never the value.
   std::optional<SecretBytes> CheckRootKeyEnv() {
     const std::string name(kRootKeyEnv);
-    const char* text = std::getenv(name.c_str());
-    if (text == nullptr) {
+    std::optional<SecretBytes> text = RootKeyTextFromEnvironment();
+    if (!text) {
       Add("root_key_env", FindingStatus::kProblem, name + " is not set on this node",
           "export " + name + " with this node's root key (64 hex characters) and run again");
       return std::nullopt;
     }
-    Result<SecretBytes> k0 = ParseRootKey(text, kRootKeyEnv);
+    Result<SecretBytes> k0 = ParseRootKey(AsText(*text), kRootKeyEnv);
     if (!k0.ok()) {
       Add("root_key_env", FindingStatus::kProblem, k0.error().message,
           "set " + name + " to the current root key, exactly 64 hex characters");

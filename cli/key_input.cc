@@ -1,41 +1,32 @@
 #include "cli/key_input.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <memory>
 
+#include "cli/secure_file.h"
 #include "engine/root_key.h"
 
 namespace udmg::cli {
 namespace {
 
-struct FileCloser {
-  void operator()(std::FILE* file) const { std::fclose(file); }
-};
-
-// Reads the whole stream into a wiped buffer; kBadKey when it is longer than a key file can be.
-Result<SecretBytes> ReadBounded(std::FILE* file, std::string_view what) {
-  SecretBytes buffer(kMaxKeyInputBytes + 1);
-  size_t total = 0;
-  while (total < buffer.size()) {
-    size_t got = std::fread(buffer.data() + total, 1, buffer.size() - total, file);
-    if (got == 0) break;
-    total += got;
-  }
-  if (std::ferror(file)) {
+// The whole input in a wiped buffer; kBadKey when it is longer than a key file can be.
+Result<SecretBytes> ReadBounded(int fd, std::string_view what) {
+  std::optional<SecretBytes> input = ReadSecretUpTo(fd, kMaxKeyInputBytes + 1);
+  if (!input) {
     return Error{ErrorCode::kBadKey, std::string(what) + " could not be read: " +
                                          std::strerror(errno)};
   }
-  if (total > kMaxKeyInputBytes) {
+  if (input->size() > kMaxKeyInputBytes) {
     return Error{ErrorCode::kBadKey, std::string(what) + " is larger than " +
                                          std::to_string(kMaxKeyInputBytes) +
                                          " bytes: it must hold only the key, 64 hex characters"};
   }
-  buffer.resize(total);  // shrinking keeps the block; it is wiped when freed
-  return buffer;
+  return std::move(*input);
 }
 
 std::string OctalMode(mode_t mode) {
@@ -48,19 +39,19 @@ std::string OctalMode(mode_t mode) {
 
 Result<SecretBytes> NewKeyFromArgument(std::string_view text) {
   if (text != "-") return ParseRootKey(text, "--new-key");
-  UDMG_ASSIGN_OR_RETURN(SecretBytes input, ReadBounded(stdin, "the new key on stdin"));
+  UDMG_ASSIGN_OR_RETURN(SecretBytes input, ReadBounded(STDIN_FILENO, "the new key on stdin"));
   return ParseRootKey(AsText(input), "the new key on stdin");
 }
 
 Result<SecretBytes> NewKeyFromFile(const std::string& path) {
   std::string what = "--new-key-file " + path;
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) {
+  ScopedFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.get() < 0) {
     return Error{ErrorCode::kBadKey, what + " cannot be opened (" + std::strerror(errno) +
                                          "): give the path of a file holding the new key"};
   }
   struct stat info {};
-  if (fstat(fileno(file.get()), &info) != 0) {
+  if (fstat(file.get(), &info) != 0) {
     return Error{ErrorCode::kBadKey, what + " cannot be examined: " + std::strerror(errno)};
   }
   if (S_ISREG(info.st_mode) && (info.st_mode & 077) != 0) {

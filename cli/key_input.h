@@ -1,6 +1,7 @@
 // Reading a new root key for rotate-k0 from exactly one source: the --new-key argument, a file
 // (--new-key-file PATH) or stdin (--new-key -). The key is held only in wiped buffers
-// (SecretBytes); it is never copied into argv or the environment.
+// (SecretBytes), read with read(2) so that no stdio buffer keeps a copy; it is never copied into
+// argv or the environment (docs/process-hygiene.md).
 //
 // Key files are read strictly: the file must exist, be at most 4 KiB, and, when it is a regular
 // file, must not be readable or writable by group or others (chmod 600), as ssh does for private

@@ -1,5 +1,6 @@
 #include "cli/passphrase_input.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -10,14 +11,12 @@
 #include <memory>
 #include <optional>
 
+#include "cli/environment_secrets.h"
+#include "cli/secure_file.h"
 #include "engine/backup.h"
 
 namespace udmg::cli {
 namespace {
-
-struct FileCloser {
-  void operator()(std::FILE* file) const { std::fclose(file); }
-};
 
 Error NoSource() {
   return Error{ErrorCode::kBadInput,
@@ -53,13 +52,13 @@ Status CheckOneLine(const SecretBytes& text, const std::string& what) {
 
 Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
   const std::string what = "--passphrase-file " + path;
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) {
+  ScopedFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.get() < 0) {
     return Error{ErrorCode::kBadInput, what + " cannot be opened (" + std::strerror(errno) +
                                            "): give the path of the file holding the passphrase"};
   }
   struct stat info {};
-  if (fstat(fileno(file.get()), &info) != 0) {
+  if (fstat(file.get(), &info) != 0) {
     return Error{ErrorCode::kBadInput, what + " cannot be examined: " + std::strerror(errno)};
   }
   if (S_ISDIR(info.st_mode)) {
@@ -70,17 +69,12 @@ Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
                                            OctalMode(info.st_mode) + "): run `chmod 600 " + path +
                                            "` and try again"};
   }
-  SecretBytes text(kMaxPassphraseBytes + 3);  // room for "\r\n" after a longest passphrase
-  size_t total = 0;
-  while (total < text.size()) {
-    size_t got = std::fread(text.data() + total, 1, text.size() - total, file.get());
-    if (got == 0) break;
-    total += got;
-  }
-  if (std::ferror(file.get())) {
+  // Room for "\r\n" after a longest passphrase.
+  std::optional<SecretBytes> read = ReadSecretUpTo(file.get(), kMaxPassphraseBytes + 3);
+  if (!read) {
     return Error{ErrorCode::kBadInput, what + " could not be read: " + std::strerror(errno)};
   }
-  text.resize(total);
+  SecretBytes text = std::move(*read);
   DropLineEnd(text);
   if (text.size() > kMaxPassphraseBytes) {
     return Error{ErrorCode::kBadInput, what + " is larger than " +
@@ -91,14 +85,12 @@ Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
   return text;
 }
 
-Result<SecretBytes> PassphraseFromEnvironment(const char* value) {
+Result<SecretBytes> PassphraseFromEnvironment(SecretBytes passphrase) {
   const std::string what = std::string(kBackupPassphraseEnv);
-  std::string_view text(value);
-  if (text.size() > kMaxPassphraseBytes) {
+  if (passphrase.size() > kMaxPassphraseBytes) {
     return Error{ErrorCode::kBadInput, what + " is longer than " +
                                            std::to_string(kMaxPassphraseBytes) + " bytes"};
   }
-  SecretBytes passphrase(text.begin(), text.end());
   UDMG_RETURN_IF_ERROR(CheckOneLine(passphrase, what));
   return passphrase;
 }
@@ -195,8 +187,8 @@ Result<SecretBytes> ReadPassphrase(const std::string& file, PassphrasePurpose pu
   std::optional<Result<SecretBytes>> read;
   if (!file.empty()) {
     read = ReadPassphraseFile(file);
-  } else if (const char* value = std::getenv(std::string(kBackupPassphraseEnv).c_str())) {
-    read = PassphraseFromEnvironment(value);
+  } else if (std::optional<SecretBytes> value = SecretFromEnvironment(kBackupPassphraseEnv)) {
+    read = PassphraseFromEnvironment(std::move(*value));
   } else if (::isatty(STDIN_FILENO)) {
     read = PromptPassphrase(STDIN_FILENO, stderr, purpose);
   } else {

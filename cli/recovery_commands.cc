@@ -158,7 +158,7 @@ Result<BackupContents> OpenBackupFile(const RestoreArgs& args) {
 // This node's K0 when it is set, well-formed and the database's current root key: the restore
 // then keeps the current root. Anything else is no K0 at all (the restore may not need one).
 std::optional<SecretBytes> CurrentRootKeyIfAtHand(const std::optional<KeyringRecords>& current) {
-  if (!current || std::getenv(std::string(kRootKeyEnv).c_str()) == nullptr) return std::nullopt;
+  if (!current) return std::nullopt;
   Result<SecretBytes> k0 = RootKeyFromEnvironment();
   if (!k0.ok()) return std::nullopt;
   if (CheckRootKey(*current, *k0).standing != RootKeyStanding::kCurrent) return std::nullopt;
@@ -222,7 +222,6 @@ Result<RestorePlan> PlanAndApply(const GlobalOptions& global, const RestoreArgs&
 
 // The fingerprint of this node's K0, when it is set and well-formed.
 std::optional<std::string> ThisNodeFingerprint() {
-  if (std::getenv(std::string(kRootKeyEnv).c_str()) == nullptr) return std::nullopt;
   Result<SecretBytes> k0 = RootKeyFromEnvironment();
   if (!k0.ok()) return std::nullopt;
   return RootKeyFingerprint(*k0);

@@ -12,27 +12,6 @@
 namespace udmg::cli {
 namespace {
 
-// Closes a descriptor on scope exit.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int get() const { return fd_; }
-  // Closes now, reporting the error (close can report a deferred write error).
-  bool Close() {
-    int fd = fd_;
-    fd_ = -1;
-    return ::close(fd) == 0;
-  }
-
- private:
-  int fd_;
-};
-
 std::string DirectoryOf(const std::string& path) {
   std::string parent = std::filesystem::path(path).parent_path().string();
   return parent.empty() ? "." : parent;
@@ -78,7 +57,7 @@ Status MoveIntoPlace(const std::string& temp, const std::string& path, bool forc
 
 // Makes the rename durable. Some filesystems cannot fsync a directory (EINVAL): nothing to do.
 Status SyncDirectory(const std::string& directory) {
-  FdCloser dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ScopedFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) return Status::Ok();
   if (::fsync(dir.get()) != 0 && errno != EINVAL) {
     return Error{ErrorCode::kInternal, "could not sync the directory " + directory + ": " +
@@ -101,7 +80,7 @@ Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> dat
   std::string temp = directory + "/." + std::filesystem::path(path).filename().string() +
                      ".tmp-XXXXXX";
   // mkstemp opens O_CREAT | O_EXCL with mode 0600: no other user can open it in between.
-  FdCloser file(::mkostemp(temp.data(), O_CLOEXEC));
+  ScopedFd file(::mkostemp(temp.data(), O_CLOEXEC));
   if (file.get() < 0) {
     return Error{ErrorCode::kBadInput, "cannot create a file in " + directory + ": " + Reason() +
                                            ": choose a writable directory"};
@@ -126,7 +105,7 @@ Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> dat
 
 Result<std::vector<uint8_t>> ReadFileBounded(const std::string& path, size_t max_bytes,
                                              const std::string& what) {
-  FdCloser file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ScopedFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) {
     if (errno == ENOENT) {
       return Error{ErrorCode::kNotFound, what + " does not exist: give the path of the file"};
@@ -151,6 +130,20 @@ Result<std::vector<uint8_t>> ReadFileBounded(const std::string& path, size_t max
                                            " bytes: it is not a file this command reads"};
   }
   content.resize(total);
+  return content;
+}
+
+std::optional<SecretBytes> ReadSecretUpTo(int fd, size_t limit) {
+  SecretBytes content(limit);  // one block for the whole read: nothing left behind by a regrowth
+  size_t total = 0;
+  while (total < content.size()) {
+    ssize_t got = ::read(fd, content.data() + total, content.size() - total);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return std::nullopt;
+    if (got == 0) break;
+    total += static_cast<size_t>(got);
+  }
+  content.resize(total);  // shrinking keeps the block; it is wiped when freed
   return content;
 }
 

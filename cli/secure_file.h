@@ -6,15 +6,44 @@
 // gets kBadInput without --force; with --force the last rename wins).
 #pragma once
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "engine/secret.h"
 #include "engine/status.h"
 
 namespace udmg::cli {
+
+// Owns a file descriptor: closed on scope exit.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ~ScopedFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  int get() const { return fd_; }
+  // Closes now, reporting the error (close can report a deferred write error).
+  bool Close() {
+    int fd = fd_;
+    fd_ = -1;
+    return ::close(fd) == 0;
+  }
+
+ private:
+  int fd_;
+};
+
+// Reads `fd` to its end, or `limit` bytes, with read(2) into one wiped buffer: no stdio or
+// iostream buffer keeps a copy of a key or passphrase. nullopt on a read error (errno says why).
+std::optional<SecretBytes> ReadSecretUpTo(int fd, size_t limit);
 
 // kBadInput "PATH exists: pass --force to replace it" when `path` exists (as anything, even a
 // dangling symlink) and `force` is false. Lets a command refuse before it does any work.

@@ -2,7 +2,6 @@
 // older or unknown K0 marked stale) and the spread of every registered column's values over
 // master versions. Needs no decryption, so it works with a wrong or missing K0; it writes nothing
 // (not even this node's row).
-#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -27,9 +26,9 @@ struct NodeStanding {
 };
 
 NodeStanding CheckThisNode(const std::optional<KeyringRecords>& records) {
-  const char* text = std::getenv(std::string(kRootKeyEnv).c_str());
-  if (text == nullptr) return {"missing", std::nullopt, std::nullopt};
-  auto k0 = ParseRootKey(text, kRootKeyEnv);
+  std::optional<SecretBytes> text = RootKeyTextFromEnvironment();
+  if (!text) return {"missing", std::nullopt, std::nullopt};
+  auto k0 = ParseRootKey(AsText(*text), kRootKeyEnv);
   if (!k0.ok()) return {"malformed", std::nullopt, std::nullopt};
   if (!records) return {"unknown", std::nullopt, RootKeyFingerprint(*k0)};
   RootKeyCheck check = CheckRootKey(*records, *k0);

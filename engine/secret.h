@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
 #include <string>
 #include <vector>
@@ -13,18 +14,29 @@ namespace udmg {
 // Wipes memory in a way the compiler may not drop (OPENSSL_cleanse).
 void Wipe(void* data, size_t size);
 
+namespace internal {
+// Where CleansingAllocator's blocks come from: OpenSSL's secure heap (locked, not dumped; see
+// docs/process-hygiene.md) when the process initialised it and it has room, else the ordinary
+// heap. Thread-safe (the secure heap takes a global lock per call: allocate per batch, not per row).
+void* AllocateSecret(size_t bytes);
+// Wipes `bytes` at `block` and returns the block to the heap it came from.
+void FreeSecret(void* block, size_t bytes) noexcept;
+}  // namespace internal
+
 // Allocator that wipes every block it frees, including the old block when a container grows.
 template <typename T>
 struct CleansingAllocator {
+  // The secure heap aligns blocks to its minimum block size (16 bytes).
+  static_assert(alignof(T) <= 16, "CleansingAllocator holds bytes and characters");
   using value_type = T;
   CleansingAllocator() noexcept = default;
   template <typename U>
   CleansingAllocator(const CleansingAllocator<U>&) noexcept {}  // NOLINT
-  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
-  void deallocate(T* p, size_t n) noexcept {
-    Wipe(p, n * sizeof(T));
-    std::allocator<T>().deallocate(p, n);
+  T* allocate(size_t n) {
+    if (n > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
+    return static_cast<T*>(internal::AllocateSecret(n * sizeof(T)));
   }
+  void deallocate(T* p, size_t n) noexcept { internal::FreeSecret(p, n * sizeof(T)); }
   template <typename U>
   bool operator==(const CleansingAllocator<U>&) const noexcept { return true; }
 };

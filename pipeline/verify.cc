@@ -40,22 +40,24 @@ uint64_t VerifyReport::plaintext() const {
 
 namespace {
 
+// `plaintext` is one buffer reused for every value: key buffers may come from OpenSSL's secure
+// heap, which takes a global lock per allocation (docs/process-hygiene.md).
 void CheckValue(ValueCipher& cipher, const VerifyOptions& options, const db::StoredValue& row,
-                ColumnVerification& result) {
+                SecretBytes& plaintext, ColumnVerification& result) {
   const std::string& value = *row.value;
   if (!LooksEncrypted(value)) {
     ++result.plaintext;
     return;
   }
   uint32_t version = EnvelopeVersionOrZero(value);
-  auto plaintext = cipher.Decrypt(value);
-  if (plaintext.ok()) {
+  Status decrypted = cipher.DecryptInto(value, plaintext);
+  if (decrypted.ok()) {
     ++result.ok_by_version[version];
     return;
   }
   VersionFailures& failures = result.failed_by_version[version];
   ++failures.count;
-  ++failures.by_class[std::string(DecryptErrorClass(plaintext.error().code))];
+  ++failures.by_class[std::string(DecryptErrorClass(decrypted.error().code))];
   if (failures.example_keys.size() < options.max_examples) failures.example_keys.push_back(row.key);
 }
 
@@ -70,6 +72,7 @@ Result<VerifyReport> Verify(SecretsClient& client, const VerifyOptions& options)
   ValueCipher cipher(client.shared_keyring());
   UDMG_ASSIGN_OR_RETURN(auto columns, client.store().ListColumns());
   VerifyReport report;
+  SecretBytes plaintext;
   for (const db::ColumnRef& column : columns) {
     ColumnVerification& result = report.columns.emplace_back();
     result.column = column;
@@ -78,7 +81,7 @@ Result<VerifyReport> Verify(SecretsClient& client, const VerifyOptions& options)
       UDMG_ASSIGN_OR_RETURN(auto rows,
                             client.store().FetchValues(column, after, options.batch_size));
       for (const db::StoredValue& row : rows) {
-        if (row.value) CheckValue(cipher, options, row, result);
+        if (row.value) CheckValue(cipher, options, row, plaintext, result);
       }
       if (rows.size() < options.batch_size) break;
       after = rows.back().key;

@@ -21,17 +21,21 @@ export UDMG_TEST_POSTGRES_URL UDMG_REQUIRE_POSTGRES=1
 export UDMG_REQUIRE_METRICS_TOOLS=1
 # The one known leak (libpqxx 6.4 drops libpq's PGresult when a connection breaks mid-query),
 # suppressed by name for every test and every udmg-server they start; see the file.
+# After each ctest stage, scripts/check-test-log.py fails the run if its log shows a test's key.
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-libpq.supp:print_suppressions=0"
 
 echo "== release build and tests (SQLite and PostgreSQL)"
 scripts/build.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir build/release --output-on-failure -j"$jobs"
+scripts/check-test-log.py build/release
 
 echo "== address,undefined sanitizers (SQLite and PostgreSQL)"
 scripts/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DUDMG_SANITIZE=address,undefined
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs"
+scripts/check-test-log.py build/asan
 
 echo "== thread sanitizer: pipeline tests (SQLite and PostgreSQL)"
 scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L pipeline --output-on-failure -j"$jobs"
+scripts/check-test-log.py build/tsan

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -78,7 +80,104 @@ std::string Truncated(const std::string& text, size_t limit) {
   return text.substr(0, limit) + "...[" + std::to_string(text.size() - limit) + " more bytes]";
 }
 
+std::string Lowercase(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+std::string Trimmed(const std::string& text) {
+  constexpr char kSpace[] = " \t\r\n\v\f";
+  const auto first = text.find_first_not_of(kSpace);
+  if (first == std::string::npos) return {};
+  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+}
+
+std::string Base64(const std::vector<unsigned char>& bytes, bool url) {
+  std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int size = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), bytes.data(),
+                             static_cast<int>(bytes.size()));
+  encoded.resize(static_cast<size_t>(size));
+  while (!encoded.empty() && encoded.back() == '=') encoded.pop_back();  // found with or without
+  if (url) {
+    for (char& c : encoded) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  return encoded;
+}
+
+void AddKeyForms(const std::string& given, std::vector<std::string>& keys) {
+  const std::string key = Trimmed(given);
+  const bool hex = key.size() == 64 &&
+                   key.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+  if (!hex) {
+    if (key.size() >= 32) keys.push_back(key);
+    return;
+  }
+  std::vector<unsigned char> bytes;
+  for (size_t i = 0; i < key.size(); i += 2) {
+    bytes.push_back(static_cast<unsigned char>(std::stoi(key.substr(i, 2), nullptr, 16)));
+  }
+  keys.push_back(Lowercase(key));
+  keys.push_back(Base64(bytes, /*url=*/true));
+  if (std::string plain = Base64(bytes, /*url=*/false); plain != keys.back()) keys.push_back(plain);
+}
+
+bool IsUdmgServer(const Invocation& invocation) {
+  return invocation.program.filename() == "udmg-server";
+}
+
+// The command line for a failure message, with every --new-key value masked.
+std::string DescribeCommand(const Invocation& invocation) {
+  std::string text = invocation.program.filename().string();
+  bool mask_next = false;
+  for (const std::string& arg : invocation.args) {
+    text += " " + (mask_next && arg != "-" ? std::string("<key>") : arg);
+    mask_next = arg == "--new-key";
+    if (arg.rfind("--new-key=", 0) == 0) text.replace(text.size() - arg.size(), arg.size(),
+                                                      "--new-key=<key>");
+  }
+  return text;
+}
+
+// Fails the calling test when `result` shows a key (hex compared without regard to case).
+void ExpectNoKeyShown(const ProcessResult& result, const std::vector<std::string>& keys,
+                      const std::string& command) {
+  const std::string out = result.stdout_data;
+  const std::string err = result.stderr_data;
+  const std::string out_lower = Lowercase(out);
+  const std::string err_lower = Lowercase(err);
+  for (const std::string& key : keys) {
+    const bool hex = key.find_first_not_of("0123456789abcdef") == std::string::npos;
+    const std::string& in_out = hex ? out_lower : out;
+    const std::string& in_err = hex ? err_lower : err;
+    EXPECT_EQ(in_out.find(key), std::string::npos)
+        << "a key given to `" << command << "` appears on its stdout";
+    EXPECT_EQ(in_err.find(key), std::string::npos)
+        << "a key given to `" << command << "` appears on its stderr";
+  }
+}
+
 }  // namespace
+
+std::vector<std::string> KeysGivenTo(const Invocation& invocation) {
+  std::vector<std::string> keys;
+  if (auto k0 = invocation.env.find("UDMG_SECURITY_PASSPHRASE_KEY"); k0 != invocation.env.end()) {
+    AddKeyForms(k0->second, keys);
+  }
+  const std::vector<std::string>& args = invocation.args;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const bool has_value = i + 1 < args.size();
+    if (args[i] == "--new-key" && has_value) {
+      AddKeyForms(args[i + 1] == "-" ? invocation.stdin_data : args[i + 1], keys);
+    } else if (args[i].rfind("--new-key=", 0) == 0) {
+      AddKeyForms(args[i].substr(10), keys);
+    } else if (args[i] == "--new-key-file" && has_value) {
+      fs::path path(args[i + 1]);
+      if (path.is_relative() && !invocation.working_dir.empty()) path = invocation.working_dir / path;
+      AddKeyForms(ReadFile(path), keys);
+    }
+  }
+  return keys;
+}
 
 std::vector<std::string> ProcessResult::StderrLines() const {
   std::vector<std::string> lines;
@@ -132,6 +231,10 @@ std::unique_ptr<BackgroundProcess> BackgroundProcess::Start(const Invocation& in
   if (access(invocation.program.c_str(), X_OK) != 0) {
     process->start_error_ = invocation.program.string() + " is not an executable file";
     return process;
+  }
+  if (IsUdmgServer(invocation)) {
+    process->keys_given_ = KeysGivenTo(invocation);  // before the run: a key file may be moved
+    process->description_ = DescribeCommand(invocation);
   }
   process->capture_dir_ = MakeTempDirectory("udmg-proc-");
   if (process->capture_dir_.empty() ||
@@ -242,6 +345,7 @@ ProcessResult BackgroundProcess::Wait(std::chrono::seconds timeout) {
   if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
   result.stdout_data = ReadFile(capture_dir_ / "stdout");
   result.stderr_data = ReadFile(capture_dir_ / "stderr");
+  ExpectNoKeyShown(result, keys_given_, description_);
   return result;
 }
 

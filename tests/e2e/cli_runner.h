@@ -84,12 +84,17 @@ class BackgroundProcess {
   BackgroundProcess& operator=(const BackgroundProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  // The file the child's stderr goes to, to read while it runs (udmg-server is not dumpable:
+  // /proc/PID/fd is root's, so a test running as another user cannot follow the descriptor).
+  std::filesystem::path stderr_path() const { return capture_dir_ / "stderr"; }
   // Sends `signal` (e.g. SIGKILL, SIGTERM). False when the child is already reaped.
   bool Kill(int signal);
   // True while the child has not ended (a child that ended is reaped here; Wait() still returns
   // its result).
   bool Running();
-  // Waits for the child to end (killing it after `timeout`) and returns its result.
+  // Waits for the child to end (killing it after `timeout`) and returns its result. For
+  // udmg-server, also fails the calling test (EXPECT) when stdout or stderr holds a key it was
+  // given (see KeysGivenTo).
   ProcessResult Wait(std::chrono::seconds timeout = kDefaultTimeout);
 
  private:
@@ -99,7 +104,15 @@ class BackgroundProcess {
   int wait_status_ = 0;  // from waitpid, once reaped_
   std::filesystem::path capture_dir_;  // stdin, stdout and stderr files; removed on destruction
   std::string start_error_;
+  std::vector<std::string> keys_given_;  // KeysGivenTo(invocation), udmg-server only
+  std::string description_;              // the command, keys masked, for failure messages
 };
+
+// Every form in which udmg-server could leak a key given in `invocation`: the K0 of
+// UDMG_SECURITY_PASSPHRASE_KEY, a --new-key argument, a --new-key-file's contents, a key on stdin
+// for `--new-key -`. A 64-hex key gives its lowercase hex, base64url (the Fernet key) and standard
+// base64 forms; another value of 32 characters or more (a malformed key) is taken as it is.
+std::vector<std::string> KeysGivenTo(const Invocation& invocation);
 
 // Runs to completion and returns the result.
 ProcessResult RunProcess(const Invocation& invocation,

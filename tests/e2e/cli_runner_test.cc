@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -49,6 +50,52 @@ TEST(CliRunnerTest, RunsInTheGivenWorkingDirectory) {
   invocation.working_dir = dir.path();
   EXPECT_EQ(RunProcess(invocation).stdout_data,
             std::filesystem::canonical(dir.path()).string() + "\n");
+}
+
+// A stand-in named udmg-server (a shell script) that prints what it is told to: the runner must
+// fail the test whenever a key it was given shows in the output, in any of its forms.
+class KeyLeakTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(WriteFile(program_, "#!/bin/sh\nprintf '%s\\n' \"$LEAK\"\n",
+                          std::filesystem::perms::owner_all));
+  }
+  // Runs the stand-in with K0 in its environment, `args` and `stdin_data`; it prints `leak`.
+  ProcessResult Run(const std::string& leak, std::vector<std::string> args = {},
+                    std::string stdin_data = "") {
+    Invocation invocation{.program = program_, .args = std::move(args),
+                          .stdin_data = std::move(stdin_data)};
+    invocation.env = {{"UDMG_SECURITY_PASSPHRASE_KEY", kK0}, {"LEAK", leak}};
+    return RunProcess(invocation);
+  }
+
+  static constexpr char kK0[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+  TempDir dir_;
+  std::filesystem::path program_ = dir_.path() / "udmg-server";
+};
+
+TEST_F(KeyLeakTest, AnOutputWithoutKeysPasses) {
+  EXPECT_TRUE(Run("fingerprint 0123456789abcdef0123456789abcdef").Exited(0));
+}
+
+TEST_F(KeyLeakTest, TheRootKeyInAnyFormFails) {
+  EXPECT_NONFATAL_FAILURE(Run(kK0), "appears on its stdout");
+  EXPECT_NONFATAL_FAILURE(Run("000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"),
+                          "appears on its stdout");
+  // Python: base64.urlsafe_b64encode(bytes(range(32))), the Fernet key of this K0.
+  EXPECT_NONFATAL_FAILURE(Run("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+                          "appears on its stdout");
+}
+
+TEST_F(KeyLeakTest, ANewKeyFromTheArgumentAFileOrStdinFails) {
+  const std::string key(64, 'c');
+  EXPECT_NONFATAL_FAILURE(Run(key, {"rotate-k0", "--new-key", key}), "--new-key <key>");
+  ASSERT_TRUE(WriteFile(dir_.path() / "new.key", key + "\n"));
+  EXPECT_NONFATAL_FAILURE(
+      Run(key, {"rotate-k0", "--new-key-file", (dir_.path() / "new.key").string()}),
+      "appears on its stdout");
+  EXPECT_NONFATAL_FAILURE(Run(key, {"rotate-k0", "--new-key", "-"}, key + "\n"),
+                          "appears on its stdout");
 }
 
 TEST(CliRunnerTest, ReportsAMissingProgram) {

@@ -30,16 +30,11 @@ std::string Lower(std::string text) {
 
 int ListenPort(BackgroundProcess& job) {
   const std::regex line(R"(metrics: listening on http://127\.0\.0\.1:([0-9]+)/metrics)");
-  const std::string fd = "/proc/" + std::to_string(job.pid()) + "/fd/2";
   int port = -1;
   metrics::testing::PollUntil([&] {
-    std::error_code error;
-    std::filesystem::path target = std::filesystem::read_symlink(fd, error);
-    if (!error) {
-      std::smatch match;
-      std::string text = ReadFile(target);
-      if (std::regex_search(text, match, line)) port = std::stoi(match[1]);
-    }
+    std::smatch match;
+    std::string text = ReadFile(job.stderr_path());
+    if (std::regex_search(text, match, line)) port = std::stoi(match[1]);
     return port > 0 || !job.Running();
   });
   return port;

@@ -18,7 +18,7 @@ namespace udmg::testing {
 using metrics::testing::HttpResponse;
 
 // Waits for the job's "metrics: listening on http://127.0.0.1:PORT/metrics" line on stderr (read
-// through /proc while it runs) and returns PORT; -1 when the job ended or never printed it.
+// from its capture file while it runs) and returns PORT; -1 when the job ended or never printed it.
 int ListenPort(BackgroundProcess& job);
 
 // POST http://127.0.0.1:PORT/PATH with an empty body; nullopt when the connection fails.
