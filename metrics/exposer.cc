@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/quoted_input.h"
 #include "metrics/text_serializer.h"
 
 namespace udmg::metrics {
@@ -66,7 +67,7 @@ Status ExplainBindFailure(const std::string& host, int port) {
 
 Result<ListenAddress> ParseListenAddress(std::string_view text) {
   const auto bad = [&](const char* why) {
-    return Error{ErrorCode::kBadInput, "bad listen address \"" + std::string(text) + "\": " +
+    return Error{ErrorCode::kBadInput, "bad listen address " + QuotedInput(text) + ": " +
                                            why + "; use HOST:PORT, [IPV6]:PORT or :PORT"};
   };
   ListenAddress address;
