@@ -96,24 +96,61 @@ std::string WithApplicationName(const std::string& url) {
   return url + " " + std::string(kParameter);  // keyword=value form
 }
 
+// "%41b" -> "Ab", as libpq decodes URL parts; nullopt for a '%' not followed by two hex digits.
+std::optional<std::string> PercentDecoded(std::string_view text) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    const int high = hex(text[i + 1]), low = hex(text[i + 2]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string RedactUrl(std::string_view url) {
-  size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return "a PostgreSQL URL";
-  std::string_view scheme = url.substr(0, scheme_end + 3);
-  std::string_view rest = url.substr(scheme_end + 3);
+  // libpq reads a URL only after one of these prefixes; anything else is keyword=value text, which
+  // may hold a password anywhere: it is never shown.
+  std::string_view scheme;
+  for (std::string_view prefix : {"postgresql://", "postgres://"}) {
+    if (url.starts_with(prefix)) scheme = prefix;
+  }
+  if (scheme.empty()) return "a PostgreSQL URL";
+  std::string_view rest = url.substr(scheme.size());
+  std::string out(scheme);
+  // The user info ends at an '@'. libpq takes the first '@' before any '/', even past a '?'
+  // ("u:pa?ss@db" is user u, password pa?ss); an operator who left an '@' of the password
+  // unencoded meant the last one before the query. Everything up to the later of the two goes,
+  // but the user name (up to libpq's ':').
+  const size_t libpq_at = rest.substr(0, rest.find('/')).find('@');
+  const size_t last_at = rest.substr(0, rest.find('?')).rfind('@');
+  size_t at = std::string_view::npos;
+  if (libpq_at != std::string_view::npos) at = libpq_at;
+  if (last_at != std::string_view::npos && (at == std::string_view::npos || last_at > at)) {
+    at = last_at;
+  }
+  if (at != std::string_view::npos) {
+    std::string_view user_info = rest.substr(0, at);
+    out += std::string(user_info.substr(0, user_info.find(':'))) + "@";
+    rest = rest.substr(at + 1);
+  }
   std::string_view query;
   if (size_t q = rest.find('?'); q != std::string_view::npos) {
     query = rest.substr(q + 1);
     rest = rest.substr(0, q);
-  }
-  // The password sits between the first ':' and the last '@' of what precedes the query.
-  std::string out(scheme);
-  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
-    std::string_view user_info = rest.substr(0, at);
-    out += std::string(user_info.substr(0, user_info.find(':'))) + "@";
-    rest = rest.substr(at + 1);
   }
   out += rest;
   std::string kept;
@@ -121,10 +158,13 @@ std::string RedactUrl(std::string_view url) {
     size_t amp = query.find('&');
     std::string_view parameter = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    std::string name(parameter.substr(0, parameter.find('=')));
-    std::transform(name.begin(), name.end(), name.begin(),
+    // libpq percent-decodes parameter names ("pass%77ord" is password); a name that does not
+    // decode, or names any password (password, sslpassword), is left out.
+    std::optional<std::string> name = PercentDecoded(parameter.substr(0, parameter.find('=')));
+    if (!name || parameter.empty()) continue;
+    std::transform(name->begin(), name->end(), name->begin(),
                    [](unsigned char c) { return std::tolower(c); });
-    if (name == "password" || parameter.empty()) continue;
+    if (name->find("password") != std::string::npos) continue;
     kept += (kept.empty() ? "" : "&") + std::string(parameter);
   }
   if (!kept.empty()) out += "?" + kept;
