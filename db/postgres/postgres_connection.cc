@@ -165,7 +165,11 @@ std::string RedactUrl(std::string_view url) {
     std::transform(name->begin(), name->end(), name->begin(),
                    [](unsigned char c) { return std::tolower(c); });
     if (name->find("password") != std::string::npos) continue;
-    kept += (kept.empty() ? "" : "&") + std::string(parameter);
+    // An '@' kept here could become user info once a dropped parameter took the '/' before it
+    // away ("?:&password=/&x=@h" would read as user "db?", password "&x="): it is shown encoded,
+    // so the only '@' left is the one after the user name.
+    kept += kept.empty() ? "" : "&";
+    for (char c : parameter) kept += c == '@' ? std::string("%40") : std::string(1, c);
   }
   if (!kept.empty()) out += "?" + kept;
   return out;

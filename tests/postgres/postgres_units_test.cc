@@ -34,6 +34,8 @@ TEST(RedactUrlTest, RemovesWhatLibpqReadsAsThePassword) {
             "postgresql://db/keys?x=%zz");
   EXPECT_EQ(RedactUrl("host=db password=hunter2 dbname=postgresql://x"), "a PostgreSQL URL");
   EXPECT_EQ(RedactUrl("mysql://u:hunter2@db/keys"), "a PostgreSQL URL");
+  // Dropping a parameter must not turn a later '@' into user info with a password.
+  EXPECT_EQ(RedactUrl("postgresql://db?:&password=/&x=@h"), "postgresql://db?:&x=%40h");
 }
 
 TEST(TextArrayLiteralTest, QuotesEveryElement) {
