@@ -85,6 +85,13 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
     if (address.host.empty()) address.host = "0.0.0.0";
     port_text = text.substr(colon + 1);
   }
+  // A host name or address is printable ASCII; anything else would only fail later, at bind,
+  // in a message that shows the host as given.
+  for (const char c : address.host) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return bad("the host holds a space, a control or a non-ASCII character");
+    }
+  }
   const auto [end, ec] =
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), address.port);
   if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||

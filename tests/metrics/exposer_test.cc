@@ -49,6 +49,10 @@ TEST(ListenAddressTest, MessageIsOneLineWhateverTheAddressHolds) {
   EXPECT_EQ(parsed.error().message.find('\n'), std::string::npos) << parsed.error().message;
   EXPECT_NE(parsed.error().message.find("':07\\x00\\x00\\x00\\x0a0'"), std::string::npos)
       << parsed.error().message;
+  // A host that could never resolve is refused here, not at bind with the host in the message.
+  for (std::string_view host : {"a\nb:80", "a b:80", "[::1\t]:80", "h\xc3\xa9:80"}) {
+    EXPECT_FALSE(ParseListenAddress(host).ok()) << host;
+  }
 }
 
 TEST(ExposerTest, ServesTheRegistryOnGetMetrics) {
