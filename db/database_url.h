@@ -22,4 +22,10 @@ struct DatabaseUrl {
 // URL (a mistyped PostgreSQL URL may carry a password), for any other form or "sqlite:" alone.
 Result<DatabaseUrl> ParseDatabaseUrl(std::string_view url);
 
+// A PostgreSQL URL for messages and Describe(), without anything libpq would read as a password:
+// "postgresql://user:secret@host/db?password=x&sslmode=require" ->
+// "postgresql://user@host/db?sslmode=require". Text without a postgres scheme (keyword=value
+// form) becomes "a PostgreSQL URL".
+std::string RedactUrl(std::string_view url);
+
 }  // namespace udmg::db
