@@ -1,5 +1,7 @@
 #include "cli/column_name.h"
 
+#include "engine/quoted_input.h"
+
 namespace udmg::cli {
 namespace {
 
@@ -22,8 +24,8 @@ Result<ColumnName> ParseColumnName(std::string_view text) {
       IsIdentifier(text.substr(dot + 1))) {
     return ColumnName{std::string(text.substr(0, dot)), std::string(text.substr(dot + 1))};
   }
-  return Error{ErrorCode::kBadInput, "'" + std::string(text) +
-                                         "' is not a column name: write TABLE.COLUMN, e.g. "
+  return Error{ErrorCode::kBadInput, QuotedInput(text) +
+                                         " is not a column name: write TABLE.COLUMN, e.g. "
                                          "credentials.secret (letters, digits, _)"};
 }
 

@@ -3,12 +3,14 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/quoted_input.h"
+
 namespace udmg::cli {
 namespace {
 
 Error BadDuration(std::string_view text) {
-  return Error{ErrorCode::kBadInput, "duration '" + std::string(text) +
-                                         "' is not valid: use e.g. 90s, 5m, 1h, 1h30m or a "
+  return Error{ErrorCode::kBadInput, "duration " + QuotedInput(text) +
+                                         " is not valid: use e.g. 90s, 5m, 1h, 1h30m or a "
                                          "number of seconds"};
 }
 

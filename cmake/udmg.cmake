@@ -34,3 +34,14 @@ function(udmg_test name)
     set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_script}")
   endif()
 endfunction()
+
+# udmg_fuzzer(NAME SOURCES a_fuzzer.cc DEPS target...): one libFuzzer harness (UDMG_FUZZ), built by
+# the udmg_fuzzers target. Its seeds live in fuzz/corpus/NAME/.
+function(udmg_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  add_dependencies(udmg_fuzzers ${name})
+endfunction()

@@ -4,15 +4,14 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "db/database_url.h"
 #include "db/postgres/postgres_store.h"
 #include "db/sqlite/sqlite_store.h"
 
 namespace udmg::db {
 namespace {
 
-constexpr std::string_view kSqliteScheme = "sqlite:";
 constexpr std::string_view kDefaultDatabaseUrl = "sqlite:udmg.db";
-constexpr std::string_view kAcceptedForms = "use sqlite:PATH or postgresql://USER@HOST:PORT/DBNAME";
 
 bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -102,17 +101,12 @@ std::string ResolveDatabaseUrl(const std::optional<std::string>& flag) {
 }
 
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
-  if (StartsWith(url, kSqliteScheme)) {
-    UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
-                          sqlite::OpenSqliteStore(url.substr(kSqliteScheme.size())));
+  UDMG_ASSIGN_OR_RETURN(const DatabaseUrl parsed, ParseDatabaseUrl(url));
+  if (parsed.backend == Backend::kSqlite) {
+    UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, sqlite::OpenSqliteStore(parsed.target));
     return store;
   }
-  if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://")) {
-    return postgres::OpenPostgresStore(url);  // libpq takes the whole URL, both schemes
-  }
-  // The URL is not echoed: a mistyped PostgreSQL URL may carry a password.
-  return Error{ErrorCode::kBadInput,
-               "the database URL has an unknown form; " + std::string(kAcceptedForms)};
+  return postgres::OpenPostgresStore(parsed.target);  // libpq takes the whole URL, both schemes
 }
 
 }  // namespace udmg::db

@@ -284,7 +284,8 @@ class Store {
 };
 
 // Opens a connection: "sqlite:PATH" (PATH created if missing) or "postgresql://..." /
-// "postgres://...". kBadInput for an unknown scheme; kDatabase, one line, when it cannot connect.
+// "postgres://...", as db/database_url.h ParseDatabaseUrl reads them. kBadInput for an unknown
+// scheme; kDatabase, one line, when it cannot connect.
 Result<std::unique_ptr<Store>> OpenStore(std::string_view url);
 
 // The URL to use: --db if given, else UDMG_DATABASE_URL, else "sqlite:udmg.db".

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/quoted_input.h"
 #include "metrics/text_serializer.h"
 
 namespace udmg::metrics {
@@ -66,7 +67,7 @@ Status ExplainBindFailure(const std::string& host, int port) {
 
 Result<ListenAddress> ParseListenAddress(std::string_view text) {
   const auto bad = [&](const char* why) {
-    return Error{ErrorCode::kBadInput, "bad listen address \"" + std::string(text) + "\": " +
+    return Error{ErrorCode::kBadInput, "bad listen address " + QuotedInput(text) + ": " +
                                            why + "; use HOST:PORT, [IPV6]:PORT or :PORT"};
   };
   ListenAddress address;
@@ -83,6 +84,13 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
     if (address.host.find(':') != std::string::npos) return bad("IPv6 needs brackets");
     if (address.host.empty()) address.host = "0.0.0.0";
     port_text = text.substr(colon + 1);
+  }
+  // A host name or address is printable ASCII; anything else would only fail later, at bind,
+  // in a message that shows the host as given.
+  for (const char c : address.host) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return bad("the host holds a space, a control or a non-ASCII character");
+    }
   }
   const auto [end, ec] =
       std::from_chars(port_text.data(), port_text.data() + port_text.size(), address.port);

@@ -66,8 +66,8 @@ class Exposer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Splits "HOST:PORT" / "[V6]:PORT" / ":PORT" (host "0.0.0.0"). kBadInput on anything else or a
-// port outside 0..65535.
+// Splits "HOST:PORT" / "[V6]:PORT" / ":PORT" (host "0.0.0.0"). kBadInput on anything else, a host
+// that is not printable ASCII without spaces, or a port outside 0..65535.
 struct ListenAddress {
   std::string host;
   int port = 0;

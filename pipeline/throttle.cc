@@ -14,6 +14,9 @@ constexpr double kMaxAdaptiveStep = 1.5;
 constexpr double kDeadBand = 0.1;
 // The token bucket holds at most this much time's worth of rows (the largest burst after idling).
 constexpr Duration kBucketTime = std::chrono::seconds(1);
+// Any finite rate > 0 is accepted, so rows / rate can exceed what a Duration holds: a batch is
+// never charged more than this (about 100 years, far from the int64 nanosecond limit).
+constexpr double kMaxChargeSeconds = 100.0 * 365 * 24 * 3600;
 
 double Seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -101,11 +104,16 @@ Throttle::Throttle(const ThrottleOptions& options, Clock& clock)
       adaptive_(options.target_batch_time > Duration::zero()) {}
 
 Duration Throttle::TimeForRowsLocked(double rows) const {
-  return Duration(std::llround(rows / rows_per_second_ * 1e9));
+  const double seconds = std::min(rows / rows_per_second_, kMaxChargeSeconds);
+  return Duration(std::llround(seconds * 1e9));
 }
 
 size_t Throttle::BatchSizeLocked() const {
-  if (rows_per_second_ <= 0) return batch_size_;
+  // A rate of at least one batch per second does not bound the batch (and a huge rate would not
+  // fit a size_t).
+  if (rows_per_second_ <= 0 || rows_per_second_ >= static_cast<double>(batch_size_)) {
+    return batch_size_;
+  }
   size_t one_second = static_cast<size_t>(std::max(1.0, std::ceil(rows_per_second_)));
   return std::min(batch_size_, one_second);
 }

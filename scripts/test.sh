@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs every test on both backends: a release build, then the same suite under
-# AddressSanitizer and UndefinedBehaviorSanitizer, then the pipeline tests under ThreadSanitizer.
+# AddressSanitizer and UndefinedBehaviorSanitizer, then the pipeline tests under ThreadSanitizer,
+# then every libFuzzer harness for a bounded time (scripts/fuzz.sh, UDMG_FUZZ_SECONDS each).
 # Each test that touches a database runs on SQLite and on a throwaway PostgreSQL 15 started here
 # (scripts/postgres.sh: loopback, a free port, its own temp directory) and stopped at exit, also on
 # failure or Ctrl-C. UDMG_REQUIRE_POSTGRES=1 makes a PostgreSQL test that cannot reach the server
@@ -39,3 +40,10 @@ echo "== thread sanitizer: pipeline tests (SQLite and PostgreSQL)"
 scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L pipeline --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/tsan
+
+# Each harness on its committed corpus for a few seconds, two at a time: any crash, leak,
+# sanitizer report or failed property fails the run (docs/fuzzing.md; scripts/fuzz.sh 3600 for
+# a long run).
+fuzz_seconds=${UDMG_FUZZ_SECONDS:-15}
+echo "== fuzzing: every harness for $fuzz_seconds s"
+scripts/fuzz.sh "$fuzz_seconds"

@@ -98,39 +98,6 @@ std::string WithApplicationName(const std::string& url) {
 
 }  // namespace
 
-std::string RedactUrl(std::string_view url) {
-  size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return "a PostgreSQL URL";
-  std::string_view scheme = url.substr(0, scheme_end + 3);
-  std::string_view rest = url.substr(scheme_end + 3);
-  std::string_view query;
-  if (size_t q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  // The password sits between the first ':' and the last '@' of what precedes the query.
-  std::string out(scheme);
-  if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
-    std::string_view user_info = rest.substr(0, at);
-    out += std::string(user_info.substr(0, user_info.find(':'))) + "@";
-    rest = rest.substr(at + 1);
-  }
-  out += rest;
-  std::string kept;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view parameter = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    std::string name(parameter.substr(0, parameter.find('=')));
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    if (name == "password" || parameter.empty()) continue;
-    kept += (kept.empty() ? "" : "&") + std::string(parameter);
-  }
-  if (!kept.empty()) out += "?" + kept;
-  return out;
-}
-
 Result<std::unique_ptr<PgConnection>> PgConnection::Open(std::string_view url,
                                                          RetryPolicy policy) {
   std::string redacted = RedactUrl(url);

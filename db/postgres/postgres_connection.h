@@ -20,13 +20,10 @@
 #include <set>
 #include <unordered_map>
 
+#include "db/database_url.h"
 #include "engine/status.h"
 
 namespace udmg::db::postgres {
-
-// "postgresql://user:secret@host/db?password=x&sslmode=require" ->
-// "postgresql://user@host/db?sslmode=require": for messages and Describe().
-std::string RedactUrl(std::string_view url);
 
 // Whether an operation may run again after its COMMIT was lost (see the file comment).
 enum class Retry { kIdempotent, kNotIdempotent };

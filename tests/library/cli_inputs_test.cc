@@ -39,6 +39,16 @@ TEST(DurationTest, RefusesEverythingElseAsBadInput) {
   }
 }
 
+// Found by fuzz/duration_fuzzer: the message echoed the argument raw, so a carriage return or a
+// newline in it broke the one-line rule.
+TEST(DurationTest, MessageIsOneLineWhateverTheArgumentHolds) {
+  auto parsed = ParseDuration(std::string_view("130mp\r\n\0", 8));
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().message.find_first_of("\r\n"), std::string::npos);
+  EXPECT_NE(parsed.error().message.find("'130mp\\x0d\\x0a\\x00'"), std::string::npos)
+      << parsed.error().message;
+}
+
 TEST(ColumnNameTest, SplitsTwoIdentifiers) {
   auto name = ParseColumnName("credentials.secret");
   ASSERT_TRUE(name.ok());
@@ -54,6 +64,17 @@ TEST(ColumnNameTest, RefusesMalformedNames) {
     ASSERT_FALSE(name.ok()) << text;
     EXPECT_EQ(name.error().code, ErrorCode::kBadInput) << text;
   }
+}
+
+// Found by fuzz/column_name_fuzzer (input "a.b\n..."): the message echoed the argument raw.
+TEST(ColumnNameTest, MessageIsOneLineAndBounded) {
+  auto name = ParseColumnName("a.b\nc");
+  ASSERT_FALSE(name.ok());
+  EXPECT_EQ(name.error().message.find('\n'), std::string::npos) << name.error().message;
+  EXPECT_NE(name.error().message.find("'a.b\\x0ac'"), std::string::npos) << name.error().message;
+  auto long_name = ParseColumnName(std::string(1000, 'x'));
+  ASSERT_FALSE(long_name.ok());
+  EXPECT_LT(long_name.error().message.size(), 200u);
 }
 
 class KeyFileTest : public ::testing::Test {

@@ -42,6 +42,19 @@ TEST(ListenAddressTest, ParsesHostPortForms) {
   }
 }
 
+// Found by fuzz/listen_address_fuzzer (":07\0\0\0\n0"): the message echoed the address raw.
+TEST(ListenAddressTest, MessageIsOneLineWhateverTheAddressHolds) {
+  auto parsed = ParseListenAddress(std::string_view(":07\0\0\0\n0", 8));
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().message.find('\n'), std::string::npos) << parsed.error().message;
+  EXPECT_NE(parsed.error().message.find("':07\\x00\\x00\\x00\\x0a0'"), std::string::npos)
+      << parsed.error().message;
+  // A host that could never resolve is refused here, not at bind with the host in the message.
+  for (std::string_view host : {"a\nb:80", "a b:80", "[::1\t]:80", "h\xc3\xa9:80"}) {
+    EXPECT_FALSE(ParseListenAddress(host).ok()) << host;
+  }
+}
+
 TEST(ExposerTest, ServesTheRegistryOnGetMetrics) {
   auto registry = std::make_shared<Registry>();
   auto rows = BuildCounter().Name("udmg_reencrypt_rows_total").Help("Rows.").Register(*registry);

@@ -111,6 +111,26 @@ TEST(ThrottleTest, BatchSizeUnderARateIsAtMostOneSecondOfRows) {
   EXPECT_EQ(t->BatchSize(), 1000u);
 }
 
+// Found by fuzz/control_command_fuzzer ("rate=2e66"): the batch size converted the rate to a
+// size_t, undefined beyond 2^64 (UBSan); and rows / a tiny rate overflowed the nanoseconds owed.
+TEST(ThrottleTest, HugeAndTinyRatesStayDefined) {
+  ManualClock clock;
+  auto t = Make({.batch_size = 1000}, clock);
+  ASSERT_TRUE(t->SetRowsPerSecond(2e66).ok());
+  EXPECT_EQ(t->BatchSize(), 1000u);
+  EXPECT_EQ(t->Stats().batch_size, 1000u);
+  EXPECT_TRUE(t->TryAdmit(1000).admitted);
+  EXPECT_TRUE(t->TryAdmit(1000).admitted);  // 1000 rows at 2e66/s cost (next to) nothing
+
+  ASSERT_TRUE(t->SetRowsPerSecond(1e-300).ok());
+  EXPECT_EQ(t->BatchSize(), 1u);
+  EXPECT_TRUE(t->TryAdmit(1).admitted);
+  ThrottleDecision next = t->TryAdmit(1);
+  EXPECT_FALSE(next.admitted);
+  EXPECT_GT(Secs(next.retry_after), 99.0 * 365 * 24 * 3600);  // charged at most ~100 years,
+  EXPECT_LT(Secs(next.retry_after), 101.0 * 365 * 24 * 3600);  // not a wrapped-around count
+}
+
 TEST(ThrottleTest, ManualPauseHoldsUntilResumeAndIsCountedAsPaused) {
   ManualClock clock;
   auto t = Make({}, clock);

@@ -21,6 +21,23 @@ TEST(RedactUrlTest, RemovesEveryPassword) {
   EXPECT_EQ(RedactUrl("host=db password=hunter2"), "a PostgreSQL URL");
 }
 
+// Found by fuzz/database_url_fuzzer: libpq reads the password up to the first '@' even past a
+// '?', so splitting the query off first showed it whole; libpq also percent-decodes parameter
+// names, and reads text without a postgres scheme as keyword=value (a password anywhere).
+TEST(RedactUrlTest, RemovesWhatLibpqReadsAsThePassword) {
+  EXPECT_EQ(RedactUrl("postgresql://udmg:hun?ter2@db/keys?sslmode=require"),
+            "postgresql://udmg@db/keys?sslmode=require");
+  EXPECT_EQ(RedactUrl("postgresql://udmg?:hunter2@db/keys"), "postgresql://udmg?@db/keys");
+  EXPECT_EQ(RedactUrl("postgresql://db/keys?pass%77ord=hunter2&sslmode=require"),
+            "postgresql://db/keys?sslmode=require");
+  EXPECT_EQ(RedactUrl("postgresql://db/keys?sslpassword=hunter2&pass%zzword=hunter2&x=%zz"),
+            "postgresql://db/keys?x=%zz");
+  EXPECT_EQ(RedactUrl("host=db password=hunter2 dbname=postgresql://x"), "a PostgreSQL URL");
+  EXPECT_EQ(RedactUrl("mysql://u:hunter2@db/keys"), "a PostgreSQL URL");
+  // Dropping a parameter must not turn a later '@' into user info with a password.
+  EXPECT_EQ(RedactUrl("postgresql://db?:&password=/&x=@h"), "postgresql://db?:&x=%40h");
+}
+
 TEST(TextArrayLiteralTest, QuotesEveryElement) {
   EXPECT_EQ(TextArrayLiteral({}), "{}");
   EXPECT_EQ(TextArrayLiteral({"a", "", "NULL"}), "{\"a\",\"\",\"NULL\"}");

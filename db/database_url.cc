@@ -1,0 +1,107 @@
+#include "db/database_url.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
+namespace udmg::db {
+namespace {
+
+constexpr std::string_view kSqliteScheme = "sqlite:";
+constexpr std::string_view kAcceptedForms = "use sqlite:PATH or postgresql://USER@HOST:PORT/DBNAME";
+
+// "%41b" -> "Ab", as libpq decodes URL parts; nullopt for a '%' not followed by two hex digits.
+std::optional<std::string> PercentDecoded(std::string_view text) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    const int high = hex(text[i + 1]), low = hex(text[i + 2]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<DatabaseUrl> ParseDatabaseUrl(std::string_view url) {
+  if (url.starts_with(kSqliteScheme)) {
+    std::string_view path = url.substr(kSqliteScheme.size());
+    if (path.empty()) {
+      return Error{ErrorCode::kBadInput, "the database URL 'sqlite:' has no path; use sqlite:PATH"};
+    }
+    return DatabaseUrl{Backend::kSqlite, std::string(path)};
+  }
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    return DatabaseUrl{Backend::kPostgres, std::string(url)};
+  }
+  return Error{ErrorCode::kBadInput,
+               "the database URL has an unknown form; " + std::string(kAcceptedForms)};
+}
+
+std::string RedactUrl(std::string_view url) {
+  // libpq reads a URL only after one of these prefixes; anything else is keyword=value text, which
+  // may hold a password anywhere: it is never shown.
+  std::string_view scheme;
+  for (std::string_view prefix : {"postgresql://", "postgres://"}) {
+    if (url.starts_with(prefix)) scheme = prefix;
+  }
+  if (scheme.empty()) return "a PostgreSQL URL";
+  std::string_view rest = url.substr(scheme.size());
+  std::string out(scheme);
+  // The user info ends at an '@'. libpq takes the first '@' before any '/', even past a '?'
+  // ("u:pa?ss@db" is user u, password pa?ss); an operator who left an '@' of the password
+  // unencoded meant the last one before the query. Everything up to the later of the two goes,
+  // but the user name (up to libpq's ':').
+  const size_t libpq_at = rest.substr(0, rest.find('/')).find('@');
+  const size_t last_at = rest.substr(0, rest.find('?')).rfind('@');
+  size_t at = std::string_view::npos;
+  if (libpq_at != std::string_view::npos) at = libpq_at;
+  if (last_at != std::string_view::npos && (at == std::string_view::npos || last_at > at)) {
+    at = last_at;
+  }
+  if (at != std::string_view::npos) {
+    std::string_view user_info = rest.substr(0, at);
+    out += std::string(user_info.substr(0, user_info.find(':'))) + "@";
+    rest = rest.substr(at + 1);
+  }
+  std::string_view query;
+  if (size_t q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  out += rest;
+  std::string kept;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view parameter = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    // libpq percent-decodes parameter names ("pass%77ord" is password); a name that does not
+    // decode, or names any password (password, sslpassword), is left out.
+    std::optional<std::string> name = PercentDecoded(parameter.substr(0, parameter.find('=')));
+    if (!name || parameter.empty()) continue;
+    std::transform(name->begin(), name->end(), name->begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (name->find("password") != std::string::npos) continue;
+    // An '@' kept here could become user info once a dropped parameter took the '/' before it
+    // away ("?:&password=/&x=@h" would read as user "db?", password "&x="): it is shown encoded,
+    // so the only '@' left is the one after the user name.
+    kept += kept.empty() ? "" : "&";
+    for (char c : parameter) kept += c == '@' ? std::string("%40") : std::string(1, c);
+  }
+  if (!kept.empty()) out += "?" + kept;
+  return out;
+}
+
+}  // namespace udmg::db
