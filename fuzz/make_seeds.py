@@ -50,11 +50,13 @@ def key_seeds(out):
         write(out, harness, "empty", "")
 
 
-def envelope(version, plaintext, nonce):
+def envelope(version, plaintext, nonce, bound=False):
+    """udmg:v<N>:, or the row-bound udmg:b<N>: of the harness's row credentials.secret id 42."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    prefix = "udmg:v%d:" % version
+    prefix = ("udmg:b%d:" if bound else "udmg:v%d:") % version
+    aad = prefix.encode() + (b"credentials\0secret\0" b"42" if bound else b"")
     key = bytes.fromhex(MASTER_KEYS_HEX[version - 1])
-    sealed = nonce + AESGCM(key).encrypt(nonce, plaintext, prefix.encode())
+    sealed = nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
     return prefix + base64.b64encode(sealed).decode()
 
 
@@ -63,11 +65,14 @@ def envelope_seeds(out):
     for version in (1, 2, 3):
         for i, plaintext in enumerate((b"", b"s3cret", b"a longer stored credential " * 3)):
             good.append(envelope(version, plaintext, bytes([version, i]) * 6))
+    bound = [envelope(version, b"bound s3cret", bytes([version, 9]) * 6, bound=True)
+             for version in (2, 3)]
     tampered = good[4][:-6] + ("A" if good[4][-6] != "A" else "B") + good[4][-5:]
     near = ["udmg:v4:" + good[7].split(":", 2)[2], tampered, "udmg:v3:", "udmg:v3:AAAA",
             "udmg:v0:AAAA", "udmg:v03:AAAA", "udmg:v4294967295:", "udmg:v4294967296:", "udmg:",
-            "udmg:v", "udmg:v7", "legacy plaintext", good[8][:-1], good[8] + "="]
-    for i, value in enumerate(good + near):
+            "udmg:v", "udmg:v7", "legacy plaintext", good[8][:-1], good[8] + "=",
+            "udmg:b3:", "udmg:b0:AAAA", "udmg:b", "udmg:v" + bound[1][6:]]
+    for i, value in enumerate(good + near + bound):
         write(out, "value_cipher_fuzzer", "envelope-%02d" % i, value)
         write(out, "envelope_fuzzer", "envelope-%02d" % i, value)
 

@@ -2,7 +2,8 @@
 // version 1 retired, 2 decrypt_only, 3 active). Any text: Decrypt never crashes and fails only
 // with kBadInput (malformed), kNotFound (unreadable version) or kCorruptValue (does not
 // authenticate); a value that decrypts re-encrypts under the active version and decrypts back to
-// the same plaintext. The input as a plaintext: Encrypt then Decrypt gives it back.
+// the same plaintext. The input as a plaintext: Encrypt then Decrypt gives it back. Each in an
+// unbound column and in a row-bound one (bound from version 3), the bound form in its row.
 #include "engine/envelope.h"
 #include "engine/value_cipher.h"
 #include "fuzz/fuzz_check.h"
@@ -17,11 +18,17 @@ ValueCipher& Cipher() {
   return *cipher;
 }
 
-void CheckRoundTrip(std::span<const uint8_t> plaintext) {
-  Result<std::string> envelope = Cipher().Encrypt(plaintext);
+// One row of an unbound column (reads both forms) and the same row of a column bound from the
+// active version on (writes the bound form, refuses unbound version-3 values).
+const ValueLocation kUnboundRow{"credentials", "secret", "42", std::nullopt};
+const ValueLocation kBoundRow{"credentials", "secret", "42", 3};
+
+void CheckRoundTrip(std::span<const uint8_t> plaintext, const ValueLocation& location) {
+  Result<std::string> envelope = Cipher().Encrypt(plaintext, &location);
   FUZZ_CHECK(envelope.ok(), "Encrypt failed");
-  FUZZ_CHECK(envelope->starts_with(EnvelopePrefix(3)), "not encrypted under the active version");
-  Result<SecretBytes> back = Cipher().Decrypt(*envelope);
+  const std::string prefix = location.bound_since ? BoundEnvelopePrefix(3) : EnvelopePrefix(3);
+  FUZZ_CHECK(envelope->starts_with(prefix), "not encrypted under the active version and form");
+  Result<SecretBytes> back = Cipher().Decrypt(*envelope, &location);
   FUZZ_CHECK(back.ok(), "a fresh envelope does not decrypt");
   FUZZ_CHECK(back->size() == plaintext.size() &&
                  std::equal(back->begin(), back->end(), plaintext.begin()),
@@ -32,13 +39,15 @@ void CheckRoundTrip(std::span<const uint8_t> plaintext) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view value = fuzz::InputText(data, size);
-  Result<SecretBytes> plaintext = Cipher().Decrypt(value);
-  if (plaintext.ok()) {
-    CheckRoundTrip(*plaintext);
-  } else {
-    fuzz::CheckError(plaintext.error(), ErrorCode::kBadInput, ErrorCode::kNotFound,
-                     ErrorCode::kCorruptValue);
+  for (const ValueLocation* location : {&kUnboundRow, &kBoundRow}) {
+    Result<SecretBytes> plaintext = Cipher().Decrypt(value, location);
+    if (plaintext.ok()) {
+      CheckRoundTrip(*plaintext, *location);
+    } else {
+      fuzz::CheckError(plaintext.error(), ErrorCode::kBadInput, ErrorCode::kNotFound,
+                       ErrorCode::kCorruptValue);
+    }
+    CheckRoundTrip({data, size}, *location);
   }
-  CheckRoundTrip({data, size});
   return 0;
 }

@@ -41,7 +41,8 @@ TEST(EnvelopeTest, RefusesMalformedEnvelopesWithoutEchoingThem) {
            "udmg:", "udmg:x", "udmg:v", "udmg:v:", "udmg:v0:QUJD", "udmg:v01:QUJD",
            "udmg:v00:", "udmg:v4294967296:QUJD", "udmg:v99999999999999999999:", "udmg:v1",
            "udmg:v1QUJD", "udmg:v-1:QUJD", "udmg:v+1:QUJD", "udmg:v 1:QUJD", "udmg:V1:QUJD",
-           "udmg:v1x:QUJD", "udmg::v1:QUJD",
+           "udmg:v1x:QUJD", "udmg::v1:QUJD", "udmg:b", "udmg:b:", "udmg:b0:QUJD",
+           "udmg:b01:QUJD", "udmg:B1:QUJD", "udmg:bv1:QUJD", "udmg:b1QUJD",
        }) {
     Result<EnvelopeParts> parts = ParseEnvelope(bad);
     ASSERT_FALSE(parts.ok()) << "accepted \"" << bad << "\"";
@@ -58,6 +59,43 @@ TEST(EnvelopeTest, PrefixRoundTripsThroughParse) {
     EXPECT_EQ(parts->version, version);
     EXPECT_EQ(parts->prefix, EnvelopePrefix(version));
   }
+}
+
+TEST(EnvelopeTest, TheBoundFormParsesWithItsOwnPrefix) {
+  for (uint32_t version : {1u, 7u, 4294967295u}) {
+    const std::string value = BoundEnvelopePrefix(version) + "AAAA";
+    Result<EnvelopeParts> parts = ParseEnvelope(value);
+    ASSERT_TRUE(parts.ok()) << value;
+    EXPECT_TRUE(parts->bound);
+    EXPECT_EQ(parts->version, version);
+    EXPECT_EQ(parts->prefix, "udmg:b" + std::to_string(version) + ":");
+    EXPECT_EQ(parts->payload, "AAAA");
+  }
+  Result<EnvelopeParts> unbound = ParseEnvelope("udmg:v7:AAAA");
+  ASSERT_TRUE(unbound.ok());
+  EXPECT_FALSE(unbound->bound);
+}
+
+TEST(EnvelopeTest, TheBoundAadIsPrefixTableColumnAndKeySeparatedByZeroBytes) {
+  std::string aad = "left over";
+  BoundAad("udmg:b3:", ValueLocation{"credentials", "secret", "42", 1}, aad);
+  EXPECT_EQ(aad, std::string("udmg:b3:credentials\0secret\0" "42", 29));
+  // Identifiers cannot hold 0x00: moving a character between names changes the AAD.
+  std::string other;
+  BoundAad("udmg:b3:", ValueLocation{"credential", "ssecret", "42", 1}, other);
+  EXPECT_NE(aad, other);
+}
+
+TEST(EnvelopeTest, OnlyABoundColumnRefusesUnboundEnvelopesFromItsVersionOn) {
+  auto parts = [](std::string_view value) { return *ParseEnvelope(value); };
+  const ValueLocation bound{"t", "c", "1", 5};
+  const ValueLocation unbound{"t", "c", "1", std::nullopt};
+  EXPECT_FALSE(RefusedAsUnbound(parts("udmg:v4:AAAA"), &bound));
+  EXPECT_TRUE(RefusedAsUnbound(parts("udmg:v5:AAAA"), &bound));
+  EXPECT_TRUE(RefusedAsUnbound(parts("udmg:v6:AAAA"), &bound));
+  EXPECT_FALSE(RefusedAsUnbound(parts("udmg:b6:AAAA"), &bound));
+  EXPECT_FALSE(RefusedAsUnbound(parts("udmg:v6:AAAA"), &unbound));
+  EXPECT_FALSE(RefusedAsUnbound(parts("udmg:v6:AAAA"), nullptr));
 }
 
 }  // namespace

@@ -205,5 +205,86 @@ TEST(ValueCipherTest, TheVersionPrefixIsAuthenticated) {
   EXPECT_EQ(result.error().code, ErrorCode::kCorruptValue);
 }
 
+// ---- Row binding (udmg:b<N>:, docs/security.md) ------------------------------------------------
+
+// Interop: the same key and nonce as kPythonEnvelope, AAD = b"udmg:b3:credentials\0secret\042":
+//   AESGCM(key).encrypt(nonce, b"bound to row 42", b"udmg:b3:" + b"credentials" + b"\0" +
+//                       b"secret" + b"\0" + b"42")
+constexpr std::string_view kPythonBoundEnvelope =
+    "udmg:b3:oKGio6SlpqeoqaqrHFPRWqD39MWBWsLNBmlEZ3YpCK2oMWiiUYQFcdaQlA==";
+
+ValueLocation Row(std::string_view key, std::optional<uint32_t> bound_since = 1) {
+  return ValueLocation{"credentials", "secret", key, bound_since};
+}
+
+TEST(ValueCipherBindingTest, DecryptsABoundEnvelopeMadeByPythonOnlyInItsRow) {
+  ValueCipher cipher(MakeKeyring({RandomSecret(32), RandomSecret(32), PythonKey()}).Open());
+  const ValueLocation row42 = Row("42");
+  Result<SecretBytes> plain = cipher.Decrypt(kPythonBoundEnvelope, &row42);
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(Text(*plain), "bound to row 42");
+  // Any other row, column or table: the AAD differs.
+  for (const ValueLocation& elsewhere :
+       {Row("43"), Row("4"), Row("420"), ValueLocation{"credentials", "token", "42", 1},
+        ValueLocation{"credential", "ssecret", "42", 1}, ValueLocation{"users", "secret", "42", 1},
+        Row("42", std::nullopt)}) {
+    if (!elsewhere.bound_since && elsewhere.row_key == "42") {
+      // An unbound column still reads a bound value in its own row (after `columns unbind`).
+      EXPECT_TRUE(cipher.Decrypt(kPythonBoundEnvelope, &elsewhere).ok());
+      continue;
+    }
+    Result<SecretBytes> moved = cipher.Decrypt(kPythonBoundEnvelope, &elsewhere);
+    ASSERT_FALSE(moved.ok()) << elsewhere.table << "." << elsewhere.column << " "
+                             << elsewhere.row_key;
+    EXPECT_EQ(moved.error().code, ErrorCode::kCorruptValue);
+  }
+}
+
+TEST(ValueCipherBindingTest, ABoundColumnWritesTheBoundFormThatRoundTripsOnlyInItsRow) {
+  ValueCipher cipher(MakeKeyring({RandomSecret(32), RandomSecret(32)}).Open());
+  const ValueLocation row7 = Row("7", 3);
+  Result<std::string> envelope = cipher.Encrypt("s3cret", &row7);
+  ASSERT_TRUE(envelope.ok()) << envelope.error().message;
+  EXPECT_TRUE(envelope->starts_with("udmg:b2:")) << *envelope;
+  Result<SecretBytes> back = cipher.Decrypt(*envelope, &row7);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(Text(*back), "s3cret");
+  const ValueLocation row8 = Row("8", 3);
+  EXPECT_EQ(cipher.Decrypt(*envelope, &row8).error().code, ErrorCode::kCorruptValue);
+  // Relabelled as unbound: the AAD no longer matches.
+  std::string relabelled = *envelope;
+  relabelled[5] = 'v';
+  EXPECT_EQ(cipher.Decrypt(relabelled, &row7).error().code, ErrorCode::kCorruptValue);
+  // Without a location it is a caller's bug, never a silent success.
+  EXPECT_EQ(cipher.Decrypt(*envelope).error().code, ErrorCode::kInternal);
+  // An unbound column's location writes the unbound form.
+  const ValueLocation unbound = Row("7", std::nullopt);
+  Result<std::string> plain_form = cipher.Encrypt("s3cret", &unbound);
+  ASSERT_TRUE(plain_form.ok());
+  EXPECT_TRUE(plain_form->starts_with("udmg:v2:")) << *plain_form;
+  EXPECT_EQ(cipher.encryptions().at(2), 2u);
+}
+
+// The downgrade rule: an unbound envelope in a bound column is accepted only under a version
+// older than the one the binding starts at (values that existed before binding).
+TEST(ValueCipherBindingTest, ABoundColumnRefusesUnboundValuesFromItsBindingVersionOn) {
+  ValueCipher cipher(MakeKeyring({RandomSecret(32), RandomSecret(32), RandomSecret(32)}).Open());
+  Result<std::string> v3 = cipher.Encrypt("old");
+  ASSERT_TRUE(v3.ok());
+  const ValueLocation bound_from_3 = Row("1", 3);
+  const ValueLocation bound_from_4 = Row("1", 4);
+  Result<SecretBytes> refused = cipher.Decrypt(*v3, &bound_from_3);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kCorruptValue);
+  EXPECT_NE(refused.error().message.find("unbound"), std::string::npos) << refused.error().message;
+  Result<SecretBytes> accepted = cipher.Decrypt(*v3, &bound_from_4);
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+  EXPECT_EQ(Text(*accepted), "old");
+  // Where nothing is bound, nothing is refused.
+  const ValueLocation not_bound = Row("1", std::nullopt);
+  EXPECT_TRUE(cipher.Decrypt(*v3, &not_bound).ok());
+  EXPECT_TRUE(cipher.Decrypt(*v3).ok());
+}
+
 }  // namespace
 }  // namespace udmg
