@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "db/database_url.h"
+#include "engine/envelope.h"
 #include "db/postgres/postgres_store.h"
 #include "db/sqlite/sqlite_store.h"
 
@@ -30,6 +31,10 @@ bool IsCanonicalDecimal(std::string_view text) {
 }
 
 }  // namespace
+
+std::string TargetPrefix(const ColumnRef& column, uint32_t version) {
+  return column.bound() ? BoundEnvelopePrefix(version) : EnvelopePrefix(version);
+}
 
 std::string RowKeyText(const RowKey& key) {
   if (const int64_t* number = std::get_if<int64_t>(&key)) return std::to_string(*number);

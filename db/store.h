@@ -26,13 +26,27 @@ namespace udmg::db {
 
 // A registered encrypted column (udmg_encrypted_columns). Names are SQL identifiers
 // ([A-Za-z_][A-Za-z0-9_]*, checked on registration) and are quoted when used.
+//
+// Row binding (docs/security.md, "Binding values to their row"): a bound column's values are
+// written as udmg:b<N>: envelopes whose AAD names the table, column and row key. `bound_since` is
+// nullopt for an unbound column; for a bound one it is the first master version under which an
+// unbound envelope is refused (the newest version when binding was switched on, plus one).
 struct ColumnRef {
   std::string table;
   std::string column;
   std::string key_column = "id";
+  std::optional<uint32_t> bound_since;
   std::string Name() const { return table + "." + column; }  // "credentials.secret"
-  bool operator==(const ColumnRef&) const = default;
+  bool bound() const { return bound_since.has_value(); }
+  // Identity: the same column whatever its binding (a job's columns carry no binding).
+  bool operator==(const ColumnRef& other) const {
+    return table == other.table && column == other.column && key_column == other.key_column;
+  }
 };
+
+// The prefix of a value of `column` migrated to `version`: "udmg:b7:" when the column is bound,
+// "udmg:v7:" otherwise. Stale values are those without it (StaleFilter).
+std::string TargetPrefix(const ColumnRef& column, uint32_t version);
 
 // A row's key as the database returns it: integer keys stay integers so that keyset pagination
 // orders them numerically.
@@ -53,9 +67,10 @@ struct CasWrite {
   std::string replacement;
 };
 
-// The rows a migration to `target_version` must touch: values encrypted under any other version,
-// plus legacy plaintext (no "udmg:" prefix) when `include_plaintext`. NULLs never.
-// Matching is on the text prefix, case-sensitively ("udmg:v7:" is not "UDMG:V7:").
+// The rows a migration to `target_version` must touch: values that do not start with the column's
+// TargetPrefix (any other version, or the other envelope form), plus legacy plaintext (no "udmg:"
+// prefix) when `include_plaintext`. NULLs never. Matching is on the text prefix,
+// case-sensitively ("udmg:v7:" is not "UDMG:V7:").
 struct StaleFilter {
   uint32_t target_version = 0;
   bool include_plaintext = false;
@@ -63,7 +78,8 @@ struct StaleFilter {
 
 // How a column's values are spread, counted in the database (one GROUP BY, no decryption).
 struct ValueCounts {
-  std::map<uint32_t, uint64_t> by_version;  // "udmg:v<N>:..." per N
+  std::map<uint32_t, uint64_t> by_version;  // "udmg:v<N>:..." and "udmg:b<N>:..." per N
+  uint64_t bound = 0;                       // of those, the bound form "udmg:b<N>:"
   uint64_t plaintext = 0;                   // no "udmg:" prefix
   uint64_t malformed = 0;                   // "udmg:" prefix but no valid version
   uint64_t null_values = 0;
@@ -191,6 +207,12 @@ class Store {
   virtual Status AddColumn(const ColumnRef& column) = 0;
   virtual Status RemoveColumn(std::string_view table, std::string_view column) = 0;  // kNotFound
   virtual Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) = 0;
+  // Switches row binding of a registered column on (bound_since = the newest master version + 1)
+  // or off (NULL), and bumps the keyring revision so that every client reloads its columns. One
+  // transaction under the keyring lock (no rotation in between). kNotFound when not registered,
+  // kNotInitialized without a keyring. Returns the column as now registered.
+  virtual Result<ColumnRef> SetColumnBinding(std::string_view table, std::string_view column,
+                                             bool bound) = 0;
 
   // ---- Values -----------------------------------------------------------------------------
   // nullopt when no row has that key.

@@ -8,15 +8,21 @@
 namespace udmg::db::internal {
 namespace {
 
-// The version of a "udmg:v<N>:" group label: N canonical decimal (1.., no leading zero, fits
-// uint32), as DESIGN §2 defines the envelope; nullopt for anything else.
-std::optional<uint32_t> VersionOfLabel(std::string_view label) {
-  constexpr std::string_view kHead = "udmg:v";
-  if (label.size() < kHead.size() + 2 || label.substr(0, kHead.size()) != kHead ||
-      label.back() != ':') {
+struct LabelVersion {
+  uint32_t version = 0;
+  bool bound = false;  // "udmg:b<N>:" rather than "udmg:v<N>:"
+};
+
+// The version of a "udmg:v<N>:" or "udmg:b<N>:" group label: N canonical decimal (1.., no leading
+// zero, fits uint32), as DESIGN §2 defines the envelope; nullopt for anything else.
+std::optional<LabelVersion> VersionOfLabel(std::string_view label) {
+  constexpr std::string_view kMagic = "udmg:";
+  constexpr size_t kHeadSize = kMagic.size() + 1;  // "udmg:v" or "udmg:b"
+  if (label.size() < kHeadSize + 2 || label.substr(0, kMagic.size()) != kMagic ||
+      (label[kMagic.size()] != 'v' && label[kMagic.size()] != 'b') || label.back() != ':') {
     return std::nullopt;
   }
-  std::string_view digits = label.substr(kHead.size(), label.size() - kHead.size() - 1);
+  std::string_view digits = label.substr(kHeadSize, label.size() - kHeadSize - 1);
   if (digits.empty() || digits.size() > 10 || digits[0] == '0') return std::nullopt;
   uint64_t version = 0;
   for (char c : digits) {
@@ -24,7 +30,7 @@ std::optional<uint32_t> VersionOfLabel(std::string_view label) {
     version = version * 10 + static_cast<uint64_t>(c - '0');
   }
   if (version > UINT32_MAX) return std::nullopt;
-  return static_cast<uint32_t>(version);
+  return LabelVersion{static_cast<uint32_t>(version), label[kMagic.size()] == 'b'};
 }
 
 bool IsIdentifierStart(char c) {
@@ -73,6 +79,11 @@ Status NotRegistered(std::string_view table, std::string_view column) {
                                           "or register it first");
 }
 
+Status NoKeyring() {
+  return Status(ErrorCode::kNotInitialized,
+                "the database has no keyring: run `udmg-server init` first");
+}
+
 std::string_view RowKeyTypeName(const RowKey& key) {
   return std::holds_alternative<int64_t>(key) ? "integer" : "text";
 }
@@ -101,8 +112,9 @@ void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts
     counts.null_values += count;
   } else if (prefix == kPlaintextLabel) {
     counts.plaintext += count;
-  } else if (std::optional<uint32_t> version = VersionOfLabel(prefix)) {
-    counts.by_version[*version] += count;
+  } else if (std::optional<LabelVersion> label = VersionOfLabel(prefix)) {
+    counts.by_version[label->version] += count;
+    if (label->bound) counts.bound += count;
   } else {
     counts.malformed += count;
   }

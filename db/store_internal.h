@@ -44,6 +44,9 @@ struct QuotedColumn {
 // kNotFound for a column absent from udmg_encrypted_columns.
 Status NotRegistered(std::string_view table, std::string_view column);
 
+// kNotInitialized for a database without a keyring (before `udmg-server init`).
+Status NoKeyring();
+
 // Row keys in udmg_ tables are stored as (type, text) so that both backends keep the type:
 // ("integer", "-12") or ("text", "abc").
 std::string_view RowKeyTypeName(const RowKey& key);
@@ -55,7 +58,8 @@ Status ValidateJobState(std::string_view state);
 
 // Adds `count` values whose group label is `prefix` to `counts`. Labels, as the backends' GROUP BY
 // produces them: "" for NULL, "plain" for no "udmg:" prefix, otherwise the value up to and
-// including its second colon ("udmg:v7:"), or just "udmg:" when there is no second colon nearby.
+// including its second colon ("udmg:v7:", or "udmg:b7:" for a bound value, counted in
+// by_version[7] and in bound), or just "udmg:" when there is no second colon nearby.
 void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts);
 inline constexpr std::string_view kNullLabel = "";
 inline constexpr std::string_view kPlaintextLabel = "plain";

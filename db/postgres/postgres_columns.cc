@@ -48,15 +48,32 @@ Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& c
   return Status::Ok();
 }
 
+// A registered column from a row of (table_name, column_name, key_column, bound_since).
+ColumnRef RegisteredColumn(const pqxx::row& row) {
+  ColumnRef column{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()};
+  if (!row[3].is_null()) column.bound_since = row[3].as<uint32_t>();
+  return column;
+}
+
+// The registered column, as stored in `transaction`; nullopt when not registered.
+std::optional<ColumnRef> FindColumnIn(pqxx::transaction_base& transaction, std::string_view table,
+                                      std::string_view column) {
+  pqxx::result found = transaction.exec_params(
+      "SELECT table_name, column_name, key_column, bound_since FROM udmg_encrypted_columns "
+      "WHERE table_name = $1 AND column_name = $2",
+      std::string(table), std::string(column));
+  if (found.empty()) return std::nullopt;
+  return RegisteredColumn(found[0]);
+}
+
 }  // namespace
 
 std::vector<ColumnRef> ListColumnsIn(pqxx::transaction_base& transaction) {
   std::vector<ColumnRef> columns;
   for (const pqxx::row& row : transaction.exec(
-           "SELECT table_name, column_name, key_column FROM udmg_encrypted_columns "
+           "SELECT table_name, column_name, key_column, bound_since FROM udmg_encrypted_columns "
            "ORDER BY table_name COLLATE \"C\", column_name COLLATE \"C\"")) {
-    columns.push_back(ColumnRef{row[0].as<std::string>(), row[1].as<std::string>(),
-                                row[2].as<std::string>()});
+    columns.push_back(RegisteredColumn(row));
   }
   return columns;
 }
@@ -107,12 +124,45 @@ Result<ColumnRef> PgStore::FindColumn(std::string_view table, std::string_view c
       "looking up a registered column", Retry::kIdempotent,
       [&](pqxx::connection& live) -> Result<ColumnRef> {
         pqxx::nontransaction transaction(live);
-        pqxx::result found = transaction.exec_params(
-            "SELECT key_column FROM udmg_encrypted_columns WHERE table_name = $1 AND "
-            "column_name = $2",
-            std::string(table), std::string(column));
-        if (found.empty()) return internal::NotRegistered(table, column);
-        return ColumnRef{std::string(table), std::string(column), found[0][0].as<std::string>()};
+        std::optional<ColumnRef> found = FindColumnIn(transaction, table, column);
+        if (!found) return internal::NotRegistered(table, column);
+        return *found;
+      });
+}
+
+Result<ColumnRef> PgStore::SetColumnBinding(std::string_view table, std::string_view column,
+                                            bool bound) {
+  // Idempotent: a rerun after a lost COMMIT keeps bound_since (see below) and only bumps the
+  // revision once more, which makes clients reload once more.
+  return connection_->Run<ColumnRef>(
+      "changing the row binding of a column", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<ColumnRef> {
+        pqxx::work transaction(live);
+        // The keyring lock: no rotation between reading the newest master version and the
+        // commit, so bound_since is exactly the first version made after binding.
+        transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
+        pqxx::row newest = transaction.exec1("SELECT max(version) FROM udmg_master_keys");
+        if (newest[0].is_null()) return internal::NoKeyring();
+        // Binding a bound column again keeps its bound_since: a later one would accept again the
+        // unbound values it already refuses (the downgrade of docs/security.md).
+        pqxx::result updated = transaction.exec_params(
+            "UPDATE udmg_encrypted_columns SET bound_since = CASE WHEN $3 "
+            "THEN coalesce(bound_since, $4) ELSE NULL END "
+            "WHERE table_name = $1 AND column_name = $2",
+            std::string(table), std::string(column), bound, newest[0].as<int64_t>() + 1);
+        if (updated.affected_rows() == 0) return internal::NotRegistered(table, column);
+        // A binding is no key material: a backup that held the keyring still does (doctor
+        // compares revisions), so it moves along with the revision.
+        transaction.exec(
+            "UPDATE udmg_backups SET keyring_revision = keyring_revision + 1 "
+            "WHERE keyring_revision = (SELECT keyring_revision FROM udmg_meta)");
+        // Clients reload their registered columns when the keyring revision moves.
+        transaction.exec(
+            "UPDATE udmg_meta SET keyring_revision = keyring_revision + 1 WHERE singleton = 1");
+        std::optional<ColumnRef> stored = FindColumnIn(transaction, table, column);
+        if (!stored) return internal::NotRegistered(table, column);
+        transaction.commit();
+        return *stored;
       });
 }
 

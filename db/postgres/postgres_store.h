@@ -57,6 +57,8 @@ class PgStore final : public Store {
   Status AddColumn(const ColumnRef& column) override;
   Status RemoveColumn(std::string_view table, std::string_view column) override;
   Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) override;
+  Result<ColumnRef> SetColumnBinding(std::string_view table, std::string_view column,
+                                     bool bound) override;
 
   Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column, const RowKey& key) override;
   Status WriteValue(const ColumnRef& column, const RowKey& key,

@@ -11,7 +11,8 @@ namespace {
 
 using internal::QuotedColumn;
 
-// Stale values; $<first> = the target prefix "udmg:vN:", $<first+1> = include plaintext.
+// Stale values; $<first> = the target prefix (TargetPrefix: "udmg:vN:", or "udmg:bN:" for a bound
+// column), $<first+1> = include plaintext.
 // starts_with() is case-sensitive and needs no LIKE escaping.
 std::string StalePredicate(const QuotedColumn& q, int first) {
   return q.column + " IS NOT NULL AND CASE WHEN starts_with(" + q.column +
@@ -19,8 +20,10 @@ std::string StalePredicate(const QuotedColumn& q, int first) {
          "::text) ELSE $" + std::to_string(first + 1) + "::boolean END";
 }
 
-void AddStaleParameters(const StaleFilter& filter, std::vector<std::string>& parameters) {
-  parameters.push_back("udmg:v" + std::to_string(filter.target_version) + ":");
+// The column's binding comes from the caller's ColumnRef (as registered), never looked up here.
+void AddStaleParameters(const ColumnRef& column, const StaleFilter& filter,
+                        std::vector<std::string>& parameters) {
+  parameters.push_back(TargetPrefix(column, filter.target_version));
   parameters.push_back(filter.include_plaintext ? "true" : "false");
 }
 
@@ -121,7 +124,7 @@ Result<std::vector<StoredValue>> PgStore::FetchPage(const ColumnRef& column,
   }
   if (filter != nullptr) {
     where += " AND " + StalePredicate(q, static_cast<int>(parameters.size()) + 1);
-    AddStaleParameters(*filter, parameters);
+    AddStaleParameters(column, *filter, parameters);
   } else {
     where += " AND " + q.column + " IS NOT NULL";
   }
@@ -160,7 +163,7 @@ Result<uint64_t> PgStore::CountStale(const ColumnRef& column, const StaleFilter&
   UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   QuotedColumn q(column);
   std::vector<std::string> parameters;
-  AddStaleParameters(filter, parameters);
+  AddStaleParameters(column, filter, parameters);
   return connection_->Run<uint64_t>(
       "counting stale values of " + column.Name(), Retry::kIdempotent,
       [&](pqxx::connection& live) -> Result<uint64_t> {
@@ -179,7 +182,7 @@ Result<std::vector<RowKey>> PgStore::RangeBounds(const ColumnRef& column,
   UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
   QuotedColumn q(column);
   std::vector<std::string> parameters;
-  AddStaleParameters(filter, parameters);
+  AddStaleParameters(column, filter, parameters);
   parameters.push_back(std::to_string(std::max<uint64_t>(1, rows_per_range)));
   std::string sql = "SELECT k FROM (SELECT " + q.key + " AS k, row_number() OVER (ORDER BY " +
                     q.key + ") AS n FROM " + q.table + " WHERE " + q.key + " IS NOT NULL AND " +
@@ -199,7 +202,8 @@ Result<std::vector<RowKey>> PgStore::RangeBounds(const ColumnRef& column,
 ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& column) {
   QuotedColumn q(column);
   // Group label per value (see internal::AddPrefixCount): "" for NULL, "plain", or the text up
-  // to the second colon when it comes within 12 characters ("udmg:v4294967295:"), else "udmg:".
+  // to the second colon when it comes within 12 characters ("udmg:v4294967295:", and so
+  // "udmg:b7:" for a bound value), else "udmg:".
   const std::string& c = q.column;
   std::string sql = "SELECT label, count(*) FROM (SELECT CASE WHEN " + c +
                     " IS NULL THEN '' WHEN left(" + c + ", 5) <> 'udmg:' THEN 'plain' WHEN "

@@ -5,18 +5,28 @@
 #include "db/store_internal.h"
 
 namespace udmg::db::sqlite {
+namespace {
+
+// A registered column from a row of (table_name, column_name, key_column, bound_since).
+ColumnRef RegisteredColumn(const Statement& row) {
+  ColumnRef column{row.Text(0), row.Text(1), row.Text(2)};
+  if (!row.IsNull(3)) column.bound_since = static_cast<uint32_t>(row.Int(3));
+  return column;
+}
+
+}  // namespace
 
 Result<std::vector<ColumnRef>> SqliteStore::ListColumns() {
   UDMG_ASSIGN_OR_RETURN(Statement list,
-                        connection_->Prepare("SELECT table_name, column_name, key_column FROM "
-                                             "udmg_encrypted_columns ORDER BY table_name, "
-                                             "column_name",
+                        connection_->Prepare("SELECT table_name, column_name, key_column, "
+                                             "bound_since FROM udmg_encrypted_columns ORDER BY "
+                                             "table_name, column_name",
                                              "listing the registered columns"));
   std::vector<ColumnRef> columns;
   for (;;) {
     UDMG_ASSIGN_OR_RETURN(bool has_row, list.Step());
     if (!has_row) break;
-    columns.push_back(ColumnRef{list.Text(0), list.Text(1), list.Text(2)});
+    columns.push_back(RegisteredColumn(list));
   }
   return columns;
 }
@@ -124,14 +134,72 @@ Status SqliteStore::RemoveColumn(std::string_view table, std::string_view column
 
 Result<ColumnRef> SqliteStore::FindColumn(std::string_view table, std::string_view column) {
   UDMG_ASSIGN_OR_RETURN(Statement find,
-                        connection_->Prepare("SELECT key_column FROM udmg_encrypted_columns "
+                        connection_->Prepare("SELECT table_name, column_name, key_column, "
+                                             "bound_since FROM udmg_encrypted_columns "
                                              "WHERE table_name = ?1 AND column_name = ?2",
                                              "looking up a registered column"));
   find.BindText(1, table);
   find.BindText(2, column);
   UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
   if (!found) return internal::NotRegistered(table, column);
-  return ColumnRef{std::string(table), std::string(column), find.Text(0)};
+  return RegisteredColumn(find);
+}
+
+Result<std::optional<uint32_t>> SqliteStore::NewestMasterVersion() {
+  UDMG_ASSIGN_OR_RETURN(Statement newest,
+                        connection_->Prepare("SELECT max(version) FROM udmg_master_keys",
+                                             "reading the newest master version"));
+  UDMG_ASSIGN_OR_RETURN(bool has_row, newest.Step());
+  if (!has_row || newest.IsNull(0)) return std::optional<uint32_t>();
+  return std::optional<uint32_t>(static_cast<uint32_t>(newest.Int(0)));
+}
+
+Result<ColumnRef> SqliteStore::SetColumnBinding(std::string_view table, std::string_view column,
+                                                bool bound) {
+  constexpr std::string_view kWhat = "changing the row binding of a column";
+  // BEGIN IMMEDIATE is the keyring lock: no rotation between reading the newest master version
+  // and the commit, so bound_since is exactly the first version made after binding.
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+  UDMG_ASSIGN_OR_RETURN(std::optional<uint32_t> newest, NewestMasterVersion());
+  if (!newest) return internal::NoKeyring();
+  {
+    // Binding a bound column again keeps its bound_since: a later one would accept again the
+    // unbound values it already refuses (the downgrade of docs/security.md).
+    UDMG_ASSIGN_OR_RETURN(
+        Statement update,
+        connection_->Prepare("UPDATE udmg_encrypted_columns SET bound_since = CASE WHEN ?3 "
+                             "THEN coalesce(bound_since, ?4) ELSE NULL END "
+                             "WHERE table_name = ?1 AND column_name = ?2",
+                             kWhat));
+    update.BindText(1, table);
+    update.BindText(2, column);
+    update.BindInt(3, bound ? 1 : 0);
+    update.BindInt(4, int64_t{*newest} + 1);
+    UDMG_RETURN_IF_ERROR(update.Run());
+    if (connection_->Changes() == 0) return internal::NotRegistered(table, column);
+  }
+  {
+    // A binding is no key material: a backup that held the keyring still does (doctor compares
+    // revisions), so it moves along with the revision.
+    UDMG_ASSIGN_OR_RETURN(Statement carry,
+                          connection_->Prepare("UPDATE udmg_backups SET keyring_revision = "
+                                               "keyring_revision + 1 WHERE keyring_revision = "
+                                               "(SELECT keyring_revision FROM udmg_meta)",
+                                               kWhat));
+    UDMG_RETURN_IF_ERROR(carry.Run());
+  }
+  {
+    // Clients reload their registered columns when the keyring revision moves.
+    UDMG_ASSIGN_OR_RETURN(Statement bump,
+                          connection_->Prepare("UPDATE udmg_meta SET keyring_revision = "
+                                               "keyring_revision + 1 WHERE singleton = 1",
+                                               kWhat));
+    UDMG_RETURN_IF_ERROR(bump.Run());
+  }
+  UDMG_ASSIGN_OR_RETURN(ColumnRef stored, FindColumn(table, column));
+  UDMG_RETURN_IF_ERROR(transaction.Commit());
+  return stored;
 }
 
 }  // namespace udmg::db::sqlite

@@ -135,6 +135,10 @@ CREATE TABLE udmg_replaced_keys (
   reason           TEXT      NOT NULL
 );
 )sql"},
+    // NULL: unbound; otherwise the first master version under which an unbound value is refused.
+    {4, "row binding per registered column", R"sql(
+ALTER TABLE udmg_encrypted_columns ADD COLUMN bound_since INTEGER CHECK (bound_since > 0);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

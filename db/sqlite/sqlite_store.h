@@ -38,6 +38,8 @@ class SqliteStore final : public Store {
   Status AddColumn(const ColumnRef& column) override;
   Status RemoveColumn(std::string_view table, std::string_view column) override;
   Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) override;
+  Result<ColumnRef> SetColumnBinding(std::string_view table, std::string_view column,
+                                     bool bound) override;
 
   Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column, const RowKey& key) override;
   Status WriteValue(const ColumnRef& column, const RowKey& key,
@@ -114,6 +116,8 @@ class SqliteStore final : public Store {
   // Inside a transaction: CountValues of every registered column, by master version.
   Result<VersionUsage> CountVersionUsage();
   Status InsertArchivedRows(const std::vector<ArchivedKeyRow>& archived);
+  // max(version) of udmg_master_keys; nullopt when there is no keyring.
+  Result<std::optional<uint32_t>> NewestMasterVersion();
   // kNotFound naming the missing table or column; kBadInput for a non-unique key column.
   Status CheckColumnExists(const ColumnRef& column);
   // Rows of the value column with key > after (or all), in key order, matching `where`.

@@ -14,15 +14,17 @@ using internal::QuotedColumn;
 // Pages are usually one batch (about 1000 rows): reserve that much, never a caller's huge limit.
 constexpr size_t kPageReserveLimit = 4096;
 
-// Stale values, with ?2 = the target prefix "udmg:vN:", ?3 = its length, ?4 = include plaintext.
+// Stale values, with ?2 = the target prefix (TargetPrefix: "udmg:vN:", or "udmg:bN:" for a bound
+// column), ?3 = its length, ?4 = include plaintext.
 // substr() compares case-sensitively, unlike LIKE in SQLite.
 std::string StalePredicate(const QuotedColumn& q) {
   return q.column + " IS NOT NULL AND CASE WHEN substr(" + q.column +
          ", 1, 5) = 'udmg:' THEN substr(" + q.column + ", 1, ?3) <> ?2 ELSE ?4 END";
 }
 
-void BindStaleFilter(Statement& statement, const StaleFilter& filter) {
-  std::string prefix = "udmg:v" + std::to_string(filter.target_version) + ":";
+// The column's binding comes from the caller's ColumnRef (as registered), never looked up here.
+void BindStaleFilter(Statement& statement, const ColumnRef& column, const StaleFilter& filter) {
+  std::string prefix = TargetPrefix(column, filter.target_version);
   statement.BindText(2, prefix);
   statement.BindInt(3, static_cast<int64_t>(prefix.size()));
   statement.BindInt(4, filter.include_plaintext ? 1 : 0);
@@ -85,7 +87,7 @@ Result<std::vector<StoredValue>> SqliteStore::FetchPage(const ColumnRef& column,
                                from_key + " AND (" + where + ") ORDER BY " + q.key + " LIMIT ?5",
                            "scanning " + column.Name()));
   if (after) page.BindKey(1, *after);
-  if (filter != nullptr) BindStaleFilter(page, *filter);
+  if (filter != nullptr) BindStaleFilter(page, column, *filter);
   page.BindInt(5, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
   std::vector<StoredValue> values;
   values.reserve(std::min<size_t>(limit, kPageReserveLimit));
@@ -119,7 +121,7 @@ Result<uint64_t> SqliteStore::CountStale(const ColumnRef& column, const StaleFil
       Statement count,
       connection_->Prepare("SELECT count(*) FROM " + q.table + " WHERE " + StalePredicate(q),
                            "counting stale values of " + column.Name()));
-  BindStaleFilter(count, filter);
+  BindStaleFilter(count, column, filter);
   UDMG_ASSIGN_OR_RETURN(bool has_row, count.Step());
   return has_row ? static_cast<uint64_t>(count.Int(0)) : uint64_t{0};
 }
@@ -137,7 +139,7 @@ Result<std::vector<RowKey>> SqliteStore::RangeBounds(const ColumnRef& column,
                                ") WHERE n % ?1 = 0 ORDER BY k",
                            "splitting " + column.Name() + " into key ranges"));
   bounds.BindInt(1, static_cast<int64_t>(std::max<uint64_t>(1, rows_per_range)));
-  BindStaleFilter(bounds, filter);
+  BindStaleFilter(bounds, column, filter);
   std::vector<RowKey> keys;
   for (;;) {
     UDMG_ASSIGN_OR_RETURN(bool has_row, bounds.Step());
@@ -151,7 +153,8 @@ Result<ValueCounts> SqliteStore::CountValues(const ColumnRef& column) {
   UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   QuotedColumn q(column);
   // Group label per value (see internal::AddPrefixCount): "" for NULL, "plain", or the text up
-  // to the second colon when it comes within 12 characters ("udmg:v4294967295:"), else "udmg:".
+  // to the second colon when it comes within 12 characters ("udmg:v4294967295:", and so
+  // "udmg:b7:" for a bound value), else "udmg:".
   const std::string& c = q.column;
   std::string sql =
       "SELECT label, count(*) FROM (SELECT CASE WHEN " + c + " IS NULL THEN '' WHEN substr(" + c +

@@ -46,6 +46,10 @@ class ForwardingStore : public Store {
   Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) override {
     return inner_->FindColumn(table, column);
   }
+  Result<ColumnRef> SetColumnBinding(std::string_view table, std::string_view column,
+                                     bool bound) override {
+    return inner_->SetColumnBinding(table, column, bound);
+  }
 
   Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column,
                                                const RowKey& key) override {
