@@ -1,10 +1,12 @@
-// columns add | list | remove: which table columns udmg-server keeps encrypted.
+// columns add | list | remove | bind | unbind: which table columns udmg-server keeps encrypted,
+// and whether their values are bound to their rows (docs/security.md).
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "cli/column_name.h"
 #include "cli/commands.h"
+#include "pipeline/reencrypt.h"
 
 namespace udmg::cli {
 namespace {
@@ -27,7 +29,9 @@ Status RunList(const GlobalOptions& global) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(auto columns, store->ListColumns());
   for (const db::ColumnRef& column : columns) {
-    std::cout << column.Name() << " key=" << column.key_column << "\n";
+    std::cout << column.Name() << " key=" << column.key_column;
+    if (column.bound()) std::cout << " bound_since=" << *column.bound_since;
+    std::cout << "\n";
   }
   return Status::Ok();
 }
@@ -38,6 +42,42 @@ Status RunRemove(const GlobalOptions& global, const ColumnArgs& args) {
   UDMG_RETURN_IF_ERROR(store->RemoveColumn(name.table, name.column));
   std::cout << "unregistered " << name.table << "." << name.column
             << " (its values are left as they are)\n";
+  return Status::Ok();
+}
+
+// A running or stopped job took the columns' bindings when it started: changing one under it
+// would leave its stale predicate and its final count out of step.
+Status RefuseWhileAJobIsUnfinished(db::Store& store) {
+  for (std::string_view kind : {pipeline::kReencryptJobKind, pipeline::kSweepJobKind}) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindUnfinishedJob(kind));
+    if (job && (job->state == "running" || job->state == "stopped")) {
+      return Status(ErrorCode::kConflict,
+                    std::string(kind) + " job " + std::to_string(job->id) + " is " + job->state +
+                        ": let it finish (`udmg-server " +
+                        (kind == pipeline::kSweepJobKind ? "sweep" : "reencrypt --resume") +
+                        "`) before changing a column's binding; nothing was changed");
+    }
+  }
+  return Status::Ok();
+}
+
+Status RunBind(const GlobalOptions& global, const ColumnArgs& args, bool bound) {
+  UDMG_ASSIGN_OR_RETURN(ColumnName name, ParseColumnName(args.name));
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_RETURN_IF_ERROR(RefuseWhileAJobIsUnfinished(*store));
+  UDMG_ASSIGN_OR_RETURN(db::ColumnRef column,
+                        store->SetColumnBinding(name.table, name.column, bound));
+  if (!column.bound()) {
+    std::cout << "unbound " << column.Name()
+              << ": new values are written unbound; bound values stay readable\n";
+    return Status::Ok();
+  }
+  std::cout << "bound " << column.Name() << " to its rows: new values are written bound, and an "
+            << "unbound value under master version " << *column.bound_since
+            << " or newer is refused\n"
+            << "existing values move to the bound form with `udmg-server sweep`; "
+            << "`rotate-master-key --reencrypt` then `prune-keys` makes the binding hold for every "
+            << "value\n";
   return Status::Ok();
 }
 
@@ -59,6 +99,15 @@ void AddColumnCommands(CLI::App& app, const GlobalOptions& global, Action& actio
   CLI::App* remove = columns->add_subcommand("remove", "unregister TABLE.COLUMN");
   remove->add_option("column", args->name, "TABLE.COLUMN")->required();
   remove->callback([&, args] { action = [&, args] { return RunRemove(global, *args); }; });
+
+  CLI::App* bind = columns->add_subcommand(
+      "bind", "bind TABLE.COLUMN's values to their rows (table, column and key as AAD)");
+  bind->add_option("column", args->name, "TABLE.COLUMN")->required();
+  bind->callback([&, args] { action = [&, args] { return RunBind(global, *args, true); }; });
+
+  CLI::App* unbind = columns->add_subcommand("unbind", "write TABLE.COLUMN's values unbound again");
+  unbind->add_option("column", args->name, "TABLE.COLUMN")->required();
+  unbind->callback([&, args] { action = [&, args] { return RunBind(global, *args, false); }; });
 }
 
 }  // namespace udmg::cli

@@ -114,7 +114,10 @@ Result<json> CollectStatus(db::Store& store) {
                               {"versions", versions},
                               {"plaintext", counts.plaintext},
                               {"null", counts.null_values},
-                              {"malformed", counts.malformed}});
+                              {"malformed", counts.malformed},
+                              {"bound", counts.bound},
+                              {"bound_since", column.bound_since ? json(*column.bound_since)
+                                                                 : json(nullptr)}});
   }
   return out;
 }
@@ -163,12 +166,18 @@ void PrintHuman(const json& status) {
   for (const json& column : status["columns"]) {
     std::cout << "column " << column["table"].get<std::string>() << "."
               << column["column"].get<std::string>() << " (key "
-              << column["key_column"].get<std::string>() << "):";
+              << column["key_column"].get<std::string>();
+    if (!column["bound_since"].is_null()) {
+      std::cout << ", row-bound from v" << column["bound_since"].get<uint32_t>();
+    }
+    std::cout << "):";
     for (const auto& [version, count] : column["versions"].items()) {
       std::cout << " v" << version << " " << count << ",";
     }
     std::cout << " plaintext " << column["plaintext"] << ", null " << column["null"]
-              << ", malformed " << column["malformed"] << "\n";
+              << ", malformed " << column["malformed"];
+    if (!column["bound_since"].is_null()) std::cout << ", bound form " << column["bound"];
+    std::cout << "\n";
   }
 }
 

@@ -36,15 +36,17 @@ struct Batch {
 };
 using BatchPtr = std::shared_ptr<Batch>;
 
-// True when `value` is one a migration to `filter.target_version` must touch (the same predicate
-// as db::Store::FetchStale, evaluated here).
-bool IsStale(std::string_view value, const db::StaleFilter& filter);
+// True when `value` of `column` is one a migration to `filter.target_version` must touch (the
+// same predicate as db::Store::FetchStale, evaluated here).
+bool IsStale(std::string_view value, const db::ColumnRef& column, const db::StaleFilter& filter);
 
-// The crypto stage: for every row, decrypts it (any readable version) and encrypts it under the
-// cipher's active version into `writes`; a row that does not decrypt goes to `failures`. Legacy
-// plaintext is encrypted as it is. NULLs and rows that are not stale are dropped. Moves the read
-// values out of `rows`. Per-row failures are data, never errors; returns an error only when
-// encryption itself fails (an OpenSSL failure: the job must stop).
-Status TransformBatch(ValueCipher& cipher, const db::StaleFilter& filter, Batch& batch);
+// The crypto stage: for every row, decrypts it (any readable version, either envelope form) and
+// encrypts it under the cipher's active version, in `column`'s form (bound or not), into
+// `writes`; a row that does not decrypt goes to `failures`. Legacy plaintext is encrypted as it
+// is. NULLs and rows that are not stale are dropped. Moves the read values out of `rows`. Per-row
+// failures are data, never errors; returns an error only when encryption itself fails (an
+// OpenSSL failure: the job must stop).
+Status TransformBatch(ValueCipher& cipher, const db::ColumnRef& column,
+                      const db::StaleFilter& filter, Batch& batch);
 
 }  // namespace udmg::pipeline

@@ -249,7 +249,7 @@ class ColumnPassRunner {
     if (batch.error || batch.rows.empty()) return;
     try {
       auto started = SteadyTime::now();
-      Status status = TransformBatch(*ciphers_.local(), pass_.filter, batch);
+      Status status = TransformBatch(*ciphers_.local(), pass_.column, pass_.filter, batch);
       batch.crypto_time = SteadyTime::now() - started;
       if (!status.ok()) batch.error = status.error();
     } catch (const std::exception& e) {

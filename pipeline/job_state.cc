@@ -4,6 +4,7 @@
 
 #include "engine/envelope.h"
 #include "pipeline/flow_batch.h"
+#include "pipeline/value_failure.h"
 
 namespace udmg::pipeline {
 namespace {
@@ -102,8 +103,12 @@ Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
   for (const db::RowKey& key : recorded_failures) {
     if (count.unmigratable == stale) break;
     UDMG_ASSIGN_OR_RETURN(std::optional<db::StoredValue> row, store.ReadValue(column, key));
-    if (!row || !row->value || !IsStale(*row->value, filter)) continue;
-    if (LooksEncrypted(*row->value) && !cipher.Decrypt(*row->value).ok()) ++count.unmigratable;
+    if (!row || !row->value || !IsStale(*row->value, column, filter)) continue;
+    const std::string key_text = db::RowKeyText(key);
+    const ValueLocation location = LocationOf(column, key_text);
+    if (LooksEncrypted(*row->value) && !cipher.Decrypt(*row->value, &location).ok()) {
+      ++count.unmigratable;
+    }
   }
   count.remaining = stale - count.unmigratable;
   return count;

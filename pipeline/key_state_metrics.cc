@@ -95,6 +95,9 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
   MetricFamily stale = Family("udmg_key_values_stale",
                               "Values per column not under the active master key version "
                               "(plaintext and malformed included).");
+  MetricFamily bound = Family("udmg_key_values_bound",
+                              "Values per column in the row-bound envelope form udmg:b<N>: "
+                              "(counted in udmg_key_values too).");
   for (const auto& [column, counts] : state.values) {
     for (const auto& [version, count] : counts.by_version) {
       AddSeries(values, {{"column", column}, {"version", std::to_string(version)}},
@@ -106,6 +109,7 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
               static_cast<double>(counts.malformed));
     AddSeries(stale, {{"column", column}},
               static_cast<double>(StaleCount(counts, state.active_master_version)));
+    AddSeries(bound, {{"column", column}}, static_cast<double>(counts.bound));
   }
   MetricFamily master = Family("udmg_master_key_active_version",
                                "Version of the active master key (K1); 0 before init.");
@@ -130,6 +134,7 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
   std::vector<MetricFamily> families;
   families.push_back(std::move(values));
   families.push_back(std::move(stale));
+  families.push_back(std::move(bound));
   families.push_back(std::move(master));
   families.push_back(std::move(root));
   families.push_back(std::move(node_stale));

@@ -46,7 +46,17 @@ struct Run {
   db::StaleFilter filter;
   std::map<std::string, std::set<db::RowKey>> recorded_failures;
   RunBudget budget;
+  std::vector<db::ColumnRef> registered;  // the registry when the run started (with bindings)
 };
+
+// A job's columns and ranges are stored without their row binding: it comes from the registry as
+// the run starts (`columns bind` refuses to change it while a job is unfinished). A column
+// unregistered since the job was created is migrated unbound.
+void TakeBinding(const Run& run, db::ColumnRef& column) {
+  auto registered = std::find(run.registered.begin(), run.registered.end(), column);
+  column.bound_since =
+      registered != run.registered.end() ? registered->bound_since : std::nullopt;
+}
 
 // Main scan (unless the column was already scanned), then the final count, then catch-up passes
 // from the start while migratable stale values remain. Stops early when the budget says so.
@@ -142,6 +152,7 @@ Status WorkRanges(const ReencryptOptions& options, Run& run,
       WaitForLeases(options);
       continue;
     }
+    TakeBinding(run, range->column);
     db::Store& writer = *run.writer;
     ColumnPass pass{.column = range->column,
                     .filter = run.filter,
@@ -256,6 +267,8 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
     UDMG_ASSIGN_OR_RETURN(run.start, StartOrResumeJob(*run.writer, options, target));
   }
   UDMG_ASSIGN_OR_RETURN(run.recorded_failures, RecordedFailureKeys(*run.writer, run.start.job.id));
+  UDMG_ASSIGN_OR_RETURN(run.registered, run.reader->ListColumns());
+  for (db::JobColumnProgress& progress : run.start.job.columns) TakeBinding(run, progress.column);
   UDMG_RETURN_IF_ERROR(run.writer->SetJobState(run.start.job.id, kJobRunning));
   run.filter = db::StaleFilter{target, options.include_plaintext};
   run.budget.clock = options.clock;

@@ -54,8 +54,11 @@ Result<std::unique_ptr<SecretsClient>> SecretsClient::Open(std::unique_ptr<db::S
   // Before the key check: a node on an older or unknown K0 must show up in udmg_nodes too.
   RecordNode(*store, options, *records, k0);
   UDMG_ASSIGN_OR_RETURN(auto keyring, Keyring::Open(*records, k0));
-  return std::unique_ptr<SecretsClient>(new SecretsClient(
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> registered, store->ListColumns());
+  auto client = std::unique_ptr<SecretsClient>(new SecretsClient(
       std::move(store), std::move(k0), std::move(keyring), std::move(options)));
+  client->registered_ = std::move(registered);
+  return client;
 }
 
 Status SecretsClient::RefreshKeyring() {
@@ -65,13 +68,26 @@ Status SecretsClient::RefreshKeyring() {
   if (!records) return NotInitialized();
   RecordNode(*store_, ClientOptions{program_, warn_}, *records, k0_);
   UDMG_ASSIGN_OR_RETURN(auto keyring, Keyring::Open(*records, k0_));
+  UDMG_ASSIGN_OR_RETURN(registered_, store_->ListColumns());
   keyring_ = keyring;
   cipher_ = std::make_unique<ValueCipher>(std::move(keyring));
   return Status::Ok();
 }
 
-Result<std::string> SecretsClient::EncryptCounted(std::span<const uint8_t> plaintext) {
-  UDMG_ASSIGN_OR_RETURN(std::string envelope, cipher_->Encrypt(plaintext));
+db::ColumnRef SecretsClient::Registered(const db::ColumnRef& column) const {
+  db::ColumnRef resolved = column;
+  resolved.bound_since.reset();
+  for (const db::ColumnRef& registered : registered_) {
+    if (registered.table == column.table && registered.column == column.column) {
+      resolved.bound_since = registered.bound_since;
+    }
+  }
+  return resolved;
+}
+
+Result<std::string> SecretsClient::EncryptCounted(std::span<const uint8_t> plaintext,
+                                                  const ValueLocation& location) {
+  UDMG_ASSIGN_OR_RETURN(std::string envelope, cipher_->Encrypt(plaintext, &location));
   UDMG_RETURN_IF_ERROR(RecordEncryptions(*store_, {{keyring_->active_version(), 1}}, warn_));
   return envelope;
 }
@@ -79,21 +95,28 @@ Result<std::string> SecretsClient::EncryptCounted(std::span<const uint8_t> plain
 Result<SecretBytes> SecretsClient::DecryptRefreshingOnce(const db::ColumnRef& column,
                                                          const db::RowKey& key,
                                                          std::string_view envelope) {
-  auto plaintext = cipher_->Decrypt(envelope);
+  const std::string key_text = db::RowKeyText(key);
+  const ValueLocation location = LocationOf(column, key_text);
+  auto plaintext = cipher_->Decrypt(envelope, &location);
   if (!plaintext.ok() && plaintext.error().code == ErrorCode::kNotFound) {
     // Another process may have rotated since this keyring was loaded.
     UDMG_RETURN_IF_ERROR(RefreshKeyring());
-    plaintext = cipher_->Decrypt(envelope);
+    plaintext = cipher_->Decrypt(envelope, &location);
   }
   if (plaintext.ok()) return plaintext;
   const Error& error = plaintext.error();
   // A stored envelope that does not parse is a corrupt value, not bad operator input.
   ErrorCode code = error.code == ErrorCode::kBadInput ? ErrorCode::kCorruptValue : error.code;
-  return Error{code, Where(column, key) + ": " + error.message};
+  std::string hint;
+  if (code == ErrorCode::kCorruptValue && envelope.starts_with("udmg:b")) {
+    hint = " (a row-bound value also fails when it was moved from another row)";
+  }
+  return Error{code, Where(column, key) + ": " + error.message + hint};
 }
 
-Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& column, const db::RowKey& key) {
+Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& requested, const db::RowKey& key) {
   UDMG_RETURN_IF_ERROR(RefreshKeyring());
+  const db::ColumnRef column = Registered(requested);
   UDMG_ASSIGN_OR_RETURN(auto stored, store_->ReadValue(column, key));
   if (!stored) return MissingRow(column, key);
   ReadOutcome outcome;
@@ -107,8 +130,11 @@ Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& column, const db::R
   }
   UDMG_ASSIGN_OR_RETURN(SecretBytes plaintext, DecryptRefreshingOnce(column, key, value));
   outcome.version = EnvelopeVersionOrZero(value);
-  if (outcome.version != keyring_->active_version()) {
-    UDMG_ASSIGN_OR_RETURN(std::string fresh, EncryptCounted(plaintext));
+  // Stale: another version, or the other form than the column's binding asks for.
+  if (!value.starts_with(db::TargetPrefix(column, keyring_->active_version()))) {
+    const std::string key_text = db::RowKeyText(key);
+    UDMG_ASSIGN_OR_RETURN(std::string fresh,
+                          EncryptCounted(plaintext, LocationOf(column, key_text)));
     db::CasWrite write{key, value, std::move(fresh)};
     UDMG_ASSIGN_OR_RETURN(auto applied, store_->CompareAndSwap(column, std::span(&write, 1)));
     // A lost swap means someone wrote meanwhile; the value read is still the right answer.
@@ -118,13 +144,16 @@ Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& column, const db::R
   return outcome;
 }
 
-Status SecretsClient::Write(const db::ColumnRef& column, const db::RowKey& key,
+Status SecretsClient::Write(const db::ColumnRef& requested, const db::RowKey& key,
                             std::span<const uint8_t> plaintext) {
   UDMG_RETURN_IF_ERROR(RefreshKeyring());
+  const db::ColumnRef column = Registered(requested);
   // Refuse a missing row before counting an encryption, so a refused write changes nothing.
   UDMG_ASSIGN_OR_RETURN(auto existing, store_->ReadValue(column, key));
   if (!existing) return MissingRow(column, key);
-  UDMG_ASSIGN_OR_RETURN(std::string envelope, EncryptCounted(plaintext));
+  const std::string key_text = db::RowKeyText(key);
+  UDMG_ASSIGN_OR_RETURN(std::string envelope,
+                        EncryptCounted(plaintext, LocationOf(column, key_text)));
   return store_->WriteValue(column, key, envelope);
 }
 

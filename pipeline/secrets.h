@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "db/store.h"
 #include "engine/keyring.h"
@@ -48,6 +49,9 @@ class SecretsClient {
   // WrongRootKeyError), then reads. kNotFound when no row has that key. A value under a version
   // this keyring does not know makes it refresh once more before giving up.
   // A lost compare-and-swap (someone wrote meanwhile) is not an error: the value read is returned.
+  // The column's row binding comes from the registry (loaded with the keyring: `columns bind`
+  // bumps the keyring revision), whatever `column.bound_since` says; a column that is not
+  // registered is read and written unbound.
   Result<ReadOutcome> Read(const db::ColumnRef& column, const db::RowKey& key);
 
   // Refreshes the keyring if it changed, then writes `plaintext` under the active version.
@@ -77,14 +81,18 @@ class SecretsClient {
   static void RecordNode(db::Store& store, const ClientOptions& options,
                          const KeyringRecords& records, std::span<const uint8_t> k0);
   // Encrypts under the active version and counts the encryption in the store.
-  Result<std::string> EncryptCounted(std::span<const uint8_t> plaintext);
+  Result<std::string> EncryptCounted(std::span<const uint8_t> plaintext,
+                                     const ValueLocation& location);
   Result<SecretBytes> DecryptRefreshingOnce(const db::ColumnRef& column, const db::RowKey& key,
                                             std::string_view envelope);
+  // `column` with its binding as registered.
+  db::ColumnRef Registered(const db::ColumnRef& column) const;
 
   std::unique_ptr<db::Store> store_;
   SecretBytes k0_;
   std::shared_ptr<const Keyring> keyring_;
   std::unique_ptr<ValueCipher> cipher_;
+  std::vector<db::ColumnRef> registered_;  // loaded with the keyring, for the row bindings
   WarningSink warn_ = StderrWarningSink();
   std::string program_;  // as recorded in udmg_nodes
 };

@@ -1,20 +1,26 @@
 #include "pipeline/value_failure.h"
 
-#include "engine/envelope.h"
-
 namespace udmg::pipeline {
 
-std::string_view DecryptErrorClass(ErrorCode code) {
+std::string_view DecryptErrorClass(ErrorCode code, std::string_view value,
+                                   const ValueLocation& location) {
   switch (code) {
     case ErrorCode::kBadInput: return kMalformed;
     case ErrorCode::kNotFound: return kUnknownVersion;
-    default: return kDecryptionFailed;
+    default: break;
   }
+  auto parts = ParseEnvelope(value);
+  if (parts.ok() && RefusedAsUnbound(*parts, &location)) return kUnboundValue;
+  return kDecryptionFailed;
 }
 
 uint32_t EnvelopeVersionOrZero(std::string_view value) {
   auto parts = ParseEnvelope(value);
   return parts.ok() ? parts->version : 0;
+}
+
+ValueLocation LocationOf(const db::ColumnRef& column, std::string_view row_key_text) {
+  return ValueLocation{column.table, column.column, row_key_text, column.bound_since};
 }
 
 }  // namespace udmg::pipeline

@@ -1,11 +1,14 @@
 // How a stored value failed to decrypt, in the words of udmg_reencrypt_failures.error_class, so
-// that sweep, verify and the re-encryption job report failures alike.
+// that sweep, verify and the re-encryption job report failures alike; and where a value lives,
+// as ValueCipher needs it for row binding.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "db/store.h"
+#include "engine/envelope.h"
 #include "engine/status.h"
 
 namespace udmg::pipeline {
@@ -13,12 +16,18 @@ namespace udmg::pipeline {
 inline constexpr std::string_view kMalformed = "malformed";               // udmg: but no envelope
 inline constexpr std::string_view kUnknownVersion = "unknown_version";    // version not readable
 inline constexpr std::string_view kDecryptionFailed = "decryption_failed";  // did not authenticate
+// An unbound envelope refused by a row-bound column (RefusedAsUnbound in engine/envelope.h).
+inline constexpr std::string_view kUnboundValue = "unbound_value";
 
-// The class of a ValueCipher::Decrypt error (kBadInput, kNotFound, kCorruptValue; anything else
-// is reported as decryption_failed).
-std::string_view DecryptErrorClass(ErrorCode code);
+// The class of a ValueCipher::Decrypt error of `value` at `location` (kBadInput, kNotFound,
+// kCorruptValue; anything else is reported as decryption_failed).
+std::string_view DecryptErrorClass(ErrorCode code, std::string_view value,
+                                   const ValueLocation& location);
 
 // The master version an envelope names, 0 when it is malformed.
 uint32_t EnvelopeVersionOrZero(std::string_view value);
+
+// `column`'s names and binding with a row key's text (which must outlive the result).
+ValueLocation LocationOf(const db::ColumnRef& column, std::string_view row_key_text);
 
 }  // namespace udmg::pipeline

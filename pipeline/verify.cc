@@ -42,22 +42,24 @@ namespace {
 
 // `plaintext` is one buffer reused for every value: key buffers may come from OpenSSL's secure
 // heap, which takes a global lock per allocation (docs/process-hygiene.md).
-void CheckValue(ValueCipher& cipher, const VerifyOptions& options, const db::StoredValue& row,
-                SecretBytes& plaintext, ColumnVerification& result) {
+void CheckValue(ValueCipher& cipher, const VerifyOptions& options, const db::ColumnRef& column,
+                const db::StoredValue& row, SecretBytes& plaintext, ColumnVerification& result) {
   const std::string& value = *row.value;
   if (!LooksEncrypted(value)) {
     ++result.plaintext;
     return;
   }
   uint32_t version = EnvelopeVersionOrZero(value);
-  Status decrypted = cipher.DecryptInto(value, plaintext);
+  const std::string key_text = db::RowKeyText(row.key);
+  const ValueLocation location = LocationOf(column, key_text);
+  Status decrypted = cipher.DecryptInto(value, plaintext, &location);
   if (decrypted.ok()) {
     ++result.ok_by_version[version];
     return;
   }
   VersionFailures& failures = result.failed_by_version[version];
   ++failures.count;
-  ++failures.by_class[std::string(DecryptErrorClass(decrypted.error().code))];
+  ++failures.by_class[std::string(DecryptErrorClass(decrypted.error().code, value, location))];
   if (failures.example_keys.size() < options.max_examples) failures.example_keys.push_back(row.key);
 }
 
@@ -81,7 +83,7 @@ Result<VerifyReport> Verify(SecretsClient& client, const VerifyOptions& options)
       UDMG_ASSIGN_OR_RETURN(auto rows,
                             client.store().FetchValues(column, after, options.batch_size));
       for (const db::StoredValue& row : rows) {
-        if (row.value) CheckValue(cipher, options, row, plaintext, result);
+        if (row.value) CheckValue(cipher, options, column, row, plaintext, result);
       }
       if (rows.size() < options.batch_size) break;
       after = rows.back().key;

@@ -112,6 +112,36 @@ TEST_P(InteropTest, EnvelopesAreCanonicalWithFreshNonces) {
   EXPECT_EQ((*inspected)["columns"]["credentials.secret"]["1"]["plaintext"], "same");
 }
 
+// Row binding (docs/security.md): Python computes the bound AAD (prefix, table, column and key
+// separated by zero bytes) on its own and decrypts every value the binary bound.
+TEST_P(InteropTest, PythonDecryptsRowBoundValuesWithTheDocumentedAad) {
+  RunOk(server_, {"columns", "bind", "credentials.secret"});
+  RunOk(server_, {"sweep"});
+  auto inspected = InspectWithPython(server_);
+  ASSERT_TRUE(inspected);
+  EXPECT_EQ(ExpectDemoPlaintexts(*inspected, kRows), (std::map<int, int>{{2, kRows}}));
+  for (const auto& [key, value] : (*inspected)["columns"]["credentials.secret"].items()) {
+    EXPECT_EQ(value["bound"], true) << "id " << key;
+  }
+}
+
+TEST_P(InteropTest, BinaryReadsARowBoundValueWrittenByPythonOnlyInItsRow) {
+  if (!server_.is_sqlite()) GTEST_SKIP() << "udmg_interop.py writes SQLite files only";
+  RunOk(server_, {"columns", "bind", "credentials.secret"});
+  ProcessResult written = RunInterop({"write", "--db", server_.database().string(), "--k0",
+                                      server_.root_key(), "--column", "credentials.secret",
+                                      "--key", "7", "--plaintext", "bound by python", "--bound"});
+  ASSERT_EQ(written.exit_code, 0) << written.Describe();
+  EXPECT_EQ(written.stdout_data.rfind("udmg:b2:", 0), 0u) << written.stdout_data;
+  EXPECT_EQ(RunOk(server_, {"secret", "get", "credentials.secret", "7"}).stdout_data,
+            "bound by python");
+  // The same envelope in row 8 does not decrypt: exit 5, row 8 left as it is.
+  server_.Exec("UPDATE credentials SET secret = '" + written.stdout_data + "' WHERE id = 8;");
+  const std::string before = server_.Dump();
+  ExpectOneErrorLine(server_.Run({"secret", "get", "credentials.secret", "8"}), kExitCorrupt);
+  ExpectDumpUnchanged(server_, before, "reading a bound value moved to another row");
+}
+
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(InteropTest);
 
 }  // namespace

@@ -7,11 +7,13 @@ Python's `cryptography` package, used by the end-to-end tests to check what udmg
       must be the historical root versions), decrypts every registered value and prints JSON:
       {"current_root_version": N, "fingerprint": "...", "active_master_version": N,
        "root_versions": {"1": "<fingerprint>", ...}, "old_k0_versions": {"<fingerprint>": N},
-       "columns": {"credentials.secret": {"<key>": {"version": N|null, "plaintext": "..."|null}}}}
-      A value without the "udmg:" prefix is legacy plaintext (version null).
-  write --db FILE --k0 HEX --column TABLE.COLUMN --key KEY --plaintext TEXT
-      Encrypts TEXT under the active master version (AES-256-GCM, AAD = the prefix) and stores the
-      envelope in that row, then prints the envelope.
+       "columns": {"credentials.secret": {"<key>": {"version": N|null, "bound": true|false,
+                                                    "plaintext": "..."|null}}}}
+      A value without the "udmg:" prefix is legacy plaintext (version null). A row-bound envelope
+      "udmg:b<N>:" is decrypted with AAD = prefix + table + 0x00 + column + 0x00 + key text.
+  write --db FILE --k0 HEX --column TABLE.COLUMN --key KEY --plaintext TEXT [--bound]
+      Encrypts TEXT under the active master version (AES-256-GCM, AAD = the prefix; with --bound,
+      the row-bound form) and stores the envelope in that row, then prints the envelope.
 
 Any failure: one line on stderr and exit 1. Never prints key bytes.
 """
@@ -29,7 +31,7 @@ import sys
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-ENVELOPE = re.compile(r"^udmg:v([1-9][0-9]*):([A-Za-z0-9+/=]*)$")
+ENVELOPE = re.compile(r"^udmg:([vb])([1-9][0-9]*):([A-Za-z0-9+/=]*)$")
 
 
 class CheckFailed(Exception):
@@ -112,26 +114,36 @@ def load_master_keys(db, k0: bytes, root_version: int):
     return active[0], keys
 
 
-def decrypt_value(value: str, master_keys, where: str):
+def envelope_aad(form: str, version: int, table: str, column: str, key_text: str) -> bytes:
+    prefix = f"udmg:{form}{version}:".encode("ascii")
+    if form == "v":
+        return prefix
+    return b"\0".join([prefix + table.encode("ascii"), column.encode("ascii"),
+                       key_text.encode("utf-8")])
+
+
+def decrypt_value(value: str, master_keys, table: str, column: str, key_text: str):
+    """(version, bound, plaintext); version None for legacy plaintext."""
+    where = f"{table}.{column} key {key_text}"
     if not value.startswith("udmg:"):
-        return None, value
+        return None, False, value
     match = ENVELOPE.match(value)
     if not match:
         raise CheckFailed(f"{where}: malformed envelope")
-    version = int(match.group(1))
+    form, version, payload = match.group(1), int(match.group(2)), match.group(3)
     if version not in master_keys:
         raise CheckFailed(f"{where}: unknown master version {version}")
-    blob = base64.b64decode(match.group(2), validate=True)
-    if base64.b64encode(blob).decode("ascii") != match.group(2):
+    blob = base64.b64decode(payload, validate=True)
+    if base64.b64encode(blob).decode("ascii") != payload:
         raise CheckFailed(f"{where}: base64 is not canonical standard base64 with padding")
     if len(blob) < 28:
         raise CheckFailed(f"{where}: envelope too short")
-    aad = f"udmg:v{version}:".encode("ascii")
+    aad = envelope_aad(form, version, table, column, key_text)
     try:
         plain = AESGCM(master_keys[version]).decrypt(blob[:12], blob[12:], aad)
     except Exception:
         raise CheckFailed(f"{where}: AES-GCM decryption failed under v{version}")
-    return version, plain.decode("utf-8", errors="backslashreplace")
+    return version, form == "b", plain.decode("utf-8", errors="backslashreplace")
 
 
 def inspect(args):
@@ -146,10 +158,10 @@ def inspect(args):
         for key, value in db.execute(
                 f"SELECT {quote(key_column)}, {quote(column)} FROM {quote(table)}"):
             if value is None:
-                values[str(key)] = {"version": None, "plaintext": None}
+                values[str(key)] = {"version": None, "bound": False, "plaintext": None}
                 continue
-            version, plain = decrypt_value(value, master_keys, f"{table}.{column} key {key}")
-            values[str(key)] = {"version": version, "plaintext": plain}
+            version, bound, plain = decrypt_value(value, master_keys, table, column, str(key))
+            values[str(key)] = {"version": version, "bound": bound, "plaintext": plain}
         columns[f"{table}.{column}"] = values
     json.dump({"current_root_version": root_version, "fingerprint": fp,
                "active_master_version": active, "root_versions": roots,
@@ -165,10 +177,11 @@ def write(args):
     (key_column,) = db.execute(
         "SELECT key_column FROM udmg_encrypted_columns WHERE table_name = ? AND column_name = ?",
         (table, column)).fetchone()
-    prefix = f"udmg:v{active}:"
+    form = "b" if args.bound else "v"
+    prefix = f"udmg:{form}{active}:"
     nonce = os.urandom(12)
-    sealed = AESGCM(master_keys[active]).encrypt(nonce, args.plaintext.encode("utf-8"),
-                                                  prefix.encode("ascii"))
+    sealed = AESGCM(master_keys[active]).encrypt(
+        nonce, args.plaintext.encode("utf-8"), envelope_aad(form, active, table, column, args.key))
     envelope = prefix + base64.b64encode(nonce + sealed).decode("ascii")
     key = int(args.key) if re.fullmatch(r"-?[0-9]+", args.key) else args.key
     cursor = db.execute(f"UPDATE {quote(table)} SET {quote(column)} = ? WHERE {quote(key_column)} = ?",
@@ -193,6 +206,7 @@ def main():
     p.add_argument("--column", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--plaintext", required=True)
+    p.add_argument("--bound", action="store_true")
     p.set_defaults(run=write)
     args = parser.parse_args()
     try:

@@ -205,6 +205,39 @@ TEST_P(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
   EXPECT_NE(warnings[0].find("rotate-master-key"), std::string::npos);
 }
 
+// Row binding comes from the registry, not from the caller's ColumnRef: a client given an
+// unbound ColumnRef (as library code written before binding existed) still writes the bound form
+// once another process bound the column, and sees that on its very next call.
+TEST_P(SecretsClientTest, BindingMadeElsewhereIsSeenOnTheNextCallWhateverTheCallerPasses) {
+  InsertRows({{1, "x"}, {2, "y"}});
+  auto client = OpenClient();
+  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("before")));
+  EXPECT_TRUE(RawValue(1)->starts_with("udmg:v1:"));
+
+  auto other = OpenClient();
+  UDMG_ASSERT_OK_AND_ASSIGN(db::ColumnRef bound,
+                            other->store().SetColumnBinding("credentials", "secret", true));
+  ASSERT_EQ(bound.bound_since, std::optional<uint32_t>(2));
+  db::ColumnRef unbound_ref = Secrets();
+  unbound_ref.bound_since.reset();
+
+  UDMG_ASSERT_OK(client->Write(unbound_ref, db::RowKey{2}, AsBytes("after")));
+  EXPECT_TRUE(RawValue(2)->starts_with("udmg:b1:")) << *RawValue(2);
+  // The unbound value written before binding (version 1 < 2) is still read, and migrated.
+  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(unbound_ref, db::RowKey{1}));
+  EXPECT_EQ(Text(*outcome.plaintext), "before");
+  EXPECT_TRUE(outcome.migrated);
+  EXPECT_TRUE(RawValue(1)->starts_with("udmg:b1:")) << *RawValue(1);
+
+  // Row 2's bound value copied into row 1 no longer decrypts there.
+  const std::string moved = *RawValue(2);
+  UDMG_ASSERT_OK(store().WriteValue(Secrets(), db::RowKey{1}, moved));
+  Result<ReadOutcome> refused = client->Read(unbound_ref, db::RowKey{1});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kCorruptValue);
+  EXPECT_EQ(*RawValue(1), moved);
+}
+
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(SecretsClientTest);
 
 }  // namespace
