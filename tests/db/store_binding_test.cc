@@ -13,18 +13,6 @@ namespace {
 
 const ColumnRef kSecrets{"credentials", "secret", "id"};
 
-// One root version and `masters` master versions, the newest active.
-KeyringRecords MakeKeyring(uint32_t masters) {
-  KeyringRecords records;
-  records.roots.push_back(RootKeyRecord{1, "fp1", std::nullopt, std::nullopt, 1000});
-  for (uint32_t v = 1; v <= masters; ++v) {
-    records.masters.push_back(MasterKeyRecord{
-        v, "gAAAAAk3-" + std::to_string(v), 1,
-        v == masters ? MasterKeyState::kActive : MasterKeyState::kDecryptOnly, 2000 + v});
-  }
-  return records;
-}
-
 ColumnRef Bound(ColumnRef column, uint32_t since) {
   column.bound_since = since;
   return column;
@@ -46,7 +34,7 @@ class StoreBindingTest : public StoreTest {
   void WriteKeyring(uint32_t masters) {
     ASSERT_OK(store_->UpdateKeyring(
         [masters](const std::optional<KeyringRecords>&) -> Result<KeyringRecords> {
-          return MakeKeyring(masters);
+          return OpaqueKeyring(masters);
         }));
   }
   void Insert(int64_t id, const std::string& value_sql) {

@@ -20,18 +20,6 @@ using Replacement = std::optional<KeyringReplacement>;
 const ColumnRef kSecrets{"credentials", "secret", "id"};
 const ColumnRef kTokens{"tokens", "value", "name"};
 
-// One root version and `masters` master versions, the last one active; tokens are opaque here.
-KeyringRecords Keyring(uint32_t masters) {
-  KeyringRecords records;
-  records.roots.push_back(RootKeyRecord{1, "fp1", std::nullopt, std::nullopt, 1001});
-  for (uint32_t v = 1; v <= masters; ++v) {
-    records.masters.push_back(MasterKeyRecord{
-        v, "gAAAAAk3-" + std::to_string(v), 1,
-        v == masters ? MasterKeyState::kActive : MasterKeyState::kDecryptOnly, 2000 + v});
-  }
-  return records;
-}
-
 Store::KeyringChange Replace(KeyringRecords records) {
   return [records](const std::optional<KeyringRecords>&) -> Result<KeyringRecords> {
     return records;
@@ -134,7 +122,7 @@ TEST_P(StoreRecoveryTest, NodesAreUpsertedAndKeepTheirFirstSeen) {
 TEST_P(StoreRecoveryTest, KeyringIdIsEmptyUntilTheFirstKeyring) {
   ASSERT_OK_AND_ASSIGN(std::string id, store_->KeyringId());
   EXPECT_EQ(id, "");
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(1))));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(1))));
   ASSERT_OK_AND_ASSIGN(id, OpenAnother()->KeyringId());
   EXPECT_EQ(id.size(), 32u);
   EXPECT_EQ(id, database_->QueryText("SELECT keyring_id FROM udmg_meta"));
@@ -144,7 +132,7 @@ TEST_P(StoreRecoveryTest, KeyringIdIsEmptyUntilTheFirstKeyring) {
 
 TEST_P(StoreRecoveryValuesTest, ChangeSeesCountsPerVersionAndColumnAndNulloptWritesNothing) {
   ASSERT_NO_FATAL_FAILURE(PlantValues());
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(3))));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(3))));
   ASSERT_OK_AND_ASSIGN(std::string keyring_id, store_->KeyringId());
   std::string before = database_->Dump();
 
@@ -173,7 +161,7 @@ TEST_P(StoreRecoveryValuesTest, ChangeSeesCountsPerVersionAndColumnAndNulloptWri
 }
 
 TEST_P(StoreRecoveryValuesTest, NoRegisteredColumnMeansNoUsage) {
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(1))));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(1))));
   bool empty = false;
   ASSERT_OK(store_->UpdateKeyringChecked(
       [&](const std::optional<KeyringRecords>&, const std::string&,
@@ -187,7 +175,7 @@ TEST_P(StoreRecoveryValuesTest, NoRegisteredColumnMeansNoUsage) {
 
 TEST_P(StoreRecoveryValuesTest, AColumnThatCannotBeCountedRefusesBeforeTheChange) {
   ASSERT_NO_FATAL_FAILURE(PlantValues());
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(3))));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(3))));
   database_->Execute("DROP TABLE tokens");
   std::string before = database_->Dump();
   bool called = false;
@@ -204,9 +192,9 @@ TEST_P(StoreRecoveryValuesTest, AColumnThatCannotBeCountedRefusesBeforeTheChange
 }
 
 TEST_P(StoreRecoveryTest, ChangeWritesTheKeyringAndArchivedRowsTogether) {
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(2))));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(2))));
   ASSERT_OK_AND_ASSIGN(std::string keyring_id, store_->KeyringId());
-  KeyringReplacement replacement{Keyring(2), keyring_id, {}};
+  KeyringReplacement replacement{OpaqueKeyring(2), keyring_id, {}};
   replacement.records.masters[0].k3 = "gAAAAAk3-from-backup";
   replacement.archived.push_back(ArchivedKeyRow{
       "master", 1, R"({"version":1,"k3":"gAAAAAk3-1"})", "replaced by the backup's version 1"});
@@ -244,7 +232,7 @@ TEST_P(StoreRecoveryTest, ChangeWritesTheKeyringAndArchivedRowsTogether) {
 }
 
 TEST_P(StoreRecoveryTest, EveryRefusalRollsBackEverything) {
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(2))));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(2))));
   ASSERT_OK_AND_ASSIGN(std::string keyring_id, store_->KeyringId());
   std::string before = database_->Dump();
   const std::vector<ArchivedKeyRow> archived = {ArchivedKeyRow{"master", 1, "{}", "set aside"}};
@@ -271,20 +259,21 @@ TEST_P(StoreRecoveryTest, EveryRefusalRollsBackEverything) {
   // keyring the schema cannot hold, and one the database refuses at commit (a master version
   // under a root version that is not stored): the archived rows must not stay behind either.
   EXPECT_STATUS(store_->UpdateKeyringChecked(
-                    Write(KeyringReplacement{Keyring(2), "0123456789abcdef0123456789abcdef",
+                    Write(KeyringReplacement{OpaqueKeyring(2), "0123456789abcdef0123456789abcdef",
                                              archived}),
                     false),
                 kInternal, keyring_id);
   EXPECT_STATUS(store_->UpdateKeyringChecked(
-                    Write(KeyringReplacement{Keyring(2), "", {ArchivedKeyRow{"k1", 1, "{}", ""}}}),
+                    Write(KeyringReplacement{
+                        OpaqueKeyring(2), "", {ArchivedKeyRow{"k1", 1, "{}", ""}}}),
                     false),
                 kInternal, "kind 'k1'");
-  KeyringRecords two_active = Keyring(2);
+  KeyringRecords two_active = OpaqueKeyring(2);
   two_active.masters[0].state = MasterKeyState::kActive;
   EXPECT_STATUS(
       store_->UpdateKeyringChecked(Write(KeyringReplacement{two_active, "", archived}), false),
       kInternal, "instead of exactly 1");
-  KeyringRecords dangling = Keyring(2);
+  KeyringRecords dangling = OpaqueKeyring(2);
   dangling.masters[1].root_version = 7;
   EXPECT_STATUS(
       store_->UpdateKeyringChecked(Write(KeyringReplacement{dangling, "", archived}), false),
@@ -292,14 +281,14 @@ TEST_P(StoreRecoveryTest, EveryRefusalRollsBackEverything) {
   EXPECT_EQ(database_->Dump(), before);
 
   // The store is still usable after every refusal.
-  ASSERT_OK(store_->UpdateKeyringChecked(Write(KeyringReplacement{Keyring(3), "", archived}),
+  ASSERT_OK(store_->UpdateKeyringChecked(Write(KeyringReplacement{OpaqueKeyring(3), "", archived}),
                                          false));
   ASSERT_OK_AND_ASSIGN(int64_t revision, store_->KeyringRevision());
   EXPECT_EQ(revision, 2);
 }
 
 TEST_P(StoreRecoveryTest, ARunningJobRefusesBeforeTheChangeIsCalled) {
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(2))));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(2))));
   ASSERT_OK_AND_ASSIGN(int64_t done_job, store_->CreateJob("sweep", 2, {kSecrets}));
   ASSERT_OK(store_->SetJobState(done_job, "done"));
   ASSERT_OK_AND_ASSIGN(int64_t job, store_->CreateJob("reencrypt", 2, {kSecrets}));
@@ -333,7 +322,7 @@ TEST_P(StoreRecoveryTest, AnEmptyDatabaseTakesTheGivenKeyringId) {
       [&](const std::optional<KeyringRecords>& current, const std::string& id,
           const VersionUsage& usage) -> Result<Replacement> {
         saw_empty = !current.has_value() && id.empty() && usage.empty();
-        return Replacement(KeyringReplacement{Keyring(1), backup_id, {}});
+        return Replacement(KeyringReplacement{OpaqueKeyring(1), backup_id, {}});
       },
       true));
   EXPECT_TRUE(saw_empty);
@@ -343,21 +332,23 @@ TEST_P(StoreRecoveryTest, AnEmptyDatabaseTakesTheGivenKeyringId) {
   ASSERT_TRUE(loaded.has_value());
   EXPECT_EQ(loaded->revision, 1);
   // Later changes keep it: the same id given again, none given, or a plain rotation.
-  ASSERT_OK(store_->UpdateKeyringChecked(Write(KeyringReplacement{Keyring(2), backup_id, {}}),
+  ASSERT_OK(store_->UpdateKeyringChecked(Write(KeyringReplacement{OpaqueKeyring(2), backup_id, {}}),
                                          false));
-  ASSERT_OK(store_->UpdateKeyringChecked(Write(KeyringReplacement{Keyring(3), "", {}}), false));
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(4))));
+  ASSERT_OK(
+      store_->UpdateKeyringChecked(Write(KeyringReplacement{OpaqueKeyring(3), "", {}}), false));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(4))));
   ASSERT_OK_AND_ASSIGN(id, store_->KeyringId());
   EXPECT_EQ(id, backup_id);
   EXPECT_STATUS(
-      store_->UpdateKeyringChecked(Write(KeyringReplacement{Keyring(1), "not an id!", {}}), false),
+      store_->UpdateKeyringChecked(
+          Write(KeyringReplacement{OpaqueKeyring(1), "not an id!", {}}), false),
       kInternal, "keyring id");
 }
 
 // Two checked changes race on two connections; each appends a master version to what it sees.
 // The lock makes them one after the other: both succeed, and the second sees the first's version.
 TEST_P(StoreRecoveryTest, ConcurrentCheckedChangesSerialize) {
-  ASSERT_OK(store_->UpdateKeyring(Replace(Keyring(1))));
+  ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(1))));
   std::unique_ptr<Store> stores[2] = {OpenAnother(), OpenAnother()};
   ASSERT_NE(stores[0], nullptr);
   ASSERT_NE(stores[1], nullptr);

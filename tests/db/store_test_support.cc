@@ -152,6 +152,17 @@ void StoreTest::SetUp() {
   ASSERT_OK(store_->Migrate());
 }
 
+KeyringRecords OpaqueKeyring(uint32_t masters) {
+  KeyringRecords records;
+  records.roots.push_back(RootKeyRecord{1, "fp1", std::nullopt, std::nullopt, 1000});
+  for (uint32_t v = 1; v <= masters; ++v) {
+    records.masters.push_back(MasterKeyRecord{
+        v, "gAAAAAk3-" + std::to_string(v), 1,
+        v == masters ? MasterKeyState::kActive : MasterKeyState::kDecryptOnly, 2000 + v});
+  }
+  return records;
+}
+
 std::unique_ptr<Store> StoreTest::OpenAnother() {
   Result<std::unique_ptr<Store>> store = OpenStore(database_->url());
   EXPECT_TRUE(store.ok()) << store.error().message;

@@ -92,6 +92,10 @@ std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info);
     EXPECT_EQ(udmg_s_.message().find('\n'), std::string::npos) << udmg_s_.message();  \
   } while (0)
 
+// Keyring records with one root version and `masters` master versions, the newest active, as the
+// engine shapes them: the store does not look inside tokens or fingerprints.
+KeyringRecords OpaqueKeyring(uint32_t masters);
+
 // Unwraps a Result in a test, failing it with the error message.
 #define ASSERT_OK_AND_ASSIGN(lhs, expr) \
   ASSERT_OK_AND_ASSIGN_IMPL_(UDMG_CONCAT_(udmg_test_result_, __LINE__), lhs, expr)
