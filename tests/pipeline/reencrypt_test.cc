@@ -334,6 +334,8 @@ TEST_P(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
   std::mutex order;  // serializes the two writers so that "last written" is well defined
   std::map<int64_t, std::string> last_written;
   std::atomic<bool> stop_writers{false};
+  std::atomic<int> writers_started{0};  // writers that have written at least 10 values
+  std::atomic<bool> writer_failed{false};
   auto writer = [&](int seed, bool stale) {
     std::mt19937 random(seed);
     std::uniform_int_distribution<int64_t> row(1, kRows);
@@ -345,12 +347,19 @@ TEST_P(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
       Status written =
           stale ? stale_store->WriteValue(Secrets(), id, *old_cipher.Encrypt(text))
                 : (*client)->Write(Secrets(), id, AsBytes(text));
-      ASSERT_TRUE(written.ok()) << written.message();
+      if (!written.ok()) {
+        ADD_FAILURE() << written.message();
+        writer_failed = true;
+        return;
+      }
       last_written[id] = text;
+      if (n == 9) ++writers_started;
     }
   };
   std::thread current_writer(writer, 1, false);
   std::thread stale_writer(writer, 2, true);
+  // On a loaded machine the job could otherwise finish its 15 batches before either writer ran.
+  while (writers_started.load() < 2 && !writer_failed.load()) std::this_thread::yield();
   pipeline::ReencryptOptions options = Options();
   options.batch_size = 100;
   int commits = 0;
