@@ -207,6 +207,7 @@ class DoctorRun {
       if (readable.ok()) readable = store_->FetchValues(column, std::nullopt, 1).status();
       if (readable.ok()) {
         counts[column.Name()] = std::move(*counted);
+        if (column.bound()) bound_columns_.insert(column.Name());
         continue;
       }
       ++missing;
@@ -327,6 +328,15 @@ class DoctorRun {
             column + " holds values under older master versions (" + older + ")",
             "udmg-server reencrypt (now) or udmg-server sweep (gradually, e.g. nightly)");
       }
+      if (uint64_t unbound = UnboundValues(column, count); unbound > 0) {
+        ++warnings;
+        Add("stale_values", FindingStatus::kWarning,
+            column + " is bound to its rows, but " + std::to_string(unbound) + " of " +
+                std::to_string(unbound + count.bound) +
+                " encrypted value(s) are not in the bound form yet",
+            "udmg-server sweep (gradually) or udmg-server reencrypt (now) rewrites them bound "
+            "to their rows");
+      }
       if (count.plaintext > 0) {
         ++warnings;
         Add("stale_values", FindingStatus::kWarning,
@@ -350,9 +360,19 @@ class DoctorRun {
     if (warnings == 0) {
       Add("stale_values", FindingStatus::kOk,
           "every value is under the active master version " +
-              (active ? Version(*active) : std::string("(none)")));
+              (active ? Version(*active) : std::string("(none)")) +
+              (bound_columns_.empty() ? "" : ", in the bound form on row-bound columns"));
     }
     if (problems == 0) Add("values", FindingStatus::kOk, "no unreadable or malformed value");
+  }
+
+  // Encrypted values of a row-bound column still in the unbound form: the binding does not
+  // protect them until a read, the sweep or a job rewrites them. 0 for an unbound column.
+  uint64_t UnboundValues(const std::string& column, const db::ValueCounts& count) const {
+    if (!bound_columns_.count(column)) return 0;
+    uint64_t encrypted = 0;
+    for (const auto& [version, values] : count.by_version) encrypted += values;
+    return encrypted - count.bound;
   }
 
   // An interrupted job (crashed, stopped) or a last job that failed.
@@ -401,6 +421,7 @@ class DoctorRun {
   std::unique_ptr<db::Store> store_;
   KeyringRecords keyring_;
   std::string self_id_;
+  std::set<std::string> bound_columns_;  // names of the row-bound columns
   std::vector<Finding> findings_;
 };
 

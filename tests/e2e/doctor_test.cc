@@ -175,6 +175,37 @@ TEST_P(DoctorTest, ValuesLeftBehindByARotationAreAWarningUntilReencrypted) {
   EXPECT_EQ(StatusesOf(*doctor, "stale_values"), std::vector<std::string>{"ok"});
 }
 
+// A column bound to its rows holds values in the unbound form until they are rewritten: the
+// binding does not protect them yet, so doctor says how many and how to move them.
+TEST_P(DoctorTest, ValuesNotYetInTheBoundFormOfABoundColumnAreAWarningUntilSwept) {
+  RecordBackupRow(server_);
+  RunOk(server_, {"columns", "bind", "credentials.secret"});
+  RecordBackupRow(server_);  // binding bumps the keyring revision
+  auto doctor = DoctorJson(server_, kExitOk);
+  ASSERT_TRUE(doctor);
+  auto stale = FindingsOf(*doctor, "stale_values");
+  ASSERT_EQ(stale.size(), 1u) << *doctor;
+  EXPECT_EQ(stale[0]["status"], "warning");
+  EXPECT_TRUE(Mentions(stale[0], "message", "credentials.secret")) << stale[0];
+  EXPECT_TRUE(Mentions(stale[0], "message", std::to_string(kRows) + " of " +
+                                                std::to_string(kRows))) << stale[0];
+  EXPECT_TRUE(Mentions(stale[0], "message", "bound form")) << stale[0];
+  EXPECT_TRUE(Mentions(stale[0], "fix", "udmg-server sweep")) << stale[0];
+
+  RunOk(server_, {"secret", "get", "credentials.secret", "1"});  // a read moves one value
+  doctor = DoctorJson(server_, kExitOk);
+  ASSERT_TRUE(doctor);
+  stale = FindingsOf(*doctor, "stale_values");
+  ASSERT_EQ(stale.size(), 1u) << *doctor;
+  EXPECT_TRUE(Mentions(stale[0], "message", std::to_string(kRows - 1) + " of " +
+                                                std::to_string(kRows))) << stale[0];
+
+  RunOk(server_, {"sweep"});
+  doctor = DoctorJson(server_, kExitOk);
+  ASSERT_TRUE(doctor);
+  EXPECT_EQ(StatusesOf(*doctor, "stale_values"), std::vector<std::string>{"ok"});
+}
+
 TEST_P(DoctorTest, ADroppedRegisteredTableIsAProblem) {
   RecordBackupRow(server_);
   server_.Exec("DROP TABLE credentials;");
