@@ -61,9 +61,8 @@ Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Throttle> throttle, SweepThrottle(args));
   pipeline::ControlCommands commands(*throttle, nullptr);
-  db::StaleFilter filter{client->keyring().active_version(), args.include_plaintext};
   JobMetricsRun metrics_run(outputs.get(), options.database_url, throttle.get(), args.batch_size,
-                            filter, &commands);
+                            &commands);
   if (outputs) {
     auto deadline = std::chrono::steady_clock::now() +
                     options.max_duration.value_or(std::chrono::nanoseconds::max() / 2);

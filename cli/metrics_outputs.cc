@@ -161,21 +161,16 @@ void MetricsOutputs::AttachJob(std::shared_ptr<pipeline::JobMetrics> job,
 
 Result<std::shared_ptr<pipeline::JobMetrics>> MetricsOutputs::StartJob(
     db::Store& store, const pipeline::Throttle* throttle, size_t batch_size,
-    const db::StaleFilter& filter, pipeline::ControlCommands* control) {
+    pipeline::ControlCommands* control) {
   RefreshKeyState(store);
   std::vector<std::string> names;
-  uint64_t remaining = 0;
   Result<std::vector<db::ColumnRef>> columns = store.ListColumns();
   if (columns.ok()) {
-    for (const db::ColumnRef& column : *columns) {
-      names.push_back(column.Name());
-      Result<uint64_t> stale = store.CountStale(column, filter);
-      if (stale.ok()) remaining += *stale;
-    }
+    for (const db::ColumnRef& column : *columns) names.push_back(column.Name());
   }
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::JobMetrics> created,
                         pipeline::JobMetrics::Create(*registry_, job_kind_, names, throttle,
-                                                     batch_size, remaining));
+                                                     batch_size));
   std::shared_ptr<pipeline::JobMetrics> job = std::move(created);
   AttachJob(job, control);
   return job;
@@ -243,7 +238,7 @@ void MetricsOutputs::Detach() {
 
 JobMetricsRun::JobMetricsRun(MetricsOutputs* outputs, const std::string& database_url,
                              const pipeline::Throttle* throttle, size_t batch_size,
-                             const db::StaleFilter& filter, pipeline::ControlCommands* control)
+                             pipeline::ControlCommands* control)
     : outputs_(outputs) {
   if (outputs_ == nullptr) return;
   Result<std::unique_ptr<db::Store>> store = db::OpenStore(database_url);
@@ -252,7 +247,7 @@ JobMetricsRun::JobMetricsRun(MetricsOutputs* outputs, const std::string& databas
     return;
   }
   store_ = std::move(*store);
-  auto job = outputs_->StartJob(*store_, throttle, batch_size, filter, control);
+  auto job = outputs_->StartJob(*store_, throttle, batch_size, control);
   if (!job.ok()) {
     PrintWarning("metrics: " + job.error().message + ": the job runs without metrics");
     return;

@@ -64,12 +64,11 @@ class MetricsOutputs {
   void AttachJob(std::shared_ptr<pipeline::JobMetrics> job, pipeline::ControlCommands* control);
 
   // At the start of the run: reads the key state from `store`, registers the job's metrics (a
-  // zero series per registered column; the rows stale under `filter` as the first "remaining")
-  // and attaches them with `control` (see AttachJob). `throttle` may be null.
+  // zero series per registered column; rows remaining come with the run's first progress
+  // snapshot) and attaches them with `control` (see AttachJob). `throttle` may be null.
   Result<std::shared_ptr<pipeline::JobMetrics>> StartJob(db::Store& store,
                                                          const pipeline::Throttle* throttle,
                                                          size_t batch_size,
-                                                         const db::StaleFilter& filter,
                                                          pipeline::ControlCommands* control);
 
   // Reads the key state from `store` (at the start and at the end of a run). A failed read is a
@@ -113,7 +112,7 @@ class JobMetricsRun {
  public:
   JobMetricsRun(MetricsOutputs* outputs, const std::string& database_url,
                 const pipeline::Throttle* throttle, size_t batch_size,
-                const db::StaleFilter& filter, pipeline::ControlCommands* control);
+                pipeline::ControlCommands* control);
   ~JobMetricsRun();
   JobMetricsRun(const JobMetricsRun&) = delete;
   JobMetricsRun& operator=(const JobMetricsRun&) = delete;

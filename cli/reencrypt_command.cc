@@ -230,8 +230,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   if (!control.ok()) {
     PrintWarning("live control is off: " + control.error().message);
   }
-  db::StaleFilter filter{keyring->active_version(), flags.include_plaintext};
-  JobMetricsRun metrics_run(outputs, url, throttle.get(), flags.batch_size, filter, &commands);
+  JobMetricsRun metrics_run(outputs, url, throttle.get(), flags.batch_size, &commands);
 
   std::cout.flush();  // what the command printed so far comes before the progress lines
   StopSignals signals;

@@ -68,21 +68,18 @@ JobRunState FinalRunState(const ReencryptReport& report) {
   return JobRunState::kFailed;
 }
 
-JobMetrics::JobMetrics(std::string job_kind, const Throttle* throttle, size_t batch_size,
-                       uint64_t remaining)
+JobMetrics::JobMetrics(std::string job_kind, const Throttle* throttle, size_t batch_size)
     : job_(std::move(job_kind)),
       throttle_(throttle),
       batch_size_(batch_size),
-      start_time_(UnixNowSeconds()),
-      initial_remaining_(remaining) {}
+      start_time_(UnixNowSeconds()) {}
 
 Result<std::unique_ptr<JobMetrics>> JobMetrics::Create(metrics::Registry& registry,
                                                        std::string job_kind,
                                                        const std::vector<std::string>& columns,
                                                        const Throttle* throttle,
-                                                       size_t batch_size, uint64_t remaining) {
-  std::unique_ptr<JobMetrics> created(
-      new JobMetrics(std::move(job_kind), throttle, batch_size, remaining));
+                                                       size_t batch_size) {
+  std::unique_ptr<JobMetrics> created(new JobMetrics(std::move(job_kind), throttle, batch_size));
   UDMG_ASSIGN_OR_RETURN(
       created->rows_, metrics::BuildCounter()
                       .Name("udmg_reencrypt_rows_total")
@@ -189,23 +186,22 @@ std::vector<MetricFamily> JobMetrics::Collect() const {
   if (throttle_) stats = throttle_->Stats();
   std::vector<MetricFamily> families;
 
-  uint64_t total = total_.load();
-  uint64_t done = done_.load();
-  bool known = progress_known_.load();
-  MetricFamily remaining = Family("udmg_reencrypt_rows_remaining",
-                                  "Rows still stale for this run (total - done).",
-                                  MetricType::kGauge);
-  AddSeries(remaining, job,
-            static_cast<double>(known ? (total > done ? total - done : 0)
-                                      : initial_remaining_.load()));
-  families.push_back(std::move(remaining));
-  MetricFamily ratio = Family("udmg_reencrypt_progress_ratio",
-                              "Progress of this run, done / total, 0..1 (1 when nothing to do).",
-                              MetricType::kGauge);
-  double progress = 0;
-  if (known) progress = total == 0 ? 1.0 : std::min(1.0, static_cast<double>(done) / total);
-  AddSeries(ratio, job, progress);
-  families.push_back(std::move(ratio));
+  // Until the run has counted its stale rows there is no figure, rather than a wrong 0.
+  if (progress_known_.load()) {
+    uint64_t total = total_.load();
+    uint64_t done = done_.load();
+    MetricFamily remaining = Family("udmg_reencrypt_rows_remaining",
+                                    "Rows still stale for this run (total - done).",
+                                    MetricType::kGauge);
+    AddSeries(remaining, job, static_cast<double>(total > done ? total - done : 0));
+    families.push_back(std::move(remaining));
+    MetricFamily ratio = Family("udmg_reencrypt_progress_ratio",
+                                "Progress of this run, done / total, 0..1 (1 when nothing to do).",
+                                MetricType::kGauge);
+    double progress = total == 0 ? 1.0 : std::min(1.0, static_cast<double>(done) / total);
+    AddSeries(ratio, job, progress);
+    families.push_back(std::move(ratio));
+  }
 
   MetricFamily in_flight = Family("udmg_reencrypt_batches_in_flight",
                                   "Batches between fetch and commit now.", MetricType::kGauge);

@@ -45,13 +45,13 @@ class JobMetrics final : public metrics::Collectable {
   // Registers the job families on `registry` with the `job` label `job_kind`, and a zero series
   // per column of `columns` ("credentials.secret") and result, so rates start from 0.
   // `throttle` (may be null: rate 0, batch size `batch_size`) must outlive this object.
-  // `remaining` is the stale-row count shown before the first batch. kInternal when a family
-  // clashes with one already in the registry (a bug).
+  // Rows remaining and the progress ratio are left out until the first progress snapshot (the
+  // run sends one with its total before its first batch). kInternal when a family clashes with
+  // one already in the registry (a bug).
   static Result<std::unique_ptr<JobMetrics>> Create(metrics::Registry& registry,
                                                     std::string job_kind,
                                                     const std::vector<std::string>& columns,
-                                                    const Throttle* throttle, size_t batch_size,
-                                                    uint64_t remaining);
+                                                    const Throttle* throttle, size_t batch_size);
 
   // The pipeline hooks: `hooks` with after_commit and on_progress also feeding these metrics
   // (before_fetch is kept as it is).
@@ -82,8 +82,7 @@ class JobMetrics final : public metrics::Collectable {
     uint64_t failed = 0;
   };
 
-  JobMetrics(std::string job_kind, const Throttle* throttle, size_t batch_size,
-             uint64_t remaining);
+  JobMetrics(std::string job_kind, const Throttle* throttle, size_t batch_size);
   ColumnCounters& CountersFor(const std::string& column);  // under mutex_
 
   const std::string job_;
@@ -106,7 +105,6 @@ class JobMetrics final : public metrics::Collectable {
   std::atomic<uint64_t> total_{0};
   std::atomic<uint64_t> done_{0};
   std::atomic<bool> progress_known_{false};
-  std::atomic<uint64_t> initial_remaining_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<JobRunState> state_{JobRunState::kRunning};
 };

@@ -226,6 +226,16 @@ void AddUp(ReencryptReport& report) {
   }
 }
 
+// Before the first batch: the total just counted, so progress lines, live `status` and the
+// metrics show it from the start and need not count the stale rows themselves.
+ProgressSnapshot StartSnapshot(const db::JobRecord& job, const RunBudget& budget) {
+  ProgressSnapshot snapshot;
+  snapshot.job_id = job.id;
+  snapshot.total = budget.total;
+  if (!job.columns.empty()) snapshot.column = job.columns.front().column.Name();
+  return snapshot;
+}
+
 ProgressSnapshot FinalSnapshot(const ReencryptReport& report, const RunBudget& budget) {
   ProgressSnapshot snapshot;
   snapshot.job_id = report.job_id;
@@ -285,6 +295,9 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   for (const db::JobColumnProgress& progress : run.start.job.columns) {
     UDMG_ASSIGN_OR_RETURN(uint64_t stale, run.reader->CountStale(progress.column, run.filter));
     run.budget.total += stale;
+  }
+  if (options.hooks.on_progress) {
+    options.hooks.on_progress(StartSnapshot(run.start.job, run.budget));
   }
   ValueCipher counter(options.keyring);  // the final counts' decrypt check, on this thread
   if (options.shared) {

@@ -81,7 +81,8 @@ struct ReencryptHooks {
   std::function<size_t(size_t default_batch_size)> before_fetch;
   // Called by the commit stage after each committed batch.
   std::function<void(const BatchCommitted&)> after_commit;
-  // Called by the commit stage after each checkpoint, and once more when the job stops.
+  // Called once with the total before the first batch, by the commit stage after each
+  // checkpoint, and once more when the job stops.
   std::function<void(const ProgressSnapshot&)> on_progress;
 };
 

@@ -26,7 +26,7 @@ class JobMetricsTest : public ::testing::Test {
     options.batch_size = 40;
     throttle_ = std::move(*Throttle::Create(options, clock_));
     auto created = JobMetrics::Create(registry_, "reencrypt", {"a.x", "b.y"}, throttle_.get(),
-                                      40, 90);
+                                      40);
     ASSERT_TRUE(created.ok()) << created.error().message;
     job_ = std::move(*created);
   }
@@ -57,8 +57,16 @@ TEST_F(JobMetricsTest, ZeroSeriesForEveryColumnBeforeTheFirstBatch) {
   std::string text = Exposition();
   EXPECT_EQ(Sample(text, R"(udmg_reencrypt_rows_total{column="b.y",job="reencrypt",result="conflict"})"), 0.0);
   EXPECT_EQ(Sample(text, R"(udmg_reencrypt_failures_total{column="a.x",job="reencrypt"})"), 0.0);
+  // Not counted yet: no remaining or progress figure rather than a wrong 0.
+  EXPECT_EQ(Sample(text, R"(udmg_reencrypt_rows_remaining{job="reencrypt"})"), std::nullopt);
+  EXPECT_EQ(Sample(text, R"(udmg_reencrypt_progress_ratio{job="reencrypt"})"), std::nullopt);
+  // The run's first snapshot, before its first batch, brings the total.
+  ReencryptHooks hooks = job_->Wrap({});
+  hooks.on_progress(Snapshot("a.x", 0, 0, 0, 90));
+  text = Exposition();
   EXPECT_EQ(Sample(text, R"(udmg_reencrypt_rows_remaining{job="reencrypt"})"), 90.0);
   EXPECT_EQ(Sample(text, R"(udmg_reencrypt_progress_ratio{job="reencrypt"})"), 0.0);
+  EXPECT_EQ(Sample(text, R"(udmg_reencrypt_rows_total{column="a.x",job="reencrypt",result="migrated"})"), 0.0);
   EXPECT_EQ(Sample(text, R"(udmg_reencrypt_job_state{job="reencrypt",state="running"})"), 1.0);
   EXPECT_EQ(Sample(text, R"(udmg_reencrypt_throttle_rows_per_second{job="reencrypt"})"), 250.0);
   EXPECT_EQ(Sample(text, R"(udmg_reencrypt_batch_size_rows{job="reencrypt"})"), 40.0);

@@ -555,6 +555,30 @@ TEST_P(ReencryptTest, ProgressReachesTheTotal) {
   EXPECT_EQ(snapshots.back().job_id, report.job_id);
 }
 
+// Progress lines, live `status` and the metrics learn the total from the run's own count, before
+// the first batch, so none of them has to count the stale rows again.
+TEST_P(ReencryptTest, TheFirstSnapshotGivesTheTotalBeforeTheFirstBatch) {
+  InsertEncryptedRows(1, 300);
+  RotateMasterKey();
+  pipeline::ReencryptOptions options = Options();
+  options.batch_size = 100;
+  std::vector<pipeline::ProgressSnapshot> snapshots;
+  std::optional<size_t> snapshots_at_first_fetch;
+  options.hooks.on_progress = [&](const pipeline::ProgressSnapshot& s) { snapshots.push_back(s); };
+  options.hooks.before_fetch = [&](size_t batch_size) {
+    if (!snapshots_at_first_fetch) snapshots_at_first_fetch = snapshots.size();
+    return batch_size;
+  };
+  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_EQ(snapshots_at_first_fetch, 1u);
+  const pipeline::ProgressSnapshot& first = snapshots.front();
+  EXPECT_EQ(first.total, 300u);
+  EXPECT_EQ(first.done, 0u);
+  EXPECT_EQ(first.batches, 0u);
+  EXPECT_EQ(first.job_id, report.job_id);
+  EXPECT_EQ(first.column, "credentials.secret");
+}
+
 TEST_P(ReencryptTest, SerialCryptoGivesTheSameResult) {
   InsertEncryptedRows(1, 500);
   uint32_t target = RotateMasterKey();
