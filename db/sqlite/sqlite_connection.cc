@@ -102,10 +102,12 @@ bool Statement::IsNull(int column) const {
 
 int64_t Statement::Int(int column) const { return sqlite3_column_int64(statement_, column); }
 
-std::string Statement::Text(int column) const {
+std::string Statement::Text(int column) const { return std::string(TextView(column)); }
+
+std::string_view Statement::TextView(int column) const {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
   int size = sqlite3_column_bytes(statement_, column);  // after column_text, as documented
-  return text == nullptr ? std::string() : std::string(text, static_cast<size_t>(size));
+  return text == nullptr ? std::string_view() : std::string_view(text, static_cast<size_t>(size));
 }
 
 std::optional<std::string> Statement::OptionalText(int column) const {

@@ -65,6 +65,8 @@ class Statement {
   bool IsNull(int column) const;
   int64_t Int(int column) const;
   std::string Text(int column) const;
+  // The same bytes without a copy, valid until the next Step or Reset.
+  std::string_view TextView(int column) const;
   std::optional<std::string> OptionalText(int column) const;
   // An INTEGER stays an integer; anything else is read as text.
   RowKey Key(int column) const;

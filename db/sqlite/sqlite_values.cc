@@ -1,6 +1,7 @@
 // SqliteStore: values of registered columns (read, write, stale scans, counts, compare-and-swap)
 // and the demo table. Identifiers are validated and double-quoted; values are always bound.
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include "db/sqlite/sqlite_store.h"
@@ -28,6 +29,17 @@ void BindStaleFilter(Statement& statement, const ColumnRef& column, const StaleF
   statement.BindText(2, prefix);
   statement.BindInt(3, static_cast<int64_t>(prefix.size()));
   statement.BindInt(4, filter.include_plaintext ? 1 : 0);
+}
+
+// CountValues' group label of a non-NULL value from its first kLabelHeadChars characters, as
+// internal::AddPrefixCount reads them: "plain", the text up to the second colon when it comes
+// within them ("udmg:v4294967295:", "udmg:b7:" for a bound value), else "udmg:".
+constexpr int kLabelHeadChars = 18;
+std::string_view ValueLabel(std::string_view head) {
+  constexpr std::string_view kEnvelope = "udmg:";
+  if (head.substr(0, kEnvelope.size()) != kEnvelope) return internal::kPlaintextLabel;
+  size_t colon = head.find(':', kEnvelope.size());
+  return head.substr(0, colon == std::string_view::npos ? kEnvelope.size() : colon + 1);
 }
 
 Status NoSuchRow(const ColumnRef& column, const RowKey& key) {
@@ -152,23 +164,26 @@ Result<std::vector<RowKey>> SqliteStore::RangeBounds(const ColumnRef& column,
 Result<ValueCounts> SqliteStore::CountValues(const ColumnRef& column) {
   UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   QuotedColumn q(column);
-  // Group label per value (see internal::AddPrefixCount): "" for NULL, "plain", or the text up
-  // to the second colon when it comes within 12 characters ("udmg:v4294967295:", and so
-  // "udmg:b7:" for a bound value), else "udmg:".
-  const std::string& c = q.column;
-  std::string sql =
-      "SELECT label, count(*) FROM (SELECT CASE WHEN " + c + " IS NULL THEN '' WHEN substr(" + c +
-      ", 1, 5) <> 'udmg:' THEN 'plain' ELSE CASE WHEN instr(substr(" + c +
-      ", 6, 13), ':') > 0 THEN substr(" + c + ", 1, 5 + instr(substr(" + c +
-      ", 6, 13), ':')) ELSE 'udmg:' END END AS label FROM " + q.table + ") GROUP BY label";
-  UDMG_ASSIGN_OR_RETURN(Statement count,
-                        connection_->Prepare(sql, "counting values of " + column.Name()));
-  ValueCounts counts;
+  // Labelled and counted here from each value's first characters rather than with a CASE
+  // expression and GROUP BY: SQLite sorts every row through a temporary b-tree for a handful of
+  // groups (docs/performance.md, "Counting values": 11.2 s against 2 s at 10M rows).
+  UDMG_ASSIGN_OR_RETURN(Statement heads,
+                        connection_->Prepare("SELECT substr(" + q.column + ", 1, " +
+                                                 std::to_string(kLabelHeadChars) + ") FROM " +
+                                                 q.table,
+                                             "counting values of " + column.Name()));
+  std::map<std::string, uint64_t, std::less<>> per_label;
   for (;;) {
-    UDMG_ASSIGN_OR_RETURN(bool has_row, count.Step());
+    UDMG_ASSIGN_OR_RETURN(bool has_row, heads.Step());
     if (!has_row) break;
-    internal::AddPrefixCount(count.Text(0), static_cast<uint64_t>(count.Int(1)), counts);
+    std::string_view label =
+        heads.IsNull(0) ? internal::kNullLabel : ValueLabel(heads.TextView(0));
+    auto found = per_label.find(label);
+    if (found == per_label.end()) found = per_label.emplace(std::string(label), 0).first;
+    ++found->second;
   }
+  ValueCounts counts;
+  for (const auto& [label, values] : per_label) internal::AddPrefixCount(label, values, counts);
   return counts;
 }
 

@@ -173,7 +173,13 @@ TEST_P(StoreValuesTest, CountValuesByVersionPlaintextMalformedAndNull) {
   auto add = [&](const std::string& value_sql, int times) {
     for (int i = 0; i < times; ++i) Insert(kItems, std::to_string(++id), value_sql);
   };
-  add("'udmg:v1:a'", 3);
+  add("'udmg:v1:a'", 2);
+  auto e_acute = [](int times) {  // two bytes each in UTF-8
+    std::string text;
+    for (int i = 0; i < times; ++i) text += "\u00e9";
+    return text;
+  };
+  add("'udmg:v1:" + e_acute(10) + "'", 1);
   add("'udmg:v2:b'", 2);
   add("'udmg:v4294967295:c'", 1);
   add("'plain'", 2);
@@ -185,10 +191,12 @@ TEST_P(StoreValuesTest, CountValuesByVersionPlaintextMalformedAndNull) {
         "'udmg:V1:x'", "'udmg:v99999999999999:x'", "'udmg:v-1:x'"}) {
     add(malformed, 1);
   }
+  add("'udmg:v" + e_acute(1) + "1:x'", 1);  // malformed
+  add("'udmg:" + e_acute(14) + ":x'", 1);  // no second colon within the label's reach
   ASSERT_OK_AND_ASSIGN(ValueCounts counts, store_->CountValues(kItems));
   EXPECT_EQ(counts.by_version, (std::map<uint32_t, uint64_t>{{1, 3}, {2, 2}, {4294967295u, 1}}));
   EXPECT_EQ(counts.plaintext, 4u);
-  EXPECT_EQ(counts.malformed, 9u);
+  EXPECT_EQ(counts.malformed, 11u);
   EXPECT_EQ(counts.null_values, 2u);
 }
 
