@@ -125,7 +125,10 @@ TEST_P(JobOutputsTest, SweepWritesItsOwnJobMetricsAndAnIdleSweepCountsAsASuccess
   double idle_started = UnixNow();
   RunOk(server_, {"sweep", "--metrics-textfile", path.string()});
   content = CheckedTextfile(path);
+  EXPECT_EQ(FamilyNames(content), ContractFamilies({"job", "keystate"})) << content;
   EXPECT_EQ(SampleValue(content, R"(udmg_reencrypt_job_state{job="sweep",state="done"})"), 1.0);
+  EXPECT_EQ(SampleValue(content, R"(udmg_reencrypt_rows_remaining{job="sweep"})"), 0.0);
+  EXPECT_EQ(SampleValue(content, R"(udmg_reencrypt_progress_ratio{job="sweep"})"), 1.0);
   std::optional<double> idle =
       SampleValue(content, R"(udmg_last_success_timestamp_seconds{job="sweep"})");
   ASSERT_TRUE(idle.has_value());
