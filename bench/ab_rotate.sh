@@ -32,11 +32,11 @@ if [[ $backend == postgresql && -z ${UDMG_TEST_POSTGRES_URL:-} ]]; then
 fi
 bench=${AB_BUILD_DIR:-build/release}/bench/udmg-reencrypt-bench
 
+source scripts/bench-common.sh
+export UDMG_SECURITY_PASSPHRASE_KEY=$bench_root_key_hex
+
 work=$(mktemp -d /tmp/udmg-ab.XXXXXX)
-sql() {
-  PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 \
-    -d "$UDMG_TEST_POSTGRES_URL" -c "$1" >/dev/null
-}
+sql() { pg_sql "$UDMG_TEST_POSTGRES_URL" "$1"; }
 cleanup() {
   rm -rf "$work"
   if [[ $backend == postgresql ]]; then
@@ -45,18 +45,13 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-# The benchmark's K0 (bench/e2e_dataset.cc): not a secret, the data is thrown away.
-export UDMG_SECURITY_PASSPHRASE_KEY=0b5e1c7a9f3d2e4b6a8c0d1f2e3b4a5c6d7e8f90a1b2c3d4e5f60718293a4b5c
 if [[ $backend == sqlite ]]; then
-  "$bench" generate-values "$work/dataset.db" "$rows" >/dev/null
+  generate_values_dataset "$bench" "$work/dataset.db" "$rows"
   db=sqlite:$work/run.db
 else
   sql "DROP DATABASE IF EXISTS udmg_ab_dataset WITH (FORCE)"
   sql "CREATE DATABASE udmg_ab_dataset"
-  "$bench" generate-values "${UDMG_TEST_POSTGRES_URL%/*}/udmg_ab_dataset" "$rows" >/dev/null
-  # As soak.sh does: no run pays for hint bits or missing statistics.
-  PGOPTIONS='-c client_min_messages=warning' psql -X -q -d "${UDMG_TEST_POSTGRES_URL%/*}/udmg_ab_dataset" \
-    -c "VACUUM (FREEZE, ANALYZE) credentials" >/dev/null
+  generate_values_dataset "$bench" "${UDMG_TEST_POSTGRES_URL%/*}/udmg_ab_dataset" "$rows"
   db=${UDMG_TEST_POSTGRES_URL%/*}/udmg_ab_run
 fi
 

@@ -49,7 +49,8 @@ work=$(mktemp -d /tmp/udmg-bench-pg.XXXXXX)
 results=$work/results.jsonl
 : >"$results"
 
-sql() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -d "$admin_url" -c "$1" >/dev/null; }
+source scripts/bench-common.sh
+sql() { pg_sql "$admin_url" "$1"; }
 drop_databases() {
   sql "DROP DATABASE IF EXISTS udmg_bench_run WITH (FORCE)" || true
   sql "DROP DATABASE IF EXISTS udmg_bench_dataset WITH (FORCE)" || true

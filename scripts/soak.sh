@@ -52,13 +52,10 @@ sampler=$PWD/bench/soak_sampler.py
 out=${SOAK_OUT:-$(mktemp -d /tmp/udmg-soak.XXXXXX)}
 mkdir -p "$out"
 work=$(mktemp -d /tmp/udmg-soak-data.XXXXXX)
-# The benchmark's K0 (bench/e2e_dataset.cc): not a secret, the data is thrown away.
-export UDMG_SECURITY_PASSPHRASE_KEY=0b5e1c7a9f3d2e4b6a8c0d1f2e3b4a5c6d7e8f90a1b2c3d4e5f60718293a4b5c
+source scripts/bench-common.sh
+export UDMG_SECURITY_PASSPHRASE_KEY=$bench_root_key_hex
 
-sql() {
-  PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 \
-    -d "$UDMG_TEST_POSTGRES_URL" -c "$1" >/dev/null
-}
+sql() { pg_sql "$UDMG_TEST_POSTGRES_URL" "$1"; }
 cleanup() {
   rm -rf "$work"
   if [[ $backend == postgresql ]]; then sql "DROP DATABASE IF EXISTS udmg_soak WITH (FORCE)" || true; fi
@@ -68,17 +65,13 @@ trap cleanup EXIT
 fresh_dataset() {
   local rows=$1
   if [[ $backend == sqlite ]]; then
-    rm -f "$work"/soak.db*
-    "$bench" generate-values "$work/soak.db" "$rows"
+    generate_values_dataset "$bench" "$work/soak.db" "$rows"
     db=sqlite:$work/soak.db
   else
     sql "DROP DATABASE IF EXISTS udmg_soak WITH (FORCE)"
     sql "CREATE DATABASE udmg_soak"
     db=${UDMG_TEST_POSTGRES_URL%/*}/udmg_soak
-    "$bench" generate-values "$db" "$rows"
-    # As bench-postgres.sh does: no run pays for hint bits or missing statistics.
-    PGOPTIONS='-c client_min_messages=warning' psql -X -q -d "$db" \
-      -c "VACUUM (FREEZE, ANALYZE) credentials" -c "CHECKPOINT" >/dev/null
+    generate_values_dataset "$bench" "$db" "$rows"
   fi
 }
 
