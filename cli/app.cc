@@ -32,6 +32,7 @@ void WipeKeyArguments(int argc, char** argv) {
 int RunCli(int argc, char** argv) {
   CLI::App app{"udmg-server: keeps sensitive values encrypted at rest and rotates their keys",
                "udmg-server"};
+  app.set_version_flag("--version", "udmg-server " UDMG_TOOL_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // --db is accepted after the subcommand too (inherited by subcommands)
   GlobalOptions global;
@@ -58,6 +59,8 @@ int RunCli(int argc, char** argv) {
     return app.exit(help);  // help on stdout, exit 0
   } catch (const CLI::CallForAllHelp& help) {
     return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);  // on stdout, exit 0
   } catch (const CLI::ParseError& error) {
     return PrintError(Error{ErrorCode::kUsage,
                             std::string(error.what()) + " (see `udmg-server --help`)"});

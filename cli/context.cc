@@ -3,9 +3,7 @@
 #include <ctime>
 #include <string_view>
 
-#include "cli/environment_secrets.h"
 #include "cli/output.h"
-#include "engine/root_key.h"
 
 namespace udmg::cli {
 
@@ -15,23 +13,9 @@ Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global
   return store;
 }
 
-std::optional<SecretBytes> RootKeyTextFromEnvironment() {
-  return SecretFromEnvironment(kRootKeyEnv);
-}
-
-Result<SecretBytes> RootKeyFromEnvironment() {
-  std::optional<SecretBytes> text = RootKeyTextFromEnvironment();
-  if (!text) {
-    return Error{ErrorCode::kBadKey, std::string(kRootKeyEnv) +
-                                         " is not set: export this node's root key (64 hex "
-                                         "characters) and run again"};
-  }
-  return ParseRootKey(AsText(*text), kRootKeyEnv);
-}
-
 Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions& global) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
-  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   pipeline::ClientOptions options{global.program, PrintWarning};
   return pipeline::SecretsClient::Open(std::move(store), std::move(k0), std::move(options));
 }

@@ -1,11 +1,12 @@
 // What every command needs before it runs: the database (schema migrated), this node's K0 from
-// the environment, and a SecretsClient on both. Nothing here prints.
+// its source, and a SecretsClient on both. Nothing here prints.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "cli/root_key_source.h"  // LoadRootKey: this node's K0, for every command
 #include "db/store.h"
 #include "engine/secret.h"
 #include "engine/status.h"
@@ -22,12 +23,6 @@ struct GlobalOptions {
 
 // Opens the database and runs the schema migrations (they write nothing when up to date).
 Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global);
-
-// UDMG_SECURITY_PASSPHRASE_KEY as given, in wiped memory; nullopt when unset. The one place the
-// variable is read (main takes it out of the environment at start: cli/environment_secrets.h).
-std::optional<SecretBytes> RootKeyTextFromEnvironment();
-// K0 from UDMG_SECURITY_PASSPHRASE_KEY: kBadKey when unset or malformed (never echoes the value).
-Result<SecretBytes> RootKeyFromEnvironment();
 
 // The database plus K0, opened as a client: kBadKey, kWrongKey or kNotInitialized as it applies.
 // Nonce-budget warnings go to stderr as "udmg-server: warning: ...".

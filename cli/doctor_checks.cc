@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "cli/root_key_source.h"
 #include "engine/fernet.h"
 #include "engine/root_key.h"
 #include "pipeline/node_presence.h"
@@ -87,22 +88,28 @@ class DoctorRun {
     findings_.push_back({std::move(check), status, std::move(message), std::move(fix)});
   }
 
-  // Present and well-formed; the message gives at most the length found, never the value.
+  // Exactly one source, readable, well-formed; the message names the source and gives at most
+  // the length found, never the value.
   std::optional<SecretBytes> CheckRootKeyEnv() {
-    const std::string name(kRootKeyEnv);
-    std::optional<SecretBytes> text = RootKeyTextFromEnvironment();
-    if (!text) {
-      Add("root_key_env", FindingStatus::kProblem, name + " is not set on this node",
-          "export " + name + " with this node's root key (64 hex characters) and run again");
+    const std::string fix = "give this node's root key (64 hex characters) in exactly one of " +
+                            RootKeySourceChoices();
+    Result<std::optional<RootKeyText>> text = ReadRootKeyText();
+    if (!text.ok()) {
+      Add("root_key_env", FindingStatus::kProblem, text.error().message, fix);
       return std::nullopt;
     }
-    Result<SecretBytes> k0 = ParseRootKey(AsText(*text), kRootKeyEnv);
+    if (!*text) {
+      Add("root_key_env", FindingStatus::kProblem, "the root key is not set on this node", fix);
+      return std::nullopt;
+    }
+    Result<SecretBytes> k0 = ParseRootKey(AsText((*text)->text), (*text)->source);
     if (!k0.ok()) {
       Add("root_key_env", FindingStatus::kProblem, k0.error().message,
-          "set " + name + " to the current root key, exactly 64 hex characters");
+          "set " + (*text)->source + " to the current root key, exactly 64 hex characters");
       return std::nullopt;
     }
-    Add("root_key_env", FindingStatus::kOk, name + " is set and well-formed");
+    Add("root_key_env", FindingStatus::kOk,
+        "the root key comes from " + (*text)->source + " and is well-formed");
     return std::move(*k0);
   }
 

@@ -44,11 +44,16 @@ Result<SecretBytes> NewKeyFromArgument(std::string_view text) {
 }
 
 Result<SecretBytes> NewKeyFromFile(const std::string& path) {
-  std::string what = "--new-key-file " + path;
+  const std::string what = "--new-key-file " + path;
+  UDMG_ASSIGN_OR_RETURN(SecretBytes input, ReadKeyFile(path, what));
+  return ParseRootKey(AsText(input), what);
+}
+
+Result<SecretBytes> ReadKeyFile(const std::string& path, const std::string& what) {
   ScopedFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) {
     return Error{ErrorCode::kBadKey, what + " cannot be opened (" + std::strerror(errno) +
-                                         "): give the path of a file holding the new key"};
+                                         "): give the path of a file holding the key"};
   }
   struct stat info {};
   if (fstat(file.get(), &info) != 0) {
@@ -62,8 +67,7 @@ Result<SecretBytes> NewKeyFromFile(const std::string& path) {
   if (S_ISDIR(info.st_mode)) {
     return Error{ErrorCode::kBadKey, what + " is a directory: give the path of the key file"};
   }
-  UDMG_ASSIGN_OR_RETURN(SecretBytes input, ReadBounded(file.get(), what));
-  return ParseRootKey(AsText(input), what);
+  return ReadBounded(file.get(), what);
 }
 
 }  // namespace udmg::cli

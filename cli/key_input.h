@@ -23,4 +23,8 @@ Result<SecretBytes> NewKeyFromArgument(std::string_view text);
 // kBadKey when missing, unreadable, too permissive or malformed.
 Result<SecretBytes> NewKeyFromFile(const std::string& path);
 
+// A key file's whole text, not parsed, with the checks above (missing, unreadable, a directory,
+// too permissive, too large: kBadKey). `what` names the file in messages.
+Result<SecretBytes> ReadKeyFile(const std::string& path, const std::string& what);
+
 }  // namespace udmg::cli

@@ -37,7 +37,7 @@ Status CheckUnchanged(const std::optional<KeyringRecords>& current, int64_t revi
 
 Status RunInit(const GlobalOptions& global) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
-  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   SecretBytes k1 = RandomSecret(kKeySize);
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
@@ -94,7 +94,7 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
                         const ReencryptRequest& reencrypt) {
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
-  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   Result<SecretBytes> new_key =
       source.path.empty() ? NewKeyFromArgument(source.argument) : NewKeyFromFile(source.path);
   Wipe(source.argument.data(), source.argument.size());  // the parsed copy is all we keep
@@ -132,7 +132,7 @@ Result<uint64_t> CountStaleValues(db::Store& store, uint32_t active) {
 Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& reencrypt) {
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
-  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   SecretBytes k1 = RandomSecret(kKeySize);
   UDMG_ASSIGN_OR_RETURN(int64_t revision, RevisionBeforeRotation(*store));
   KeyringRecords rotated;
@@ -164,14 +164,14 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
 
 void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& action) {
   CLI::App* init = app.add_subcommand(
-      "init", "create the keyring: root key version 1 (from UDMG_SECURITY_PASSPHRASE_KEY) and "
+      "init", "create the keyring: root key version 1 (this node's K0) and "
               "master key version 1");
   init->callback([&] { action = [&] { return RunInit(global); }; });
 
   auto source = std::make_shared<NewKeySource>();
   CLI::App* rotate_k0 = app.add_subcommand(
-      "rotate-k0", "make a new root key current (needs the current one in "
-                   "UDMG_SECURITY_PASSPHRASE_KEY); values are not touched");
+      "rotate-k0", "make a new root key current (needs the current one as this node's K0); "
+                   "values are not touched");
   CLI::Option_group* key_group =
       rotate_k0->add_option_group("new key", "where the new root key comes from: exactly one");
   key_group->add_option("--new-key", source->argument,

@@ -79,7 +79,7 @@ struct BackupArgs {
 // must be the current one: a backup under an older K0 would not restore this database).
 Result<BackupContents> CollectBackupContents(pipeline::SecretsClient& client) {
   UDMG_RETURN_IF_ERROR(client.RefreshKeyring());  // the newest revision, K0 still current
-  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   const Keyring& keyring = client.keyring();
   BackupContents contents;
   UDMG_ASSIGN_OR_RETURN(contents.keyring_id, client.store().KeyringId());
@@ -159,7 +159,7 @@ Result<BackupContents> OpenBackupFile(const RestoreArgs& args) {
 // then keeps the current root. Anything else is no K0 at all (the restore may not need one).
 std::optional<SecretBytes> CurrentRootKeyIfAtHand(const std::optional<KeyringRecords>& current) {
   if (!current) return std::nullopt;
-  Result<SecretBytes> k0 = RootKeyFromEnvironment();
+  Result<SecretBytes> k0 = LoadRootKey();
   if (!k0.ok()) return std::nullopt;
   if (CheckRootKey(*current, *k0).standing != RootKeyStanding::kCurrent) return std::nullopt;
   return std::move(k0).value();
@@ -222,7 +222,7 @@ Result<RestorePlan> PlanAndApply(const GlobalOptions& global, const RestoreArgs&
 
 // The fingerprint of this node's K0, when it is set and well-formed.
 std::optional<std::string> ThisNodeFingerprint() {
-  Result<SecretBytes> k0 = RootKeyFromEnvironment();
+  Result<SecretBytes> k0 = LoadRootKey();
   if (!k0.ok()) return std::nullopt;
   return RootKeyFingerprint(*k0);
 }
@@ -310,7 +310,7 @@ void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& act
   CLI::App* backup_command = app.add_subcommand(
       "passphrase-backup",
       "write the key material recovery needs (current root key, root history, every master key) "
-      "to a file sealed under a passphrase (needs the current UDMG_SECURITY_PASSPHRASE_KEY)");
+      "to a file sealed under a passphrase (needs the current root key as this node's K0)");
   backup_command->add_option("--output", backup->output, "the backup file to create (mode 0600)")
       ->required();
   backup_command->add_flag("--force", backup->force, "replace the output file if it exists");

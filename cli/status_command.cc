@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/root_key_source.h"
 #include "engine/root_key.h"
 #include "pipeline/node_presence.h"
 
@@ -20,24 +21,34 @@ using nlohmann::json;
 
 // This node's K0 against the stored root keys.
 struct NodeStanding {
-  std::string root_key;  // "current", "older", "unknown", "missing", "malformed"
+  // "current", "older", "unknown", "missing", "malformed", or "unusable" (two sources, or a key
+  // file that cannot be read: `problem` says which)
+  std::string root_key;
   std::optional<uint32_t> version;
   std::optional<std::string> fingerprint;
+  std::optional<std::string> source;   // where the key came from (cli/root_key_source.h)
+  std::optional<std::string> problem;  // why it is malformed or unusable; never the value
 };
 
 NodeStanding CheckThisNode(const std::optional<KeyringRecords>& records) {
-  std::optional<SecretBytes> text = RootKeyTextFromEnvironment();
-  if (!text) return {"missing", std::nullopt, std::nullopt};
-  auto k0 = ParseRootKey(AsText(*text), kRootKeyEnv);
-  if (!k0.ok()) return {"malformed", std::nullopt, std::nullopt};
-  if (!records) return {"unknown", std::nullopt, RootKeyFingerprint(*k0)};
+  Result<std::optional<RootKeyText>> text = ReadRootKeyText();
+  if (!text.ok()) return {"unusable", std::nullopt, std::nullopt, std::nullopt, text.error().message};
+  if (!*text) return {"missing", std::nullopt, std::nullopt};
+  std::string source = (*text)->source;
+  auto k0 = ParseRootKey(AsText((*text)->text), source);
+  if (!k0.ok()) return {"malformed", std::nullopt, std::nullopt, source, k0.error().message};
+  if (!records) return {"unknown", std::nullopt, RootKeyFingerprint(*k0), source};
   RootKeyCheck check = CheckRootKey(*records, *k0);
   switch (check.standing) {
-    case RootKeyStanding::kCurrent: return {"current", check.version, check.fingerprint};
-    case RootKeyStanding::kOlder: return {"older", check.version, check.fingerprint};
+    case RootKeyStanding::kCurrent: return {"current", check.version, check.fingerprint, source};
+    case RootKeyStanding::kOlder: return {"older", check.version, check.fingerprint, source};
     case RootKeyStanding::kUnknown: break;
   }
-  return {"unknown", std::nullopt, check.fingerprint};
+  return {"unknown", std::nullopt, check.fingerprint, source};
+}
+
+json OptionalText(const std::optional<std::string>& text) {
+  return text ? json(*text) : json(nullptr);
 }
 
 // Every node recorded in udmg_nodes, with its standing against the keyring now. A failed read is
@@ -98,7 +109,9 @@ Result<json> CollectStatus(db::Store& store) {
   NodeStanding node = CheckThisNode(records);
   out["this_node"] = {{"root_key", node.root_key},
                       {"version", node.version ? json(*node.version) : json(nullptr)},
-                      {"fingerprint", node.fingerprint ? json(*node.fingerprint) : json(nullptr)}};
+                      {"fingerprint", OptionalText(node.fingerprint)},
+                      {"source", OptionalText(node.source)},
+                      {"problem", OptionalText(node.problem)}};
   out["nodes"] = NodesJson(store, records);
   out["columns"] = json::array();
   UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
@@ -124,9 +137,12 @@ Result<json> CollectStatus(db::Store& store) {
 
 std::string NodeLine(const json& node) {
   std::string standing = node["root_key"];
-  if (standing == "missing") return "not set (UDMG_SECURITY_PASSPHRASE_KEY is empty)";
-  if (standing == "malformed") return "malformed (UDMG_SECURITY_PASSPHRASE_KEY is not 64 hex)";
-  std::string fingerprint = node["fingerprint"];
+  if (standing == "missing") return "not set (no " + RootKeySourceChoices() + ")";
+  if (standing == "malformed" || standing == "unusable") {
+    return standing + ": " + node["problem"].get<std::string>();
+  }
+  std::string fingerprint = node["fingerprint"].get<std::string>() + ", from " +
+                            node["source"].get<std::string>();
   if (standing == "unknown") return "unknown key, fingerprint " + fingerprint;
   std::string version = std::to_string(node["version"].get<uint32_t>());
   if (standing == "current") return "version " + version + " (current), fingerprint " + fingerprint;
