@@ -22,6 +22,7 @@ struct SweepArgs {
   std::optional<uint64_t> max_rows;
   std::optional<std::string> max_duration;
   size_t batch_size = 1000;
+  double rate = 0;  // rows per second, 0 = unlimited
   bool include_plaintext = false;
   bool mark_stopped = false;
   MetricsFlags metrics;
@@ -35,10 +36,11 @@ pipeline::JobRunState SweepRunState(const pipeline::SweepReport& report) {
   return pipeline::JobRunState::kDone;
 }
 
-// A sweep's throttle: unlimited, the sweep's batch size, so that HTTP control can pause it or
-// set a rate. A paused sweep still ends at --max-duration.
+// A sweep's throttle: --rate (unlimited by default) and the sweep's batch size; HTTP control can
+// pause it or change the rate. A paused sweep still ends at --max-duration.
 Result<std::unique_ptr<pipeline::Throttle>> SweepThrottle(const SweepArgs& args) {
   pipeline::ThrottleOptions throttle_options;
+  throttle_options.rows_per_second = args.rate;
   throttle_options.batch_size = args.batch_size;
   return pipeline::Throttle::Create(throttle_options, pipeline::SteadyClock());
 }
@@ -157,6 +159,8 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
                     "start no batch after D (90s, 5m, 1h30m or seconds)");
   sweep->add_option("--batch-size", args->batch_size, "values per compare-and-swap batch")
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  sweep->add_option("--rate", args->rate, "rows per second, 0 = unlimited")
+      ->check(CLI::NonNegativeNumber);
   sweep->add_flag("--include-plaintext", args->include_plaintext,
                   "also encrypt legacy plaintext values");
   sweep->add_flag("--mark-stopped", args->mark_stopped,

@@ -111,11 +111,14 @@ TEST_P(JobOutputsTest, AFailedRunStillWritesTheTextfileWithStateFailed) {
 TEST_P(JobOutputsTest, SweepWritesItsOwnJobMetricsAndAnIdleSweepCountsAsASuccess) {
   ASSERT_TRUE(InitDemoAndRotate(server_, kRows));
   fs::path path = TextfileDir() / "udmg.prom";
-  RunOk(server_, {"sweep", "--metrics-textfile", path.string()});
+  // --rate bounds the sweep as it bounds reencrypt (high enough not to slow this test).
+  RunOk(server_, {"sweep", "--rate", "1000000", "--metrics-textfile", path.string()});
   std::string content = CheckedTextfile(path);
   EXPECT_EQ(FamilyNames(content), ContractFamilies({"job", "keystate"})) << content;
   EXPECT_EQ(SampleValue(content, R"(udmg_reencrypt_rows_total{column="credentials.secret",job="sweep",result="migrated"})"),
             static_cast<double>(kRows));
+  EXPECT_EQ(SampleValue(content, R"(udmg_reencrypt_throttle_rows_per_second{job="sweep"})"),
+            1000000.0);
   EXPECT_EQ(SampleValue(content, R"(udmg_reencrypt_job_state{job="sweep",state="done"})"), 1.0);
   std::optional<double> swept =
       SampleValue(content, R"(udmg_last_success_timestamp_seconds{job="sweep"})");
@@ -230,6 +233,7 @@ TEST_P(JobOutputsTest, BadOptionsAreRefusedBeforeTheDatabaseChanges) {
       {{"reencrypt", "--metrics-textfile", dir_.path().string()}, kExitBadInput},
       {{"sweep", "--metrics-listen", "nonsense"}, kExitBadInput},
       {{"sweep", "--metrics-textfile", missing_dir}, kExitBadInput},
+      {{"sweep", "--rate", "-1"}, kExitUsage},
       {{"rotate-master-key", "--reencrypt", "--metrics-listen", "nonsense"}, kExitBadInput},
       {{"rotate-master-key", "--reencrypt", "--metrics-listen",
         "127.0.0.1:" + std::to_string(busy.port())},
