@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs every test on both backends: a release build, then the same suite under
+# Builds and runs every test on both backends: a release build (then packaged, installed, run and
+# purged: scripts/package-test.sh), then the same suite under
 # AddressSanitizer and UndefinedBehaviorSanitizer, then the pipeline tests under ThreadSanitizer,
 # then every libFuzzer harness for a bounded time (scripts/fuzz.sh, UDMG_FUZZ_SECONDS each).
 # Each test that touches a database runs on SQLite and on a throwaway PostgreSQL 15 started here
@@ -29,6 +30,10 @@ echo "== release build and tests (SQLite and PostgreSQL)"
 scripts/build.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir build/release --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/release
+
+# The release build, packaged: no second build (scripts/package-test.sh, docs/install.md).
+echo "== Debian package: cpack, dpkg -i, runbook with the installed binary, units, purge"
+scripts/package-test.sh build/release
 
 echo "== address,undefined sanitizers (SQLite and PostgreSQL)"
 scripts/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DUDMG_SANITIZE=address,undefined
