@@ -2,13 +2,13 @@
 # The main job on the embedded default (SQLite), in a fresh directory: init, fill, rotate with
 # --reencrypt (the root key K0, then the master key K1), verify. Prints every command it runs.
 # DEMO_ROWS=N sets the table size (default 100000); UDMG_SERVER=PATH uses that binary instead of
-# building build/release.
+# building it in build/release (only the binary: the tests and benchmarks are left for test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -n "${UDMG_SERVER:-}" ]]; then
   bin=$(realpath "$UDMG_SERVER")
 else
-  scripts/build.sh build/release >/dev/null
+  UDMG_BUILD_TARGETS=udmg-server scripts/build.sh build/release >/dev/null
   bin=$PWD/build/release/cli/udmg-server
 fi
 rows=${DEMO_ROWS:-100000}
