@@ -163,6 +163,19 @@ std::vector<std::string> KeysGivenTo(const Invocation& invocation) {
   if (auto k0 = invocation.env.find("UDMG_SECURITY_PASSPHRASE_KEY"); k0 != invocation.env.end()) {
     AddKeyForms(k0->second, keys);
   }
+  auto relative_to_child = [&](fs::path path) {
+    if (path.is_relative() && !invocation.working_dir.empty()) path = invocation.working_dir / path;
+    return path;
+  };
+  // K0 from its other sources: a key file, a systemd credential.
+  if (auto file = invocation.env.find("UDMG_SECURITY_PASSPHRASE_KEY_FILE");
+      file != invocation.env.end()) {
+    AddKeyForms(ReadFile(relative_to_child(file->second)), keys);
+  }
+  if (auto credentials = invocation.env.find("CREDENTIALS_DIRECTORY");
+      credentials != invocation.env.end()) {
+    AddKeyForms(ReadFile(relative_to_child(credentials->second) / "udmg-k0"), keys);
+  }
   const std::vector<std::string>& args = invocation.args;
   for (size_t i = 0; i < args.size(); ++i) {
     const bool has_value = i + 1 < args.size();
@@ -171,9 +184,7 @@ std::vector<std::string> KeysGivenTo(const Invocation& invocation) {
     } else if (args[i].rfind("--new-key=", 0) == 0) {
       AddKeyForms(args[i].substr(10), keys);
     } else if (args[i] == "--new-key-file" && has_value) {
-      fs::path path(args[i + 1]);
-      if (path.is_relative() && !invocation.working_dir.empty()) path = invocation.working_dir / path;
-      AddKeyForms(ReadFile(path), keys);
+      AddKeyForms(ReadFile(relative_to_child(args[i + 1])), keys);
     }
   }
   return keys;

@@ -109,7 +109,8 @@ class BackgroundProcess {
 };
 
 // Every form in which udmg-server could leak a key given in `invocation`: the K0 of
-// UDMG_SECURITY_PASSPHRASE_KEY, a --new-key argument, a --new-key-file's contents, a key on stdin
+// UDMG_SECURITY_PASSPHRASE_KEY, of the file UDMG_SECURITY_PASSPHRASE_KEY_FILE names or of
+// $CREDENTIALS_DIRECTORY/udmg-k0, a --new-key argument, a --new-key-file's contents, a key on stdin
 // for `--new-key -`. A 64-hex key gives its lowercase hex, base64url (the Fernet key) and standard
 // base64 forms; another value of 32 characters or more (a malformed key) is taken as it is.
 std::vector<std::string> KeysGivenTo(const Invocation& invocation);
