@@ -250,7 +250,14 @@ TEST_P(SweepHttpTest, ARotationMidSweepEndsIt) {
   RunOk(server_, {"rotate-k0", "--new-key", new_key});
   ASSERT_TRUE(HttpPost(port_, "/control/resume").has_value());
   ProcessResult rotated_away = job_->Wait();
-  ExpectOneErrorLine(rotated_away, kExitWrongKey);
+  EXPECT_TRUE(rotated_away.Exited(kExitWrongKey)) << rotated_away.Describe();
+  // The listener's line, then the one error line.
+  ASSERT_EQ(rotated_away.StderrLines().size(), 2u) << rotated_away.Describe();
+  EXPECT_EQ(rotated_away.StderrLines()[1].rfind("udmg-server: error: this node's "
+                                                "UDMG_SECURITY_PASSPHRASE_KEY is root key version 1",
+                                                0),
+            0u)
+      << rotated_away.Describe();
   server_.set_root_key(new_key);
 }
 
