@@ -1,12 +1,15 @@
 #include "bench/e2e_postgres.h"
 
 #include <algorithm>
+#include <limits>
 #include <pqxx/pqxx>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
 #include "bench/e2e_dataset.h"
+#include "engine/envelope.h"
+#include "engine/value_cipher.h"
 
 namespace udmg::bench {
 namespace {
@@ -103,6 +106,38 @@ Result<uint64_t> RunPgcryptoPeer(const std::string& url) {
         update.commit();
         return r.affected_rows();
       });
+}
+
+Result<uint64_t> RunPgNaiveOneTransaction(const std::string& url) {
+  UDMG_ASSIGN_OR_RETURN(OpenedDataset dataset, OpenDataset(url));
+  ValueCipher cipher(dataset.keyring);
+  const std::string prefix = EnvelopePrefix(dataset.keyring->active_version());
+  Result<uint64_t> rows = WithConnection<uint64_t>(
+      url, "the naive loop in one transaction", [&](pqxx::connection& c) -> Result<uint64_t> {
+        c.prepare("next", "SELECT id, secret FROM credentials WHERE id > $1 AND secret IS NOT "
+                          "NULL AND substr(secret, 1, " + std::to_string(prefix.size()) +
+                              ") <> '" + prefix + "' ORDER BY id LIMIT 1");
+        c.prepare("write", "UPDATE credentials SET secret = $1 WHERE id = $2 AND secret = $3");
+        pqxx::work transaction(c);
+        int64_t after = 0;  // the dataset's ids start at 1 (an integer column)
+        uint64_t done = 0;
+        for (;;) {
+          pqxx::result next = transaction.exec_prepared("next", after);
+          if (next.empty()) break;
+          const int64_t id = next[0][0].as<int64_t>();
+          const std::string value = next[0][1].as<std::string>();
+          UDMG_ASSIGN_OR_RETURN(SecretBytes plaintext, cipher.Decrypt(value));
+          UDMG_ASSIGN_OR_RETURN(std::string replacement, cipher.Encrypt(plaintext));
+          transaction.exec_prepared("write", replacement, id, value);
+          after = id;
+          ++done;
+        }
+        transaction.commit();
+        return done;
+      });
+  if (!rows.ok()) return rows;
+  UDMG_RETURN_IF_ERROR(dataset.store->AddEncryptions(cipher.encryptions()));
+  return rows;
 }
 
 Status VerifyPgcryptoPeer(const std::string& url, uint64_t expect_rows, uint64_t stride) {

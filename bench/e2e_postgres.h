@@ -1,7 +1,7 @@
-// The PostgreSQL parts of the end-to-end benchmark (issue 4 item 5), on raw libpqxx connections
-// (the Store has no statement API): the pgcrypto peer table, the in-database rewrites, and the
-// planner statistics of a fresh dataset. Each works on the benchmark dataset (bench/e2e_dataset.h)
-// at `url` ("postgresql://...") and returns the rows it handled.
+// The PostgreSQL parts of the end-to-end benchmark, on raw libpqxx connections (the Store has no
+// statement API): the pgcrypto peer table, the in-database rewrites, the naive loop in one
+// transaction, and the planner statistics of a fresh dataset. Each works on the benchmark dataset
+// (bench/e2e_dataset.h) at `url` ("postgresql://...") and returns the rows it handled.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,11 @@ Result<uint64_t> RunPgInDatabaseRewrite(const std::string& url);
 // The peer an operator might reach for: re-encryption inside the database with pgcrypto,
 // UPDATE credentials_pgcrypto SET secret = encrypt(decrypt(secret, old, 'aes'), new, 'aes').
 Result<uint64_t> RunPgcryptoPeer(const std::string& url);
+
+// (a') The naive loop in ONE transaction on PostgreSQL: SELECT the next stale row by key,
+// decrypt, encrypt, UPDATE ... WHERE id AND secret — one row at a time (two round trips per row),
+// one BEGIN/COMMIT around it all. The fair naive loop: no commit per row.
+Result<uint64_t> RunPgNaiveOneTransaction(const std::string& url);
 
 // Every `stride`-th row of the peer's table decrypts under the new key to its plaintext, and the
 // table has `expect_rows` rows.

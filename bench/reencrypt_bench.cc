@@ -10,8 +10,8 @@
 //   udmg-reencrypt-bench run MODE DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]
 //       MODE: pipeline | pipeline-N | naive | naive-tx | rewrite | sql | pgcrypto
 //       (bench/e2e_baselines.h, bench/e2e_pipeline.h, bench/e2e_postgres.h; pipeline-N: N
-//       processes sharing one job, RANGE_ROWS stale rows per key range; naive-tx: SQLite only;
-//       pgcrypto: PostgreSQL only)
+//       processes sharing one job, RANGE_ROWS stale rows per key range; pgcrypto: PostgreSQL
+//       only)
 //       prints one JSON line: mode, rows, seconds, cpu_seconds, rows_per_second, peak_rss_kib
 //       (the largest of this process and its children)
 //   udmg-reencrypt-bench verify DB ROWS VERSION       every row decrypts to its plaintext
@@ -69,13 +69,15 @@ Result<uint64_t> RunMode(std::string_view mode, const std::string& target,
     return RunSharedPipelines(url, processes, settings);
   }
   if (mode == "naive") return RunNaiveRowByRow(url);
-  if (mode == "naive-tx" && !postgres) return RunNaiveOneTransaction(target);
+  if (mode == "naive-tx") {
+    return postgres ? RunPgNaiveOneTransaction(url) : RunNaiveOneTransaction(target);
+  }
   if (mode == "rewrite") return RunRewriteNoCrypto(url, settings.batch_size);
   if (mode == "sql") return postgres ? RunPgInDatabaseRewrite(url) : RunInDatabaseRewrite(target);
   if (mode == "pgcrypto" && postgres) return RunPgcryptoPeer(url);
   return Error{ErrorCode::kUsage, "unknown mode '" + std::string(mode) +
                                       "' for this database: use pipeline, pipeline-N, naive, "
-                                      "rewrite, sql, and naive-tx (SQLite) or pgcrypto (PostgreSQL)"};
+                                      "naive-tx, rewrite, sql, or pgcrypto (PostgreSQL)"};
 }
 
 double CpuSeconds(const rusage& usage) {

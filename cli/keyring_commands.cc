@@ -25,14 +25,25 @@ Result<int64_t> RevisionBeforeRotation(db::Store& store) {
   return records->revision;
 }
 
+Error AnotherRotationWon() {
+  return Error{ErrorCode::kConflict,
+               "the keyring changed while this rotation ran (another rotation won); nothing "
+               "was changed: check `udmg-server status` and run again if still needed"};
+}
+
 Status CheckUnchanged(const std::optional<KeyringRecords>& current, int64_t revision) {
   if (!current) return NotInitialized();
-  if (current->revision != revision) {
-    return Error{ErrorCode::kConflict,
-                 "the keyring changed while this rotation ran (another rotation won); nothing "
-                 "was changed: check `udmg-server status` and run again if still needed"};
-  }
+  if (current->revision != revision) return AnotherRotationWon();
   return Status::Ok();
+}
+
+// True when `k0` is the root version that the current one replaced at or after `started` (unix
+// seconds): a rotate-k0 that read the keyring after a concurrent one committed lost a race (7),
+// it is not a node left behind (4).
+bool ReplacedSince(const KeyringRecords& current, std::span<const uint8_t> k0, int64_t started) {
+  const std::vector<RootKeyRecord>& roots = current.roots;
+  return roots.size() >= 2 && roots.back().created_at >= started &&
+         roots[roots.size() - 2].fingerprint == RootKeyFingerprint(k0);
 }
 
 Status RunInit(const GlobalOptions& global) {
@@ -92,6 +103,7 @@ struct NewKeySource {
 
 Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
                         const ReencryptRequest& reencrypt) {
+  const int64_t started = NowSeconds();
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
@@ -104,7 +116,12 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
         UDMG_RETURN_IF_ERROR(CheckUnchanged(current, revision));
-        UDMG_ASSIGN_OR_RETURN(rotated, RotateRootKey(*current, k0, *new_key, NowSeconds()));
+        Result<KeyringRecords> result = RotateRootKey(*current, k0, *new_key, NowSeconds());
+        if (!result.ok() && result.error().code == ErrorCode::kWrongKey &&
+            ReplacedSince(*current, k0, started)) {
+          return AnotherRotationWon();
+        }
+        UDMG_ASSIGN_OR_RETURN(rotated, std::move(result));
         return rotated;
       }));
   const RootKeyRecord& newest = rotated.roots.back();

@@ -208,6 +208,10 @@ void MetricsOutputs::Finish(pipeline::JobRunState state) {
     std::lock_guard lock(mutex_);
     if (finished_) return;
     if (job_) job_->SetState(state);
+    // The job has ended: control answers 503 from now on, also while the outputs below are
+    // written (a push may wait on a slow Pushgateway).
+    finished_ = true;
+    control_ = nullptr;
   }
   if (textfile_) {
     Status written = metrics::WriteTextfile(*textfile_, CollectAll());

@@ -10,20 +10,6 @@
 namespace udmg::cli {
 namespace {
 
-// AddressSanitizer cannot see overflows inside the secure heap's arena (its own allocator on
-// mmap'd memory): an ASan build keeps SecretBytes on the instrumented heap.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUseSecureHeap = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kUseSecureHeap = false;
-#else
-constexpr bool kUseSecureHeap = true;
-#endif
-#else
-constexpr bool kUseSecureHeap = true;
-#endif
-
 // The secure heap's smallest block: two pointers (its free-list node).
 constexpr size_t kSecureHeapMinBlock = 16;
 
@@ -63,7 +49,7 @@ void DisableCoreDumps(HardeningReport& report) {
 
 // CRYPTO_secure_malloc_init: 1 locked, 2 arena made but mlock refused, 0 failed.
 void StartSecureHeap(HardeningReport& report) {
-  if (!kUseSecureHeap) return;
+  if (!kSecureHeapInThisBuild) return;
   size_t size = kSecureHeapBytes;
   int started = CRYPTO_secure_malloc_init(size, kSecureHeapMinBlock);
   if (started == 2) {

@@ -20,6 +20,20 @@ inline constexpr size_t kSecureHeapBytes = 128 * 1024;
 // Smaller than this, the arena is kept unlocked (still not dumped) rather than shrunk further.
 inline constexpr size_t kSecureHeapMinBytes = 16 * 1024;
 
+// AddressSanitizer cannot see overflows inside the secure heap's arena (its own allocator on
+// mmap'd memory): an ASan build keeps SecretBytes on the instrumented heap.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSecureHeapInThisBuild = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSecureHeapInThisBuild = false;
+#else
+inline constexpr bool kSecureHeapInThisBuild = true;
+#endif
+#else
+inline constexpr bool kSecureHeapInThisBuild = true;
+#endif
+
 enum class SecureHeapState {
   kLocked,    // in the arena, locked in RAM
   kUnlocked,  // in the arena, but mlock was refused: not dumped, may be swapped

@@ -2,6 +2,10 @@
 // (the production bounds are not changed for fuzzing), and the round trip of a backup that opens.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <span>
 #include <vector>
 
 #include "engine/backup.h"
@@ -13,11 +17,38 @@ inline constexpr std::string_view kFuzzPassphrase = "fuzz passphrase, not a secr
 // N = 2^10, r = 1, p = 1: 128 KiB, well under a millisecond (engine/backup.h accepts no less).
 inline constexpr ScryptCost kCheapestCost{10, 1, 1};
 
-// What OpenBackup returns for any file: contents, or one of its documented refusals.
-inline void CheckOpened(const Result<BackupContents>& opened) {
-  if (opened.ok()) return;
-  CheckError(opened.error(), ErrorCode::kBadInput, ErrorCode::kBadPassphrase,
-             ErrorCode::kCorruptValue);
+// The header check of docs/formats.md, written again here as the harnesses' oracle: magic,
+// format 1, scrypt, cost within bounds, a body that holds a tag and ends where the file ends.
+inline bool HeaderAccepted(std::span<const uint8_t> file) {
+  if (file.size() < kBackupHeaderSize ||
+      !std::equal(kBackupMagic.begin(), kBackupMagic.end(), file.begin()) ||
+      file[8] != kBackupFormat || file[9] != 1) {
+    return false;
+  }
+  auto u32 = [&file](size_t at) {
+    return uint32_t{file[at]} << 24 | uint32_t{file[at + 1]} << 16 | uint32_t{file[at + 2]} << 8 |
+           file[at + 3];
+  };
+  const uint32_t log2_n = file[10], r = u32(11), p = u32(15), body = u32(47);
+  const bool cost_ok = log2_n >= 10 && log2_n <= 22 && r >= 1 && r <= 32 && p >= 1 && p <= 16 &&
+                       (uint64_t{1} << log2_n) * r * 128 <= (uint64_t{1} << 30);
+  return cost_ok && body >= 16 && file.size() == kBackupHeaderSize + uint64_t{body};
+}
+
+// A file from outside, never sealed here: a header refused before scrypt is kBadInput; past that,
+// only the tag can fail (no input forges it under the fixed passphrase): kBadPassphrase.
+inline void CheckFileRefused(std::span<const uint8_t> file, const Error& error) {
+  CheckError(error, HeaderAccepted(file) ? ErrorCode::kBadPassphrase : ErrorCode::kBadInput);
+}
+
+// Contents sealed here (the tag verifies): text that is not JSON is kBadInput; JSON is refused for
+// its shape (kBadInput) or its key material (kCorruptValue); never kBadPassphrase.
+inline void CheckContentsRefused(std::span<const uint8_t> plaintext, const Error& error) {
+  if (!nlohmann::json::accept(plaintext.begin(), plaintext.end())) {
+    CheckError(error, ErrorCode::kBadInput);
+  } else {
+    CheckError(error, ErrorCode::kBadInput, ErrorCode::kCorruptValue);
+  }
 }
 
 // Contents that opened seal again (they passed the same checks) and open to the same contents.

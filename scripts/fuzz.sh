@@ -49,8 +49,13 @@ run_one() {
   mkdir -p "$dir/corpus"
   if [[ -d fuzz/corpus/$name ]]; then cp -r "fuzz/corpus/$name/." "$dir/corpus/"; fi
   if [[ $name == fernet_fuzzer && -d $testdata/fernet ]]; then
-    python3 fuzz/make_seeds.py --testdata "$testdata" "$work/testdata"
-    cp -r "$work/testdata/$name/." "$dir/corpus/" 2>/dev/null || true
+    # A seed step that fails fails the harness: it would otherwise run without the spec's tokens.
+    if ! python3 fuzz/make_seeds.py --testdata "$testdata" "$work/testdata" >"$dir/log" 2>&1 ||
+      ! cp -r "$work/testdata/$name/." "$dir/corpus/" >>"$dir/log" 2>&1; then
+      echo "fuzz: the seeds from $testdata/fernet could not be made or copied" >>"$dir/log"
+      echo 1 >"$dir/status"
+      return
+    fi
   fi
   local status=0
   "$build/fuzz/$name" "$dir/corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
@@ -87,7 +92,8 @@ for name in "${harnesses[@]}"; do
   else
     failed=1
     printf '%-24s FAILED  (exit %s) after %s execs\n' "$name" "$status" "${execs:-?}"
-    grep -E 'ERROR:|FUZZ_CHECK|runtime error|SUMMARY|Test unit written' "$dir/log" | head -8 |
+    grep -E 'ERROR:|FUZZ_CHECK|runtime error|SUMMARY|Test unit written|^fuzz:' "$dir/log" |
+      head -8 |
       sed 's/^/    /'
     artifact=$(sed -n 's/.*Test unit written to \([^ ]*\).*/\1/p' "$dir/log" | tail -1)
     [[ -n $artifact ]] && echo "    replay: $build/fuzz/$name $artifact"

@@ -27,4 +27,9 @@ if command -v systemctl >/dev/null 2>&1; then
     systemctl stop "$service" >/dev/null 2>&1 || true
   done
 fi
+# An unprivileged user for tests that must run udmg-server as someone other than root
+# (tests/e2e/process_hygiene_test.cc: as root, /proc files are root's whether dumpable or not).
+if ! id -u udmg-test >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin udmg-test
+fi
 echo "setup: all packages present"

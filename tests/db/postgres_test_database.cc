@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <pqxx/pqxx>
 #include <random>
 #include <string_view>
+#include <thread>
 
 namespace udmg::db::testing {
 namespace {
@@ -70,6 +72,16 @@ class PostgresTestDatabase final : public TestDatabase {
       ADD_FAILURE() << "test query failed: " << e.what() << ": " << sql;
       return "";
     }
+  }
+
+  bool WaitForBlockedConnection() override {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (QueryText("SELECT count(*) FROM pg_stat_activity "
+                     "WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))") == "0") {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the poll's pace only
+    }
+    return true;
   }
 
   std::string Dump() override {

@@ -2,6 +2,7 @@
 // the lock instead of failing.
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -47,22 +48,25 @@ TEST(SqliteStoreTest, DatabaseIsInWalMode) {
   EXPECT_EQ(database->QueryText("PRAGMA journal_mode"), "wal");
 }
 
-// Another connection holds the write lock for a while; the store's write waits for it (busy
-// timeout) and succeeds instead of failing with "database is locked".
+// Another connection holds the write lock; the store's write waits for it (busy timeout), is
+// seen waiting, and succeeds once the lock is released instead of failing with "database is
+// locked".
 TEST(SqliteStoreTest, WriterWaitsForTheLockHolder) {
   std::unique_ptr<TestDatabase> database = MakeSqliteDatabase();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(database->url()));
   ASSERT_OK(store->Migrate());
-  std::string url = database->url();
-  sqlite3* holder = nullptr;
-  ASSERT_EQ(sqlite3_open(url.substr(7).c_str(), &holder), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  database->Execute("BEGIN IMMEDIATE");
+  std::atomic<bool> returned{false};
   Status written;
-  std::thread writer([&] { written = store->AddEncryptions({{1, 1}}); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the writer queue up
-  EXPECT_EQ(sqlite3_exec(holder, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::thread writer([&] {
+    written = store->AddEncryptions({{1, 1}});
+    returned = true;
+  });
+  const bool blocked = database->WaitForBlockedConnection();
+  EXPECT_TRUE(blocked) << "the writer never waited for the lock";
+  EXPECT_FALSE(returned) << "the writer returned while the lock was held";
+  database->Execute("COMMIT");
   writer.join();
-  sqlite3_close_v2(holder);
   EXPECT_TRUE(written.ok()) << written.message();
 }
 

@@ -170,7 +170,7 @@ TEST_P(StoreBindingTest, BindingWaitsForTheKeyringLock) {
                             : "SELECT pg_advisory_lock(" + lock_id + ")");
   Result<ColumnRef> bound = Error{ErrorCode::kInternal, "not run"};
   std::thread binder([&] { bound = other->SetColumnBinding("credentials", "secret", true); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(database_->WaitForBlockedConnection()) << "the binding never waited for the lock";
   database_->Execute(
       "INSERT INTO udmg_master_keys (version, k3, root_version, state, created_at) "
       "VALUES (2, 'gAAAAAk3-2', 1, 'decrypt_only', 0)");

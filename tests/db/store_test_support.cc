@@ -6,9 +6,12 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <system_error>
+#include <thread>
 
 namespace udmg::db::testing {
 
@@ -35,10 +38,36 @@ void TestDatabase::Execute(const std::string& sql) {
 
 namespace {
 
+constexpr auto kBlockedDeadline = std::chrono::minutes(1);
+
+// SQLite's busy handler sleeps through its connection's VFS between attempts at a lock: the
+// default VFS is replaced, for this process, by a copy whose xSleep counts the calls.
+std::atomic<uint64_t> busy_sleeps{0};
+sqlite3_vfs* real_vfs = nullptr;
+
+int CountingSleep(sqlite3_vfs*, int microseconds) {
+  busy_sleeps.fetch_add(1);
+  return real_vfs->xSleep(real_vfs, microseconds);
+}
+
+void InstallSleepCountingVfs() {
+  static sqlite3_vfs counting = [] {
+    real_vfs = sqlite3_vfs_find(nullptr);
+    sqlite3_vfs copy = *real_vfs;
+    copy.zName = "udmg-test-counting-sleeps";
+    copy.xSleep = CountingSleep;
+    copy.pNext = nullptr;
+    return copy;
+  }();
+  static const int registered = sqlite3_vfs_register(&counting, /*makeDflt=*/1);
+  EXPECT_EQ(registered, SQLITE_OK);
+}
+
 // A SQLite database file in a temp dir, with the test's own raw connection.
 class SqliteTestDatabase final : public TestDatabase {
  public:
   SqliteTestDatabase() : file_(dir_.path() / "test.db") {
+    InstallSleepCountingVfs();  // before any connection opens, so every one uses it
     if (sqlite3_open(file_.c_str(), &db_) != SQLITE_OK) ADD_FAILURE() << sqlite3_errmsg(db_);
     sqlite3_busy_timeout(db_, 30'000);
   }
@@ -57,6 +86,16 @@ class SqliteTestDatabase final : public TestDatabase {
   std::string QueryText(const std::string& sql) override {
     std::vector<std::vector<std::string>> rows = Query(sql);
     return rows.empty() || rows[0].empty() ? "" : rows[0][0];
+  }
+
+  bool WaitForBlockedConnection() override {
+    const uint64_t before = busy_sleeps.load();
+    const auto deadline = std::chrono::steady_clock::now() + kBlockedDeadline;
+    while (busy_sleeps.load() == before) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::yield();
+    }
+    return true;
   }
 
   std::string Dump() override {

@@ -44,6 +44,11 @@ class TestDatabase {
   virtual std::string QueryText(const std::string& sql) = 0;
   // Every table's definition and rows, in a stable order: equal dumps mean nothing changed.
   virtual std::string Dump() = 0;
+  // Waits until another connection of the database waits for a lock the test's own connection
+  // holds: on SQLite, a busy handler sleeping (seen through the default VFS, which this support
+  // replaces with one that counts sleeps); on PostgreSQL, pg_blocking_pids naming this session.
+  // False after a minute: a safety net against a hang, not a timing check.
+  virtual bool WaitForBlockedConnection() = 0;
 };
 
 struct StoreBackend {

@@ -4,6 +4,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <iterator>
@@ -199,6 +202,48 @@ void ExpectDemoValuesMigrated(const UdmgServer& server, int rows) {
     if (!ok && ++wrong <= kRowsShown) ADD_FAILURE() << "row " << key << ": " << value.dump();
   }
   EXPECT_EQ(wrong, 0);
+}
+
+SqliteWriteLock::SqliteWriteLock(const std::filesystem::path& database) {
+  const std::filesystem::path held = dir_.path() / "held";
+  EXPECT_TRUE(WriteFile(held, ""));
+  holder_ = BackgroundProcess::Start(
+      {.program = "/usr/bin/python3",
+       .args = {"-c",
+                "import os, sqlite3, sys, time\n"
+                "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE')\n"
+                "print('locked', file=sys.stderr, flush=True)\n"
+                "while os.path.exists(sys.argv[2]): time.sleep(0.02)\n",
+                database.string(), held.string()}});
+  // Waits for the holder's "locked" line: an event, not a time.
+  while (holder_->Running() &&
+         ReadFile(holder_->stderr_path()).find("locked") == std::string::npos) {
+  }
+  if (!holder_->Running()) ADD_FAILURE() << "no lock taken: " << holder_->Wait().Describe();
+}
+
+SqliteWriteLock::~SqliteWriteLock() {
+  std::error_code ignored;
+  std::filesystem::remove(dir_.path() / "held", ignored);
+  ProcessResult ended = holder_->Wait();
+  EXPECT_TRUE(ended.Exited(0)) << ended.Describe();
+}
+
+Invocation AsUnprivilegedUser(Invocation invocation) {
+  if (geteuid() != 0) return invocation;
+  const passwd* user = getpwnam(kUnprivilegedTestUser);
+  if (user == nullptr) {
+    ADD_FAILURE() << "no user " << kUnprivilegedTestUser << ": run scripts/setup.sh";
+    return invocation;
+  }
+  std::vector<std::string> args = {"--reuid", std::to_string(user->pw_uid), "--regid",
+                                   std::to_string(user->pw_gid), "--clear-groups", "--",
+                                   invocation.program.string()};
+  args.insert(args.end(), invocation.args.begin(), invocation.args.end());
+  invocation.program = "/usr/bin/setpriv";
+  invocation.args = std::move(args);
+  return invocation;
 }
 
 }  // namespace udmg::testing

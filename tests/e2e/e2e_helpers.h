@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -85,5 +87,29 @@ std::map<int, int> ExpectDemoPlaintexts(const nlohmann::json& inspected, int row
 // Expects exactly `rows` credentials.secret values, every one under the active master version and
 // decrypting (in Python) to "demo-secret-<id>"; the first few wrong rows are shown.
 void ExpectDemoValuesMigrated(const UdmgServer& server, int rows);
+
+// Another process holding the write lock of a SQLite database until the object is destroyed:
+// commands that write wait for it (busy timeout) and fail with exit 8 past it.
+class SqliteWriteLock {
+ public:
+  // Returns once the lock is held; fails the test (ADD_FAILURE) if it cannot be taken.
+  explicit SqliteWriteLock(const std::filesystem::path& database);
+  ~SqliteWriteLock();  // releases the lock and waits for the holder to end
+  SqliteWriteLock(const SqliteWriteLock&) = delete;
+  SqliteWriteLock& operator=(const SqliteWriteLock&) = delete;
+
+ private:
+  TempDir dir_;                                  // holds the file whose removal releases the lock
+  std::unique_ptr<BackgroundProcess> holder_;
+};
+
+// The name of the unprivileged user that tests running as root run udmg-server as
+// (scripts/setup.sh creates it).
+inline constexpr char kUnprivilegedTestUser[] = "udmg-test";
+
+// `invocation` run as an unprivileged user: through setpriv as kUnprivilegedTestUser when the
+// test runs as root (a test failure when that user is missing), unchanged otherwise. Its
+// working directory and files must be reachable by that user.
+Invocation AsUnprivilegedUser(Invocation invocation);
 
 }  // namespace udmg::testing

@@ -1,10 +1,16 @@
-// Process hygiene of the real binary (issue 7 item 3, docs/process-hygiene.md): while a slow
+// Process hygiene of the real binary (docs/process-hygiene.md): while a slow
 // rotate-k0 --reencrypt runs, /proc shows no core file allowed, and neither its environment nor
 // its command line holds the root key or the new one (given by file, on stdin, or as an argument,
 // which is wiped from argv once parsed). SIGTERM then
 // ends it through the normal return path (exit 10, checkpoint saved). The runner itself fails any
 // run whose output shows a key it was given (cli_runner.h, KeysGivenTo). Files holding keys are
 // checked 0600 where they are made (recovery_test: backup and --write-key-file).
+//
+// The job runs as an unprivileged user (kUnprivilegedTestUser, made by scripts/setup.sh, when the
+// test runs as root; the test's own user otherwise): /proc/PID files are owned by the process's
+// user while it is dumpable and by root once it is not, which only tells the two apart for a user
+// that is not root. Root then reads /proc/PID/environ all the same, to look for the keys.
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,12 +52,49 @@ std::string Lower(std::string text) {
   return text;
 }
 
+// The value of a "Name:\tfirst ..." line of /proc/PID/status (its first field), or "".
+std::string StatusField(const std::string& status, const std::string& name) {
+  std::istringstream lines(status);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name + ":", 0) == 0) {
+      std::istringstream fields(line.substr(name.size() + 1));
+      std::string first;
+      fields >> first;
+      return first;
+    }
+  }
+  return "";
+}
+
 enum class NewKeySource { kFile, kStdin, kArgument };
 
 class ProcessHygieneTest : public ::testing::TestWithParam<NewKeySource> {
  protected:
-  // Every value on an older master version: the job after the rotation has work to do.
-  void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
+  // Every value on an older master version: the job after the rotation has work to do. As root,
+  // the working directory and the database then go to kUnprivilegedTestUser, who runs every later
+  // command.
+  void SetUp() override {
+    ASSERT_TRUE(InitDemoAndRotate(server_, kRows));
+    if (geteuid() != 0) {
+      uid_ = geteuid();
+      gid_ = getegid();
+      return;
+    }
+    const passwd* user = getpwnam(kUnprivilegedTestUser);
+    ASSERT_NE(user, nullptr) << "no user " << kUnprivilegedTestUser << ": run scripts/setup.sh";
+    uid_ = user->pw_uid;
+    gid_ = user->pw_gid;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path())) {
+      ASSERT_EQ(lchown(entry.path().c_str(), uid_, gid_), 0) << entry.path();
+    }
+    ASSERT_EQ(chown(dir_.path().c_str(), uid_, gid_), 0);
+    // exec of a binary its user cannot read leaves the process not dumpable by itself: the
+    // binary must be readable for the check to mean anything.
+    struct stat binary {};
+    ASSERT_EQ(stat(UdmgServer::DefaultBinary().c_str(), &binary), 0);
+    ASSERT_TRUE(binary.st_mode & S_IROTH) << UdmgServer::DefaultBinary() << " not world-readable";
+  }
 
   std::unique_ptr<BackgroundProcess> StartRotation(const std::string& new_key) {
     std::vector<std::string> args = {"rotate-k0", "--reencrypt", "--rate", "50", "--no-progress",
@@ -60,6 +103,7 @@ class ProcessHygieneTest : public ::testing::TestWithParam<NewKeySource> {
     if (GetParam() == NewKeySource::kFile) {
       const std::filesystem::path key_file = dir_.path() / "new.key";
       EXPECT_TRUE(WriteFile(key_file, new_key + "\n"));
+      EXPECT_EQ(chown(key_file.c_str(), uid_, gid_), 0);  // 0600, so its reader must own it
       args.insert(args.end(), {"--new-key-file", key_file.string()});
     } else if (GetParam() == NewKeySource::kStdin) {
       args.insert(args.end(), {"--new-key", "-"});
@@ -67,14 +111,14 @@ class ProcessHygieneTest : public ::testing::TestWithParam<NewKeySource> {
     } else {
       args.insert(args.end(), {"--new-key", new_key});  // wiped from argv once parsed
     }
-    return BackgroundProcess::Start(server_.Command(args, stdin_data));
+    return BackgroundProcess::Start(AsUnprivilegedUser(server_.Command(args, stdin_data)));
   }
 
   // True once the job answers on its control socket: it is past start-up and re-encrypting.
   bool WaitUntilRunning(BackgroundProcess& job) {
     for (int i = 0; i < kPollTries && job.Running(); ++i) {
-      ProcessResult status = server_.Run(
-          {"reencrypt", "--control", "status", "--control-socket", socket_.string()});
+      ProcessResult status = RunProcess(AsUnprivilegedUser(server_.Command(
+          {"reencrypt", "--control", "status", "--control-socket", socket_.string()})));
       if (status.Exited(0)) return true;
       std::this_thread::sleep_for(kPollStep);
     }
@@ -84,6 +128,8 @@ class ProcessHygieneTest : public ::testing::TestWithParam<NewKeySource> {
   TempDir dir_;
   UdmgServer server_{dir_.path()};
   std::filesystem::path socket_ = dir_.path() / "job.control";
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
 };
 
 TEST_P(ProcessHygieneTest, RunningJobShowsNoKeyInProcAndAllowsNoCoreFile) {
@@ -106,19 +152,26 @@ TEST_P(ProcessHygieneTest, RunningJobShowsNoKeyInProcAndAllowsNoCoreFile) {
   EXPECT_EQ(Lower(*cmdline).find(k0), std::string::npos) << "K0 in /proc/PID/cmdline";
   EXPECT_EQ(Lower(*cmdline).find(new_key), std::string::npos) << "new key in /proc/PID/cmdline";
 
-  // The environment: not dumpable, so only root may read it; what it shows has no K0 any more.
+  // Not dumpable: the job runs as an unprivileged user, yet its /proc files are root's.
+  std::optional<std::string> status = ReadProc(ProcFile(pid, "status"));
+  ASSERT_TRUE(status.has_value());
+  ASSERT_EQ(StatusField(*status, "Uid"), std::to_string(uid_)) << "not the unprivileged user";
+  ASSERT_NE(uid_, 0u);
   struct stat info {};
   ASSERT_EQ(stat(ProcFile(pid, "environ").c_str(), &info), 0);
-  EXPECT_EQ(info.st_uid, 0u) << "/proc/PID/environ not owned by root: the process is dumpable";
+  EXPECT_EQ(info.st_uid, 0u) << "/proc/PID/environ owned by the job's user: it is dumpable";
+
+  // The environment: only root may read it; what it shows has no K0 any more.
   std::optional<std::string> environ = ReadProc(ProcFile(pid, "environ"));
-  if (environ) {
+  if (geteuid() != 0) {
+    EXPECT_FALSE(environ.has_value()) << "its own user could read the job's environment";
+  } else {
+    ASSERT_TRUE(environ.has_value()) << "root could not read /proc/PID/environ";
     EXPECT_NE(environ->find("PATH="), std::string::npos) << "not the job's environment";
     EXPECT_NE(environ->find("UDMG_SECURITY_PASSPHRASE_KEY="), std::string::npos)
         << "the variable's name stays in the block; its value is wiped";
     EXPECT_EQ(Lower(*environ).find(k0), std::string::npos) << "K0 in /proc/PID/environ";
     EXPECT_EQ(Lower(*environ).find(new_key), std::string::npos) << "new key in /proc/PID/environ";
-  } else {
-    EXPECT_NE(getuid(), 0u) << "root could not read /proc/PID/environ";
   }
 
   // SIGTERM: the job stops at a batch boundary and returns through main (exit 10).

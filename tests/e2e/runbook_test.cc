@@ -249,7 +249,8 @@ TEST_P(RunbookTest, NullAndLegacyPlaintextValues) {
 
   ProcessResult null_read = RunOk(server, {"secret", "get", "credentials.secret", "1"});
   EXPECT_EQ(null_read.stdout_data, "");
-  EXPECT_FALSE(null_read.stderr_data.empty()) << "a NULL value deserves a note on stderr";
+  EXPECT_EQ(null_read.stderr_data,
+            "udmg-server: note: credentials.secret id=1 is NULL: nothing printed\n");
   EXPECT_EQ(RunOk(server, {"secret", "get", "credentials.secret", "2"}).stdout_data,
             "legacy-password");
   ExpectDumpUnchanged(server, before, "reading NULL and legacy plaintext");
@@ -271,6 +272,106 @@ TEST_P(RunbookTest, NullAndLegacyPlaintextValues) {
             "1|\n2|udmg:v2:\n3|udmg:v2:\n");
   EXPECT_EQ(RunOk(server, {"secret", "get", "credentials.secret", "2"}).stdout_data,
             "legacy-password");
+}
+
+// status never needs the key: a missing or malformed K0 is reported in its output, exit 0.
+TEST_P(RunbookTest, StatusReportsAMissingOrMalformedRootKey) {
+  TempDir dir;
+  UdmgServer server(dir.path());
+  ASSERT_TRUE(InitDemo(server, 3));
+  const std::string key = server.root_key();
+  server.clear_root_key();
+  auto status = StatusJson(server);
+  ASSERT_TRUE(status);
+  EXPECT_EQ((*status)["this_node"]["root_key"], "missing");
+  ProcessResult text = RunOk(server, {"status"});
+  EXPECT_NE(text.stdout_data.find("not set (UDMG_SECURITY_PASSPHRASE_KEY is empty)"),
+            std::string::npos)
+      << text.Describe();
+  server.set_root_key(key.substr(0, 63));
+  status = StatusJson(server);
+  ASSERT_TRUE(status);
+  EXPECT_EQ((*status)["this_node"]["root_key"], "malformed");
+  text = RunOk(server, {"status"});
+  EXPECT_NE(text.stdout_data.find("malformed (UDMG_SECURITY_PASSPHRASE_KEY is not 64 hex)"),
+            std::string::npos)
+      << text.Describe();
+  ExpectNoKeyIn(text, {key});
+}
+
+// Past 2^31 encryptions under a master version, every command that encrypts under it warns,
+// on one line, and still exits 0.
+TEST_P(RunbookTest, NonceBudgetWarnsPastTwoToTheThirtyOne) {
+  TempDir dir;
+  UdmgServer server(dir.path());
+  ASSERT_TRUE(InitDemo(server, 3));
+  RunOk(server, {"rotate-master-key"});
+  ProcessResult quiet = RunOk(server, {"secret", "put", "credentials.secret", "1"}, "below");
+  EXPECT_EQ(quiet.stderr_data, "");
+  server.Exec("UPDATE udmg_key_usage SET encryptions = 2147483647 WHERE version = 2;");
+  auto warning = [](const std::string& count) {
+    return "udmg-server: warning: master key version 2 has made " + count +
+           " encryptions, past 2^31 of its 2^32 random-nonce budget: run `udmg-server "
+           "rotate-master-key` soon\n";
+  };
+  ProcessResult put = RunOk(server, {"secret", "put", "credentials.secret", "1"}, "past");
+  EXPECT_EQ(put.stderr_data, warning("2147483648"));
+  ProcessResult sweep = RunOk(server, {"sweep", "--batch-size", "1", "--max-rows", "1"});
+  EXPECT_EQ(sweep.stderr_data, warning("2147483649"));
+}
+
+// Why a sweep ended is the word after the version: completed, max-rows, max-duration.
+TEST_P(RunbookTest, SweepSaysWhyItEnded) {
+  TempDir dir;
+  UdmgServer server(dir.path());
+  ASSERT_TRUE(InitDemo(server, 6));
+  RunOk(server, {"rotate-master-key"});
+  EXPECT_NE(RunOk(server, {"sweep", "--max-rows", "2", "--batch-size", "1"})
+                .stdout_data.find("sweep to master key version 2 max-rows: migrated 2, conflicts "
+                                  "0, failed 0, remaining 4\n"),
+            std::string::npos);
+  EXPECT_NE(RunOk(server, {"sweep", "--max-duration", "0"})
+                .stdout_data.find("sweep to master key version 2 max-duration: migrated 0, "
+                                  "conflicts 0, failed 0, remaining 4\n"),
+            std::string::npos);
+  EXPECT_NE(RunOk(server, {"sweep"}).stdout_data.find(
+                "sweep to master key version 2 completed: migrated 4, conflicts 0, failed 0, "
+                "remaining 0\n"),
+            std::string::npos);
+}
+
+// columns remove forgets the registration and touches no value; add brings it back.
+TEST_P(RunbookTest, ColumnsRemoveUnregistersWithoutTouchingValues) {
+  TempDir dir;
+  UdmgServer server(dir.path());
+  ASSERT_TRUE(InitDemo(server, 3));
+  const std::string values = server.Exec("SELECT id, secret FROM credentials ORDER BY id;");
+  RunOk(server, {"columns", "remove", "credentials.secret"});
+  EXPECT_EQ(RunOk(server, {"columns", "list"}).stdout_data, "");
+  EXPECT_EQ(server.Exec("SELECT id, secret FROM credentials ORDER BY id;"), values);
+  ExpectOneErrorLine(server.Run({"secret", "get", "credentials.secret", "1"}), kExitNotFound);
+  RunOk(server, {"columns", "add", "credentials.secret"});
+  EXPECT_EQ(RunOk(server, {"secret", "get", "credentials.secret", "1"}).stdout_data,
+            "demo-secret-1");
+}
+
+// A text row key (`alice`): put and get address the row by its text key.
+TEST_P(RunbookTest, TextRowKeysForSecretGetAndPut) {
+  TempDir dir;
+  UdmgServer server(dir.path());
+  ASSERT_TRUE(InitDemo(server, 0));
+  server.Exec("CREATE TABLE accounts (name TEXT PRIMARY KEY, token TEXT);"
+              "INSERT INTO accounts (name, token) VALUES ('alice', NULL), ('007', NULL);");
+  RunOk(server, {"columns", "add", "accounts.token", "--key", "name"});
+  RunOk(server, {"secret", "put", "accounts.token", "alice"}, "alice's token");
+  RunOk(server, {"secret", "put", "accounts.token", "007"}, "bond's token");
+  EXPECT_EQ(RunOk(server, {"secret", "get", "accounts.token", "alice"}).stdout_data,
+            "alice's token");
+  EXPECT_EQ(RunOk(server, {"secret", "get", "accounts.token", "007"}).stdout_data,
+            "bond's token");
+  EXPECT_EQ(server.Exec("SELECT name, substr(token, 1, 8) FROM accounts ORDER BY name;"),
+            "007|udmg:v1:\nalice|udmg:v1:\n");
+  ExpectOneErrorLine(server.Run({"secret", "get", "accounts.token", "bob"}), kExitNotFound);
 }
 
 // The database comes from --db (before or after the subcommand), else UDMG_DATABASE_URL, else

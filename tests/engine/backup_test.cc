@@ -504,9 +504,7 @@ class BackupInteropTest : public ::testing::Test {
     std::string pattern = (std::filesystem::temp_directory_path() / "udmg-backup-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
-    if (std::system("python3 -c 'import cryptography' 2>/dev/null") != 0) {
-      GTEST_SKIP() << "python3 with the cryptography package is not available";
-    }
+    UDMG_REQUIRE_PYTHON_CRYPTOGRAPHY();
   }
   void TearDown() override {
     std::error_code ignored;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -37,6 +38,28 @@ inline std::vector<uint8_t> Bytes(std::string_view text) {
 }
 
 inline std::string Text(std::span<const uint8_t> bytes) { return std::string(AsText(bytes)); }
+
+// Python 3 with its `cryptography` package, the independent implementation the interop tests
+// check against: without it the test is skipped, or fails under UDMG_REQUIRE_PYTHON=1 (set by
+// scripts/test.sh, so CI cannot pass without running them). Only the import is checked: once it
+// works, any failure of the Python side is the test's failure.
+inline bool PythonCryptographyAvailable() {
+  return std::system("python3 -c 'import cryptography' >/dev/null 2>&1") == 0;
+}
+inline bool PythonRequired() {
+  const char* value = std::getenv("UDMG_REQUIRE_PYTHON");
+  return value != nullptr && std::string(value) == "1";
+}
+#define UDMG_REQUIRE_PYTHON_CRYPTOGRAPHY()                                                     \
+  do {                                                                                         \
+    if (!::udmg::testing::PythonCryptographyAvailable()) {                                     \
+      if (::udmg::testing::PythonRequired()) {                                                 \
+        FAIL() << "python3 with cryptography is missing (UDMG_REQUIRE_PYTHON=1): apt-get "     \
+                  "install python3-cryptography";                                             \
+      }                                                                                        \
+      GTEST_SKIP() << "python3 with the cryptography package is not available";                \
+    }                                                                                          \
+  } while (0)
 
 // Deterministic, varied test bytes (not a key: keys come from RandomSecret).
 inline std::vector<uint8_t> Pattern(size_t size, uint8_t seed = 1) {

@@ -1,6 +1,8 @@
 #include "engine/root_key.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <string>
 
@@ -90,7 +92,14 @@ TEST(RootKeyTest, FingerprintSeparatesKeys) {
   const SecretBytes a = RandomSecret(kKeySize);
   SecretBytes b = a;
   b[31] ^= 1;
-  EXPECT_EQ(RootKeyFingerprint(a), RootKeyFingerprint(a));
+  // The documented HMAC, computed here with OpenSSL directly, for a key no vector fixes.
+  uint8_t mac[32];
+  unsigned int mac_size = 0;
+  const std::string_view message = "udmg-k0-fingerprint";
+  ASSERT_NE(HMAC(EVP_sha256(), a.data(), static_cast<int>(a.size()),
+                 reinterpret_cast<const uint8_t*>(message.data()), message.size(), mac, &mac_size),
+            nullptr);
+  EXPECT_EQ(RootKeyFingerprint(a), HexEncode(std::span<const uint8_t>(mac, 16)));
   EXPECT_NE(RootKeyFingerprint(a), RootKeyFingerprint(b));
   EXPECT_EQ(RootKeyFingerprint(a).size(), 32u);
 }

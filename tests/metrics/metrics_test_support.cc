@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -111,6 +113,16 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
 
 CommandResult PromtoolCheckMetrics(const std::string& exposition) {
   return RunCommand({kPromtool, "check", "metrics"}, exposition);
+}
+
+void ExpectPromtoolAccepts(const std::string& exposition) {
+  const std::string missing = MissingToolReason(kPromtool);
+  if (!missing.empty()) {
+    EXPECT_FALSE(MetricsToolsRequired()) << missing;
+    return;
+  }
+  const CommandResult check = PromtoolCheckMetrics(exposition);
+  EXPECT_EQ(check.exit_code, 0) << check.output << "\n" << exposition;
 }
 
 std::unique_ptr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,

@@ -62,6 +62,10 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
 // `promtool check metrics` on `exposition` (exit code 0 = valid and lint-clean).
 CommandResult PromtoolCheckMetrics(const std::string& exposition);
 
+// Expects `promtool check metrics` to accept `exposition`. A missing promtool fails the test under
+// UDMG_REQUIRE_METRICS_TOOLS=1 and otherwise leaves this one check out.
+void ExpectPromtoolAccepts(const std::string& exposition);
+
 // A server binary running in the background, output in `log_path`; killed (SIGTERM, then
 // SIGKILL) and reaped on destruction, so a failing test still stops it.
 class ChildProcess {

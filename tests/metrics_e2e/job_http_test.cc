@@ -1,4 +1,4 @@
-// A running job's HTTP listener through the real binary (issue 5 items 2, 4, 6): `reencrypt
+// A running job's HTTP listener through the real binary: `reencrypt
 // --metrics-listen 127.0.0.1:0` serves an exposition that promtool accepts, holding exactly the
 // contract's job and key-state families and no key material; the /control/... routes change the
 // job as its next scrape shows; a real Prometheus scrapes it and sees the rows counter rise.
@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -166,7 +167,142 @@ TEST_P(JobHttpTest, ControlRoutesChangeTheJobAsItsNextScrapeShows) {
   ASSERT_NO_FATAL_FAILURE(FinishJob());
 }
 
+// The listener waits for a body length: a POST without Content-Length is refused (400) and
+// changes nothing (docs/operations.md).
+TEST_P(JobHttpTest, APostWithoutContentLengthIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(StartJob("500"));
+  EXPECT_EQ(RawHttpStatusLine(port_, "POST /control/pause HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     "Connection: close\r\n\r\n")
+                .rfind("HTTP/1.1 400 ", 0),
+            0u);
+  std::optional<HttpResponse> status = HttpGet(port_, "/control/status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(nlohmann::json::parse(status->body)["state"], "running") << status->body;
+  ASSERT_NO_FATAL_FAILURE(FinishJob());
+}
+
+// A textfile that cannot be written at the end (its directory is gone) is a warning: the job's
+// own exit code stands.
+TEST_P(JobHttpTest, ATextfileThatCannotBeWrittenIsAWarning) {
+  const std::filesystem::path textfile_dir = dir_.path() / "textfile";
+  std::filesystem::create_directory(textfile_dir);
+  job_ = server_.Start({"reencrypt", "--no-progress", "--rate", "500", "--batch-size", "100",
+                        "--metrics-listen", "127.0.0.1:0", "--metrics-textfile",
+                        (textfile_dir / "udmg.prom").string()});
+  port_ = ListenPort(*job_);
+  ASSERT_GT(port_, 0) << job_->Wait().Describe();
+  ASSERT_TRUE(PollUntil([&] { return Migrated() > 0; })) << Scrape();
+  std::filesystem::remove(textfile_dir);
+  ASSERT_TRUE(HttpPost(port_, "/control/rate?value=0").has_value());
+  ProcessResult result = job_->Wait();
+  EXPECT_TRUE(result.Exited(kExitOk)) << result.Describe();
+  EXPECT_EQ(result.StderrLines().size(), 2u) << result.Describe();  // listening, then the warning
+  EXPECT_NE(result.stderr_data.find("udmg-server: warning: metrics: the textfile was not "
+                                    "written: "),
+            std::string::npos)
+      << result.Describe();
+  ExpectDemoValuesMigrated(server_, kRows);
+}
+
+// A sweep under HTTP control, paused as soon as its control answers (a tight loop on the
+// reply, no sleep): one row per batch keeps it running far longer than that takes.
+class SweepHttpTest : public JobHttpTest {
+ protected:
+  void StartPausedSweep(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"sweep", "--batch-size", "1", "--metrics-listen",
+                                     "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    job_ = server_.Start(args);
+    port_ = ListenPort(*job_);
+    ASSERT_GT(port_, 0) << job_->Wait().Describe();
+    while (job_->Running()) {
+      std::optional<HttpResponse> paused = HttpPost(port_, "/control/pause");
+      if (paused && paused->status == 200) break;  // 503 until the job is attached
+    }
+    ASSERT_TRUE(job_->Running()) << "the sweep ended before it could be paused: "
+                                 << job_->Wait().Describe();
+  }
+};
+
+TEST_P(SweepHttpTest, APausedSweepStillEndsAtMaxDuration) {
+  ASSERT_NO_FATAL_FAILURE(StartPausedSweep({"--max-duration", "2s"}));
+  ProcessResult result = job_->Wait();
+  EXPECT_TRUE(result.Exited(kExitOk)) << result.Describe();
+  EXPECT_NE(result.stdout_data.find("sweep to master key version 2 max-duration: "),
+            std::string::npos)
+      << result.Describe();
+}
+
+// A master key rotated while the sweep is paused ends it at the next batch boundary
+// (keyring-changed, exit 0); a root key rotated away from its K0 stops it with exit 4.
+TEST_P(SweepHttpTest, ARotationMidSweepEndsIt) {
+  ASSERT_NO_FATAL_FAILURE(StartPausedSweep());
+  RunOk(server_, {"rotate-master-key"});
+  ASSERT_TRUE(HttpPost(port_, "/control/resume").has_value());
+  ProcessResult changed = job_->Wait();
+  EXPECT_TRUE(changed.Exited(kExitOk)) << changed.Describe();
+  EXPECT_NE(changed.stdout_data.find("sweep to master key version 2 keyring-changed: "),
+            std::string::npos)
+      << changed.Describe();
+
+  ASSERT_NO_FATAL_FAILURE(StartPausedSweep());
+  const std::string new_key = RandomKeyHex();
+  RunOk(server_, {"rotate-k0", "--new-key", new_key});
+  ASSERT_TRUE(HttpPost(port_, "/control/resume").has_value());
+  ProcessResult rotated_away = job_->Wait();
+  EXPECT_TRUE(rotated_away.Exited(kExitWrongKey)) << rotated_away.Describe();
+  // The listener's line, then the one error line.
+  ASSERT_EQ(rotated_away.StderrLines().size(), 2u) << rotated_away.Describe();
+  EXPECT_EQ(rotated_away.StderrLines()[1].rfind("udmg-server: error: this node's "
+                                                "UDMG_SECURITY_PASSPHRASE_KEY is root key version 1",
+                                                0),
+            0u)
+      << rotated_away.Describe();
+  server_.set_root_key(new_key);
+}
+
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(JobHttpTest);
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(SweepHttpTest);
+
+// Control answers 503 before the job is attached (here: it waits for a write lock the test
+// holds) and after it ended (here: it waits on a push to a Pushgateway that never answers).
+// SQLite only: the lock is taken with Python's sqlite3.
+TEST(JobHttpLifecycleTest, ControlIsUnavailableBeforeTheJobStartsAndAfterItEnds) {
+  TempDir dir;
+  UdmgServer server(dir.path());
+  ASSERT_TRUE(InitDemoAndRotate(server, 50));
+  BusyPort gateway;
+  ASSERT_GT(gateway.port(), 0);
+  std::unique_ptr<BackgroundProcess> job;
+  int port = -1;
+  auto expect_unavailable = [&](const std::string& why) {
+    for (bool post : {false, true}) {
+      std::optional<HttpResponse> reply =
+          post ? HttpPost(port, "/control/pause") : HttpGet(port, "/control/status");
+      ASSERT_TRUE(reply.has_value());
+      EXPECT_EQ(reply->status, 503) << reply->body;
+      EXPECT_NE(reply->body.find(why), std::string::npos) << reply->body;
+    }
+  };
+  {
+    SqliteWriteLock lock(server.database());
+    job = server.Start({"reencrypt", "--no-progress", "--metrics-listen", "127.0.0.1:0",
+                        "--pushgateway", "http://127.0.0.1:" + std::to_string(gateway.port())});
+    port = ListenPort(*job);
+    ASSERT_GT(port, 0) << job->Wait().Describe();
+    expect_unavailable("the job is not running yet");
+  }
+  ASSERT_TRUE(PollUntil([&] {
+    std::optional<HttpResponse> reply = HttpGet(port, "/control/status");
+    return reply && reply->body.find("has ended") != std::string::npos;
+  })) << job->Wait().Describe();
+  expect_unavailable("the job has ended");
+  gateway.Close();  // the push fails now: a warning, the job's exit code stands
+  ProcessResult result = job->Wait();
+  EXPECT_TRUE(result.Exited(kExitOk)) << result.Describe();
+  EXPECT_NE(result.stderr_data.find("the push to the Pushgateway failed"), std::string::npos)
+      << result.Describe();
+}
 
 // A real Prometheus 2.42 scrapes the running job every second; its query API sees the rows
 // counter rise. The database plays no part here: SQLite only.

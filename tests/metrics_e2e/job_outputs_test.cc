@@ -1,5 +1,5 @@
-// The end-of-run metrics outputs and the options' bad inputs, through the real binary (issue 5
-// items 2, 3, 6): `--metrics-textfile` (atomic, 0644, valid for promtool, the last success time,
+// The end-of-run metrics outputs and the options' bad inputs, through the real binary:
+// `--metrics-textfile` (atomic, 0644, valid for promtool, the last success time,
 // also after a failed run), `--pushgateway` against a real Pushgateway (add semantics keep the
 // last success time across a failed run; an unreachable one is a warning), `sweep` with the
 // same outputs, `udmg-server metrics` for cron, and every bad option refused before the database
@@ -52,12 +52,7 @@ class JobOutputsTest : public ::testing::TestWithParam<db::testing::StoreBackend
     size_t entries = std::distance(fs::directory_iterator(path.parent_path()), {});
     EXPECT_EQ(entries, 1u) << "a temp file was left next to " << path;
     std::string content = ReadFile(path);
-    if (!metrics::testing::MissingToolReason(metrics::testing::kPromtool).empty()) {
-      EXPECT_FALSE(metrics::testing::MetricsToolsRequired()) << "promtool is missing";
-    } else {
-      auto check = metrics::testing::PromtoolCheckMetrics(content);
-      EXPECT_EQ(check.exit_code, 0) << check.output << "\n" << content;
-    }
+    metrics::testing::ExpectPromtoolAccepts(content);
     ExpectNoSecretIn(content, SecretsOf(server_), path.string());
     return content;
   }
@@ -187,31 +182,6 @@ TEST_P(JobOutputsTest, MetricsCommandPrintsTheKeyStateWithoutAKey) {
   EXPECT_EQ(content, printed.stdout_data);
 }
 
-// A listening socket on 127.0.0.1 held for the test: its port is busy.
-class BusyPort {
- public:
-  BusyPort() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-        listen(fd_, 1) == 0 &&
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-      port_ = ntohs(address.sin_port);
-    }
-  }
-  ~BusyPort() { close(fd_); }
-  BusyPort(const BusyPort&) = delete;
-  BusyPort& operator=(const BusyPort&) = delete;
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = -1;
-};
-
 TEST_P(JobOutputsTest, BadOptionsAreRefusedBeforeTheDatabaseChanges) {
   ASSERT_TRUE(InitDemoAndRotate(server_, kRows));
   BusyPort busy;
@@ -252,6 +222,27 @@ TEST_P(JobOutputsTest, BadOptionsAreRefusedBeforeTheDatabaseChanges) {
     ExpectOneErrorLine(result, c.code);
     ExpectDumpUnchanged(server_, before, what);
   }
+}
+
+// A textfile directory this user cannot write is refused before the database is touched. Run
+// as an unprivileged user: root may write anywhere.
+TEST_P(JobOutputsTest, ATextfileDirectoryThisUserCannotWriteIsBadInput) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, kRows));
+  const fs::perms read_and_enter = fs::perms::owner_read | fs::perms::owner_exec |
+                                   fs::perms::group_read | fs::perms::group_exec |
+                                   fs::perms::others_read | fs::perms::others_exec;
+  TempDir reachable;
+  fs::permissions(reachable.path(), read_and_enter | fs::perms::owner_write);
+  const fs::path read_only = reachable.path() / "read-only";
+  fs::create_directory(read_only);
+  fs::permissions(read_only, read_and_enter);
+  const std::string before = server_.Dump();
+  ProcessResult result = RunProcess(AsUnprivilegedUser(
+      server_.Command({"sweep", "--metrics-textfile", (read_only / "udmg.prom").string()})));
+  ExpectOneErrorLine(result, kExitBadInput);
+  EXPECT_NE(result.stderr_data.find("is not writable by this user"), std::string::npos)
+      << result.Describe();
+  ExpectDumpUnchanged(server_, before, "a refused textfile directory");
 }
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(JobOutputsTest);

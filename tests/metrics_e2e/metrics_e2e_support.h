@@ -24,6 +24,26 @@ int ListenPort(BackgroundProcess& job);
 // POST http://127.0.0.1:PORT/PATH with an empty body; nullopt when the connection fails.
 std::optional<HttpResponse> HttpPost(int port, const std::string& path);
 
+// A listening socket on 127.0.0.1 held for the test that never accepts: its port is busy, and a
+// client connecting to it (through the backlog) waits for an answer until the socket is closed.
+class BusyPort {
+ public:
+  BusyPort();
+  ~BusyPort() { Close(); }
+  BusyPort(const BusyPort&) = delete;
+  BusyPort& operator=(const BusyPort&) = delete;
+  int port() const { return port_; }
+  void Close();  // a waiting client then fails at once; idempotent
+
+ private:
+  int fd_ = -1;
+  int port_ = -1;
+};
+
+// Sends `request` as it is to 127.0.0.1:PORT and returns the reply's first line (e.g.
+// "HTTP/1.1 400 Bad Request"); "" when the connection fails or the reply is empty.
+std::string RawHttpStatusLine(int port, const std::string& request);
+
 // The value of the sample whose name and labels are exactly `series` (as printed, e.g.
 // `udmg_reencrypt_job_state{job="reencrypt",state="paused"}`); nullopt when absent.
 std::optional<double> SampleValue(const std::string& exposition, const std::string& series);

@@ -137,8 +137,7 @@ TEST_P(ReencryptControlTest, RateBatchSizePauseAndResumeChangeTheRunningJob) {
   // A bad value is refused with a message, and changes nothing.
   ProcessResult refused = server_.Run(
       {"reencrypt", "--control", "rate=-1", "--control-socket", socket_.string()});
-  EXPECT_FALSE(refused.Exited(0)) << refused.Describe();
-  EXPECT_EQ(refused.StderrLines().size(), 1u) << refused.Describe();
+  ExpectOneErrorLine(refused, kExitBadInput);
   rate = Control("rate");
   ASSERT_TRUE(rate.has_value());
   EXPECT_EQ((*rate)["rate"], 500.0);
