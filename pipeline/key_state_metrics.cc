@@ -126,6 +126,7 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
   MetricFamily missing = Family("udmg_key_column_missing",
                                 "1 for a registered column whose table or column no longer "
                                 "exists (dropped or renamed): restore it or `columns remove` it.");
+  for (const auto& [column, counts] : state.values) AddSeries(missing, {{"column", column}}, 0.0);
   for (const std::string& column : state.missing_columns) {
     AddSeries(missing, {{"column", column}}, 1.0);
   }

@@ -54,8 +54,8 @@ inline constexpr int64_t kLastSuccessLookBack = 200;
 Result<KeyState> ReadKeyState(db::Store& store);
 
 // The contract's key-state families: udmg_key_values{column,version}, udmg_key_values_stale
-// {column}, udmg_key_column_missing{column} (1 per registered column whose table or column is
-// gone), udmg_master_key_active_version, udmg_root_key_active_version,
+// {column}, udmg_key_column_missing{column} (1 for a registered column whose table or column is
+// gone, 0 for the others), udmg_master_key_active_version, udmg_root_key_active_version,
 // udmg_last_success_timestamp_seconds{job} (a series only for kinds with a known success),
 // udmg_node_root_key_stale{node,host} (1: older or unknown K0; only nodes seen within
 // kNodeGoneAfterSeconds, so a decommissioned node does not alert forever) and
