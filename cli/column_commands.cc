@@ -6,6 +6,8 @@
 
 #include "cli/column_name.h"
 #include "cli/commands.h"
+#include "cli/output.h"
+#include "engine/envelope.h"
 #include "pipeline/reencrypt.h"
 
 namespace udmg::cli {
@@ -16,13 +18,27 @@ struct ColumnArgs {
   std::string key_column = "id";
 };
 
+// A varchar(n) value column holds what it holds now, but the envelope of its longest value may
+// not fit: the write would then fail (PostgreSQL refuses it), so say so while it is cheap to fix.
+Status WarnWhenEnvelopesMayNotFit(db::Store& store, const db::ColumnRef& column) {
+  UDMG_ASSIGN_OR_RETURN(db::ValueColumnRoom room, store.MeasureValueColumn(column));
+  uint64_t needed = MaxEnvelopeLength(room.longest_plaintext);
+  if (room.max_chars && *room.max_chars < needed) {
+    PrintWarning("column " + column.Name() + " holds at most " +
+                 std::to_string(*room.max_chars) + " characters, but the encrypted form of its " +
+                 "longest value needs up to " + std::to_string(needed) +
+                 ": widen it (e.g. ALTER TABLE ... TYPE text) before `sweep` or `secret put`");
+  }
+  return Status::Ok();
+}
+
 Status RunAdd(const GlobalOptions& global, const ColumnArgs& args) {
   UDMG_ASSIGN_OR_RETURN(ColumnName name, ParseColumnName(args.name));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   db::ColumnRef column{name.table, name.column, args.key_column};
   UDMG_RETURN_IF_ERROR(store->AddColumn(column));
   std::cout << "registered " << column.Name() << " (key column " << column.key_column << ")\n";
-  return Status::Ok();
+  return WarnWhenEnvelopesMayNotFit(*store, column);
 }
 
 Status RunList(const GlobalOptions& global) {
@@ -36,12 +52,46 @@ Status RunList(const GlobalOptions& global) {
   return Status::Ok();
 }
 
+// The unfinished jobs (running or stopped) that have `column`, of either kind.
+Result<std::vector<db::JobRecord>> JobsWithColumn(db::Store& store, const ColumnName& column) {
+  std::vector<db::JobRecord> jobs;
+  for (std::string_view kind : {pipeline::kReencryptJobKind, pipeline::kSweepJobKind}) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindUnfinishedJob(kind));
+    if (!job || !pipeline::IsResumableJob(*job)) continue;
+    for (const db::JobColumnProgress& progress : job->columns) {
+      if (progress.column.table == column.table && progress.column.column == column.column) {
+        jobs.push_back(std::move(*job));
+        break;
+      }
+    }
+  }
+  return jobs;
+}
+
+std::string ResumeCommand(std::string_view kind) {
+  return kind == pipeline::kSweepJobKind ? "sweep" : "reencrypt";
+}
+
+// A running job may be writing the column right now: it must stop first (its process, or
+// `--mark-stopped` when that process died). A stopped job leaves the column out when resumed.
 Status RunRemove(const GlobalOptions& global, const ColumnArgs& args) {
   UDMG_ASSIGN_OR_RETURN(ColumnName name, ParseColumnName(args.name));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::JobRecord> jobs, JobsWithColumn(*store, name));
+  for (const db::JobRecord& job : jobs) {
+    if (job.state != "running") continue;
+    return Status(ErrorCode::kConflict,
+                  job.kind + " job " + std::to_string(job.id) + " is running over " + name.table +
+                      "." + name.column + ": stop it first (or, if its process died, `udmg-server " +
+                      ResumeCommand(job.kind) + " --mark-stopped`); nothing was changed");
+  }
   UDMG_RETURN_IF_ERROR(store->RemoveColumn(name.table, name.column));
   std::cout << "unregistered " << name.table << "." << name.column
             << " (its values are left as they are)\n";
+  for (const db::JobRecord& job : jobs) {
+    std::cout << "stopped " << job.kind << " job " << job.id << " had it: when resumed (`udmg-server "
+              << ResumeCommand(job.kind) << "`) it leaves the column out\n";
+  }
   return Status::Ok();
 }
 

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/key_input.h"
+#include "cli/output.h"
 #include "cli/reencrypt_command.h"
 #include "engine/root_key.h"
 
@@ -135,11 +136,17 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
   return ReencryptAfterRotation(global, reencrypt, rotated, *new_key, outputs.get());
 }
 
-// Values not yet on `active`, over every registered column (legacy plaintext not included).
+// Values not yet on `active`, over every registered column (legacy plaintext not included). The
+// rotation is already committed: a column whose table is gone is a warning, not a failure.
 Result<uint64_t> CountStaleValues(db::Store& store, uint32_t active) {
   UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
   uint64_t total = 0;
   for (const db::ColumnRef& column : columns) {
+    UDMG_ASSIGN_OR_RETURN(std::string missing, pipeline::MissingReason(store, column));
+    if (!missing.empty()) {
+      PrintWarning(missing);
+      continue;
+    }
     UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, db::StaleFilter{active, false}));
     total += stale;
   }

@@ -132,6 +132,10 @@ void PrintColumn(const pipeline::ColumnVerification& column) {
     }
     std::cout << "), e.g. " << column.column.key_column << " " << ExampleKeys(failures) << "\n";
   }
+  if (column.unaddressable > 0) {
+    std::cout << "  unaddressable: " << column.unaddressable << " value(s) in rows whose "
+              << column.column.key_column << " is NULL (no command can read or check them)\n";
+  }
 }
 
 Status RunVerify(const GlobalOptions& global) {
@@ -140,6 +144,12 @@ Status RunVerify(const GlobalOptions& global) {
   for (const pipeline::ColumnVerification& column : report.columns) PrintColumn(column);
   std::cout << "verify: ok " << report.ok() << ", plaintext " << report.plaintext()
             << ", failed " << report.failed() << "\n";
+  if (report.unaddressable() > 0) {
+    return Error{ErrorCode::kCorruptValue,
+                 std::to_string(report.unaddressable()) +
+                     " value(s) sit in rows whose key is NULL and were not checked (listed "
+                     "above): give those rows a key, or clear the values"};
+  }
   if (report.failed() > 0) {
     return Error{ErrorCode::kCorruptValue,
                  std::to_string(report.failed()) +

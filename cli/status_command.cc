@@ -12,6 +12,7 @@
 #include "cli/output.h"
 #include "cli/root_key_source.h"
 #include "engine/root_key.h"
+#include "pipeline/key_state_metrics.h"
 #include "pipeline/node_presence.h"
 
 namespace udmg::cli {
@@ -116,7 +117,15 @@ Result<json> CollectStatus(db::Store& store) {
   out["columns"] = json::array();
   UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
   for (const db::ColumnRef& column : columns) {
-    UDMG_ASSIGN_OR_RETURN(db::ValueCounts counts, store.CountValues(column));
+    UDMG_ASSIGN_OR_RETURN(pipeline::ColumnValues counted, pipeline::CountColumnValues(store, column));
+    if (!counted.counts) {
+      out["columns"].push_back({{"table", column.table},
+                                {"column", column.column},
+                                {"key_column", column.key_column},
+                                {"missing", counted.missing}});
+      continue;
+    }
+    const db::ValueCounts& counts = *counted.counts;
     json versions = json::object();
     for (const auto& [version, count] : counts.by_version) {
       versions[std::to_string(version)] = count;
@@ -130,7 +139,8 @@ Result<json> CollectStatus(db::Store& store) {
                               {"malformed", counts.malformed},
                               {"bound", counts.bound},
                               {"bound_since", column.bound_since ? json(*column.bound_since)
-                                                                 : json(nullptr)}});
+                                                                 : json(nullptr)},
+                              {"missing", nullptr}});
   }
   return out;
 }
@@ -183,6 +193,10 @@ void PrintHuman(const json& status) {
     std::cout << "column " << column["table"].get<std::string>() << "."
               << column["column"].get<std::string>() << " (key "
               << column["key_column"].get<std::string>();
+    if (!column["missing"].is_null()) {
+      std::cout << "): MISSING: " << column["missing"].get<std::string>() << "\n";
+      continue;
+    }
     if (!column["bound_since"].is_null()) {
       std::cout << ", row-bound from v" << column["bound_since"].get<uint32_t>();
     }

@@ -85,6 +85,12 @@ struct ValueCounts {
   uint64_t null_values = 0;
 };
 
+// What a value column can hold, for the registration's warning that envelopes may not fit.
+struct ValueColumnRoom {
+  std::optional<uint64_t> max_chars;  // the declared limit (PostgreSQL varchar(n)); none: nullopt
+  uint64_t longest_plaintext = 0;     // bytes of the longest value without the "udmg:" prefix
+};
+
 // Rows for `udmg-server demo`: credentials(id integer PK, name text, secret text).
 struct DemoRow {
   int64_t id = 0;
@@ -207,6 +213,14 @@ class Store {
   virtual Status AddColumn(const ColumnRef& column) = 0;
   virtual Status RemoveColumn(std::string_view table, std::string_view column) = 0;  // kNotFound
   virtual Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) = 0;
+  // A registered column whose table, value column or key column was dropped or renamed since:
+  // kNotFound naming what is missing and the fix (`udmg-server columns remove T.C`). Reads only.
+  virtual Status CheckColumnStillExists(const ColumnRef& column) = 0;
+  // Rows whose key is NULL while their value is not (only stale values, with `filter`): no job,
+  // read or verify can address them (pagination and compare-and-swap go by key).
+  virtual Result<uint64_t> CountUnaddressable(const ColumnRef& column,
+                                              const StaleFilter* filter) = 0;
+  virtual Result<ValueColumnRoom> MeasureValueColumn(const ColumnRef& column) = 0;
   // Switches row binding of a registered column on (bound_since = the newest master version + 1)
   // or off (NULL), and bumps the keyring revision so that every client reloads its columns. One
   // transaction under the keyring lock (no rotation in between). kNotFound when not registered,

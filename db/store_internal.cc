@@ -79,6 +79,21 @@ Status NotRegistered(std::string_view table, std::string_view column) {
                                           "or register it first");
 }
 
+Status RegisteredColumnMissing(const ColumnRef& column, std::string_view missing) {
+  return Status(ErrorCode::kNotFound,
+                "registered column " + column.Name() + " cannot be used: " + std::string(missing) +
+                    " (dropped or renamed?); restore it, or unregister the column with "
+                    "`udmg-server columns remove " + column.Name() + "`");
+}
+
+Status NullableKeyColumn(const ColumnRef& column, std::string_view why) {
+  return Status(ErrorCode::kBadInput,
+                "key column '" + column.table + "." + column.key_column + "' " +
+                    std::string(why) +
+                    ": rows with a NULL key cannot be addressed and would be skipped; declare it "
+                    "NOT NULL (or use the primary key)");
+}
+
 Status NoKeyring() {
   return Status(ErrorCode::kNotInitialized,
                 "the database has no keyring: run `udmg-server init` first");

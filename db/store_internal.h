@@ -44,6 +44,14 @@ struct QuotedColumn {
 // kNotFound for a column absent from udmg_encrypted_columns.
 Status NotRegistered(std::string_view table, std::string_view column);
 
+// kNotFound for a registered column the database no longer fully has; `missing` says what, e.g.
+// "table 'other' does not exist". Names the fix: restore it or `columns remove T.C`.
+Status RegisteredColumnMissing(const ColumnRef& column, std::string_view missing);
+
+// kBadInput refusing `column` for registration: its key column can hold NULL (`why` says how),
+// and rows with a NULL key are invisible to every scan.
+Status NullableKeyColumn(const ColumnRef& column, std::string_view why);
+
 // kNotInitialized for a database without a keyring (before `udmg-server init`).
 Status NoKeyring();
 

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "engine/aead.h"
+
 namespace udmg {
 namespace {
 
@@ -28,6 +30,12 @@ std::string PrefixWith(std::string_view marker, uint32_t version) {
 std::string EnvelopePrefix(uint32_t version) { return PrefixWith(kVersionMarker, version); }
 
 std::string BoundEnvelopePrefix(uint32_t version) { return PrefixWith(kBoundMarker, version); }
+
+uint64_t MaxEnvelopeLength(uint64_t plaintext_size) {
+  constexpr uint64_t kLongestPrefix = std::string_view("udmg:b4294967295:").size();
+  uint64_t sealed = kGcmNonceSize + plaintext_size + kGcmTagSize;
+  return kLongestPrefix + 4 * ((sealed + 2) / 3);
+}
 
 bool LooksEncrypted(std::string_view value) { return value.starts_with(kEnvelopeMagic); }
 

@@ -24,6 +24,10 @@ std::string EnvelopePrefix(uint32_t version);
 // "udmg:b7:"
 std::string BoundEnvelopePrefix(uint32_t version);
 
+// The longest envelope of a plaintext of `plaintext_size` bytes, under any version and in either
+// form: "udmg:b4294967295:" plus the base64 of nonce ‖ ciphertext ‖ tag.
+uint64_t MaxEnvelopeLength(uint64_t plaintext_size);
+
 // True when `value` starts with "udmg:" (so it is meant to be an envelope, well-formed or not).
 bool LooksEncrypted(std::string_view value);
 

@@ -294,6 +294,7 @@ class ColumnPassRunner {
     uint64_t failed = 0;
     SteadyTime::duration write_time{};
     if (!batch.writes.empty()) {
+      UDMG_RETURN_IF_ERROR(CheckStillRegistered());
       // Counted before the ciphertexts are written, so the nonce count never falls behind.
       std::map<uint32_t, uint64_t> made{{pass_.filter.target_version, batch.writes.size()}};
       UDMG_RETURN_IF_ERROR(RecordEncryptions(writer_, made, options_.warn));
@@ -340,6 +341,19 @@ class ColumnPassRunner {
     }
     if (options_.hooks.on_progress) options_.hooks.on_progress(Snapshot());
     return Status::Ok();
+  }
+
+  // A job never writes a column that is not registered at the time it writes: `columns remove`
+  // refuses while a job is running, and this catches a removal that raced with the job's start.
+  Status CheckStillRegistered() {
+    Result<db::ColumnRef> registered = writer_.FindColumn(pass_.column.table, pass_.column.column);
+    if (registered.ok() || registered.error().code != ErrorCode::kNotFound) {
+      return registered.status();
+    }
+    return Status(ErrorCode::kNotFound,
+                  "column " + pass_.column.Name() +
+                      " was unregistered while the job ran; nothing more is written to it: run "
+                      "the same command again to finish the other columns");
   }
 
   ProgressSnapshot Snapshot() const {

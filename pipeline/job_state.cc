@@ -1,5 +1,6 @@
 #include "pipeline/job_state.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "engine/envelope.h"
@@ -33,6 +34,27 @@ Result<JobStart> CreateJob(db::Store& store, std::string_view kind, uint32_t tar
   return JobStart{std::move(*job), false};
 }
 
+bool IsRegistered(const std::vector<db::ColumnRef>& registered, const db::ColumnRef& column) {
+  return std::find(registered.begin(), registered.end(), column) != registered.end();
+}
+
+// The columns of an interrupted job that are still registered: a column unregistered since
+// (`columns remove`) is never written again; its values stay as they are.
+std::vector<db::ColumnRef> RegisteredColumnsOf(const db::JobRecord& job,
+                                               const std::vector<db::ColumnRef>& registered) {
+  std::vector<db::ColumnRef> columns;
+  for (const db::JobColumnProgress& progress : job.columns) {
+    if (IsRegistered(registered, progress.column)) columns.push_back(progress.column);
+  }
+  return columns;
+}
+
+void DropUnregistered(db::JobRecord& job, const std::vector<db::ColumnRef>& registered) {
+  std::erase_if(job.columns, [&](const db::JobColumnProgress& progress) {
+    return !IsRegistered(registered, progress.column);
+  });
+}
+
 std::vector<db::ColumnRef> ColumnsOf(const db::JobRecord& job) {
   std::vector<db::ColumnRef> columns;
   for (const db::JobColumnProgress& progress : job.columns) columns.push_back(progress.column);
@@ -40,6 +62,13 @@ std::vector<db::ColumnRef> ColumnsOf(const db::JobRecord& job) {
 }
 
 }  // namespace
+
+Status RequireColumnsExist(db::Store& store, const std::vector<db::ColumnRef>& columns) {
+  for (const db::ColumnRef& column : columns) {
+    UDMG_RETURN_IF_ERROR(store.CheckColumnStillExists(column));
+  }
+  return Status::Ok();
+}
 
 bool IsResumable(const db::JobRecord& job) {
   return job.state == kJobRunning || job.state == kJobStopped;
@@ -56,21 +85,28 @@ Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& opti
     return Error{ErrorCode::kNotFound, "no interrupted " + options.job_kind +
                                            " job to resume: run it without --resume to start one"};
   }
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> registered, store.ListColumns());
   if (interrupted && interrupted->target_version == target_version) {
+    DropUnregistered(*interrupted, registered);
+    UDMG_RETURN_IF_ERROR(RequireColumnsExist(store, ColumnsOf(*interrupted)));
     return JobStart{std::move(*interrupted), true};
   }
+  std::vector<db::ColumnRef> columns;
   if (interrupted) {
     // Superseded by a rotation: its columns still need the new target.
-    UDMG_RETURN_IF_ERROR(store.SetJobState(interrupted->id, kJobFailed));
-    return CreateJob(store, options.job_kind, target_version, ColumnsOf(*interrupted));
+    columns = RegisteredColumnsOf(*interrupted, registered);
+  } else {
+    UDMG_ASSIGN_OR_RETURN(columns, ResolveColumns(store, options.columns));
   }
-  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, ResolveColumns(store, options.columns));
+  UDMG_RETURN_IF_ERROR(RequireColumnsExist(store, columns));
+  if (interrupted) UDMG_RETURN_IF_ERROR(store.SetJobState(interrupted->id, kJobFailed));
   return CreateJob(store, options.job_kind, target_version, columns);
 }
 
 Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options,
                                uint32_t target_version) {
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, ResolveColumns(store, options.columns));
+  UDMG_RETURN_IF_ERROR(RequireColumnsExist(store, columns));
   db::StaleFilter filter{target_version, options.include_plaintext};
   UDMG_ASSIGN_OR_RETURN(int64_t job_id,
                         store.FindOrCreateSharedJob(options.job_kind, target_version, columns,
@@ -81,6 +117,8 @@ Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options
                                            " vanished right after it was joined: check that no "
                                            "other tool deletes udmg_jobs rows"};
   }
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> registered, store.ListColumns());
+  DropUnregistered(*job, registered);
   bool joined_earlier = job->created_at < job->updated_at;  // an approximation, for the report
   return JobStart{std::move(*job), joined_earlier};
 }
@@ -100,6 +138,9 @@ Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
                                       const std::set<db::RowKey>& recorded_failures) {
   UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, filter));
   RemainingCount count;
+  // Rows without a key are stale for ever: no scan reaches them, so they are reported apart.
+  UDMG_ASSIGN_OR_RETURN(count.unaddressable, store.CountUnaddressable(column, &filter));
+  stale -= std::min(stale, count.unaddressable);
   for (const db::RowKey& key : recorded_failures) {
     if (count.unmigratable == stale) break;
     UDMG_ASSIGN_OR_RETURN(std::optional<db::StoredValue> row, store.ReadValue(column, key));

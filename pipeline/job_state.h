@@ -31,10 +31,16 @@ struct JobStart {
   bool resumed = false;
 };
 
+// kNotFound, naming the fix, for the first column whose table, value column or key column the
+// database no longer has (dropped or renamed since it was registered).
+Status RequireColumnsExist(db::Store& store, const std::vector<db::ColumnRef>& columns);
+
 // Resumes the newest interrupted job of options.job_kind (unless kStartNew) or creates one over
 // options.columns (every registered column when empty). An interrupted job aimed at another
 // version than `target_version` (a rotation happened since) is closed as "failed" and a new job
 // over its columns starts (it rescans them: values the old job migrated are stale again).
+// Columns unregistered since the job was created are left out (never written again); a column
+// the database no longer has is an error (RequireColumnsExist), before any job row is written.
 // kNotFound for kResumeOnly without an interrupted job, or for a column that is not registered.
 Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& options,
                                   uint32_t target_version);
@@ -52,6 +58,7 @@ Result<std::map<std::string, std::set<db::RowKey>>> RecordedFailureKeys(db::Stor
 struct RemainingCount {
   uint64_t remaining = 0;     // stale values a further pass can migrate
   uint64_t unmigratable = 0;  // stale values that are recorded failures and still do not decrypt
+  uint64_t unaddressable = 0;  // stale values in rows whose key is NULL: no scan can reach them
 };
 
 // The final count of a column: CountStale, less the recorded failures whose current value is

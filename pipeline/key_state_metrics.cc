@@ -61,6 +61,13 @@ const std::vector<std::string>& ReportedJobKinds() {
   return kinds;
 }
 
+Result<ColumnValues> CountColumnValues(db::Store& store, const db::ColumnRef& column) {
+  UDMG_ASSIGN_OR_RETURN(std::string missing, MissingReason(store, column));
+  if (!missing.empty()) return ColumnValues{std::nullopt, std::move(missing)};
+  UDMG_ASSIGN_OR_RETURN(db::ValueCounts counts, store.CountValues(column));
+  return ColumnValues{std::move(counts), ""};
+}
+
 Result<KeyState> ReadKeyState(db::Store& store) {
   KeyState state;
   UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring, store.LoadKeyring());
@@ -75,7 +82,12 @@ Result<KeyState> ReadKeyState(db::Store& store) {
   }
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
   for (const db::ColumnRef& column : columns) {
-    UDMG_ASSIGN_OR_RETURN(state.values[column.Name()], store.CountValues(column));
+    UDMG_ASSIGN_OR_RETURN(ColumnValues counted, CountColumnValues(store, column));
+    if (counted.counts) {
+      state.values[column.Name()] = *counted.counts;
+    } else {
+      state.missing_columns.insert(column.Name());
+    }
   }
   for (const std::string& kind : ReportedJobKinds()) {
     UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> success, LastSuccess(store, kind));
@@ -111,6 +123,13 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
               static_cast<double>(StaleCount(counts, state.active_master_version)));
     AddSeries(bound, {{"column", column}}, static_cast<double>(counts.bound));
   }
+  MetricFamily missing = Family("udmg_key_column_missing",
+                                "1 for a registered column whose table or column no longer "
+                                "exists (dropped or renamed): restore it or `columns remove` it.");
+  for (const auto& [column, counts] : state.values) AddSeries(missing, {{"column", column}}, 0.0);
+  for (const std::string& column : state.missing_columns) {
+    AddSeries(missing, {{"column", column}}, 1.0);
+  }
   MetricFamily master = Family("udmg_master_key_active_version",
                                "Version of the active master key (K1); 0 before init.");
   AddSeries(master, {}, state.active_master_version);
@@ -135,6 +154,7 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
   families.push_back(std::move(values));
   families.push_back(std::move(stale));
   families.push_back(std::move(bound));
+  families.push_back(std::move(missing));
   families.push_back(std::move(master));
   families.push_back(std::move(root));
   families.push_back(std::move(node_stale));

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -26,8 +27,18 @@ namespace udmg::pipeline {
 // The job kinds whose last success is reported ("reencrypt", "sweep").
 const std::vector<std::string>& ReportedJobKinds();
 
+// A registered column's counts, or why it cannot be counted: its table or a column of it is gone
+// (CheckColumnStillExists' message, naming the fix). Status and metrics report such a column
+// instead of failing for every column.
+struct ColumnValues {
+  std::optional<db::ValueCounts> counts;
+  std::string missing;  // set when counts is nullopt
+};
+Result<ColumnValues> CountColumnValues(db::Store& store, const db::ColumnRef& column);
+
 struct KeyState {
   std::map<std::string, db::ValueCounts> values;  // by column name, "credentials.secret"
+  std::set<std::string> missing_columns;          // registered, but their table or column is gone
   uint32_t active_master_version = 0;             // 0 when the database has no keyring
   uint32_t active_root_version = 0;
   std::map<std::string, int64_t> last_success;    // job kind -> Unix seconds, when known
@@ -43,7 +54,8 @@ inline constexpr int64_t kLastSuccessLookBack = 200;
 Result<KeyState> ReadKeyState(db::Store& store);
 
 // The contract's key-state families: udmg_key_values{column,version}, udmg_key_values_stale
-// {column}, udmg_master_key_active_version, udmg_root_key_active_version,
+// {column}, udmg_key_column_missing{column} (1 for a registered column whose table or column is
+// gone, 0 for the others), udmg_master_key_active_version, udmg_root_key_active_version,
 // udmg_last_success_timestamp_seconds{job} (a series only for kinds with a known success),
 // udmg_node_root_key_stale{node,host} (1: older or unknown K0; only nodes seen within
 // kNodeGoneAfterSeconds, so a decommissioned node does not alert forever) and

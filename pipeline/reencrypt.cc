@@ -49,9 +49,13 @@ struct Run {
   std::vector<db::ColumnRef> registered;  // the registry when the run started (with bindings)
 };
 
+bool IsRegistered(const Run& run, const db::ColumnRef& column) {
+  return std::find(run.registered.begin(), run.registered.end(), column) != run.registered.end();
+}
+
 // A job's columns and ranges are stored without their row binding: it comes from the registry as
-// the run starts (`columns bind` refuses to change it while a job is unfinished). A column
-// unregistered since the job was created is migrated unbound.
+// the run starts (`columns bind` refuses to change it while a job is unfinished). Columns
+// unregistered since the job was created are left out of the run (IsRegistered).
 void TakeBinding(const Run& run, db::ColumnRef& column) {
   auto registered = std::find(run.registered.begin(), run.registered.end(), column);
   column.bound_since =
@@ -87,6 +91,7 @@ Result<ColumnReport> MigrateColumn(const ReencryptOptions& options, Run& run,
                                                                recorded));
     report.remaining = count.remaining;
     report.unmigratable = count.unmigratable;
+    report.unaddressable = count.unaddressable;
     if (count.remaining == 0) {
       report.complete = true;
       return report;
@@ -152,6 +157,10 @@ Status WorkRanges(const ReencryptOptions& options, Run& run,
       WaitForLeases(options);
       continue;
     }
+    if (!IsRegistered(run, range->column)) {  // unregistered since: never written again
+      UDMG_RETURN_IF_ERROR(run.writer->RenewRange(*range, owner, range->checkpoint, lease_ms, true));
+      continue;
+    }
     TakeBinding(run, range->column);
     db::Store& writer = *run.writer;
     ColumnPass pass{.column = range->column,
@@ -206,7 +215,7 @@ Status FinishSharedJob(const ReencryptOptions& options, Run& run, ValueCipher& c
 std::string_view FinalJobState(const ReencryptReport& report) {
   switch (report.outcome) {
     case ReencryptOutcome::kDone:
-      return report.unmigratable == 0 ? kJobDone : kJobFailed;
+      return report.unmigratable == 0 && report.unaddressable == 0 ? kJobDone : kJobFailed;
     case ReencryptOutcome::kStopped:
     case ReencryptOutcome::kMaxFailures:
     case ReencryptOutcome::kPassesExhausted:
@@ -223,7 +232,31 @@ void AddUp(ReencryptReport& report) {
     report.failed += column.failed;
     report.remaining += column.remaining;
     report.unmigratable += column.unmigratable;
+    report.unaddressable += column.unaddressable;
   }
+}
+
+// A run that stopped before its final counts: what is really left in every column of the job
+// (a column not reached yet gets a line of its own), so that the summary, the metrics and the
+// exit message never say "remaining 0" while values are stale. Best effort after a failure:
+// a count that fails leaves the figures as they were.
+void CountWhatIsLeft(Run& run, ValueCipher& counter, ReencryptReport& report) {
+  std::vector<ColumnReport> columns;
+  for (const db::JobColumnProgress& progress : run.start.job.columns) {
+    auto reached = std::find_if(report.columns.begin(), report.columns.end(),
+                                [&](const ColumnReport& c) { return c.column == progress.column; });
+    ColumnReport column =
+        reached != report.columns.end() ? *reached : ColumnReport{.column = progress.column};
+    Result<RemainingCount> count =
+        CountRemaining(*run.reader, counter, progress.column, run.filter,
+                       run.recorded_failures[progress.column.Name()]);
+    if (!count.ok()) return;
+    column.remaining = count->remaining;
+    column.unmigratable = count->unmigratable;
+    column.unaddressable = count->unaddressable;
+    columns.push_back(std::move(column));
+  }
+  report.columns = std::move(columns);
 }
 
 // Before the first batch: the total just counted, so progress lines, live `status` and the
@@ -236,10 +269,15 @@ ProgressSnapshot StartSnapshot(const db::JobRecord& job, const RunBudget& budget
   return snapshot;
 }
 
+// For a run that did not finish, the total is what it did plus what is really left, so that
+// total - done (the metrics' rows remaining) is the true remaining count.
 ProgressSnapshot FinalSnapshot(const ReencryptReport& report, const RunBudget& budget) {
   ProgressSnapshot snapshot;
   snapshot.job_id = report.job_id;
   snapshot.total = budget.total;
+  if (report.outcome != ReencryptOutcome::kDone) {
+    snapshot.total = budget.migrated + budget.conflicts + budget.failures + report.remaining;
+  }
   snapshot.migrated = budget.migrated;
   snapshot.conflicts = budget.conflicts;
   snapshot.failed = budget.failures;
@@ -249,33 +287,10 @@ ProgressSnapshot FinalSnapshot(const ReencryptReport& report, const RunBudget& b
   return snapshot;
 }
 
-}  // namespace
-
-std::string_view ReencryptOutcomeName(ReencryptOutcome outcome) {
-  switch (outcome) {
-    case ReencryptOutcome::kDone: return "done";
-    case ReencryptOutcome::kStopped: return "stopped";
-    case ReencryptOutcome::kMaxFailures: return "max_failures";
-    case ReencryptOutcome::kPassesExhausted: return "passes_exhausted";
-    case ReencryptOutcome::kError: return "error";
-  }
-  return "error";
-}
-
-bool IsResumableJob(const db::JobRecord& job) { return IsResumable(job); }
-
-Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
-  UDMG_RETURN_IF_ERROR(ValidateOptions(options));
-  StoreFactory open = options.open_store ? options.open_store : StoreFactory(db::OpenStore);
-  Run run;
-  UDMG_ASSIGN_OR_RETURN(run.reader, open(options.database_url));
-  UDMG_ASSIGN_OR_RETURN(run.writer, open(options.database_url));
-  uint32_t target = options.keyring->active_version();
-  if (options.shared) {
-    UDMG_ASSIGN_OR_RETURN(run.start, JoinSharedJob(*run.writer, options, target));
-  } else {
-    UDMG_ASSIGN_OR_RETURN(run.start, StartOrResumeJob(*run.writer, options, target));
-  }
+// Everything after the job row exists. An error returned from here leaves the job "running";
+// RunReencryption turns it to "stopped".
+Result<ReencryptReport> RunStartedJob(const ReencryptOptions& options, Run& run,
+                                      uint32_t target) {
   UDMG_ASSIGN_OR_RETURN(run.recorded_failures, RecordedFailureKeys(*run.writer, run.start.job.id));
   UDMG_ASSIGN_OR_RETURN(run.registered, run.reader->ListColumns());
   for (db::JobColumnProgress& progress : run.start.job.columns) TakeBinding(run, progress.column);
@@ -330,6 +345,7 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   report.error = run.budget.error;
   report.batches = run.budget.batches;
   report.peak_batches_in_flight = run.budget.peak_in_flight;
+  if (report.outcome != ReencryptOutcome::kDone) CountWhatIsLeft(run, counter, report);
   report.elapsed = std::chrono::steady_clock::now() - run.budget.started;
   AddUp(report);
   std::string_view final_state = FinalJobState(report);
@@ -347,10 +363,70 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   return report;
 }
 
+}  // namespace
+
+std::string_view ReencryptOutcomeName(ReencryptOutcome outcome) {
+  switch (outcome) {
+    case ReencryptOutcome::kDone: return "done";
+    case ReencryptOutcome::kStopped: return "stopped";
+    case ReencryptOutcome::kMaxFailures: return "max_failures";
+    case ReencryptOutcome::kPassesExhausted: return "passes_exhausted";
+    case ReencryptOutcome::kError: return "error";
+  }
+  return "error";
+}
+
+bool IsResumableJob(const db::JobRecord& job) { return IsResumable(job); }
+
+Result<std::string> MissingReason(db::Store& store, const db::ColumnRef& column) {
+  Status exists = store.CheckColumnStillExists(column);
+  if (!exists.ok() && exists.code() == ErrorCode::kNotFound) return exists.message();
+  UDMG_RETURN_IF_ERROR(exists);
+  return std::string();
+}
+
+Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
+  UDMG_RETURN_IF_ERROR(ValidateOptions(options));
+  StoreFactory open = options.open_store ? options.open_store : StoreFactory(db::OpenStore);
+  Run run;
+  UDMG_ASSIGN_OR_RETURN(run.reader, open(options.database_url));
+  UDMG_ASSIGN_OR_RETURN(run.writer, open(options.database_url));
+  uint32_t target = options.keyring->active_version();
+  if (options.shared) {
+    UDMG_ASSIGN_OR_RETURN(run.start, JoinSharedJob(*run.writer, options, target));
+  } else {
+    UDMG_ASSIGN_OR_RETURN(run.start, StartOrResumeJob(*run.writer, options, target));
+  }
+  Result<ReencryptReport> report = RunStartedJob(options, run, target);
+  if (!report.ok()) {
+    // A failed command never leaves its job "running" (that blocks prune-keys, restores and
+    // bindings): "stopped" is resumed by the next run. Best effort: the database may be gone.
+    (void)run.writer->SetJobState(run.start.job.id, kJobStopped);
+  }
+  return report;
+}
+
+// Values in rows whose key is NULL: no scan reaches them, so the job can never migrate them.
+Status UnaddressableValues(const ReencryptReport& report) {
+  std::string where;
+  for (const ColumnReport& column : report.columns) {
+    if (column.unaddressable == 0) continue;
+    where += (where.empty() ? "" : ", ") + column.column.Name() + " (" +
+             std::to_string(column.unaddressable) + " where " + column.column.key_column +
+             " IS NULL)";
+  }
+  return Status(ErrorCode::kCorruptValue,
+                std::to_string(report.unaddressable) +
+                    " values sit in rows whose key is NULL and cannot be migrated: " + where +
+                    ": give those rows a key or clear the values, then run the job again (job " +
+                    std::to_string(report.job_id) + ")");
+}
+
 Status ReportStatus(const ReencryptReport& report) {
   std::string job = "job " + std::to_string(report.job_id);
   switch (report.outcome) {
     case ReencryptOutcome::kDone:
+      if (report.unaddressable != 0) return UnaddressableValues(report);
       if (report.unmigratable == 0) return Status::Ok();
       return Status(ErrorCode::kCorruptValue,
                     std::to_string(report.unmigratable) +

@@ -149,6 +149,7 @@ struct ColumnReport {
   uint64_t failed = 0;      // in this run (new failures)
   uint64_t remaining = 0;   // stale values left at the last count, failures excluded
   uint64_t unmigratable = 0;  // stale values that are recorded failures, at the last count
+  uint64_t unaddressable = 0;  // stale values in rows whose key is NULL, at the last count
   uint32_t passes = 0;
   bool complete = false;    // the last count found remaining == 0
 };
@@ -166,23 +167,33 @@ struct ReencryptReport {
   uint64_t failed = 0;
   uint64_t remaining = 0;
   uint64_t unmigratable = 0;
+  uint64_t unaddressable = 0;
   uint64_t batches = 0;
   size_t peak_batches_in_flight = 0;   // never above options.batches_in_flight
   std::chrono::steady_clock::duration elapsed{};
 };
+
+// Why a registered column can no longer be used (CheckColumnStillExists' message: its table or a
+// column of it is gone, with the fix), or "" when it can; other errors are returned as they are.
+// For the commands that report such a column and go on with the others.
+Result<std::string> MissingReason(db::Store& store, const db::ColumnRef& column);
 
 // Whether RunReencryption would resume `job` ("running" after a crash, or "stopped"); a job that
 // ended "done" or "failed" is final.
 bool IsResumableJob(const db::JobRecord& job);
 
 // Runs (or resumes) the job to the keyring's active version and blocks until it stops. Fails
-// before starting (kBadInput for bad options, kDatabase, kNotFound for an unknown column or no
-// job to resume); once started it returns a report, whatever the outcome.
+// before starting (kBadInput for bad options, kDatabase, kNotFound for an unknown column, a
+// registered column whose table or columns are gone, or no job to resume); once started it
+// returns a report, whatever the outcome, or an error that left the job "stopped" (never
+// "running"). A report of a run that did not finish counts what is left (`remaining`) anew.
 Result<ReencryptReport> RunReencryption(const ReencryptOptions& options);
 
 // The exit status for a report: OK when done with no failures; kCorruptValue when done with
 // failures or stopped past max_failures; kIncomplete when stopped or passes exhausted ("run the
 // same command again to resume"); the stage error for kError. One line, no key bytes.
 Status ReportStatus(const ReencryptReport& report);
+// kCorruptValue naming the columns of `report` with values in rows whose key is NULL.
+Status UnaddressableValues(const ReencryptReport& report);
 
 }  // namespace udmg::pipeline

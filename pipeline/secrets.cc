@@ -114,11 +114,15 @@ Result<SecretBytes> SecretsClient::DecryptRefreshingOnce(const db::ColumnRef& co
   return Error{code, Where(column, key) + ": " + error.message + hint};
 }
 
-Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& requested, const db::RowKey& key) {
+Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& requested,
+                                        const db::RowKey& requested_key) {
   UDMG_RETURN_IF_ERROR(RefreshKeyring());
   const db::ColumnRef column = Registered(requested);
-  UDMG_ASSIGN_OR_RETURN(auto stored, store_->ReadValue(column, key));
-  if (!stored) return MissingRow(column, key);
+  UDMG_ASSIGN_OR_RETURN(auto stored, store_->ReadValue(column, requested_key));
+  if (!stored) return MissingRow(column, requested_key);
+  // The row's own key, as the database holds it ("7" for a caller's "007", "alice" for "ALICE"
+  // under NOCASE): the row binding and the write-back must not depend on the caller's spelling.
+  const db::RowKey& key = stored->key;
   ReadOutcome outcome;
   if (!stored->value) return outcome;  // NULL stays NULL
   const std::string& value = *stored->value;
@@ -144,13 +148,15 @@ Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& requested, const db
   return outcome;
 }
 
-Status SecretsClient::Write(const db::ColumnRef& requested, const db::RowKey& key,
+Status SecretsClient::Write(const db::ColumnRef& requested, const db::RowKey& requested_key,
                             std::span<const uint8_t> plaintext) {
   UDMG_RETURN_IF_ERROR(RefreshKeyring());
   const db::ColumnRef column = Registered(requested);
   // Refuse a missing row before counting an encryption, so a refused write changes nothing.
-  UDMG_ASSIGN_OR_RETURN(auto existing, store_->ReadValue(column, key));
-  if (!existing) return MissingRow(column, key);
+  UDMG_ASSIGN_OR_RETURN(auto existing, store_->ReadValue(column, requested_key));
+  if (!existing) return MissingRow(column, requested_key);
+  // Bound to the row's own key as the database holds it, never the caller's spelling (see Read).
+  const db::RowKey& key = existing->key;
   const std::string key_text = db::RowKeyText(key);
   UDMG_ASSIGN_OR_RETURN(std::string envelope,
                         EncryptCounted(plaintext, LocationOf(column, key_text)));

@@ -4,6 +4,8 @@
 #include <map>
 #include <utility>
 
+#include "pipeline/job_state.h"
+
 namespace udmg::pipeline {
 
 std::string_view SweepStopName(SweepStop stop) {
@@ -137,6 +139,7 @@ Result<bool> NothingToSweep(db::Store& store, uint32_t target, const SweepOption
                         store.FindUnfinishedJob(kSweepJobKind));
   if (interrupted) return false;
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
+  UDMG_RETURN_IF_ERROR(RequireColumnsExist(store, columns));
   db::StaleFilter filter{target, options.include_plaintext};
   for (const db::ColumnRef& column : columns) {
     UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, filter));
@@ -165,6 +168,7 @@ Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options) {
                         RunReencryption(PipelineOptions(client, options, watch)));
   if (watch.error) return *watch.error;
   if (run.outcome == ReencryptOutcome::kError) return ReportStatus(run).error();
+  if (run.unaddressable > 0) return UnaddressableValues(run).error();
 
   SweepReport report;
   report.job_id = run.job_id;

@@ -4,6 +4,7 @@
 
 #include "engine/envelope.h"
 #include "engine/value_cipher.h"
+#include "pipeline/job_state.h"
 #include "pipeline/value_failure.h"
 
 namespace udmg::pipeline {
@@ -29,6 +30,12 @@ uint64_t VerifyReport::ok() const {
 uint64_t VerifyReport::failed() const {
   uint64_t total = 0;
   for (const auto& column : columns) total += column.failed();
+  return total;
+}
+
+uint64_t VerifyReport::unaddressable() const {
+  uint64_t total = 0;
+  for (const auto& column : columns) total += column.unaddressable;
   return total;
 }
 
@@ -73,11 +80,15 @@ Result<VerifyReport> Verify(SecretsClient& client, const VerifyOptions& options)
   UDMG_RETURN_IF_ERROR(client.RefreshKeyring());
   ValueCipher cipher(client.shared_keyring());
   UDMG_ASSIGN_OR_RETURN(auto columns, client.store().ListColumns());
+  UDMG_RETURN_IF_ERROR(RequireColumnsExist(client.store(), columns));
   VerifyReport report;
   SecretBytes plaintext;
   for (const db::ColumnRef& column : columns) {
     ColumnVerification& result = report.columns.emplace_back();
     result.column = column;
+    // The key-ordered scan below never meets rows whose key is NULL: count them apart.
+    UDMG_ASSIGN_OR_RETURN(result.unaddressable,
+                          client.store().CountUnaddressable(column, nullptr));
     std::optional<db::RowKey> after;
     while (true) {
       UDMG_ASSIGN_OR_RETURN(auto rows,

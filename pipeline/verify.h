@@ -31,6 +31,7 @@ struct ColumnVerification {
   std::map<uint32_t, uint64_t> ok_by_version;
   std::map<uint32_t, VersionFailures> failed_by_version;  // version 0: malformed envelopes
   uint64_t plaintext = 0;
+  uint64_t unaddressable = 0;  // values in rows whose key is NULL: not checked, and a failure
   uint64_t ok() const;
   uint64_t failed() const;
 };
@@ -40,6 +41,7 @@ struct VerifyReport {
   uint64_t ok() const;
   uint64_t failed() const;
   uint64_t plaintext() const;
+  uint64_t unaddressable() const;
 };
 
 // Database errors and a K0 that is not current end it with that error. Failures to decrypt are in

@@ -6,31 +6,61 @@
 namespace udmg::db::postgres {
 namespace {
 
-// kNotFound naming the missing table or column; kBadInput for a key column that is neither the
-// primary key nor under a unique, non-partial, one-column index.
-Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& column) {
-  pqxx::result table = transaction.exec_params(
+// The oid of `table` (an ordinary or partitioned table through the search_path, exact name).
+std::optional<int64_t> TableOid(pqxx::transaction_base& transaction, const std::string& table) {
+  pqxx::result found = transaction.exec_params(
       "SELECT c.oid::bigint FROM pg_class c WHERE c.oid = to_regclass(quote_ident($1)) "
       "AND c.relkind IN ('r', 'p')",
-      column.table);
-  if (table.empty()) {
+      table);
+  if (found.empty()) return std::nullopt;
+  return found[0][0].as<int64_t>();
+}
+
+// A column of table `oid` as pg_attribute describes it; nullopt when there is none.
+struct AttributeInfo {
+  bool not_null = false;
+  std::string type;  // format_type without the modifier: "text", "character varying", "bytea"
+  std::optional<uint64_t> max_chars;  // varchar(n): n
+};
+std::optional<AttributeInfo> Attribute(pqxx::transaction_base& transaction, int64_t oid,
+                                       const std::string& name) {
+  pqxx::result found = transaction.exec_params(
+      "SELECT attnotnull, format_type(atttypid, NULL), CASE WHEN atttypid = "
+      "'varchar'::regtype AND atttypmod > 4 THEN atttypmod - 4 END FROM pg_attribute "
+      "WHERE attrelid = $1::bigint::oid AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+      oid, name);
+  if (found.empty()) return std::nullopt;
+  AttributeInfo info{found[0][0].as<bool>(), found[0][1].as<std::string>(), std::nullopt};
+  if (!found[0][2].is_null()) info.max_chars = found[0][2].as<uint64_t>();
+  return info;
+}
+
+// An envelope is ASCII text of any length: only text and varchar hold it as it is (bytea returns
+// it hex-encoded, char(n) pads it with blanks, other types cannot take it).
+Status CheckValueColumnType(const ColumnRef& column, const AttributeInfo& value) {
+  if (value.type == "text" || value.type == "character varying") return Status::Ok();
+  return Status(ErrorCode::kBadInput,
+                "column '" + column.Name() + "' is of type " + value.type +
+                    ", which cannot hold an encrypted value as text; use a text or varchar column");
+}
+
+// kNotFound naming the missing table or column; kBadInput for a key column that is neither the
+// primary key nor under a unique, non-partial, one-column index, or that can hold NULL; and for
+// a value column that is not text-like.
+Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& column) {
+  std::optional<int64_t> oid = TableOid(transaction, column.table);
+  if (!oid) {
     return Status(ErrorCode::kNotFound, "table '" + column.table +
                                             "' does not exist; create it or check the name "
                                             "(names are case-sensitive)");
   }
-  int64_t oid = table[0][0].as<int64_t>();
-  auto has_column = [&](const std::string& name) {
-    return !transaction
-                .exec_params("SELECT 1 FROM pg_attribute WHERE attrelid = $1::bigint::oid AND "
-                             "attname = $2 AND attnum > 0 AND NOT attisdropped",
-                             oid, name)
-                .empty();
-  };
-  if (!has_column(column.column)) {
+  std::optional<AttributeInfo> value = Attribute(transaction, *oid, column.column);
+  if (!value) {
     return Status(ErrorCode::kNotFound,
                   "column '" + column.Name() + "' does not exist; check the name (case-sensitive)");
   }
-  if (!has_column(column.key_column)) {
+  std::optional<AttributeInfo> key = Attribute(transaction, *oid, column.key_column);
+  if (!key) {
     return Status(ErrorCode::kNotFound, "key column '" + column.table + "." + column.key_column +
                                             "' does not exist; name the table's primary key");
   }
@@ -39,13 +69,15 @@ Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& c
       "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
       "AND a.attnum = i.indkey[0] WHERE i.indrelid = $1::bigint::oid AND i.indisunique "
       "AND i.indpred IS NULL AND i.indnkeyatts = 1 AND a.attname = $2",
-      oid, column.key_column);
+      *oid, column.key_column);
   if (unique.empty()) {
     return Status(ErrorCode::kBadInput, "key column '" + column.table + "." + column.key_column +
                                             "' is not unique; use the primary key or a column "
                                             "with a unique index");
   }
-  return Status::Ok();
+  // A primary key is NOT NULL by definition.
+  if (!key->not_null) return internal::NullableKeyColumn(column, "can hold NULL");
+  return CheckValueColumnType(column, *value);
 }
 
 // A registered column from a row of (table_name, column_name, key_column, bound_since).
@@ -127,6 +159,49 @@ Result<ColumnRef> PgStore::FindColumn(std::string_view table, std::string_view c
         std::optional<ColumnRef> found = FindColumnIn(transaction, table, column);
         if (!found) return internal::NotRegistered(table, column);
         return *found;
+      });
+}
+
+Status PgStore::CheckColumnStillExists(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  return connection_->RunStatus(
+      "checking the registered column " + column.Name(), Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Status {
+        pqxx::read_transaction transaction(live);
+        std::optional<int64_t> oid = TableOid(transaction, column.table);
+        if (!oid) {
+          return internal::RegisteredColumnMissing(column,
+                                                   "table '" + column.table + "' does not exist");
+        }
+        for (const std::string* name : {&column.column, &column.key_column}) {
+          if (!Attribute(transaction, *oid, *name)) {
+            return internal::RegisteredColumnMissing(
+                column, "column '" + column.table + "." + *name + "' does not exist");
+          }
+        }
+        return Status::Ok();
+      });
+}
+
+Result<ValueColumnRoom> PgStore::MeasureValueColumn(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  internal::QuotedColumn q(column);
+  return connection_->Run<ValueColumnRoom>(
+      "measuring the values of " + column.Name(), Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<ValueColumnRoom> {
+        pqxx::read_transaction transaction(live);
+        ValueColumnRoom room;
+        std::optional<int64_t> oid = TableOid(transaction, column.table);
+        if (!oid) return room;
+        if (std::optional<AttributeInfo> value = Attribute(transaction, *oid, column.column)) {
+          room.max_chars = value->max_chars;
+        }
+        room.longest_plaintext =
+            transaction
+                .exec("SELECT coalesce(max(octet_length(" + q.column + "::text)), 0) FROM " +
+                      q.table + " WHERE NOT starts_with(" + q.column + "::text, 'udmg:')")[0][0]
+                .as<uint64_t>();
+        return room;
       });
 }
 

@@ -71,6 +71,10 @@ class PgStore final : public Store {
                                                size_t limit) override;
   Result<uint64_t> CountStale(const ColumnRef& column, const StaleFilter& filter) override;
   Result<ValueCounts> CountValues(const ColumnRef& column) override;
+  Status CheckColumnStillExists(const ColumnRef& column) override;
+  Result<uint64_t> CountUnaddressable(const ColumnRef& column,
+                                      const StaleFilter* filter) override;
+  Result<ValueColumnRoom> MeasureValueColumn(const ColumnRef& column) override;
   Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
                                            std::span<const CasWrite> writes) override;
 

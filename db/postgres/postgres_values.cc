@@ -175,6 +175,27 @@ Result<uint64_t> PgStore::CountStale(const ColumnRef& column, const StaleFilter&
       });
 }
 
+Result<uint64_t> PgStore::CountUnaddressable(const ColumnRef& column, const StaleFilter* filter) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  std::vector<std::string> parameters;
+  std::string values = q.column + " IS NOT NULL";
+  if (filter) {
+    values = StalePredicate(q, 1);
+    AddStaleParameters(column, *filter, parameters);
+  }
+  return connection_->Run<uint64_t>(
+      "counting rows of " + column.Name() + " without a key", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<uint64_t> {
+        pqxx::nontransaction transaction(live);
+        return transaction
+            .exec_params("SELECT count(*) FROM " + q.table + " WHERE " + q.key + " IS NULL AND " +
+                             values,
+                         pqxx::prepare::make_dynamic_params(parameters))[0][0]
+            .as<uint64_t>();
+      });
+}
+
 Result<std::vector<RowKey>> PgStore::RangeBounds(const ColumnRef& column,
                                                  const StaleFilter& filter,
                                                  uint64_t rows_per_range) {

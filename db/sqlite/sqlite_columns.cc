@@ -7,6 +7,8 @@
 namespace udmg::db::sqlite {
 namespace {
 
+using internal::QuotedColumn;
+
 // A registered column from a row of (table_name, column_name, key_column, bound_since).
 ColumnRef RegisteredColumn(const Statement& row) {
   ColumnRef column{row.Text(0), row.Text(1), row.Text(2)};
@@ -31,64 +33,131 @@ Result<std::vector<ColumnRef>> SqliteStore::ListColumns() {
   return columns;
 }
 
-Status SqliteStore::CheckColumnExists(const ColumnRef& column) {
-  constexpr std::string_view kWhat = "checking the column to register";
+Result<std::optional<std::vector<SqliteStore::TableColumn>>> SqliteStore::TableColumns(
+    std::string_view table) {
+  constexpr std::string_view kWhat = "reading the columns of a table";
   {
     // Exact, case-sensitive names, as PostgreSQL will need them quoted.
-    UDMG_ASSIGN_OR_RETURN(Statement table,
+    UDMG_ASSIGN_OR_RETURN(Statement exists,
                           connection_->Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' "
                                                "AND name = ?1",
                                                kWhat));
-    table.BindText(1, column.table);
-    UDMG_ASSIGN_OR_RETURN(bool exists, table.Step());
-    if (!exists) {
-      return Status(ErrorCode::kNotFound, "table '" + column.table +
-                                              "' does not exist; create it or check the name "
-                                              "(names are case-sensitive)");
+    exists.BindText(1, table);
+    UDMG_ASSIGN_OR_RETURN(bool found, exists.Step());
+    if (!found) return std::optional<std::vector<TableColumn>>();
+  }
+  UDMG_ASSIGN_OR_RETURN(
+      Statement info,
+      connection_->Prepare("SELECT name, pk, \"notnull\" FROM pragma_table_info(?1)", kWhat));
+  info.BindText(1, table);
+  std::vector<TableColumn> columns;
+  for (;;) {
+    UDMG_ASSIGN_OR_RETURN(bool has_row, info.Step());
+    if (!has_row) break;
+    columns.push_back(TableColumn{info.Text(0), info.Int(1) > 0, info.Int(2) != 0});
+  }
+  return std::optional<std::vector<TableColumn>>(std::move(columns));
+}
+
+namespace {
+
+const SqliteStore::TableColumn* Named(const std::vector<SqliteStore::TableColumn>& columns,
+                                      const std::string& name) {
+  auto found = std::find_if(columns.begin(), columns.end(),
+                            [&](const SqliteStore::TableColumn& c) { return c.name == name; });
+  return found == columns.end() ? nullptr : &*found;
+}
+
+}  // namespace
+
+Status SqliteStore::CheckColumnStillExists(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  UDMG_ASSIGN_OR_RETURN(auto columns, TableColumns(column.table));
+  if (!columns) {
+    return internal::RegisteredColumnMissing(column, "table '" + column.table + "' does not exist");
+  }
+  for (const std::string* name : {&column.column, &column.key_column}) {
+    if (Named(*columns, *name) == nullptr) {
+      return internal::RegisteredColumnMissing(
+          column, "column '" + column.table + "." + *name + "' does not exist");
     }
   }
-  std::vector<std::string> names;
-  std::vector<std::string> primary_key;
-  {
-    UDMG_ASSIGN_OR_RETURN(
-        Statement info, connection_->Prepare("SELECT name, pk FROM pragma_table_info(?1)", kWhat));
-    info.BindText(1, column.table);
-    for (;;) {
-      UDMG_ASSIGN_OR_RETURN(bool has_row, info.Step());
-      if (!has_row) break;
-      names.push_back(info.Text(0));
-      if (info.Int(1) > 0) primary_key.push_back(info.Text(0));
-    }
+  return Status::Ok();
+}
+
+Status SqliteStore::CheckColumnExists(const ColumnRef& column) {
+  constexpr std::string_view kWhat = "checking the column to register";
+  UDMG_ASSIGN_OR_RETURN(auto columns, TableColumns(column.table));
+  if (!columns) {
+    return Status(ErrorCode::kNotFound, "table '" + column.table +
+                                            "' does not exist; create it or check the name "
+                                            "(names are case-sensitive)");
   }
-  auto has = [&](const std::string& name) {
-    return std::find(names.begin(), names.end(), name) != names.end();
-  };
-  if (!has(column.column)) {
+  if (Named(*columns, column.column) == nullptr) {
     return Status(ErrorCode::kNotFound,
                   "column '" + column.Name() + "' does not exist; check the name (case-sensitive)");
   }
-  if (!has(column.key_column)) {
+  const TableColumn* key = Named(*columns, column.key_column);
+  if (key == nullptr) {
     return Status(ErrorCode::kNotFound, "key column '" + column.table + "." + column.key_column +
                                             "' does not exist; name the table's primary key");
   }
   // Keyset pagination and compare-and-swap need one row per key.
-  if (primary_key.size() == 1 && primary_key[0] == column.key_column) return Status::Ok();
-  UDMG_ASSIGN_OR_RETURN(
-      Statement unique,
-      connection_->Prepare("SELECT 1 FROM pragma_index_list(?1) AS list WHERE list.\"unique\" = 1 "
-                           "AND list.partial = 0 AND (SELECT count(*) FROM "
-                           "pragma_index_info(list.name)) = 1 AND (SELECT name FROM "
-                           "pragma_index_info(list.name)) = ?2",
-                           kWhat));
-  unique.BindText(1, column.table);
-  unique.BindText(2, column.key_column);
-  UDMG_ASSIGN_OR_RETURN(bool is_unique, unique.Step());
-  if (!is_unique) {
-    return Status(ErrorCode::kBadInput, "key column '" + column.table + "." + column.key_column +
-                                            "' is not unique; use the primary key or a column "
-                                            "with a unique index");
+  size_t primary_key_columns = std::count_if(
+      columns->begin(), columns->end(), [](const TableColumn& c) { return c.primary_key; });
+  bool is_primary_key = key->primary_key && primary_key_columns == 1;
+  if (!is_primary_key) {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement unique,
+        connection_->Prepare(
+            "SELECT 1 FROM pragma_index_list(?1) AS list WHERE list.\"unique\" = 1 "
+            "AND list.partial = 0 AND (SELECT count(*) FROM "
+            "pragma_index_info(list.name)) = 1 AND (SELECT name FROM "
+            "pragma_index_info(list.name)) = ?2",
+            kWhat));
+    unique.BindText(1, column.table);
+    unique.BindText(2, column.key_column);
+    UDMG_ASSIGN_OR_RETURN(bool is_unique, unique.Step());
+    if (!is_unique) {
+      return Status(ErrorCode::kBadInput, "key column '" + column.table + "." +
+                                              column.key_column +
+                                              "' is not unique; use the primary key or a column "
+                                              "with a unique index");
+    }
   }
+  return CheckKeyNeverNull(column, *key, is_primary_key);
+}
+
+// SQLite lets a PRIMARY KEY other than INTEGER PRIMARY KEY hold NULL (a documented legacy quirk),
+// so such a key is accepted while it holds none; any other key column must be NOT NULL.
+Status SqliteStore::CheckKeyNeverNull(const ColumnRef& column, const TableColumn& key,
+                                      bool is_primary_key) {
+  if (key.not_null) return Status::Ok();
+  if (!is_primary_key) return internal::NullableKeyColumn(column, "can hold NULL");
+  QuotedColumn q(column);
+  UDMG_ASSIGN_OR_RETURN(Statement nulls,
+                        connection_->Prepare("SELECT 1 FROM " + q.table + " WHERE " + q.key +
+                                                 " IS NULL LIMIT 1",
+                                             "checking the key column to register"));
+  UDMG_ASSIGN_OR_RETURN(bool has_null, nulls.Step());
+  if (has_null) return internal::NullableKeyColumn(column, "holds NULL in some rows");
   return Status::Ok();
+}
+
+// SQLite does not enforce a declared length (varchar(n) holds any text), so only the longest
+// plaintext is measured, for symmetry with PostgreSQL.
+Result<ValueColumnRoom> SqliteStore::MeasureValueColumn(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  UDMG_ASSIGN_OR_RETURN(Statement longest,
+                        connection_->Prepare("SELECT coalesce(max(length(CAST(" + q.column +
+                                                 " AS BLOB))), 0) FROM " + q.table + " WHERE " +
+                                                 "substr(" + q.column + ", 1, 5) <> 'udmg:'",
+                                             "measuring the values of " + column.Name()));
+  UDMG_ASSIGN_OR_RETURN(bool has_row, longest.Step());
+  ValueColumnRoom room;
+  if (has_row) room.longest_plaintext = static_cast<uint64_t>(longest.Int(0));
+  return room;
 }
 
 Status SqliteStore::AddColumn(const ColumnRef& column) {

@@ -52,6 +52,17 @@ class SqliteStore final : public Store {
                                                size_t limit) override;
   Result<uint64_t> CountStale(const ColumnRef& column, const StaleFilter& filter) override;
   Result<ValueCounts> CountValues(const ColumnRef& column) override;
+  Status CheckColumnStillExists(const ColumnRef& column) override;
+  Result<uint64_t> CountUnaddressable(const ColumnRef& column,
+                                      const StaleFilter* filter) override;
+  Result<ValueColumnRoom> MeasureValueColumn(const ColumnRef& column) override;
+
+  // A column of a table as pragma_table_info describes it.
+  struct TableColumn {
+    std::string name;
+    bool primary_key = false;  // part of the primary key
+    bool not_null = false;     // declared NOT NULL
+  };
   Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
                                            std::span<const CasWrite> writes) override;
 
@@ -118,8 +129,12 @@ class SqliteStore final : public Store {
   Status InsertArchivedRows(const std::vector<ArchivedKeyRow>& archived);
   // max(version) of udmg_master_keys; nullopt when there is no keyring.
   Result<std::optional<uint32_t>> NewestMasterVersion();
-  // kNotFound naming the missing table or column; kBadInput for a non-unique key column.
+  // kNotFound naming the missing table or column; kBadInput for a key column that is not unique
+  // or can hold NULL.
   Status CheckColumnExists(const ColumnRef& column);
+  Status CheckKeyNeverNull(const ColumnRef& column, const TableColumn& key, bool is_primary_key);
+  // The table's columns; nullopt when there is no such table (exact, case-sensitive name).
+  Result<std::optional<std::vector<TableColumn>>> TableColumns(std::string_view table);
   // Rows of the value column with key > after (or all), in key order, matching `where`.
   Result<std::vector<StoredValue>> FetchPage(const ColumnRef& column, const std::string& where,
                                              const StaleFilter* filter,

@@ -138,6 +138,21 @@ Result<uint64_t> SqliteStore::CountStale(const ColumnRef& column, const StaleFil
   return has_row ? static_cast<uint64_t>(count.Int(0)) : uint64_t{0};
 }
 
+Result<uint64_t> SqliteStore::CountUnaddressable(const ColumnRef& column,
+                                                 const StaleFilter* filter) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  std::string values = filter ? StalePredicate(q) : q.column + " IS NOT NULL";
+  UDMG_ASSIGN_OR_RETURN(Statement count,
+                        connection_->Prepare("SELECT count(*) FROM " + q.table + " WHERE " +
+                                                 q.key + " IS NULL AND " + values,
+                                             "counting rows of " + column.Name() +
+                                                 " without a key"));
+  if (filter) BindStaleFilter(count, column, *filter);
+  UDMG_ASSIGN_OR_RETURN(bool has_row, count.Step());
+  return has_row ? static_cast<uint64_t>(count.Int(0)) : uint64_t{0};
+}
+
 Result<std::vector<RowKey>> SqliteStore::RangeBounds(const ColumnRef& column,
                                                      const StaleFilter& filter,
                                                      uint64_t rows_per_range) {

@@ -46,6 +46,16 @@ class ForwardingStore : public Store {
   Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) override {
     return inner_->FindColumn(table, column);
   }
+  Status CheckColumnStillExists(const ColumnRef& column) override {
+    return inner_->CheckColumnStillExists(column);
+  }
+  Result<uint64_t> CountUnaddressable(const ColumnRef& column,
+                                      const StaleFilter* filter) override {
+    return inner_->CountUnaddressable(column, filter);
+  }
+  Result<ValueColumnRoom> MeasureValueColumn(const ColumnRef& column) override {
+    return inner_->MeasureValueColumn(column);
+  }
   Result<ColumnRef> SetColumnBinding(std::string_view table, std::string_view column,
                                      bool bound) override {
     return inner_->SetColumnBinding(table, column, bound);

@@ -78,8 +78,10 @@ TEST_P(StoreColumnsTest, MissingTableColumnOrKeyColumnIsNamed) {
 TEST_P(StoreColumnsTest, KeyColumnMustIdentifyOneRow) {
   EXPECT_STATUS(store_->AddColumn({"credentials", "secret", "name"}), kBadInput, "not unique");
   EXPECT_STATUS(store_->AddColumn({"tokens", "value", "note"}), kBadInput, "not unique");
+  // Unique but nullable: rows with a NULL key would be invisible to every scan.
   database_->Execute("CREATE UNIQUE INDEX credentials_name ON credentials (name)");
-  ASSERT_OK(store_->AddColumn({"credentials", "secret", "name"}));
+  EXPECT_STATUS(store_->AddColumn({"credentials", "secret", "name"}), kBadInput, "can hold NULL");
+  ASSERT_OK(store_->AddColumn({"tokens", "value", "token_id"}));  // NOT NULL UNIQUE
 }
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(StoreColumnsTest);
