@@ -29,12 +29,6 @@ Result<SecretBytes> ReadBounded(int fd, std::string_view what) {
   return std::move(*input);
 }
 
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
 }  // namespace
 
 Result<SecretBytes> NewKeyFromArgument(std::string_view text) {
@@ -44,24 +38,8 @@ Result<SecretBytes> NewKeyFromArgument(std::string_view text) {
 }
 
 Result<SecretBytes> NewKeyFromFile(const std::string& path) {
-  std::string what = "--new-key-file " + path;
-  ScopedFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (file.get() < 0) {
-    return Error{ErrorCode::kBadKey, what + " cannot be opened (" + std::strerror(errno) +
-                                         "): give the path of a file holding the new key"};
-  }
-  struct stat info {};
-  if (fstat(file.get(), &info) != 0) {
-    return Error{ErrorCode::kBadKey, what + " cannot be examined: " + std::strerror(errno)};
-  }
-  if (S_ISREG(info.st_mode) && (info.st_mode & 077) != 0) {
-    return Error{ErrorCode::kBadKey, what + " is accessible by group or others (mode " +
-                                         OctalMode(info.st_mode) + "): run `chmod 600 " + path +
-                                         "` and try again"};
-  }
-  if (S_ISDIR(info.st_mode)) {
-    return Error{ErrorCode::kBadKey, what + " is a directory: give the path of the key file"};
-  }
+  const std::string what = "--new-key-file " + path;
+  UDMG_ASSIGN_OR_RETURN(ScopedFd file, OpenSecretFile(path, "--new-key-file", ErrorCode::kBadKey));
   UDMG_ASSIGN_OR_RETURN(SecretBytes input, ReadBounded(file.get(), what));
   return ParseRootKey(AsText(input), what);
 }
