@@ -20,8 +20,11 @@ struct GlobalOptions {
   std::string program = "udmg-server";
 };
 
-// Opens the database and runs the schema migrations (they write nothing when up to date).
-Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global);
+// Opens the database and runs the schema migrations (they write nothing when up to date). Only
+// `init` passes kCreate: every other command needs a database `init` has set up (kNotInitialized
+// otherwise, the database left as it was).
+Result<std::unique_ptr<db::Store>> OpenMigratedStore(
+    const GlobalOptions& global, db::OpenMode mode = db::OpenMode::kExisting);
 
 // UDMG_SECURITY_PASSPHRASE_KEY as given, in wiped memory; nullopt when unset. The one place the
 // variable is read (main takes it out of the environment at start: cli/environment_secrets.h).

@@ -36,8 +36,9 @@ Status CheckUnchanged(const std::optional<KeyringRecords>& current, int64_t revi
 }
 
 Status RunInit(const GlobalOptions& global) {
-  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  // The key first: a refused init leaves no file and no table behind.
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, RootKeyFromEnvironment());
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global, db::OpenMode::kCreate));
   SecretBytes k1 = RandomSecret(kKeySize);
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {

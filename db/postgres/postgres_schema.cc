@@ -179,6 +179,20 @@ Status Apply(PgConnection& connection, const Migration& migration) {
 
 int LatestSchemaVersion() { return std::span(kMigrations).back().version; }
 
+Status RequireSchema(PgConnection& connection) {
+  UDMG_ASSIGN_OR_RETURN(int current,
+                        connection.Run<int>("reading the schema version", Retry::kIdempotent,
+                                            [](pqxx::connection& live) -> Result<int> {
+                                              pqxx::read_transaction transaction(live);
+                                              return SchemaVersion(transaction);
+                                            }));
+  if (current > 0) return Status::Ok();
+  return Status(ErrorCode::kNotInitialized,
+                connection.describe() +
+                    " holds no udmg-server tables in its search_path: run `udmg-server init` "
+                    "to set it up, or check --db / UDMG_DATABASE_URL");
+}
+
 Status MigrateSchema(PgConnection& connection) {
   UDMG_ASSIGN_OR_RETURN(int current,
                         connection.Run<int>("reading the schema version", Retry::kIdempotent,
