@@ -21,8 +21,8 @@ struct GlobalOptions {
 };
 
 // Opens the database and runs the schema migrations (they write nothing when up to date). Only
-// `init` passes kCreate: every other command needs a database `init` has set up (kNotInitialized
-// otherwise, the database left as it was).
+// `init` and `passphrase-restore` (into an empty database) pass kCreate: every other command
+// needs a database already set up (kNotInitialized otherwise, the database left as it was).
 Result<std::unique_ptr<db::Store>> OpenMigratedStore(
     const GlobalOptions& global, db::OpenMode mode = db::OpenMode::kExisting);
 

@@ -80,12 +80,18 @@ class ListenerGuardTest : public ::testing::TestWithParam<db::testing::StoreBack
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
-  // A job slow enough to be observed (10 rows/s), listening on `listen`.
+  // A job slow enough to be observed (10 rows/s), listening on `listen`; returns once the job
+  // is attached to its listener (its rate shows in a scrape). `url_` is the printed URL.
   void StartJob(std::vector<std::string> extra = {}, const std::string& listen = "127.0.0.1:0") {
     std::vector<std::string> args = {"reencrypt", "--no-progress", "--rate", "10",
                                      "--batch-size", "10", "--metrics-listen", listen};
     args.insert(args.end(), extra.begin(), extra.end());
     job_ = server_.Start(args);
+    url_ = ListenUrl(*job_);
+    ASSERT_FALSE(url_.empty()) << job_->Wait().Describe();
+    const size_t colon = url_.rfind(':');
+    port_ = std::stoi(url_.substr(colon + 1));
+    ASSERT_TRUE(PollUntil([&] { return Rate() == 10.0; })) << "the job never attached";
   }
 
   double Rate() {
@@ -109,13 +115,12 @@ class ListenerGuardTest : public ::testing::TestWithParam<db::testing::StoreBack
   TempDir dir_;
   UdmgServer server_{dir_.path()};
   std::unique_ptr<BackgroundProcess> job_;
+  std::string url_;
   int port_ = -1;
 };
 
 TEST_P(ListenerGuardTest, TwentySlowClientsDoNotBlockScrapesOrControl) {
   ASSERT_NO_FATAL_FAILURE(StartJob());
-  port_ = ListenPort(*job_);
-  ASSERT_GT(port_, 0) << job_->Wait().Describe();
   std::vector<std::unique_ptr<RawConnection>> slow;
   for (int i = 0; i < 20; ++i) {
     slow.push_back(std::make_unique<RawConnection>(port_));
@@ -137,8 +142,6 @@ TEST_P(ListenerGuardTest, TwentySlowClientsDoNotBlockScrapesOrControl) {
 
 TEST_P(ListenerGuardTest, AHeadThatNeverEndsIsCut) {
   ASSERT_NO_FATAL_FAILURE(StartJob());
-  port_ = ListenPort(*job_);
-  ASSERT_GT(port_, 0) << job_->Wait().Describe();
   // One header byte every 200 ms keeps any per-read timeout from firing: only a bound on the
   // whole head ends it. The server closes it (with 408) while the trickle goes on.
   RawConnection trickle(port_);
@@ -160,8 +163,6 @@ TEST_P(ListenerGuardTest, AHeadThatNeverEndsIsCut) {
 
 TEST_P(ListenerGuardTest, AHugeBodyIsRefusedWithoutBeingRead) {
   ASSERT_NO_FATAL_FAILURE(StartJob());
-  port_ = ListenPort(*job_);
-  ASSERT_GT(port_, 0) << job_->Wait().Describe();
   RawConnection huge(port_);
   ASSERT_TRUE(huge.connected());
   ASSERT_TRUE(huge.Send("POST /control/rate?value=77 HTTP/1.1\r\nHost: x\r\nX-Udmg-Control: 1\r\n"
@@ -176,8 +177,6 @@ TEST_P(ListenerGuardTest, AHugeBodyIsRefusedWithoutBeingRead) {
 
 TEST_P(ListenerGuardTest, ACrossSiteFormPostCannotSteerTheJob) {
   ASSERT_NO_FATAL_FAILURE(StartJob());
-  port_ = ListenPort(*job_);
-  ASSERT_GT(port_, 0) << job_->Wait().Describe();
   // What a web page's <form method=post> sends: form-encoded, no custom header.
   RawConnection form(port_);
   ASSERT_TRUE(form.connected());
@@ -203,8 +202,6 @@ TEST_P(ListenerGuardTest, AControlTokenFileGuardsTheControlRoutes) {
   const std::filesystem::path token_file = dir_.path() / "control.token";
   ASSERT_TRUE(WriteFile(token_file, std::string(kToken) + "\n"));
   ASSERT_NO_FATAL_FAILURE(StartJob({"--control-token-file", token_file.string()}));
-  port_ = ListenPort(*job_);
-  ASSERT_GT(port_, 0) << job_->Wait().Describe();
   auto with = [](const std::string& authorization) {
     std::multimap<std::string, std::string> headers = kControl;
     headers.emplace("Authorization", authorization);
@@ -246,12 +243,8 @@ TEST_P(ListenerGuardTest, AControlTokenFileOthersCanReadIsRefusedBeforeAnythingC
 
 TEST_P(ListenerGuardTest, ThePrintedUrlNamesTheAddressReallyBound) {
   ASSERT_NO_FATAL_FAILURE(StartJob({}, ":0"));
-  const std::string url = ListenUrl(*job_);
-  ASSERT_EQ(url.rfind("http://0.0.0.0:", 0), 0u)
-      << "':PORT' listens on every IPv4 address; the line said " << url;
-  port_ = std::stoi(url.substr(std::string("http://0.0.0.0:").size()));
-  ASSERT_GT(port_, 0);
-  EXPECT_EQ(Rate(), 10.0);
+  EXPECT_EQ(url_.rfind("http://0.0.0.0:", 0), 0u)
+      << "':PORT' listens on every IPv4 address; the line said " << url_;
   ASSERT_NO_FATAL_FAILURE(FinishJob());
 }
 
