@@ -63,6 +63,8 @@ TEST_P(UninitializedDatabaseTest, NoCommandButInitCreatesTheDatabase) {
     ProcessResult result = server_.Run(args);
     EXPECT_TRUE(result.Exited(kExitNotInitialized)) << Shown(args) << ": " << result.Describe();
     ExpectOneErrorLine(result, kExitNotInitialized);
+    EXPECT_NE(result.stderr_data.find("init"), std::string::npos)
+        << "the message should tell to run init: " << result.stderr_data;
     if (server_.is_sqlite()) {
       EXPECT_FALSE(fs::exists(server_.database())) << Shown(args) << " created the file";
     } else {
