@@ -1,8 +1,12 @@
 #include "cli/app.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <set>
 #include <string>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "cli/metrics_outputs.h"
@@ -12,6 +16,8 @@
 
 namespace udmg::cli {
 namespace {
+
+constexpr std::string_view kNotShown = "[argument not shown: it may be key material]";
 
 // A key given as `--new-key HEX` is in argv by the operator's choice; once parsed, its bytes are
 // overwritten where the kernel shows them (/proc/PID/cmdline), as the parsed copy is all we keep.
@@ -25,6 +31,52 @@ void WipeKeyArguments(int argc, char** argv) {
       Wipe(argv[i] + kFlag.size() + 1, arg.size() - kFlag.size() - 1);
     }
   }
+}
+
+// Command names, which CLI11's messages may quote and which are never secret.
+void CollectCommandNames(const CLI::App& app, std::set<std::string>& names) {
+  for (const CLI::App* command : app.get_subcommands({})) {
+    names.insert(command->get_name());
+    CollectCommandNames(*command, names);
+  }
+}
+
+// CLI11 quotes the arguments it could not place or convert; one of them may be a key or a
+// passphrase typed in the wrong place (`rotate-master-key <HEX>`). Every argument long enough to
+// be one (the shortest passphrase is 12 characters) that is not an option or a command name is
+// cut out of the message.
+std::string WithoutSecretArguments(std::string message, const CLI::App& app, int argc,
+                                   char** argv) {
+  constexpr size_t kShortestSecret = 12;
+  std::set<std::string> commands;
+  CollectCommandNames(app, commands);
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg.starts_with("-")) {
+      const size_t equals = arg.find('=');
+      if (equals == std::string_view::npos) continue;
+      arg.remove_prefix(equals + 1);  // --new-key=HEX: the value
+    }
+    if (arg.size() < kShortestSecret || commands.contains(std::string(arg))) continue;
+    for (size_t at = message.find(arg); at != std::string::npos;
+         at = message.find(arg, at + kNotShown.size())) {
+      message.replace(at, arg.size(), kNotShown);
+    }
+  }
+  return message;
+}
+
+// A result that never reached stdout (a full disk, a closed file) must not look like success.
+Status FlushStdout() {
+  std::cout.flush();
+  const bool failed = std::cout.fail() || std::fflush(stdout) != 0 || std::ferror(stdout) != 0;
+  if (!failed) return Status::Ok();
+  const int error = errno;
+  return Status(ErrorCode::kOutputLost,
+                std::string("the output could not be written to stdout (") +
+                    (error != 0 ? std::strerror(error) : "write error") +
+                    "): the command ran but its result was lost; check where stdout goes "
+                    "(disk space, a closed file) before running it again");
 }
 
 }  // namespace
@@ -63,7 +115,8 @@ int RunCli(int argc, char** argv) {
     return app.exit(version);  // on stdout, exit 0
   } catch (const CLI::ParseError& error) {
     return PrintError(Error{ErrorCode::kUsage,
-                            std::string(error.what()) + " (see `udmg-server --help`)"});
+                            WithoutSecretArguments(error.what(), app, argc, argv) +
+                                " (see `udmg-server --help`)"});
   }
   WipeKeyArguments(argc, argv);
   if (!action) {
@@ -75,8 +128,9 @@ int RunCli(int argc, char** argv) {
     global.program += " " + command->get_name();
   }
   Status status = action();
-  std::cout.flush();
+  Status written = FlushStdout();
   if (!status.ok()) return PrintError(status.error());
+  if (!written.ok()) return PrintError(written.error());
   return 0;
 }
 

@@ -7,8 +7,10 @@
 
 namespace udmg::cli {
 
-Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global) {
-  UDMG_ASSIGN_OR_RETURN(auto store, db::OpenStore(db::ResolveDatabaseUrl(global.database_url)));
+Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global,
+                                                     db::OpenMode mode) {
+  UDMG_ASSIGN_OR_RETURN(auto store,
+                        db::OpenStore(db::ResolveDatabaseUrl(global.database_url), mode));
   UDMG_RETURN_IF_ERROR(store->Migrate());
   return store;
 }

@@ -21,8 +21,11 @@ struct GlobalOptions {
   std::string program = "udmg-server";
 };
 
-// Opens the database and runs the schema migrations (they write nothing when up to date).
-Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global);
+// Opens the database and runs the schema migrations (they write nothing when up to date). Only
+// `init` and `passphrase-restore` (into an empty database) pass kCreate: every other command
+// needs a database already set up (kNotInitialized otherwise, the database left as it was).
+Result<std::unique_ptr<db::Store>> OpenMigratedStore(
+    const GlobalOptions& global, db::OpenMode mode = db::OpenMode::kExisting);
 
 // The database plus K0, opened as a client: kBadKey, kWrongKey or kNotInitialized as it applies.
 // Nonce-budget warnings go to stderr as "udmg-server: warning: ...".

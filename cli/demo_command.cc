@@ -10,7 +10,15 @@
 namespace udmg::cli {
 namespace {
 
+// The demo holds every row in memory before inserting them: a bound keeps it a demo.
+constexpr int64_t kMaxDemoRows = 1'000'000;
+
 Status RunDemo(const GlobalOptions& global, int64_t rows) {
+  if (rows > kMaxDemoRows) {
+    return Status(ErrorCode::kBadInput, "demo --rows must be at most " +
+                                            std::to_string(kMaxDemoRows) +
+                                            " (scripts/bench.sh builds larger data sets)");
+  }
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
   db::Store& store = client->store();
   const db::ColumnRef column{"credentials", "secret", "id"};

@@ -52,6 +52,12 @@ class DoctorRun {
 
   std::vector<Finding> Run() {
     Result<std::unique_ptr<db::Store>> store = OpenMigratedStore(global_);
+    if (!store.ok() && store.error().code == ErrorCode::kNotInitialized) {
+      // Nothing there yet (a new path, an empty schema): what is missing is the keyring.
+      Add("keyring", FindingStatus::kProblem, store.error().message,
+          "run `udmg-server init` once, with this node's root key exported (or check --db)");
+      return std::move(findings_);
+    }
     if (!store.ok()) {
       Add("database", FindingStatus::kProblem, store.error().message,
           "check --db / UDMG_DATABASE_URL and that the database is up, then run doctor again");

@@ -29,12 +29,6 @@ Result<SecretBytes> ReadBounded(int fd, std::string_view what) {
   return std::move(*input);
 }
 
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
 }  // namespace
 
 Result<SecretBytes> NewKeyFromArgument(std::string_view text) {
@@ -44,30 +38,14 @@ Result<SecretBytes> NewKeyFromArgument(std::string_view text) {
 }
 
 Result<SecretBytes> NewKeyFromFile(const std::string& path) {
-  const std::string what = "--new-key-file " + path;
-  UDMG_ASSIGN_OR_RETURN(SecretBytes input, ReadKeyFile(path, what));
-  return ParseRootKey(AsText(input), what);
+  UDMG_ASSIGN_OR_RETURN(SecretBytes input, ReadKeyFile(path, "--new-key-file"));
+  return ParseRootKey(AsText(input), "--new-key-file " + path);
 }
 
-Result<SecretBytes> ReadKeyFile(const std::string& path, const std::string& what) {
-  ScopedFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (file.get() < 0) {
-    return Error{ErrorCode::kBadKey, what + " cannot be opened (" + std::strerror(errno) +
-                                         "): give the path of a file holding the key"};
-  }
-  struct stat info {};
-  if (fstat(file.get(), &info) != 0) {
-    return Error{ErrorCode::kBadKey, what + " cannot be examined: " + std::strerror(errno)};
-  }
-  if (S_ISREG(info.st_mode) && (info.st_mode & 077) != 0) {
-    return Error{ErrorCode::kBadKey, what + " is accessible by group or others (mode " +
-                                         OctalMode(info.st_mode) + "): run `chmod 600 " + path +
-                                         "` and try again"};
-  }
-  if (S_ISDIR(info.st_mode)) {
-    return Error{ErrorCode::kBadKey, what + " is a directory: give the path of the key file"};
-  }
-  return ReadBounded(file.get(), what);
+Result<SecretBytes> ReadKeyFile(const std::string& path, std::string_view flag) {
+  UDMG_ASSIGN_OR_RETURN(ScopedFd file, OpenSecretFile(path, flag, ErrorCode::kBadKey));
+  // The file exists: its path is a path, not a key, and may be named from here on.
+  return ReadBounded(file.get(), std::string(flag) + " " + path);
 }
 
 }  // namespace udmg::cli

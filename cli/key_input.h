@@ -24,7 +24,8 @@ Result<SecretBytes> NewKeyFromArgument(std::string_view text);
 Result<SecretBytes> NewKeyFromFile(const std::string& path);
 
 // A key file's whole text, not parsed, with the checks above (missing, unreadable, a directory,
-// too permissive, too large: kBadKey). `what` names the file in messages.
-Result<SecretBytes> ReadKeyFile(const std::string& path, const std::string& what);
+// too permissive, too large: kBadKey). `flag` names where the path came from; the path itself is
+// named only once the file has opened (text given in its place may be the key itself).
+Result<SecretBytes> ReadKeyFile(const std::string& path, std::string_view flag);
 
 }  // namespace udmg::cli

@@ -48,8 +48,9 @@ bool ReplacedSince(const KeyringRecords& current, std::span<const uint8_t> k0, i
 }
 
 Status RunInit(const GlobalOptions& global) {
-  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  // The key first: a refused init leaves no file and no table behind.
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global, db::OpenMode::kCreate));
   SecretBytes k1 = RandomSecret(kKeySize);
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {

@@ -66,11 +66,8 @@ Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
   JobMetricsRun metrics_run(outputs.get(), options.database_url, throttle.get(), args.batch_size,
                             &commands);
   if (outputs) {
-    auto deadline = std::chrono::steady_clock::now() +
-                    options.max_duration.value_or(std::chrono::nanoseconds::max() / 2);
-    auto out_of_time = [deadline] { return std::chrono::steady_clock::now() >= deadline; };
-    options.hooks.before_fetch = [&throttle, out_of_time](size_t) {
-      return throttle->AdmitNextBatch(out_of_time);
+    options.hooks.before_fetch = [&throttle](size_t, const pipeline::StopCheck& must_stop) {
+      return throttle->AdmitNextBatch(must_stop);
     };
     options.hooks.after_commit = [&throttle](const pipeline::BatchCommitted& batch) {
       throttle->RecordBatchWrite(batch.rows, batch.write_time);

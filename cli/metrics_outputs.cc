@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <system_error>
@@ -10,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/output.h"
+#include "cli/secure_file.h"
 #include "metrics/text_serializer.h"
 #include "metrics/textfile.h"
 
@@ -30,6 +33,37 @@ metrics::HttpReply Unavailable(const std::string& message) {
   return JsonReply(503, "{\"ok\":false,\"error\":\"" + message + "\"}");
 }
 
+// The bearer token of --control-token-file: one line of printable ASCII without spaces (what an
+// Authorization header can carry), at most 4 KiB, in a file only its owner can read.
+Result<SecretBytes> ReadControlToken(const std::string& path) {
+  constexpr size_t kMaxTokenBytes = 4096;
+  UDMG_ASSIGN_OR_RETURN(ScopedFd file,
+                        OpenSecretFile(path, "--control-token-file", ErrorCode::kBadInput));
+  const std::string what = "--control-token-file " + path;
+  std::optional<SecretBytes> token = ReadSecretUpTo(file.get(), kMaxTokenBytes + 2);
+  if (!token) {
+    return Error{ErrorCode::kBadInput, what + " could not be read: " + std::strerror(errno)};
+  }
+  if (!token->empty() && token->back() == '\n') token->pop_back();
+  if (!token->empty() && token->back() == '\r') token->pop_back();
+  if (token->empty() || token->size() > kMaxTokenBytes) {
+    return Error{ErrorCode::kBadInput, what + " must hold one token of 1 to " +
+                                           std::to_string(kMaxTokenBytes) + " characters"};
+  }
+  for (uint8_t byte : *token) {
+    if (byte <= 0x20 || byte >= 0x7f) {
+      return Error{ErrorCode::kBadInput,
+                   what + " must hold one line of printable ASCII without spaces (e.g. `openssl "
+                          "rand -hex 32`)"};
+    }
+  }
+  return std::move(*token);
+}
+
+metrics::HttpReply JsonRefusal(int status, const std::string& message) {
+  return JsonReply(status, nlohmann::json{{"ok", false}, {"error", message}}.dump());
+}
+
 // The command line a control route stands for: "rate" or, with ?value=N, "rate=N".
 std::string CommandWithValue(const std::string& verb, const metrics::QueryParams& params) {
   auto value = params.find("value");
@@ -48,6 +82,9 @@ void AddMetricsFlags(CLI::App* command, MetricsFlags& flags) {
   command->add_option("--pushgateway", flags.pushgateway,
                       "at the end, push the metrics to this Pushgateway URL (http://HOST:PORT); "
                       "a failed push is a warning");
+  command->add_option("--control-token-file", flags.control_token_file,
+                      "with --metrics-listen: the /control/... routes need `Authorization: Bearer "
+                      "TOKEN`, TOKEN being this file's one line (mode 0600)");
 }
 
 Status CheckTextfilePath(const std::string& path, std::string_view flag) {
@@ -97,6 +134,13 @@ Result<std::unique_ptr<MetricsOutputs>> MetricsOutputs::Start(const MetricsFlags
     UDMG_RETURN_IF_ERROR(CheckTextfilePath(*flags.textfile, "--metrics-textfile"));
   }
   std::unique_ptr<MetricsOutputs> outputs(new MetricsOutputs(job_kind, flags.textfile));
+  if (flags.control_token_file) {
+    if (!flags.listen) {
+      return Error{ErrorCode::kUsage,
+                   "--control-token-file guards the HTTP control routes: it needs --metrics-listen"};
+    }
+    UDMG_ASSIGN_OR_RETURN(outputs->control_token_, ReadControlToken(*flags.control_token_file));
+  }
   if (flags.pushgateway) {
     auto gateway = metrics::Gateway::Create(*flags.pushgateway, "udmg_" + job_kind,
                                             metrics::Gateway::GetInstanceLabel(
@@ -126,9 +170,10 @@ Result<std::unique_ptr<MetricsOutputs>> MetricsOutputs::Start(const MetricsFlags
 void MetricsOutputs::AddControlRoutes() {
   auto route = [this](const std::string& method, const std::string& verb, bool takes_value) {
     exposer_->AddHandler(method, "/control/" + verb,
-                         [this, verb, takes_value](const metrics::QueryParams& params,
-                                                   const std::string&) {
-                           return Control(takes_value ? CommandWithValue(verb, params) : verb);
+                         [this, verb, takes_value](const metrics::HttpRequest& request) {
+                           if (auto refused = Refusal(request)) return *refused;
+                           return Control(takes_value ? CommandWithValue(verb, request.params)
+                                                      : verb);
                          });
   };
   route("GET", "status", false);
@@ -138,6 +183,28 @@ void MetricsOutputs::AddControlRoutes() {
   route("POST", "rate", true);
   route("GET", "batch-size", false);
   route("POST", "batch-size", true);
+}
+
+std::optional<metrics::HttpReply> MetricsOutputs::Refusal(
+    const metrics::HttpRequest& request) const {
+  if (control_token_) {
+    const std::string given = request.Header("authorization");
+    constexpr std::string_view kScheme = "Bearer ";
+    const bool matches = given.starts_with(kScheme) &&
+                         SafeEquals(AsBytes(std::string_view(given).substr(kScheme.size())),
+                                    *control_token_);
+    if (!matches) {
+      return JsonRefusal(401, "this job's control needs its token: send the header "
+                              "`Authorization: Bearer TOKEN` with the token of "
+                              "--control-token-file");
+    }
+  }
+  if (request.method != "GET" && request.Header("x-udmg-control").empty()) {
+    return JsonRefusal(403, std::string("a control request that changes the job needs the "
+                                        "header `") +
+                                kControlHeader + ": 1` (a web page's form cannot send it)");
+  }
+  return std::nullopt;
 }
 
 metrics::HttpReply MetricsOutputs::Control(const std::string& command) {
@@ -245,7 +312,8 @@ JobMetricsRun::JobMetricsRun(MetricsOutputs* outputs, const std::string& databas
                              pipeline::ControlCommands* control)
     : outputs_(outputs) {
   if (outputs_ == nullptr) return;
-  Result<std::unique_ptr<db::Store>> store = db::OpenStore(database_url);
+  Result<std::unique_ptr<db::Store>> store =
+      db::OpenStore(database_url, db::OpenMode::kExisting);
   if (!store.ok()) {
     PrintWarning("metrics: " + store.error().message + ": the job runs without metrics");
     return;

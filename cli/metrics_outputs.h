@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/context.h"
+#include "engine/secret.h"
 #include "engine/status.h"
 #include "metrics/exposer.h"
 #include "metrics/gateway.h"
@@ -35,8 +36,13 @@ struct MetricsFlags {
   std::optional<std::string> listen;       // ADDR:PORT, port 0 picks a free one
   std::optional<std::string> textfile;     // PATH of the node_exporter textfile
   std::optional<std::string> pushgateway;  // http://HOST[:PORT][/PREFIX]
-  bool any() const { return listen || textfile || pushgateway; }
+  std::optional<std::string> control_token_file;  // PATH: /control/... then need the bearer token
+  bool any() const { return listen || textfile || pushgateway || control_token_file; }
 };
+
+// The header every control request that changes something must carry: a browser form posted by
+// another web page cannot send it, so such a page cannot steer the job (cross-site request).
+inline constexpr char kControlHeader[] = "X-Udmg-Control";
 
 void AddMetricsFlags(CLI::App* command, MetricsFlags& flags);
 
@@ -46,9 +52,11 @@ Status CheckTextfilePath(const std::string& path, std::string_view flag);
 
 class MetricsOutputs {
  public:
-  // Validates every flag (kBadInput: malformed ADDR:PORT or URL, textfile directory), then binds
-  // the listener (kConflict when the address is in use) and prints
-  // "metrics: listening on http://ADDR:PORT/metrics" on stderr. `job_kind` is "reencrypt" or
+  // Validates every flag (kBadInput: malformed ADDR:PORT or URL, textfile directory, a control
+  // token file that is missing, readable by others, empty or not one line of printable text;
+  // kUsage: a token file without --metrics-listen), then binds the listener (kConflict when the
+  // address is in use) and prints "metrics: listening on http://ADDR:PORT/metrics" on stderr,
+  // ADDR being the address really bound. `job_kind` is "reencrypt" or
   // "sweep". With no flag set it still works (collects, writes nothing).
   static Result<std::unique_ptr<MetricsOutputs>> Start(const MetricsFlags& flags,
                                                        std::string job_kind);
@@ -86,6 +94,8 @@ class MetricsOutputs {
  private:
   MetricsOutputs(std::string job_kind, std::optional<std::string> textfile);
   void AddControlRoutes();
+  // nullopt when `request` may reach the job; else the refusal (403 / 401).
+  std::optional<metrics::HttpReply> Refusal(const metrics::HttpRequest& request) const;
   metrics::HttpReply Control(const std::string& command);
   std::vector<metrics::MetricFamily> CollectAll() const;
   void Detach();
@@ -96,6 +106,7 @@ class MetricsOutputs {
   std::shared_ptr<pipeline::KeyStateCollector> key_state_;
   std::unique_ptr<metrics::Gateway> gateway_;
   std::unique_ptr<metrics::Exposer> exposer_;
+  std::optional<SecretBytes> control_token_;  // from --control-token-file
 
   mutable std::mutex mutex_;
   std::shared_ptr<pipeline::JobMetrics> job_;     // guarded by mutex_

@@ -25,12 +25,6 @@ Error NoSource() {
                    ", or run on a terminal to be asked for it"};
 }
 
-std::string OctalMode(mode_t mode) {
-  char text[8];
-  std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
 // Drops one final line end ("\n" or "\r\n"): `echo secret > file` must give "secret".
 void DropLineEnd(SecretBytes& text) {
   if (!text.empty() && text.back() == '\n') text.pop_back();
@@ -52,23 +46,8 @@ Status CheckOneLine(const SecretBytes& text, const std::string& what) {
 
 Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
   const std::string what = "--passphrase-file " + path;
-  ScopedFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (file.get() < 0) {
-    return Error{ErrorCode::kBadInput, what + " cannot be opened (" + std::strerror(errno) +
-                                           "): give the path of the file holding the passphrase"};
-  }
-  struct stat info {};
-  if (fstat(file.get(), &info) != 0) {
-    return Error{ErrorCode::kBadInput, what + " cannot be examined: " + std::strerror(errno)};
-  }
-  if (S_ISDIR(info.st_mode)) {
-    return Error{ErrorCode::kBadInput, what + " is a directory: give the passphrase file"};
-  }
-  if (S_ISREG(info.st_mode) && (info.st_mode & 077) != 0) {
-    return Error{ErrorCode::kBadInput, what + " is accessible by group or others (mode " +
-                                           OctalMode(info.st_mode) + "): run `chmod 600 " + path +
-                                           "` and try again"};
-  }
+  UDMG_ASSIGN_OR_RETURN(ScopedFd file,
+                        OpenSecretFile(path, "--passphrase-file", ErrorCode::kBadInput));
   // Room for "\r\n" after a longest passphrase.
   std::optional<SecretBytes> read = ReadSecretUpTo(file.get(), kMaxPassphraseBytes + 3);
   if (!read) {

@@ -183,7 +183,11 @@ SecretBytes KeyFileText(std::span<const uint8_t> key) {
 // the operator was not handed; if the commit then fails, the file is removed again.
 Result<RestorePlan> PlanAndApply(const GlobalOptions& global, const RestoreArgs& args,
                                  const BackupContents& backup, bool& wrote_key_file) {
-  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  // Besides init, a restore may set up an empty database (disaster-recovery.md, "Restoring into
+  // an empty database"); a verification never creates anything.
+  UDMG_ASSIGN_OR_RETURN(auto store,
+                        OpenMigratedStore(global, args.verify_only ? db::OpenMode::kExisting
+                                                                   : db::OpenMode::kCreate));
   std::optional<RestorePlan> planned;
   Status applied = store->UpdateKeyringChecked(
       [&](const std::optional<KeyringRecords>& current, const std::string& keyring_id,

@@ -284,7 +284,9 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   options.rows_per_range = flags.range_rows;
   options.stop = &g_stop_requested;
   options.warn = [](std::string_view line) { PrintWarning(line); };
-  options.hooks.before_fetch = [&](size_t) { return throttle->AdmitNextBatch(stop_requested); };
+  options.hooks.before_fetch = [&](size_t, const pipeline::StopCheck& must_stop) {
+    return throttle->AdmitNextBatch([&] { return stop_requested() || must_stop(); });
+  };
   options.hooks.after_commit = [&](const pipeline::BatchCommitted& batch) {
     throttle->RecordBatchWrite(batch.rows, batch.write_time);
   };

@@ -30,15 +30,14 @@ std::vector<Source> ConfiguredRootKeySources() {
   std::vector<Source> sources;
   if (SecretFromEnvironment(kRootKeyEnv)) sources.push_back({std::string(kRootKeyEnv), ""});
   if (std::optional<std::string> path = Variable(kRootKeyFileEnv)) {
-    sources.push_back({std::string(kRootKeyFileEnv) + " " + *path, *path});
+    sources.push_back({std::string(kRootKeyFileEnv), *path});
   }
   // systemd sets CREDENTIALS_DIRECTORY for any credential of the unit; only ours counts.
   if (std::optional<std::string> directory = Variable("CREDENTIALS_DIRECTORY")) {
     std::string path = (std::filesystem::path(*directory) / kRootKeyCredential).string();
     struct stat info {};
     if (!directory->empty() && ::lstat(path.c_str(), &info) == 0) {
-      sources.push_back({"systemd credential " + std::string(kRootKeyCredential) + " (" + path + ")",
-                         path});
+      sources.push_back({"systemd credential " + std::string(kRootKeyCredential), path});
     }
   }
   return sources;
@@ -74,7 +73,9 @@ Result<std::optional<RootKeyText>> ReadRootKeyText() {
         RootKeyText{std::move(source.name), *SecretFromEnvironment(kRootKeyEnv)});
   }
   UDMG_ASSIGN_OR_RETURN(SecretBytes text, ReadKeyFile(source.path, source.name));
-  return std::optional<RootKeyText>(RootKeyText{std::move(source.name), std::move(text)});
+  // Read: the path is a file, not a key, so status and doctor may show it.
+  return std::optional<RootKeyText>(
+      RootKeyText{source.name + " (" + source.path + ")", std::move(text)});
 }
 
 Result<SecretBytes> LoadRootKey() {

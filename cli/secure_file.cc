@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -131,6 +132,29 @@ Result<std::vector<uint8_t>> ReadFileBounded(const std::string& path, size_t max
   }
   content.resize(total);
   return content;
+}
+
+Result<ScopedFd> OpenSecretFile(const std::string& path, std::string_view flag, ErrorCode code) {
+  const std::string name(flag);
+  ScopedFd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.get() < 0) {
+    return Error{code, "the file given to " + name + " cannot be opened (" + Reason() +
+                           "): give the path of the file that holds it (the text given is not "
+                           "shown: it may be the secret itself)"};
+  }
+  const std::string what = name + " " + path;  // it exists: a path, not a secret
+  struct stat info {};
+  if (fstat(file.get(), &info) != 0) {
+    return Error{code, what + " cannot be examined: " + Reason()};
+  }
+  if (S_ISDIR(info.st_mode)) return Error{code, what + " is a directory: give a file"};
+  if (S_ISREG(info.st_mode) && (info.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(info.st_mode & 07777));
+    return Error{code, what + " is accessible by group or others (mode " + mode +
+                           "): run `chmod 600 " + path + "` and try again"};
+  }
+  return file;
 }
 
 std::optional<SecretBytes> ReadSecretUpTo(int fd, size_t limit) {

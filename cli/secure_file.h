@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <utility>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/secret.h"
@@ -29,6 +31,8 @@ class ScopedFd {
   }
   ScopedFd(const ScopedFd&) = delete;
   ScopedFd& operator=(const ScopedFd&) = delete;
+  ScopedFd(ScopedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ScopedFd& operator=(ScopedFd&&) = delete;
   int get() const { return fd_; }
   // Closes now, reporting the error (close can report a deferred write error).
   bool Close() {
@@ -44,6 +48,12 @@ class ScopedFd {
 // Reads `fd` to its end, or `limit` bytes, with read(2) into one wiped buffer: no stdio or
 // iostream buffer keeps a copy of a key or passphrase. nullopt on a read error (errno says why).
 std::optional<SecretBytes> ReadSecretUpTo(int fd, size_t limit);
+
+// Opens, for reading, a file that holds a secret (a key, a passphrase, a token) given as
+// `flag PATH`: refuses a directory and a regular file that group or others can access (as ssh
+// does; pipes are accepted). Errors carry `code`. A path that cannot be opened is not shown: an
+// operator who put the secret itself where its file was expected must not see it echoed.
+Result<ScopedFd> OpenSecretFile(const std::string& path, std::string_view flag, ErrorCode code);
 
 // kBadInput "PATH exists: pass --force to replace it" when `path` exists (as anything, even a
 // dangling symlink) and `force` is false. Lets a command refuse before it does any work.

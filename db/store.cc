@@ -105,13 +105,15 @@ std::string ResolveDatabaseUrl(const std::optional<std::string>& flag) {
   return std::string(kDefaultDatabaseUrl);
 }
 
-Result<std::unique_ptr<Store>> OpenStore(std::string_view url) {
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url, OpenMode mode) {
   UDMG_ASSIGN_OR_RETURN(const DatabaseUrl parsed, ParseDatabaseUrl(url));
   if (parsed.backend == Backend::kSqlite) {
-    UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, sqlite::OpenSqliteStore(parsed.target));
+    UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
+                          sqlite::OpenSqliteStore(parsed.target, mode));
     return store;
   }
-  return postgres::OpenPostgresStore(parsed.target);  // libpq takes the whole URL, both schemes
+  // libpq takes the whole URL, both schemes.
+  return postgres::OpenPostgresStore(parsed.target, postgres::PgStoreOptions{.mode = mode});
 }
 
 }  // namespace udmg::db

@@ -319,10 +319,18 @@ class Store {
   virtual Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys();  // oldest first
 };
 
-// Opens a connection: "sqlite:PATH" (PATH created if missing) or "postgresql://..." /
-// "postgres://...", as db/database_url.h ParseDatabaseUrl reads them. kBadInput for an unknown
-// scheme; kDatabase, one line, when it cannot connect.
-Result<std::unique_ptr<Store>> OpenStore(std::string_view url);
+// What opening may do to a database that udmg-server has not set up yet.
+enum class OpenMode {
+  kCreate,    // `init`: a missing SQLite file is created (Migrate then creates the tables)
+  kExisting,  // every other command: the database must already hold udmg-server's schema
+};
+
+// Opens a connection: "sqlite:PATH" or "postgresql://..." / "postgres://...", as
+// db/database_url.h ParseDatabaseUrl reads them. kBadInput for an unknown scheme; kDatabase, one
+// line, when it cannot connect. With kExisting, a missing SQLite file or a database without
+// udmg_schema_migrations is kNotInitialized, and it is left exactly as it was: nothing is
+// created, and SQLite's journal mode is switched to WAL only after the check.
+Result<std::unique_ptr<Store>> OpenStore(std::string_view url, OpenMode mode = OpenMode::kCreate);
 
 // The URL to use: --db if given, else UDMG_DATABASE_URL, else "sqlite:udmg.db".
 std::string ResolveDatabaseUrl(const std::optional<std::string>& flag);

@@ -28,6 +28,7 @@ enum class ErrorCode : int {
   kBadInput = 11,       // malformed input other than a key: envelope, file, URL, duration
   kBadPassphrase = 12,  // a backup that does not open with the passphrase given (or was altered)
   kUnhealthy = 13,      // doctor found at least one problem
+  kOutputLost = 14,     // stdout could not be written (disk full, closed): the result was lost
 };
 
 struct Error {

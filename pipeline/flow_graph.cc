@@ -183,7 +183,11 @@ class ColumnPassRunner {
   void FetchRows(Batch& batch) {
     if (stop_.halted() || StopRequested()) return;
     size_t want = options_.batch_size;
-    if (options_.hooks.before_fetch) want = options_.hooks.before_fetch(options_.batch_size);
+    if (options_.hooks.before_fetch) {
+      // A long wait in the hook (a tiny rate, a pause) still ends at the run-time budget.
+      want = options_.hooks.before_fetch(options_.batch_size,
+                                         [this] { return StopRequested() || OutOfTime(); });
+    }
     if (want == 0) {
       Stop(StopCause::kStopRequested);
       return;

@@ -198,8 +198,9 @@ ReencryptHooks MakeReencryptHooks(Throttle* throttle, ProgressTracker* progress,
                                   const std::atomic<bool>* stop) {
   ReencryptHooks hooks;
   if (throttle) {
-    hooks.before_fetch = [throttle, stop](size_t) {
-      return throttle->AdmitNextBatch([stop] { return stop && stop->load(); });
+    hooks.before_fetch = [throttle, stop](size_t, const StopCheck& must_stop) {
+      return throttle->AdmitNextBatch(
+          [&] { return (stop && stop->load()) || (must_stop && must_stop()); });
     };
     hooks.after_commit = [throttle](const BatchCommitted& batch) {
       throttle->RecordBatchWrite(batch.rows, batch.write_time);

@@ -387,7 +387,10 @@ Result<std::string> MissingReason(db::Store& store, const db::ColumnRef& column)
 
 Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   UDMG_RETURN_IF_ERROR(ValidateOptions(options));
-  StoreFactory open = options.open_store ? options.open_store : StoreFactory(db::OpenStore);
+  StoreFactory open = options.open_store ? options.open_store
+                                          : StoreFactory([](std::string_view url) {
+                                              return db::OpenStore(url);
+                                            });
   Run run;
   UDMG_ASSIGN_OR_RETURN(run.reader, open(options.database_url));
   UDMG_ASSIGN_OR_RETURN(run.writer, open(options.database_url));

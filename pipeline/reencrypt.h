@@ -72,13 +72,16 @@ struct ProgressSnapshot {
   std::chrono::steady_clock::duration elapsed{};
 };
 
+// True once the run must stop (the stop flag, the run-time budget); may be empty (never).
+using StopCheck = std::function<bool()>;
+
 // Flow-control hooks, implemented by pipeline/throttle and pipeline/progress. Every hook is
-// optional. A hook that waits must return promptly once `ReencryptOptions::stop` is set.
+// optional. A hook that waits must poll `must_stop` and return promptly once it is true.
 struct ReencryptHooks {
   // Called by the fetch stage before each read; waits as long as the throttle demands (rate
   // limit, pause) and returns the number of rows to fetch next (adaptive batch size). Returning
   // 0 means "stop at this batch boundary" (as the stop flag). Without it, batch_size is used.
-  std::function<size_t(size_t default_batch_size)> before_fetch;
+  std::function<size_t(size_t default_batch_size, const StopCheck& must_stop)> before_fetch;
   // Called by the commit stage after each committed batch.
   std::function<void(const BatchCommitted&)> after_commit;
   // Called once with the total before the first batch, by the commit stage after each

@@ -71,7 +71,8 @@ ReencryptOptions PipelineOptions(SecretsClient& client, const SweepOptions& opti
   bool examine_nothing = options.max_rows == uint64_t{0};
   auto observer = options.hooks.before_fetch;
   pipeline.hooks.before_fetch = [&client, &watch, examine_nothing,
-                                 observer](size_t batch_size) -> size_t {
+                                 observer](size_t batch_size,
+                                           const StopCheck& must_stop) -> size_t {
     if (examine_nothing) return 0;
     Status refreshed = client.RefreshKeyring();
     if (!refreshed.ok()) {
@@ -82,7 +83,7 @@ ReencryptOptions PipelineOptions(SecretsClient& client, const SweepOptions& opti
       watch.changed = true;
       return 0;
     }
-    return observer ? observer(batch_size) : batch_size;
+    return observer ? observer(batch_size, must_stop) : batch_size;
   };
   return pipeline;
 }

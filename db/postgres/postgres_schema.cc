@@ -175,17 +175,29 @@ Status Apply(PgConnection& connection, const Migration& migration) {
   });
 }
 
+Result<int> ReadSchemaVersion(PgConnection& connection) {
+  return connection.Run<int>("reading the schema version", Retry::kIdempotent,
+                             [](pqxx::connection& live) -> Result<int> {
+                               pqxx::read_transaction transaction(live);
+                               return SchemaVersion(transaction);
+                             });
+}
+
 }  // namespace
 
 int LatestSchemaVersion() { return std::span(kMigrations).back().version; }
 
+Status RequireSchema(PgConnection& connection) {
+  UDMG_ASSIGN_OR_RETURN(int current, ReadSchemaVersion(connection));
+  if (current > 0) return Status::Ok();
+  return Status(ErrorCode::kNotInitialized,
+                connection.describe() +
+                    " holds no udmg-server tables in its search_path: run `udmg-server init` "
+                    "to set it up, or check --db / UDMG_DATABASE_URL");
+}
+
 Status MigrateSchema(PgConnection& connection) {
-  UDMG_ASSIGN_OR_RETURN(int current,
-                        connection.Run<int>("reading the schema version", Retry::kIdempotent,
-                                            [](pqxx::connection& live) -> Result<int> {
-                                              pqxx::read_transaction transaction(live);
-                                              return SchemaVersion(transaction);
-                                            }));
+  UDMG_ASSIGN_OR_RETURN(int current, ReadSchemaVersion(connection));
   if (current > LatestSchemaVersion()) {
     return Status(ErrorCode::kDatabase,
                   connection.describe() + ": the schema is at version " + std::to_string(current) +

@@ -20,4 +20,8 @@ int LatestSchemaVersion();
 // kDatabase when the database is newer than this build.
 Status MigrateSchema(PgConnection& connection);
 
+// kNotInitialized when udmg_schema_migrations is not in the search_path (`init` never ran on
+// this database or schema). Reads only.
+Status RequireSchema(PgConnection& connection);
+
 }  // namespace udmg::db::postgres

@@ -103,6 +103,7 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
                                                  const PgStoreOptions& options) {
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> connection,
                         PgConnection::Open(url, options.retry));
+  if (options.mode == OpenMode::kExisting) UDMG_RETURN_IF_ERROR(RequireSchema(*connection));
   return std::unique_ptr<Store>(std::make_unique<PgStore>(std::move(connection), options));
 }
 

@@ -26,6 +26,7 @@ inline constexpr int64_t kKeyringLockId = 0x75646d67'6b657973;
 struct PgStoreOptions {
   CasMethod cas_method = kDefaultCasMethod;
   RetryPolicy retry;
+  OpenMode mode = OpenMode::kCreate;  // kExisting: kNotInitialized without udmg-server's schema
 };
 
 // `url` is the whole "postgresql://..." or "postgres://..." URL, passed to libpq as it is.

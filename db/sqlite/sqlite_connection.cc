@@ -122,7 +122,7 @@ RowKey Statement::Key(int column) const {
 
 // ---- Connection -----------------------------------------------------------------------------
 
-Result<std::unique_ptr<Connection>> Connection::Open(std::string_view path_text) {
+Result<std::unique_ptr<Connection>> Connection::Open(std::string_view path_text, OpenMode mode) {
   if (path_text.empty()) {
     return Error{ErrorCode::kBadInput, "the database URL 'sqlite:' has no path; use sqlite:PATH"};
   }
@@ -143,22 +143,43 @@ Result<std::unique_ptr<Connection>> Connection::Open(std::string_view path_text)
                                            path.parent_path().string() +
                                            " does not exist; create it or choose another path"};
   }
+  const bool create = mode == OpenMode::kCreate;
+  if (!create && !fs::exists(path, error)) {
+    return Error{ErrorCode::kNotInitialized,
+                 "no database at " + describe +
+                     ": run `udmg-server init` to create it, or check --db / UDMG_DATABASE_URL"};
+  }
   sqlite3* raw = nullptr;
-  int code =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int code = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, nullptr);
   DatabaseHandle db(raw);  // closes even a half-opened handle
   if (code != SQLITE_OK) {
     return Error{ErrorCode::kDatabase, FailureMessage(raw, code, "opening database " + describe)};
   }
   std::unique_ptr<Connection> connection(new Connection(std::move(db), std::move(describe)));
+  // Before anything that locks: a second writer waits for the first instead of failing.
+  sqlite3_busy_timeout(connection->db_.get(), kBusyTimeoutMilliseconds);
+  if (!create) UDMG_RETURN_IF_ERROR(connection->RequireSchema());
   UDMG_RETURN_IF_ERROR(connection->Configure());
   return connection;
 }
 
+// Reads only, so that another application's file is left as it was (WAL comes after).
+Status Connection::RequireSchema() {
+  UDMG_ASSIGN_OR_RETURN(Statement exists,
+                        Prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND "
+                                "name = 'udmg_schema_migrations'",
+                                "looking for udmg-server's tables"));
+  UDMG_ASSIGN_OR_RETURN(bool has_row, exists.Step());
+  if (has_row && exists.Int(0) > 0) return Status::Ok();
+  return Status(ErrorCode::kNotInitialized,
+                describe_ + " holds no udmg-server tables (an empty file or another "
+                            "application's database): run `udmg-server init` to set it up, or "
+                            "check --db / UDMG_DATABASE_URL");
+}
+
 Status Connection::Configure() {
-  // Before anything that locks: a second writer waits for the first instead of failing.
-  sqlite3_busy_timeout(db_.get(), kBusyTimeoutMilliseconds);
   {
     UDMG_ASSIGN_OR_RETURN(Statement journal,
                           Prepare("PRAGMA journal_mode = WAL", "setting the WAL journal mode"));

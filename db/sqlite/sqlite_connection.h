@@ -82,9 +82,11 @@ class Statement {
 
 class Connection {
  public:
-  // Opens (creating the file if needed, never its directory) and sets the connection up:
-  // busy_timeout, journal_mode=WAL, synchronous=NORMAL, foreign_keys=ON.
-  static Result<std::unique_ptr<Connection>> Open(std::string_view path);
+  // Opens and sets the connection up: busy_timeout, journal_mode=WAL, synchronous=NORMAL,
+  // foreign_keys=ON. kCreate creates a missing file (never its directory); kExisting refuses a
+  // missing file or one without udmg_schema_migrations (kNotInitialized) before anything writes.
+  static Result<std::unique_ptr<Connection>> Open(std::string_view path,
+                                                  OpenMode mode = OpenMode::kCreate);
 
   // "sqlite:/abs/path"
   const std::string& describe() const { return describe_; }
@@ -102,6 +104,7 @@ class Connection {
  private:
   Connection(DatabaseHandle db, std::string describe)
       : db_(std::move(db)), describe_(std::move(describe)) {}
+  Status RequireSchema();
   Status Configure();
 
   DatabaseHandle db_;  // declared first: destroyed after the statements that use it

@@ -6,8 +6,8 @@
 
 namespace udmg::db::sqlite {
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path) {
-  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection, Connection::Open(path));
+Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, OpenMode mode) {
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> connection, Connection::Open(path, mode));
   return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(connection)));
 }
 

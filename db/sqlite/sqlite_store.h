@@ -17,8 +17,9 @@
 namespace udmg::db::sqlite {
 
 // `path` is what follows "sqlite:" in the URL; relative paths are taken from the current
-// directory. The file is created when missing, its directory never.
-Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path);
+// directory. kCreate creates a missing file (never its directory); kExisting: see db::OpenStore.
+Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path,
+                                               OpenMode mode = OpenMode::kCreate);
 
 class SqliteStore final : public Store {
  public:

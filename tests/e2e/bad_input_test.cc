@@ -214,8 +214,9 @@ TEST_P(BadInputTest, MissingNewKeyFileIsRefused) {
   const std::string missing = (dir_.path() / "no-such.key").string();
   ProcessResult result = server_.Run({"rotate-k0", "--new-key-file", missing});
   ExpectOneErrorLine(result, kExitBadKey);
-  EXPECT_NE(result.stderr_data.find("no-such.key"), std::string::npos)
-      << "the message should name the file: " << result.stderr_data;
+  // It names the option, not the text given: that text may be the key itself (key_echo_test).
+  EXPECT_NE(result.stderr_data.find("--new-key-file"), std::string::npos) << result.stderr_data;
+  EXPECT_EQ(result.stderr_data.find("no-such.key"), std::string::npos) << result.stderr_data;
   EXPECT_EQ(server_.Exec("SELECT count(*) FROM udmg_root_keys;"), "1\n");
 }
 
@@ -393,34 +394,7 @@ TEST_P(BadInputTest, BindingWhileAJobIsStoppedOrRunningIsAConflict) {
 
 TEST_P(BadInputTest, InitTwiceIsRefused) { ExpectRefused({"init"}, kExitNotInitialized); }
 
-class UninitializedTest : public ::testing::TestWithParam<db::testing::StoreBackend> {};
-
-TEST_P(UninitializedTest, EveryCommandNeedingAKeyringIsRefused) {
-  TempDir dir;
-  UdmgServer server(dir.path());
-  server.set_root_key(RandomKeyHex());
-  // status works without a keyring; it also applies the schema migrations, so that the dump
-  // below is the state every refused command must leave.
-  auto status = StatusJson(server);
-  ASSERT_TRUE(status);
-  EXPECT_EQ((*status)["initialized"], false);
-  const std::string before = server.Dump();
-  const std::vector<std::vector<std::string>> commands = {
-      {"rotate-master-key"},
-      {"rotate-k0", "--new-key", RandomKeyHex()},
-      {"demo", "--rows", "3"},
-      {"secret", "get", "credentials.secret", "1"},
-      {"sweep"},
-      {"verify"},
-  };
-  for (const auto& command : commands) {
-    ProcessResult result = server.Run(command);
-    ExpectOneErrorLine(result, kExitNotInitialized);
-    EXPECT_NE(result.stderr_data.find("init"), std::string::npos)
-        << "the message should tell to run init: " << result.stderr_data;
-    ExpectDumpUnchanged(server, before, command[0]);
-  }
-}
+// Commands on a database `init` never set up: tests/e2e/uninitialized_database_test.cc.
 
 // ---- Usage ------------------------------------------------------------------------------------------
 
@@ -483,7 +457,6 @@ TEST(SqliteDatabaseErrorTest, DatabaseLockedPastTheTimeoutIsADatabaseError) {
 }
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(BadInputTest);
-UDMG_INSTANTIATE_FOR_ALL_BACKENDS(UninitializedTest);
 
 }  // namespace
 }  // namespace udmg::testing

@@ -32,6 +32,7 @@ enum Exit : int {
   kExitNotInitialized = 9,
   kExitIncomplete = 10,
   kExitBadInput = 11,
+  kExitOutputLost = 14,
 };
 
 // The lines of two database dumps that differ ("- line" only before, "+ line" only after), for a

@@ -91,16 +91,18 @@ TEST(ExposerTest, ServesAddedHandlersWithQueryAndBody) {
   auto exposer = StartOrDie("127.0.0.1:0");
   ASSERT_NE(exposer, nullptr);
   std::atomic<int> rate{0};
-  exposer->AddHandler("POST", "/control/rate", [&](const QueryParams& params, const std::string&) {
-    auto value = params.find("value");
-    if (value == params.end()) return HttpReply{400, "application/json", R"({"ok":false})"};
+  exposer->AddHandler("POST", "/control/rate", [&](const HttpRequest& request) {
+    auto value = request.params.find("value");
+    if (value == request.params.end()) {
+      return HttpReply{400, "application/json", R"({"ok":false})"};
+    }
     rate = std::stoi(value->second);
     return HttpReply{200, "application/json", R"({"ok":true,"rate":)" + value->second + "}"};
   });
-  exposer->AddHandler("POST", "/echo", [](const QueryParams&, const std::string& body) {
-    return HttpReply{200, "text/plain", body};
+  exposer->AddHandler("POST", "/echo", [](const HttpRequest& request) {
+    return HttpReply{200, "text/plain", request.body + request.Header("x-test")};
   });
-  exposer->AddHandler("GET", "/boom", [](const QueryParams&, const std::string&) -> HttpReply {
+  exposer->AddHandler("GET", "/boom", [](const HttpRequest&) -> HttpReply {
     throw std::runtime_error("exploded");
   });
 
@@ -114,9 +116,9 @@ TEST(ExposerTest, ServesAddedHandlersWithQueryAndBody) {
   auto refused = client.Post("/control/rate", "", "text/plain");
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 400);
-  auto echoed = client.Post("/echo", "pause\n", "text/plain");
+  auto echoed = client.Post("/echo", {{"X-Test", "!"}}, "pause\n", "text/plain");
   ASSERT_TRUE(echoed);
-  EXPECT_EQ(echoed->body, "pause\n");
+  EXPECT_EQ(echoed->body, "pause\n!");
   EXPECT_EQ(HttpGet(exposer->port(), "/control/rate")->status, 405);
   EXPECT_EQ(HttpGet(exposer->port(), "/nowhere")->status, 404);
   EXPECT_EQ(HttpGet(exposer->port(), "/boom")->status, 500);

@@ -70,23 +70,32 @@ std::string RawHttpStatusLine(int port, const std::string& request) {
   return reply.substr(0, reply.find("\r\n"));
 }
 
-int ListenPort(BackgroundProcess& job) {
-  const std::regex line(R"(metrics: listening on http://127\.0\.0\.1:([0-9]+)/metrics)");
-  int port = -1;
+std::string ListenUrl(BackgroundProcess& job) {
+  const std::regex line(R"(metrics: listening on (http://\S+/metrics))");
+  std::string url;
   metrics::testing::PollUntil([&] {
     std::smatch match;
     std::string text = ReadFile(job.stderr_path());
-    if (std::regex_search(text, match, line)) port = std::stoi(match[1]);
-    return port > 0 || !job.Running();
+    if (std::regex_search(text, match, line)) url = match[1];
+    return !url.empty() || !job.Running();
   });
-  return port;
+  return url;
 }
 
-std::optional<HttpResponse> HttpPost(int port, const std::string& path) {
+int ListenPort(BackgroundProcess& job) {
+  const std::regex local(R"(http://127\.0\.0\.1:([0-9]+)/metrics)");
+  std::smatch match;
+  const std::string url = ListenUrl(job);
+  return std::regex_match(url, match, local) ? std::stoi(match[1]) : -1;
+}
+
+std::optional<HttpResponse> HttpPost(int port, const std::string& path,
+                                     const std::multimap<std::string, std::string>& headers) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(std::chrono::seconds(5));
   client.set_read_timeout(std::chrono::seconds(10));
-  httplib::Result result = client.Post(path, "", "text/plain");
+  httplib::Headers sent(headers.begin(), headers.end());
+  httplib::Result result = client.Post(path, sent, "", "text/plain");
   if (!result) return std::nullopt;
   return HttpResponse{result->status, result->get_header_value("Content-Type"), result->body};
 }

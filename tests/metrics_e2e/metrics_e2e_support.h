@@ -5,6 +5,7 @@
 // Thread-safety: free functions, called from the test's thread.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -20,9 +21,14 @@ using metrics::testing::HttpResponse;
 // Waits for the job's "metrics: listening on http://127.0.0.1:PORT/metrics" line on stderr (read
 // from its capture file while it runs) and returns PORT; -1 when the job ended or never printed it.
 int ListenPort(BackgroundProcess& job);
+// The URL of that line, whatever its host; "" when the job ended or never printed it.
+std::string ListenUrl(BackgroundProcess& job);
 
-// POST http://127.0.0.1:PORT/PATH with an empty body; nullopt when the connection fails.
-std::optional<HttpResponse> HttpPost(int port, const std::string& path);
+// POST http://127.0.0.1:PORT/PATH with an empty body and `headers` (by default the header a
+// control request needs, X-Udmg-Control: 1); nullopt when the connection fails.
+std::optional<HttpResponse> HttpPost(
+    int port, const std::string& path,
+    const std::multimap<std::string, std::string>& headers = {{"X-Udmg-Control", "1"}});
 
 // A listening socket on 127.0.0.1 held for the test that never accepts: its port is busy, and a
 // client connecting to it (through the backlog) waits for an answer until the socket is closed.

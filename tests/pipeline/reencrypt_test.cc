@@ -460,7 +460,9 @@ TEST_P(ReencryptTest, ThrottleReturningZeroStopsAtABoundary) {
   RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
   int asked = 0;
-  options.hooks.before_fetch = [&](size_t) -> size_t { return ++asked <= 3 ? 70 : 0; };
+  options.hooks.before_fetch = [&](size_t, const pipeline::StopCheck&) -> size_t {
+    return ++asked <= 3 ? 70 : 0;
+  };
   UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kStopped);
   EXPECT_EQ(report.migrated, 210u);  // the throttle's batch size was used
@@ -548,7 +550,7 @@ TEST_P(ReencryptTest, ProgressStartsWithTheTotalAndReachesIt) {
   std::vector<pipeline::ProgressSnapshot> snapshots;
   std::optional<size_t> snapshots_at_first_fetch;
   options.hooks.on_progress = [&](const pipeline::ProgressSnapshot& s) { snapshots.push_back(s); };
-  options.hooks.before_fetch = [&](size_t batch_size) {
+  options.hooks.before_fetch = [&](size_t batch_size, const pipeline::StopCheck&) {
     if (!snapshots_at_first_fetch) snapshots_at_first_fetch = snapshots.size();
     return batch_size;
   };

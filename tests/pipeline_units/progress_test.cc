@@ -229,16 +229,16 @@ TEST(ReencryptHooksTest, WireThrottleAndProgressToThePipeline) {
   std::atomic<bool> stop{false};
   ReencryptHooks hooks = MakeReencryptHooks(throttle->get(), &tracker, &stop);
   ASSERT_TRUE(hooks.before_fetch && hooks.after_commit && hooks.on_progress);
-  EXPECT_EQ(hooks.before_fetch(1000), 800u);  // the throttle's size, not the default
+  EXPECT_EQ(hooks.before_fetch(1000, {}), 800u);  // the throttle's size, not the default
   hooks.after_commit(BatchCommitted{.sequence = 0, .rows = 800, .written = 800,
                                     .write_time = milliseconds(400)});
-  EXPECT_EQ(hooks.before_fetch(1000), 533u);  // shrunk toward the target
+  EXPECT_EQ(hooks.before_fetch(1000, {}), 533u);  // shrunk toward the target
   hooks.on_progress(ProgressSnapshot{.total = 5000, .done = 1600});
   EXPECT_EQ(tracker.Snapshot(nullptr).done, 1600u);
   EXPECT_EQ(tracker.Snapshot(nullptr).total, 5000u);
   (*throttle)->Pause();
   stop = true;
-  EXPECT_EQ(hooks.before_fetch(1000), 0u);  // stopped while paused: stop at this boundary
+  EXPECT_EQ(hooks.before_fetch(1000, {}), 0u);  // stopped while paused: stop at this boundary
 
   ReencryptHooks none = MakeReencryptHooks(nullptr, nullptr, nullptr);
   EXPECT_FALSE(none.before_fetch || none.after_commit || none.on_progress);
