@@ -1,5 +1,7 @@
-// PgStore: the registry of encrypted columns (udmg_encrypted_columns). Tables resolve through the
-// search_path, with exact (quoted, case-sensitive) names.
+// PgStore: the registry of encrypted columns (udmg_encrypted_columns). A table is resolved through
+// the session's own search_path when it is registered, and its schema kept (ResolveTableIn);
+// names are exact (quoted, case-sensitive). Row-level security that applies to the role is found
+// here too (RowsHiddenIn).
 #include "db/postgres/postgres_store.h"
 #include "db/store_internal.h"
 
@@ -7,12 +9,14 @@ namespace udmg::db::postgres {
 namespace {
 
 // kNotFound naming the missing table or column; kBadInput for a key column that is neither the
-// primary key nor under a unique, non-partial, one-column index.
-Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& column) {
-  pqxx::result table = transaction.exec_params(
-      "SELECT c.oid::bigint FROM pg_class c WHERE c.oid = to_regclass(quote_ident($1)) "
-      "AND c.relkind IN ('r', 'p')",
-      column.table);
+// primary key nor under a unique, non-partial, one-column index. `table` is where it resolved.
+Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& column,
+                         const std::optional<ResolvedTable>& resolved) {
+  pqxx::result table =
+      resolved ? transaction.exec_params("SELECT c.oid::bigint FROM pg_class c WHERE c.oid = "
+                                         "to_regclass($1) AND c.relkind IN ('r', 'p')",
+                                         resolved->sql)
+               : pqxx::result();
   if (table.empty()) {
     return Status(ErrorCode::kNotFound, "table '" + column.table +
                                             "' does not exist; create it or check the name "
@@ -68,6 +72,73 @@ std::optional<ColumnRef> FindColumnIn(pqxx::transaction_base& transaction, std::
 
 }  // namespace
 
+Result<std::optional<ResolvedTable>> ResolveTableIn(pqxx::transaction_base& transaction,
+                                                    const std::string& user_schemas,
+                                                    const std::string& table) {
+  pqxx::row found = transaction.exec_params1(
+      "WITH registered AS (SELECT min(schema_name) AS s FROM udmg_encrypted_columns "
+      " WHERE table_name = $2), "
+      "on_path AS (SELECT p.s FROM unnest($1::text[]) WITH ORDINALITY AS p(s, i) "
+      " JOIN pg_namespace n ON n.nspname = p.s "
+      " JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = $2 ORDER BY p.i LIMIT 1) "
+      "SELECT r.s, p.s, quote_ident(coalesce(r.s, p.s)) || '.' || quote_ident($2), "
+      "quote_ident(r.s) || '.' || quote_ident($2), quote_ident(p.s) || '.' || quote_ident($2) "
+      "FROM registered r LEFT JOIN on_path p ON true",
+      user_schemas, table);
+  if (!found[0].is_null() && !found[1].is_null() &&
+      found[0].as<std::string>() != found[1].as<std::string>()) {
+    return Error{ErrorCode::kDatabase,
+                 "table '" + table + "' is registered as " + found[3].as<std::string>() +
+                     " but this connection's search_path (" + user_schemas + ") finds " +
+                     found[4].as<std::string>() + " first; connect with the search_path it was "
+                     "registered under (options=-csearch_path%3D... in the URL, or ALTER ROLE ... "
+                     "SET search_path) so that both mean the same table"};
+  }
+  if (found[0].is_null() && found[1].is_null()) return std::optional<ResolvedTable>();
+  return std::optional<ResolvedTable>(ResolvedTable{
+      found[found[0].is_null() ? 1 : 0].as<std::string>(), found[2].as<std::string>()});
+}
+
+std::optional<std::string> RowsHiddenIn(pqxx::transaction_base& transaction,
+                                        const std::string& table_sql) {
+  // row_security_active: the policies apply to this role here (not superuser, no BYPASSRLS, not
+  // the owner unless FORCE ROW LEVEL SECURITY). A missing table is reported by other checks.
+  pqxx::result found = transaction.exec_params(
+      "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relforcerowsecurity, "
+      "quote_ident(pg_get_userbyid(c.relowner)), quote_ident(current_user) "
+      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE c.oid = to_regclass($1) AND row_security_active(c.oid)",
+      table_sql);
+  if (found.empty()) return std::nullopt;
+  std::string table = found[0][0].as<std::string>();
+  std::string owner = found[0][2].as<std::string>();
+  std::string role = found[0][3].as<std::string>();
+  std::string bypass = "run udmg-server as a role with BYPASSRLS (ALTER ROLE " + role +
+                       " BYPASSRLS)";
+  if (found[0][1].as<bool>() && owner == role) {
+    return "table " + table + " has FORCE ROW LEVEL SECURITY, so its policies may hide rows "
+           "from role " + role + " even as its owner; " + bypass + ", or ALTER TABLE " + table +
+           " NO FORCE ROW LEVEL SECURITY and run as its owner (" + owner + ")";
+  }
+  return "row-level security is enabled on table " + table + " and role " + role +
+         " neither owns it nor has BYPASSRLS, so its policies may hide rows; " + bypass +
+         " or as the table's owner (" + owner + ")";
+}
+
+Result<std::optional<std::string>> PgStore::RowsHiddenFrom(const ColumnRef& column) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  return connection_->Run<std::optional<std::string>>(
+      "checking row-level security", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::optional<std::string>> {
+        pqxx::read_transaction transaction(live);
+        UDMG_ASSIGN_OR_RETURN(std::optional<ResolvedTable> table,
+                              ResolveTableIn(transaction, connection_->user_schemas(),
+                                             column.table));
+        if (!table) return std::optional<std::string>();
+        return RowsHiddenIn(transaction, table->sql);
+      });
+}
+
 std::vector<ColumnRef> ListColumnsIn(pqxx::transaction_base& transaction) {
   std::vector<ColumnRef> columns;
   for (const pqxx::row& row : transaction.exec(
@@ -92,11 +163,15 @@ Status PgStore::AddColumn(const ColumnRef& column) {
   return connection_->RunStatus(
       "registering a column", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
-        UDMG_RETURN_IF_ERROR(CheckColumnExists(transaction, column));
+        UDMG_ASSIGN_OR_RETURN(
+            std::optional<ResolvedTable> table,
+            ResolveTableIn(transaction, connection_->user_schemas(), column.table));
+        UDMG_RETURN_IF_ERROR(CheckColumnExists(transaction, column, table));
+        // The schema is resolved once, here, and kept: a later search_path cannot move it.
         pqxx::result insert = transaction.exec_params(
-            "INSERT INTO udmg_encrypted_columns (table_name, column_name, key_column) "
-            "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            column.table, column.column, column.key_column);
+            "INSERT INTO udmg_encrypted_columns (table_name, column_name, key_column, "
+            "schema_name) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            column.table, column.column, column.key_column, table->schema);
         if (insert.affected_rows() == 0) {
           return Status(ErrorCode::kConflict,
                         "column '" + column.Name() + "' is already registered; nothing to do");

@@ -59,6 +59,20 @@ Kind KindOfConnectFailure(std::string_view message) {
 
 std::string ConnectFailureMessage(const std::string& describe, std::string_view libpq_message) {
   std::string cause = OneLine(libpq_message, false);
+  // Causes that are neither a server down nor a bad login: each names its own fix.
+  if (Contains(libpq_message, "could not translate host name")) {
+    return "cannot reach the PostgreSQL server of " + describe + " (" + cause +
+           "); check the host name in the URL";
+  }
+  if (Contains(libpq_message, "does not support SSL")) {
+    return "cannot use " + describe + " (" + cause +
+           "); the URL's sslmode asks for SSL: enable SSL on the server or check the URL";
+  }
+  if (Contains(libpq_message, "too many clients") ||
+      Contains(libpq_message, "remaining connection slots")) {
+    return "the PostgreSQL server of " + describe + " has no free connection (" + cause +
+           "); retry when some of its sessions end, or raise max_connections";
+  }
   switch (KindOfConnectFailure(libpq_message)) {
     case Kind::kCredentials:
       return "PostgreSQL refused the login to " + describe + " (" + cause +
@@ -96,29 +110,81 @@ std::string WithApplicationName(const std::string& url) {
   return url + " " + std::string(kParameter);  // keyword=value form
 }
 
+// Puts the tool's schema first in the session's search_path, so that every udmg_ table is the
+// one of this database's keyring whatever path the URL or the role sets; returns the session's
+// own schemas (a text[] literal) for resolving the operator's table names. The tool's schema:
+//  1. udmg.schema when set (options=-cudmg.schema%3DNAME, or ALTER ROLE ... SET udmg.schema);
+//  2. else the first schema of the search_path that holds udmg_schema_migrations;
+//  3. else the one schema of the database that holds it (a role whose search_path leaves it
+//     out must not make a second keyring elsewhere);
+//  4. else, when none does, the schema the search_path creates in (a new database).
+// Several holders and none of them chosen by 1 or 2: ToolSchemaError.
+std::string PinToolSchema(pqxx::connection& live) {
+  pqxx::nontransaction session(live);
+  pqxx::row found = session.exec1(
+      "WITH holders AS (SELECT n.nspname FROM pg_class c JOIN pg_namespace n "
+      "ON n.oid = c.relnamespace WHERE c.relname = 'udmg_schema_migrations' AND c.relkind = 'r') "
+      "SELECT nullif(current_setting('udmg.schema', true), ''), "
+      "(SELECT p.s FROM unnest(current_schemas(false)) WITH ORDINALITY AS p(s, i) "
+      " WHERE p.s IN (SELECT nspname FROM holders) ORDER BY p.i LIMIT 1), "
+      "(SELECT string_agg(quote_ident(nspname), ', ' ORDER BY nspname) FROM holders), "
+      "(SELECT count(*) FROM holders), current_schema(), current_schemas(false)::text, "
+      "current_setting('search_path'), (SELECT min(nspname) FROM holders)");
+  std::optional<std::string> schema;
+  if (!found[0].is_null()) {
+    schema = found[0].as<std::string>();
+  } else if (!found[1].is_null()) {
+    schema = found[1].as<std::string>();
+  } else if (found[3].as<int64_t>() == 1) {
+    schema = found[7].as<std::string>();
+  } else if (found[3].as<int64_t>() > 1) {
+    throw ToolSchemaError(
+        "udmg_ tables are in several schemas (" + found[2].as<std::string>() +
+        ") and the search_path (" + found[6].as<std::string>() +
+        ") leads to none of them; name the one to use: options=-cudmg.schema%3DNAME in the URL, "
+        "or ALTER ROLE ... SET udmg.schema = 'NAME'");
+  } else if (!found[4].is_null()) {
+    schema = found[4].as<std::string>();
+  }
+  std::string user_schemas = found[5].as<std::string>();
+  if (schema) {
+    session.exec_params(
+        "SELECT set_config('search_path', quote_ident($1) || coalesce(', ' || "
+        "nullif(current_setting('search_path'), ''), ''), false)",
+        *schema);
+  }
+  return user_schemas;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PgConnection>> PgConnection::Open(std::string_view url,
                                                          RetryPolicy policy) {
   std::string redacted = RedactUrl(url);
   try {
-    std::unique_ptr<pqxx::connection> live = Connect(std::string(url));
-    std::string describe = "postgresql://" + std::string(live->username()) + "@" +
-                           live->hostname() + ":" + live->port() + "/" + live->dbname();
-    return std::unique_ptr<PgConnection>(
-        new PgConnection(std::string(url), std::move(describe), std::move(live), policy));
+    std::string user_schemas;
+    std::unique_ptr<pqxx::connection> live = Connect(std::string(url), user_schemas);
+    std::string describe = "postgresql://" + std::string(live->username()) + "@" + live->hostname() + ":" +
+               live->port() + "/" + live->dbname();
+    return std::unique_ptr<PgConnection>(new PgConnection(
+        std::string(url), std::move(describe), std::move(live), policy, std::move(user_schemas)));
+  } catch (const ToolSchemaError& e) {
+    return Error{ErrorCode::kDatabase, "cannot use " + redacted + ": " + e.what()};
   } catch (const pqxx::broken_connection& e) {
-    return Error{ErrorCode::kDatabase, ConnectFailureMessage(redacted, e.what())};
+    return Error{ErrorCode::kDatabase, ConnectFailureMessage(redacted, RedactPasswords(e.what(), url))};
   } catch (const std::exception& e) {
     // libpq rejects a malformed URL ("invalid URI query parameter") without connecting.
-    return Error{ErrorCode::kDatabase, "cannot use " + redacted + " (" + OneLine(e.what(), false) +
+    return Error{ErrorCode::kDatabase, "cannot use " + redacted + " (" +
+                                           OneLine(RedactPasswords(e.what(), url), false) +
                                            "); check the URL (postgresql://USER@HOST:PORT/DBNAME)"};
   }
 }
 
-std::unique_ptr<pqxx::connection> PgConnection::Connect(const std::string& url) {
+std::unique_ptr<pqxx::connection> PgConnection::Connect(const std::string& url,
+                                                        std::string& user_schemas) {
   auto live = std::make_unique<pqxx::connection>(WithApplicationName(url));
   pqxx::nontransaction(*live).exec("SET client_min_messages TO warning");
+  user_schemas = PinToolSchema(*live);
   return live;
 }
 
@@ -145,15 +211,20 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
   std::string context = describe_ + ": " + std::string(what) + " failed: ";
   if (live_ == nullptr) {
     try {
-      live_ = Connect(url_);
+      live_ = Connect(url_, user_schemas_);
       ++reconnects_;
+    } catch (const ToolSchemaError& e) {
+      result = Status(ErrorCode::kDatabase, context + "reconnecting: " + e.what());
+      return Outcome::kDone;
     } catch (const pqxx::broken_connection& e) {
-      result = Status(ErrorCode::kDatabase, ConnectFailureMessage(describe_, e.what()));
+      result = Status(ErrorCode::kDatabase,
+                      ConnectFailureMessage(describe_, RedactPasswords(e.what(), url_)));
       Kind kind = KindOfConnectFailure(e.what());
       return kind == Kind::kUnreachable || kind == Kind::kStartingUp ? Outcome::kRetry
                                                                      : Outcome::kDone;
     } catch (const std::exception& e) {
-      result = Status(ErrorCode::kDatabase, context + "reconnecting: " + OneLine(e.what(), true));
+      result = Status(ErrorCode::kDatabase,
+                      context + "reconnecting: " + OneLine(RedactPasswords(e.what(), url_), true));
       return Outcome::kDone;
     }
   }
