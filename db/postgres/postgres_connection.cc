@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
+
+#include "db/statement_cancel.h"
 
 namespace udmg::db::postgres {
 namespace {
@@ -156,7 +160,74 @@ std::string PinToolSchema(pqxx::connection& live) {
   return user_schemas;
 }
 
+// The statements running now in this process, for CancelStatementsRunningFor from another
+// thread: one entry per connection while its body runs.
+struct RunningEntry {
+  pqxx::connection* live = nullptr;
+  std::chrono::steady_clock::time_point since;
+  int backend_pid = 0;
+  bool cancelled = false;
+};
+std::mutex g_running_mutex;
+std::map<const void*, RunningEntry> g_running;
+
+// Registers a connection's statements for as long as its operation's body runs; on the way out
+// (before any handler may drop the connection) it tells whether they were cancelled.
+class RunningStatement {
+ public:
+  RunningStatement(const void* owner, pqxx::connection* live, bool& cancelled)
+      : owner_(owner), cancelled_(cancelled) {
+    std::lock_guard lock(g_running_mutex);
+    g_running[owner] = {live, std::chrono::steady_clock::now(), live->backendpid(), false};
+  }
+  ~RunningStatement() {
+    std::lock_guard lock(g_running_mutex);
+    auto it = g_running.find(owner_);
+    cancelled_ = it != g_running.end() && it->second.cancelled;
+    g_running.erase(owner_);
+  }
+  RunningStatement(const RunningStatement&) = delete;
+  RunningStatement& operator=(const RunningStatement&) = delete;
+
+ private:
+  const void* owner_;
+  bool& cancelled_;
+};
+
 }  // namespace
+}  // namespace udmg::db::postgres
+
+namespace udmg::db {
+
+void CancelStatementsRunningFor(std::chrono::milliseconds min_running) {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(postgres::g_running_mutex);
+  for (auto& [owner, entry] : postgres::g_running) {
+    if (entry.cancelled || now - entry.since < min_running) continue;
+    entry.cancelled = true;
+    try {
+      entry.live->cancel_query();
+    } catch (const std::exception&) {
+      // The statement ended meanwhile, or the connection broke: nothing left to cancel.
+    }
+  }
+}
+
+std::optional<RunningStatementInfo> LongestRunningStatement() {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(postgres::g_running_mutex);
+  std::optional<RunningStatementInfo> longest;
+  for (const auto& [owner, entry] : postgres::g_running) {
+    if (!longest || now - entry.since > longest->running_for) {
+      longest = RunningStatementInfo{now - entry.since, entry.backend_pid};
+    }
+  }
+  return longest;
+}
+
+}  // namespace udmg::db
+
+namespace udmg::db::postgres {
 
 Result<std::unique_ptr<PgConnection>> PgConnection::Open(std::string_view url,
                                                          RetryPolicy policy) {
@@ -228,7 +299,9 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
       return Outcome::kDone;
     }
   }
+  bool cancelled = false;  // by CancelStatementsRunningFor: the job was asked to stop
   try {
+    RunningStatement running(this, live_.get(), cancelled);
     result = body(*live_);
     return Outcome::kDone;
   } catch (const pqxx::in_doubt_error&) {
@@ -260,6 +333,12 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
                                               "); grant it to the role or use a role that has it");
     return Outcome::kDone;
   } catch (const pqxx::sql_error& e) {
+    if (cancelled && e.sqlstate() == "57014") {
+      result = Status(ErrorCode::kIncomplete,
+                      context + "stopped while waiting for the database (the statement was "
+                                "cancelled: a signal, the stop file or the run time)");
+      return Outcome::kDone;
+    }
     if (IsConnectionLost(e.sqlstate())) {
       Discard();
       result = Status(ErrorCode::kDatabase, context + "the server closed the connection (" +

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <memory>
+
 #include <atomic>
 #include <string>
 #include <vector>
@@ -222,6 +225,53 @@ TEST_P(PostgresDbaTest, RotationCommittedBeforeALaterStepFailedIsReportedAsCommi
             std::string::npos)
       << rotated.Describe();
   EXPECT_EQ(server_.Exec("SELECT version FROM udmg_master_keys WHERE state = 'active'"), "2\n");
+}
+
+// Another session holds ACCESS EXCLUSIVE on the table for minutes: the job's statement waits on
+// it, and the run time, then a signal, must still stop the job (exit 10) instead of waiting for
+// the lock. Without the cancel, each run would outlast the runner's watchdog.
+TEST_P(PostgresDbaTest, JobBlockedOnALockStopsOnItsRunTimeAndOnASignal) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, 10));
+  std::unique_ptr<BackgroundProcess> holder = BackgroundProcess::Start(
+      {.program = "/usr/bin/psql",
+       .args = {"-X", "-q", "-d", server_.database_url(), "-c",
+                "BEGIN; LOCK TABLE credentials IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)"}});
+  // Ends the holder's server session whatever happens below (killing psql would not: its
+  // backend sleeps on, holding the lock).
+  struct EndHolderSession {
+    const UdmgServer& server;
+    ~EndHolderSession() {
+      server.Exec("SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE "
+                  "query LIKE 'BEGIN; LOCK TABLE credentials%' AND pid <> pg_backend_pid()");
+    }
+  } end_holder_session{server_};
+  auto count = [&](const std::string& sql) { return std::stoi(server_.Exec(sql)); };
+  while (count("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE "
+               "c.relname = 'credentials' AND l.mode = 'AccessExclusiveLock' AND l.granted") == 0) {
+    ASSERT_TRUE(holder->Running()) << holder->Wait().Describe();
+  }
+
+  ProcessResult timed = server_.Run({"reencrypt", "--no-progress", "--run-time", "2s"});
+  ExpectOneErrorLine(timed, kExitIncomplete);
+  EXPECT_NE(timed.stderr_data.find("stopped while waiting for the database"), std::string::npos)
+      << timed.Describe();
+
+  std::unique_ptr<BackgroundProcess> job = server_.Start({"reencrypt", "--no-progress"});
+  // The job's own session waits on the lock: an event the database shows.
+  while (count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'udmg-server' "
+               "AND wait_event_type = 'Lock'") == 0) {
+    ASSERT_TRUE(job->Running()) << job->Wait().Describe();
+  }
+  ASSERT_TRUE(job->Kill(SIGTERM));
+  ProcessResult stopped = job->Wait();
+  EXPECT_FALSE(stopped.timed_out) << stopped.Describe();
+  EXPECT_TRUE(stopped.Exited(kExitIncomplete)) << stopped.Describe();
+
+  server_.Exec("SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE "
+               "query LIKE 'BEGIN; LOCK TABLE credentials%' AND pid <> pg_backend_pid()");
+  holder->Wait();
+  RunOk(server_, {"reencrypt", "--no-progress"});
+  ExpectDemoValuesMigrated(server_, 10);
 }
 
 // Refused before any connection, so it needs no server: no command shows any part of the
