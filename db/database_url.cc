@@ -99,7 +99,8 @@ std::string RedactPasswords(std::string_view message, std::string_view url) {
   // The password as libpq reads it (to the first '@') and as meant (to the last one), and the
   // pieces between the '@'s, which libpq puts into the host name.
   std::string_view user_info = rest.substr(0, rest.substr(0, rest.find('/')).rfind('@'));
-  if (LibpqUserInfoEnd(rest) != std::string_view::npos && user_info.find(':') != std::string_view::npos) {
+  if (LibpqUserInfoEnd(rest) != std::string_view::npos &&
+      user_info.find(':') != std::string_view::npos) {
     std::string_view password = user_info.substr(user_info.find(':') + 1);
     add(password);
     for (size_t start = 0; start <= password.size();) {

@@ -10,11 +10,36 @@ namespace {
 
 // kNotFound naming the missing table or column; kBadInput for a key column that is neither the
 // primary key nor under a unique, non-partial, one-column index. `table` is where it resolved.
+// kBadInput for a relation that is not a table: its rows are not stored where udmg-server writes.
+Status RefuseNonTable(const ColumnRef& column, std::string_view relkind) {
+  std::string_view what = relkind == "v"   ? "a view"
+                          : relkind == "m" ? "a materialized view"
+                          : relkind == "f" ? "a foreign table"
+                                           : "not a table";
+  return Status(ErrorCode::kBadInput, "'" + column.table + "' is " + std::string(what) +
+                                          ": udmg-server encrypts columns of tables only; "
+                                          "register the table it reads from");
+}
+
+// kBadInput for a GENERATED column: its values are computed by the database, never written.
+Status RefuseGeneratedColumn(pqxx::transaction_base& transaction, int64_t oid,
+                             const ColumnRef& column) {
+  pqxx::result generated = transaction.exec_params(
+      "SELECT 1 FROM pg_attribute WHERE attrelid = $1::bigint::oid AND attname = $2 "
+      "AND attgenerated <> ''",
+      oid, column.column);
+  if (generated.empty()) return Status::Ok();
+  return Status(ErrorCode::kBadInput, "column '" + column.Name() +
+                                          "' is GENERATED: the database computes its values, so "
+                                          "they cannot be stored encrypted; register the column "
+                                          "it is computed from");
+}
+
 Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& column,
                          const std::optional<ResolvedTable>& resolved) {
   pqxx::result table =
-      resolved ? transaction.exec_params("SELECT c.oid::bigint FROM pg_class c WHERE c.oid = "
-                                         "to_regclass($1) AND c.relkind IN ('r', 'p')",
+      resolved ? transaction.exec_params("SELECT c.oid::bigint, c.relkind FROM pg_class c "
+                                         "WHERE c.oid = to_regclass($1)",
                                          resolved->sql)
                : pqxx::result();
   if (table.empty()) {
@@ -22,6 +47,8 @@ Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& c
                                             "' does not exist; create it or check the name "
                                             "(names are case-sensitive)");
   }
+  std::string relkind = table[0][1].as<std::string>();
+  if (relkind != "r" && relkind != "p") return RefuseNonTable(column, relkind);
   int64_t oid = table[0][0].as<int64_t>();
   auto has_column = [&](const std::string& name) {
     return !transaction
@@ -38,6 +65,7 @@ Status CheckColumnExists(pqxx::transaction_base& transaction, const ColumnRef& c
     return Status(ErrorCode::kNotFound, "key column '" + column.table + "." + column.key_column +
                                             "' does not exist; name the table's primary key");
   }
+  UDMG_RETURN_IF_ERROR(RefuseGeneratedColumn(transaction, oid, column));
   // Keyset pagination and compare-and-swap need one row per key (a primary key is unique too).
   pqxx::result unique = transaction.exec_params(
       "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "

@@ -235,14 +235,15 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Open(std::string_view url,
   try {
     std::string user_schemas;
     std::unique_ptr<pqxx::connection> live = Connect(std::string(url), user_schemas);
-    std::string describe = "postgresql://" + std::string(live->username()) + "@" + live->hostname() + ":" +
-               live->port() + "/" + live->dbname();
+    std::string describe = "postgresql://" + std::string(live->username()) + "@" +
+                           live->hostname() + ":" + live->port() + "/" + live->dbname();
     return std::unique_ptr<PgConnection>(new PgConnection(
         std::string(url), std::move(describe), std::move(live), policy, std::move(user_schemas)));
   } catch (const ToolSchemaError& e) {
     return Error{ErrorCode::kDatabase, "cannot use " + redacted + ": " + e.what()};
   } catch (const pqxx::broken_connection& e) {
-    return Error{ErrorCode::kDatabase, ConnectFailureMessage(redacted, RedactPasswords(e.what(), url))};
+    return Error{ErrorCode::kDatabase,
+                 ConnectFailureMessage(redacted, RedactPasswords(e.what(), url))};
   } catch (const std::exception& e) {
     // libpq rejects a malformed URL ("invalid URI query parameter") without connecting.
     return Error{ErrorCode::kDatabase, "cannot use " + redacted + " (" +

@@ -83,7 +83,7 @@ class PostgresDbaTest : public ::testing::TestWithParam<db::testing::StoreBacken
   UdmgServer server_{dir_.path()};
   std::string role_;
   std::string schema_;
-  std::vector<std::string> extra_schemas_;  // dropped after the test (the test's own is dropped too)
+  std::vector<std::string> extra_schemas_;  // dropped after the test, as the test's own is
 };
 
 // The role sees only the values already migrated (row 1, read once after the rotation): every
@@ -272,6 +272,39 @@ TEST_P(PostgresDbaTest, JobBlockedOnALockStopsOnItsRunTimeAndOnASignal) {
   holder->Wait();
   RunOk(server_, {"reencrypt", "--no-progress"});
   ExpectDemoValuesMigrated(server_, 10);
+}
+
+// Relations whose column cannot hold what udmg-server writes are refused by name, not as missing.
+TEST_P(PostgresDbaTest, ColumnsAddRefusesViewsAndGeneratedColumns) {
+  server_.set_root_key(RandomKeyHex());
+  RunOk(server_, {"init"});
+  server_.Exec("CREATE TABLE base (id integer PRIMARY KEY, secret text, shout text GENERATED "
+               "ALWAYS AS (upper(secret)) STORED); CREATE VIEW base_view AS SELECT * FROM base; "
+               "CREATE MATERIALIZED VIEW base_copy AS SELECT * FROM base");
+  const std::string before = server_.Dump();
+  struct Case {
+    std::string column, says;
+  };
+  const std::vector<Case> cases = {{"base.shout", "'base.shout' is GENERATED"},
+                                   {"base_view.secret", "'base_view' is a view"},
+                                   {"base_copy.secret", "'base_copy' is a materialized view"}};
+  for (const Case& c : cases) {
+    ProcessResult refused = server_.Run({"columns", "add", c.column});
+    ExpectOneErrorLine(refused, kExitBadInput);
+    EXPECT_NE(refused.stderr_data.find(c.says), std::string::npos) << refused.Describe();
+  }
+  ExpectDumpUnchanged(server_, before, "columns add of a view or a generated column");
+}
+
+// A URL asking for SSL from a server without it is told so, not "check that it is running".
+TEST_P(PostgresDbaTest, SslRequiredFromAServerWithoutSslIsSaid) {
+  ProcessResult refused =
+      RunWithOptions("-csearch_path%3D" + schema_ + "&sslmode=require", {"status"});
+  ExpectOneErrorLine(refused, kExitDatabase);
+  EXPECT_NE(refused.stderr_data.find("the URL's sslmode asks for SSL"), std::string::npos)
+      << refused.Describe();
+  EXPECT_EQ(refused.stderr_data.find("check that it is running"), std::string::npos)
+      << refused.Describe();
 }
 
 // Refused before any connection, so it needs no server: no command shows any part of the
