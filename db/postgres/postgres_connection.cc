@@ -95,6 +95,11 @@ std::string ConnectFailureMessage(const std::string& describe, std::string_view 
   }
 }
 
+// "cached plan must not change result type" (0A000): a prepared statement whose table changed.
+bool IsStalePreparedPlan(const pqxx::sql_error& e) {
+  return e.sqlstate() == "0A000" && Contains(e.what(), "cached plan must not change result type");
+}
+
 // SQLSTATEs after which the connection is gone or the server is going away: reconnect.
 bool IsConnectionLost(const std::string& sqlstate) {
   return sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" ||
@@ -339,6 +344,13 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
                       context + "stopped while waiting for the database (the statement was "
                                 "cancelled: a signal, the stop file or the run time)");
       return Outcome::kDone;
+    }
+    if (IsStalePreparedPlan(e)) {
+      // The table changed under a statement prepared on this connection (ALTER COLUMN TYPE): a new
+      // session prepares every statement again. Nothing ran, so any operation can run again.
+      Discard();
+      result = Status(ErrorCode::kDatabase, context + OneLine(e.what(), true));
+      return Outcome::kRetry;
     }
     if (IsConnectionLost(e.sqlstate())) {
       Discard();
