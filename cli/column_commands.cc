@@ -32,12 +32,23 @@ Status WarnWhenEnvelopesMayNotFit(db::Store& store, const db::ColumnRef& column)
   return Status::Ok();
 }
 
+// Registered anyway (the role may change before the first job), but every job, verify and
+// prune-keys will refuse the column until the role sees every row.
+void WarnIfRowsHidden(db::Store& store, const db::ColumnRef& column) {
+  Result<std::optional<std::string>> hidden = store.RowsHiddenFrom(column);
+  if (hidden.ok() && *hidden) {
+    PrintWarning("udmg-server may not see every row of " + column.Name() + ": " + **hidden +
+                 "; until then jobs, verify and prune-keys refuse this column");
+  }
+}
+
 Status RunAdd(const GlobalOptions& global, const ColumnArgs& args) {
   UDMG_ASSIGN_OR_RETURN(ColumnName name, ParseColumnName(args.name));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   db::ColumnRef column{name.table, name.column, args.key_column};
   UDMG_RETURN_IF_ERROR(store->AddColumn(column));
   std::cout << "registered " << column.Name() << " (key column " << column.key_column << ")\n";
+  WarnIfRowsHidden(*store, column);
   return WarnWhenEnvelopesMayNotFit(*store, column);
 }
 

@@ -218,6 +218,7 @@ class DoctorRun {
       Result<db::ValueCounts> counted = store_->CountValues(column);
       Status readable = counted.status();
       if (readable.ok()) readable = store_->FetchValues(column, std::nullopt, 1).status();
+      if (readable.ok() && !EveryRowVisible(column)) continue;
       if (readable.ok()) {
         counts[column.Name()] = std::move(*counted);
         if (column.bound()) bound_columns_.insert(column.Name());
@@ -235,6 +236,18 @@ class DoctorRun {
           std::to_string(columns->size()) + " registered column(s), every one exists");
     }
     return counts;
+  }
+
+  // A table whose rows the role may not see gives counts that say nothing about the hidden rows:
+  // they are left out (no "every value is on the active version" over half a table).
+  bool EveryRowVisible(const db::ColumnRef& column) {
+    Status visible = db::RequireEveryRowVisible(*store_, {column},
+                                                "its values are left out of this report");
+    if (visible.ok()) return true;
+    Add("columns", FindingStatus::kProblem, visible.message(),
+        "give udmg-server a role that sees every row (BYPASSRLS, or the table's owner), then run "
+        "doctor again");
+    return false;
   }
 
   // The newest backup must hold the keyring as it is: taken under the current root key and at the

@@ -87,15 +87,34 @@ Result<std::unique_ptr<MetricsOutputs>> StartRotationMetrics(const ReencryptRequ
   return StartJobMetricsOutputs(request.flags, pipeline::kReencryptJobKind);
 }
 
+// A rotation with --reencrypt whose job would refuse to start (a table whose rows the role may
+// not see) is refused before it writes anything.
+Status RequireJobCanStart(db::Store& store, const ReencryptRequest& request) {
+  if (!request.enabled) return Status::Ok();
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
+  return db::RequireEveryRowVisible(store, columns, "nothing was rotated");
+}
+
+// A step after a committed rotation failed: the error says what is committed, so that nobody
+// rotates again, and which command finishes the work. The exit code stays the step's.
+Status AfterCommittedRotation(Status step, std::string_view committed) {
+  if (step.ok()) return step;
+  return Status(step.code(), std::string(committed) + " is committed, but " + step.message() +
+                                 ": do not rotate again; run `udmg-server reencrypt` to move the "
+                                 "values to the active version");
+}
+
 // Runs the re-encryption job with the keyring just written, opened with `k0` (the new root key
 // after rotate-k0). The rotation itself is already committed whatever the job's outcome.
 Status ReencryptAfterRotation(const GlobalOptions& global, const ReencryptRequest& request,
                               const KeyringRecords& records, std::span<const uint8_t> k0,
-                              MetricsOutputs* outputs) {
+                              MetricsOutputs* outputs, std::string_view committed) {
   if (!request.enabled) return Status::Ok();
   UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, k0));
-  return RunJob(global, request.flags, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
-                pipeline::kReencryptJobKind, outputs);
+  return AfterCommittedRotation(
+      RunJob(global, request.flags, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
+             pipeline::kReencryptJobKind, outputs),
+      committed);
 }
 
 struct NewKeySource {
@@ -113,6 +132,7 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
       source.path.empty() ? NewKeyFromArgument(source.argument) : NewKeyFromFile(source.path);
   Wipe(source.argument.data(), source.argument.size());  // the parsed copy is all we keep
   if (!new_key.ok()) return new_key.error();
+  UDMG_RETURN_IF_ERROR(RequireJobCanStart(*store, reencrypt));
   UDMG_ASSIGN_OR_RETURN(int64_t revision, RevisionBeforeRotation(*store));
   KeyringRecords rotated;
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
@@ -134,7 +154,9 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
             << "next: set UDMG_SECURITY_PASSPHRASE_KEY to the new key on every node and "
                "restart them; a process still on version "
             << previous << " stops with exit code 4\n";
-  return ReencryptAfterRotation(global, reencrypt, rotated, *new_key, outputs.get());
+  return ReencryptAfterRotation(global, reencrypt, rotated, *new_key, outputs.get(),
+                                "the rotation to root key version " +
+                                    std::to_string(newest.version));
 }
 
 // Values not yet on `active`, over every registered column (legacy plaintext not included). The
@@ -159,6 +181,7 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   SecretBytes k1 = RandomSecret(kKeySize);
+  UDMG_RETURN_IF_ERROR(RequireJobCanStart(*store, reencrypt));
   UDMG_ASSIGN_OR_RETURN(int64_t revision, RevisionBeforeRotation(*store));
   KeyringRecords rotated;
   uint32_t previous_active = 0;
@@ -172,17 +195,26 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
         return rotated;
       }));
   uint32_t active = rotated.masters.back().version;
-  UDMG_ASSIGN_OR_RETURN(uint64_t stale, CountStaleValues(*store, active));
+  const std::string committed = "the rotation to master key version " + std::to_string(active);
   std::cout << "master key rotated: version " << active << " is active";
   if (previous_active != 0) std::cout << ", version " << previous_active << " is decrypt_only";
-  std::cout << "\n" << stale << " values are on older versions: ";
+  std::cout << "\n";
+  std::cout.flush();  // said before anything that may fail: the rotation is committed
+  Result<uint64_t> stale = CountStaleValues(*store, active);
+  if (!stale.ok()) {
+    return AfterCommittedRotation(
+        Status(stale.error().code, "counting the values on older versions failed: " +
+                                       stale.error().message),
+        committed);
+  }
+  std::cout << *stale << " values are on older versions: ";
   if (reencrypt.enabled) {
     std::cout << "re-encrypting them now (--reencrypt)\n";
   } else {
     std::cout << "reads migrate them as they go, `udmg-server sweep` or `udmg-server reencrypt` "
                  "migrates the rest\n";
   }
-  return ReencryptAfterRotation(global, reencrypt, rotated, k0, outputs.get());
+  return ReencryptAfterRotation(global, reencrypt, rotated, k0, outputs.get(), committed);
 }
 
 }  // namespace

@@ -7,10 +7,15 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <optional>
+#include <stop_token>
+#include <thread>
 
 #include "cli/duration.h"
 #include "cli/output.h"
+#include "db/statement_cancel.h"
 #include "pipeline/control.h"
 #include "pipeline/progress.h"
 #include "pipeline/throttle.h"
@@ -44,6 +49,44 @@ class StopSignals {
  private:
   struct sigaction previous_int_ {};
   struct sigaction previous_term_ {};
+};
+
+// While a job runs: once a stop is asked (signal, stop file) or its run time is over, cancels its
+// database statements still running (a lock wait would otherwise outlast every signal), and says
+// once which backend waits when a statement has run for a while. Helper B's stop checks during
+// rate waits are separate: this covers time spent inside the database.
+class StatementWatch {
+ public:
+  StatementWatch(std::function<bool()> stop_requested,
+                 std::optional<std::chrono::steady_clock::time_point> deadline)
+      : thread_([stop_requested, deadline](std::stop_token token) {
+          Watch(token, stop_requested, deadline);
+        }) {}
+
+ private:
+  static void Watch(std::stop_token token, const std::function<bool()>& stop_requested,
+                    std::optional<std::chrono::steady_clock::time_point> deadline) {
+    using namespace std::chrono_literals;
+    bool said = false;
+    while (!token.stop_requested()) {
+      if (stop_requested() || (deadline && std::chrono::steady_clock::now() >= *deadline)) {
+        // 500 ms: the bookkeeping of a job that is stopping is never cut short.
+        db::CancelStatementsRunningFor(500ms);
+      }
+      std::optional<db::RunningStatementInfo> longest = db::LongestRunningStatement();
+      if (!said && longest && longest->running_for >= 5s) {
+        said = true;
+        PrintWarning("waiting for the database: a statement of this job has run for 5 s on "
+                     "PostgreSQL backend " + std::to_string(longest->backend_pid) +
+                     " (SELECT pg_blocking_pids(" + std::to_string(longest->backend_pid) +
+                     ") names what it waits for); a signal, the stop file or the run time still "
+                     "stop the job at once");
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  std::jthread thread_;
 };
 
 Result<pipeline::Duration> OptionalDuration(const std::optional<std::string>& text,
@@ -268,6 +311,13 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
     if (flags.stop_file && std::filesystem::exists(*flags.stop_file)) g_stop_requested = true;
     return g_stop_requested.load();
   };
+
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  if (run_time > pipeline::Duration::zero()) {
+    deadline = std::chrono::steady_clock::now() +
+               std::chrono::duration_cast<std::chrono::steady_clock::duration>(run_time);
+  }
+  StatementWatch watch(stop_requested, deadline);
 
   pipeline::ReencryptOptions options;
   options.database_url = url;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+#include <vector>
 
 namespace udmg::db {
 namespace {
@@ -33,6 +34,38 @@ std::optional<std::string> PercentDecoded(std::string_view text) {
   return out;
 }
 
+std::string_view PostgresScheme(std::string_view url) {
+  for (std::string_view prefix : {"postgresql://", "postgres://"}) {
+    if (url.starts_with(prefix)) return prefix;
+  }
+  return {};
+}
+
+// libpq's user info: up to the first '@' met before any '/' (npos: none).
+size_t LibpqUserInfoEnd(std::string_view rest) {
+  size_t end = rest.find_first_of("@/");
+  return end != std::string_view::npos && rest[end] == '@' ? end : std::string_view::npos;
+}
+
+// Why libpq's message about `url` could quote part of a password; "" when it could not.
+std::string_view MisreadPassword(std::string_view url) {
+  for (size_t i = url.find('%'); i != std::string_view::npos; i = url.find('%', i + 1)) {
+    if (!PercentDecoded(url.substr(i, 3))) {
+      return "has a '%' that is not followed by two hex digits (write a literal '%' as %25)";
+    }
+  }
+  std::string_view rest = url.substr(PostgresScheme(url).size());
+  size_t at = LibpqUserInfoEnd(rest);
+  if (at == std::string_view::npos) return "";
+  std::string_view host = rest.substr(at + 1);
+  host = host.substr(0, host.find_first_of("/?"));
+  if (host.find('@') != std::string_view::npos) {
+    return "has an '@' after its user name and password (an '@' inside the password must be "
+           "written %40)";
+  }
+  return "";
+}
+
 }  // namespace
 
 Result<DatabaseUrl> ParseDatabaseUrl(std::string_view url) {
@@ -43,20 +76,71 @@ Result<DatabaseUrl> ParseDatabaseUrl(std::string_view url) {
     }
     return DatabaseUrl{Backend::kSqlite, std::string(path)};
   }
-  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+  if (!PostgresScheme(url).empty()) {
+    if (std::string_view why = MisreadPassword(url); !why.empty()) {
+      return Error{ErrorCode::kBadInput,
+                   "the database URL " + std::string(why) +
+                       "; check the URL, and better put the password in PGPASSWORD or ~/.pgpass"};
+    }
     return DatabaseUrl{Backend::kPostgres, std::string(url)};
   }
   return Error{ErrorCode::kBadInput,
                "the database URL has an unknown form; " + std::string(kAcceptedForms)};
 }
 
+std::string RedactPasswords(std::string_view message, std::string_view url) {
+  std::vector<std::string> secrets;
+  auto add = [&](std::string_view secret) {
+    if (secret.empty()) return;
+    secrets.emplace_back(secret);
+    if (std::optional<std::string> decoded = PercentDecoded(secret)) secrets.push_back(*decoded);
+  };
+  std::string_view rest = url.substr(PostgresScheme(url).size());
+  // The password as libpq reads it (to the first '@') and as meant (to the last one), and the
+  // pieces between the '@'s, which libpq puts into the host name.
+  std::string_view user_info = rest.substr(0, rest.substr(0, rest.find('/')).rfind('@'));
+  if (LibpqUserInfoEnd(rest) != std::string_view::npos &&
+      user_info.find(':') != std::string_view::npos) {
+    std::string_view password = user_info.substr(user_info.find(':') + 1);
+    add(password);
+    for (size_t start = 0; start <= password.size();) {
+      size_t at = password.find('@', start);
+      add(password.substr(start, at == std::string_view::npos ? at : at - start));
+      if (at == std::string_view::npos) break;
+      start = at + 1;
+    }
+  }
+  std::string_view query = url.substr(std::min(url.size(), url.find('?') + 1));
+  if (url.find('?') == std::string_view::npos) query = {};
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view parameter = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t equals = parameter.find('=');
+    std::optional<std::string> name = PercentDecoded(parameter.substr(0, equals));
+    std::string lower = name ? *name : std::string(parameter.substr(0, equals));
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (equals != std::string_view::npos && lower.find("password") != std::string::npos) {
+      add(parameter.substr(equals + 1));
+    }
+  }
+  // Longest first, so that a piece never leaves the rest of a longer secret behind.
+  std::sort(secrets.begin(), secrets.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::string out(message);
+  for (const std::string& secret : secrets) {
+    for (size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 3)) {
+      out.replace(at, secret.size(), "***");
+    }
+  }
+  return out;
+}
+
 std::string RedactUrl(std::string_view url) {
   // libpq reads a URL only after one of these prefixes; anything else is keyword=value text, which
   // may hold a password anywhere: it is never shown.
-  std::string_view scheme;
-  for (std::string_view prefix : {"postgresql://", "postgres://"}) {
-    if (url.starts_with(prefix)) scheme = prefix;
-  }
+  std::string_view scheme = PostgresScheme(url);
   if (scheme.empty()) return "a PostgreSQL URL";
   std::string_view rest = url.substr(scheme.size());
   std::string out(scheme);

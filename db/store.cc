@@ -97,6 +97,22 @@ Result<std::vector<ReplacedKeyRecord>> Store::ListReplacedKeys() {
   return NotSupported("listing replaced keys");
 }
 
+Result<std::optional<std::string>> Store::RowsHiddenFrom(const ColumnRef&) {
+  return std::optional<std::string>();
+}
+
+Status RequireEveryRowVisible(Store& store, const std::vector<ColumnRef>& columns,
+                              std::string_view consequence) {
+  for (const ColumnRef& column : columns) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<std::string> hidden, store.RowsHiddenFrom(column));
+    if (hidden) {
+      return Status(ErrorCode::kDatabase, "cannot see every row of " + column.Name() + ": " +
+                                              *hidden + "; " + std::string(consequence));
+    }
+  }
+  return Status::Ok();
+}
+
 std::string ResolveDatabaseUrl(const std::optional<std::string>& flag) {
   if (flag && !flag->empty()) return *flag;
   if (const char* env = std::getenv("UDMG_DATABASE_URL"); env != nullptr && *env != '\0') {

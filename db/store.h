@@ -227,6 +227,10 @@ class Store {
   // kNotInitialized without a keyring. Returns the column as now registered.
   virtual Result<ColumnRef> SetColumnBinding(std::string_view table, std::string_view column,
                                              bool bound) = 0;
+  // Why this connection may not see every row of `column`'s table (PostgreSQL row-level security
+  // that applies to the role), as one sentence naming the fix; nullopt when it sees every row.
+  // The default (SQLite, test wrappers): every row is visible.
+  virtual Result<std::optional<std::string>> RowsHiddenFrom(const ColumnRef& column);
 
   // ---- Values -----------------------------------------------------------------------------
   // nullopt when no row has that key.
@@ -318,6 +322,12 @@ class Store {
                                       bool refuse_while_job_runs);
   virtual Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys();  // oldest first
 };
+
+// kDatabase when the store cannot see every row of one of `columns` (Store::RowsHiddenFrom): a
+// count over them would be incomplete, so no decision may rest on it. `consequence` ends the
+// message ("no job was started").
+Status RequireEveryRowVisible(Store& store, const std::vector<ColumnRef>& columns,
+                              std::string_view consequence);
 
 // What opening may do to a database that udmg-server has not set up yet.
 enum class OpenMode {

@@ -2,8 +2,14 @@
 // PostgreSQL message shows). A URL that parses
 // prints back to itself (sqlite:PATH or the whole PostgreSQL URL); a refusal is kBadInput on one
 // line. The redacted form of any text holds no password as libpq itself reads it
-// (PQconninfoParse: the user-info password and every password= parameter, percent-decoded).
+// (PQconninfoParse: the user-info password and every password= parameter, percent-decoded); an
+// accepted PostgreSQL URL has no invalid percent escape; a message quoting the password holds
+// none of it after RedactPasswords.
 #include <libpq-fe.h>
+
+#include <cctype>
+#include <optional>
+#include <string>
 
 #include "db/database_url.h"
 #include "fuzz/fuzz_check.h"
@@ -46,5 +52,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(url.substr(0, url.find('\0')));
   const std::string redacted = db::RedactUrl(text);
   FUZZ_CHECK(!LibpqPassword(redacted).has_value(), "a redacted URL still holds a password");
+  const bool is_postgres = text.starts_with("postgresql://") || text.starts_with("postgres://");
+  if (parsed.ok() && is_postgres) {
+    // libpq quotes a token whose '%' escape is invalid, and puts what follows a second '@' into
+    // the host name of its message: such URLs are refused before libpq sees them.
+    for (size_t at = text.find('%'); at != std::string::npos; at = text.find('%', at + 1)) {
+      FUZZ_CHECK(at + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[at + 1])) &&
+                     std::isxdigit(static_cast<unsigned char>(text[at + 2])),
+                 "a URL with an invalid percent escape was accepted");
+    }
+  }
+  // A libpq message that quotes the password (as its host-name and token messages quote parts of
+  // a mistyped URL) holds none of it once redacted.
+  std::optional<std::string> password = LibpqPassword(text);
+  if (is_postgres && password &&
+      password->find_first_not_of('*') != std::string::npos) {
+    const std::string message =
+        "could not translate host name \"" + *password + "\" to address: Name or service unknown";
+    FUZZ_CHECK(db::RedactPasswords(message, text).find(*password) == std::string::npos,
+               "a libpq message still holds the password after RedactPasswords");
+  }
   return 0;
 }

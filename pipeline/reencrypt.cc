@@ -287,6 +287,33 @@ ProgressSnapshot FinalSnapshot(const ReencryptReport& report, const RunBudget& b
   return snapshot;
 }
 
+// Before a job starts: a table whose rows the role may not see would be reported migrated while
+// its hidden rows stay on the old version (and prune-keys would then retire it).
+Status RequireJobColumnsVisible(db::Store& store, const ReencryptOptions& options) {
+  std::vector<db::ColumnRef> columns = options.columns;
+  if (columns.empty()) {
+    UDMG_ASSIGN_OR_RETURN(columns, store.ListColumns());
+  }
+  return db::RequireEveryRowVisible(store, columns, "no job was started");
+}
+
+// At the end of a job that saw nothing left: the same check, in case row-level security was
+// switched on while it ran. The job is then failed (a new one scans every row), never done.
+std::string_view RefuseDoneOverHiddenRows(Run& run, ReencryptReport& report) {
+  std::vector<db::ColumnRef> columns;
+  for (const db::JobColumnProgress& progress : run.start.job.columns) {
+    columns.push_back(progress.column);
+  }
+  Status visible = db::RequireEveryRowVisible(
+      *run.reader, columns,
+      "the job is marked failed, not done: fix the role and run the command again (a new job "
+      "scans every row)");
+  if (visible.ok()) return kJobDone;
+  report.outcome = ReencryptOutcome::kError;
+  report.error = visible.error();
+  return kJobFailed;
+}
+
 // Everything after the job row exists. An error returned from here leaves the job "running";
 // RunReencryption turns it to "stopped".
 Result<ReencryptReport> RunStartedJob(const ReencryptOptions& options, Run& run,
@@ -354,6 +381,7 @@ Result<ReencryptReport> RunStartedJob(const ReencryptOptions& options, Run& run,
     Result<std::optional<db::JobRecord>> now = run.writer->LoadJob(report.job_id);
     if (now.ok() && *now && (*now)->state == kJobDone) final_state = kJobDone;
   }
+  if (final_state == kJobDone) final_state = RefuseDoneOverHiddenRows(run, report);
   Status saved = run.writer->SetJobState(report.job_id, final_state);
   if (!saved.ok() && report.outcome != ReencryptOutcome::kError) {
     report.outcome = ReencryptOutcome::kError;
@@ -395,6 +423,7 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   UDMG_ASSIGN_OR_RETURN(run.reader, open(options.database_url));
   UDMG_ASSIGN_OR_RETURN(run.writer, open(options.database_url));
   uint32_t target = options.keyring->active_version();
+  UDMG_RETURN_IF_ERROR(RequireJobColumnsVisible(*run.reader, options));
   if (options.shared) {
     UDMG_ASSIGN_OR_RETURN(run.start, JoinSharedJob(*run.writer, options, target));
   } else {

@@ -27,7 +27,7 @@ struct Pending {
 struct Target {
   std::string table, column, key, key_type;
   Target(const ColumnRef& ref, const KeyColumnType& type)
-      : table(internal::QuoteIdentifier(ref.table)),
+      : table(type.table_sql),
         column(internal::QuoteIdentifier(ref.column)),
         key(internal::QuoteIdentifier(ref.key_column)),
         key_type(type.sql_type) {}

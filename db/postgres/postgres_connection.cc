@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
+
+#include "db/statement_cancel.h"
 
 namespace udmg::db::postgres {
 namespace {
@@ -59,6 +63,20 @@ Kind KindOfConnectFailure(std::string_view message) {
 
 std::string ConnectFailureMessage(const std::string& describe, std::string_view libpq_message) {
   std::string cause = OneLine(libpq_message, false);
+  // Causes that are neither a server down nor a bad login: each names its own fix.
+  if (Contains(libpq_message, "could not translate host name")) {
+    return "cannot reach the PostgreSQL server of " + describe + " (" + cause +
+           "); check the host name in the URL";
+  }
+  if (Contains(libpq_message, "does not support SSL")) {
+    return "cannot use " + describe + " (" + cause +
+           "); the URL's sslmode asks for SSL: enable SSL on the server or check the URL";
+  }
+  if (Contains(libpq_message, "too many clients") ||
+      Contains(libpq_message, "remaining connection slots")) {
+    return "the PostgreSQL server of " + describe + " has no free connection (" + cause +
+           "); retry when some of its sessions end, or raise max_connections";
+  }
   switch (KindOfConnectFailure(libpq_message)) {
     case Kind::kCredentials:
       return "PostgreSQL refused the login to " + describe + " (" + cause +
@@ -75,6 +93,11 @@ std::string ConnectFailureMessage(const std::string& describe, std::string_view 
       return "cannot reach the PostgreSQL server of " + describe + " (" + cause +
              "); check that it is running and the host and port in the URL";
   }
+}
+
+// "cached plan must not change result type" (0A000): a prepared statement whose table changed.
+bool IsStalePreparedPlan(const pqxx::sql_error& e) {
+  return e.sqlstate() == "0A000" && Contains(e.what(), "cached plan must not change result type");
 }
 
 // SQLSTATEs after which the connection is gone or the server is going away: reconnect.
@@ -96,29 +119,149 @@ std::string WithApplicationName(const std::string& url) {
   return url + " " + std::string(kParameter);  // keyword=value form
 }
 
+// Puts the tool's schema first in the session's search_path, so that every udmg_ table is the
+// one of this database's keyring whatever path the URL or the role sets; returns the session's
+// own schemas (a text[] literal) for resolving the operator's table names. The tool's schema:
+//  1. udmg.schema when set (options=-cudmg.schema%3DNAME, or ALTER ROLE ... SET udmg.schema);
+//  2. else the first schema of the search_path that holds udmg_schema_migrations;
+//  3. else the one schema of the database that holds it (a role whose search_path leaves it
+//     out must not make a second keyring elsewhere);
+//  4. else, when none does, the schema the search_path creates in (a new database).
+// Several holders and none of them chosen by 1 or 2: ToolSchemaError.
+std::string PinToolSchema(pqxx::connection& live) {
+  pqxx::nontransaction session(live);
+  pqxx::row found = session.exec1(
+      "WITH holders AS (SELECT n.nspname FROM pg_class c JOIN pg_namespace n "
+      "ON n.oid = c.relnamespace WHERE c.relname = 'udmg_schema_migrations' AND c.relkind = 'r') "
+      "SELECT nullif(current_setting('udmg.schema', true), ''), "
+      "(SELECT p.s FROM unnest(current_schemas(false)) WITH ORDINALITY AS p(s, i) "
+      " WHERE p.s IN (SELECT nspname FROM holders) ORDER BY p.i LIMIT 1), "
+      "(SELECT string_agg(quote_ident(nspname), ', ' ORDER BY nspname) FROM holders), "
+      "(SELECT count(*) FROM holders), current_schema(), current_schemas(false)::text, "
+      "current_setting('search_path'), (SELECT min(nspname) FROM holders)");
+  std::optional<std::string> schema;
+  if (!found[0].is_null()) {
+    schema = found[0].as<std::string>();
+  } else if (!found[1].is_null()) {
+    schema = found[1].as<std::string>();
+  } else if (found[3].as<int64_t>() == 1) {
+    schema = found[7].as<std::string>();
+  } else if (found[3].as<int64_t>() > 1) {
+    throw ToolSchemaError(
+        "udmg_ tables are in several schemas (" + found[2].as<std::string>() +
+        ") and the search_path (" + found[6].as<std::string>() +
+        ") leads to none of them; name the one to use: options=-cudmg.schema%3DNAME in the URL, "
+        "or ALTER ROLE ... SET udmg.schema = 'NAME'");
+  } else if (!found[4].is_null()) {
+    schema = found[4].as<std::string>();
+  }
+  std::string user_schemas = found[5].as<std::string>();
+  if (schema) {
+    session.exec_params(
+        "SELECT set_config('search_path', quote_ident($1) || coalesce(', ' || "
+        "nullif(current_setting('search_path'), ''), ''), false)",
+        *schema);
+  }
+  return user_schemas;
+}
+
+// The statements running now in this process, for CancelStatementsRunningFor from another
+// thread: one entry per connection while its body runs.
+struct RunningEntry {
+  pqxx::connection* live = nullptr;
+  std::chrono::steady_clock::time_point since;
+  int backend_pid = 0;
+  bool cancelled = false;
+};
+std::mutex g_running_mutex;
+std::map<const void*, RunningEntry> g_running;
+
+// Registers a connection's statements for as long as its operation's body runs; on the way out
+// (before any handler may drop the connection) it tells whether they were cancelled.
+class RunningStatement {
+ public:
+  RunningStatement(const void* owner, pqxx::connection* live, bool& cancelled)
+      : owner_(owner), cancelled_(cancelled) {
+    std::lock_guard lock(g_running_mutex);
+    g_running[owner] = {live, std::chrono::steady_clock::now(), live->backendpid(), false};
+  }
+  ~RunningStatement() {
+    std::lock_guard lock(g_running_mutex);
+    auto it = g_running.find(owner_);
+    cancelled_ = it != g_running.end() && it->second.cancelled;
+    g_running.erase(owner_);
+  }
+  RunningStatement(const RunningStatement&) = delete;
+  RunningStatement& operator=(const RunningStatement&) = delete;
+
+ private:
+  const void* owner_;
+  bool& cancelled_;
+};
+
 }  // namespace
+}  // namespace udmg::db::postgres
+
+namespace udmg::db {
+
+void CancelStatementsRunningFor(std::chrono::milliseconds min_running) {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(postgres::g_running_mutex);
+  for (auto& [owner, entry] : postgres::g_running) {
+    if (entry.cancelled || now - entry.since < min_running) continue;
+    entry.cancelled = true;
+    try {
+      entry.live->cancel_query();
+    } catch (const std::exception&) {
+      // The statement ended meanwhile, or the connection broke: nothing left to cancel.
+    }
+  }
+}
+
+std::optional<RunningStatementInfo> LongestRunningStatement() {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(postgres::g_running_mutex);
+  std::optional<RunningStatementInfo> longest;
+  for (const auto& [owner, entry] : postgres::g_running) {
+    if (!longest || now - entry.since > longest->running_for) {
+      longest = RunningStatementInfo{now - entry.since, entry.backend_pid};
+    }
+  }
+  return longest;
+}
+
+}  // namespace udmg::db
+
+namespace udmg::db::postgres {
 
 Result<std::unique_ptr<PgConnection>> PgConnection::Open(std::string_view url,
                                                          RetryPolicy policy) {
   std::string redacted = RedactUrl(url);
   try {
-    std::unique_ptr<pqxx::connection> live = Connect(std::string(url));
+    std::string user_schemas;
+    std::unique_ptr<pqxx::connection> live = Connect(std::string(url), user_schemas);
     std::string describe = "postgresql://" + std::string(live->username()) + "@" +
                            live->hostname() + ":" + live->port() + "/" + live->dbname();
-    return std::unique_ptr<PgConnection>(
-        new PgConnection(std::string(url), std::move(describe), std::move(live), policy));
+    return std::unique_ptr<PgConnection>(new PgConnection(
+        std::string(url), std::move(describe), std::move(live), policy, std::move(user_schemas)));
+  } catch (const ToolSchemaError& e) {
+    return Error{ErrorCode::kDatabase, "cannot use " + redacted + ": " + e.what()};
   } catch (const pqxx::broken_connection& e) {
-    return Error{ErrorCode::kDatabase, ConnectFailureMessage(redacted, e.what())};
+    return Error{ErrorCode::kDatabase,
+                 ConnectFailureMessage(redacted, RedactPasswords(e.what(), url))};
   } catch (const std::exception& e) {
     // libpq rejects a malformed URL ("invalid URI query parameter") without connecting.
-    return Error{ErrorCode::kDatabase, "cannot use " + redacted + " (" + OneLine(e.what(), false) +
+    return Error{ErrorCode::kDatabase, "cannot use " + redacted + " (" +
+                                           OneLine(RedactPasswords(e.what(), url), false) +
                                            "); check the URL (postgresql://USER@HOST:PORT/DBNAME)"};
   }
 }
 
-std::unique_ptr<pqxx::connection> PgConnection::Connect(const std::string& url) {
+std::unique_ptr<pqxx::connection> PgConnection::Connect(const std::string& url,
+                                                        std::string& user_schemas) {
   auto live = std::make_unique<pqxx::connection>(WithApplicationName(url));
   pqxx::nontransaction(*live).exec("SET client_min_messages TO warning");
+  user_schemas = PinToolSchema(*live);
   return live;
 }
 
@@ -145,19 +288,26 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
   std::string context = describe_ + ": " + std::string(what) + " failed: ";
   if (live_ == nullptr) {
     try {
-      live_ = Connect(url_);
+      live_ = Connect(url_, user_schemas_);
       ++reconnects_;
+    } catch (const ToolSchemaError& e) {
+      result = Status(ErrorCode::kDatabase, context + "reconnecting: " + e.what());
+      return Outcome::kDone;
     } catch (const pqxx::broken_connection& e) {
-      result = Status(ErrorCode::kDatabase, ConnectFailureMessage(describe_, e.what()));
+      result = Status(ErrorCode::kDatabase,
+                      ConnectFailureMessage(describe_, RedactPasswords(e.what(), url_)));
       Kind kind = KindOfConnectFailure(e.what());
       return kind == Kind::kUnreachable || kind == Kind::kStartingUp ? Outcome::kRetry
                                                                      : Outcome::kDone;
     } catch (const std::exception& e) {
-      result = Status(ErrorCode::kDatabase, context + "reconnecting: " + OneLine(e.what(), true));
+      result = Status(ErrorCode::kDatabase,
+                      context + "reconnecting: " + OneLine(RedactPasswords(e.what(), url_), true));
       return Outcome::kDone;
     }
   }
+  bool cancelled = false;  // by CancelStatementsRunningFor: the job was asked to stop
   try {
+    RunningStatement running(this, live_.get(), cancelled);
     result = body(*live_);
     return Outcome::kDone;
   } catch (const pqxx::in_doubt_error&) {
@@ -189,6 +339,19 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
                                               "); grant it to the role or use a role that has it");
     return Outcome::kDone;
   } catch (const pqxx::sql_error& e) {
+    if (cancelled && e.sqlstate() == "57014") {
+      result = Status(ErrorCode::kIncomplete,
+                      context + "stopped while waiting for the database (the statement was "
+                                "cancelled: a signal, the stop file or the run time)");
+      return Outcome::kDone;
+    }
+    if (IsStalePreparedPlan(e)) {
+      // The table changed under a statement prepared on this connection (ALTER COLUMN TYPE): a new
+      // session prepares every statement again. Nothing ran, so any operation can run again.
+      Discard();
+      result = Status(ErrorCode::kDatabase, context + OneLine(e.what(), true));
+      return Outcome::kRetry;
+    }
     if (IsConnectionLost(e.sqlstate())) {
       Discard();
       result = Status(ErrorCode::kDatabase, context + "the server closed the connection (" +

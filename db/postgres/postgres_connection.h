@@ -18,12 +18,20 @@
 #include <string>
 #include <string_view>
 #include <set>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "db/database_url.h"
 #include "engine/status.h"
 
 namespace udmg::db::postgres {
+
+// The udmg_ tables are found in several schemas and neither udmg.schema nor the search_path
+// says which holds this database's keyring; what() is the one-line message.
+class ToolSchemaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // Whether an operation may run again after its COMMIT was lost (see the file comment).
 enum class Retry { kIdempotent, kNotIdempotent };
@@ -62,6 +70,10 @@ class PgConnection {
   bool HasSessionObject(const std::string& name) const { return session_objects_.count(name); }
   void AddSessionObject(const std::string& name) { session_objects_.insert(name); }
 
+  // The schemas of the session's own search_path before udmg-server put its schema first
+  // (current_schemas(false) as a text[] literal): where an operator's table names resolve.
+  const std::string& user_schemas() const { return user_schemas_; }
+
   // Backend process id of the current connection (tests terminate it to simulate a drop).
   int BackendPid();
 
@@ -70,11 +82,12 @@ class PgConnection {
 
  private:
   PgConnection(std::string url, std::string describe, std::unique_ptr<pqxx::connection> live,
-               RetryPolicy policy)
+               RetryPolicy policy, std::string user_schemas)
       : url_(std::move(url)),
         describe_(std::move(describe)),
         live_(std::move(live)),
-        policy_(policy) {}
+        policy_(policy),
+        user_schemas_(std::move(user_schemas)) {}
 
   // One attempt of Run: OK, a final error, or a transient failure to retry.
   enum class Outcome { kDone, kRetry };
@@ -85,8 +98,11 @@ class PgConnection {
   // True (with `result` and `outcome` set) when `e` came from a connection that is now closed.
   bool ConnectionClosedMidStatement(const std::string& context, const std::exception& e,
                                     Retry retry, Status& result, Outcome& outcome);
-  // A new libpq connection, notices below WARNING silenced (pqxx prints them to stderr).
-  static std::unique_ptr<pqxx::connection> Connect(const std::string& url);
+  // A new libpq connection, notices below WARNING silenced (pqxx prints them to stderr), its
+  // search_path led by the tool's schema (PinToolSchema); `user_schemas` receives the session's
+  // own. Throws pqxx exceptions, and ToolSchemaError when the tool's schema is ambiguous.
+  static std::unique_ptr<pqxx::connection> Connect(const std::string& url,
+                                                   std::string& user_schemas);
 
   const std::string url_;
   const std::string describe_;
@@ -94,6 +110,7 @@ class PgConnection {
   RetryPolicy policy_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
   std::set<std::string> session_objects_;
+  std::string user_schemas_;
   int reconnects_ = 0;
 };
 

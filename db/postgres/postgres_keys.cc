@@ -54,17 +54,19 @@ std::string TextArrayLiteral(const std::vector<std::string>& elements) {
 }
 
 std::optional<KeyColumnType> ReadKeyColumnType(pqxx::transaction_base& transaction,
-                                               const ColumnRef& column) {
+                                               const std::string& table_sql,
+                                               const std::string& key_column) {
   pqxx::result rows = transaction.exec_params(
       "SELECT a.atttypid::integer, format_type(a.atttypid, NULL) FROM pg_attribute a "
-      "WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attname = $2 AND a.attnum > 0 "
+      "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 "
       "AND NOT a.attisdropped",
-      column.table, column.key_column);
+      table_sql, key_column);
   if (rows.empty()) return std::nullopt;
   KeyColumnType type;
   int oid = rows[0][0].as<int>();
   type.integer_bits = oid == kInt2Oid ? 16 : oid == kInt4Oid ? 32 : oid == kInt8Oid ? 64 : 0;
   type.sql_type = rows[0][1].as<std::string>();
+  type.table_sql = table_sql;
   return type;
 }
 

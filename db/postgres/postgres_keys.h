@@ -16,6 +16,7 @@ namespace udmg::db::postgres {
 struct KeyColumnType {
   std::string sql_type;  // format_type without modifier: "integer", "text", "character varying"
   int integer_bits = 0;  // 16, 32 or 64 for smallint, integer, bigint; 0 for any other type
+  std::string table_sql;  // the column's table, schema-qualified and quoted (ResolvedTable::sql)
 };
 
 // The text to bind for `key`, or nullopt when no row can have it: a text key that is not a
@@ -28,9 +29,10 @@ RowKey KeyFromField(const KeyColumnType& type, const pqxx::field& field);
 // A PostgreSQL text[] literal with every element quoted: {"a","b\"c"}. Any text is safe in it.
 std::string TextArrayLiteral(const std::vector<std::string>& elements);
 
-// Reads the key column's type from the catalog (the table resolved through the search_path).
+// Reads the key column's type from the catalog, in the table `table_sql` ("schema"."table").
 // nullopt when the table or the key column does not exist.
 std::optional<KeyColumnType> ReadKeyColumnType(pqxx::transaction_base& transaction,
-                                               const ColumnRef& column);
+                                               const std::string& table_sql,
+                                               const std::string& key_column);
 
 }  // namespace udmg::db::postgres

@@ -20,10 +20,26 @@ Status RefuseRunningJob(pqxx::transaction_base& transaction) {
 
 // Inside the keyring change's transaction: CountValues of every registered column, by version.
 // Not through connection_->Run: a second transaction cannot open on a connection while this one is.
-VersionUsage CountVersionUsage(pqxx::transaction_base& transaction) {
+// A table whose rows row-level security may hide gives no count: a version its hidden rows use
+// would look unused.
+// Each table is the registered one (its stored schema), whatever the search_path.
+Result<VersionUsage> CountVersionUsage(pqxx::transaction_base& transaction,
+                                       const std::string& user_schemas) {
   VersionUsage usage;
   for (const ColumnRef& column : ListColumnsIn(transaction)) {
-    internal::AddVersionUsage(column, CountValuesIn(transaction, column), usage);
+    UDMG_ASSIGN_OR_RETURN(std::optional<ResolvedTable> table,
+                          ResolveTableIn(transaction, user_schemas, column.table));
+    if (!table) {
+      return Error{ErrorCode::kNotFound,
+                   "cannot count the values of " + column.Name() + ": its table does not exist; "
+                   "restore it or unregister the column (udmg-server columns remove " +
+                       column.Name() + "); nothing was changed"};
+    }
+    if (std::optional<std::string> hidden = RowsHiddenIn(transaction, table->sql)) {
+      return Error{ErrorCode::kDatabase, "cannot see every row of " + column.Name() + ": " +
+                                             *hidden + "; nothing was changed"};
+    }
+    internal::AddVersionUsage(column, CountValuesIn(transaction, column, table->sql), usage);
   }
   return usage;
 }
@@ -133,7 +149,8 @@ Status PgStore::UpdateKeyringChecked(const CheckedKeyringChange& change,
       [&](pqxx::transaction_base& transaction, const std::optional<KeyringRecords>& current,
           const std::string& keyring_id) -> Result<std::optional<KeyringReplacement>> {
         if (refuse_while_job_runs) UDMG_RETURN_IF_ERROR(RefuseRunningJob(transaction));
-        VersionUsage usage = CountVersionUsage(transaction);
+        UDMG_ASSIGN_OR_RETURN(VersionUsage usage,
+                              CountVersionUsage(transaction, connection_->user_schemas()));
         return internal::CallKeyringChange([&] { return change(current, keyring_id, usage); });
       });
 }

@@ -142,16 +142,26 @@ CREATE TABLE udmg_replaced_keys (
     {4, "row binding per registered column", R"sql(
 ALTER TABLE udmg_encrypted_columns ADD COLUMN bound_since integer CHECK (bound_since > 0);
 )sql"},
+    // The schema a registered table resolved to when it was registered: later search_paths cannot
+    // move it (ResolveTableIn). Columns registered before are resolved once, here.
+    {5, "schema of each registered table", R"sql(
+ALTER TABLE udmg_encrypted_columns ADD COLUMN schema_name text;
+UPDATE udmg_encrypted_columns e SET schema_name = n.nspname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid = to_regclass(quote_ident(e.table_name));
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =
     "CREATE TABLE IF NOT EXISTS udmg_schema_migrations ("
     " version integer PRIMARY KEY, applied_at bigint NOT NULL)";
 
-// 0 when udmg_schema_migrations does not exist (in the search_path) yet. Reads only.
+// 0 when udmg_schema_migrations does not exist in the tool's schema (first in the search_path,
+// PinToolSchema) yet. Reads only.
 int SchemaVersion(pqxx::transaction_base& transaction) {
   pqxx::row exists =
-      transaction.exec1("SELECT to_regclass('udmg_schema_migrations') IS NOT NULL");
+      transaction.exec1("SELECT to_regclass(quote_ident(current_schema()) || "
+                        "'.udmg_schema_migrations') IS NOT NULL");
   if (!exists[0].as<bool>()) return 0;
   return transaction.exec1("SELECT coalesce(max(version), 0) FROM udmg_schema_migrations")[0]
       .as<int>();

@@ -36,9 +36,27 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
 
 // Statements shared by a Store method and a keyring change that needs the same answer inside its
 // own transaction (under the keyring lock): the registered columns, and CountValues' GROUP BY
-// (`column` must have passed ValidateColumnRef). pqxx exceptions propagate to the caller's Run.
+// (`column` must have passed ValidateColumnRef; `table_sql` is its ResolvedTable::sql). pqxx
+// exceptions propagate to the caller's Run.
 std::vector<ColumnRef> ListColumnsIn(pqxx::transaction_base& transaction);
-ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& column);
+ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& column,
+                          const std::string& table_sql);
+// A table as udmg-server uses it: its schema and its quoted, schema-qualified name for SQL.
+struct ResolvedTable {
+  std::string schema;
+  std::string sql;  // "schema"."table"
+};
+// The table `table` names: in the schema stored when it was registered, or, for a table not
+// registered (or registered before schemas were stored), in the first schema of the session's own
+// search_path (`user_schemas`, PgConnection::user_schemas) that has one; nullopt when there is
+// none. kDatabase, naming both, when that search_path now finds a table of that name in another
+// schema than the registered one: the operator's tools and udmg-server would mean two tables.
+Result<std::optional<ResolvedTable>> ResolveTableIn(pqxx::transaction_base& transaction,
+                                                    const std::string& user_schemas,
+                                                    const std::string& table);
+// Store::RowsHiddenFrom in `transaction`, for the table `table_sql` (ResolvedTable::sql).
+std::optional<std::string> RowsHiddenIn(pqxx::transaction_base& transaction,
+                                        const std::string& table_sql);
 
 class PgStore final : public Store {
  public:
@@ -60,6 +78,7 @@ class PgStore final : public Store {
   Result<ColumnRef> FindColumn(std::string_view table, std::string_view column) override;
   Result<ColumnRef> SetColumnBinding(std::string_view table, std::string_view column,
                                      bool bound) override;
+  Result<std::optional<std::string>> RowsHiddenFrom(const ColumnRef& column) override;
 
   Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column, const RowKey& key) override;
   Status WriteValue(const ColumnRef& column, const RowKey& key,

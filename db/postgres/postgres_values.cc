@@ -27,6 +27,13 @@ void AddStaleParameters(const ColumnRef& column, const StaleFilter& filter,
   parameters.push_back(filter.include_plaintext ? "true" : "false");
 }
 
+// The quoted names of `column`, its table schema-qualified as resolved for this connection.
+QuotedColumn QuotedIn(const ColumnRef& column, const KeyColumnType& type) {
+  QuotedColumn q(column);
+  q.table = type.table_sql;
+  return q;
+}
+
 Status NoSuchRow(const ColumnRef& column, const RowKey& key) {
   return Status(ErrorCode::kNotFound, "no row of table '" + column.table + "' has " +
                                           column.key_column + " = " + RowKeyText(key) +
@@ -49,7 +56,11 @@ Result<KeyColumnType> PgStore::KeyTypeOf(const ColumnRef& column, std::string_vi
       connection_->Run<KeyColumnType>(
           what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<KeyColumnType> {
             pqxx::read_transaction transaction(live);
-            std::optional<KeyColumnType> type = ReadKeyColumnType(transaction, column);
+            UDMG_ASSIGN_OR_RETURN(
+                std::optional<ResolvedTable> table,
+                ResolveTableIn(transaction, connection_->user_schemas(), column.table));
+            std::optional<KeyColumnType> type;
+            if (table) type = ReadKeyColumnType(transaction, table->sql, column.key_column);
             if (!type) {
               return Error{ErrorCode::kDatabase,
                            Describe() + ": " + std::string(what) + " failed: table '" +
@@ -68,7 +79,7 @@ Result<std::optional<StoredValue>> PgStore::ReadValue(const ColumnRef& column,
   UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
   std::optional<std::string> key_text = KeyParameter(type, key);
   if (!key_text) return std::optional<StoredValue>();
-  QuotedColumn q(column);
+  QuotedColumn q = QuotedIn(column, type);
   return connection_->Run<std::optional<StoredValue>>(
       what, Retry::kIdempotent,
       [&](pqxx::connection& live) -> Result<std::optional<StoredValue>> {
@@ -89,7 +100,7 @@ Status PgStore::WriteValue(const ColumnRef& column, const RowKey& key,
   UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
   std::optional<std::string> key_text = KeyParameter(type, key);
   if (!key_text) return NoSuchRow(column, key);
-  QuotedColumn q(column);
+  QuotedColumn q = QuotedIn(column, type);
   // Idempotent: writing the same value twice leaves the same row.
   return connection_->RunStatus(what, Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
     pqxx::work transaction(live);
@@ -108,7 +119,7 @@ Result<std::vector<StoredValue>> PgStore::FetchPage(const ColumnRef& column,
                                                     size_t limit) {
   std::string what = "scanning " + column.Name();
   UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
-  QuotedColumn q(column);
+  QuotedColumn q = QuotedIn(column, type);
   std::vector<std::string> parameters;
   // Two statements rather than "$1 IS NULL OR key > $1", which would stop the index range scan.
   std::string where = q.key + " IS NOT NULL";
@@ -160,12 +171,13 @@ Result<std::vector<StoredValue>> PgStore::FetchValues(const ColumnRef& column,
 }
 
 Result<uint64_t> PgStore::CountStale(const ColumnRef& column, const StaleFilter& filter) {
-  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
-  QuotedColumn q(column);
+  std::string what = "counting stale values of " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
+  QuotedColumn q = QuotedIn(column, type);
   std::vector<std::string> parameters;
   AddStaleParameters(column, filter, parameters);
   return connection_->Run<uint64_t>(
-      "counting stale values of " + column.Name(), Retry::kIdempotent,
+      what, Retry::kIdempotent,
       [&](pqxx::connection& live) -> Result<uint64_t> {
         pqxx::nontransaction transaction(live);
         return transaction
@@ -176,8 +188,9 @@ Result<uint64_t> PgStore::CountStale(const ColumnRef& column, const StaleFilter&
 }
 
 Result<uint64_t> PgStore::CountUnaddressable(const ColumnRef& column, const StaleFilter* filter) {
-  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
-  QuotedColumn q(column);
+  std::string what = "counting rows of " + column.Name() + " without a key";
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
+  QuotedColumn q = QuotedIn(column, type);
   std::vector<std::string> parameters;
   std::string values = q.column + " IS NOT NULL";
   if (filter) {
@@ -185,7 +198,7 @@ Result<uint64_t> PgStore::CountUnaddressable(const ColumnRef& column, const Stal
     AddStaleParameters(column, *filter, parameters);
   }
   return connection_->Run<uint64_t>(
-      "counting rows of " + column.Name() + " without a key", Retry::kIdempotent,
+      what, Retry::kIdempotent,
       [&](pqxx::connection& live) -> Result<uint64_t> {
         pqxx::nontransaction transaction(live);
         return transaction
@@ -201,7 +214,7 @@ Result<std::vector<RowKey>> PgStore::RangeBounds(const ColumnRef& column,
                                                  uint64_t rows_per_range) {
   std::string what = "splitting " + column.Name() + " into key ranges";
   UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
-  QuotedColumn q(column);
+  QuotedColumn q = QuotedIn(column, type);
   std::vector<std::string> parameters;
   AddStaleParameters(column, filter, parameters);
   parameters.push_back(std::to_string(std::max<uint64_t>(1, rows_per_range)));
@@ -220,8 +233,10 @@ Result<std::vector<RowKey>> PgStore::RangeBounds(const ColumnRef& column,
       });
 }
 
-ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& column) {
+ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& column,
+                          const std::string& table_sql) {
   QuotedColumn q(column);
+  q.table = table_sql;
   // Group label per value (see internal::AddPrefixCount): "" for NULL, "plain", or the text up
   // to the second colon when it comes within 12 characters ("udmg:v4294967295:", and so
   // "udmg:b7:" for a bound value), else "udmg:".
@@ -239,12 +254,12 @@ ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& 
 }
 
 Result<ValueCounts> PgStore::CountValues(const ColumnRef& column) {
-  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  std::string what = "counting values of " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
   return connection_->Run<ValueCounts>(
-      "counting values of " + column.Name(), Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<ValueCounts> {
+      what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<ValueCounts> {
         pqxx::nontransaction transaction(live);
-        return CountValuesIn(transaction, column);
+        return CountValuesIn(transaction, column, type.table_sql);
       });
 }
 

@@ -139,6 +139,10 @@ CREATE TABLE udmg_replaced_keys (
     {4, "row binding per registered column", R"sql(
 ALTER TABLE udmg_encrypted_columns ADD COLUMN bound_since INTEGER CHECK (bound_since > 0);
 )sql"},
+    // PostgreSQL keeps the schema a registered table resolved to; SQLite has one schema: NULL.
+    {5, "schema of each registered table", R"sql(
+ALTER TABLE udmg_encrypted_columns ADD COLUMN schema_name TEXT;
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -39,5 +39,38 @@ TEST(ParseDatabaseUrlTest, CreatesNoFile) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+// libpq's messages for these quote part of the password ("could not translate host name
+// "ret@127.0.0.1"", "invalid percent-encoded token: "Sup3r%ZZS3cret""): refused before libpq.
+TEST(ParseDatabaseUrlTest, UrlsWhoseLibpqMessageWouldQuoteThePasswordAreRefused) {
+  for (const char* url : {"postgresql://sp2:sec@ret@127.0.0.1/db",
+                          "postgresql://u:Sup3r%ZZS3cret@127.0.0.1/db",
+                          "postgresql://u@127.0.0.1/db?password=top%zzsecret",
+                          "postgres://u:trailing%@127.0.0.1/db"}) {
+    Status status = ParseDatabaseUrl(url).status();
+    EXPECT_STATUS(status, kBadInput, "check the URL");
+    for (const char* part : {"sec", "ret", "Sup3r", "S3cret", "top", "zzsecret", "trailing"}) {
+      EXPECT_EQ(status.message().find(part), std::string::npos) << url << ": " << status.message();
+    }
+  }
+  // An '@' after the host part (in the query) and encoded escapes stay accepted.
+  for (const char* url : {"postgresql://u:p%40ss@h/db?application_name=a@b",
+                          "postgresql://u@h/db?options=-csearch_path%3Dapp"}) {
+    EXPECT_TRUE(ParseDatabaseUrl(url).ok()) << url;
+  }
+}
+
+TEST(RedactPasswordsTest, EveryReadingOfThePasswordIsRemoved) {
+  EXPECT_EQ(RedactPasswords("could not translate host name \"ret@127.0.0.1\" to address",
+                            "postgresql://sp2:sec@ret@127.0.0.1/db"),
+            "could not translate host name \"***@127.0.0.1\" to address");
+  EXPECT_EQ(RedactPasswords("token \"p@ss w\" and \"p w\"",
+                            "postgresql://u:p%40ss%20w@h/db?password=p%20w"),
+            "token \"***\" and \"***\"");
+  EXPECT_EQ(RedactPasswords("x top%zzsecret y", "postgresql://u@h/db?Pass%77ord=top%zzsecret"),
+            "x *** y");
+  // Nothing to remove: the message is left as it is.
+  EXPECT_EQ(RedactPasswords("connection refused", "postgresql://u@h/db"), "connection refused");
+}
+
 }  // namespace
 }  // namespace udmg::db

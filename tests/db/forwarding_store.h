@@ -60,6 +60,9 @@ class ForwardingStore : public Store {
                                      bool bound) override {
     return inner_->SetColumnBinding(table, column, bound);
   }
+  Result<std::optional<std::string>> RowsHiddenFrom(const ColumnRef& column) override {
+    return inner_->RowsHiddenFrom(column);
+  }
 
   Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column,
                                                const RowKey& key) override {

@@ -144,7 +144,8 @@ bool PostgresRequired() {
 
 std::string UrlWithSearchPath(const std::string& url, const std::string& schema) {
   char separator = url.find('?') == std::string::npos ? '?' : '&';
-  return url + separator + "options=-csearch_path%3D" + schema;
+  // udmg.schema too: other tests' schemas on the same server hold udmg_ tables of their own.
+  return url + separator + "options=-csearch_path%3D" + schema + "%20-cudmg.schema%3D" + schema;
 }
 
 std::unique_ptr<TestDatabase> MakePostgresDatabase() {

@@ -40,7 +40,8 @@ inline constexpr const char* kPostgresRequiredMessage =
 // given, and a test failure when it is unreachable.
 std::unique_ptr<TestDatabase> MakePostgresDatabase();
 
-// `url` with `options=-csearch_path=<schema>` added as a URL query parameter.
+// `url` with `options=-csearch_path=<schema> -cudmg.schema=<schema>` added as a URL query
+// parameter: the schema holds the test's tables and udmg-server's.
 std::string UrlWithSearchPath(const std::string& url, const std::string& schema);
 
 }  // namespace udmg::db::testing

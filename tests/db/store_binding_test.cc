@@ -56,8 +56,10 @@ class StoreBindingTest : public StoreTest {
 // A database at schema version 3 (before row binding) with a registered column: migration 4 adds
 // bound_since and leaves the column registered and unbound.
 TEST_P(StoreBindingTest, MigrationFourKeepsRegisteredColumnsUnbound) {
+  // Back to version 3: migration 5 (schema_name) undone too.
+  database_->Execute("ALTER TABLE udmg_encrypted_columns DROP COLUMN schema_name");
   database_->Execute("ALTER TABLE udmg_encrypted_columns DROP COLUMN bound_since");
-  database_->Execute("DELETE FROM udmg_schema_migrations WHERE version = 4");
+  database_->Execute("DELETE FROM udmg_schema_migrations WHERE version >= 4");
   ASSERT_EQ(database_->QueryText("SELECT max(version) FROM udmg_schema_migrations"), "3");
   ASSERT_NE(database_->TryExecute("SELECT bound_since FROM udmg_encrypted_columns"), "");
 
@@ -67,6 +69,10 @@ TEST_P(StoreBindingTest, MigrationFourKeepsRegisteredColumnsUnbound) {
   EXPECT_EQ(database_->QueryText("SELECT count(*) FROM udmg_schema_migrations WHERE version = 4"),
             "1");
   EXPECT_EQ(StoredBoundSince(), "NULL");
+  // Migration 5 resolves the schema of a column registered before it (PostgreSQL; SQLite has one).
+  EXPECT_EQ(database_->QueryText("SELECT schema_name FROM udmg_encrypted_columns"),
+            GetParam().name == "sqlite" ? "NULL"
+                                        : database_->QueryText("SELECT current_schema()"));
   ASSERT_OK_AND_ASSIGN(std::vector<ColumnRef> columns, upgraded->ListColumns());
   ASSERT_EQ(columns, std::vector<ColumnRef>{kSecrets});
   EXPECT_EQ(columns[0].bound_since, std::nullopt);

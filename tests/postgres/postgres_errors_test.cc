@@ -101,6 +101,19 @@ TEST_F(PgAccessTest, MissingPrivilegeIsOneLine) {
   EXPECT_STATUS(store->Migrate(), kDatabase, "permission denied for schema");
 }
 
+// ALTER COLUMN TYPE under a prepared ReadValue: the statement is prepared again, the read goes on.
+TEST_F(PgStoreTest, ColumnTypeChangedUnderAPreparedStatementIsPreparedAgain) {
+  database_->Execute("CREATE TABLE items (id bigint PRIMARY KEY, secret varchar(40))");
+  database_->Execute("INSERT INTO items VALUES (1, 'udmg:v1:a')");
+  const ColumnRef items{"items", "secret", "id"};
+  ASSERT_OK(store_->AddColumn(items));
+  ASSERT_OK_AND_ASSIGN(std::optional<StoredValue> before, store_->ReadValue(items, int64_t{1}));
+  database_->Execute("ALTER TABLE items ALTER COLUMN secret TYPE text");
+  ASSERT_OK_AND_ASSIGN(std::optional<StoredValue> after, store_->ReadValue(items, int64_t{1}));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->value, std::optional<std::string>("udmg:v1:a"));
+}
+
 TEST_F(PgStoreTest, TerminatedConnectionIsReplacedForReadsAndWrites) {
   database_->Execute("CREATE TABLE items (id bigint PRIMARY KEY, secret text)");
   database_->Execute("INSERT INTO items VALUES (1, 'udmg:v1:a'), (2, 'udmg:v1:b')");

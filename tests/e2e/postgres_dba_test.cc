@@ -1,0 +1,350 @@
+// udmg-server on PostgreSQL set up as DBAs run it: a non-owner login role (with a password, as the
+// throwaway server requires of every role but postgres), row-level security, several schemas,
+// passwords in URLs. The set-up (keyring, demo table, policies) is made by the test's superuser
+// connection; the command under test runs as the role. PostgreSQL only: these are features of the
+// PostgreSQL backend that SQLite does not have.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <memory>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/e2e_helpers.h"
+
+namespace udmg::testing {
+namespace {
+
+constexpr const char* kRolePassword = "Rls-Pa55word";
+
+std::vector<db::testing::StoreBackend> PostgresOnly() {
+  std::vector<db::testing::StoreBackend> backends;
+  for (db::testing::StoreBackend& backend : db::testing::AllBackends()) {
+    if (backend.name == "postgresql") backends.push_back(std::move(backend));
+  }
+  return backends;
+}
+
+// `url` with its user replaced by `user` (no password: the role's comes from PGPASSWORD).
+std::string UrlWithUser(const std::string& url, const std::string& user) {
+  size_t scheme_end = url.find("://") + 3;
+  size_t at = url.find('@', scheme_end);
+  return url.substr(0, scheme_end) + user + url.substr(at);
+}
+
+class PostgresDbaTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    role_ = "udmg_dba_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+    schema_ = server_.Exec("SELECT current_schema()");
+    schema_.erase(schema_.find_last_not_of('\n') + 1);
+    server_.Exec("CREATE ROLE " + role_ + " LOGIN PASSWORD '" + kRolePassword + "'");
+  }
+  void TearDown() override {
+    // Privileges first (DROP OWNED revokes them in this database), then the role.
+    server_.Exec("DROP OWNED BY " + role_ + "; DROP ROLE " + role_);
+    for (const std::string& schema : extra_schemas_) {
+      server_.Exec("SET client_min_messages TO warning; DROP SCHEMA " + schema + " CASCADE");
+    }
+  }
+
+  // Every privilege docs/postgres.md asks of the role, on what the test's schema holds now.
+  void GrantTheDocumentedPrivileges() {
+    server_.Exec("GRANT USAGE ON SCHEMA " + schema_ + " TO " + role_ + "; GRANT SELECT, INSERT, "
+                 "UPDATE, DELETE ON ALL TABLES IN SCHEMA " + schema_ + " TO " + role_ +
+                 "; GRANT USAGE ON ALL SEQUENCES IN SCHEMA " + schema_ + " TO " + role_);
+  }
+
+  // `args` run as the role instead of the superuser.
+  ProcessResult RunAsRole(std::vector<std::string> args) const {
+    Invocation invocation = server_.Command(std::move(args));
+    invocation.args.at(1) = UrlWithUser(invocation.args.at(1), role_);
+    invocation.env["PGPASSWORD"] = kRolePassword;
+    return RunProcess(invocation);
+  }
+
+  // `args` run as the superuser with `options` (URL-encoded) instead of the test's own.
+  ProcessResult RunWithOptions(const std::string& options, std::vector<std::string> args) const {
+    Invocation invocation = server_.Command(std::move(args));
+    std::string& url = invocation.args.at(1);
+    url = url.substr(0, url.find('?')) + "?options=" + options;
+    return RunProcess(invocation);
+  }
+
+  int CountWhere(const std::string& condition) const {
+    return std::stoi(server_.Exec("SELECT count(*) FROM credentials WHERE " + condition));
+  }
+
+  TempDir dir_;
+  UdmgServer server_{dir_.path()};
+  std::string role_;
+  std::string schema_;
+  std::vector<std::string> extra_schemas_;  // dropped after the test, as the test's own is
+};
+
+// The role sees only the values already migrated (row 1, read once after the rotation): every
+// count it makes says "nothing left on v1" while 19 values still are.
+TEST_P(PostgresDbaTest, RowLevelSecurityThatHidesRowsIsRefusedWhereverACountDecides) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, 20));
+  RunOk(server_, {"secret", "get", "credentials.secret", "1"});  // migrated as it is read
+  ASSERT_EQ(CountWhere("secret LIKE 'udmg:v2:%'"), 1);
+  GrantTheDocumentedPrivileges();
+  server_.Exec("ALTER TABLE credentials ENABLE ROW LEVEL SECURITY; CREATE POLICY migrated_only "
+               "ON credentials USING (secret LIKE 'udmg:v2:%')");
+  const std::string before = server_.Dump();
+
+  for (const std::vector<std::string>& command :
+       std::vector<std::vector<std::string>>{{"prune-keys"},
+                                             {"reencrypt", "--no-progress"},
+                                             {"rotate-master-key", "--reencrypt", "--no-progress"},
+                                             {"verify"}}) {
+    ProcessResult refused = RunAsRole(command);
+    ExpectOneErrorLine(refused, kExitDatabase);
+    EXPECT_NE(refused.stderr_data.find("cannot see every row of credentials.secret"),
+              std::string::npos)
+        << refused.Describe();
+    EXPECT_NE(refused.stderr_data.find("ALTER ROLE " + role_ + " BYPASSRLS"), std::string::npos)
+        << refused.Describe();
+    ExpectDumpUnchanged(server_, before, command.front() + " as a role that RLS restricts");
+  }
+  ProcessResult doctor = RunAsRole({"doctor"});
+  EXPECT_TRUE(doctor.Exited(13)) << doctor.Describe();
+  EXPECT_NE(doctor.stdout_data.find("row-level security is enabled on table " + schema_ +
+                                    ".credentials"),
+            std::string::npos)
+      << doctor.Describe();
+
+  // The fix the messages name: with BYPASSRLS the same commands see and migrate every row.
+  server_.Exec("ALTER ROLE " + role_ + " BYPASSRLS");
+  ProcessResult migrated = RunAsRole({"reencrypt", "--no-progress"});
+  EXPECT_TRUE(migrated.Exited(kExitOk)) << migrated.Describe();
+  EXPECT_EQ(CountWhere("secret LIKE 'udmg:v2:%'"), 20);
+  ProcessResult pruned = RunAsRole({"prune-keys"});
+  EXPECT_TRUE(pruned.Exited(kExitOk)) << pruned.Describe();
+  EXPECT_EQ(server_.Exec("SELECT state FROM udmg_master_keys WHERE version = 1"), "retired\n");
+  ExpectDemoValuesMigrated(server_, 20);
+}
+
+TEST_P(PostgresDbaTest, ColumnsAddWarnsWhenRowLevelSecurityMayHideRows) {
+  server_.set_root_key(RandomKeyHex());
+  RunOk(server_, {"init"});
+  server_.Exec("CREATE TABLE tokens (id integer PRIMARY KEY, secret text); ALTER TABLE tokens "
+               "ENABLE ROW LEVEL SECURITY; CREATE TABLE owned (id integer PRIMARY KEY, secret "
+               "text); ALTER TABLE owned OWNER TO " + role_ + "; ALTER TABLE owned ENABLE ROW "
+               "LEVEL SECURITY, FORCE ROW LEVEL SECURITY");
+  GrantTheDocumentedPrivileges();
+
+  ProcessResult tokens = RunAsRole({"columns", "add", "tokens.secret"});
+  EXPECT_TRUE(tokens.Exited(kExitOk)) << tokens.Describe();
+  EXPECT_NE(tokens.stderr_data.find("udmg-server: warning: udmg-server may not see every row of "
+                                    "tokens.secret: row-level security is enabled"),
+            std::string::npos)
+      << tokens.Describe();
+  EXPECT_NE(tokens.stderr_data.find("BYPASSRLS"), std::string::npos) << tokens.Describe();
+
+  // Owning the table is not enough under FORCE ROW LEVEL SECURITY.
+  ProcessResult owned = RunAsRole({"columns", "add", "owned.secret"});
+  EXPECT_TRUE(owned.Exited(kExitOk)) << owned.Describe();
+  EXPECT_NE(owned.stderr_data.find("has FORCE ROW LEVEL SECURITY"), std::string::npos)
+      << owned.Describe();
+
+  // A table without row-level security registers without a warning.
+  server_.Exec("CREATE TABLE plain (id integer PRIMARY KEY, secret text)");
+  GrantTheDocumentedPrivileges();
+  ProcessResult plain = RunAsRole({"columns", "add", "plain.secret"});
+  EXPECT_TRUE(plain.Exited(kExitOk)) << plain.Describe();
+  EXPECT_EQ(plain.stderr_data.find("may not see every row"), std::string::npos) << plain.Describe();
+}
+
+// public.credentials and app.credentials, the first registered: a search_path that puts app first
+// must neither migrate app's table nor count it for prune-keys, nor make udmg_ tables in app.
+TEST_P(PostgresDbaTest, RegisteredTableKeepsItsSchemaWhateverTheSearchPath) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, 10));
+  const std::string app = schema_ + "_app";
+  extra_schemas_.push_back(app);
+  server_.Exec("CREATE SCHEMA " + app + "; CREATE TABLE " + app + ".credentials (id integer "
+               "PRIMARY KEY, name text, secret text); INSERT INTO " + app + ".credentials "
+               "SELECT * FROM " + schema_ + ".credentials");
+  const std::string app_before =
+      server_.Exec("SELECT string_agg(secret, ',' ORDER BY id) FROM " + app + ".credentials");
+  const std::string before = server_.Dump();
+  const std::string app_first = "-csearch_path%3D" + app + "%2C" + schema_;
+
+  for (const std::vector<std::string>& command :
+       std::vector<std::vector<std::string>>{{"reencrypt", "--no-progress"}, {"prune-keys"}}) {
+    ProcessResult refused = RunWithOptions(app_first, command);
+    ExpectOneErrorLine(refused, kExitDatabase);
+    EXPECT_NE(refused.stderr_data.find("table 'credentials' is registered as " + schema_ +
+                                       ".credentials but this connection's search_path"),
+              std::string::npos)
+        << refused.Describe();
+    EXPECT_NE(refused.stderr_data.find("finds " + app + ".credentials first"), std::string::npos)
+        << refused.Describe();
+    ExpectDumpUnchanged(server_, before, command.front() + " with another schema first");
+  }
+  ProcessResult doctor = RunWithOptions(app_first, {"doctor"});
+  EXPECT_TRUE(doctor.Exited(13)) << doctor.Describe();
+
+  // The tool's tables stay where the keyring is: no second set in app, no second keyring.
+  ProcessResult init = RunWithOptions(app_first, {"init"});
+  EXPECT_TRUE(init.Exited(kExitNotInitialized)) << init.Describe();
+  ProcessResult elsewhere =
+      RunWithOptions("-csearch_path%3D" + app + "%20-cudmg.schema%3D" + schema_, {"init"});
+  EXPECT_TRUE(elsewhere.Exited(kExitNotInitialized)) << elsewhere.Describe();
+  EXPECT_EQ(server_.Exec("SELECT count(*) FROM pg_tables WHERE schemaname = '" + app + "'"),
+            "1\n");
+  ExpectDumpUnchanged(server_, before, "init with another schema first");
+
+  // With the search_path it was registered under, the registered table is migrated, not app's.
+  RunOk(server_, {"reencrypt", "--no-progress"});
+  ExpectDemoValuesMigrated(server_, 10);
+  EXPECT_EQ(server_.Exec("SELECT string_agg(secret, ',' ORDER BY id) FROM " + app +
+                         ".credentials"),
+            app_before);
+}
+
+// The rotation commits, then counting the stale values fails (the role may not read the table):
+// the output says the rotation is committed and that rotating again is not the way on.
+TEST_P(PostgresDbaTest, RotationCommittedBeforeALaterStepFailedIsReportedAsCommitted) {
+  ASSERT_TRUE(InitDemo(server_, 5));
+  GrantTheDocumentedPrivileges();
+  server_.Exec("REVOKE SELECT ON credentials FROM " + role_);
+  ProcessResult rotated = RunAsRole({"rotate-master-key"});
+  ExpectOneErrorLine(rotated, kExitDatabase);
+  EXPECT_NE(rotated.stdout_data.find("master key rotated: version 2 is active"), std::string::npos)
+      << rotated.Describe();
+  EXPECT_NE(rotated.stderr_data.find("the rotation to master key version 2 is committed, but "
+                                     "counting the values on older versions failed"),
+            std::string::npos)
+      << rotated.Describe();
+  EXPECT_NE(rotated.stderr_data.find("do not rotate again; run `udmg-server reencrypt`"),
+            std::string::npos)
+      << rotated.Describe();
+  EXPECT_EQ(server_.Exec("SELECT version FROM udmg_master_keys WHERE state = 'active'"), "2\n");
+}
+
+// Another session holds ACCESS EXCLUSIVE on the table for minutes: the job's statement waits on
+// it, and the run time, then a signal, must still stop the job (exit 10) instead of waiting for
+// the lock. Without the cancel, each run would outlast the runner's watchdog.
+TEST_P(PostgresDbaTest, JobBlockedOnALockStopsOnItsRunTimeAndOnASignal) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, 10));
+  std::unique_ptr<BackgroundProcess> holder = BackgroundProcess::Start(
+      {.program = "/usr/bin/psql",
+       .args = {"-X", "-q", "-d", server_.database_url(), "-c",
+                "BEGIN; LOCK TABLE credentials IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)"}});
+  // Ends the holder's server session whatever happens below (killing psql would not: its
+  // backend sleeps on, holding the lock).
+  struct EndHolderSession {
+    const UdmgServer& server;
+    ~EndHolderSession() {
+      server.Exec("SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE "
+                  "query LIKE 'BEGIN; LOCK TABLE credentials%' AND pid <> pg_backend_pid()");
+    }
+  } end_holder_session{server_};
+  auto count = [&](const std::string& sql) { return std::stoi(server_.Exec(sql)); };
+  while (count("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE "
+               "c.relname = 'credentials' AND l.mode = 'AccessExclusiveLock' AND l.granted") == 0) {
+    ASSERT_TRUE(holder->Running()) << holder->Wait().Describe();
+  }
+
+  ProcessResult timed = server_.Run({"reencrypt", "--no-progress", "--run-time", "2s"});
+  ExpectOneErrorLine(timed, kExitIncomplete);
+  EXPECT_NE(timed.stderr_data.find("stopped while waiting for the database"), std::string::npos)
+      << timed.Describe();
+
+  std::unique_ptr<BackgroundProcess> job = server_.Start({"reencrypt", "--no-progress"});
+  // The job's own session waits on the lock: an event the database shows.
+  while (count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'udmg-server' "
+               "AND wait_event_type = 'Lock'") == 0) {
+    ASSERT_TRUE(job->Running()) << job->Wait().Describe();
+  }
+  ASSERT_TRUE(job->Kill(SIGTERM));
+  ProcessResult stopped = job->Wait();
+  EXPECT_FALSE(stopped.timed_out) << stopped.Describe();
+  EXPECT_TRUE(stopped.Exited(kExitIncomplete)) << stopped.Describe();
+
+  server_.Exec("SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE "
+               "query LIKE 'BEGIN; LOCK TABLE credentials%' AND pid <> pg_backend_pid()");
+  holder->Wait();
+  RunOk(server_, {"reencrypt", "--no-progress"});
+  ExpectDemoValuesMigrated(server_, 10);
+}
+
+// Relations whose column cannot hold what udmg-server writes are refused by name, not as missing.
+TEST_P(PostgresDbaTest, ColumnsAddRefusesViewsAndGeneratedColumns) {
+  server_.set_root_key(RandomKeyHex());
+  RunOk(server_, {"init"});
+  server_.Exec("CREATE TABLE base (id integer PRIMARY KEY, secret text, shout text GENERATED "
+               "ALWAYS AS (upper(secret)) STORED); CREATE VIEW base_view AS SELECT * FROM base; "
+               "CREATE MATERIALIZED VIEW base_copy AS SELECT * FROM base");
+  const std::string before = server_.Dump();
+  struct Case {
+    std::string column, says;
+  };
+  const std::vector<Case> cases = {{"base.shout", "'base.shout' is GENERATED"},
+                                   {"base_view.secret", "'base_view' is a view"},
+                                   {"base_copy.secret", "'base_copy' is a materialized view"}};
+  for (const Case& c : cases) {
+    ProcessResult refused = server_.Run({"columns", "add", c.column});
+    ExpectOneErrorLine(refused, kExitBadInput);
+    EXPECT_NE(refused.stderr_data.find(c.says), std::string::npos) << refused.Describe();
+  }
+  ExpectDumpUnchanged(server_, before, "columns add of a view or a generated column");
+}
+
+// A URL asking for SSL from a server without it is told so, not "check that it is running".
+TEST_P(PostgresDbaTest, SslRequiredFromAServerWithoutSslIsSaid) {
+  ProcessResult refused =
+      RunWithOptions("-csearch_path%3D" + schema_ + "&sslmode=require", {"status"});
+  ExpectOneErrorLine(refused, kExitDatabase);
+  EXPECT_NE(refused.stderr_data.find("the URL's sslmode asks for SSL"), std::string::npos)
+      << refused.Describe();
+  EXPECT_EQ(refused.stderr_data.find("check that it is running"), std::string::npos)
+      << refused.Describe();
+}
+
+// Refused before any connection, so it needs no server: no command shows any part of the
+// password, neither on stderr nor in doctor's report, and each says to check the URL.
+TEST(PostgresUrlTest, NoMessageShowsAnyPartOfAPassword) {
+  TempDir dir;
+  UdmgServer server(dir.path());
+  server.set_root_key(RandomKeyHex());
+  struct Case {
+    std::string url;
+    std::vector<std::string> parts;  // of the password
+  };
+  for (const Case& c : std::vector<Case>{
+           {"postgresql://sp2:sec@ret@127.0.0.1:1/db", {"sec", "ret"}},
+           {"postgresql://sp2:Sup3r%ZZS3cret@127.0.0.1:1/db", {"Sup3r", "S3cret", "ZZ"}},
+           {"postgresql://sp2@127.0.0.1:1/db?password=top%zzsecret", {"top", "zzsecret"}}}) {
+    for (const std::vector<std::string>& command :
+         std::vector<std::vector<std::string>>{{"status"}, {"doctor"}}) {
+      Invocation invocation = server.Command(command);
+      invocation.args.at(1) = c.url;
+      ProcessResult result = RunProcess(invocation);
+      if (command.front() == "doctor") {
+        EXPECT_TRUE(result.Exited(13)) << result.Describe();
+      } else {
+        ExpectOneErrorLine(result, kExitBadInput);
+      }
+      EXPECT_NE((result.stdout_data + result.stderr_data).find("check the URL"),
+                std::string::npos)
+          << result.Describe();
+      for (const std::string& part : c.parts) {
+        EXPECT_EQ(result.stdout_data.find(part), std::string::npos) << c.url << result.Describe();
+        EXPECT_EQ(result.stderr_data.find(part), std::string::npos) << c.url << result.Describe();
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresDbaTest, ::testing::ValuesIn(PostgresOnly()),
+                         db::testing::BackendName);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(PostgresDbaTest);
+
+}  // namespace
+}  // namespace udmg::testing
