@@ -55,13 +55,14 @@ TEST_P(RateWaitStopTest, RunTimeEndsATinyRateWait) {
 }
 
 TEST_P(RateWaitStopTest, StopFileEndsATinyRateWait) {
-  // The file exists from the start: the first batch is admitted before any check, then the wait
-  // for the second sees it.
+  // The file appears once the first batch is in, while the job waits for the second.
   const std::string stop_file = (dir_.path() / "stop").string();
+  auto job = server_.Start({"reencrypt", "--no-progress", "--batch-size", "1", "--rate",
+                            kTinyRate, "--stop-file", stop_file});
+  ASSERT_TRUE(metrics::testing::PollUntil([&] { return Migrated() > 0 || !job->Running(); }));
+  ASSERT_TRUE(job->Running()) << job->Wait().Describe();
   ASSERT_TRUE(WriteFile(stop_file, ""));
-  ProcessResult result = server_.Run({"reencrypt", "--no-progress", "--batch-size", "1", "--rate",
-                                      kTinyRate, "--stop-file", stop_file});
-  ExpectStoppedThenResumable(result);
+  ExpectStoppedThenResumable(job->Wait());
 }
 
 TEST_P(RateWaitStopTest, SigtermEndsATinyRateWait) {

@@ -285,7 +285,7 @@ TEST_P(RunbookTest, StatusReportsAMissingOrMalformedRootKey) {
   ASSERT_TRUE(status);
   EXPECT_EQ((*status)["this_node"]["root_key"], "missing");
   ProcessResult text = RunOk(server, {"status"});
-  EXPECT_NE(text.stdout_data.find("not set (UDMG_SECURITY_PASSPHRASE_KEY is empty)"),
+  EXPECT_NE(text.stdout_data.find("this node's root key: not set (no UDMG_SECURITY_PASSPHRASE_KEY, "),
             std::string::npos)
       << text.Describe();
   server.set_root_key(key.substr(0, 63));
@@ -293,7 +293,8 @@ TEST_P(RunbookTest, StatusReportsAMissingOrMalformedRootKey) {
   ASSERT_TRUE(status);
   EXPECT_EQ((*status)["this_node"]["root_key"], "malformed");
   text = RunOk(server, {"status"});
-  EXPECT_NE(text.stdout_data.find("malformed (UDMG_SECURITY_PASSPHRASE_KEY is not 64 hex)"),
+  EXPECT_NE(text.stdout_data.find("this node's root key: malformed: UDMG_SECURITY_PASSPHRASE_KEY must "
+                                  "be 64 hex characters (32 bytes); found 63 characters"),
             std::string::npos)
       << text.Describe();
   ExpectNoKeyIn(text, {key});

@@ -167,17 +167,28 @@ TEST_P(JobHttpTest, ControlRoutesChangeTheJobAsItsNextScrapeShows) {
   ASSERT_NO_FATAL_FAILURE(FinishJob());
 }
 
-// The listener waits for a body length: a POST without Content-Length is refused (400) and
-// changes nothing (docs/operations.md).
-TEST_P(JobHttpTest, APostWithoutContentLengthIsRefused) {
+// A POST without Content-Length has no body (HTTP/1.1 message framing): the listener reads it
+// whole and carries it out like one with an empty body (docs/operations.md); without the control
+// header it would be refused (403) like any other.
+TEST_P(JobHttpTest, APostWithoutContentLengthHasAnEmptyBody) {
   ASSERT_NO_FATAL_FAILURE(StartJob("500"));
   EXPECT_EQ(RawHttpStatusLine(port_, "POST /control/pause HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                      "Connection: close\r\n\r\n")
-                .rfind("HTTP/1.1 400 ", 0),
+                .rfind("HTTP/1.1 403 ", 0),
             0u);
   std::optional<HttpResponse> status = HttpGet(port_, "/control/status");
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(nlohmann::json::parse(status->body)["state"], "running") << status->body;
+  EXPECT_EQ(RawHttpStatusLine(port_, "POST /control/pause HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                     "X-Udmg-Control: 1\r\nConnection: close\r\n\r\n")
+                .rfind("HTTP/1.1 200 ", 0),
+            0u);
+  status = HttpGet(port_, "/control/status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(nlohmann::json::parse(status->body)["state"], "paused") << status->body;
+  std::optional<HttpResponse> resumed = HttpPost(port_, "/control/resume");
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_EQ(resumed->status, 200);
   ASSERT_NO_FATAL_FAILURE(FinishJob());
 }
 
