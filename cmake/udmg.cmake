@@ -9,6 +9,10 @@ function(udmg_library name)
   target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
 endfunction()
 
+# udmg_pipeline_tests builds every test binary labelled pipeline (with what they run), and only
+# those: the ThreadSanitizer stage of scripts/test.sh runs no other.
+add_custom_target(udmg_pipeline_tests)
+
 # udmg_test(NAME SOURCES a_test.cc DEPS target... [LABELS l...])
 # Each test binary is registered with ctest test by test (gtest_discover_tests at test time).
 function(udmg_test name)
@@ -32,6 +36,9 @@ function(udmg_test name)
       "  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\n"
       "endif()\n")
     set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_script}")
+  endif()
+  if("pipeline" IN_LIST ARG_LABELS)
+    add_dependencies(udmg_pipeline_tests ${name})
   endif()
 endfunction()
 

@@ -47,7 +47,8 @@ scripts/check-test-log.py build/asan
 scripts/check-skips.py build/asan
 
 echo "== thread sanitizer: pipeline tests (SQLite and PostgreSQL)"
-scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread
+UDMG_BUILD_TARGETS=udmg_pipeline_tests \
+  scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L pipeline --no-tests=error \
   --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/tsan

@@ -106,6 +106,17 @@ bool IsConnectionLost(const std::string& sqlstate) {
          sqlstate == "57P03";
 }
 
+// libpq's own words for a socket that closed or failed under a statement (no SQLSTATE).
+bool SaysTheConnectionIsGone(std::string_view message) {
+  for (std::string_view words :
+       {"server closed the connection unexpectedly", "no connection to the server",
+        "could not receive data from server", "could not send data to server",
+        "SSL connection has been closed unexpectedly", "SSL SYSCALL error"}) {
+    if (Contains(message, words)) return true;
+  }
+  return false;
+}
+
 // The URL with libpq's fallback_application_name=udmg-server, so that an operator (or a test)
 // finds our sessions in pg_stat_activity; an application_name the URL sets still wins.
 std::string WithApplicationName(const std::string& url) {
@@ -374,12 +385,14 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
 }
 
 // libpq may report a socket closed mid-statement without a SQLSTATE ("server closed the
-// connection unexpectedly"); the connection is then no longer open, and whether the statement
-// ran is unknown: retried only when the operation is idempotent.
+// connection unexpectedly"), and libpqxx may still call such a connection open: either way it
+// is replaced, and whether the statement ran is unknown: retried only when the operation is
+// idempotent.
 bool PgConnection::ConnectionClosedMidStatement(const std::string& context,
                                                 const std::exception& e, Retry retry,
                                                 Status& result, Outcome& outcome) {
-  if (live_ == nullptr || live_->is_open()) return false;
+  if (live_ == nullptr) return false;
+  if (live_->is_open() && !SaysTheConnectionIsGone(e.what())) return false;
   Discard();
   result = Status(ErrorCode::kDatabase,
                   context + "the server closed the connection (" + OneLine(e.what(), true) +
