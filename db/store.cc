@@ -97,6 +97,8 @@ Result<std::vector<ReplacedKeyRecord>> Store::ListReplacedKeys() {
   return NotSupported("listing replaced keys");
 }
 
+SessionAccess Store::Access() const { return SessionAccess(); }
+
 Result<std::optional<std::string>> Store::RowsHiddenFrom(const ColumnRef&) {
   return std::optional<std::string>();
 }

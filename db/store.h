@@ -178,12 +178,24 @@ struct KeyringReplacement {
   std::vector<ArchivedKeyRow> archived;
 };
 
+// Whether this connection may write, as the server said when the session began (PostgreSQL:
+// transaction_read_only and pg_is_in_recovery(), read once per connection and again after a
+// reconnect). A read-only session makes no write at all: readers skip their bookkeeping writes,
+// and a command that must write fails at its first write (docs/postgres.md, "Read-only sessions").
+struct SessionAccess {
+  bool read_only = false;  // a hot standby, or default_transaction_read_only on
+  bool standby = false;    // the server is a hot standby (pg_is_in_recovery()): it may lag
+};
+
 class Store {
  public:
   virtual ~Store() = default;
 
   // "sqlite:/abs/path" or "postgresql://user@host:port/db" with any password removed.
   virtual std::string Describe() const = 0;
+
+  // The session's access (see SessionAccess). The default (SQLite, test wrappers): writable.
+  virtual SessionAccess Access() const;
 
   // Creates or upgrades the udmg_ tables by versioned migrations (udmg_schema_migrations).
   // Idempotent: at the latest version it writes nothing.

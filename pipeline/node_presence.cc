@@ -91,6 +91,7 @@ db::NodeRecord NodeRecordFor(const NodeIdentity& self, const KeyringRecords& key
 
 Status RecordThisNode(db::Store& store, const NodeIdentity& self, const KeyringRecords& keyring,
                       std::span<const uint8_t> k0, int64_t now) {
+  if (store.Access().read_only) return Status::Ok();
   return store.RecordNode(NodeRecordFor(self, keyring, k0, now));
 }
 

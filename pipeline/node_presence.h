@@ -48,7 +48,8 @@ std::string DefaultProgramName();
 db::NodeRecord NodeRecordFor(const NodeIdentity& self, const KeyringRecords& keyring,
                              std::span<const uint8_t> k0, int64_t now);
 
-// NodeRecordFor + Store::RecordNode (an upsert: first_seen is kept).
+// NodeRecordFor + Store::RecordNode (an upsert: first_seen is kept). On a read-only session (a
+// hot standby) nothing is recorded and this is OK: the node's record lives on the primary.
 Status RecordThisNode(db::Store& store, const NodeIdentity& self, const KeyringRecords& keyring,
                       std::span<const uint8_t> k0, int64_t now);
 

@@ -24,6 +24,24 @@ Error NotInitialized() {
                "the database has no keyring: run `udmg-server init` first"};
 }
 
+// Keyring::Open; on a hot standby, a K0 that matches no root version may be the primary's newest,
+// not replayed here yet: the message says so rather than only "unknown".
+Result<std::shared_ptr<const Keyring>> OpenKeyring(const db::Store& store,
+                                                   const KeyringRecords& records,
+                                                   std::span<const uint8_t> k0) {
+  auto keyring = Keyring::Open(records, k0);
+  if (keyring.ok() || !store.Access().standby ||
+      CheckRootKey(records, k0).standing != RootKeyStanding::kUnknown) {
+    return keyring;
+  }
+  Error error = keyring.error();
+  error.message +=
+      "; but this database is a hot standby, which may lag behind the primary: a root key "
+      "rotated there is known here once replayed (compare pg_last_wal_replay_lsn() here with "
+      "pg_current_wal_lsn() on the primary), or read from the primary";
+  return error;
+}
+
 }  // namespace
 
 SecretsClient::SecretsClient(std::unique_ptr<db::Store> store, SecretBytes k0,
@@ -53,7 +71,7 @@ Result<std::unique_ptr<SecretsClient>> SecretsClient::Open(std::unique_ptr<db::S
   if (!records) return NotInitialized();
   // Before the key check: a node on an older or unknown K0 must show up in udmg_nodes too.
   RecordNode(*store, options, *records, k0);
-  UDMG_ASSIGN_OR_RETURN(auto keyring, Keyring::Open(*records, k0));
+  UDMG_ASSIGN_OR_RETURN(auto keyring, OpenKeyring(*store, *records, k0));
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> registered, store->ListColumns());
   auto client = std::unique_ptr<SecretsClient>(new SecretsClient(
       std::move(store), std::move(k0), std::move(keyring), std::move(options)));
@@ -67,7 +85,7 @@ Status SecretsClient::RefreshKeyring() {
   UDMG_ASSIGN_OR_RETURN(auto records, store_->LoadKeyring());
   if (!records) return NotInitialized();
   RecordNode(*store_, ClientOptions{program_, warn_}, *records, k0_);
-  UDMG_ASSIGN_OR_RETURN(auto keyring, Keyring::Open(*records, k0_));
+  UDMG_ASSIGN_OR_RETURN(auto keyring, OpenKeyring(*store_, *records, k0_));
   UDMG_ASSIGN_OR_RETURN(registered_, store_->ListColumns());
   keyring_ = keyring;
   cipher_ = std::make_unique<ValueCipher>(std::move(keyring));
@@ -135,7 +153,10 @@ Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& requested,
   UDMG_ASSIGN_OR_RETURN(SecretBytes plaintext, DecryptRefreshingOnce(column, key, value));
   outcome.version = EnvelopeVersionOrZero(value);
   // Stale: another version, or the other form than the column's binding asks for.
-  if (!value.starts_with(db::TargetPrefix(column, keyring_->active_version()))) {
+  const bool stale = !value.starts_with(db::TargetPrefix(column, keyring_->active_version()));
+  if (stale && store_->Access().read_only) {
+    WarnWriteBackSkipped();
+  } else if (stale) {
     const std::string key_text = db::RowKeyText(key);
     UDMG_ASSIGN_OR_RETURN(std::string fresh,
                           EncryptCounted(plaintext, LocationOf(column, key_text)));
@@ -146,6 +167,17 @@ Result<ReadOutcome> SecretsClient::Read(const db::ColumnRef& requested,
   }
   outcome.plaintext = std::move(plaintext);
   return outcome;
+}
+
+void SecretsClient::WarnWriteBackSkipped() {
+  if (warned_read_only_ || !warn_) return;
+  warned_read_only_ = true;
+  warn_(std::string(store_->Access().standby ? "the database is a hot standby"
+                                             : "the session is read-only "
+                                               "(default_transaction_read_only)") +
+        ": stale values are returned but not re-encrypted under master key version " +
+        std::to_string(keyring_->active_version()) +
+        " nor counted; run `udmg-server sweep` against the primary to migrate them");
 }
 
 Status SecretsClient::Write(const db::ColumnRef& requested, const db::RowKey& requested_key,

@@ -49,6 +49,9 @@ class SecretsClient {
   // WrongRootKeyError), then reads. kNotFound when no row has that key. A value under a version
   // this keyring does not know makes it refresh once more before giving up.
   // A lost compare-and-swap (someone wrote meanwhile) is not an error: the value read is returned.
+  // On a read-only session (a hot standby, default_transaction_read_only) a stale value is
+  // returned without the write-back and its encryption count; the first such read of this client
+  // says so once to the warning sink.
   // The column's row binding comes from the registry (loaded with the keyring: `columns bind`
   // bumps the keyring revision), whatever `column.bound_since` says; a column that is not
   // registered is read and written unbound.
@@ -87,6 +90,8 @@ class SecretsClient {
                                             std::string_view envelope);
   // `column` with its binding as registered.
   db::ColumnRef Registered(const db::ColumnRef& column) const;
+  // The one warning of a read-only session's skipped write-backs (the first time only).
+  void WarnWriteBackSkipped();
 
   std::unique_ptr<db::Store> store_;
   SecretBytes k0_;
@@ -95,6 +100,7 @@ class SecretsClient {
   std::vector<db::ColumnRef> registered_;  // loaded with the keyring, for the row bindings
   WarningSink warn_ = StderrWarningSink();
   std::string program_;  // as recorded in udmg_nodes
+  bool warned_read_only_ = false;
 };
 
 }  // namespace udmg::pipeline

@@ -249,12 +249,12 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Open(std::string_view url,
                                                          RetryPolicy policy) {
   std::string redacted = RedactUrl(url);
   try {
-    std::string user_schemas;
-    std::unique_ptr<pqxx::connection> live = Connect(std::string(url), user_schemas);
+    Session session;
+    std::unique_ptr<pqxx::connection> live = Connect(std::string(url), session);
     std::string describe = "postgresql://" + std::string(live->username()) + "@" +
                            live->hostname() + ":" + live->port() + "/" + live->dbname();
     return std::unique_ptr<PgConnection>(new PgConnection(
-        std::string(url), std::move(describe), std::move(live), policy, std::move(user_schemas)));
+        std::string(url), std::move(describe), std::move(live), policy, std::move(session)));
   } catch (const ToolSchemaError& e) {
     return Error{ErrorCode::kDatabase, "cannot use " + redacted + ": " + e.what()};
   } catch (const pqxx::broken_connection& e) {
@@ -269,11 +269,25 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Open(std::string_view url,
 }
 
 std::unique_ptr<pqxx::connection> PgConnection::Connect(const std::string& url,
-                                                        std::string& user_schemas) {
+                                                        Session& session) {
   auto live = std::make_unique<pqxx::connection>(WithApplicationName(url));
-  pqxx::nontransaction(*live).exec("SET client_min_messages TO warning");
-  user_schemas = PinToolSchema(*live);
+  // Read-only-ness once per session: a hot standby stays one for the session (a promotion drops
+  // no connection but only lets later sessions write), and default_transaction_read_only can
+  // only change by a SET the tool never sends.
+  pqxx::row access = pqxx::nontransaction(*live).exec1(
+      "SELECT set_config('client_min_messages', 'warning', false), "
+      "current_setting('transaction_read_only') = 'on', pg_is_in_recovery()");
+  session.access = SessionAccess{access[1].as<bool>(), access[2].as<bool>()};
+  session.user_schemas = PinToolSchema(*live);
   return live;
+}
+
+std::string PgConnection::ReadOnlyMessage(const std::string& context) const {
+  std::string cause = access_.standby
+                          ? "the database is read-only: a hot standby"
+                          : "the database is read-only: default_transaction_read_only is on for "
+                            "this session (the URL's options, the role or the database)";
+  return context + cause + "; run this against the primary";
 }
 
 void PgConnection::Discard() {
@@ -299,7 +313,10 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
   std::string context = describe_ + ": " + std::string(what) + " failed: ";
   if (live_ == nullptr) {
     try {
-      live_ = Connect(url_, user_schemas_);
+      Session session;
+      live_ = Connect(url_, session);
+      user_schemas_ = std::move(session.user_schemas);
+      access_ = session.access;
       ++reconnects_;
     } catch (const ToolSchemaError& e) {
       result = Status(ErrorCode::kDatabase, context + "reconnecting: " + e.what());
@@ -354,6 +371,10 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
       result = Status(ErrorCode::kIncomplete,
                       context + "stopped while waiting for the database (the statement was "
                                 "cancelled: a signal, the stop file or the run time)");
+      return Outcome::kDone;
+    }
+    if (e.sqlstate() == "25006") {  // read_only_sql_transaction: nothing was written
+      result = Status(ErrorCode::kDatabase, ReadOnlyMessage(context));
       return Outcome::kDone;
     }
     if (IsStalePreparedPlan(e)) {

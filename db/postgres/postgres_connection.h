@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include "db/database_url.h"
+#include "db/store.h"
 #include "engine/status.h"
 
 namespace udmg::db::postgres {
@@ -52,6 +53,9 @@ class PgConnection {
   // "postgresql://user@host:port/db" with any password removed.
   const std::string& describe() const { return describe_; }
 
+  // Whether the current session may write (read when it connected; see db::SessionAccess).
+  const SessionAccess& access() const { return access_; }
+
   // Runs `body` on the live connection, turning pqxx exceptions into kDatabase and retrying
   // transient failures as the file comment says. `what` names the operation ("reading the
   // keyring"). `body` opens its own transaction, so a retry starts from scratch.
@@ -81,13 +85,20 @@ class PgConnection {
   int reconnects() const { return reconnects_; }
 
  private:
+  // What Connect learns about a new session besides the connection itself.
+  struct Session {
+    std::string user_schemas;
+    SessionAccess access;
+  };
+
   PgConnection(std::string url, std::string describe, std::unique_ptr<pqxx::connection> live,
-               RetryPolicy policy, std::string user_schemas)
+               RetryPolicy policy, Session session)
       : url_(std::move(url)),
         describe_(std::move(describe)),
         live_(std::move(live)),
         policy_(policy),
-        user_schemas_(std::move(user_schemas)) {}
+        user_schemas_(std::move(session.user_schemas)),
+        access_(session.access) {}
 
   // One attempt of Run: OK, a final error, or a transient failure to retry.
   enum class Outcome { kDone, kRetry };
@@ -99,10 +110,12 @@ class PgConnection {
   bool ConnectionClosedMidStatement(const std::string& context, const std::exception& e,
                                     Retry retry, Status& result, Outcome& outcome);
   // A new libpq connection, notices below WARNING silenced (pqxx prints them to stderr), its
-  // search_path led by the tool's schema (PinToolSchema); `user_schemas` receives the session's
-  // own. Throws pqxx exceptions, and ToolSchemaError when the tool's schema is ambiguous.
-  static std::unique_ptr<pqxx::connection> Connect(const std::string& url,
-                                                   std::string& user_schemas);
+  // search_path led by the tool's schema (PinToolSchema); `session` receives the session's own
+  // schemas and its access. Throws pqxx exceptions, and ToolSchemaError when the tool's schema
+  // is ambiguous.
+  static std::unique_ptr<pqxx::connection> Connect(const std::string& url, Session& session);
+  // `context` plus why nothing can be written on this session, and where to run instead.
+  std::string ReadOnlyMessage(const std::string& context) const;
 
   const std::string url_;
   const std::string describe_;
@@ -111,6 +124,7 @@ class PgConnection {
   std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
   std::set<std::string> session_objects_;
   std::string user_schemas_;
+  SessionAccess access_;
   int reconnects_ = 0;
 };
 

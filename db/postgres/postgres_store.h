@@ -64,6 +64,7 @@ class PgStore final : public Store {
       : connection_(std::move(connection)), options_(options) {}
 
   std::string Describe() const override { return connection_->describe(); }
+  SessionAccess Access() const override { return connection_->access(); }
   Status Migrate() override;
 
   Result<std::optional<KeyringRecords>> LoadKeyring() override;

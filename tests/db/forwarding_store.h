@@ -63,6 +63,7 @@ class ForwardingStore : public Store {
   Result<std::optional<std::string>> RowsHiddenFrom(const ColumnRef& column) override {
     return inner_->RowsHiddenFrom(column);
   }
+  SessionAccess Access() const override { return inner_->Access(); }
 
   Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column,
                                                const RowKey& key) override {
