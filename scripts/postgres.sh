@@ -5,6 +5,13 @@
 #   scripts/postgres.sh start         starts one; prints shell lines to eval:
 #                                       export UDMG_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:PORT/udmg_test
 #                                       export UDMG_TEST_POSTGRES_DIR=/tmp/udmg-pg.XXXXXX
+#   scripts/postgres.sh start-standby PRIMARY_DIR
+#                                     starts a hot standby of the server started in PRIMARY_DIR
+#                                     (pg_basebackup -R over its socket, streaming replication),
+#                                     on another free port; prints shell lines to eval:
+#                                       export UDMG_TEST_POSTGRES_STANDBY_URL=postgresql://postgres@127.0.0.1:PORT/udmg_test
+#                                       export UDMG_TEST_POSTGRES_STANDBY_DIR=/tmp/udmg-pg.XXXXXX
+#                                     stop it with `stop` like any other
 #   scripts/postgres.sh stop DIR      stops the server started in DIR and removes DIR
 #   scripts/postgres.sh run -- CMD... starts one, runs CMD with both variables exported, and
 #                                     stops it when CMD ends, also on failure or Ctrl-C;
@@ -59,24 +66,61 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 200
 EOF
-  # Another process may take the port between free_port and the server's bind: try again.
-  local port attempt
+  local url port
+  if ! url=$(start_on_free_port "$dir"); then
+    rm -rf "$dir"
+    die "the server did not start (log above)"
+  fi
+  port=$(cat "$dir/port")
+  as_owner "$PG_BIN/createdb" -h "$dir/socket" -p "$port" -U postgres "$DATABASE" \
+    || { stop "$dir"; die "createdb $DATABASE failed"; }
+  echo "export UDMG_TEST_POSTGRES_URL=$url"
+  echo "export UDMG_TEST_POSTGRES_DIR=$dir"
+  echo "postgres.sh: PostgreSQL 15 on 127.0.0.1:$port (data in $dir); stop it with: $0 stop $dir" >&2
+}
+
+# Starts `dir`'s data directory on a free port (trying again when another process takes it
+# first) and prints the URL of DATABASE on it; false when the server does not start.
+start_on_free_port() {
+  local dir=$1 port attempt
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
     if as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -o "-p $port" -l "$dir/server.log" -w -t 60 \
          start >/dev/null 2>&1; then
       echo "$port" >"$dir/port"
-      as_owner "$PG_BIN/createdb" -h "$dir/socket" -p "$port" -U postgres "$DATABASE" \
-        || { stop "$dir"; die "createdb $DATABASE failed"; }
-      echo "export UDMG_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:$port/$DATABASE"
-      echo "export UDMG_TEST_POSTGRES_DIR=$dir"
-      echo "postgres.sh: PostgreSQL 15 on 127.0.0.1:$port (data in $dir); stop it with: $0 stop $dir" >&2
+      echo "postgresql://postgres@127.0.0.1:$port/$DATABASE"
       return 0
     fi
   done
   tail -n 20 "$dir/server.log" >&2 || true
-  rm -rf "$dir"
-  die "the server did not start (log above)"
+  return 1
+}
+
+# A hot standby of the server in PRIMARY_DIR. The primary's defaults suffice (wal_level replica,
+# max_wal_senders 10, and initdb's "local replication all trust" line for the socket).
+start_standby() {
+  local primary=${1:-}
+  [[ -n $primary && -f $primary/port ]] || die "start-standby needs the directory that start printed"
+  local dir url
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/udmg-pg.XXXXXX")
+  chmod 755 "$dir"
+  mkdir "$dir/socket"
+  give_to_owner "$dir" "$dir/socket"
+  if ! as_owner "$PG_BIN/pg_basebackup" -D "$dir/data" -R -X stream -c fast \
+         -h "$primary/socket" -p "$(cat "$primary/port")" -U postgres >"$dir/basebackup.log" 2>&1; then
+    cat "$dir/basebackup.log" >&2
+    rm -rf "$dir"
+    die "pg_basebackup failed (log above)"
+  fi
+  # Its own socket directory; the rest of the primary's settings stay.
+  echo "unix_socket_directories = '$dir/socket'" >>"$dir/data/postgresql.conf"
+  if ! url=$(start_on_free_port "$dir"); then
+    rm -rf "$dir"
+    die "the standby did not start (log above)"
+  fi
+  echo "export UDMG_TEST_POSTGRES_STANDBY_URL=$url"
+  echo "export UDMG_TEST_POSTGRES_STANDBY_DIR=$dir"
+  echo "postgres.sh: hot standby on ${url#postgresql://postgres@} (data in $dir); stop it with: $0 stop $dir" >&2
 }
 
 stop() {
@@ -103,7 +147,8 @@ run() {
 
 case ${1:-} in
   start) start ;;
+  start-standby) shift; start_standby "$@" ;;
   stop) shift; stop "$@" ;;
   run) shift; run "$@" ;;
-  *) die "usage: $0 start | stop DIR | run -- CMD..." ;;
+  *) die "usage: $0 start | start-standby PRIMARY_DIR | stop DIR | run -- CMD..." ;;
 esac

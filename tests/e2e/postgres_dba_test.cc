@@ -227,6 +227,35 @@ TEST_P(PostgresDbaTest, RotationCommittedBeforeALaterStepFailedIsReportedAsCommi
   EXPECT_EQ(server_.Exec("SELECT version FROM udmg_master_keys WHERE state = 'active'"), "2\n");
 }
 
+// default_transaction_read_only in the URL's options (as a read-only role or replica would set
+// it): reads return the plaintext and skip the write-back, warning once; writes are refused with
+// one line naming the setting; nothing changes.
+TEST_P(PostgresDbaTest, ReadOnlySessionReadsWithoutWritingBackAndRefusesWrites) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, 3));
+  const std::string before = server_.Dump();
+  const std::string read_only = "-csearch_path%3D" + schema_ + "%20-cudmg.schema%3D" + schema_ +
+                                "%20-cdefault_transaction_read_only%3Don";
+  ProcessResult got = RunWithOptions(read_only, {"secret", "get", "credentials.secret", "2"});
+  ASSERT_TRUE(got.Exited(kExitOk)) << got.Describe();
+  EXPECT_EQ(got.stdout_data, "demo-secret-2");
+  ASSERT_EQ(got.StderrLines().size(), 1u) << got.Describe();
+  EXPECT_EQ(got.StderrLines()[0].rfind(
+                "udmg-server: warning: the session is read-only (default_transaction_read_only): "
+                "stale values are returned but not re-encrypted under master key version 2",
+                0),
+            0u)
+      << got.stderr_data;
+  ProcessResult rotated = RunWithOptions(read_only, {"rotate-master-key"});
+  ExpectOneErrorLine(rotated, kExitDatabase);
+  EXPECT_NE(rotated.stderr_data.find("the database is read-only: default_transaction_read_only "
+                                     "is on for this session"),
+            std::string::npos)
+      << rotated.Describe();
+  EXPECT_NE(rotated.stderr_data.find("; run this against the primary"), std::string::npos)
+      << rotated.Describe();
+  ExpectDumpUnchanged(server_, before, "a read-only session");
+}
+
 // Another session holds ACCESS EXCLUSIVE on the table for minutes: the job's statement waits on
 // it, and the run time, then a signal, must still stop the job (exit 10) instead of waiting for
 // the lock. Without the cancel, each run would outlast the runner's watchdog.

@@ -10,10 +10,7 @@
 // mirror).
 //
 // Server: a restart would break every other test that shares UDMG_TEST_POSTGRES_URL (ctest -j),
-// so this binary starts a private throwaway server with scripts/postgres.sh for its own tests
-// (only when a PostgreSQL run was asked for: UDMG_TEST_POSTGRES_URL set) and points
-// UDMG_TEST_POSTGRES_URL/UDMG_TEST_POSTGRES_DIR of this process at it. Without a server the tests
-// skip, or fail under UDMG_REQUIRE_POSTGRES=1.
+// so this binary starts a private throwaway server of its own (tests/e2e/private_postgres.h).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -31,6 +28,7 @@
 #include "tests/db/postgres_test_database.h"
 #include "tests/e2e/cli_runner.h"
 #include "tests/e2e/e2e_helpers.h"
+#include "tests/e2e/private_postgres.h"
 
 namespace udmg::testing {
 namespace {
@@ -46,65 +44,8 @@ std::string EnvOr(const char* name, const std::string& fallback) {
   return value != nullptr && *value != '\0' ? value : fallback;
 }
 
-std::string PgBin() { return EnvOr("UDMG_PG_BIN", "/usr/lib/postgresql/15/bin"); }
-
-// The environment of scripts/postgres.sh: the runner's minimal PATH lacks /usr/sbin (runuser).
-std::map<std::string, std::string> ScriptEnv() {
-  return {{"UDMG_PG_BIN", PgBin()}, {"PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}};
-}
-
-// A command as the owner of the server files (the `postgres` user when the test runs as root, as
-// scripts/postgres.sh does).
-Invocation AsServerOwner(std::vector<std::string> command) {
-  if (geteuid() != 0) {
-    Invocation invocation{.program = command.front()};
-    invocation.args.assign(command.begin() + 1, command.end());
-    return invocation;
-  }
-  Invocation invocation{.program = "/usr/sbin/runuser", .args = {"-u", "postgres", "--"}};
-  invocation.args.insert(invocation.args.end(), command.begin(), command.end());
-  return invocation;
-}
-
-// The private server of this binary (see the file comment), started before the first test.
-class PrivateServer : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (!db::testing::TestPostgresUrl()) return;  // the tests skip or fail by themselves
-    Invocation start{.program = "bash",
-                     .args = {std::string(UDMG_SOURCE_DIR) + "/scripts/postgres.sh", "start"},
-                     .env = ScriptEnv()};
-    ProcessResult started = RunTool(start);
-    ASSERT_TRUE(started.Exited(0)) << started.Describe();
-    std::istringstream lines(started.stdout_data);
-    std::string line;
-    std::string url;
-    while (std::getline(lines, line)) {
-      std::smatch match;
-      if (!std::regex_match(line, match, std::regex("export (UDMG_TEST_POSTGRES_\\w+)=(.*)"))) {
-        continue;
-      }
-      if (match[1] == "UDMG_TEST_POSTGRES_URL") url = match[2];
-      if (match[1] == "UDMG_TEST_POSTGRES_DIR") dir_ = match[2];
-    }
-    ASSERT_FALSE(url.empty() || dir_.empty()) << started.Describe();
-    setenv("UDMG_TEST_POSTGRES_URL", url.c_str(), 1);
-    setenv("UDMG_TEST_POSTGRES_DIR", dir_.c_str(), 1);
-  }
-
-  void TearDown() override {
-    if (dir_.empty()) return;
-    RunTool({.program = "bash",
-             .args = {std::string(UDMG_SOURCE_DIR) + "/scripts/postgres.sh", "stop", dir_},
-             .env = ScriptEnv()});
-  }
-
- private:
-  std::string dir_;
-};
-
 const ::testing::Environment* const kPrivateServer =
-    ::testing::AddGlobalTestEnvironment(new PrivateServer);
+    ::testing::AddGlobalTestEnvironment(new PrivatePostgres);
 
 // How the faulted run ended, for the trace and the summary line of each round.
 std::string Outcome(const ProcessResult& result) {

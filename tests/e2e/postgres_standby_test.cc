@@ -1,0 +1,165 @@
+// Reads from a real PostgreSQL hot standby, through the binary (docs/postgres.md, "Read-only
+// sessions"): after a master rotation on the primary, `secret get` on the standby returns every
+// plaintext, warns once and writes nothing; a command that must write fails with one line naming
+// the standby; a K0 the standby has not replayed yet is reported with the standby's possible lag.
+//
+// Server: a private primary and a hot standby of it (tests/e2e/private_postgres.h, streaming
+// replication made by `scripts/postgres.sh start-standby`), never the shared test server.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/db/postgres_test_database.h"
+#include "tests/e2e/e2e_helpers.h"
+#include "tests/e2e/private_postgres.h"
+
+namespace udmg::testing {
+namespace {
+
+constexpr int kRows = 12;
+constexpr const char* kStandbyCause = "the database is read-only: a hot standby; run this against "
+                                      "the primary";
+
+const ::testing::Environment* const kPrivateServers =
+    ::testing::AddGlobalTestEnvironment(new PrivatePostgres(/*with_standby=*/true));
+
+std::string Trimmed(std::string text) {
+  text.erase(text.find_last_not_of('\n') + 1);
+  return text;
+}
+
+class PostgresStandbyTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+ protected:
+  void SetUp() override {
+    UDMG_SKIP_OR_FAIL_WITHOUT_POSTGRES();
+    const char* standby = std::getenv("UDMG_TEST_POSTGRES_STANDBY_URL");
+    ASSERT_NE(standby, nullptr) << "the private standby did not start (see above)";
+    standby_url_ = standby;
+    server_.emplace(dir_.path());
+    ASSERT_TRUE(InitDemoAndRotate(*server_, kRows));
+  }
+  void TearDown() override {
+    if (server_) StandbySql("SELECT pg_wal_replay_resume()");  // whatever a test left paused
+  }
+
+  // SQL on the standby (psql), its output without the last newline.
+  std::string StandbySql(const std::string& sql) {
+    ProcessResult result = RunTool({.program = "psql",
+                                    .args = {"-X", "-q", "-At", "-d", standby_url_, "-c", sql}});
+    EXPECT_TRUE(result.Exited(0)) << sql << "\n" << result.Describe();
+    return Trimmed(result.stdout_data);
+  }
+
+  // Waits until the standby has replayed everything the primary has written so far: the
+  // primary's WAL position, then the standby's replay position reaching it (an event, polled).
+  void WaitForReplay() {
+    const std::string lsn = Trimmed(server_->Exec("SELECT pg_current_wal_lsn()"));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (StandbySql("SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn") != "t") {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the standby never replayed " << lsn;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the poll's pace only
+    }
+  }
+
+  // `args` against the standby: the test's URL (its schema options) on the standby's server.
+  ProcessResult RunOnStandby(std::vector<std::string> args, std::string stdin_data = "") {
+    Invocation invocation = server_->Command(std::move(args), std::move(stdin_data));
+    std::string& url = invocation.args.at(1);
+    const std::string primary = *db::testing::TestPostgresUrl();
+    EXPECT_EQ(url.rfind(primary, 0), 0u) << url;
+    url = standby_url_ + url.substr(primary.size());
+    return RunProcess(invocation);
+  }
+
+  int StaleValues() {
+    return std::stoi(server_->Exec(
+        "SELECT count(*) FROM credentials WHERE secret NOT LIKE 'udmg:v2:%'"));
+  }
+
+  TempDir dir_;
+  std::string standby_url_;
+  std::optional<UdmgServer> server_;
+};
+
+TEST_P(PostgresStandbyTest, SecretGetOnTheStandbyReturnsEveryPlaintextWarnsOnceWritesNothing) {
+  WaitForReplay();
+  const std::string before = server_->Dump();
+  for (int id = 1; id <= kRows; ++id) {
+    ProcessResult got = RunOnStandby({"secret", "get", "credentials.secret", std::to_string(id)});
+    ASSERT_TRUE(got.Exited(kExitOk)) << got.Describe();
+    EXPECT_EQ(got.stdout_data, "demo-secret-" + std::to_string(id));
+    ASSERT_EQ(got.StderrLines().size(), 1u) << got.Describe();
+    EXPECT_EQ(got.StderrLines()[0].rfind("udmg-server: warning: the database is a hot standby: "
+                                         "stale values are returned but not re-encrypted",
+                                         0),
+              0u)
+        << got.stderr_data;
+  }
+  // Reads that never write work as on the primary.
+  for (std::vector<std::string> read : {std::vector<std::string>{"status"},
+                                        std::vector<std::string>{"verify"},
+                                        std::vector<std::string>{"reencrypt", "--status"},
+                                        std::vector<std::string>{"columns", "list"}}) {
+    ProcessResult result = RunOnStandby(read);
+    EXPECT_TRUE(result.Exited(kExitOk)) << result.Describe();
+  }
+  EXPECT_EQ(StaleValues(), kRows);
+  ExpectDumpUnchanged(*server_, before, "reads on the standby");
+}
+
+TEST_P(PostgresStandbyTest, CommandsThatWriteFailOnTheStandbyWithOneLineNamingIt) {
+  WaitForReplay();
+  const std::string before = server_->Dump();
+  const std::vector<std::vector<std::string>> writers = {
+      {"rotate-master-key"},
+      {"rotate-k0", "--new-key", RandomKeyHex()},
+      {"reencrypt", "--no-progress"},
+      {"sweep"},
+      {"columns", "add", "credentials.name"},
+      {"demo", "--rows", "3"},
+  };
+  for (const std::vector<std::string>& args : writers) {
+    ProcessResult result = RunOnStandby(args);
+    ExpectOneErrorLine(result, kExitDatabase);
+    EXPECT_NE(result.stderr_data.find(kStandbyCause), std::string::npos) << result.Describe();
+  }
+  ProcessResult put = RunOnStandby({"secret", "put", "credentials.secret", "1"}, "new value");
+  ExpectOneErrorLine(put, kExitDatabase);
+  EXPECT_NE(put.stderr_data.find(kStandbyCause), std::string::npos) << put.Describe();
+  ExpectDumpUnchanged(*server_, before, "commands refused on the standby");
+}
+
+TEST_P(PostgresStandbyTest, RootKeyNotYetReplayedIsSaidToBeTheStandbysLag) {
+  WaitForReplay();
+  // Replay paused before the rotation: the standby cannot apply it until resumed.
+  StandbySql("SELECT pg_wal_replay_pause()");
+  const std::string new_key = RandomKeyHex();
+  RunOk(*server_, {"rotate-k0", "--new-key", new_key});
+  server_->set_root_key(new_key);
+  ProcessResult lagging = RunOnStandby({"secret", "get", "credentials.secret", "1"});
+  ExpectOneErrorLine(lagging, kExitWrongKey);
+  EXPECT_NE(lagging.stderr_data.find("unknown root key"), std::string::npos) << lagging.stderr_data;
+  EXPECT_NE(lagging.stderr_data.find("this database is a hot standby, which may lag behind the "
+                                     "primary"),
+            std::string::npos)
+      << lagging.stderr_data;
+  // Once replayed, the same read works.
+  StandbySql("SELECT pg_wal_replay_resume()");
+  WaitForReplay();
+  ProcessResult caught_up = RunOnStandby({"secret", "get", "credentials.secret", "1"});
+  EXPECT_TRUE(caught_up.Exited(kExitOk)) << caught_up.Describe();
+  EXPECT_EQ(caught_up.stdout_data, "demo-secret-1");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresStandbyTest,
+                         ::testing::Values(db::testing::StoreBackend{
+                             "postgresql", db::testing::MakePostgresDatabase}),
+                         db::testing::BackendName);
+
+}  // namespace
+}  // namespace udmg::testing
