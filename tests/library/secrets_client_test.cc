@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -102,6 +105,49 @@ TEST_P(SecretsClientTest, StaleValueIsMigratedOnRead) {
   EXPECT_EQ(second.version, 2u);
   EXPECT_FALSE(second.migrated);
   EXPECT_EQ(*RawValue(1), migrated);
+}
+
+// A store whose session says read-only (a hot standby): every write it is asked for fails the
+// test, so the client must not try one.
+class ReadOnlyStore : public db::testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  db::SessionAccess Access() const override { return {.read_only = true, .standby = true}; }
+  Result<std::vector<bool>> CompareAndSwap(const db::ColumnRef& column,
+                                           std::span<const db::CasWrite> writes) override {
+    ADD_FAILURE() << "write-back on a read-only session";
+    return ForwardingStore::CompareAndSwap(column, writes);
+  }
+  Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) override {
+    ADD_FAILURE() << "encryption count on a read-only session";
+    return ForwardingStore::AddEncryptions(by_version);
+  }
+  Status RecordNode(const db::NodeRecord& node) override {
+    ADD_FAILURE() << "node record on a read-only session";
+    return ForwardingStore::RecordNode(node);
+  }
+};
+
+TEST_P(SecretsClientTest, ReadOnlySessionReturnsStaleValuesWithoutWritingAndWarnsOnce) {
+  InsertEncryptedRows(3);
+  RotateMasterKey();
+  std::vector<std::string> warnings;
+  auto client = OpenClient(std::make_unique<ReadOnlyStore>(OpenStore()));
+  ASSERT_NE(client, nullptr);
+  client->set_warning_sink([&](std::string_view line) { warnings.emplace_back(line); });
+  for (int64_t id : {1, 2, 3, 1}) {
+    UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome read, client->Read(Secrets(), db::RowKey{id}));
+    EXPECT_EQ(Text(*read.plaintext), "secret-" + std::to_string(id));
+    EXPECT_EQ(read.version, 1u);
+    EXPECT_FALSE(read.migrated);
+    EXPECT_TRUE(RawValue(id)->starts_with("udmg:v1:"));
+  }
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].rfind("the database is a hot standby: stale values are returned but not "
+                              "re-encrypted under master key version 2",
+                              0),
+            0u)
+      << warnings[0];
 }
 
 TEST_P(SecretsClientTest, LostCompareAndSwapKeepsTheConcurrentWrite) {
