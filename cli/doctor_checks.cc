@@ -70,7 +70,7 @@ class DoctorRun {
           "check the database and its permissions, then run doctor again");
       return std::move(findings_);
     }
-    Add("database", FindingStatus::kOk, store_->Describe() + " is reachable");
+    Add("database", FindingStatus::kOk, store_->Describe() + " is reachable" + AccessNote());
     std::optional<SecretBytes> k0 = CheckRootKeyEnv();
     if (!*keyring) {
       Add("keyring", FindingStatus::kProblem, "the database has no keyring",
@@ -117,6 +117,17 @@ class DoctorRun {
     Add("root_key_env", FindingStatus::kOk,
         "the root key comes from " + (*text)->source + " and is well-formed");
     return std::move(*k0);
+  }
+
+  // What a read-only session means for this report (docs/postgres.md, "Read-only sessions").
+  std::string AccessNote() const {
+    db::SessionAccess access = store_->Access();
+    if (access.standby) {
+      return " (a hot standby: read-only, and it may lag behind the primary; this node is not "
+             "recorded in udmg_nodes)";
+    }
+    if (access.read_only) return " (read-only session: this node is not recorded in udmg_nodes)";
+    return "";
   }
 
   // As every process that opens the keyring does, even with a missing or wrong K0.

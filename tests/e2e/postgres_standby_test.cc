@@ -110,6 +110,12 @@ TEST_P(PostgresStandbyTest, ReadsOnTheStandbyWarnOnceAndWriteNothingCommandsThat
     ProcessResult result = RunOnStandby(read);
     EXPECT_TRUE(result.Exited(kExitOk)) << result.Describe();
   }
+  // doctor reports (exit 13: no backup was ever taken) and says where it looked.
+  ProcessResult doctor = RunOnStandby({"doctor"});
+  EXPECT_TRUE(doctor.Exited(13)) << doctor.Describe();
+  EXPECT_NE(doctor.stdout_data.find("is reachable (a hot standby: read-only, and it may lag"),
+            std::string::npos)
+      << doctor.Describe();
   EXPECT_EQ(StaleValues(), kRows);
   ExpectDumpUnchanged(*server_, before, "reads on the standby");
 
