@@ -5,7 +5,10 @@
 //  - a dropped connection is replaced by a new one and the operation run again, with backoff;
 //    so are serialization failures and deadlocks. An operation whose COMMIT may or may not have
 //    happened (the connection dropped during COMMIT) is run again only when it is idempotent;
-//  - statements are prepared once per connection on first use and re-prepared after a reconnect.
+//  - statements are prepared once per connection on first use and re-prepared after a reconnect;
+//  - whether the session may write (hot standby, default_transaction_read_only) is read once per
+//    connection (access()); a write the server refuses as read-only (SQLSTATE 25006) is one line
+//    naming the cause and the primary, never retried.
 //
 // Thread-safety: none. A PgConnection, like a pqxx::connection, belongs to one thread.
 #pragma once
