@@ -194,7 +194,7 @@ class Store {
   // "sqlite:/abs/path" or "postgresql://user@host:port/db" with any password removed.
   virtual std::string Describe() const = 0;
 
-  // The session's access (see SessionAccess). The default (SQLite, test wrappers): writable.
+  // The session's access (see SessionAccess). The default (SQLite): writable.
   virtual SessionAccess Access() const;
 
   // Creates or upgrades the udmg_ tables by versioned migrations (udmg_schema_migrations).
