@@ -100,8 +100,8 @@ Status RequireJobCanStart(db::Store& store, const ReencryptRequest& request) {
 // rotates nothing more and finishes the job; rotate-master-key would rotate again unless its job
 // was left unfinished.
 constexpr std::string_view kRootRotationResume =
-    "run the same command again: it rotates nothing more and moves the values to the active "
-    "version";
+    "run the same command again (it rotates nothing more and moves the values to the active "
+    "version), or `udmg-server reencrypt` once this node has the new key";
 constexpr std::string_view kMasterRotationResume =
     "run `udmg-server reencrypt` to move the values to the active version";
 
