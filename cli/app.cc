@@ -12,7 +12,9 @@
 #include "cli/metrics_outputs.h"
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
+#include "engine/quoted_input.h"
 #include "engine/secret.h"
+#include "pipeline/library_versions.h"
 
 namespace udmg::cli {
 namespace {
@@ -66,6 +68,42 @@ std::string WithoutSecretArguments(std::string message, const CLI::App& app, int
   return message;
 }
 
+// `--version`: this build and the libraries it runs on, one per line.
+std::string VersionText() {
+  std::string text = "udmg-server " UDMG_TOOL_VERSION "\ncommit " UDMG_GIT_COMMIT;
+  for (const auto& [library, version] : pipeline::LibraryVersions()) {
+    text += "\n" + library + " " + version;
+  }
+  return text;
+}
+
+// The first argument that names a command: not an option and not the value of --db (the only
+// global option that takes one). Empty when there is none.
+std::string_view CommandArgument(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--db") {
+      ++i;
+    } else if (!arg.starts_with("-")) {
+      return arg;
+    }
+  }
+  return {};
+}
+
+// CLI11 says "A subcommand is required" when the first word is no command: say which word.
+std::string UsageMessage(const CLI::ParseError& error, const CLI::App& app, int argc,
+                         char** argv) {
+  std::set<std::string> commands;
+  for (const CLI::App* command : app.get_subcommands({})) commands.insert(command->get_name());
+  const std::string_view command = CommandArgument(argc, argv);
+  std::string message = error.what();
+  if (!command.empty() && !commands.contains(std::string(command))) {
+    message = "unknown command " + QuotedInput(command);
+  }
+  return WithoutSecretArguments(message, app, argc, argv) + " (see `udmg-server --help`)";
+}
+
 // A result that never reached stdout (a full disk, a closed file) must not look like success.
 Status FlushStdout() {
   std::cout.flush();
@@ -84,7 +122,7 @@ Status FlushStdout() {
 int RunCli(int argc, char** argv) {
   CLI::App app{"udmg-server: keeps sensitive values encrypted at rest and rotates their keys",
                "udmg-server"};
-  app.set_version_flag("--version", "udmg-server " UDMG_TOOL_VERSION);
+  app.set_version_flag("--version", VersionText);
   app.require_subcommand(1);
   app.fallthrough();  // --db is accepted after the subcommand too (inherited by subcommands)
   GlobalOptions global;
@@ -114,9 +152,7 @@ int RunCli(int argc, char** argv) {
   } catch (const CLI::CallForVersion& version) {
     return app.exit(version);  // on stdout, exit 0
   } catch (const CLI::ParseError& error) {
-    return PrintError(Error{ErrorCode::kUsage,
-                            WithoutSecretArguments(error.what(), app, argc, argv) +
-                                " (see `udmg-server --help`)"});
+    return PrintError(Error{ErrorCode::kUsage, UsageMessage(error, app, argc, argv)});
   }
   WipeKeyArguments(argc, argv);
   if (!action) {

@@ -9,6 +9,7 @@
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
 #include "engine/root_key.h"
+#include "pipeline/rotation_job.h"
 
 namespace udmg::cli {
 namespace {
@@ -18,12 +19,12 @@ Error NotInitialized() {
                "the database has no keyring: run `udmg-server init` first"};
 }
 
-// The keyring revision before a rotation starts: under the lock, the rotation goes ahead only if
-// nobody changed the keyring since, so of two concurrent rotations exactly one wins.
-Result<int64_t> RevisionBeforeRotation(db::Store& store) {
+// The keyring before a rotation starts: under the lock, the rotation goes ahead only if nobody
+// changed it since (its revision), so of two concurrent rotations exactly one wins.
+Result<KeyringRecords> KeyringBeforeRotation(db::Store& store) {
   UDMG_ASSIGN_OR_RETURN(auto records, store.LoadKeyring());
   if (!records) return NotInitialized();
-  return records->revision;
+  return std::move(*records);
 }
 
 Error AnotherRotationWon() {
@@ -95,26 +96,87 @@ Status RequireJobCanStart(db::Store& store, const ReencryptRequest& request) {
   return db::RequireEveryRowVisible(store, columns, "nothing was rotated");
 }
 
+// What the same rotation command does when run again after a failure: rotate-k0 --reencrypt
+// rotates nothing more and finishes the job; rotate-master-key would rotate again unless its job
+// was left unfinished.
+constexpr std::string_view kRootRotationResume =
+    "run the same command again (it rotates nothing more and moves the values to the active "
+    "version), or `udmg-server reencrypt` once this node has the new key";
+constexpr std::string_view kMasterRotationResume =
+    "run `udmg-server reencrypt` to move the values to the active version";
+
 // A step after a committed rotation failed: the error says what is committed, so that nobody
-// rotates again, and which command finishes the work. The exit code stays the step's.
-Status AfterCommittedRotation(Status step, std::string_view committed) {
+// rotates again, and which command finishes the work. The exit code stays the step's. A stopped
+// job (exit 10) already says "run the same command again", which resumes it without rotating.
+Status AfterCommittedRotation(Status step, std::string_view committed, std::string_view resume) {
   if (step.ok()) return step;
-  return Status(step.code(), std::string(committed) + " is committed, but " + step.message() +
-                                 ": do not rotate again; run `udmg-server reencrypt` to move the "
-                                 "values to the active version");
+  std::string message = std::string(committed) + " is committed, but " + step.message();
+  if (step.code() != ErrorCode::kIncomplete) {
+    message += ": do not rotate again; " + std::string(resume);
+  }
+  return Status(step.code(), message);
 }
 
-// Runs the re-encryption job with the keyring just written, opened with `k0` (the new root key
-// after rotate-k0). The rotation itself is already committed whatever the job's outcome.
+// Runs the re-encryption job with `records`, opened with `k0` (the new root key after rotate-k0):
+// resumes the unfinished job on the active version, else starts one.
+Status RunRotationJob(const GlobalOptions& global, const ReencryptRequest& request,
+                      const KeyringRecords& records, std::span<const uint8_t> k0,
+                      MetricsOutputs* outputs) {
+  UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, k0));
+  return RunJob(global, request.flags, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
+                pipeline::kReencryptJobKind, outputs);
+}
+
+// The job right after a rotation, which is already committed whatever the job's outcome.
 Status ReencryptAfterRotation(const GlobalOptions& global, const ReencryptRequest& request,
                               const KeyringRecords& records, std::span<const uint8_t> k0,
-                              MetricsOutputs* outputs, std::string_view committed) {
+                              MetricsOutputs* outputs, std::string_view committed,
+                              std::string_view resume) {
   if (!request.enabled) return Status::Ok();
-  UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, k0));
-  return AfterCommittedRotation(
-      RunJob(global, request.flags, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
-             pipeline::kReencryptJobKind, outputs),
-      committed);
+  return AfterCommittedRotation(RunRotationJob(global, request, records, k0, outputs), committed,
+                                resume);
+}
+
+std::string JobText(const db::JobRecord& job) {
+  return "reencrypt job " + std::to_string(job.id) + " to master key version " +
+         std::to_string(job.target_version) + " (" + job.state + ")";
+}
+
+// rotate-k0 run again with the key it made current, on a node still on the key it replaced: the
+// rotation is made; with --reencrypt its job is finished (resumed, or started if it never was).
+Status RootRotationAlreadyMade(const GlobalOptions& global, const ReencryptRequest& reencrypt,
+                               const KeyringRecords& records, std::span<const uint8_t> new_key,
+                               const std::optional<db::JobRecord>& unfinished,
+                               MetricsOutputs* outputs) {
+  const RootKeyRecord& current = records.roots.back();
+  std::cout << "nothing rotated: root key version " << current.version << " (fingerprint "
+            << current.fingerprint << ") already is this key\n";
+  if (!reencrypt.enabled) {
+    if (unfinished) {
+      std::cout << JobText(*unfinished) << " is unfinished: add --reencrypt to finish it\n";
+    }
+    return Status::Ok();
+  }
+  std::cout << (unfinished ? "finishing " + JobText(*unfinished)
+                           : std::string("re-encrypting the values not on the active version"))
+            << "\n";
+  return RunRotationJob(global, reencrypt, records, new_key, outputs);
+}
+
+// rotate-k0 with another new key while the rotation that replaced this node's K0 has its job
+// unfinished: the operator most likely lost track of which key file that rotation used.
+Error AnotherRootRotationHalfDone(const KeyringRecords& records, const RootKeyCheck& node,
+                                  const db::JobRecord& unfinished) {
+  const RootKeyRecord& current = records.roots.back();
+  return Error{ErrorCode::kWrongKey,
+               "root key version " + std::to_string(current.version) + " (fingerprint " +
+                   current.fingerprint + ") already replaced this node's K0 (version " +
+                   std::to_string(*node.version) + ") and its " + JobText(unfinished) +
+                   " is unfinished, but the new key given is not version " +
+                   std::to_string(current.version) + "; nothing was changed: run the same "
+                   "command with version " + std::to_string(current.version) +
+                   "'s key to finish that rotation, or set UDMG_SECURITY_PASSPHRASE_KEY to it "
+                   "and run `udmg-server reencrypt`"};
 }
 
 struct NewKeySource {
@@ -133,11 +195,20 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
   Wipe(source.argument.data(), source.argument.size());  // the parsed copy is all we keep
   if (!new_key.ok()) return new_key.error();
   UDMG_RETURN_IF_ERROR(RequireJobCanStart(*store, reencrypt));
-  UDMG_ASSIGN_OR_RETURN(int64_t revision, RevisionBeforeRotation(*store));
+  UDMG_ASSIGN_OR_RETURN(KeyringRecords before, KeyringBeforeRotation(*store));
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
+                        pipeline::UnfinishedJobOnActiveVersion(*store, before));
+  if (RootRotationMade(before, k0, *new_key)) {
+    return RootRotationAlreadyMade(global, reencrypt, before, *new_key, unfinished, outputs.get());
+  }
+  const RootKeyCheck node = CheckRootKey(before, k0);
+  if (unfinished && node.standing == RootKeyStanding::kOlder) {
+    return AnotherRootRotationHalfDone(before, node, *unfinished);
+  }
   KeyringRecords rotated;
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
-        UDMG_RETURN_IF_ERROR(CheckUnchanged(current, revision));
+        UDMG_RETURN_IF_ERROR(CheckUnchanged(current, before.revision));
         Result<KeyringRecords> result = RotateRootKey(*current, k0, *new_key, NowSeconds());
         if (!result.ok() && result.error().code == ErrorCode::kWrongKey &&
             ReplacedSince(*current, k0, started)) {
@@ -154,9 +225,9 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
             << "next: set UDMG_SECURITY_PASSPHRASE_KEY to the new key on every node and "
                "restart them; a process still on version "
             << previous << " stops with exit code 4\n";
-  return ReencryptAfterRotation(global, reencrypt, rotated, *new_key, outputs.get(),
-                                "the rotation to root key version " +
-                                    std::to_string(newest.version));
+  return ReencryptAfterRotation(
+      global, reencrypt, rotated, *new_key, outputs.get(),
+      "the rotation to root key version " + std::to_string(newest.version), kRootRotationResume);
 }
 
 // Values not yet on `active`, over every registered column (legacy plaintext not included). The
@@ -182,12 +253,21 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   SecretBytes k1 = RandomSecret(kKeySize);
   UDMG_RETURN_IF_ERROR(RequireJobCanStart(*store, reencrypt));
-  UDMG_ASSIGN_OR_RETURN(int64_t revision, RevisionBeforeRotation(*store));
+  UDMG_ASSIGN_OR_RETURN(KeyringRecords before, KeyringBeforeRotation(*store));
+  if (reencrypt.enabled) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
+                          pipeline::UnfinishedMasterRotationJob(*store, before));
+    if (unfinished) {
+      std::cout << "nothing rotated: finishing " << JobText(*unfinished)
+                << " (a new rotation now would leave the values it moved stale again)\n";
+      return RunRotationJob(global, reencrypt, before, k0, outputs.get());
+    }
+  }
   KeyringRecords rotated;
   uint32_t previous_active = 0;
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
-        UDMG_RETURN_IF_ERROR(CheckUnchanged(current, revision));
+        UDMG_RETURN_IF_ERROR(CheckUnchanged(current, before.revision));
         for (const MasterKeyRecord& master : current->masters) {
           if (master.state == MasterKeyState::kActive) previous_active = master.version;
         }
@@ -205,7 +285,7 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
     return AfterCommittedRotation(
         Status(stale.error().code, "counting the values on older versions failed: " +
                                        stale.error().message),
-        committed);
+        committed, kMasterRotationResume);
   }
   std::cout << *stale << " values are on older versions: ";
   if (reencrypt.enabled) {
@@ -214,7 +294,8 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
     std::cout << "reads migrate them as they go, `udmg-server sweep` or `udmg-server reencrypt` "
                  "migrates the rest\n";
   }
-  return ReencryptAfterRotation(global, reencrypt, rotated, k0, outputs.get(), committed);
+  return ReencryptAfterRotation(global, reencrypt, rotated, k0, outputs.get(), committed,
+                                kMasterRotationResume);
 }
 
 }  // namespace

@@ -258,6 +258,12 @@ KeyringRecords NewKeyringRecords(std::span<const uint8_t> k0, std::span<const ui
   return records;
 }
 
+bool RootRotationMade(const KeyringRecords& records, std::span<const uint8_t> k0,
+                      std::span<const uint8_t> new_k0) {
+  return CheckRootKey(records, new_k0).standing == RootKeyStanding::kCurrent &&
+         CheckRootKey(records, k0).standing == RootKeyStanding::kOlder;
+}
+
 Result<KeyringRecords> RotateRootKey(const KeyringRecords& records,
                                      std::span<const uint8_t> current_k0,
                                      std::span<const uint8_t> new_k0, int64_t now) {

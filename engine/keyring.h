@@ -105,6 +105,11 @@ Result<KeyringRecords> RotateRootKey(const KeyringRecords& records,
                                      std::span<const uint8_t> current_k0,
                                      std::span<const uint8_t> new_k0, int64_t now);
 
+// True when `new_k0` is already the current root key and `k0` is an earlier one: the rotate-k0 to
+// `new_k0` is made and this is the same command run again on a node not yet given the new key.
+bool RootRotationMade(const KeyringRecords& records, std::span<const uint8_t> k0,
+                      std::span<const uint8_t> new_k0);
+
 // `new_k1` becomes the active master version (max + 1), wrapped under `k0`; the previous active
 // version becomes decrypt_only. kWrongKey if `k0` is not current.
 Result<KeyringRecords> RotateMasterKey(const KeyringRecords& records, std::span<const uint8_t> k0,
