@@ -1,6 +1,13 @@
 #include "cli/context.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <ctime>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
 #include <string_view>
 
 #include "cli/output.h"
@@ -23,5 +30,29 @@ Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions&
 }
 
 int64_t NowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
+
+int64_t ProcessStartSeconds() {
+  // Field 22 of /proc/self/stat is the start in clock ticks after boot; the command name (field
+  // 2, in parentheses) may hold spaces, so fields are counted after its closing parenthesis.
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  size_t after_name = stat.rfind(')');
+  std::istringstream fields(after_name == std::string::npos ? "" : stat.substr(after_name + 1));
+  std::string field;
+  unsigned long long ticks = 0;
+  for (int number = 3; number <= 22 && fields >> field; ++number) {
+    if (number == 22) ticks = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  // btime in /proc/stat: the boot time in whole Unix seconds (rounded down, so the result is too).
+  std::ifstream boot_file("/proc/stat");
+  std::string line;
+  int64_t boot = 0;
+  while (std::getline(boot_file, line)) {
+    if (line.rfind("btime ", 0) == 0) boot = std::strtoll(line.c_str() + 6, nullptr, 10);
+  }
+  const long ticks_per_second = sysconf(_SC_CLK_TCK);
+  if (ticks == 0 || boot <= 0 || ticks_per_second <= 0) return NowSeconds();
+  return boot + static_cast<int64_t>(ticks / static_cast<unsigned long long>(ticks_per_second));
+}
 
 }  // namespace udmg::cli

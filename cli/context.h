@@ -34,4 +34,9 @@ Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions&
 // Unix seconds, for keyring records.
 int64_t NowSeconds();
 
+// Unix seconds (rounded down) at which this process was created (forked), from /proc: earlier
+// than anything main() can read, so that a rotation committed by another process after this one
+// was started is never taken for one committed before. NowSeconds() when /proc cannot be read.
+int64_t ProcessStartSeconds();
+
 }  // namespace udmg::cli

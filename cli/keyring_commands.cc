@@ -40,8 +40,8 @@ Status CheckUnchanged(const std::optional<KeyringRecords>& current, int64_t revi
 }
 
 // True when `k0` is the root version that the current one replaced at or after `started` (unix
-// seconds): a rotate-k0 that read the keyring after a concurrent one committed lost a race (7),
-// it is not a node left behind (4).
+// seconds, when this process was created): a rotate-k0 that read the keyring after a concurrent
+// one committed lost a race (7), it is not a node left behind (4).
 bool ReplacedSince(const KeyringRecords& current, std::span<const uint8_t> k0, int64_t started) {
   const std::vector<RootKeyRecord>& roots = current.roots;
   return roots.size() >= 2 && roots.back().created_at >= started &&
@@ -186,7 +186,7 @@ struct NewKeySource {
 
 Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
                         const ReencryptRequest& reencrypt) {
-  const int64_t started = NowSeconds();
+  const int64_t started = ProcessStartSeconds();
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
