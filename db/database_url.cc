@@ -110,12 +110,12 @@ std::string RedactPasswords(std::string_view message, std::string_view url) {
       start = at + 1;
     }
   }
-  std::string_view query = url.substr(std::min(url.size(), url.find('?') + 1));
-  if (url.find('?') == std::string_view::npos) query = {};
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view parameter = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+  // Every '?' and '&' may start a parameter: libpq's query starts at the '?' after the host,
+  // which may follow '?'s of the user-info, so each of them is taken as a start.
+  for (size_t start = url.find_first_of("?&"); start != std::string_view::npos;
+       start = url.find_first_of("?&", start + 1)) {
+    std::string_view parameter = url.substr(start + 1);
+    parameter = parameter.substr(0, parameter.find('&'));
     size_t equals = parameter.find('=');
     std::optional<std::string> name = PercentDecoded(parameter.substr(0, equals));
     std::string lower = name ? *name : std::string(parameter.substr(0, equals));
