@@ -91,9 +91,12 @@ Result<DatabaseUrl> ParseDatabaseUrl(std::string_view url) {
 std::string RedactPasswords(std::string_view message, std::string_view url) {
   std::vector<std::string> secrets;
   auto add = [&](std::string_view secret) {
-    if (secret.empty()) return;
-    secrets.emplace_back(secret);
-    if (std::optional<std::string> decoded = PercentDecoded(secret)) secrets.push_back(*decoded);
+    std::optional<std::string> decoded = PercentDecoded(secret);
+    for (std::string_view reading : {secret, decoded ? std::string_view(*decoded) : secret}) {
+      // Stars alone are their own mask; replacing them would grow every run of stars (the mask
+      // included) at each pass. Any other secret loses a character that is not a star each time.
+      if (reading.find_first_not_of('*') != std::string_view::npos) secrets.emplace_back(reading);
+    }
   };
   std::string_view rest = url.substr(PostgresScheme(url).size());
   // The password as libpq reads it (to the first '@') and as meant (to the last one), and the
@@ -126,8 +129,10 @@ std::string RedactPasswords(std::string_view message, std::string_view url) {
     }
   }
   // Longest first, so that a piece never leaves the rest of a longer secret behind.
-  std::sort(secrets.begin(), secrets.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::sort(secrets.begin(), secrets.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() > b.size() : a < b;
+  });
+  secrets.erase(std::unique(secrets.begin(), secrets.end()), secrets.end());
   std::string out(message);
   for (const std::string& secret : secrets) {
     for (size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 3)) {
