@@ -1,4 +1,4 @@
-// The baselines the re-encryption pipeline is measured against (issue 3 item 9). Each works on
+// The baselines the re-encryption pipeline is measured against. Each works on
 // the benchmark dataset (bench/e2e_dataset.h) and returns the rows it handled.
 #pragma once
 

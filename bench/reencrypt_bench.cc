@@ -1,4 +1,4 @@
-// End-to-end re-encryption benchmark driver (issue 3 item 9 on SQLite, issue 4 item 5 on
+// End-to-end re-encryption benchmark driver (on SQLite and on
 // PostgreSQL). One measurement per process, so that each run's peak RSS (getrusage ru_maxrss) is
 // its own; scripts/bench.sh and scripts/bench-postgres.sh run the matrix. DB is a SQLite file path
 // or a postgresql:// URL.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Soak sampler (issue 7 item 2; run by scripts/soak.sh, figures in docs/performance.md).
+"""Soak sampler (run by scripts/soak.sh, figures in docs/performance.md).
 
   soak_sampler.py run --rows N --samples FILE [--interval S] -- udmg-server ... --metrics-listen 127.0.0.1:0
       starts the command, reads the metrics address it prints on stderr, and every S seconds

@@ -1,4 +1,4 @@
-// The checks of `udmg-server doctor` (issue 6): each one a finding with its status and, when
+// The checks of `udmg-server doctor`: each one a finding with its status and, when
 // something is wrong, the command or step that fixes it. Decisions: docs/doctor.md.
 //
 // Doctor writes nothing to the database except this node's own udmg_nodes row (as every process

@@ -1,4 +1,4 @@
-// The metrics outputs of a job command (issue 5; docs/operator-guide.md "Metrics and HTTP
+// The metrics outputs of a job command (docs/operator-guide.md "Metrics and HTTP
 // control"): `--metrics-listen ADDR:PORT` (GET /metrics and the /control/... routes while the job
 // runs), `--metrics-textfile PATH` (node_exporter textfile at the end) and `--pushgateway URL`
 // (Pushgateway POST at the end, add semantics). Also the `metrics` command (key state for cron).

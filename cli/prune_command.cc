@@ -1,4 +1,4 @@
-// prune-keys (issue 6): retires the master versions no stored value uses any more, so a leaked
+// prune-keys: retires the master versions no stored value uses any more, so a leaked
 // old K1 opens nothing and the keyring stops growing. The values are counted by the store under
 // the keyring lock, in the same transaction that retires: a value written meanwhile under an old
 // version cannot slip through. All or nothing: while any candidate version is still used, nothing

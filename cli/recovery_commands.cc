@@ -1,4 +1,4 @@
-// passphrase-backup, passphrase-restore (issue 6): the key material a database needs to survive
+// passphrase-backup, passphrase-restore: the key material a database needs to survive
 // the loss of its root key, sealed in a file under a passphrase (engine/backup.h), and put back
 // by a merge planned under the keyring lock (engine/restore.h). Runbook: docs/disaster-recovery.md.
 //

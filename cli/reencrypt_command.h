@@ -1,4 +1,4 @@
-// The re-encryption job on the command line (issue 3): `reencrypt` (run or resume, --resume,
+// The re-encryption job on the command line: `reencrypt` (run or resume, --resume,
 // --status, --control) and `--reencrypt` on the rotations. The job itself is
 // pipeline::RunReencryption; this file adds the operator's controls around it: throttle, live
 // control socket, progress on stderr, SIGINT/SIGTERM and a stop file (stop at a batch boundary,

@@ -1,5 +1,5 @@
 // Files that hold key material (a backup, a written K0): created 0600 and atomically, so a reader
-// never sees half a file and a crash never leaves a truncated one (DESIGN §8), and never written
+// never sees half a file and a crash never leaves a truncated one (docs/security.md), and never written
 // over an existing file unless the operator asked (--force). Reading is bounded.
 //
 // Thread-safety: free functions, no shared state (two writers of one path: one wins, the other

@@ -98,7 +98,7 @@ struct DemoRow {
   std::string secret;
 };
 
-// Re-encryption jobs (issue 3): one row per job, one progress row per column, failures apart.
+// Re-encryption jobs: one row per job, one progress row per column, failures apart.
 struct JobColumnProgress {
   ColumnRef column;
   std::optional<RowKey> checkpoint;  // every row at or before it has been committed
@@ -125,7 +125,7 @@ struct FailureRecord {
   int64_t recorded_at = 0;
 };
 
-// Shared jobs (issue 4): several processes share one job by leasing key ranges of its columns.
+// Shared jobs: several processes share one job by leasing key ranges of its columns.
 // A range holds the keys in (lower, upper] (nullopt: unbounded on that side) and its own
 // checkpoint; a process owns it while its lease runs, and a range whose lease expired (its
 // process died) can be claimed by another.
@@ -145,7 +145,7 @@ struct RangeCounts {
   uint64_t done = 0;
 };
 
-// Disaster recovery and nodes (issue 6).
+// Disaster recovery and nodes.
 // A backup was taken: when, of which root version (by fingerprint) and keyring revision. The
 // database records that a backup exists, never the file or its passphrase.
 struct BackupRecord {
@@ -214,7 +214,7 @@ class Store {
       std::function<Result<KeyringRecords>(const std::optional<KeyringRecords>& current)>;
   virtual Status UpdateKeyring(const KeyringChange& change) = 0;
 
-  // Encryptions made per master version (the GCM nonce budget, DESIGN §8).
+  // Encryptions made per master version (the GCM nonce budget, docs/formats.md).
   virtual Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) = 0;
   virtual Result<std::map<uint32_t, uint64_t>> LoadEncryptions() = 0;
 
@@ -311,7 +311,7 @@ class Store {
                             const std::optional<RowKey>& checkpoint, int64_t lease_ms, bool done);
   virtual Result<RangeCounts> CountRanges(int64_t job_id);
 
-  // ---- Disaster recovery and nodes (issue 6) ---------------------------------------------------
+  // ---- Disaster recovery and nodes ---------------------------------------------------
   // Wrapper stores in tests may keep the defaults (kInternal "not supported").
   // udmg_meta.keyring_id; "" when `init` has not run.
   virtual Result<std::string> KeyringId();

@@ -14,7 +14,7 @@ struct LabelVersion {
 };
 
 // The version of a "udmg:v<N>:" or "udmg:b<N>:" group label: N canonical decimal (1.., no leading
-// zero, fits uint32), as DESIGN §2 defines the envelope; nullopt for anything else.
+// zero, fits uint32), as docs/formats.md defines the envelope; nullopt for anything else.
 std::optional<LabelVersion> VersionOfLabel(std::string_view label) {
   constexpr std::string_view kMagic = "udmg:";
   constexpr size_t kHeadSize = kMagic.size() + 1;  // "udmg:v" or "udmg:b"

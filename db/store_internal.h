@@ -83,7 +83,7 @@ Status LeaseLost(const JobRange& range);
 // Seconds since the Unix epoch.
 int64_t UnixNow();
 
-// ---- Disaster recovery and nodes (issue 6) ---------------------------------------------------
+// ---- Disaster recovery and nodes ---------------------------------------------------
 
 // Calls a caller's keyring change inside the store's transaction; an exception it throws becomes
 // kInternal (the transaction then rolls back). The message comes from our own code, never keys.

@@ -1,4 +1,4 @@
-// Backup files of the key material (issue 6): what recovery needs, sealed under a passphrase with
+// Backup files of the key material: what recovery needs, sealed under a passphrase with
 // scrypt (OpenSSL 3 EVP_KDF) and AES-256-GCM. Pure: bytes in, bytes out; cli/ reads and writes
 // the file. Format (normative, docs/formats.md "Backup file"):
 //

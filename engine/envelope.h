@@ -1,4 +1,4 @@
-// The value envelope (DESIGN §2, normative): "udmg:v<N>:<B64>", N the K1 version in decimal
+// The value envelope (docs/formats.md, normative): "udmg:v<N>:<B64>", N the K1 version in decimal
 // without leading zeros, B64 standard base64 with padding of nonce(12) ‖ ciphertext ‖ tag(16),
 // AES-256-GCM with AAD = the ASCII prefix "udmg:v<N>:". A value without the "udmg:" prefix is
 // legacy plaintext.

@@ -1,4 +1,4 @@
-// The key hierarchy (DESIGN §2): root versions (K0), master versions (K1, stored as K3 = Fernet of
+// The key hierarchy (docs/formats.md): root versions (K0), master versions (K1, stored as K3 = Fernet of
 // K1 under K0), the active version, and the rotation rules. Pure: the records come from and go to
 // db::Store, which writes them in one transaction under the keyring lock.
 //

@@ -1,4 +1,4 @@
-// What `passphrase-restore` and `prune-keys` do to the keyring, as pure functions (issue 6): the
+// What `passphrase-restore` and `prune-keys` do to the keyring, as pure functions: the
 // store applies the result in one transaction under the keyring lock, with the value counts taken
 // under that same lock. Decisions: docs/disaster-recovery.md.
 //

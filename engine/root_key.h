@@ -1,4 +1,4 @@
-// K0, the root key: parsing from the environment or a file, and its fingerprint (DESIGN §2).
+// K0, the root key: parsing from the environment or a file, and its fingerprint (docs/formats.md).
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
-// Live control of a running job (issue 3 item 6): status, pause, resume, rate, batch-size.
+// Live control of a running job: status, pause, resume, rate, batch-size.
 //
-// Two layers, so that the metrics issue can put the same commands on HTTP:
+// Two layers, so that the HTTP listener can carry the same commands:
 //  - ControlCommands: parses one command line and runs it against a Throttle (and a
 //    ProgressTracker for status); returns one JSON reply line. No I/O.
 //  - ControlServer / SendControlCommand: the transport, a Unix domain socket (mode 0600, owner's

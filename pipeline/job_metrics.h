@@ -1,4 +1,4 @@
-// The metrics of one job run (metrics contract, table "Per job run"; DESIGN §6), for `reencrypt`,
+// The metrics of one job run (metrics contract, table "Per job run"; docs/operations.md), for `reencrypt`,
 // `rotate-* --reencrypt` and `sweep`. Nothing is done per row:
 //  - counters and histograms (rows by column and result, batches, failures, per-stage batch
 //    durations) live in a metrics::Registry and move once per committed batch, from the

@@ -75,7 +75,7 @@ Result<KeyState> ReadKeyState(db::Store& store) {
     for (const MasterKeyRecord& master : keyring->masters) {
       if (master.state == MasterKeyState::kActive) state.active_master_version = master.version;
     }
-    // The current root version is the one with no wrapped key (DESIGN §4), the newest.
+    // The current root version is the one with no wrapped key (docs/storage.md), the newest.
     for (const RootKeyRecord& root : keyring->roots) {
       state.active_root_version = std::max(state.active_root_version, root.version);
     }

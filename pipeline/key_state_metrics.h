@@ -42,7 +42,7 @@ struct KeyState {
   uint32_t active_master_version = 0;             // 0 when the database has no keyring
   uint32_t active_root_version = 0;
   std::map<std::string, int64_t> last_success;    // job kind -> Unix seconds, when known
-  std::vector<NodeAssessment> nodes;              // udmg_nodes against the keyring (issue 6)
+  std::vector<NodeAssessment> nodes;              // udmg_nodes against the keyring
 };
 
 // How far back ReadKeyState looks for the last "done" job of a kind when the newest finished job

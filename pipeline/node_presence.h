@@ -1,4 +1,4 @@
-// Node key consistency (issue 6): who this process is (node id, host, pid, program), the record it
+// Node key consistency: who this process is (node id, host, pid, program), the record it
 // leaves in udmg_nodes when it opens the keyring (with the root version its K0 matches, found by
 // fingerprint, or none for an unknown K0), and how a recorded node stands against the keyring as
 // it is now. `status`, `doctor` and the udmg_node_* metrics all read nodes through AssessNodes, so

@@ -1,4 +1,4 @@
-// The GCM nonce budget (DESIGN §8): random 96-bit nonces bound one master version to 2^32
+// The GCM nonce budget (docs/security.md): random 96-bit nonces bound one master version to 2^32
 // encryptions. Every encryption is counted in the store per version, and a warning goes out once
 // a version has passed kNonceWarnEncryptions, well before the bound.
 //

@@ -1,4 +1,4 @@
-// Progress of a re-encryption job for a person (DESIGN §5, issue 3 item 7): on a terminal one live
+// Progress of a re-encryption job for a person (docs/reencryption.md): on a terminal one live
 // line (done/total, rows/s, ETA once 1% is done, time throttled) rewritten in place at most a few
 // times a second; otherwise plain lines every few seconds, for logs.
 //

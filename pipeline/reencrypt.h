@@ -1,4 +1,4 @@
-// The re-encryption job (DESIGN §5, issue 3): moves every stored value of the registered columns
+// The re-encryption job (docs/reencryption.md): moves every stored value of the registered columns
 // to the keyring's active master version through a oneTBB flow graph
 //
 //   tickets ─► limiter (batches in flight) ─► fetch (serial, keyset pagination over stale rows)
@@ -119,7 +119,7 @@ struct ReencryptOptions {
   std::atomic<int64_t>* batches_in_flight_now = nullptr;
   ReencryptHooks hooks;
   WarningSink warn = StderrWarningSink();   // nonce-budget warnings
-  // Shared job (issue 4): several processes share one job by leasing key ranges of its columns
+  // Shared job: several processes share one job by leasing key ranges of its columns
   // (docs/reencryption.md, "Several processes, one job"). Off: one process runs the job as above.
   bool shared = false;
   std::chrono::milliseconds lease{30000};   // a range whose lease ran out is claimed again

@@ -1,4 +1,4 @@
-// The library API for the server's own code (DESIGN §3, gradual migration): read a value
+// The library API for the server's own code (docs/operator-guide.md, gradual migration): read a value
 // (decrypt; if stale, re-encrypt under the active version and compare-and-swap it back), write a
 // value under the active version, and notice a rotation made by another process before writing.
 //

@@ -1,4 +1,4 @@
-// The gradual sweep (DESIGN §3): migrates stale values of every registered column to the active
+// The gradual sweep (docs/operator-guide.md): migrates stale values of every registered column to the active
 // master version, in bounded runs for cron. It is the re-encryption pipeline (pipeline/reencrypt.h)
 // run as a job of kind "sweep": keyset pagination over stale rows, parallel decrypt/encrypt,
 // batched compare-and-swap (a concurrent writer is never overwritten), checkpoints. A sweep stopped

@@ -1,4 +1,4 @@
-// Throttle for the re-encryption pipeline (DESIGN §5, issue 3 item 6), after gh-ost and
+// Throttle for the re-encryption pipeline (docs/reencryption.md), after gh-ost and
 // pt-online-schema-change: a rows-per-second limit (token bucket), a batch size that adapts toward a
 // target write time, a pause while write latency is above a bound, and a manual pause. Every
 // setting can change while the job runs (control channel). Seconds spent throttled are recorded by

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end re-encryption benchmark on PostgreSQL (issue 4 item 5; figures in docs/performance.md).
+# End-to-end re-encryption benchmark on PostgreSQL (figures in docs/performance.md).
 #
 #   scripts/bench-postgres.sh [ROWS ...]      default: 1000000 (100000 for a quick run)
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end re-encryption benchmark on SQLite (issue 3 item 9; figures in docs/performance.md).
+# End-to-end re-encryption benchmark on SQLite (figures in docs/performance.md).
 #
 #   scripts/bench.sh [ROWS ...]        default: 100000 1000000
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fails when a ctest log shows a key (issue 7: no key in any output or log of the test suite).
+"""Fails when a ctest log shows a key (no key in any output or log of the test suite).
 
     scripts/check-test-log.py BUILD_DIR
 

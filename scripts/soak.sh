@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soak: re-encryption of millions of rows by the real udmg-server, memory sampled over time
-# (issue 7 item 2; figures in docs/performance.md). Not run in CI.
+# (figures in docs/performance.md). Not run in CI.
 #
 #   scripts/soak.sh [--backend sqlite|postgresql] [ROWS ...]     default: sqlite, 1000000 10000000
 # Bad arguments (a backend other than sqlite|postgresql, ROWS not a positive integer): exit 2. A

@@ -1,4 +1,4 @@
-// PgStore, disaster recovery and nodes (issue 6): backups taken, nodes seen, keyring rows set
+// PgStore, disaster recovery and nodes: backups taken, nodes seen, keyring rows set
 // aside, and the checked keyring change (value counts and the running-job check in the same
 // transaction, under the keyring's advisory lock).
 #include <string>

@@ -167,7 +167,7 @@ Status PgStore::UpdateKeyring(const KeyringChange& change) {
 Status PgStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) {
   if (by_version.empty()) return Status::Ok();
   // Run again after a lost COMMIT: that can only over-count, so the nonce warning comes earlier,
-  // never later (DESIGN §8); under-counting is what must not happen.
+  // never later (docs/security.md); under-counting is what must not happen.
   return connection_->RunStatus(
       "counting encryptions per master version", Retry::kIdempotent,
       [&](pqxx::connection& live) -> Status {

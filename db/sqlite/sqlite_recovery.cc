@@ -1,4 +1,4 @@
-// SqliteStore, disaster recovery and nodes (issue 6): backups taken, nodes seen, keyring rows set
+// SqliteStore, disaster recovery and nodes: backups taken, nodes seen, keyring rows set
 // aside, and the checked keyring change (value counts and the running-job check under the lock).
 #include <string>
 #include <vector>

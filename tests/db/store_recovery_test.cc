@@ -1,4 +1,4 @@
-// Store disaster recovery and nodes (issue 6) on every backend: backups recorded, nodes upserted,
+// Store disaster recovery and nodes on every backend: backups recorded, nodes upserted,
 // and the checked keyring change (value counts per version and column under the lock, the
 // running-job refusal, keyring id, archived rows, all-or-nothing writes, serialization).
 #include <algorithm>

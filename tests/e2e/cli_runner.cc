@@ -447,7 +447,7 @@ std::string UdmgServer::database_url() const {
   return postgres_ != nullptr ? postgres_->url() : "sqlite:" + database_.string();
 }
 
-// udmg_nodes rows are presence bookkeeping (issue 6): every command that opens the keyring, even
+// udmg_nodes rows are presence bookkeeping: every command that opens the keyring, even
 // a refused one, refreshes its node's row. They are not stored data, so dumps leave them out.
 static std::string WithoutNodeRows(const std::string& dump) {
   std::istringstream in(dump);

@@ -1,4 +1,4 @@
-// Steps shared by the doctor and node-registry end-to-end tests (issue 6): run `doctor --json`,
+// Steps shared by the doctor and node-registry end-to-end tests: run `doctor --json`,
 // pick findings out of it, record a keyring backup row as `passphrase-backup` would, and read one
 // sample of `udmg-server metrics`.
 //

@@ -1,4 +1,4 @@
-// `udmg-server doctor` end to end on every backend (issue 6, docs/doctor.md): each check, its
+// `udmg-server doctor` end to end on every backend (docs/doctor.md): each check, its
 // status and fix, the exit code (13 when any finding is a problem, warnings do not count), the
 // JSON document, and that doctor writes nothing but its own node row.
 #include <gtest/gtest.h>

@@ -69,7 +69,7 @@ void ExpectOneErrorLine(const ProcessResult& result, int code);
 // Expects that none of `keys_hex` appears (case-insensitively) in stdout or stderr.
 void ExpectNoKeyIn(const ProcessResult& result, const std::vector<std::string>& keys_hex);
 
-// The K0 fingerprint of DESIGN §2, computed here independently of the binary: lowercase hex of
+// The K0 fingerprint of docs/formats.md, computed here independently of the binary: lowercase hex of
 // the first 16 bytes of HMAC-SHA256(key = K0, message = "udmg-k0-fingerprint").
 std::string FingerprintOf(const std::string& key_hex);
 

@@ -1,4 +1,4 @@
-// Node key consistency end to end on every backend (issue 6, docs/doctor.md): every process that
+// Node key consistency end to end on every backend (docs/doctor.md): every process that
 // opens the keyring records its node, even when its K0 is refused; `status`, `doctor` and the
 // udmg_node_* metrics name the nodes on an older or unknown K0.
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Bad input to passphrase-backup, passphrase-restore and prune-keys: exactly one line on stderr,
 // the documented exit code, no key or passphrase in any output, the database dump unchanged and
-// no file left where none was asked for (DESIGN §8). On every backend.
+// no file left where none was asked for (docs/security.md). On every backend.
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,4 +1,4 @@
-// Disaster recovery end to end on the binary (issue 6), on every backend: passphrase-backup,
+// Disaster recovery end to end on the binary, on every backend: passphrase-backup,
 // passphrase-restore and prune-keys in the scenarios of docs/disaster-recovery.md. The backups use
 // the default scrypt cost, so each test keeps its backup/restore invocations few.
 #include <gtest/gtest.h>

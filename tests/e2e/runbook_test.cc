@@ -123,8 +123,8 @@ TEST_P(RunbookTest, RotateK0ThenMasterKeyMigratesGraduallyWithoutLosingAValue) {
   }
 }
 
-// The maintenance-window variant: --reencrypt migrates every value at once. (The CLI contract of
-// the first issue said --reencrypt was not there yet, a usage error; the binary has it now.)
+// The maintenance-window variant: --reencrypt migrates every value at once. (--reencrypt
+// was once a usage error; the binary has it now.)
 TEST_P(RunbookTest, RotationsWithReencryptMigrateEveryValueAtOnce) {
   TempDir dir;
   UdmgServer server(dir.path());

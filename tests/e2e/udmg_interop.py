@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent implementation of the udmg-keys stored formats (DESIGN.md §2), written with
+"""An independent implementation of the udmg-keys stored formats (docs/formats.md), written with
 Python's `cryptography` package, used by the end-to-end tests to check what udmg-server stores.
 
   inspect --db FILE --k0 HEX [--old-k0 HEX]...

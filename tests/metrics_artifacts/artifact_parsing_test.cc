@@ -115,7 +115,7 @@ TEST(ArtifactParsingTest, MakesGithubStyleAnchors) {
             (std::set<std::string>{"top", "two-words"}));
 }
 
-// metrics/metric_names.txt is the contract's list: names follow DESIGN §6 conventions.
+// metrics/metric_names.txt is the contract's list: names follow the conventions of docs/operations.md.
 TEST(MetricNamesFileTest, ListsTheContractFamiliesWithPrometheusConventions) {
   std::vector<std::string> errors;
   std::vector<MetricFamily> families =

@@ -82,7 +82,7 @@ std::string ReadSourceFile(const std::filesystem::path& relative) {
   std::filesystem::path path = SourcePath(relative);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    ADD_FAILURE() << path << " is missing: it is one of the SRE artifacts of issue 5";
+    ADD_FAILURE() << path << " is missing: it is one of the SRE artifacts (metrics/README.md)";
     return {};
   }
   return ReadFile(path);

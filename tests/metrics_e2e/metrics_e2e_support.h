@@ -1,4 +1,4 @@
-// Helpers for the end-to-end metrics tests of udmg-server (issue 5): the listening port a job
+// Helpers for the end-to-end metrics tests of udmg-server: the listening port a job
 // prints, HTTP calls, reading an exposition, the contract's family names
 // (metrics/metric_names.txt) and the key material that must never appear in any output.
 //

@@ -1,5 +1,5 @@
-// Live control and the run-time budget of the re-encryption job through the binary (issue 3 item
-// 6): a running `reencrypt` is driven with `udmg-server reencrypt --control ...` (rate, rate=,
+// Live control and the run-time budget of the re-encryption job through the binary:
+// a running `reencrypt` is driven with `udmg-server reencrypt --control ...` (rate, rate=,
 // pause, status, resume, batch-size=) and its own status replies must follow; `--run-time` stops
 // it at a batch boundary with exit 10. No assertion is on elapsed time: waits poll the job's
 // status a bounded number of times, and a low --rate keeps the job running while it is driven.

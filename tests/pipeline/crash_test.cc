@@ -1,4 +1,4 @@
-// Crash safety of the re-encryption job through the binary (issue 3 item 4): kill -9 at 20 or
+// Crash safety of the re-encryption job through the binary: kill -9 at 20 or
 // more random instants, then the same command again, ends with every value migrated and every
 // plaintext intact (checked by the independent Python implementation, tests/e2e/udmg_interop.py).
 // Also SIGTERM and the stop file: stop at a batch boundary, exit 10, resume.

@@ -320,7 +320,7 @@ TEST_P(ReencryptTest, ConcurrentWritesWinAndAreCountedAsConflicts) {
   }
 }
 
-// Issue 3 item 8 at the library level: two application writers run during the job, one through
+// Live writers at the library level: two application writers run during the job, one through
 // SecretsClient with the current keyring, one with a stale keyring (the old version, never
 // refreshed). No update is lost and no stale value is left when the job says done.
 TEST_P(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
