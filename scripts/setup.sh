@@ -9,7 +9,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-cryptography
-  help2man dpkg-dev man-db systemd file
+  help2man dpkg-dev man-db systemd file curl
   postgresql-15 prometheus prometheus-pushgateway prometheus-node-exporter
 )
 missing=()
