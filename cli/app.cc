@@ -82,7 +82,7 @@ std::string VersionText() {
 std::string_view CommandArgument(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--db") {
+    if (arg == "--db" || arg == "--log-format") {  // the global options that take a value
       ++i;
     } else if (!arg.starts_with("-")) {
       return arg;
@@ -117,6 +117,18 @@ Status FlushStdout() {
                     "(disk space, a closed file) before running it again");
 }
 
+// --log-format read before parsing, so that a usage error is already a JSON line.
+std::string PreScannedLogFormat(int argc, char** argv) {
+  std::string format = "text";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--log-format" && i + 1 < argc) format = argv[i + 1];
+    if (arg.starts_with("--log-format=")) format = arg.substr(std::string_view("--log-format=").size());
+  }
+  if (format == "json") SetLogFormat(LogFormat::kJson);
+  return format;
+}
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -129,6 +141,11 @@ int RunCli(int argc, char** argv) {
   app.add_option("--db", global.database_url,
                  "database URL: sqlite:PATH or postgresql://...; default $UDMG_DATABASE_URL, "
                  "else sqlite:udmg.db");
+
+  std::string log_format = PreScannedLogFormat(argc, argv);
+  app.add_option("--log-format", log_format,
+                 "stderr lines as text (default) or as one JSON object per line (docs/json.md)")
+      ->check(CLI::IsMember({"text", "json"}));
 
   Action action;
   AddKeyringCommands(app, global, action);
@@ -155,6 +172,7 @@ int RunCli(int argc, char** argv) {
     return PrintError(Error{ErrorCode::kUsage, UsageMessage(error, app, argc, argv)});
   }
   WipeKeyArguments(argc, argv);
+  if (log_format == "json") SetLogFormat(LogFormat::kJson);
   if (!action) {
     return PrintError(Error{ErrorCode::kUsage, "no command given (see `udmg-server --help`)"});
   }

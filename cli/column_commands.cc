@@ -6,6 +6,7 @@
 
 #include "cli/column_name.h"
 #include "cli/commands.h"
+#include "cli/json_reports.h"
 #include "cli/output.h"
 #include "engine/envelope.h"
 #include "pipeline/reencrypt.h"
@@ -52,9 +53,13 @@ Status RunAdd(const GlobalOptions& global, const ColumnArgs& args) {
   return WarnWhenEnvelopesMayNotFit(*store, column);
 }
 
-Status RunList(const GlobalOptions& global) {
+Status RunList(const GlobalOptions& global, bool as_json) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(auto columns, store->ListColumns());
+  if (as_json) {
+    PrintJson(ColumnsJson(columns));
+    return Status::Ok();
+  }
   for (const db::ColumnRef& column : columns) {
     std::cout << column.Name() << " key=" << column.key_column;
     if (column.bound()) std::cout << " bound_since=" << *column.bound_since;
@@ -155,7 +160,11 @@ void AddColumnCommands(CLI::App& app, const GlobalOptions& global, Action& actio
   add->callback([&, args] { action = [&, args] { return RunAdd(global, *args); }; });
 
   CLI::App* list = columns->add_subcommand("list", "list the registered columns");
-  list->callback([&] { action = [&] { return RunList(global); }; });
+  auto list_json = std::make_shared<bool>(false);
+  list->add_flag("--json", *list_json, "print one JSON document (docs/json.md)");
+  list->callback([&, list_json] {
+    action = [&, list_json] { return RunList(global, *list_json); };
+  });
 
   CLI::App* remove = columns->add_subcommand("remove", "unregister TABLE.COLUMN");
   remove->add_option("column", args->name, "TABLE.COLUMN")->required();

@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "base/time_text.h"
 #include "cli/root_key_source.h"
 #include "engine/fernet.h"
 #include "engine/root_key.h"
@@ -25,25 +26,11 @@ constexpr char kRestoreFix[] =
 
 std::string Version(uint32_t version) { return "v" + std::to_string(version); }
 
-const RootKeyRecord* CurrentRoot(const KeyringRecords& keyring) {
-  for (const RootKeyRecord& root : keyring.roots) {
-    if (!root.wrapped_key.has_value()) return &root;
-  }
-  return nullptr;
-}
-
 std::string CurrentRootText(const KeyringRecords& keyring) {
   const RootKeyRecord* current = CurrentRoot(keyring);
   return current == nullptr ? "none"
                             : Version(current->version) + " (fingerprint " +
                                   current->fingerprint + ")";
-}
-
-std::optional<uint32_t> ActiveMaster(const KeyringRecords& keyring) {
-  for (const MasterKeyRecord& master : keyring.masters) {
-    if (master.state == MasterKeyState::kActive) return master.version;
-  }
-  return std::nullopt;
 }
 
 class DoctorRun {
@@ -278,7 +265,7 @@ class DoctorRun {
     const db::BackupRecord& backup = **latest;
     const RootKeyRecord* current = CurrentRoot(keyring_);
     bool other_root = current != nullptr && current->fingerprint != backup.root_fingerprint;
-    std::string when = "the last backup (" + pipeline::UtcTime(backup.taken_at) + ", root " +
+    std::string when = "the last backup (" + UtcText(backup.taken_at) + ", root " +
                        Version(backup.root_version) + ")";
     if (keyring_.revision <= backup.keyring_revision && !other_root) {
       Add("backup", FindingStatus::kOk, when + " holds the keyring as it is");
@@ -343,7 +330,8 @@ class DoctorRun {
   // Values under older master versions (left by a rotation without --reencrypt), legacy
   // plaintext, and values nothing can read: under a version the keyring does not hold, or broken.
   void CheckValues(const std::map<std::string, db::ValueCounts>& counts) {
-    std::optional<uint32_t> active = ActiveMaster(keyring_);
+    std::optional<uint32_t> active;
+    if (const MasterKeyRecord* master = ActiveMaster(keyring_)) active = master->version;
     std::set<uint32_t> readable;
     for (const MasterKeyRecord& master : keyring_.masters) {
       if (master.state != MasterKeyState::kRetired) readable.insert(master.version);
@@ -433,7 +421,7 @@ class DoctorRun {
         Add("jobs", FindingStatus::kWarning,
             name + " job " + std::to_string(job.id) + " to master " +
                 Version(job.target_version) + " is " + job.state + " since " +
-                pipeline::UtcTime(job.updated_at) + crashed,
+                UtcText(job.updated_at) + crashed,
             resume + " resumes it");
         continue;
       }
@@ -446,7 +434,7 @@ class DoctorRun {
         ++found;
         Add("jobs", FindingStatus::kWarning,
             "the last " + name + " job " + std::to_string(failed->id) + " failed at " +
-                pipeline::UtcTime(failed->updated_at),
+                UtcText(failed->updated_at),
             "udmg-server verify lists the values that do not decrypt; then run " + resume +
                 " again");
       }

@@ -268,9 +268,7 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
         UDMG_RETURN_IF_ERROR(CheckUnchanged(current, before.revision));
-        for (const MasterKeyRecord& master : current->masters) {
-          if (master.state == MasterKeyState::kActive) previous_active = master.version;
-        }
+        if (const MasterKeyRecord* active = ActiveMaster(*current)) previous_active = active->version;
         UDMG_ASSIGN_OR_RETURN(rotated, RotateMasterKey(*current, k0, k1, NowSeconds()));
         return rotated;
       }));

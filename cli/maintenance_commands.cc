@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/duration.h"
+#include "cli/json_reports.h"
 #include "cli/metrics_outputs.h"
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
@@ -25,6 +26,7 @@ struct SweepArgs {
   double rate = 0;  // rows per second, 0 = unlimited
   bool include_plaintext = false;
   bool mark_stopped = false;
+  bool json = false;
   MetricsFlags metrics;
 };
 
@@ -44,6 +46,8 @@ Result<std::unique_ptr<pipeline::Throttle>> SweepThrottle(const SweepArgs& args)
   throttle_options.batch_size = args.batch_size;
   return pipeline::Throttle::Create(throttle_options, pipeline::SteadyClock());
 }
+
+void PrintSweepReport(const pipeline::SweepReport& report);
 
 Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
   // Before the database is opened: a bad flag or a busy port changes nothing.
@@ -77,7 +81,22 @@ Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
   Result<pipeline::SweepReport> swept = pipeline::Sweep(*client, options);
   metrics_run.Finish(swept.ok() ? SweepRunState(*swept) : pipeline::JobRunState::kFailed);
   UDMG_ASSIGN_OR_RETURN(pipeline::SweepReport report, std::move(swept));
+  SetLogJobId(report.job_id);
+  if (args.json) {
+    PrintJson(SweepJson(report));
+  } else {
+    PrintSweepReport(report);
+  }
+  if (report.failed > 0) {
+    return Error{ErrorCode::kCorruptValue,
+                 std::to_string(report.failed) +
+                     " value(s) did not decrypt and were left as they are: run `udmg-server "
+                     "verify` for details and restore them from a backup"};
+  }
+  return Status::Ok();
+}
 
+void PrintSweepReport(const pipeline::SweepReport& report) {
   for (const pipeline::SweepColumnReport& column : report.columns) {
     std::cout << column.column.Name() << ": migrated " << column.migrated << ", conflicts "
               << column.conflicts << ", failed " << column.failed << ", remaining "
@@ -94,13 +113,6 @@ Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
             << pipeline::SweepStopName(report.stop) << ": migrated " << report.migrated
             << ", conflicts " << report.conflicts << ", failed " << report.failed
             << ", remaining " << report.remaining << "\n";
-  if (report.failed > 0) {
-    return Error{ErrorCode::kCorruptValue,
-                 std::to_string(report.failed) +
-                     " value(s) did not decrypt and were left as they are: run `udmg-server "
-                     "verify` for details and restore them from a backup"};
-  }
-  return Status::Ok();
 }
 
 std::string ExampleKeys(const pipeline::VersionFailures& failures) {
@@ -135,22 +147,27 @@ void PrintColumn(const pipeline::ColumnVerification& column) {
   }
 }
 
-Status RunVerify(const GlobalOptions& global) {
+Status RunVerify(const GlobalOptions& global, bool as_json) {
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
   UDMG_ASSIGN_OR_RETURN(pipeline::VerifyReport report, pipeline::Verify(*client, {}));
-  for (const pipeline::ColumnVerification& column : report.columns) PrintColumn(column);
-  std::cout << "verify: ok " << report.ok() << ", plaintext " << report.plaintext()
-            << ", failed " << report.failed() << "\n";
+  if (as_json) {
+    PrintJson(VerifyJson(report));
+  } else {
+    for (const pipeline::ColumnVerification& column : report.columns) PrintColumn(column);
+    std::cout << "verify: ok " << report.ok() << ", plaintext " << report.plaintext()
+              << ", failed " << report.failed() << "\n";
+  }
+  const std::string where = as_json ? "in the JSON document" : "listed above";
   if (report.unaddressable() > 0) {
     return Error{ErrorCode::kCorruptValue,
                  std::to_string(report.unaddressable()) +
-                     " value(s) sit in rows whose key is NULL and were not checked (listed "
-                     "above): give those rows a key, or clear the values"};
+                     " value(s) sit in rows whose key is NULL and were not checked (" + where +
+                     "): give those rows a key, or clear the values"};
   }
   if (report.failed() > 0) {
     return Error{ErrorCode::kCorruptValue,
-                 std::to_string(report.failed()) +
-                     " value(s) did not decrypt (listed above): restore them from a backup"};
+                 std::to_string(report.failed()) + " value(s) did not decrypt (" + where +
+                     "): restore them from a backup"};
   }
   return Status::Ok();
 }
@@ -173,6 +190,7 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
   sweep->add_flag("--mark-stopped", args->mark_stopped,
                   "mark the running sweep stopped after its process died (kill -9, a lost node): "
                   "needs no key, signals nothing; the next run resumes it");
+  sweep->add_flag("--json", args->json, "print the summary as one JSON document (docs/json.md)");
   AddMetricsFlags(sweep, args->metrics);
   sweep->callback([&, args] {
     action = [&, args] {
@@ -183,7 +201,11 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
 
   CLI::App* verify = app.add_subcommand(
       "verify", "decrypt every registered value and report failures (exit 5 if any)");
-  verify->callback([&] { action = [&] { return RunVerify(global); }; });
+  auto verify_json = std::make_shared<bool>(false);
+  verify->add_flag("--json", *verify_json, "print one JSON document (docs/json.md)");
+  verify->callback([&, verify_json] {
+    action = [&, verify_json] { return RunVerify(global, *verify_json); };
+  });
 }
 
 }  // namespace udmg::cli

@@ -161,8 +161,8 @@ Result<std::unique_ptr<MetricsOutputs>> MetricsOutputs::Start(const MetricsFlags
     outputs->exposer_->RegisterCollectable(outputs->registry_);
     outputs->exposer_->RegisterCollectable(outputs->key_state_);
     outputs->AddControlRoutes();
-    // Exactly this line: scripts and tests read the port from it.
-    std::cerr << "metrics: listening on " << outputs->exposer_->MetricsUrl() << std::endl;
+    // Exactly this line (the message of a JSON log line): scripts and tests read the port from it.
+    PrintNotice("metrics: listening on " + outputs->exposer_->MetricsUrl());
   }
   return outputs;
 }

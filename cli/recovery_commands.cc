@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/time_text.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/passphrase_input.h"
@@ -37,15 +38,6 @@ constexpr char kToolVersion[] = "udmg-server " UDMG_TOOL_VERSION;
 #else
 constexpr char kToolVersion[] = "udmg-server";
 #endif
-
-std::string UtcTime(int64_t unix_seconds) {
-  std::time_t time = static_cast<std::time_t>(unix_seconds);
-  std::tm parts{};
-  gmtime_r(&time, &parts);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
 
 // "1 (decrypt_only), 2 (active)"
 std::string MasterVersionsText(const KeyringRecords& records) {
@@ -277,7 +269,7 @@ void PrintRestore(const RestoreArgs& args, const BackupContents& backup, const R
     return;
   }
   std::cout << "backup " << args.input << " opens: keyring " << backup.keyring_id << " revision "
-            << backup.keyring_revision << ", taken " << UtcTime(backup.created_at)
+            << backup.keyring_revision << ", taken " << Rfc3339(backup.created_at)
             << ", root version " << backup.root_version << " (fingerprint "
             << backup.root_fingerprint << "), master versions "
             << MasterVersionsText(backup.records) << "\n";

@@ -13,7 +13,9 @@
 #include <stop_token>
 #include <thread>
 
+#include "base/time_text.h"
 #include "cli/duration.h"
+#include "cli/json_reports.h"
 #include "cli/output.h"
 #include "db/statement_cancel.h"
 #include "pipeline/control.h"
@@ -103,18 +105,6 @@ Result<pipeline::Duration> OptionalDuration(const std::optional<std::string>& te
 std::string SecondsText(std::chrono::steady_clock::duration elapsed) {
   char text[32];
   std::snprintf(text, sizeof text, "%.2f s", std::chrono::duration<double>(elapsed).count());
-  return text;
-}
-
-// Unix seconds as "2026-11-27 08:39:03 UTC" (job timestamps are stored as Unix seconds).
-std::string UtcText(int64_t unix_seconds) {
-  std::time_t time = static_cast<std::time_t>(unix_seconds);
-  std::tm utc{};
-  char text[32];
-  if (gmtime_r(&time, &utc) == nullptr ||
-      std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc) == 0) {
-    return std::to_string(unix_seconds);
-  }
   return text;
 }
 
@@ -341,6 +331,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
     throttle->RecordBatchWrite(batch.rows, batch.write_time);
   };
   options.hooks.on_progress = [&](const pipeline::ProgressSnapshot& snapshot) {
+    SetLogJobId(snapshot.job_id);
     tracker.Update(snapshot.done, snapshot.total);
   };
   metrics_run.Instrument(options.hooks, options.batches_in_flight_now);
@@ -348,7 +339,11 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   std::optional<pipeline::ProgressReporter> reporter;
   if (!flags.no_progress) {
     pipeline::ProgressReporterOptions reporter_options;
-    reporter_options.terminal = isatty(STDERR_FILENO) == 1;
+    if (CurrentLogFormat() == LogFormat::kJson) {
+      reporter_options.log_line = [](std::string_view line) { PrintNotice(line); };
+    } else {
+      reporter_options.terminal = isatty(STDERR_FILENO) == 1;
+    }
     reporter.emplace(tracker, throttle.get(), stderr, clock, reporter_options);
     reporter->Start();
   }
@@ -358,7 +353,12 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   metrics_run.Finish(report.ok() ? pipeline::FinalRunState(*report)
                                  : pipeline::JobRunState::kFailed);
   if (!report.ok()) return report.status();
-  PrintReport(*report, kind);
+  SetLogJobId(report->job_id);
+  if (flags.json) {
+    PrintJson(ReencryptJson(*report));
+  } else {
+    PrintReport(*report, kind);
+  }
   return pipeline::ReportStatus(*report);
 }
 
@@ -376,6 +376,8 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
       "reencrypt", "migrate every registered value to the active master key now (resumable: run "
                    "it again after an interruption)");
   AddJobFlags(reencrypt, args->flags);
+  reencrypt->add_flag("--json", args->flags.json,
+                      "print the summary as one JSON document (docs/json.md)");
   reencrypt->add_flag("--resume", args->resume,
                       "only continue an interrupted job (exit 6 if none)");
   reencrypt->add_flag("--status", args->status, "show the unfinished job and exit");

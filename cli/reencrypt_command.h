@@ -36,6 +36,7 @@ struct JobFlags {
   std::string lease = "30s";                 // a dead process's range is claimed after this
   uint64_t range_rows = 50000;               // stale rows per key range of a new shared job
   MetricsFlags metrics;                      // --metrics-listen, --metrics-textfile, --pushgateway
+  bool json = false;                         // the summary as one JSON document (reencrypt only)
 };
 
 // Adds the shared flags to `command`.

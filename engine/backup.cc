@@ -409,13 +409,6 @@ Error Corrupt(const std::string& what) {
                    "): the backup cannot restore this keyring; use another backup"};
 }
 
-const RootKeyRecord* FindRoot(const KeyringRecords& records, uint32_t version) {
-  for (const RootKeyRecord& root : records.roots) {
-    if (root.version == version) return &root;
-  }
-  return nullptr;
-}
-
 // Distinct versions, the backup's root as the one current root, exactly one active master.
 Status CheckShape(const BackupContents& contents) {
   std::set<uint32_t> versions;

@@ -9,6 +9,51 @@
 #include "engine/root_key.h"
 
 namespace udmg {
+
+// ---- Look-ups ----------------------------------------------------------------------------------
+
+namespace {
+template <typename Record, typename Records, typename Match>
+Record* FindFirst(Records& records, Match match) {
+  for (Record& record : records) {
+    if (match(record)) return &record;
+  }
+  return nullptr;
+}
+}  // namespace
+
+const RootKeyRecord* FindRoot(const KeyringRecords& records, uint32_t version) {
+  return FindFirst<const RootKeyRecord>(
+      records.roots, [&](const RootKeyRecord& root) { return root.version == version; });
+}
+
+const RootKeyRecord* FindRootByFingerprint(const KeyringRecords& records,
+                                           std::string_view fingerprint) {
+  return FindFirst<const RootKeyRecord>(
+      records.roots, [&](const RootKeyRecord& root) { return root.fingerprint == fingerprint; });
+}
+
+const RootKeyRecord* CurrentRoot(const KeyringRecords& records) {
+  return FindFirst<const RootKeyRecord>(
+      records.roots, [](const RootKeyRecord& root) { return !root.wrapped_key; });
+}
+
+const MasterKeyRecord* FindMaster(const KeyringRecords& records, uint32_t version) {
+  return FindFirst<const MasterKeyRecord>(
+      records.masters, [&](const MasterKeyRecord& master) { return master.version == version; });
+}
+
+MasterKeyRecord* FindMaster(KeyringRecords& records, uint32_t version) {
+  return FindFirst<MasterKeyRecord>(
+      records.masters, [&](const MasterKeyRecord& master) { return master.version == version; });
+}
+
+const MasterKeyRecord* ActiveMaster(const KeyringRecords& records) {
+  return FindFirst<const MasterKeyRecord>(records.masters, [](const MasterKeyRecord& master) {
+    return master.state == MasterKeyState::kActive;
+  });
+}
+
 namespace {
 
 constexpr std::string_view kRestoreHint =
@@ -17,21 +62,6 @@ constexpr std::string_view kRestoreHint =
 Error Inconsistent(const std::string& what) {
   return Error{ErrorCode::kCorruptValue,
                "the stored keyring is inconsistent (" + what + ")" + std::string(kRestoreHint)};
-}
-
-const RootKeyRecord* FindRoot(const KeyringRecords& records, uint32_t version) {
-  for (const RootKeyRecord& root : records.roots) {
-    if (root.version == version) return &root;
-  }
-  return nullptr;
-}
-
-// The current root version is the one stored without a wrapped key.
-const RootKeyRecord* CurrentRoot(const KeyringRecords& records) {
-  for (const RootKeyRecord& root : records.roots) {
-    if (!root.wrapped_key) return &root;
-  }
-  return nullptr;
 }
 
 Status ValidateRoots(const KeyringRecords& records) {

@@ -54,6 +54,16 @@ struct KeyringRecords {
   bool operator==(const KeyringRecords&) const = default;
 };
 
+// Look-ups over the records: the one home of "which record is it". Null when there is none.
+const RootKeyRecord* FindRoot(const KeyringRecords& records, uint32_t version);
+const RootKeyRecord* FindRootByFingerprint(const KeyringRecords& records,
+                                           std::string_view fingerprint);
+// The current root is the one version stored without a wrapped key (docs/storage.md).
+const RootKeyRecord* CurrentRoot(const KeyringRecords& records);
+const MasterKeyRecord* FindMaster(const KeyringRecords& records, uint32_t version);
+MasterKeyRecord* FindMaster(KeyringRecords& records, uint32_t version);
+const MasterKeyRecord* ActiveMaster(const KeyringRecords& records);
+
 // Where a process's K0 stands in the root-key history, found by fingerprint.
 enum class RootKeyStanding { kCurrent, kOlder, kUnknown };
 struct RootKeyCheck {

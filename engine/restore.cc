@@ -18,42 +18,6 @@ std::string Num(uint64_t value) { return std::to_string(value); }
 
 // ---- Look-ups --------------------------------------------------------------------------------
 
-const RootKeyRecord* FindRoot(const KeyringRecords& records, uint32_t version) {
-  for (const RootKeyRecord& root : records.roots) {
-    if (root.version == version) return &root;
-  }
-  return nullptr;
-}
-
-const RootKeyRecord* FindRootByFingerprint(const KeyringRecords& records,
-                                           std::string_view fingerprint) {
-  for (const RootKeyRecord& root : records.roots) {
-    if (root.fingerprint == fingerprint) return &root;
-  }
-  return nullptr;
-}
-
-const RootKeyRecord* CurrentRoot(const KeyringRecords& records) {
-  for (const RootKeyRecord& root : records.roots) {
-    if (!root.wrapped_key) return &root;
-  }
-  return nullptr;
-}
-
-const MasterKeyRecord* FindMaster(const KeyringRecords& records, uint32_t version) {
-  for (const MasterKeyRecord& master : records.masters) {
-    if (master.version == version) return &master;
-  }
-  return nullptr;
-}
-
-MasterKeyRecord* FindMaster(KeyringRecords& records, uint32_t version) {
-  for (MasterKeyRecord& master : records.masters) {
-    if (master.version == version) return &master;
-  }
-  return nullptr;
-}
-
 template <typename Record>
 void SortByVersion(std::vector<Record>& records) {
   std::sort(records.begin(), records.end(),

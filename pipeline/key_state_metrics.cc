@@ -72,12 +72,11 @@ Result<KeyState> ReadKeyState(db::Store& store) {
   KeyState state;
   UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring, store.LoadKeyring());
   if (keyring) {
-    for (const MasterKeyRecord& master : keyring->masters) {
-      if (master.state == MasterKeyState::kActive) state.active_master_version = master.version;
+    if (const MasterKeyRecord* active = ActiveMaster(*keyring)) {
+      state.active_master_version = active->version;
     }
-    // The current root version is the one with no wrapped key (docs/storage.md), the newest.
-    for (const RootKeyRecord& root : keyring->roots) {
-      state.active_root_version = std::max(state.active_root_version, root.version);
+    if (const RootKeyRecord* current = CurrentRoot(*keyring)) {
+      state.active_root_version = current->version;
     }
   }
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <fstream>
 
+#include "base/time_text.h"
 #include "engine/root_key.h"
 
 namespace udmg::pipeline {
@@ -35,13 +36,6 @@ std::string HostName() {
   char name[HOST_NAME_MAX + 1] = {};
   if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "unknown-host";
   return name;
-}
-
-const RootKeyRecord* CurrentRoot(const KeyringRecords& keyring) {
-  for (const RootKeyRecord& root : keyring.roots) {
-    if (!root.wrapped_key.has_value()) return &root;
-  }
-  return nullptr;
 }
 
 }  // namespace
@@ -128,15 +122,6 @@ std::vector<NodeAssessment> AssessNodes(const std::vector<db::NodeRecord>& nodes
   return assessed;
 }
 
-std::string UtcTime(int64_t unix_seconds) {
-  std::time_t time = static_cast<std::time_t>(unix_seconds);
-  std::tm parts{};
-  if (gmtime_r(&time, &parts) == nullptr) return std::to_string(unix_seconds);
-  char text[32];
-  size_t size = std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S UTC", &parts);
-  return size == 0 ? std::to_string(unix_seconds) : std::string(text, size);
-}
-
 std::string DescribeNode(const NodeAssessment& assessment) {
   const db::NodeRecord& node = assessment.node;
   std::string line = "node " + node.node_id + " (host " + node.host + ", pid " +
@@ -158,7 +143,7 @@ std::string DescribeNode(const NodeAssessment& assessment) {
       break;
   }
   line += assessment.gone ? ", not seen since " : ", last seen ";
-  return line + UtcTime(node.last_seen);
+  return line + UtcText(node.last_seen);
 }
 
 }  // namespace udmg::pipeline

@@ -77,7 +77,5 @@ std::vector<NodeAssessment> AssessNodes(const std::vector<db::NodeRecord>& nodes
 // One line for the operator: "node gw-2 (host db2, pid 77, udmg-server sweep) on older root key
 // v1, current is v2, last seen 2024-04-05 10:11:12 UTC".
 std::string DescribeNode(const NodeAssessment& assessment);
-// "2024-04-05 10:11:12 UTC"
-std::string UtcTime(int64_t unix_seconds);
 
 }  // namespace udmg::pipeline

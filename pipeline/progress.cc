@@ -135,6 +135,9 @@ void ProgressReporter::WriteLine(const ProgressFigures& snapshot) {
     if (width < last_line_width_) line.append(last_line_width_ - width, ' ');
     last_line_width_ = width;
     std::fprintf(out_, "\r%s", line.c_str());
+  } else if (options_.log_line) {
+    options_.log_line(FormatProgressLogLine(snapshot));
+    return;
   } else {
     std::fprintf(out_, "%s\n", FormatProgressLogLine(snapshot).c_str());
   }

@@ -10,9 +10,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "pipeline/reencrypt.h"
@@ -72,6 +74,8 @@ struct ProgressReporterOptions {
   bool terminal = false;  // live line rewritten in place; else plain lines
   Duration terminal_interval = std::chrono::milliseconds(250);
   Duration log_interval = std::chrono::seconds(10);
+  // When set, plain lines go here instead of `out` (the CLI's JSON log lines).
+  std::function<void(std::string_view)> log_line;
 };
 
 // Writes progress to `out`. Tick() writes when the interval has passed (deterministic, for

@@ -10,10 +10,8 @@ namespace {
 constexpr uint32_t kFirstMasterVersion = 1;
 
 uint32_t ActiveMasterVersion(const KeyringRecords& records) {
-  for (const MasterKeyRecord& master : records.masters) {
-    if (master.state == MasterKeyState::kActive) return master.version;
-  }
-  return 0;
+  const MasterKeyRecord* active = ActiveMaster(records);
+  return active == nullptr ? 0 : active->version;
 }
 
 }  // namespace

@@ -1,0 +1,20 @@
+// Times as text, the three ways the tool writes them. Times before 1970 or past year 9999 are
+// written as their number of seconds.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace udmg {
+
+// "2026-11-27 08:39:03 UTC": what a person reads (job, node and backup times in plain output).
+std::string UtcText(int64_t unix_seconds);
+
+// "2026-11-27T08:39:03Z" (RFC 3339): times in JSON documents.
+std::string Rfc3339(int64_t unix_seconds);
+
+// "2026-11-27T08:39:03.042Z": log lines (--log-format json).
+std::string Rfc3339Millis(std::chrono::system_clock::time_point time);
+
+}  // namespace udmg
