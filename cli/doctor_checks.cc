@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "cli/key_input.h"
 #include "cli/root_key_source.h"
 #include "engine/fernet.h"
 #include "engine/root_key.h"
@@ -108,7 +109,7 @@ class DoctorRun {
       Add("root_key_env", FindingStatus::kProblem, "the root key is not set on this node", fix);
       return std::nullopt;
     }
-    Result<SecretBytes> k0 = ParseRootKey(AsText((*text)->text), (*text)->source);
+    Result<SecretBytes> k0 = RootKeyFromText(AsText((*text)->text), (*text)->source);
     if (!k0.ok()) {
       Add("root_key_env", FindingStatus::kProblem, k0.error().message,
           "set " + (*text)->source + " to the current root key, exactly 64 hex characters");

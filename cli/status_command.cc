@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/key_input.h"
 #include "cli/root_key_source.h"
 #include "engine/root_key.h"
 #include "pipeline/key_state_metrics.h"
@@ -36,7 +37,7 @@ NodeStanding CheckThisNode(const std::optional<KeyringRecords>& records) {
   if (!text.ok()) return {"unusable", std::nullopt, std::nullopt, std::nullopt, text.error().message};
   if (!*text) return {"missing", std::nullopt, std::nullopt};
   std::string source = (*text)->source;
-  auto k0 = ParseRootKey(AsText((*text)->text), source);
+  auto k0 = RootKeyFromText(AsText((*text)->text), source);
   if (!k0.ok()) return {"malformed", std::nullopt, std::nullopt, source, k0.error().message};
   if (!records) return {"unknown", std::nullopt, RootKeyFingerprint(*k0), source};
   RootKeyCheck check = CheckRootKey(*records, *k0);

@@ -1,0 +1,45 @@
+#include "cli/token_access.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "cli/key_input.h"
+
+namespace udmg::cli {
+namespace {
+
+constexpr std::string_view kWhitespace = " \t\r\n\v\f";
+
+Result<std::string> Required(std::string_view name) {
+  const char* value = std::getenv(std::string(name).c_str());
+  if (value == nullptr || *value == '\0') {
+    return Error{ErrorCode::kBadKey,
+                 "the root key is sealed by a PKCS#11 token but " + std::string(name) +
+                     " is not set: set " + std::string(kPkcs11ModuleEnv) +
+                     " to the token's module and " + std::string(kPkcs11PinFileEnv) +
+                     " to a file holding its user PIN (docs/hsm.md)"};
+  }
+  return std::string(value);
+}
+
+}  // namespace
+
+Result<hsm::TokenAccess> TokenAccessFromEnvironment() {
+  hsm::TokenAccess access;
+  UDMG_ASSIGN_OR_RETURN(access.module_path, Required(kPkcs11ModuleEnv));
+  UDMG_ASSIGN_OR_RETURN(std::string pin_file, Required(kPkcs11PinFileEnv));
+  access.pin_source = std::string(kPkcs11PinFileEnv) + " " + pin_file;
+  UDMG_ASSIGN_OR_RETURN(SecretBytes text, ReadKeyFile(pin_file, kPkcs11PinFileEnv));
+  // The PIN without the newline an editor or `echo` leaves; trimmed in place (wiped buffer).
+  const std::string_view pin = AsText(text);
+  const size_t first = pin.find_first_not_of(kWhitespace);
+  const size_t last = pin.find_last_not_of(kWhitespace);
+  if (first == std::string_view::npos) {
+    return Error{ErrorCode::kBadKey, access.pin_source + " is empty: put the token's user PIN in it"};
+  }
+  access.pin.assign(text.begin() + static_cast<std::ptrdiff_t>(first),
+                    text.begin() + static_cast<std::ptrdiff_t>(last + 1));
+  return access;
+}
+
+}  // namespace udmg::cli
