@@ -37,8 +37,12 @@ Result<SecretBytes> RootKeyFromText(std::string_view text, std::string_view what
   if (!LooksSealed(text)) return ParseRootKey(text, what);
   // The sealed text first: a malformed one is refused before any module is loaded.
   UDMG_ASSIGN_OR_RETURN(SealedRootKey sealed, ParseSealedRootKey(text, what));
-  UDMG_ASSIGN_OR_RETURN(hsm::TokenAccess access, TokenAccessFromEnvironment());
-  return hsm::UnsealRootKey(access, sealed, what);
+  Result<hsm::TokenAccess> access = TokenAccessFromEnvironment();
+  if (!access.ok()) {
+    return Error{access.error().code, std::string(what) + " holds a sealed root key, but " +
+                                          access.error().message};
+  }
+  return hsm::UnsealRootKey(*access, sealed, what);
 }
 
 SecretBytes KeyFileText(std::span<const uint8_t> key) {

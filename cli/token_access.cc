@@ -14,9 +14,8 @@ Result<std::string> Required(std::string_view name) {
   const char* value = std::getenv(std::string(name).c_str());
   if (value == nullptr || *value == '\0') {
     return Error{ErrorCode::kBadKey,
-                 "the root key is sealed by a PKCS#11 token but " + std::string(name) +
-                     " is not set: set " + std::string(kPkcs11ModuleEnv) +
-                     " to the token's module and " + std::string(kPkcs11PinFileEnv) +
+                 std::string(name) + " is not set: set " + std::string(kPkcs11ModuleEnv) +
+                     " to the token's PKCS#11 module and " + std::string(kPkcs11PinFileEnv) +
                      " to a file holding its user PIN (docs/hsm.md)"};
   }
   return std::string(value);
