@@ -4,11 +4,10 @@
 #include <string>
 
 #include "cli/key_input.h"
+#include "engine/encoding.h"
 
 namespace udmg::cli {
 namespace {
-
-constexpr std::string_view kWhitespace = " \t\r\n\v\f";
 
 Result<std::string> Required(std::string_view name) {
   const char* value = std::getenv(std::string(name).c_str());
@@ -29,15 +28,12 @@ Result<hsm::TokenAccess> TokenAccessFromEnvironment() {
   UDMG_ASSIGN_OR_RETURN(std::string pin_file, Required(kPkcs11PinFileEnv));
   access.pin_source = std::string(kPkcs11PinFileEnv) + " " + pin_file;
   UDMG_ASSIGN_OR_RETURN(SecretBytes text, ReadKeyFile(pin_file, kPkcs11PinFileEnv));
-  // The PIN without the newline an editor or `echo` leaves; trimmed in place (wiped buffer).
-  const std::string_view pin = AsText(text);
-  const size_t first = pin.find_first_not_of(kWhitespace);
-  const size_t last = pin.find_last_not_of(kWhitespace);
-  if (first == std::string_view::npos) {
+  // The PIN without the newline an editor or `echo` leaves, copied into another wiped buffer.
+  const std::string_view pin = TrimWhitespace(AsText(text));
+  if (pin.empty()) {
     return Error{ErrorCode::kBadKey, access.pin_source + " is empty: put the token's user PIN in it"};
   }
-  access.pin.assign(text.begin() + static_cast<std::ptrdiff_t>(first),
-                    text.begin() + static_cast<std::ptrdiff_t>(last + 1));
+  access.pin.assign(pin.begin(), pin.end());
   return access;
 }
 

@@ -7,18 +7,10 @@
 namespace udmg {
 namespace {
 
-constexpr std::string_view kWhitespace = " \t\r\n\v\f";
 constexpr std::string_view kVersion = "v1";
 constexpr std::string_view kHexDigits = "0123456789ABCDEF";
 // Labels: 1 to 32 bytes, as PKCS#11 token labels are (CK_TOKEN_INFO.label).
 constexpr size_t kMaxLabelBytes = 32;
-
-std::string_view Trim(std::string_view text) {
-  const size_t first = text.find_first_not_of(kWhitespace);
-  if (first == std::string_view::npos) return {};
-  const size_t last = text.find_last_not_of(kWhitespace);
-  return text.substr(first, last - first + 1);
-}
 
 bool IsUnreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -83,7 +75,7 @@ std::vector<std::string_view> SplitFields(std::string_view text) {
 }  // namespace
 
 bool LooksSealed(std::string_view text) {
-  return Trim(text).starts_with(kSealedRootKeyPrefix);
+  return TrimWhitespace(text).starts_with(kSealedRootKeyPrefix);
 }
 
 Result<SealedRootKey> ParseSealedRootKey(std::string_view text, std::string_view what) {
@@ -94,7 +86,7 @@ Result<SealedRootKey> ParseSealedRootKey(std::string_view text, std::string_view
     return Error{ErrorCode::kBadKey, name + " holds a malformed sealed root key (" + part + ")" +
                                          shape};
   };
-  const std::string_view trimmed = Trim(text);
+  const std::string_view trimmed = TrimWhitespace(text);
   if (!trimmed.starts_with(kSealedRootKeyPrefix)) {
     return bad("it does not start with udmg-sealed-k0:");
   }

@@ -2,6 +2,7 @@
 // hold it. A text that parses is the one spelling of what it holds: FormatSealedRootKey gives the
 // input back (without surrounding whitespace) and parses to the same fields. A refusal is
 // kBadKey on one line and names the source.
+#include "engine/encoding.h"
 #include "engine/sealed_root_key.h"
 #include "fuzz/fuzz_check.h"
 
@@ -22,9 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  !sealed->key_label.empty() && sealed->key_label.size() <= 32,
              "a label outside 1..32 bytes");
   const std::string printed = FormatSealedRootKey(*sealed);
-  const size_t first = text.find_first_not_of(" \t\r\n\v\f");
-  const size_t last = text.find_last_not_of(" \t\r\n\v\f");
-  FUZZ_CHECK(text.substr(first, last - first + 1) == printed,
+  FUZZ_CHECK(TrimWhitespace(text) == printed,
              "the sealed key has another spelling than its input");
   Result<SealedRootKey> again = ParseSealedRootKey(printed, "the printed key");
   FUZZ_CHECK(again.ok() && again->token_label == sealed->token_label &&

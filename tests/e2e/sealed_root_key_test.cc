@@ -169,6 +169,11 @@ class SealedRootKeyTest : public ::testing::TestWithParam<db::testing::StoreBack
       }
     }
     ExpectDumpUnchanged(Plain(key_), before, "a refused sealed root key");
+    // status still answers, and calls the key unusable.
+    ProcessResult status = server.Run({"status", "--json"});
+    ASSERT_TRUE(status.Exited(kExitOk)) << status.Describe();
+    ExpectNoSecretIn(status);
+    EXPECT_EQ(nlohmann::json::parse(status.stdout_data)["this_node"]["root_key"], "unusable");
   }
 
   // The sealed file with `from` replaced by `to` (a label, the version), mode 0600.
