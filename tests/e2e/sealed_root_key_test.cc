@@ -100,6 +100,14 @@ class SealedRootKeyTest : public ::testing::TestWithParam<db::testing::StoreBack
     server.set_env(kKeyFileEnv, sealed_file.string());
     return server;
   }
+  // The sealed node through tests/e2e/pkcs11_fault_module.cc: SoftHSM2 with `fault` injected.
+  UdmgServer SealedWithFault(const std::string& fault) const {
+    UdmgServer server = Sealed(sealed_file_);
+    server.set_env("UDMG_PKCS11_MODULE", UDMG_PKCS11_FAULT_MODULE);
+    server.set_env("UDMG_TEST_PKCS11_MODULE", kSoftHsmModule);
+    server.set_env("UDMG_TEST_PKCS11_FAULT", fault);
+    return server;
+  }
   // A node given K0 in plain (UDMG_SECURITY_PASSPHRASE_KEY).
   UdmgServer Plain(const std::string& key_hex) const {
     UdmgServer server = base_;
@@ -361,20 +369,12 @@ TEST_P(SealedRootKeyTest, PinFileReadableByOthersIsRefused) {
 
 TEST_P(SealedRootKeyTest, LockedPinIsRefused) {
   InitSealed();
-  UdmgServer server = Sealed(sealed_file_);
-  server.set_env("UDMG_PKCS11_MODULE", UDMG_PKCS11_FAULT_MODULE);
-  server.set_env("UDMG_TEST_PKCS11_MODULE", kSoftHsmModule);
-  server.set_env("UDMG_TEST_PKCS11_FAULT", "pin-locked");
-  ExpectRefused(server, {"CKR_PIN_LOCKED"});
+  ExpectRefused(SealedWithFault("pin-locked"), {"CKR_PIN_LOCKED", "security officer"});
 }
 
 TEST_P(SealedRootKeyTest, MechanismUnsupportedIsRefused) {
   InitSealed();
-  UdmgServer server = Sealed(sealed_file_);
-  server.set_env("UDMG_PKCS11_MODULE", UDMG_PKCS11_FAULT_MODULE);
-  server.set_env("UDMG_TEST_PKCS11_MODULE", kSoftHsmModule);
-  server.set_env("UDMG_TEST_PKCS11_FAULT", "no-key-wrap");
-  ExpectRefused(server, {"does not offer CKM_AES_KEY_WRAP"});
+  ExpectRefused(SealedWithFault("no-key-wrap"), {"does not offer CKM_AES_KEY_WRAP"});
   // A sealed key of a mechanism this version does not know is refused before any token.
   ExpectRefused(Sealed(EditedSealedFile(":aes-key-wrap:", ":aes-gcm:")),
                 {"unknown wrapping mechanism"});
