@@ -158,6 +158,7 @@ int RunCli(int argc, char** argv) {
   AddMetricsCommand(app, global, action);
   AddRecoveryCommands(app, global, action);
   AddPruneCommand(app, global, action);
+  AddSealingCommands(app, global, action);
   AddDoctorCommand(app, global, action);
 
   try {

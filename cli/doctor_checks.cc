@@ -8,9 +8,13 @@
 #include <utility>
 
 #include "base/time_text.h"
+#include "cli/key_input.h"
 #include "cli/root_key_source.h"
+#include "cli/token_access.h"
 #include "engine/fernet.h"
 #include "engine/root_key.h"
+#include "engine/sealed_root_key.h"
+#include "hsm/pkcs11_token.h"
 #include "pipeline/node_presence.h"
 #include "pipeline/reencrypt.h"
 
@@ -95,7 +99,7 @@ class DoctorRun {
       Add("root_key_env", FindingStatus::kProblem, "the root key is not set on this node", fix);
       return std::nullopt;
     }
-    Result<SecretBytes> k0 = ParseRootKey(AsText((*text)->text), (*text)->source);
+    Result<SecretBytes> k0 = RootKeyFromText(AsText((*text)->text), (*text)->source);
     if (!k0.ok()) {
       Add("root_key_env", FindingStatus::kProblem, k0.error().message,
           "set " + (*text)->source + " to the current root key, exactly 64 hex characters");
@@ -103,7 +107,42 @@ class DoctorRun {
     }
     Add("root_key_env", FindingStatus::kOk,
         "the root key comes from " + (*text)->source + " and is well-formed");
+    CheckRootKeySeal(AsText((*text)->text));
     return std::move(*k0);
+  }
+
+  // Plain or sealed; for a key that unsealed, where its wrapping key is and whether that key
+  // stays in the token (CKA_EXTRACTABLE false, CKA_SENSITIVE true): the seal is only as strong.
+  void CheckRootKeySeal(std::string_view text) {
+    if (!LooksSealed(text)) {
+      Add("root_key_seal", FindingStatus::kOk,
+          "the root key is plain, not sealed by a PKCS#11 token (docs/hsm.md)");
+      return;
+    }
+    Result<SealedRootKey> sealed = ParseSealedRootKey(text, "the root key");
+    Result<hsm::TokenAccess> access = TokenAccessFromEnvironment();
+    Result<hsm::WrappingKeyFacts> facts =
+        !sealed.ok()   ? Result<hsm::WrappingKeyFacts>(sealed.error())
+        : !access.ok() ? Result<hsm::WrappingKeyFacts>(access.error())
+                       : hsm::DescribeWrappingKey(*access, sealed->token_label, sealed->key_label);
+    if (!facts.ok()) {
+      Add("root_key_seal", FindingStatus::kProblem, facts.error().message);
+      return;
+    }
+    const std::string where = "the root key is sealed by key '" + sealed->key_label +
+                              "' on token '" + sealed->token_label + "' of " +
+                              facts->module_description;
+    std::string weak;
+    if (facts->extractable) weak = "CKA_EXTRACTABLE is true";
+    if (!facts->sensitive) weak += std::string(weak.empty() ? "" : ", ") + "CKA_SENSITIVE is false";
+    if (weak.empty()) {
+      Add("root_key_seal", FindingStatus::kOk, where + " (not extractable, sensitive)");
+      return;
+    }
+    Add("root_key_seal", FindingStatus::kWarning,
+        where + ": that key can leave the token (" + weak + ")",
+        "create a sensitive, non-extractable wrapping key, seal the root key with it (seal-k0) "
+        "and roll it out node by node (docs/hsm.md)");
   }
 
   // What a read-only session means for this report (docs/postgres.md, "Read-only sessions").

@@ -8,6 +8,7 @@
 // keys. Pipes and process substitution (`--new-key-file <(...)`) are accepted.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -18,7 +19,16 @@ namespace udmg::cli {
 
 inline constexpr size_t kMaxKeyInputBytes = 4096;
 
-// `--new-key` text: "-" reads stdin, anything else is the key in hex. kBadKey when malformed.
+// A root key as any of its sources gives it: 64 hex characters, or a sealed root key
+// (engine/sealed_root_key.h) unsealed by its PKCS#11 token (cli/token_access.h). `what` names the
+// source in messages. kBadKey when malformed or when the token cannot unseal it.
+Result<SecretBytes> RootKeyFromText(std::string_view text, std::string_view what);
+
+// A key file's text: 64 lowercase hex characters and a newline, in a wiped buffer.
+SecretBytes KeyFileText(std::span<const uint8_t> key);
+
+// `--new-key` text: "-" reads stdin, anything else is the key (hex or sealed). kBadKey when
+// malformed.
 Result<SecretBytes> NewKeyFromArgument(std::string_view text);
 // kBadKey when missing, unreadable, too permissive or malformed.
 Result<SecretBytes> NewKeyFromFile(const std::string& path);

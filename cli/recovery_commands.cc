@@ -18,6 +18,7 @@
 
 #include "base/time_text.h"
 #include "cli/commands.h"
+#include "cli/key_input.h"
 #include "cli/output.h"
 #include "cli/passphrase_input.h"
 #include "cli/secure_file.h"
@@ -155,19 +156,6 @@ std::optional<SecretBytes> CurrentRootKeyIfAtHand(const std::optional<KeyringRec
   if (!k0.ok()) return std::nullopt;
   if (CheckRootKey(*current, *k0).standing != RootKeyStanding::kCurrent) return std::nullopt;
   return std::move(k0).value();
-}
-
-// 64 lowercase hex characters and a newline, in a wiped buffer.
-SecretBytes KeyFileText(std::span<const uint8_t> key) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  SecretBytes text;
-  text.reserve(key.size() * 2 + 1);
-  for (uint8_t byte : key) {
-    text.push_back(static_cast<uint8_t>(kDigits[byte >> 4]));
-    text.push_back(static_cast<uint8_t>(kDigits[byte & 0x0f]));
-  }
-  text.push_back('\n');
-  return text;
 }
 
 // The restore, planned (and unless verify-only, written) under the keyring lock. The backup's K0

@@ -85,7 +85,7 @@ Result<SecretBytes> LoadRootKey() {
                                      "characters) in " +
                                          RootKeySourceChoices() + " and run again"};
   }
-  return ParseRootKey(AsText(text->text), text->source);
+  return RootKeyFromText(AsText(text->text), text->source);
 }
 
 }  // namespace udmg::cli

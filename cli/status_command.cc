@@ -10,8 +10,10 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "cli/key_input.h"
 #include "cli/root_key_source.h"
 #include "engine/root_key.h"
+#include "engine/sealed_root_key.h"
 #include "pipeline/key_state_metrics.h"
 #include "pipeline/node_presence.h"
 
@@ -22,8 +24,8 @@ using nlohmann::json;
 
 // This node's K0 against the stored root keys.
 struct NodeStanding {
-  // "current", "older", "unknown", "missing", "malformed", or "unusable" (two sources, or a key
-  // file that cannot be read: `problem` says which)
+  // "current", "older", "unknown", "missing", "malformed", or "unusable" (two sources, a key
+  // file that cannot be read, a sealed key its token does not unseal: `problem` says which)
   std::string root_key;
   std::optional<uint32_t> version;
   std::optional<std::string> fingerprint;
@@ -36,8 +38,12 @@ NodeStanding CheckThisNode(const std::optional<KeyringRecords>& records) {
   if (!text.ok()) return {"unusable", std::nullopt, std::nullopt, std::nullopt, text.error().message};
   if (!*text) return {"missing", std::nullopt, std::nullopt};
   std::string source = (*text)->source;
-  auto k0 = ParseRootKey(AsText((*text)->text), source);
-  if (!k0.ok()) return {"malformed", std::nullopt, std::nullopt, source, k0.error().message};
+  auto k0 = RootKeyFromText(AsText((*text)->text), source);
+  if (!k0.ok()) {
+    // A sealed key that its token does not unseal is unusable here, not malformed.
+    const char* standing = LooksSealed(AsText((*text)->text)) ? "unusable" : "malformed";
+    return {standing, std::nullopt, std::nullopt, source, k0.error().message};
+  }
   if (!records) return {"unknown", std::nullopt, RootKeyFingerprint(*k0), source};
   RootKeyCheck check = CheckRootKey(*records, *k0);
   switch (check.standing) {

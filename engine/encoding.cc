@@ -201,4 +201,12 @@ bool Base64DecodeInto(std::string_view text, std::vector<uint8_t>& out) {
   return DecodeBase64(text, kStdDecode, kStdQuads, out);
 }
 
+std::string_view TrimWhitespace(std::string_view text) {
+  constexpr std::string_view kWhitespace = " \t\r\n\v\f";
+  const size_t first = text.find_first_not_of(kWhitespace);
+  if (first == std::string_view::npos) return {};
+  const size_t last = text.find_last_not_of(kWhitespace);
+  return text.substr(first, last - first + 1);
+}
+
 }  // namespace udmg

@@ -22,6 +22,10 @@ std::string Base64UrlEncode(std::span<const uint8_t> bytes);
 std::optional<std::vector<uint8_t>> Base64Decode(std::string_view text);
 std::optional<std::vector<uint8_t>> Base64UrlDecode(std::string_view text);
 
+// `text` without surrounding whitespace (space, tab, CR, LF, VT, FF): how key texts are read, so
+// that a file ending in a newline works.
+std::string_view TrimWhitespace(std::string_view text);
+
 // Hot-path forms (value envelopes): no allocation beyond what `out` needs.
 constexpr size_t Base64EncodedSize(size_t byte_count) { return (byte_count + 2) / 3 * 4; }
 // Appends the standard base64 of `bytes` to `out`.

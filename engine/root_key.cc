@@ -11,16 +11,8 @@
 namespace udmg {
 namespace {
 
-constexpr std::string_view kWhitespace = " \t\r\n\v\f";
 constexpr std::string_view kFingerprintMessage = "udmg-k0-fingerprint";
 constexpr size_t kFingerprintBytes = 16;
-
-std::string_view Trim(std::string_view text) {
-  const size_t first = text.find_first_not_of(kWhitespace);
-  if (first == std::string_view::npos) return {};
-  const size_t last = text.find_last_not_of(kWhitespace);
-  return text.substr(first, last - first + 1);
-}
 
 bool IsHexDigit(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -29,7 +21,7 @@ bool IsHexDigit(char c) {
 }  // namespace
 
 Result<SecretBytes> ParseRootKey(std::string_view text, std::string_view what) {
-  const std::string_view key = Trim(text);
+  const std::string_view key = TrimWhitespace(text);
   const std::string expected =
       std::string(what) + " must be " + std::to_string(kKeySize * 2) + " hex characters (" +
       std::to_string(kKeySize) + " bytes); found ";

@@ -9,6 +9,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-cryptography
+  softhsm2 opensc libp11-kit-dev python3-jsonschema
   help2man dpkg-dev man-db systemd file curl
   postgresql-15 prometheus prometheus-pushgateway prometheus-node-exporter
 )

@@ -18,7 +18,8 @@ using nlohmann::json;
 
 constexpr int kRows = 6;
 
-const std::set<std::string> kEveryCheck = {"database", "root_key_env", "root_key_version",
+const std::set<std::string> kEveryCheck = {"database", "root_key_env", "root_key_seal",
+                                           "root_key_version",
                                            "master_keys", "columns", "backup", "nodes",
                                            "stale_values", "values", "jobs"};
 

@@ -1,0 +1,85 @@
+// seal-k0 and unseal-k0 (docs/hsm.md): this node's root key, from its usual source, written
+// sealed by an AES key on a PKCS#11 token, or (break-glass) written back in plain. Neither needs
+// the database: they change no stored data, only write one 0600 file.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/key_input.h"
+#include "cli/secure_file.h"
+#include "cli/token_access.h"
+#include "engine/root_key.h"
+#include "engine/sealed_root_key.h"
+#include "hsm/pkcs11_token.h"
+
+namespace udmg::cli {
+namespace {
+
+struct SealArgs {
+  std::string output;
+  bool force = false;
+  std::string token_label;
+  std::string key_label;
+};
+
+struct UnsealArgs {
+  std::string output;
+  bool force = false;
+};
+
+Status RunSeal(const SealArgs& args) {
+  UDMG_RETURN_IF_ERROR(CheckCanCreate(args.output, args.force));
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
+  UDMG_ASSIGN_OR_RETURN(hsm::TokenAccess access, TokenAccessFromEnvironment());
+  UDMG_ASSIGN_OR_RETURN(SealedRootKey sealed,
+                        hsm::SealRootKey(access, k0, args.token_label, args.key_label));
+  const std::string text = FormatSealedRootKey(sealed) + "\n";
+  UDMG_RETURN_IF_ERROR(WriteFileAtomically(args.output, AsBytes(text), args.force));
+  std::cout << "root key (fingerprint " << RootKeyFingerprint(k0) << ") sealed by key '"
+            << args.key_label << "' on token '" << args.token_label << "', written to "
+            << args.output << "\n"
+            << "point UDMG_SECURITY_PASSPHRASE_KEY_FILE at it (with " << kPkcs11ModuleEnv
+            << " and " << kPkcs11PinFileEnv << ") and remove the plain key from this node\n";
+  return Status::Ok();
+}
+
+Status RunUnseal(const UnsealArgs& args) {
+  UDMG_RETURN_IF_ERROR(CheckCanCreate(args.output, args.force));
+  UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
+  UDMG_RETURN_IF_ERROR(WriteFileAtomically(args.output, KeyFileText(k0), args.force));
+  std::cout << "root key (fingerprint " << RootKeyFingerprint(k0) << ") written in plain to "
+            << args.output << " (mode 0600): keep it offline and remove it when done\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddSealingCommands(CLI::App& app, const GlobalOptions&, Action& action) {
+  auto seal = std::make_shared<SealArgs>();
+  CLI::App* seal_command = app.add_subcommand(
+      "seal-k0",
+      "write this node's root key sealed by an AES key on a PKCS#11 token (CKM_AES_KEY_WRAP; "
+      "module and PIN from $UDMG_PKCS11_MODULE and $UDMG_PKCS11_PIN_FILE; docs/hsm.md)");
+  seal_command->add_option("--output", seal->output, "the sealed key file to create (mode 0600)")
+      ->required();
+  seal_command->add_flag("--force", seal->force, "replace the output file if it exists");
+  seal_command->add_option("--token-label", seal->token_label, "the label of the token")
+      ->required();
+  seal_command->add_option("--key-label", seal->key_label,
+                           "the label of the AES wrapping key on that token")
+      ->required();
+  seal_command->callback([&, seal] { action = [seal] { return RunSeal(*seal); }; });
+
+  auto unseal = std::make_shared<UnsealArgs>();
+  CLI::App* unseal_command = app.add_subcommand(
+      "unseal-k0",
+      "break-glass: write this node's root key in plain (64 hex characters) to a file; the key "
+      "sealed or not, from its usual source");
+  unseal_command->add_option("--output", unseal->output, "the key file to create (mode 0600)")
+      ->required();
+  unseal_command->add_flag("--force", unseal->force, "replace the output file if it exists");
+  unseal_command->callback([&, unseal] { action = [unseal] { return RunUnseal(*unseal); }; });
+}
+
+}  // namespace udmg::cli
