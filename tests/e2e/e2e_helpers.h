@@ -58,6 +58,14 @@ bool InitDemoAndRotate(UdmgServer& server, int rows);
 // `status --json`, parsed; nullopt (with a failure recorded) when it fails or is not JSON.
 std::optional<nlohmann::json> StatusJson(const UdmgServer& server);
 
+// `reencrypt --control status` of the job running on `server`'s database, parsed; nullopt while
+// no job answers (not started yet, or ended).
+std::optional<nlohmann::json> JobControlStatus(const UdmgServer& server);
+
+// The value of udmg_reencrypt_throttled_seconds_total{reason="<reason>"} in a metrics textfile;
+// -1 when the series is missing.
+double ThrottledSecondsIn(const std::string& textfile_contents, const std::string& reason);
+
 // The count of values on each master version of `table.column` in a status document.
 std::map<int, int> ValuesByVersion(const nlohmann::json& status, const std::string& table,
                                    const std::string& column);
