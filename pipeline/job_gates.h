@@ -8,8 +8,10 @@
 //
 // What counts as lag (docs/decisions.md): for each replica in pg_stat_replication, the longer of
 // the server's replay_lag and the time since the primary first had WAL that the replica has not
-// replayed yet, as seen by the gate's own readings (one a second). replay_lag alone stops moving
-// while a replica's replay is paused or stuck; the WAL positions do not.
+// replayed yet, as seen by the gate's own readings (one a second). replay_lag is the server's
+// estimate from the replica's own reports: NULL until it has one, NULL again after the replica
+// caught up and went idle, refreshed only when the replica reports; the WAL positions read by the
+// job itself do not depend on any of that.
 //
 // Thread-safety: a gate is asked by its Throttle, one call at a time.
 #pragma once

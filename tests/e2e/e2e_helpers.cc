@@ -90,6 +90,12 @@ std::optional<nlohmann::json> StatusJson(const UdmgServer& server) {
   return status;
 }
 
+std::string UrlWithUser(const std::string& url, const std::string& user) {
+  size_t scheme_end = url.find("://") + 3;
+  size_t at = url.find('@', scheme_end);
+  return url.substr(0, scheme_end) + user + url.substr(at);
+}
+
 std::optional<nlohmann::json> JobControlStatus(const UdmgServer& server) {
   ProcessResult result = server.Run({"reencrypt", "--control", "status"});
   if (!result.Exited(kExitOk)) return std::nullopt;

@@ -116,6 +116,9 @@ class SqliteWriteLock {
 // (scripts/setup.sh creates it).
 inline constexpr char kUnprivilegedTestUser[] = "udmg-test";
 
+// A PostgreSQL `url` with its user replaced by `user` (no password: give the role's in PGPASSWORD).
+std::string UrlWithUser(const std::string& url, const std::string& user);
+
 // `invocation` run as an unprivileged user: through setpriv as kUnprivilegedTestUser when the
 // test runs as root (a test failure when that user is missing), unchanged otherwise. Its
 // working directory and files must be reachable by that user.

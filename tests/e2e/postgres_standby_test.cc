@@ -7,6 +7,7 @@
 // Server: a private primary and a hot standby of it (tests/e2e/private_postgres.h, streaming
 // replication made by `scripts/postgres.sh start-standby`), never the shared test server.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -169,6 +170,29 @@ TEST_P(PostgresStandbyTest, RootKeyNotYetReplayedIsSaidToBeTheStandbysLag) {
 // (a stand-in for a long job), then is lifted so that only the lag holds it.
 TEST_P(PostgresStandbyTest, MaxReplicaLagHoldsTheJobWhileTheStandbyDoesNotReplay) {
   WaitForReplay();
+  // First as a role without pg_monitor: the replica's position reads NULL, so the job is held
+  // from its first batch (never runs blind), says why once, and its run time ends it.
+  const std::string role = "udmg_lag_" + std::to_string(getpid());
+  const std::string schema = Trimmed(server_->Exec("SELECT current_schema()"));
+  server_->Exec("CREATE ROLE " + role + " LOGIN PASSWORD 'Lag-Pa55word'; GRANT USAGE ON SCHEMA " +
+                schema + " TO " + role + "; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES "
+                "IN SCHEMA " + schema + " TO " + role + "; GRANT USAGE ON ALL SEQUENCES IN "
+                "SCHEMA " + schema + " TO " + role);
+  Invocation unprivileged = server_->Command(
+      {"reencrypt", "--no-progress", "--max-replica-lag", "1s", "--run-time", "2s"});
+  unprivileged.args.at(1) = UrlWithUser(unprivileged.args.at(1), role);
+  unprivileged.env["PGPASSWORD"] = "Lag-Pa55word";
+  ProcessResult blind = RunProcess(unprivileged);
+  EXPECT_TRUE(blind.Exited(kExitIncomplete)) << blind.Describe();
+  ASSERT_EQ(blind.StderrLines().size(), 2u) << blind.Describe();
+  EXPECT_NE(blind.StderrLines()[0].find("cannot be read: the database role needs pg_monitor (or "
+                                        "pg_read_all_stats)"),
+            std::string::npos)
+      << blind.Describe();
+  EXPECT_EQ(StaleValues(), kRows) << "no batch may start while the lag cannot be read";
+  server_->Exec("DROP OWNED BY " + role + "; DROP ROLE " + role);
+
+  // Then with the lag readable (the test's superuser).
   StandbySql("SELECT pg_wal_replay_pause()");
   const std::string textfile = (dir_.path() / "job.prom").string();
   auto job = server_->Start({"reencrypt", "--no-progress", "--batch-size", "1", "--rate", "1e-6",

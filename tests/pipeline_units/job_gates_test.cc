@@ -58,8 +58,8 @@ TEST(ReplicaLagGateTest, AReplicaWhoseReplayStopsIsSeenLaggingFromTheFirstUnrepl
   Gate g;
   g.replication.Set(100, {{"standby1", 100, 0.0}});
   EXPECT_FALSE(g.gate.Hold());
-  // The primary writes on; the replica's replay stays at 100 and its replay_lag stays small (the
-  // server does not update it while nothing is applied).
+  // The primary writes on; the replica's replay stays at 100 and its replay_lag stays small (a
+  // replica that has not reported yet).
   g.clock.Advance(seconds(1));
   g.replication.Set(200, {{"standby1", 100, 0.1}});
   EXPECT_FALSE(g.gate.Hold()) << "WAL past the replay position was first seen just now";
