@@ -90,6 +90,13 @@ std::optional<nlohmann::json> StatusJson(const UdmgServer& server) {
   return status;
 }
 
+int DemoValuesOnVersion(const UdmgServer& server, int version) {
+  std::optional<nlohmann::json> status = StatusJson(server);
+  if (!status) return -1;
+  std::map<int, int> versions = ValuesByVersion(*status, "credentials", "secret");
+  return versions.count(version) ? versions[version] : 0;
+}
+
 std::string UrlWithUser(const std::string& url, const std::string& user) {
   size_t scheme_end = url.find("://") + 3;
   size_t at = url.find('@', scheme_end);

@@ -58,6 +58,10 @@ bool InitDemoAndRotate(UdmgServer& server, int rows);
 // `status --json`, parsed; nullopt (with a failure recorded) when it fails or is not JSON.
 std::optional<nlohmann::json> StatusJson(const UdmgServer& server);
 
+// Values of the demo column credentials.secret on master `version` (`status --json`); -1 (with a
+// failure recorded) when status fails.
+int DemoValuesOnVersion(const UdmgServer& server, int version);
+
 // `reencrypt --control status` of the job running on `server`'s database, parsed; nullopt while
 // no job answers (not started yet, or ended).
 std::optional<nlohmann::json> JobControlStatus(const UdmgServer& server);

@@ -29,13 +29,7 @@ class JobThrottlesTest : public ::testing::TestWithParam<db::testing::StoreBacke
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
-  // Values already on the new master version (2).
-  int Migrated() {
-    std::optional<nlohmann::json> status = StatusJson(server_);
-    if (!status) return -1;
-    std::map<int, int> versions = ValuesByVersion(*status, "credentials", "secret");
-    return versions.count(2) ? versions[2] : 0;
-  }
+  int Migrated() { return DemoValuesOnVersion(server_, 2); }
 
   // Waits until the running job says, on its control socket, that the pause file holds it and
   // that it has waited for it; a fatal failure (with the job's result) when the job ended first.
