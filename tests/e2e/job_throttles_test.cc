@@ -1,6 +1,7 @@
 // The job throttles an operator sets, through the binary (docs/reencryption.md, "Throttles"):
 //  - a pause file holds the job at a batch boundary (it does not stop or exit) until it is
-//    removed, and a stop file or the run time still stop a job held by it;
+//    removed (also the job of `rotate-master-key --reencrypt`), and a stop file or the run time
+//    still stop a job held by it;
 //  - --critical-write-latency stops a job whose batch write is too slow (exit 10, resumable);
 //  - --max-replica-lag is refused on SQLite before anything is written (the PostgreSQL case, with
 //    a real standby, is in postgres_standby_test.cc).
@@ -33,7 +34,8 @@ class JobThrottlesTest : public ::testing::TestWithParam<db::testing::StoreBacke
 
   // Waits until the running job says, on its control socket, that the pause file holds it and
   // that it has waited for it; a fatal failure (with the job's result) when the job ended first.
-  void WaitUntilHeldByPauseFile(BackgroundProcess& job) {
+  // No value is on the job's `target` master version yet.
+  void WaitUntilHeldByPauseFile(BackgroundProcess& job, int target = 2) {
     std::optional<nlohmann::json> status;
     ASSERT_TRUE(PollUntil([&] {
       status = JobControlStatus(server_);
@@ -43,7 +45,8 @@ class JobThrottlesTest : public ::testing::TestWithParam<db::testing::StoreBacke
     }));
     ASSERT_TRUE(job.Running()) << job.Wait().Describe();
     EXPECT_EQ(status->value("hold", ""), "pause file " + pause_file_ + " exists") << *status;
-    EXPECT_EQ(Migrated(), 0) << "no batch starts while the pause file exists";
+    EXPECT_EQ(DemoValuesOnVersion(server_, target), 0)
+        << "no batch starts while the pause file exists";
   }
 
   TempDir dir_;
@@ -63,6 +66,18 @@ TEST_P(JobThrottlesTest, PauseFileHoldsTheJobUntilItIsRemovedThenTheJobFinishes)
   ExpectDemoValuesMigrated(server_, kRows);
   const std::string metrics = ReadFile(textfile);
   EXPECT_GT(ThrottledSecondsIn(metrics, "pause_file"), 0) << metrics;
+}
+
+// The rotations' --reencrypt run the same job with the same flags.
+TEST_P(JobThrottlesTest, PauseFileHoldsTheJobOfARotationToo) {
+  ASSERT_TRUE(WriteFile(pause_file_, ""));
+  auto job = server_.Start(
+      {"rotate-master-key", "--reencrypt", "--no-progress", "--pause-file", pause_file_});
+  ASSERT_NO_FATAL_FAILURE(WaitUntilHeldByPauseFile(*job, /*target=*/3));
+  std::filesystem::remove(pause_file_);
+  ProcessResult finished = job->Wait();
+  EXPECT_TRUE(finished.Exited(kExitOk)) << finished.Describe();
+  EXPECT_EQ(DemoValuesOnVersion(server_, 3), kRows);
 }
 
 TEST_P(JobThrottlesTest, StopFileStillStopsAJobHeldByThePauseFile) {
