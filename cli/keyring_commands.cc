@@ -89,9 +89,11 @@ Result<std::unique_ptr<MetricsOutputs>> StartRotationMetrics(const ReencryptRequ
 }
 
 // A rotation with --reencrypt whose job would refuse to start (a table whose rows the role may
-// not see) is refused before it writes anything.
-Status RequireJobCanStart(db::Store& store, const ReencryptRequest& request) {
+// not see, a job flag this database cannot honour) is refused before it writes anything.
+Status RequireJobCanStart(const GlobalOptions& global, db::Store& store,
+                          const ReencryptRequest& request) {
   if (!request.enabled) return Status::Ok();
+  UDMG_RETURN_IF_ERROR(CheckJobFlags(global, request.flags));
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
   return db::RequireEveryRowVisible(store, columns, "nothing was rotated");
 }
@@ -194,7 +196,7 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
       source.path.empty() ? NewKeyFromArgument(source.argument) : NewKeyFromFile(source.path);
   Wipe(source.argument.data(), source.argument.size());  // the parsed copy is all we keep
   if (!new_key.ok()) return new_key.error();
-  UDMG_RETURN_IF_ERROR(RequireJobCanStart(*store, reencrypt));
+  UDMG_RETURN_IF_ERROR(RequireJobCanStart(global, *store, reencrypt));
   UDMG_ASSIGN_OR_RETURN(KeyringRecords before, KeyringBeforeRotation(*store));
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
                         pipeline::UnfinishedJobOnActiveVersion(*store, before));
@@ -252,7 +254,7 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   SecretBytes k1 = RandomSecret(kKeySize);
-  UDMG_RETURN_IF_ERROR(RequireJobCanStart(*store, reencrypt));
+  UDMG_RETURN_IF_ERROR(RequireJobCanStart(global, *store, reencrypt));
   UDMG_ASSIGN_OR_RETURN(KeyringRecords before, KeyringBeforeRotation(*store));
   if (reencrypt.enabled) {
     UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,

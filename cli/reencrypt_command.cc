@@ -19,6 +19,7 @@
 #include "cli/output.h"
 #include "db/statement_cancel.h"
 #include "pipeline/control.h"
+#include "pipeline/job_gates.h"
 #include "pipeline/progress.h"
 #include "pipeline/throttle.h"
 
@@ -244,6 +245,12 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
                       "adapt the batch size so that a write takes about this long (e.g. 1s)");
   command->add_option("--max-write-latency", flags.max_write_latency,
                       "pause while a batch write takes longer than this");
+  command->add_option("--critical-write-latency", flags.critical_write_latency,
+                      "stop (exit 10, resumable) once a batch write takes longer than this");
+  command->add_option("--pause-file", flags.pause_file,
+                      "pause at a batch boundary while this file exists (remove it to resume)");
+  command->add_option("--max-replica-lag", flags.max_replica_lag,
+                      "PostgreSQL: pause while a streaming replica lags more than this");
   command->add_option("--run-time", flags.run_time,
                       "stop starting batches after this long (90s, 5m, 1h30m); resume later");
   command->add_option("--max-failures", flags.max_failures,
@@ -266,6 +273,23 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
   AddMetricsFlags(command, flags.metrics);
 }
 
+// The job's gates (pause file, replica lag) as the flags set them.
+Result<pipeline::JobGateOptions> GateOptions(const GlobalOptions& global, const JobFlags& flags) {
+  pipeline::JobGateOptions gates;
+  gates.pause_file = flags.pause_file;
+  UDMG_ASSIGN_OR_RETURN(gates.max_replica_lag,
+                        OptionalDuration(flags.max_replica_lag, "--max-replica-lag"));
+  gates.database_url = db::ResolveDatabaseUrl(global.database_url);
+  return gates;
+}
+
+Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags) {
+  UDMG_RETURN_IF_ERROR(
+      OptionalDuration(flags.critical_write_latency, "--critical-write-latency").status());
+  UDMG_ASSIGN_OR_RETURN(pipeline::JobGateOptions gates, GateOptions(global, flags));
+  return pipeline::ValidateJobGateOptions(gates);
+}
+
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
               std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
               std::string_view kind, MetricsOutputs* outputs) {
@@ -276,14 +300,20 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   UDMG_ASSIGN_OR_RETURN(pipeline::Duration run_time,
                         OptionalDuration(flags.run_time, "--run-time"));
   UDMG_ASSIGN_OR_RETURN(pipeline::Duration lease, OptionalDuration(flags.lease, "--lease"));
+  UDMG_ASSIGN_OR_RETURN(pipeline::Duration critical_write_latency,
+                        OptionalDuration(flags.critical_write_latency, "--critical-write-latency"));
+  UDMG_ASSIGN_OR_RETURN(pipeline::JobGateOptions gates, GateOptions(global, flags));
   pipeline::ThrottleOptions throttle_options;
   throttle_options.rows_per_second = flags.rate;
   throttle_options.batch_size = flags.batch_size;
   throttle_options.target_batch_time = target_batch_time;
   throttle_options.max_write_latency = max_write_latency;
+  throttle_options.critical_write_latency = critical_write_latency;
   pipeline::Clock& clock = pipeline::SteadyClock();
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Throttle> throttle,
                         pipeline::Throttle::Create(throttle_options, clock));
+  UDMG_RETURN_IF_ERROR(pipeline::AddJobGates(*throttle, gates, clock,
+                                             [](std::string_view line) { PrintWarning(line); }));
 
   std::string url = db::ResolveDatabaseUrl(global.database_url);
   pipeline::ProgressTracker tracker(clock, 0);
@@ -359,7 +389,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   } else {
     PrintReport(*report, kind);
   }
-  return pipeline::ReportStatus(*report);
+  return pipeline::ReportStatus(*report, throttle->Stats().stop_reason);
 }
 
 void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
@@ -392,6 +422,7 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
       if (args->status) return PrintJobStatus(global, pipeline::kReencryptJobKind);
       if (args->mark_stopped) return MarkJobStopped(global, pipeline::kReencryptJobKind);
       if (args->control) return SendControl(global, args->flags, *args->control);
+      UDMG_RETURN_IF_ERROR(CheckJobFlags(global, args->flags));
       // Before the database is opened: a bad flag or a busy port changes nothing.
       UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,
                             StartJobMetricsOutputs(args->flags, pipeline::kReencryptJobKind));

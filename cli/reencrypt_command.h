@@ -26,6 +26,9 @@ struct JobFlags {
   double rate = 0;                           // rows per second, 0 = unlimited
   std::optional<std::string> target_batch_time;  // adaptive batch size toward it, e.g. "1s"
   std::optional<std::string> max_write_latency;  // pause while a write takes longer
+  std::optional<std::string> critical_write_latency;  // stop (exit 10) once a write takes longer
+  std::optional<std::string> pause_file;     // pause at a batch boundary while this file exists
+  std::optional<std::string> max_replica_lag;  // PostgreSQL: pause while a replica lags more
   std::optional<std::string> run_time;       // stop starting batches after this long
   std::optional<uint64_t> max_failures;
   std::optional<std::string> stop_file;      // stop at a batch boundary once this file exists
@@ -41,6 +44,11 @@ struct JobFlags {
 
 // Adds the shared flags to `command`.
 void AddJobFlags(CLI::App* command, JobFlags& flags);
+
+// kUsage, one line, for a job flag that cannot work on this database (--max-replica-lag on
+// SQLite) or a bad duration: checked before anything is written (a rotation with --reencrypt
+// checks before it rotates).
+Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags);
 
 // The metrics outputs of flags.metrics, started (validated, listener bound) before the job
 // touches the database; null when no metrics flag is set.

@@ -97,6 +97,10 @@ Result<std::vector<ReplacedKeyRecord>> Store::ListReplacedKeys() {
   return NotSupported("listing replaced keys");
 }
 
+Result<ReplicationState> Store::ReadReplication() {
+  return Error{ErrorCode::kUsage, "this database has no streaming replicas (PostgreSQL only)"};
+}
+
 SessionAccess Store::Access() const { return SessionAccess(); }
 
 Result<std::optional<std::string>> Store::RowsHiddenFrom(const ColumnRef&) {

@@ -165,6 +165,19 @@ struct NodeRecord {
   int64_t first_seen = 0;             // unix seconds; kept across updates
   int64_t last_seen = 0;
 };
+// A streaming replica as the primary sees it (PostgreSQL pg_stat_replication). A position or lag
+// the session may not read (the columns are NULL without pg_monitor / pg_read_all_stats) is
+// nullopt.
+struct ReplicaPosition {
+  std::string name;                        // application_name, or the client address
+  std::optional<uint64_t> replay_lsn;      // the WAL position the replica has applied
+  std::optional<double> replay_lag_seconds;  // the server's own replay_lag; nullopt when NULL
+};
+// The primary's WAL position and every streaming replica, read in one statement.
+struct ReplicationState {
+  uint64_t primary_lsn = 0;  // pg_current_wal_lsn()
+  std::vector<ReplicaPosition> replicas;
+};
 // A keyring row set aside by a restore (udmg_replaced_keys), with when it happened.
 struct ReplacedKeyRecord {
   ArchivedKeyRow row;
@@ -333,6 +346,11 @@ class Store {
   virtual Status UpdateKeyringChecked(const CheckedKeyringChange& change,
                                       bool refuse_while_job_runs);
   virtual Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys();  // oldest first
+
+  // ---- Replication (PostgreSQL) ------------------------------------------------------------------
+  // The primary's WAL position and its streaming replicas; kUsage on a store without replication
+  // (SQLite).
+  virtual Result<ReplicationState> ReadReplication();
 };
 
 // kDatabase when the store cannot see every row of one of `columns` (Store::RowsHiddenFrom): a

@@ -200,7 +200,11 @@ std::string ControlCommands::Execute(std::string_view line) {
   switch (command.verb) {
     case ControlVerb::kStatus: {
       ThrottleStats stats = throttle_.Stats();
-      reply["state"] = stats.paused ? "paused" : stats.latency_paused ? "latency_paused" : "running";
+      reply["state"] = stats.paused           ? "paused"
+                       : stats.hold           ? std::string(ThrottleReasonName(stats.hold_reason))
+                       : stats.latency_paused ? "latency_paused"
+                                              : "running";
+      if (stats.hold) reply["hold"] = *stats.hold;
       if (progress_) {
         ProgressFigures s = progress_->Snapshot(&throttle_);
         reply["done"] = s.done;

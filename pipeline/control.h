@@ -9,7 +9,10 @@
 // Protocol (a bare command shows the current value and never changes it):
 //   status            {"ok":true,"state":"running","done":..,"total":..,"rows_per_second":..,
 //                      "eta_seconds":..|null,"throttled_seconds":{"rate":..,"latency":..,
-//                      "paused":..},"rate":..,"batch_size":..,"adaptive":..}
+//                      "paused":..,"pause_file":..,"replica_lag":..},"rate":..,"batch_size":..,
+//                      "adaptive":..}
+//                     state: running, paused (manual), latency_paused, or the gate holding the
+//                     job back (pause_file, replica_lag) with "hold":"<why, one line>"
 //   pause / resume    {"ok":true,"paused":true|false}
 //   rate              {"ok":true,"rate":500}          (0 = unlimited)
 //   rate=500          {"ok":true,"rate":500,"previous":0}

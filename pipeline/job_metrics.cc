@@ -174,8 +174,12 @@ void JobMetrics::OnProgress(const ProgressSnapshot& snapshot) {
 
 JobRunState JobMetrics::state() const {
   JobRunState state = state_.load();
-  if (state == JobRunState::kRunning && throttle_ && throttle_->Stats().paused) {
-    return JobRunState::kPaused;
+  if (state == JobRunState::kRunning && throttle_) {
+    // An operator's pause: manual, or the pause file. A lagging replica is not one: the job
+    // stays "running", so that a lag that never ends shows as a stalled job.
+    ThrottleStats stats = throttle_->Stats();
+    bool pause_file = stats.hold && stats.hold_reason == ThrottleReason::kPauseFile;
+    if (stats.paused || pause_file) return JobRunState::kPaused;
   }
   return state;
 }

@@ -62,7 +62,8 @@ class JobMetrics final : public metrics::Collectable {
   // Give it to ReencryptOptions / SweepOptions::batches_in_flight_now.
   std::atomic<int64_t>* batches_in_flight() { return &in_flight_; }
 
-  // Running (the default; read as "paused" while the throttle is paused) or a final state.
+  // Running (the default; read as "paused" while the throttle is paused or the pause file holds
+  // it) or a final state.
   void SetState(JobRunState state) { state_.store(state); }
   JobRunState state() const;
 

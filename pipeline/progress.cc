@@ -60,6 +60,7 @@ ProgressFigures ProgressTracker::Snapshot(const Throttle* throttle) const {
     ThrottleStats stats = throttle->Stats();
     s.throttled_seconds = stats.total_throttled_seconds();
     s.paused = stats.paused;
+    s.hold = stats.hold;
   }
   return s;
 }
@@ -102,6 +103,7 @@ std::string FormatProgressLine(const ProgressFigures& s) {
   line += " | ETA " + EtaText(s);
   line += " | throttled " + Format("%.1fs", s.throttled_seconds);
   if (s.paused) line += " | PAUSED";
+  if (s.hold) line += " | paused: " + *s.hold;
   return line;
 }
 
@@ -112,6 +114,7 @@ std::string FormatProgressLogLine(const ProgressFigures& s) {
   line += ", ETA " + EtaText(s);
   line += ", throttled " + Format("%.1fs", s.throttled_seconds);
   if (s.paused) line += ", paused";
+  if (s.hold) line += ", paused: " + *s.hold;
   return line;
 }
 

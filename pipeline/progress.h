@@ -31,6 +31,7 @@ struct ProgressFigures {
   std::optional<double> eta_seconds;  // once 1% of the total is done and the rate is known
   double throttled_seconds = 0;  // by every reason, this run
   bool paused = false;
+  std::optional<std::string> hold;  // why a gate holds batches back ("pause file X exists")
 };
 
 // Counters for one run. Thread-safety: every method may be called from any thread (atomics).
@@ -63,7 +64,8 @@ std::string FormatCount(uint64_t n);
 std::string FormatDuration(double seconds);
 // The live terminal line, e.g.
 // "412,000/1,000,000 rows 41.2% | 52,310 rows/s | ETA 11s | throttled 3.0s"
-// ("ETA ?" before 1% is done; "PAUSED" when paused; "total ?" when the total is unknown).
+// ("ETA ?" before 1% is done; "PAUSED" when paused; "paused: <why>" while a gate holds, e.g.
+// "paused: pause file /run/udmg.pause exists"; "total ?" when the total is unknown).
 std::string FormatProgressLine(const ProgressFigures& snapshot);
 // The same facts as one plain log line with a time stamp of the elapsed time, e.g.
 // "reencrypt: [1m40s] 412,000/1,000,000 rows (41.2%), 52,310 rows/s, ETA 11s, throttled 3.0s"

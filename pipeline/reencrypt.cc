@@ -454,7 +454,9 @@ Status UnaddressableValues(const ReencryptReport& report) {
                     std::to_string(report.job_id) + ")");
 }
 
-Status ReportStatus(const ReencryptReport& report) {
+Status ReportStatus(const ReencryptReport& report) { return ReportStatus(report, std::nullopt); }
+
+Status ReportStatus(const ReencryptReport& report, const std::optional<std::string>& why_stopped) {
   std::string job = "job " + std::to_string(report.job_id);
   switch (report.outcome) {
     case ReencryptOutcome::kDone:
@@ -472,9 +474,9 @@ Status ReportStatus(const ReencryptReport& report) {
                         "--max-failures, then run the same command again to resume");
     case ReencryptOutcome::kStopped:
       return Status(ErrorCode::kIncomplete,
-                    "incomplete: " + job +
-                        " stopped at a batch boundary with its checkpoint saved: run the same "
-                        "command again to resume");
+                    "incomplete: " + job + " stopped at a batch boundary" +
+                        (why_stopped ? " (" + *why_stopped + ")" : "") +
+                        " with its checkpoint saved: run the same command again to resume");
     case ReencryptOutcome::kPassesExhausted:
       return Status(ErrorCode::kIncomplete,
                     "incomplete: " + std::to_string(report.remaining) +

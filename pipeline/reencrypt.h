@@ -196,6 +196,9 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options);
 // failures or stopped past max_failures; kIncomplete when stopped or passes exhausted ("run the
 // same command again to resume"); the stage error for kError. One line, no key bytes.
 Status ReportStatus(const ReencryptReport& report);
+// The same, where a stopped run says what stopped it (`why_stopped`, e.g. the throttle's critical
+// write latency) when known.
+Status ReportStatus(const ReencryptReport& report, const std::optional<std::string>& why_stopped);
 // kCorruptValue naming the columns of `report` with values in rows whose key is NULL.
 Status UnaddressableValues(const ReencryptReport& report);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -56,6 +57,8 @@ std::string_view ThrottleReasonName(ThrottleReason reason) {
     case ThrottleReason::kRate: return "rate";
     case ThrottleReason::kLatency: return "latency";
     case ThrottleReason::kPaused: return "paused";
+    case ThrottleReason::kPauseFile: return "pause_file";
+    case ThrottleReason::kReplicaLag: return "replica_lag";
   }
   return "unknown";
 }
@@ -80,6 +83,9 @@ Status ValidateThrottleOptions(const ThrottleOptions& o) {
   }
   if (o.max_write_latency < Duration::zero()) {
     return Status(ErrorCode::kUsage, "--max-write-latency must not be negative");
+  }
+  if (o.critical_write_latency < Duration::zero()) {
+    return Status(ErrorCode::kUsage, "--critical-write-latency must not be negative");
   }
   if (o.latency_cooldown <= Duration::zero()) {
     return Status(ErrorCode::kUsage, "the latency cool-down must be positive");
@@ -123,7 +129,35 @@ size_t Throttle::BatchSize() const {
   return BatchSizeLocked();
 }
 
+void Throttle::AddGate(std::unique_ptr<ThrottleGate> gate) {
+  std::lock_guard lock(gate_mutex_);
+  gates_.push_back(std::move(gate));
+}
+
+std::optional<ThrottleReason> Throttle::CheckGates() {
+  std::optional<std::string> hold;
+  ThrottleReason reason = ThrottleReason::kPaused;
+  {
+    std::lock_guard gate_lock(gate_mutex_);
+    for (const std::unique_ptr<ThrottleGate>& gate : gates_) {
+      hold = gate->Hold();
+      reason = gate->reason();
+      if (hold) break;
+    }
+  }
+  std::lock_guard lock(mutex_);
+  hold_ = hold;
+  hold_reason_ = reason;
+  if (!hold) return std::nullopt;
+  return reason;
+}
+
 ThrottleDecision Throttle::TryAdmit(size_t rows) {
+  {
+    std::lock_guard lock(mutex_);
+    if (paused_) return {false, ThrottleReason::kPaused, kPollInterval};
+  }
+  if (std::optional<ThrottleReason> held = CheckGates()) return {false, *held, kPollInterval};
   std::lock_guard lock(mutex_);
   Duration now = clock_.Now();
   if (paused_) return {false, ThrottleReason::kPaused, kPollInterval};
@@ -149,6 +183,7 @@ bool Throttle::WaitForAdmission(size_t rows, const std::function<bool()>& stop_r
     ThrottleDecision decision = TryAdmit(rows);
     if (decision.admitted) return true;
     if (stop_requested && stop_requested()) return false;
+    if (Stats().stop_reason) return false;
     Duration before = clock_.Now();
     clock_.SleepFor(std::min(decision.retry_after, kPollInterval));
     Duration waited = clock_.Now() - before;
@@ -158,6 +193,7 @@ bool Throttle::WaitForAdmission(size_t rows, const std::function<bool()>& stop_r
 }
 
 size_t Throttle::AdmitNextBatch(const std::function<bool()>& stop_requested) {
+  if (Stats().stop_reason) return 0;
   size_t rows = BatchSize();
   return WaitForAdmission(rows, stop_requested) ? rows : 0;
 }
@@ -165,6 +201,14 @@ size_t Throttle::AdmitNextBatch(const std::function<bool()>& stop_requested) {
 void Throttle::RecordBatchWrite(size_t rows, Duration write_time) {
   std::lock_guard lock(mutex_);
   last_write_time_ = write_time;
+  if (options_.critical_write_latency > Duration::zero() &&
+      write_time > options_.critical_write_latency && !stop_reason_) {
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "a batch write took %.2f s, above --critical-write-latency %.2f s",
+                  Seconds(write_time), Seconds(options_.critical_write_latency));
+    stop_reason_ = text;
+  }
   if (options_.max_write_latency > Duration::zero()) {
     if (write_time > options_.max_write_latency) {
       if (!latency_pause_until_) ++latency_pauses_;
@@ -228,6 +272,9 @@ ThrottleStats Throttle::Stats() const {
   stats.paused = paused_;
   stats.latency_paused = latency_pause_until_ && clock_.Now() < *latency_pause_until_;
   stats.last_write_time = last_write_time_;
+  stats.hold = hold_;
+  stats.hold_reason = hold_reason_;
+  stats.stop_reason = stop_reason_;
   stats.latency_pauses = latency_pauses_;
   for (size_t i = 0; i < kThrottleReasonCount; ++i) stats.throttled_seconds[i] = Seconds(throttled_[i]);
   return stats;

@@ -1,8 +1,9 @@
 // Throttle for the re-encryption pipeline (docs/reencryption.md), after gh-ost and
 // pt-online-schema-change: a rows-per-second limit (token bucket), a batch size that adapts toward a
-// target write time, a pause while write latency is above a bound, and a manual pause. Every
-// setting can change while the job runs (control channel). Seconds spent throttled are recorded by
-// reason ("rate", "latency", "paused") for the metrics.
+// target write time, a pause while write latency is above a bound, a manual pause, gates that hold
+// batches back while an outside condition lasts (a pause file, a lagging replica), and a stop
+// when a write is slower than a critical bound. Every setting can change while the job runs
+// (control channel). Seconds spent throttled are recorded by reason for the metrics.
 //
 // Time comes from an injected Clock, so tests drive it by hand and never sleep.
 //
@@ -18,7 +19,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/status.h"
 
@@ -49,9 +52,10 @@ class ManualClock final : public Clock {
   std::atomic<Duration::rep> now_ns_{0};
 };
 
-enum class ThrottleReason { kRate = 0, kLatency = 1, kPaused = 2 };
-inline constexpr size_t kThrottleReasonCount = 3;
-std::string_view ThrottleReasonName(ThrottleReason reason);  // "rate", "latency", "paused"
+enum class ThrottleReason { kRate = 0, kLatency = 1, kPaused = 2, kPauseFile = 3, kReplicaLag = 4 };
+inline constexpr size_t kThrottleReasonCount = 5;
+// "rate", "latency", "paused", "pause_file", "replica_lag"
+std::string_view ThrottleReasonName(ThrottleReason reason);
 
 // Largest batch an operator may ask for (memory is batch size × batches in flight).
 inline constexpr size_t kMaxBatchSize = 1'000'000;
@@ -67,6 +71,20 @@ struct ThrottleOptions {
   // After a write slower than max_write_latency no batch starts until a write in flight comes
   // back under the bound or this much time has passed (then one batch probes again).
   Duration latency_cooldown = std::chrono::seconds(5);
+  // A write slower than this stops the job at the next batch boundary (0: never).
+  Duration critical_write_latency{0};
+};
+
+// A condition outside the job that holds every batch back while it lasts (a pause file, a
+// lagging replica). The throttle asks before each batch and at each poll of a wait.
+// Thread-safety: the throttle calls Hold from one thread at a time.
+class ThrottleGate {
+ public:
+  virtual ~ThrottleGate() = default;
+  virtual ThrottleReason reason() const = 0;
+  // nullopt when batches may start; otherwise why not, in a few words for the progress line
+  // ("pause file /run/udmg.pause exists"). A condition that cannot be checked holds.
+  virtual std::optional<std::string> Hold() = 0;
 };
 
 // kUsage, one line naming the bad option, for a negative or non-finite rate, a zero or oversized
@@ -75,7 +93,7 @@ Status ValidateThrottleOptions(const ThrottleOptions& options);
 
 // What TryAdmit decided. When not admitted, `reason` says why and `retry_after` how long to wait
 // before asking again (the whole remaining delay for rate and latency; a poll interval for a
-// manual pause, which has no end time).
+// manual pause or a gate, which have no end time).
 struct ThrottleDecision {
   bool admitted = false;
   ThrottleReason reason = ThrottleReason::kRate;
@@ -88,6 +106,11 @@ struct ThrottleStats {
   bool adaptive = false;       // the batch size follows target_batch_time
   bool paused = false;         // manual pause
   bool latency_paused = false;
+  // The gate holding batches back at the last admission, and why (nullopt: none).
+  std::optional<std::string> hold;
+  ThrottleReason hold_reason = ThrottleReason::kPaused;
+  // Set once a write was slower than critical_write_latency: why the job stops.
+  std::optional<std::string> stop_reason;
   Duration last_write_time{0};
   uint64_t latency_pauses = 0;  // times a slow write started a pause
   std::array<double, kThrottleReasonCount> throttled_seconds{};  // by ThrottleReason
@@ -99,6 +122,9 @@ class Throttle {
   // kUsage when the options are invalid (ValidateThrottleOptions). `clock` must outlive it.
   static Result<std::unique_ptr<Throttle>> Create(const ThrottleOptions& options, Clock& clock);
 
+  // Adds a gate; call before the first batch is admitted.
+  void AddGate(std::unique_ptr<ThrottleGate> gate);
+
   // Rows to fetch for the next batch: the current (adaptive or operator-set) size, and, under a
   // rate limit, no more than one second's worth of rows so that the flow stays smooth.
   size_t BatchSize() const;
@@ -108,7 +134,7 @@ class Throttle {
   ThrottleDecision TryAdmit(size_t rows);
 
   // Waits on the clock until a batch of `rows` may start (true), or until `stop_requested` returns
-  // true (false). Waits in steps of at most kPollInterval so that stop requests, a resume and new
+  // true or a critical write latency was seen (false). Waits in steps of at most kPollInterval so that stop requests, a resume and new
   // settings take effect promptly. Time waited is added to throttled_seconds by reason.
   static constexpr Duration kPollInterval = std::chrono::milliseconds(100);
   bool WaitForAdmission(size_t rows, const std::function<bool()>& stop_requested);
@@ -118,7 +144,7 @@ class Throttle {
   size_t AdmitNextBatch(const std::function<bool()>& stop_requested);
 
   // Reports that a batch of `rows` took `write_time` to write back (the compare-and-swap
-  // transaction). Drives the adaptive batch size and the latency pause.
+  // transaction). Drives the adaptive batch size, the latency pause and the critical stop.
   void RecordBatchWrite(size_t rows, Duration write_time);
 
   // Manual pause: no batch starts until Resume. Batches already admitted finish.
@@ -136,6 +162,8 @@ class Throttle {
  private:
   Throttle(const ThrottleOptions& options, Clock& clock);
   Duration TimeForRowsLocked(double rows) const;  // at rows_per_second_ > 0
+  // The first gate that holds, with its reason (nullopt: none); records it for Stats.
+  std::optional<ThrottleReason> CheckGates();
   size_t BatchSizeLocked() const;
 
   Clock& clock_;
@@ -153,6 +181,13 @@ class Throttle {
   Duration last_write_time_{0};                  // guarded by mutex_
   uint64_t latency_pauses_ = 0;                  // guarded by mutex_
   std::array<Duration, kThrottleReasonCount> throttled_{};  // guarded by mutex_
+  std::optional<std::string> hold_;                         // guarded by mutex_
+  ThrottleReason hold_reason_ = ThrottleReason::kPaused;    // guarded by mutex_
+  std::optional<std::string> stop_reason_;                  // guarded by mutex_
+
+  // Gates are asked outside mutex_ (a gate may query a database), one caller at a time.
+  std::mutex gate_mutex_;
+  std::vector<std::unique_ptr<ThrottleGate>> gates_;  // guarded by gate_mutex_
 };
 
 }  // namespace udmg::pipeline

@@ -133,6 +133,7 @@ class PgStore final : public Store {
   Status UpdateKeyringChecked(const CheckedKeyringChange& change,
                               bool refuse_while_job_runs) override;
   Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override;
+  Result<ReplicationState> ReadReplication() override;
 
   // The same write-back with a chosen method (benchmarks and tests compare them).
   Result<std::vector<bool>> CompareAndSwapWith(CasMethod method, const ColumnRef& column,

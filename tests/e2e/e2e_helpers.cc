@@ -90,6 +90,39 @@ std::optional<nlohmann::json> StatusJson(const UdmgServer& server) {
   return status;
 }
 
+int DemoValuesOnVersion(const UdmgServer& server, int version) {
+  std::optional<nlohmann::json> status = StatusJson(server);
+  if (!status) return -1;
+  std::map<int, int> versions = ValuesByVersion(*status, "credentials", "secret");
+  return versions.count(version) ? versions[version] : 0;
+}
+
+std::string UrlWithUser(const std::string& url, const std::string& user) {
+  size_t scheme_end = url.find("://") + 3;
+  size_t at = url.find('@', scheme_end);
+  return url.substr(0, scheme_end) + user + url.substr(at);
+}
+
+std::optional<nlohmann::json> JobControlStatus(const UdmgServer& server) {
+  ProcessResult result = server.Run({"reencrypt", "--control", "status"});
+  if (!result.Exited(kExitOk)) return std::nullopt;
+  nlohmann::json status = nlohmann::json::parse(result.stdout_data, nullptr,
+                                                /*allow_exceptions=*/false);
+  if (status.is_discarded()) return std::nullopt;
+  return status;
+}
+
+double ThrottledSecondsIn(const std::string& textfile_contents, const std::string& reason) {
+  std::istringstream lines(textfile_contents);
+  const std::string series = "udmg_reencrypt_throttled_seconds_total{";
+  const std::string label = "reason=\"" + reason + "\"";
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series, 0) != 0 || line.find(label) == std::string::npos) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
 std::map<int, int> ValuesByVersion(const nlohmann::json& status, const std::string& table,
                                    const std::string& column) {
   std::map<int, int> counts;

@@ -58,6 +58,18 @@ bool InitDemoAndRotate(UdmgServer& server, int rows);
 // `status --json`, parsed; nullopt (with a failure recorded) when it fails or is not JSON.
 std::optional<nlohmann::json> StatusJson(const UdmgServer& server);
 
+// Values of the demo column credentials.secret on master `version` (`status --json`); -1 (with a
+// failure recorded) when status fails.
+int DemoValuesOnVersion(const UdmgServer& server, int version);
+
+// `reencrypt --control status` of the job running on `server`'s database, parsed; nullopt while
+// no job answers (not started yet, or ended).
+std::optional<nlohmann::json> JobControlStatus(const UdmgServer& server);
+
+// The value of udmg_reencrypt_throttled_seconds_total{reason="<reason>"} in a metrics textfile;
+// -1 when the series is missing.
+double ThrottledSecondsIn(const std::string& textfile_contents, const std::string& reason);
+
 // The count of values on each master version of `table.column` in a status document.
 std::map<int, int> ValuesByVersion(const nlohmann::json& status, const std::string& table,
                                    const std::string& column);
@@ -107,6 +119,9 @@ class SqliteWriteLock {
 // The name of the unprivileged user that tests running as root run udmg-server as
 // (scripts/setup.sh creates it).
 inline constexpr char kUnprivilegedTestUser[] = "udmg-test";
+
+// A PostgreSQL `url` with its user replaced by `user` (no password: give the role's in PGPASSWORD).
+std::string UrlWithUser(const std::string& url, const std::string& user);
 
 // `invocation` run as an unprivileged user: through setpriv as kUnprivilegedTestUser when the
 // test runs as root (a test failure when that user is missing), unchanged otherwise. Its

@@ -28,13 +28,6 @@ std::vector<db::testing::StoreBackend> PostgresOnly() {
   return backends;
 }
 
-// `url` with its user replaced by `user` (no password: the role's comes from PGPASSWORD).
-std::string UrlWithUser(const std::string& url, const std::string& user) {
-  size_t scheme_end = url.find("://") + 3;
-  size_t at = url.find('@', scheme_end);
-  return url.substr(0, scheme_end) + user + url.substr(at);
-}
-
 class PostgresDbaTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   void SetUp() override {

@@ -1,11 +1,13 @@
 // Reads from a real PostgreSQL hot standby, through the binary (docs/postgres.md, "Read-only
 // sessions"): after a master rotation on the primary, `secret get` on the standby returns every
 // plaintext, warns once and writes nothing; a command that must write fails with one line naming
-// the standby; a K0 the standby has not replayed yet is reported with the standby's possible lag.
+// the standby; a K0 the standby has not replayed yet is reported with the standby's possible lag;
+// a job with --max-replica-lag is held while the standby does not replay.
 //
 // Server: a private primary and a hot standby of it (tests/e2e/private_postgres.h, streaming
 // replication made by `scripts/postgres.sh start-standby`), never the shared test server.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -17,6 +19,7 @@
 #include "tests/db/postgres_test_database.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/private_postgres.h"
+#include "tests/metrics/metrics_test_support.h"
 
 namespace udmg::testing {
 namespace {
@@ -159,6 +162,62 @@ TEST_P(PostgresStandbyTest, RootKeyNotYetReplayedIsSaidToBeTheStandbysLag) {
   ProcessResult caught_up = RunOnStandby({"secret", "get", "credentials.secret", "1"});
   EXPECT_TRUE(caught_up.Exited(kExitOk)) << caught_up.Describe();
   EXPECT_EQ(caught_up.stdout_data, "demo-secret-1");
+}
+
+// --max-replica-lag: while the standby's replay is paused, the WAL of the job's first batch is not
+// replayed, its lag grows past the bound and the job is held (it neither stops nor exits); once
+// replay resumes the job finishes. A tiny rate keeps the job from finishing before the lag shows
+// (a stand-in for a long job), then is lifted so that only the lag holds it.
+TEST_P(PostgresStandbyTest, MaxReplicaLagHoldsTheJobWhileTheStandbyDoesNotReplay) {
+  WaitForReplay();
+  // First as a role without pg_monitor: the replica's position reads NULL, so the job is held
+  // from its first batch (never runs blind), says why once, and its run time ends it.
+  const std::string role = "udmg_lag_" + std::to_string(getpid());
+  const std::string schema = Trimmed(server_->Exec("SELECT current_schema()"));
+  server_->Exec("CREATE ROLE " + role + " LOGIN PASSWORD 'Lag-Pa55word'; GRANT USAGE ON SCHEMA " +
+                schema + " TO " + role + "; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES "
+                "IN SCHEMA " + schema + " TO " + role + "; GRANT USAGE ON ALL SEQUENCES IN "
+                "SCHEMA " + schema + " TO " + role);
+  Invocation unprivileged = server_->Command(
+      {"reencrypt", "--no-progress", "--max-replica-lag", "1s", "--run-time", "2s"});
+  unprivileged.args.at(1) = UrlWithUser(unprivileged.args.at(1), role);
+  unprivileged.env["PGPASSWORD"] = "Lag-Pa55word";
+  ProcessResult blind = RunProcess(unprivileged);
+  EXPECT_TRUE(blind.Exited(kExitIncomplete)) << blind.Describe();
+  ASSERT_EQ(blind.StderrLines().size(), 2u) << blind.Describe();
+  EXPECT_NE(blind.StderrLines()[0].find("cannot be read: the database role needs pg_monitor (or "
+                                        "pg_read_all_stats)"),
+            std::string::npos)
+      << blind.Describe();
+  EXPECT_EQ(StaleValues(), kRows) << "no batch may start while the lag cannot be read";
+  server_->Exec("DROP OWNED BY " + role + "; DROP ROLE " + role);
+
+  // Then with the lag readable (the test's superuser).
+  StandbySql("SELECT pg_wal_replay_pause()");
+  const std::string textfile = (dir_.path() / "job.prom").string();
+  auto job = server_->Start({"reencrypt", "--no-progress", "--batch-size", "1", "--rate", "1e-6",
+                             "--max-replica-lag", "1s", "--metrics-textfile", textfile});
+  std::optional<nlohmann::json> status;
+  auto held_by_lag = [&] {
+    status = JobControlStatus(*server_);
+    return (status && status->value("state", "") == "replica_lag") || !job->Running();
+  };
+  ASSERT_TRUE(metrics::testing::PollUntil(held_by_lag));
+  ASSERT_TRUE(job->Running()) << job->Wait().Describe();
+  const std::string hold = status->value("hold", "");
+  EXPECT_EQ(hold.rfind("replica ", 0), 0u) << *status;
+  EXPECT_NE(hold.find(", above --max-replica-lag 1.0 s"), std::string::npos) << *status;
+  // Without the rate, the lag alone holds the job.
+  RunOk(*server_, {"reencrypt", "--control", "rate=0"});
+  ASSERT_TRUE(metrics::testing::PollUntil(held_by_lag));
+  ASSERT_TRUE(job->Running()) << job->Wait().Describe();
+  EXPECT_GT(StaleValues(), 0) << *status;
+  StandbySql("SELECT pg_wal_replay_resume()");
+  ProcessResult finished = job->Wait();
+  EXPECT_TRUE(finished.Exited(kExitOk)) << finished.Describe();
+  EXPECT_EQ(StaleValues(), 0);
+  const std::string metrics = ReadFile(textfile);
+  EXPECT_GT(ThrottledSecondsIn(metrics, "replica_lag"), 0) << metrics;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PostgresStandbyTest,

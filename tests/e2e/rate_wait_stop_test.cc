@@ -25,13 +25,7 @@ class RateWaitStopTest : public ::testing::TestWithParam<db::testing::StoreBacke
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
-  // Values already on the new master version (2).
-  int Migrated() {
-    std::optional<nlohmann::json> status = StatusJson(server_);
-    if (!status) return -1;
-    std::map<int, int> versions = ValuesByVersion(*status, "credentials", "secret");
-    return versions.count(2) ? versions[2] : 0;
-  }
+  int Migrated() { return DemoValuesOnVersion(server_, 2); }
 
   // The stopped job did some work, left the rest, and the next run finishes it.
   void ExpectStoppedThenResumable(const ProcessResult& stopped) {

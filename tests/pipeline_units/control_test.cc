@@ -12,6 +12,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace udmg::pipeline {
@@ -152,7 +154,30 @@ TEST(ControlCommandsTest, StatusReportsProgressAndThrottle) {
   EXPECT_EQ(status["rate"], 1000.0);
   EXPECT_EQ(status["batch_size"], 500);
   EXPECT_EQ(status["adaptive"], false);
-  EXPECT_EQ(status["throttled_seconds"], json({{"rate", 0.0}, {"latency", 0.0}, {"paused", 0.0}}));
+  EXPECT_EQ(status["throttled_seconds"], json({{"rate", 0.0},
+                                               {"latency", 0.0},
+                                               {"paused", 0.0},
+                                               {"pause_file", 0.0},
+                                               {"replica_lag", 0.0}}));
+  EXPECT_FALSE(status.contains("hold"));
+}
+
+// A gate that always holds, as a pause file that exists.
+class HoldingGate final : public ThrottleGate {
+ public:
+  ThrottleReason reason() const override { return ThrottleReason::kPauseFile; }
+  std::optional<std::string> Hold() override { return "pause file /p exists"; }
+};
+
+TEST(ControlCommandsTest, StatusNamesTheGateThatHoldsTheJob) {
+  ManualClock clock;
+  auto throttle = MakeThrottle(clock);
+  throttle->AddGate(std::make_unique<HoldingGate>());
+  EXPECT_FALSE(throttle->TryAdmit(1).admitted);
+  ControlCommands commands(*throttle, nullptr);
+  json status = json::parse(commands.Execute("status"));
+  EXPECT_EQ(status["state"], "pause_file");
+  EXPECT_EQ(status["hold"], "pause file /p exists");
 }
 
 TEST(ControlCommandsTest, ErrorsAreOneJsonLineAndChangeNothing) {

@@ -68,6 +68,16 @@ TEST(FormatTest, LiveLine) {
             "412,000/1,000,000 rows 41.2% | 52,310 rows/s | ETA ? | throttled 3.0s | PAUSED");
 }
 
+TEST(FormatTest, GateHoldSaysWhyTheJobIsPaused) {
+  ProgressFigures f{.done = 5, .total = 10, .hold = "pause file /run/udmg.pause exists"};
+  EXPECT_EQ(FormatProgressLine(f),
+            "5/10 rows 50.0% | 0 rows/s | ETA ? | throttled 0.0s | paused: pause file "
+            "/run/udmg.pause exists");
+  EXPECT_NE(FormatProgressLogLine(f).find(", paused: pause file /run/udmg.pause exists"),
+            std::string::npos)
+      << FormatProgressLogLine(f);
+}
+
 TEST(FormatTest, PercentNeverRoundsUpToDone) {
   ProgressFigures f{.done = 999999, .total = 1000000};
   EXPECT_NE(FormatProgressLine(f).find("99.9%"), std::string::npos);

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -316,6 +318,75 @@ TEST(ThrottleTest, ReasonNames) {
   EXPECT_EQ(ThrottleReasonName(ThrottleReason::kRate), "rate");
   EXPECT_EQ(ThrottleReasonName(ThrottleReason::kLatency), "latency");
   EXPECT_EQ(ThrottleReasonName(ThrottleReason::kPaused), "paused");
+}
+
+// A gate whose answer the test sets.
+class FlagGate final : public ThrottleGate {
+ public:
+  explicit FlagGate(std::optional<std::string>* hold) : hold_(hold) {}
+  ThrottleReason reason() const override { return ThrottleReason::kPauseFile; }
+  std::optional<std::string> Hold() override { return *hold_; }
+
+ private:
+  std::optional<std::string>* hold_;
+};
+
+TEST(ThrottleTest, GateHoldsBatchesWhileItHoldsAndTheWaitIsCountedByItsReason) {
+  ManualClock clock;
+  auto t = Make({}, clock);
+  std::optional<std::string> hold = "pause file /x exists";
+  t->AddGate(std::make_unique<FlagGate>(&hold));
+  ThrottleDecision d = t->TryAdmit(10);
+  EXPECT_FALSE(d.admitted);
+  EXPECT_EQ(d.reason, ThrottleReason::kPauseFile);
+  ThrottleStats stats = t->Stats();
+  EXPECT_EQ(stats.hold, "pause file /x exists");
+  EXPECT_EQ(stats.hold_reason, ThrottleReason::kPauseFile);
+  EXPECT_FALSE(stats.paused) << "a gate is not the manual pause";
+  // Released after three polls: the wait is counted as pause_file time, nothing else.
+  int polls = 0;
+  EXPECT_TRUE(t->WaitForAdmission(10, [&] {
+    if (++polls == 3) hold.reset();
+    return false;
+  }));
+  stats = t->Stats();
+  EXPECT_FALSE(stats.hold);
+  EXPECT_NEAR(stats.throttled_seconds[IndexOf(ThrottleReason::kPauseFile)],
+              3 * Secs(Throttle::kPollInterval), 1e-6);
+  EXPECT_EQ(stats.total_throttled_seconds(),
+            stats.throttled_seconds[IndexOf(ThrottleReason::kPauseFile)]);
+  EXPECT_EQ(ThrottleReasonName(ThrottleReason::kPauseFile), "pause_file");
+  EXPECT_EQ(ThrottleReasonName(ThrottleReason::kReplicaLag), "replica_lag");
+}
+
+TEST(ThrottleTest, StopRequestEndsAGateHold) {
+  ManualClock clock;
+  auto t = Make({}, clock);
+  std::optional<std::string> hold = "held";
+  t->AddGate(std::make_unique<FlagGate>(&hold));
+  EXPECT_EQ(t->AdmitNextBatch([] { return true; }), 0u);
+}
+
+TEST(ThrottleTest, CriticalWriteLatencyStopsAtTheNextBatchAndSaysWhy) {
+  ManualClock clock;
+  auto t = Make({.critical_write_latency = seconds(1)}, clock);
+  t->RecordBatchWrite(10, seconds(1));  // at the bound: goes on
+  EXPECT_EQ(t->AdmitNextBatch(nullptr), 1000u);
+  EXPECT_FALSE(t->Stats().stop_reason);
+  t->RecordBatchWrite(10, milliseconds(2500));
+  EXPECT_EQ(t->AdmitNextBatch(nullptr), 0u) << "0 = stop at this batch boundary";
+  EXPECT_EQ(t->Stats().stop_reason,
+            "a batch write took 2.50 s, above --critical-write-latency 1.00 s");
+  // A fast write afterwards does not undo the stop.
+  t->RecordBatchWrite(10, milliseconds(1));
+  EXPECT_EQ(t->AdmitNextBatch(nullptr), 0u);
+}
+
+TEST(ThrottleOptionsTest, NegativeCriticalWriteLatencyIsAUsageError) {
+  ManualClock clock;
+  auto t = Throttle::Create({.critical_write_latency = milliseconds(-1)}, clock);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, ErrorCode::kUsage);
 }
 
 }  // namespace
