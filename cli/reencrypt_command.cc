@@ -13,6 +13,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "cli/dry_run.h"
 #include "cli/duration.h"
 #include "cli/output.h"
 #include "db/statement_cancel.h"
@@ -273,7 +274,18 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
   command->add_option("--range-rows", flags.range_rows,
                       "with --shared: stale rows per key range when the job is created")
       ->check(CLI::PositiveNumber);
+  command->add_flag("--dry-run", flags.dry_run,
+                    "print the plan (versions, stale values per column, the job, an estimate) "
+                    "and write nothing");
   AddMetricsFlags(command, flags.metrics);
+}
+
+Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::string_view kind) {
+  UDMG_ASSIGN_OR_RETURN(KeyringView view, OpenKeyringView(global));
+  PrintDryRunVersions(view.records, view.records);
+  JobDryRun job{kind, view.keyring->active_version(), flags.include_plaintext, flags.batch_size,
+                flags.rate, std::nullopt};
+  return PrintJobDryRun(*view.store, view.keyring, job);
 }
 
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
@@ -390,6 +402,9 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
       if (args->status) return PrintJobStatus(global, pipeline::kReencryptJobKind);
       if (args->mark_stopped) return MarkJobStopped(global, pipeline::kReencryptJobKind);
       if (args->control) return SendControl(global, args->flags, *args->control);
+      if (args->flags.dry_run) {
+        return RunJobDryRun(global, args->flags, pipeline::kReencryptJobKind);
+      }
       // Before the database is opened: a bad flag or a busy port changes nothing.
       UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,
                             StartJobMetricsOutputs(args->flags, pipeline::kReencryptJobKind));
