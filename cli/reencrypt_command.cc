@@ -367,8 +367,11 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   Result<pipeline::ReencryptReport> report = pipeline::RunReencryption(options);
   if (reporter) reporter->Stop();
   if (control.ok()) (*control)->Stop();
+  // A job a signal or the stop file ended is not kept alive for a scrape: its operator wants
+  // it gone (a run-time stop lingers, as any other end).
   metrics_run.Finish(report.ok() ? pipeline::FinalRunState(*report)
-                                 : pipeline::JobRunState::kFailed);
+                                 : pipeline::JobRunState::kFailed,
+                     /*may_linger=*/!g_stop_requested.load());
   if (!report.ok()) return report.status();
   PrintReport(*report, kind);
   return pipeline::ReportStatus(*report);
