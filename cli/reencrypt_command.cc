@@ -280,8 +280,18 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
   AddMetricsFlags(command, flags.metrics);
 }
 
-Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::string_view kind) {
+Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::string_view kind,
+                    bool resume_only) {
   UDMG_ASSIGN_OR_RETURN(KeyringView view, OpenKeyringView(global));
+  if (resume_only) {
+    // What the real run answers (job_state.cc), before any line of the plan.
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
+                          view.store->FindUnfinishedJob(kind));
+    if (!unfinished || !pipeline::IsResumableJob(*unfinished)) {
+      return Error{ErrorCode::kNotFound, "no interrupted " + std::string(kind) +
+                                             " job to resume: run it without --resume to start one"};
+    }
+  }
   PrintDryRunVersions(view.records, view.records);
   JobDryRun job{kind, view.keyring->active_version(), flags.include_plaintext, flags.batch_size,
                 flags.rate, std::nullopt};
@@ -406,7 +416,7 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
       if (args->mark_stopped) return MarkJobStopped(global, pipeline::kReencryptJobKind);
       if (args->control) return SendControl(global, args->flags, *args->control);
       if (args->flags.dry_run) {
-        return RunJobDryRun(global, args->flags, pipeline::kReencryptJobKind);
+        return RunJobDryRun(global, args->flags, pipeline::kReencryptJobKind, args->resume);
       }
       // Before the database is opened: a bad flag or a busy port changes nothing.
       UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,

@@ -56,7 +56,9 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
               std::string_view kind, MetricsOutputs* outputs = nullptr);
 
 // `--dry-run` of the job of `kind` on the keyring as it is: prints the plan, writes nothing.
-Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::string_view kind);
+// `resume_only`: --resume, which fails (kNotFound) when no interrupted job exists.
+Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::string_view kind,
+                    bool resume_only = false);
 
 // `reencrypt`.
 void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,

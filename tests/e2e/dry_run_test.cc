@@ -101,6 +101,11 @@ TEST_P(DryRunTest, ARefusedRotationIsRefusedByItsDryRunToo) {
 
 TEST_P(DryRunTest, DryRunNamesTheInterruptedJobItWouldResume) {
   ASSERT_TRUE(InitDemoAndRotate(server_, kRows));
+  const std::string dump = server_.Dump();
+  ProcessResult nothing_to_resume = server_.Run({"reencrypt", "--resume", "--dry-run"});
+  ExpectOneErrorLine(nothing_to_resume, kExitNotFound);
+  ExpectDumpUnchanged(server_, dump, "after a refused dry run");
+
   ProcessResult stopped =
       server_.Run({"reencrypt", "--no-progress", "--batch-size", std::to_string(kBatch), "--rate",
                    kTinyRate, "--run-time", "1s"});
@@ -112,7 +117,7 @@ TEST_P(DryRunTest, DryRunNamesTheInterruptedJobItWouldResume) {
   ASSERT_GT(moved, 0);
   ASSERT_LT(moved, kRows);
 
-  std::string out = DryRun({"reencrypt", "--dry-run"});
+  std::string out = DryRun({"reencrypt", "--resume", "--dry-run"});
   EXPECT_TRUE(Contains(out, "stale values: " + std::to_string(kRows - moved) + "\n")) << out;
   EXPECT_TRUE(Contains(out, "job: would resume reencrypt job 1 (stopped, target master key "
                             "version 2)\n"))
