@@ -29,6 +29,20 @@ Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions&
   return pipeline::SecretsClient::Open(std::move(store), std::move(k0), std::move(options));
 }
 
+Result<KeyringView> OpenKeyringView(const GlobalOptions& global) {
+  KeyringView view;
+  UDMG_ASSIGN_OR_RETURN(view.store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(view.k0, LoadRootKey());
+  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> records, view.store->LoadKeyring());
+  if (!records) {
+    return Error{ErrorCode::kNotInitialized,
+                 "the database has no keyring: run `udmg-server init` first"};
+  }
+  view.records = std::move(*records);
+  UDMG_ASSIGN_OR_RETURN(view.keyring, Keyring::Open(view.records, view.k0));
+  return view;
+}
+
 int64_t NowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
 int64_t ProcessStartSeconds() {

@@ -8,6 +8,7 @@
 
 #include "cli/root_key_source.h"  // LoadRootKey: this node's K0, for every command
 #include "db/store.h"
+#include "engine/keyring.h"
 #include "engine/secret.h"
 #include "engine/status.h"
 #include "pipeline/secrets.h"
@@ -30,6 +31,16 @@ Result<std::unique_ptr<db::Store>> OpenMigratedStore(
 // The database plus K0, opened as a client: kBadKey, kWrongKey or kNotInitialized as it applies.
 // Nonce-budget warnings go to stderr as "udmg-server: warning: ...".
 Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions& global);
+
+// The database and its keyring opened with this node's K0, for a command that must write nothing
+// (`--dry-run`): unlike OpenClient, this node is not recorded in udmg_nodes.
+struct KeyringView {
+  std::unique_ptr<db::Store> store;
+  SecretBytes k0;
+  KeyringRecords records;
+  std::shared_ptr<const Keyring> keyring;
+};
+Result<KeyringView> OpenKeyringView(const GlobalOptions& global);
 
 // Unix seconds, for keyring records.
 int64_t NowSeconds();

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/dry_run.h"
 #include "cli/key_input.h"
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
@@ -75,6 +76,30 @@ struct ReencryptRequest {
   JobFlags flags;
 };
 
+// Values not yet on `active`, over every registered column (legacy plaintext only with
+// `include_plaintext`). The rotation is already committed: a column whose table is gone is a warning, not a failure.
+Result<uint64_t> CountStaleValues(db::Store& store, uint32_t active,
+                                  bool include_plaintext = false) {
+  UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
+  uint64_t total = 0;
+  for (const db::ColumnRef& column : columns) {
+    UDMG_ASSIGN_OR_RETURN(std::string missing, pipeline::MissingReason(store, column));
+    if (!missing.empty()) {
+      PrintWarning(missing);
+      continue;
+    }
+    UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, db::StaleFilter{active, include_plaintext}));
+    total += stale;
+  }
+  return total;
+}
+
+// The job a rotation's --dry-run describes, to `target`.
+JobDryRun RotationJobDryRun(const ReencryptRequest& request, uint32_t target) {
+  return JobDryRun{pipeline::kReencryptJobKind, target, request.flags.include_plaintext,
+                   request.flags.batch_size, request.flags.rate, std::nullopt};
+}
+
 // The metrics outputs of the job that follows the rotation, started before the rotation writes
 // anything (a bad flag or a busy port leaves the keyring as it was). Metrics flags without
 // --reencrypt are refused: there is no job to measure.
@@ -144,20 +169,53 @@ std::string JobText(const db::JobRecord& job) {
          std::to_string(job.target_version) + " (" + job.state + ")";
 }
 
+// rotate-k0 rewraps the master keys, never a value: with --reencrypt and no job to finish, when
+// every value already is on the active master version there is nothing to move. Says so in one
+// line (rather than an empty job's "0/? rows") and reports the run done on the metrics outputs.
+Result<bool> SayIfNothingToMove(db::Store& store, const ReencryptRequest& reencrypt,
+                                const KeyringRecords& records, MetricsOutputs* outputs) {
+  uint32_t active = 0;
+  for (const MasterKeyRecord& master : records.masters) {
+    if (master.state == MasterKeyState::kActive) active = master.version;
+  }
+  UDMG_ASSIGN_OR_RETURN(uint64_t stale,
+                        CountStaleValues(store, active, reencrypt.flags.include_plaintext));
+  if (stale != 0) return false;
+  std::cout << "nothing to re-encrypt: every value is already on master key version " << active
+            << " (a root key rotation rewraps the master keys, not the values)\n";
+  if (outputs != nullptr) {
+    outputs->RefreshKeyState(store);
+    outputs->RecordSuccess();
+    outputs->Finish(pipeline::JobRunState::kDone);
+  }
+  return true;
+}
+
 // rotate-k0 run again with the key it made current, on a node still on the key it replaced: the
 // rotation is made; with --reencrypt its job is finished (resumed, or started if it never was).
-Status RootRotationAlreadyMade(const GlobalOptions& global, const ReencryptRequest& reencrypt,
+Status RootRotationAlreadyMade(const GlobalOptions& global, db::Store& store,
+                               const ReencryptRequest& reencrypt,
                                const KeyringRecords& records, std::span<const uint8_t> new_key,
                                const std::optional<db::JobRecord>& unfinished,
                                MetricsOutputs* outputs) {
   const RootKeyRecord& current = records.roots.back();
-  std::cout << "nothing rotated: root key version " << current.version << " (fingerprint "
+  if (reencrypt.flags.dry_run) PrintDryRunVersions(records, records);
+  std::cout << (reencrypt.flags.dry_run ? "nothing would be rotated" : "nothing rotated")
+            << ": root key version " << current.version << " (fingerprint "
             << current.fingerprint << ") already is this key\n";
+  if (reencrypt.flags.dry_run && reencrypt.enabled) {
+    UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, new_key));
+    return PrintJobDryRun(store, keyring, RotationJobDryRun(reencrypt, keyring->active_version()));
+  }
   if (!reencrypt.enabled) {
     if (unfinished) {
       std::cout << JobText(*unfinished) << " is unfinished: add --reencrypt to finish it\n";
     }
     return Status::Ok();
+  }
+  if (!unfinished) {
+    UDMG_ASSIGN_OR_RETURN(bool nothing, SayIfNothingToMove(store, reencrypt, records, outputs));
+    if (nothing) return Status::Ok();
   }
   std::cout << (unfinished ? "finishing " + JobText(*unfinished)
                            : std::string("re-encrypting the values not on the active version"))
@@ -189,7 +247,11 @@ struct NewKeySource {
 Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
                         const ReencryptRequest& reencrypt) {
   const int64_t started = ProcessStartSeconds();
-  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
+  const bool dry_run = reencrypt.flags.dry_run;
+  std::unique_ptr<MetricsOutputs> outputs;  // a dry run has no job to measure
+  if (!dry_run) {
+    UDMG_ASSIGN_OR_RETURN(outputs, StartRotationMetrics(reencrypt));
+  }
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   Result<SecretBytes> new_key =
@@ -201,11 +263,23 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
                         pipeline::UnfinishedJobOnActiveVersion(*store, before));
   if (RootRotationMade(before, k0, *new_key)) {
-    return RootRotationAlreadyMade(global, reencrypt, before, *new_key, unfinished, outputs.get());
+    return RootRotationAlreadyMade(global, *store, reencrypt, before, *new_key, unfinished,
+                                   outputs.get());
   }
   const RootKeyCheck node = CheckRootKey(before, k0);
   if (unfinished && node.standing == RootKeyStanding::kOlder) {
     return AnotherRootRotationHalfDone(before, node, *unfinished);
+  }
+  if (dry_run) {
+    // The rotation made in memory only: a refused key is refused as the real run would.
+    UDMG_ASSIGN_OR_RETURN(KeyringRecords rotated,
+                          RotateRootKey(before, k0, *new_key, NowSeconds()));
+    PrintDryRunVersions(before, rotated);
+    std::cout << "values: not touched by a root key rotation\n";
+    if (!reencrypt.enabled) return Status::Ok();
+    UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(before, k0));
+    return PrintJobDryRun(*store, keyring,
+                          RotationJobDryRun(reencrypt, keyring->active_version()));
   }
   KeyringRecords rotated;
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
@@ -227,29 +301,47 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
             << "next: set UDMG_SECURITY_PASSPHRASE_KEY to the new key on every node and "
                "restart them; a process still on version "
             << previous << " stops with exit code 4\n";
+  if (reencrypt.enabled && !unfinished) {
+    UDMG_ASSIGN_OR_RETURN(bool nothing,
+                          SayIfNothingToMove(*store, reencrypt, rotated, outputs.get()));
+    if (nothing) return Status::Ok();
+  }
   return ReencryptAfterRotation(
       global, reencrypt, rotated, *new_key, outputs.get(),
       "the rotation to root key version " + std::to_string(newest.version), kRootRotationResume);
 }
 
-// Values not yet on `active`, over every registered column (legacy plaintext not included). The
-// rotation is already committed: a column whose table is gone is a warning, not a failure.
-Result<uint64_t> CountStaleValues(db::Store& store, uint32_t active) {
-  UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
-  uint64_t total = 0;
-  for (const db::ColumnRef& column : columns) {
-    UDMG_ASSIGN_OR_RETURN(std::string missing, pipeline::MissingReason(store, column));
-    if (!missing.empty()) {
-      PrintWarning(missing);
-      continue;
+// rotate-master-key --dry-run: the rotation made in memory (a random K1 that is then wiped), the
+// values it leaves on older versions, and with --reencrypt the job that would follow.
+Status MasterRotationDryRun(const GlobalOptions& global, const ReencryptRequest& reencrypt) {
+  UDMG_ASSIGN_OR_RETURN(KeyringView view, OpenKeyringView(global));
+  UDMG_RETURN_IF_ERROR(RequireJobCanStart(*view.store, reencrypt));
+  if (reencrypt.enabled) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
+                          pipeline::UnfinishedMasterRotationJob(*view.store, view.records));
+    if (unfinished) {
+      PrintDryRunVersions(view.records, view.records);
+      std::cout << "nothing would be rotated: would finish " << JobText(*unfinished) << "\n";
+      return PrintJobDryRun(*view.store, view.keyring,
+                            RotationJobDryRun(reencrypt, view.keyring->active_version()));
     }
-    UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, db::StaleFilter{active, false}));
-    total += stale;
   }
-  return total;
+  UDMG_ASSIGN_OR_RETURN(KeyringRecords rotated,
+                        RotateMasterKey(view.records, view.k0, RandomSecret(kKeySize),
+                                        NowSeconds()));
+  PrintDryRunVersions(view.records, rotated);
+  const uint32_t target = rotated.masters.back().version;
+  if (!reencrypt.enabled) {
+    UDMG_ASSIGN_OR_RETURN(uint64_t stale, CountStaleValues(*view.store, target));
+    std::cout << stale << " values would be on older versions: reads migrate them as they go, "
+                          "`udmg-server sweep` or `udmg-server reencrypt` migrates the rest\n";
+    return Status::Ok();
+  }
+  return PrintJobDryRun(*view.store, view.keyring, RotationJobDryRun(reencrypt, target));
 }
 
 Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& reencrypt) {
+  if (reencrypt.flags.dry_run) return MasterRotationDryRun(global, reencrypt);
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/dry_run.h"
 #include "cli/duration.h"
 #include "cli/json_reports.h"
 #include "cli/metrics_outputs.h"
@@ -27,6 +28,7 @@ struct SweepArgs {
   bool include_plaintext = false;
   bool mark_stopped = false;
   bool json = false;
+  bool dry_run = false;
   MetricsFlags metrics;
 };
 
@@ -45,6 +47,14 @@ Result<std::unique_ptr<pipeline::Throttle>> SweepThrottle(const SweepArgs& args)
   throttle_options.rows_per_second = args.rate;
   throttle_options.batch_size = args.batch_size;
   return pipeline::Throttle::Create(throttle_options, pipeline::SteadyClock());
+}
+
+Status RunSweepDryRun(const GlobalOptions& global, const SweepArgs& args) {
+  UDMG_ASSIGN_OR_RETURN(KeyringView view, OpenKeyringView(global));
+  PrintDryRunVersions(view.records, view.records);
+  JobDryRun job{pipeline::kSweepJobKind, view.keyring->active_version(), args.include_plaintext,
+                args.batch_size, args.rate, args.max_rows};
+  return PrintJobDryRun(*view.store, view.keyring, job);
 }
 
 void PrintSweepReport(const pipeline::SweepReport& report);
@@ -191,10 +201,14 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
                   "mark the running sweep stopped after its process died (kill -9, a lost node): "
                   "needs no key, signals nothing; the next run resumes it");
   sweep->add_flag("--json", args->json, "print the summary as one JSON document (docs/json.md)");
+  sweep->add_flag("--dry-run", args->dry_run,
+                  "print the plan (stale values per column, the job, an estimate) and write "
+                  "nothing");
   AddMetricsFlags(sweep, args->metrics);
   sweep->callback([&, args] {
     action = [&, args] {
       if (args->mark_stopped) return MarkJobStopped(global, pipeline::kSweepJobKind);
+      if (args->dry_run) return RunSweepDryRun(global, *args);
       return RunSweep(global, *args);
     };
   });

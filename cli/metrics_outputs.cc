@@ -2,15 +2,19 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/duration.h"
 #include "cli/output.h"
 #include "cli/secure_file.h"
 #include "metrics/text_serializer.h"
@@ -70,6 +74,10 @@ std::string CommandWithValue(const std::string& verb, const metrics::QueryParams
   return value == params.end() ? verb : verb + "=" + value->second;
 }
 
+// Set by SIGINT/SIGTERM while the listener lingers (a lock-free store is async-signal-safe).
+std::atomic<bool> g_linger_ended{false};
+extern "C" void EndLinger(int) { g_linger_ended.store(true); }
+
 }  // namespace
 
 void AddMetricsFlags(CLI::App* command, MetricsFlags& flags) {
@@ -85,6 +93,10 @@ void AddMetricsFlags(CLI::App* command, MetricsFlags& flags) {
   command->add_option("--control-token-file", flags.control_token_file,
                       "with --metrics-listen: the /control/... routes need `Authorization: Bearer "
                       "TOKEN`, TOKEN being this file's one line (mode 0600)");
+  command->add_option("--metrics-linger", flags.linger,
+                      "with --metrics-listen: keep serving the final metrics this long after the "
+                      "job ends, so that a scrape sees how it ended (default 30s; 0 = off; "
+                      "SIGINT/SIGTERM end it)");
 }
 
 Status CheckTextfilePath(const std::string& path, std::string_view flag) {
@@ -134,6 +146,18 @@ Result<std::unique_ptr<MetricsOutputs>> MetricsOutputs::Start(const MetricsFlags
     UDMG_RETURN_IF_ERROR(CheckTextfilePath(*flags.textfile, "--metrics-textfile"));
   }
   std::unique_ptr<MetricsOutputs> outputs(new MetricsOutputs(job_kind, flags.textfile));
+  if (flags.linger) {
+    if (!flags.listen) {
+      return Error{ErrorCode::kUsage,
+                   "--metrics-linger keeps the --metrics-listen listener open: it needs "
+                   "--metrics-listen"};
+    }
+    Result<std::chrono::seconds> linger = ParseDuration(*flags.linger);
+    if (!linger.ok()) return Error{ErrorCode::kBadInput, "--metrics-linger: " + linger.error().message};
+    outputs->linger_ = *linger;
+  } else if (flags.listen) {
+    outputs->linger_ = kDefaultMetricsLinger;
+  }
   if (flags.control_token_file) {
     if (!flags.listen) {
       return Error{ErrorCode::kUsage,
@@ -239,6 +263,10 @@ Result<std::shared_ptr<pipeline::JobMetrics>> MetricsOutputs::StartJob(
                         pipeline::JobMetrics::Create(*registry_, job_kind_, names, throttle,
                                                      batch_size));
   std::shared_ptr<pipeline::JobMetrics> job = std::move(created);
+  // udmg_key_values moves with the job's committed batches, from its own counters.
+  job->SetMigratedSink([key_state = key_state_](const std::string& column, uint64_t migrated) {
+    key_state->RecordMigrated(column, migrated);
+  });
   AttachJob(job, control);
   return job;
 }
@@ -270,7 +298,7 @@ std::vector<metrics::MetricFamily> MetricsOutputs::CollectAll() const {
   return families;
 }
 
-void MetricsOutputs::Finish(pipeline::JobRunState state) {
+void MetricsOutputs::Finish(pipeline::JobRunState state, bool may_linger) {
   {
     std::lock_guard lock(mutex_);
     if (finished_) return;
@@ -295,8 +323,29 @@ void MetricsOutputs::Finish(pipeline::JobRunState state) {
                    "); the job's own result stands");
     }
   }
+  if (exposer_ && may_linger && linger_ > std::chrono::seconds::zero()) Linger();
   Detach();
   if (exposer_) exposer_->Stop();
+}
+
+void MetricsOutputs::Linger() {
+  std::cerr << "metrics: the job has ended; its final metrics stay on " << exposer_->MetricsUrl()
+            << " for " << linger_.count()
+            << " s (--metrics-linger; SIGINT or SIGTERM ends this at once)" << std::endl;
+  g_linger_ended.store(false);
+  struct sigaction action {};
+  action.sa_handler = EndLinger;
+  sigemptyset(&action.sa_mask);
+  struct sigaction previous_int {};
+  struct sigaction previous_term {};
+  sigaction(SIGINT, &action, &previous_int);
+  sigaction(SIGTERM, &action, &previous_term);
+  const auto deadline = std::chrono::steady_clock::now() + linger_;
+  while (!g_linger_ended.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  sigaction(SIGINT, &previous_int, nullptr);
+  sigaction(SIGTERM, &previous_term, nullptr);
 }
 
 void MetricsOutputs::Detach() {
@@ -336,11 +385,11 @@ void JobMetricsRun::Instrument(pipeline::ReencryptHooks& hooks,
   batches_in_flight = job_->batches_in_flight();
 }
 
-void JobMetricsRun::Finish(pipeline::JobRunState state) {
+void JobMetricsRun::Finish(pipeline::JobRunState state, bool may_linger) {
   if (outputs_ == nullptr) return;
   if (store_) outputs_->RefreshKeyState(*store_);
   if (state == pipeline::JobRunState::kDone) outputs_->RecordSuccess();
-  outputs_->Finish(state);
+  outputs_->Finish(state, may_linger);
   outputs_ = nullptr;
 }
 

@@ -11,6 +11,7 @@
 // run on the exposer's threads and only read what is attached (under a mutex).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,8 +38,13 @@ struct MetricsFlags {
   std::optional<std::string> textfile;     // PATH of the node_exporter textfile
   std::optional<std::string> pushgateway;  // http://HOST[:PORT][/PREFIX]
   std::optional<std::string> control_token_file;  // PATH: /control/... then need the bearer token
-  bool any() const { return listen || textfile || pushgateway || control_token_file; }
+  std::optional<std::string> linger;       // keep serving this long after the job ended
+  bool any() const { return listen || textfile || pushgateway || control_token_file || linger; }
 };
+
+// How long the listener keeps serving the final metrics after the job ended, unless
+// --metrics-linger says otherwise: two scrapes of a 15 s scrape interval.
+inline constexpr std::chrono::seconds kDefaultMetricsLinger{30};
 
 // The header every control request that changes something must carry: a browser form posted by
 // another web page cannot send it, so such a page cannot steer the job (cross-site request).
@@ -88,11 +94,15 @@ class MetricsOutputs {
   // At the end of the run: `state` becomes the job state, the textfile is written and the
   // Pushgateway pushed (a failed run leaves udmg_last_success_timestamp_seconds out of the push,
   // so the Pushgateway keeps the previous one); then the job is detached and the listener stops.
-  // Failures here are warnings on stderr: they never change the job's exit status.
-  void Finish(pipeline::JobRunState state);
+  // Failures here are warnings on stderr: they never change the job's exit status. With a
+  // listener and `may_linger` (false when a signal or the stop file ended the job: the operator
+  // wants it gone), the final metrics are served for the linger first (--metrics-linger,
+  // kDefaultMetricsLinger by default); SIGINT or SIGTERM end the linger at once.
+  void Finish(pipeline::JobRunState state, bool may_linger = true);
 
  private:
   MetricsOutputs(std::string job_kind, std::optional<std::string> textfile);
+  void Linger();
   void AddControlRoutes();
   // nullopt when `request` may reach the job; else the refusal (403 / 401).
   std::optional<metrics::HttpReply> Refusal(const metrics::HttpRequest& request) const;
@@ -107,6 +117,7 @@ class MetricsOutputs {
   std::unique_ptr<metrics::Gateway> gateway_;
   std::unique_ptr<metrics::Exposer> exposer_;
   std::optional<SecretBytes> control_token_;  // from --control-token-file
+  std::chrono::seconds linger_{0};
 
   mutable std::mutex mutex_;
   std::shared_ptr<pipeline::JobMetrics> job_;     // guarded by mutex_
@@ -130,8 +141,9 @@ class JobMetricsRun {
 
   // Chains the metrics into `hooks` and points `batches_in_flight` at the job's gauge.
   void Instrument(pipeline::ReencryptHooks& hooks, std::atomic<int64_t>*& batches_in_flight);
-  // Re-reads the key state, records a success (kDone), writes/pushes and stops the listener.
-  void Finish(pipeline::JobRunState state);
+  // Re-reads the key state, records a success (kDone), writes/pushes and stops the listener
+  // (after its linger when `may_linger`: see MetricsOutputs::Finish).
+  void Finish(pipeline::JobRunState state, bool may_linger = true);
 
  private:
   MetricsOutputs* outputs_;

@@ -63,7 +63,11 @@ Error StillUsedError(const PrunePlan& plan) {
 
 void PrintPrune(const PruneArgs& args, const PrunePlan& plan) {
   if (args.as_json) {
-    std::cout << json{{"dry_run", args.dry_run}, {"retired", plan.retired}}.dump(2) << "\n";
+    // A dry run retires nothing: its list is named for what it is.
+    std::cout << json{{"dry_run", args.dry_run},
+                      {args.dry_run ? "would_retire" : "retired", plan.retired}}
+                     .dump(2)
+              << "\n";
     return;
   }
   if (plan.retired.empty()) {
@@ -79,9 +83,17 @@ void PrintPrune(const PruneArgs& args, const PrunePlan& plan) {
 }
 
 Status RunPrune(const GlobalOptions& global, const PruneArgs& args) {
-  UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));  // only a node with the current K0
+  // Only a node with the current K0; a dry run does not even record this node in udmg_nodes.
+  std::unique_ptr<pipeline::SecretsClient> client;
+  std::optional<KeyringView> view;
+  if (args.dry_run) {
+    UDMG_ASSIGN_OR_RETURN(view, OpenKeyringView(global));
+  } else {
+    UDMG_ASSIGN_OR_RETURN(client, OpenClient(global));
+  }
+  db::Store& store = view ? *view->store : client->store();
   std::optional<PrunePlan> planned;
-  UDMG_RETURN_IF_ERROR(client->store().UpdateKeyringChecked(
+  UDMG_RETURN_IF_ERROR(store.UpdateKeyringChecked(
       [&](const std::optional<KeyringRecords>& current, const std::string& keyring_id,
           const VersionUsage& usage) -> Result<std::optional<db::KeyringReplacement>> {
         if (!current) {

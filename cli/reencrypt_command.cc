@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "base/time_text.h"
+#include "cli/dry_run.h"
 #include "cli/duration.h"
 #include "cli/json_reports.h"
 #include "cli/output.h"
@@ -270,6 +271,9 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
   command->add_option("--range-rows", flags.range_rows,
                       "with --shared: stale rows per key range when the job is created")
       ->check(CLI::PositiveNumber);
+  command->add_flag("--dry-run", flags.dry_run,
+                    "print the plan (versions, stale values per column, the job, an estimate) "
+                    "and write nothing");
   AddMetricsFlags(command, flags.metrics);
 }
 
@@ -288,6 +292,24 @@ Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags) {
       OptionalDuration(flags.critical_write_latency, "--critical-write-latency").status());
   UDMG_ASSIGN_OR_RETURN(pipeline::JobGateOptions gates, GateOptions(global, flags));
   return pipeline::ValidateJobGateOptions(gates);
+}
+
+Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::string_view kind,
+                    bool resume_only) {
+  UDMG_ASSIGN_OR_RETURN(KeyringView view, OpenKeyringView(global));
+  if (resume_only) {
+    // What the real run answers (job_state.cc), before any line of the plan.
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
+                          view.store->FindUnfinishedJob(kind));
+    if (!unfinished || !pipeline::IsResumableJob(*unfinished)) {
+      return Error{ErrorCode::kNotFound, "no interrupted " + std::string(kind) +
+                                             " job to resume: run it without --resume to start one"};
+    }
+  }
+  PrintDryRunVersions(view.records, view.records);
+  JobDryRun job{kind, view.keyring->active_version(), flags.include_plaintext, flags.batch_size,
+                flags.rate, std::nullopt};
+  return PrintJobDryRun(*view.store, view.keyring, job);
 }
 
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
@@ -380,8 +402,11 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   Result<pipeline::ReencryptReport> report = pipeline::RunReencryption(options);
   if (reporter) reporter->Stop();
   if (control.ok()) (*control)->Stop();
+  // A job a signal or the stop file ended is not kept alive for a scrape: its operator wants
+  // it gone (a run-time stop lingers, as any other end).
   metrics_run.Finish(report.ok() ? pipeline::FinalRunState(*report)
-                                 : pipeline::JobRunState::kFailed);
+                                 : pipeline::JobRunState::kFailed,
+                     /*may_linger=*/!g_stop_requested.load());
   if (!report.ok()) return report.status();
   SetLogJobId(report->job_id);
   if (flags.json) {
@@ -423,6 +448,9 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
       if (args->mark_stopped) return MarkJobStopped(global, pipeline::kReencryptJobKind);
       if (args->control) return SendControl(global, args->flags, *args->control);
       UDMG_RETURN_IF_ERROR(CheckJobFlags(global, args->flags));
+      if (args->flags.dry_run) {
+        return RunJobDryRun(global, args->flags, pipeline::kReencryptJobKind, args->resume);
+      }
       // Before the database is opened: a bad flag or a busy port changes nothing.
       UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,
                             StartJobMetricsOutputs(args->flags, pipeline::kReencryptJobKind));

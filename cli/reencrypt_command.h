@@ -36,6 +36,7 @@ struct JobFlags {
   bool include_plaintext = false;
   bool no_progress = false;
   bool shared = false;                       // share the job with other processes (key ranges)
+  bool dry_run = false;                      // print the plan, write nothing
   std::string lease = "30s";                 // a dead process's range is claimed after this
   uint64_t range_rows = 50000;               // stale rows per key range of a new shared job
   MetricsFlags metrics;                      // --metrics-listen, --metrics-textfile, --pushgateway
@@ -62,6 +63,11 @@ Result<std::unique_ptr<MetricsOutputs>> StartJobMetricsOutputs(const JobFlags& f
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
               std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
               std::string_view kind, MetricsOutputs* outputs = nullptr);
+
+// `--dry-run` of the job of `kind` on the keyring as it is: prints the plan, writes nothing.
+// `resume_only`: --resume, which fails (kNotFound) when no interrupted job exists.
+Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::string_view kind,
+                    bool resume_only = false);
 
 // `reencrypt`.
 void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,

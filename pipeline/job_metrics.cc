@@ -159,7 +159,11 @@ void JobMetrics::OnProgress(const ProgressSnapshot& snapshot) {
       auto delta = [](uint64_t after, uint64_t before) {
         return static_cast<double>(after > before ? after - before : 0);
       };
-      counters.migrated->Increment(delta(now.migrated, seen_.migrated));
+      const double migrated = delta(now.migrated, seen_.migrated);
+      counters.migrated->Increment(migrated);
+      if (migrated > 0 && on_migrated_) {
+        on_migrated_(last_column_, static_cast<uint64_t>(migrated));
+      }
       counters.conflict->Increment(delta(now.conflicts, seen_.conflicts));
       double failed = delta(now.failed, seen_.failed);
       counters.failed->Increment(failed);

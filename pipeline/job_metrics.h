@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,11 @@ class JobMetrics final : public metrics::Collectable {
   void OnBatchCommitted(const BatchCommitted& batch);
   void OnProgress(const ProgressSnapshot& snapshot);
 
+  // Called with (column, values) each time the run's migrated count grows, from OnProgress (the
+  // pipeline's commit stage): what the key state follows during the run. Set before the run.
+  using MigratedSink = std::function<void(const std::string& column, uint64_t migrated)>;
+  void SetMigratedSink(MigratedSink sink) { on_migrated_ = std::move(sink); }
+
   // Give it to ReencryptOptions / SweepOptions::batches_in_flight_now.
   std::atomic<int64_t>* batches_in_flight() { return &in_flight_; }
 
@@ -97,6 +103,8 @@ class JobMetrics final : public metrics::Collectable {
   metrics::Histogram* fetch_seconds_ = nullptr;
   metrics::Histogram* crypto_seconds_ = nullptr;
   metrics::Histogram* write_seconds_ = nullptr;
+
+  MigratedSink on_migrated_;
 
   std::mutex mutex_;
   std::map<std::string, ColumnCounters> columns_;  // guarded by mutex_

@@ -78,6 +78,12 @@ Result<KeyState> ReadKeyState(db::Store& store) {
     if (const RootKeyRecord* current = CurrentRoot(*keyring)) {
       state.active_root_version = current->version;
     }
+    for (const MasterKeyRecord& master : keyring->masters) {
+      state.master_created[master.version] = master.created_at;
+    }
+    for (const RootKeyRecord& root : keyring->roots) {
+      state.root_created[root.version] = root.created_at;
+    }
   }
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
   for (const db::ColumnRef& column : columns) {
@@ -136,6 +142,19 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
                              "Version of the current root key (K0); 0 before init.");
   AddSeries(root, {}, state.active_root_version);
 
+  MetricFamily master_created = Family(
+      "udmg_master_key_created_timestamp_seconds",
+      "Unix time each master key (K1) version was made; the newest is the active one.");
+  for (const auto& [version, seconds] : state.master_created) {
+    AddSeries(master_created, {{"version", std::to_string(version)}}, static_cast<double>(seconds));
+  }
+  MetricFamily root_created = Family(
+      "udmg_root_key_created_timestamp_seconds",
+      "Unix time each root key (K0) version was made current; the newest is the current one.");
+  for (const auto& [version, seconds] : state.root_created) {
+    AddSeries(root_created, {{"version", std::to_string(version)}}, static_cast<double>(seconds));
+  }
+
   MetricFamily node_stale = Family(
       "udmg_node_root_key_stale",
       "1 when the node last opened the keyring with an older or unknown root key (K0), 0 when "
@@ -156,6 +175,8 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
   families.push_back(std::move(missing));
   families.push_back(std::move(master));
   families.push_back(std::move(root));
+  families.push_back(std::move(master_created));
+  families.push_back(std::move(root_created));
   families.push_back(std::move(node_stale));
   families.push_back(std::move(node_seen));
   if (include_last_success) {
@@ -189,6 +210,25 @@ void KeyStateCollector::RecordSuccess(const std::string& kind, int64_t unix_seco
   std::lock_guard lock(mutex_);
   int64_t& known = state_.last_success[kind];
   known = std::max(known, unix_seconds);
+}
+
+void KeyStateCollector::RecordMigrated(const std::string& column, uint64_t count) {
+  std::lock_guard lock(mutex_);
+  auto found = state_.values.find(column);
+  if (found == state_.values.end() || state_.active_master_version == 0) return;
+  db::ValueCounts& counts = found->second;
+  const uint32_t active = state_.active_master_version;
+  uint64_t moved = 0;
+  auto take = [&](uint64_t& from) {
+    const uint64_t taken = std::min(from, count - moved);
+    from -= taken;
+    moved += taken;
+  };
+  for (auto& [version, on_version] : counts.by_version) {
+    if (version != active) take(on_version);
+  }
+  take(counts.plaintext);
+  counts.by_version[active] += moved;
 }
 
 void KeyStateCollector::SetIncludeLastSuccess(bool include) {

@@ -41,6 +41,8 @@ struct KeyState {
   std::set<std::string> missing_columns;          // registered, but their table or column is gone
   uint32_t active_master_version = 0;             // 0 when the database has no keyring
   uint32_t active_root_version = 0;
+  std::map<uint32_t, int64_t> master_created;     // master version -> Unix seconds it was made
+  std::map<uint32_t, int64_t> root_created;       // root version -> Unix seconds it was made
   std::map<std::string, int64_t> last_success;    // job kind -> Unix seconds, when known
   std::vector<NodeAssessment> nodes;              // udmg_nodes against the keyring
 };
@@ -59,7 +61,9 @@ Result<KeyState> ReadKeyState(db::Store& store);
 // udmg_last_success_timestamp_seconds{job} (a series only for kinds with a known success),
 // udmg_node_root_key_stale{node,host} (1: older or unknown K0; only nodes seen within
 // kNodeGoneAfterSeconds, so a decommissioned node does not alert forever) and
-// udmg_node_last_seen_timestamp_seconds{node} (every recorded node).
+// udmg_node_last_seen_timestamp_seconds{node} (every recorded node),
+// udmg_master_key_created_timestamp_seconds{version} and udmg_root_key_created_timestamp_seconds
+// {version} (every version the keyring holds; the newest is the active / current one).
 // With `include_last_success` false the last family is left out (a failed run's push must not
 // replace the previous success: Pushgateway add semantics).
 std::vector<metrics::MetricFamily> KeyStateFamilies(const KeyState& state,
@@ -75,6 +79,11 @@ class KeyStateCollector final : public metrics::Collectable {
   // Records that this process's run of `kind` just finished with every value migrated (a sweep
   // with nothing to do leaves no job row, yet it succeeded).
   void RecordSuccess(const std::string& kind, int64_t unix_seconds);
+  // `count` values of `column` were just moved to the active master version by the running job:
+  // udmg_key_values follows the job's batches without a count in the database. They are taken
+  // from the oldest versions first (then plaintext): exact when the stale values sit on one
+  // version, and the next Update (at the end of the run) replaces the estimate with the count.
+  void RecordMigrated(const std::string& column, uint64_t count);
   // Leaves udmg_last_success_timestamp_seconds out of Collect (see KeyStateFamilies).
   void SetIncludeLastSuccess(bool include);
   std::vector<metrics::MetricFamily> Collect() const override;

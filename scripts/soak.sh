@@ -82,7 +82,8 @@ for rows in "${sizes[@]}"; do
   echo "== $backend, $rows rows: rotate-master-key --reencrypt" >&2
   summary=$(python3 "$sampler" run --rows "$rows" --samples "$samples" \
     --interval "${SOAK_INTERVAL:-1}" -- \
-    "$server" --db "$db" rotate-master-key --reencrypt --metrics-listen 127.0.0.1:0)
+    "$server" --db "$db" rotate-master-key --reencrypt --metrics-listen 127.0.0.1:0 \
+      --metrics-linger 0)
   echo "== $backend, $rows rows: verify" >&2
   verify=FAIL
   if report=$("$server" --db "$db" verify) && echo "$report" >&2 &&

@@ -19,7 +19,8 @@ constexpr char kRuleTests[] = "metrics/alerts_test.yml";
 
 const std::set<std::string> kExpectedAlerts = {
     "UdmgReencryptStalled",   "UdmgReencryptFailures", "UdmgSweepNoRecentSuccess",
-    "UdmgValuesOnOldVersion", "UdmgPlaintextValues",   "UdmgNodeOnOldRootKey"};
+    "UdmgValuesOnOldVersion", "UdmgPlaintextValues",   "UdmgNodeOnOldRootKey",
+    "UdmgKeyOld"};
 
 // One `- alert:` entry of the rules file, as text up to the next entry or group.
 struct AlertBlock {
@@ -133,6 +134,9 @@ TEST_F(AlertRulesTest, UnitTestsCatchAChangeToAnyAlert) {
       {"UdmgValuesOnOldVersion", "for: 7d", "for: 5d"},
       {"UdmgPlaintextValues", R"({version="plaintext"})", R"({version="malformed"})"},
       {"UdmgNodeOnOldRootKey", "(udmg_node_root_key_stale) == 1", "(udmg_node_root_key_stale) == 0"},
+      {"UdmgKeyOld", "> 365 * 86400", "> 400 * 86400"},
+      {"UdmgKeyOld", "max(udmg_root_key_created_timestamp_seconds)",
+       "min(udmg_root_key_created_timestamp_seconds)"},
   };
   for (const Mutation& mutation : kMutations) {
     std::string mutated = ReplaceOnce(rules, mutation.from, mutation.to);

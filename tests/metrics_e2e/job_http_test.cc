@@ -35,9 +35,9 @@ class JobHttpTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
   }
 
   // Starts a throttled job with a listener and waits until it has migrated some rows.
-  void StartJob(const std::string& rate) {
+  void StartJob(const std::string& rate, const std::string& linger = "0") {
     job_ = server_.Start({"reencrypt", "--no-progress", "--rate", rate, "--batch-size", "100",
-                          "--metrics-listen", "127.0.0.1:0"});
+                          "--metrics-listen", "127.0.0.1:0", "--metrics-linger", linger});
     port_ = ListenPort(*job_);
     ASSERT_GT(port_, 0) << job_->Wait().Describe();
     ASSERT_TRUE(PollUntil([&] { return Migrated() > 0; })) << Scrape();
@@ -83,8 +83,14 @@ TEST_P(JobHttpTest, ScrapeIsValidHasExactlyTheContractFamiliesAndNoSecrets) {
   EXPECT_EQ(SampleValue(reply->body, R"(udmg_reencrypt_batch_size_rows{job="reencrypt"})"), 100.0);
   EXPECT_EQ(SampleValue(reply->body, R"(udmg_master_key_active_version)"), 2.0);
   EXPECT_EQ(SampleValue(reply->body, R"(udmg_root_key_active_version)"), 1.0);
-  EXPECT_EQ(SampleValue(reply->body, R"(udmg_key_values_stale{column="credentials.secret"})"),
-            static_cast<double>(kRows)) << "the key state is read when the run starts";
+  // The key state is read when the run starts, then follows its committed batches.
+  std::optional<double> stale =
+      SampleValue(reply->body, R"(udmg_key_values_stale{column="credentials.secret"})");
+  std::optional<double> moved =
+      SampleValue(reply->body, R"(udmg_key_values{column="credentials.secret",version="2"})");
+  ASSERT_TRUE(stale && moved) << reply->body;
+  EXPECT_GT(*moved, 0.0) << reply->body;
+  EXPECT_EQ(*stale + *moved, static_cast<double>(kRows)) << reply->body;
   EXPECT_TRUE(SampleValue(reply->body,
                           R"(udmg_last_success_timestamp_seconds{job="reencrypt"})").has_value());
   std::optional<double> remaining =
@@ -198,7 +204,8 @@ TEST_P(JobHttpTest, ATextfileThatCannotBeWrittenIsAWarning) {
   const std::filesystem::path textfile_dir = dir_.path() / "textfile";
   std::filesystem::create_directory(textfile_dir);
   job_ = server_.Start({"reencrypt", "--no-progress", "--rate", "500", "--batch-size", "100",
-                        "--metrics-listen", "127.0.0.1:0", "--metrics-textfile",
+                        "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "0",
+                        "--metrics-textfile",
                         (textfile_dir / "udmg.prom").string()});
   port_ = ListenPort(*job_);
   ASSERT_GT(port_, 0) << job_->Wait().Describe();
@@ -221,7 +228,7 @@ class SweepHttpTest : public JobHttpTest {
  protected:
   void StartPausedSweep(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"sweep", "--batch-size", "1", "--metrics-listen",
-                                     "127.0.0.1:0"};
+                                     "127.0.0.1:0", "--metrics-linger", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     job_ = server_.Start(args);
     port_ = ListenPort(*job_);
@@ -298,6 +305,7 @@ TEST(JobHttpLifecycleTest, ControlIsUnavailableBeforeTheJobStartsAndAfterItEnds)
   {
     SqliteWriteLock lock(server.database());
     job = server.Start({"reencrypt", "--no-progress", "--metrics-listen", "127.0.0.1:0",
+                        "--metrics-linger", "0",
                         "--pushgateway", "http://127.0.0.1:" + std::to_string(gateway.port())});
     port = ListenPort(*job);
     ASSERT_GT(port, 0) << job->Wait().Describe();
@@ -315,45 +323,94 @@ TEST(JobHttpLifecycleTest, ControlIsUnavailableBeforeTheJobStartsAndAfterItEnds)
       << result.Describe();
 }
 
-// A real Prometheus 2.42 scrapes the running job every second; its query API sees the rows
-// counter rise. The database plays no part here: SQLite only.
-class PrometheusScrapeTest : public JobHttpTest {};
+// A real Prometheus 2.42 scrapes the running job every second. The database plays no part
+// here: SQLite only.
+class PrometheusScrapeTest : public JobHttpTest {
+ protected:
+  // Starts Prometheus scraping the job's listener (port_) every second.
+  void StartPrometheus() {
+    prometheus_port_ = metrics::testing::FreePort();
+    metrics::testing::WriteFile(prometheus_dir_.File("prometheus.yml"),
+                                "global:\n  scrape_interval: 1s\n"
+                                "scrape_configs:\n  - job_name: udmg\n    honor_labels: true\n"
+                                "    static_configs:\n      - targets: ['127.0.0.1:" +
+                                    std::to_string(port_) + "']\n");
+    prometheus_ = metrics::testing::ChildProcess::Start(
+        {metrics::testing::kPrometheus,
+         "--config.file=" + prometheus_dir_.File("prometheus.yml"),
+         "--storage.tsdb.path=" + prometheus_dir_.File("data"),
+         "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port_)},
+        prometheus_dir_.File("prometheus.log"));
+    ASSERT_NE(prometheus_, nullptr);
+  }
 
-TEST_F(PrometheusScrapeTest, QueryApiSeesTheRowsCounterRise) {
-  UDMG_REQUIRE_TOOL(metrics::testing::kPrometheus);
-  ASSERT_NO_FATAL_FAILURE(StartJob("300"));
-  metrics::testing::TempDir prometheus_dir;
-  const int prometheus_port = metrics::testing::FreePort();
-  metrics::testing::WriteFile(prometheus_dir.File("prometheus.yml"),
-                              "global:\n  scrape_interval: 1s\n"
-                              "scrape_configs:\n  - job_name: udmg\n    honor_labels: true\n"
-                              "    static_configs:\n      - targets: ['127.0.0.1:" +
-                                  std::to_string(port_) + "']\n");
-  auto prometheus = metrics::testing::ChildProcess::Start(
-      {metrics::testing::kPrometheus, "--config.file=" + prometheus_dir.File("prometheus.yml"),
-       "--storage.tsdb.path=" + prometheus_dir.File("data"),
-       "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)},
-      prometheus_dir.File("prometheus.log"));
-  ASSERT_NE(prometheus, nullptr);
-
-  // The value Prometheus holds for the job's migrated rows, when it has one.
-  auto queried = [&]() -> std::optional<double> {
-    std::optional<HttpResponse> reply = HttpGet(
-        prometheus_port,
-        "/api/v1/query?query=sum%28udmg_reencrypt_rows_total%7Bresult%3D%22migrated%22%7D%29");
+  // The value Prometheus holds now for `query` (PromQL, URL-encoded), when it has one.
+  std::optional<double> Query(const std::string& query) {
+    std::optional<HttpResponse> reply =
+        HttpGet(prometheus_port_, "/api/v1/query?query=" + query);
     if (!reply || reply->status != 200) return std::nullopt;
     nlohmann::json answer = nlohmann::json::parse(reply->body, nullptr, false);
     if (!answer.is_object() || answer["data"]["result"].empty()) return std::nullopt;
     return std::stod(answer["data"]["result"][0]["value"][1].get<std::string>());
-  };
+  }
+
+  metrics::testing::TempDir prometheus_dir_;
+  int prometheus_port_ = -1;
+  std::unique_ptr<metrics::testing::ChildProcess> prometheus_;
+};
+
+TEST_F(PrometheusScrapeTest, QueryApiSeesTheRowsCounterRise) {
+  UDMG_REQUIRE_TOOL(metrics::testing::kPrometheus);
+  ASSERT_NO_FATAL_FAILURE(StartJob("300"));
+  ASSERT_NO_FATAL_FAILURE(StartPrometheus());
+  const std::string migrated =
+      "sum%28udmg_reencrypt_rows_total%7Bresult%3D%22migrated%22%7D%29";
   std::optional<double> first;
-  ASSERT_TRUE(PollUntil([&] { return (first = queried()).has_value(); }, std::chrono::seconds(90)))
-      << prometheus->Log();
+  ASSERT_TRUE(PollUntil([&] { return (first = Query(migrated)).has_value(); },
+                        std::chrono::seconds(90)))
+      << prometheus_->Log();
   EXPECT_TRUE(PollUntil([&] {
-    std::optional<double> now = queried();
+    std::optional<double> now = Query(migrated);
     return now && *now > *first;
   }, std::chrono::seconds(90))) << "Prometheus never saw the counter rise from " << *first;
   ASSERT_NO_FATAL_FAILURE(FinishJob());
+}
+
+// The values per master version move as batches commit (Prometheus sees a count on the new
+// version that is neither the start, 0, nor the end), and after the job the listener lingers:
+// Prometheus sees the job `done` with every value on the new version. SIGTERM then ends the
+// linger at once, and the job's exit code stands.
+TEST_F(PrometheusScrapeTest, SeesValuesMoveDuringTheJobAndItsDoneStateAfterIt) {
+  UDMG_REQUIRE_TOOL(metrics::testing::kPrometheus);
+  ASSERT_NO_FATAL_FAILURE(StartJob("200", "10m"));
+  ASSERT_NO_FATAL_FAILURE(StartPrometheus());
+  const std::string on_new_version =
+      "udmg_key_values%7Bcolumn%3D%22credentials.secret%22%2Cversion%3D%222%22%7D";
+  std::optional<double> between;
+  ASSERT_TRUE(PollUntil([&] {
+    between = Query(on_new_version);
+    return between && *between > 0 && *between < kRows;
+  }, std::chrono::seconds(90)))
+      << "Prometheus saw no intermediate count; last " << between.value_or(-1) << "\n"
+      << prometheus_->Log();
+
+  std::optional<HttpResponse> unlimited = HttpPost(port_, "/control/rate?value=0");
+  ASSERT_TRUE(unlimited.has_value());
+  ASSERT_TRUE(PollUntil([&] {
+    return ReadFile(job_->stderr_path()).find("metrics: the job has ended") != std::string::npos;
+  })) << job_->Wait().Describe();
+  const std::string done =
+      "udmg_reencrypt_job_state%7Bjob%3D%22reencrypt%22%2Cstate%3D%22done%22%7D";
+  EXPECT_TRUE(PollUntil([&] { return Query(done) == 1.0; }, std::chrono::seconds(90)))
+      << prometheus_->Log();
+  EXPECT_TRUE(PollUntil([&] { return Query(on_new_version) == double{kRows}; },
+                        std::chrono::seconds(90)));
+  EXPECT_TRUE(job_->Running()) << "the listener did not linger";
+
+  ASSERT_TRUE(job_->Kill(SIGTERM));
+  ProcessResult result = job_->Wait();
+  EXPECT_TRUE(result.Exited(kExitOk)) << result.Describe();
+  ExpectDemoValuesMigrated(server_, kRows);
 }
 
 }  // namespace

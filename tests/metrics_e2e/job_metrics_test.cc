@@ -171,5 +171,45 @@ TEST(KeyStateCollectorTest, ASuccessOfThisProcessOutlivesAnOlderDatabaseReading)
   EXPECT_EQ(Sample(text, R"(udmg_last_success_timestamp_seconds{job="sweep"})"), 2000.0);
 }
 
+// During a run the key state follows the job's migrated counts: values leave the oldest versions
+// first (then plaintext) for the active one; a column the state does not know is left alone.
+TEST(KeyStateCollectorTest, RecordMigratedMovesValuesFromTheOldestVersionsToTheActiveOne) {
+  KeyState state;
+  state.active_master_version = 3;
+  state.values["t.c"].by_version = {{1, 4}, {2, 10}, {3, 1}};
+  state.values["t.c"].plaintext = 2;
+  KeyStateCollector collector;
+  collector.Update(state);
+  collector.RecordMigrated("t.c", 6);
+  collector.RecordMigrated("other.c", 5);
+  std::string text = metrics::TextSerializer().Serialize(collector.Collect());
+  EXPECT_NE(text.find("udmg_key_values{column=\"t.c\",version=\"1\"} 0\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("udmg_key_values{column=\"t.c\",version=\"2\"} 8\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("udmg_key_values{column=\"t.c\",version=\"3\"} 7\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("udmg_key_values_stale{column=\"t.c\"} 10\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("other.c"), std::string::npos) << text;
+
+  collector.RecordMigrated("t.c", 100);  // more than is left: everything ends on version 3
+  text = metrics::TextSerializer().Serialize(collector.Collect());
+  EXPECT_NE(text.find("udmg_key_values{column=\"t.c\",version=\"3\"} 17\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("udmg_key_values_stale{column=\"t.c\"} 0\n"), std::string::npos) << text;
+}
+
+// The keyring's creation times of every version, for the key-age alert.
+TEST(KeyStateFamiliesTest, ExportsTheCreationTimeOfEveryKeyVersion) {
+  KeyState state;
+  state.master_created = {{1, 1000}, {2, 2000}};
+  state.root_created = {{1, 500}};
+  const std::string text = metrics::TextSerializer().Serialize(KeyStateFamilies(state));
+  EXPECT_NE(text.find("udmg_master_key_created_timestamp_seconds{version=\"2\"} 2000\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("udmg_root_key_created_timestamp_seconds{version=\"1\"} 500\n"),
+            std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace udmg::pipeline

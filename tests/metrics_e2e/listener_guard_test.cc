@@ -84,7 +84,8 @@ class ListenerGuardTest : public ::testing::TestWithParam<db::testing::StoreBack
   // is attached to its listener (its rate shows in a scrape). `url_` is the printed URL.
   void StartJob(std::vector<std::string> extra = {}, const std::string& listen = "127.0.0.1:0") {
     std::vector<std::string> args = {"reencrypt", "--no-progress", "--rate", "10",
-                                     "--batch-size", "10", "--metrics-listen", listen};
+                                     "--batch-size", "10", "--metrics-listen", listen,
+                                     "--metrics-linger", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     job_ = server_.Start(args);
     url_ = ListenUrl(*job_);

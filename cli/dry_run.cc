@@ -1,0 +1,91 @@
+#include "cli/dry_run.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "pipeline/dry_run.h"
+
+namespace udmg::cli {
+namespace {
+
+uint32_t ActiveMaster(const KeyringRecords& records) {
+  for (const MasterKeyRecord& master : records.masters) {
+    if (master.state == MasterKeyState::kActive) return master.version;
+  }
+  return 0;
+}
+
+uint32_t CurrentRoot(const KeyringRecords& records) {
+  return records.roots.empty() ? 0 : records.roots.back().version;
+}
+
+std::string JobLine(const db::JobRecord& job) {
+  return std::string(job.kind) + " job " + std::to_string(job.id) + " (" + job.state +
+         ", target master key version " + std::to_string(job.target_version) + ")";
+}
+
+std::string Seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f s", seconds);
+  return text;
+}
+
+}  // namespace
+
+void PrintDryRunVersions(const KeyringRecords& before, const KeyringRecords& after) {
+  std::cout << "dry run: nothing is written\n"
+            << "master key version: active " << ActiveMaster(before) << " -> "
+            << ActiveMaster(after) << "\n"
+            << "root key version: current " << CurrentRoot(before) << " -> " << CurrentRoot(after)
+            << "\n";
+}
+
+Status PrintJobDryRun(db::Store& store, std::shared_ptr<const Keyring> keyring,
+                      const JobDryRun& job) {
+  UDMG_ASSIGN_OR_RETURN(
+      pipeline::JobPlan plan,
+      pipeline::PlanJob(store, std::move(keyring), job.kind, job.target_version,
+                        job.include_plaintext, job.batch_size, kDryRunSampleRows));
+  for (const pipeline::PlannedColumn& column : plan.columns) {
+    std::cout << column.column.Name() << ": ";
+    if (!column.missing.empty()) {
+      std::cout << "MISSING: " << column.missing << "\n";
+    } else {
+      std::cout << column.stale << " values not on master key version " << plan.target_version
+                << "\n";
+    }
+  }
+  uint64_t to_move = plan.stale;
+  if (job.max_rows) to_move = std::min(to_move, *job.max_rows);
+  std::cout << "stale values: " << plan.stale;
+  if (to_move != plan.stale) std::cout << " (this run would examine " << to_move << ": --max-rows)";
+  std::cout << "\n";
+  if (plan.superseded) {
+    std::cout << "job: would close " << JobLine(*plan.superseded)
+              << " as failed (its target is no longer active)\n";
+  }
+  if (plan.resumed) {
+    std::cout << "job: would resume " << JobLine(*plan.resumed) << "\n";
+  } else if (plan.stale == 0 && job.kind == "sweep") {
+    std::cout << "job: none (nothing to sweep)\n";
+  } else {
+    std::cout << "job: would create a " << job.kind << " job to master key version "
+              << plan.target_version << "\n";
+  }
+  std::optional<double> seconds = pipeline::EstimateSeconds(plan.sample, to_move, job.rate);
+  std::cout << "estimate: ";
+  if (!seconds) {
+    std::cout << "unknown (no value could be sampled)\n";
+  } else {
+    std::cout << "about " << Seconds(*seconds) << " for " << to_move << " values (an estimate: "
+              << plan.sample.values << " values read, decrypted and encrypted in "
+              << Seconds(std::chrono::duration<double>(plan.sample.elapsed).count())
+              << ", nothing written; writes and parallel stages not measured"
+              << (job.rate > 0 ? ", --rate applied" : "") << ")\n";
+  }
+  return Status::Ok();
+}
+
+}  // namespace udmg::cli
