@@ -10,17 +10,6 @@
 namespace udmg::cli {
 namespace {
 
-uint32_t ActiveMaster(const KeyringRecords& records) {
-  for (const MasterKeyRecord& master : records.masters) {
-    if (master.state == MasterKeyState::kActive) return master.version;
-  }
-  return 0;
-}
-
-uint32_t CurrentRoot(const KeyringRecords& records) {
-  return records.roots.empty() ? 0 : records.roots.back().version;
-}
-
 std::string JobLine(const db::JobRecord& job) {
   return std::string(job.kind) + " job " + std::to_string(job.id) + " (" + job.state +
          ", target master key version " + std::to_string(job.target_version) + ")";
@@ -36,10 +25,10 @@ std::string Seconds(double seconds) {
 
 void PrintDryRunVersions(const KeyringRecords& before, const KeyringRecords& after) {
   std::cout << "dry run: nothing is written\n"
-            << "master key version: active " << ActiveMaster(before) << " -> "
-            << ActiveMaster(after) << "\n"
-            << "root key version: current " << CurrentRoot(before) << " -> " << CurrentRoot(after)
-            << "\n";
+            << "master key version: active " << ActiveMasterVersion(before) << " -> "
+            << ActiveMasterVersion(after) << "\n"
+            << "root key version: current " << CurrentRootVersion(before) << " -> "
+            << CurrentRootVersion(after) << "\n";
 }
 
 Status PrintJobDryRun(db::Store& store, std::shared_ptr<const Keyring> keyring,

@@ -315,7 +315,7 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
 // values it leaves on older versions, and with --reencrypt the job that would follow.
 Status MasterRotationDryRun(const GlobalOptions& global, const ReencryptRequest& reencrypt) {
   UDMG_ASSIGN_OR_RETURN(KeyringView view, OpenKeyringView(global));
-  UDMG_RETURN_IF_ERROR(RequireJobCanStart(*view.store, reencrypt));
+  UDMG_RETURN_IF_ERROR(RequireJobCanStart(global, *view.store, reencrypt));
   if (reencrypt.enabled) {
     UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
                           pipeline::UnfinishedMasterRotationJob(*view.store, view.records));

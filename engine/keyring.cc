@@ -54,6 +54,16 @@ const MasterKeyRecord* ActiveMaster(const KeyringRecords& records) {
   });
 }
 
+uint32_t ActiveMasterVersion(const KeyringRecords& records) {
+  const MasterKeyRecord* active = ActiveMaster(records);
+  return active == nullptr ? 0 : active->version;
+}
+
+uint32_t CurrentRootVersion(const KeyringRecords& records) {
+  const RootKeyRecord* current = CurrentRoot(records);
+  return current == nullptr ? 0 : current->version;
+}
+
 namespace {
 
 constexpr std::string_view kRestoreHint =

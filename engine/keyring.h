@@ -63,6 +63,9 @@ const RootKeyRecord* CurrentRoot(const KeyringRecords& records);
 const MasterKeyRecord* FindMaster(const KeyringRecords& records, uint32_t version);
 MasterKeyRecord* FindMaster(KeyringRecords& records, uint32_t version);
 const MasterKeyRecord* ActiveMaster(const KeyringRecords& records);
+// Their versions, 0 when there is none (an empty keyring).
+uint32_t ActiveMasterVersion(const KeyringRecords& records);
+uint32_t CurrentRootVersion(const KeyringRecords& records);
 
 // Where a process's K0 stands in the root-key history, found by fingerprint.
 enum class RootKeyStanding { kCurrent, kOlder, kUnknown };

@@ -9,11 +9,6 @@ namespace {
 // The version init makes; every later one was made by rotate-master-key.
 constexpr uint32_t kFirstMasterVersion = 1;
 
-uint32_t ActiveMasterVersion(const KeyringRecords& records) {
-  const MasterKeyRecord* active = ActiveMaster(records);
-  return active == nullptr ? 0 : active->version;
-}
-
 }  // namespace
 
 Result<std::optional<db::JobRecord>> UnfinishedJobOnActiveVersion(db::Store& store,
