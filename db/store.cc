@@ -99,6 +99,10 @@ Result<std::vector<ReplacedKeyRecord>> Store::ListReplacedKeys() {
 
 SessionAccess Store::Access() const { return SessionAccess(); }
 
+Status Store::RecordJobWait(int64_t, const std::optional<JobWait>&) { return Status::Ok(); }
+
+Result<std::vector<int64_t>> Store::BlockingPids(int64_t) { return std::vector<int64_t>(); }
+
 Result<std::optional<std::string>> Store::RowsHiddenFrom(const ColumnRef&) {
   return std::optional<std::string>();
 }

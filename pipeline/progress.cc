@@ -61,6 +61,7 @@ ProgressFigures ProgressTracker::Snapshot(const Throttle* throttle) const {
     s.throttled_seconds = stats.total_throttled_seconds();
     s.paused = stats.paused;
   }
+  if (const LockWaitBoard* board = lock_waits_.load()) s.lock_wait = board->Get();
   return s;
 }
 
@@ -102,6 +103,9 @@ std::string FormatProgressLine(const ProgressFigures& s) {
   line += " | ETA " + EtaText(s);
   line += " | throttled " + Format("%.1fs", s.throttled_seconds);
   if (s.paused) line += " | PAUSED";
+  if (s.lock_wait) {
+    line += " | " + DescribeLockWait(s.lock_wait->blocking_pids, s.lock_wait->waited_seconds);
+  }
   return line;
 }
 
@@ -112,6 +116,9 @@ std::string FormatProgressLogLine(const ProgressFigures& s) {
   line += ", ETA " + EtaText(s);
   line += ", throttled " + Format("%.1fs", s.throttled_seconds);
   if (s.paused) line += ", paused";
+  if (s.lock_wait) {
+    line += ", " + DescribeLockWait(s.lock_wait->blocking_pids, s.lock_wait->waited_seconds);
+  }
   return line;
 }
 

@@ -322,6 +322,7 @@ Result<ReencryptReport> RunStartedJob(const ReencryptOptions& options, Run& run,
   UDMG_ASSIGN_OR_RETURN(run.registered, run.reader->ListColumns());
   for (db::JobColumnProgress& progress : run.start.job.columns) TakeBinding(run, progress.column);
   UDMG_RETURN_IF_ERROR(run.writer->SetJobState(run.start.job.id, kJobRunning));
+  if (options.hooks.on_job_running) options.hooks.on_job_running(run.start.job.id);
   run.filter = db::StaleFilter{target, options.include_plaintext};
   run.budget.clock = options.clock;
   if (!run.budget.clock) run.budget.clock = [] { return std::chrono::steady_clock::now(); };
