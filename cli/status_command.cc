@@ -1,7 +1,7 @@
 // status: the keyring, this node's K0 standing, every node recorded in udmg_nodes (those on an
-// older or unknown K0 marked stale) and the spread of every registered column's values over
-// master versions, and whether the session is read-only (a hot standby). Needs no decryption, so it works with a wrong or missing K0; it writes nothing
-// (not even this node's row).
+// older or unknown K0 marked stale), the spread of every registered column's values over master
+// versions, and whether the session is read-only (a hot standby). Needs no decryption, so it works
+// with a wrong or missing K0; it writes nothing (not even this node's row).
 #include <iostream>
 #include <optional>
 #include <string>

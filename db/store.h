@@ -67,6 +67,12 @@ struct CasWrite {
   std::string replacement;
 };
 
+// A compare-and-swap of one row alone (Store::CompareAndSwapOne).
+struct RowWriteResult {
+  bool applied = false;                // as CompareAndSwap's result
+  std::optional<std::string> refused;  // the database refused this row: its message, one line
+};
+
 // The rows a migration to `target_version` must touch: values that do not start with the column's
 // TargetPrefix (any other version, or the other envelope form), plus legacy plaintext (no "udmg:"
 // prefix) when `include_plaintext`. NULLs never. Matching is on the text prefix,
@@ -273,6 +279,13 @@ class Store {
   // A row whose value changed since it was read is left alone (false), never overwritten.
   virtual Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
                                                    std::span<const CasWrite> writes) = 0;
+
+  // One compare-and-swap in its own transaction, telling a write the database refuses for this
+  // row's data (a trigger raising, a constraint, a value too long or of the wrong type:
+  // PostgreSQL SQLSTATE classes 22, 23 and P0; SQLite CONSTRAINT, TOOBIG, MISMATCH) from any other
+  // failure, which stays an error. The message is the database's first line only (PostgreSQL's
+  // DETAIL, which may quote the row, is dropped). The default: CompareAndSwap, never refused.
+  virtual Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column, const CasWrite& write);
 
   // ---- Demo table -------------------------------------------------------------------------
   // Creates credentials(id integer primary key, name text, secret text) if missing.

@@ -44,7 +44,7 @@ struct Run {
   std::unique_ptr<db::Store> writer;  // commit stage and job rows
   JobStart start;
   db::StaleFilter filter;
-  std::map<std::string, std::set<db::RowKey>> recorded_failures;
+  std::map<std::string, RecordedFailures> recorded_failures;
   RunBudget budget;
   std::vector<db::ColumnRef> registered;  // the registry when the run started (with bindings)
 };
@@ -67,7 +67,7 @@ void TakeBinding(const Run& run, db::ColumnRef& column) {
 Result<ColumnReport> MigrateColumn(const ReencryptOptions& options, Run& run,
                                    const db::JobColumnProgress& progress, ValueCipher& counter) {
   ColumnReport report{.column = progress.column};
-  std::set<db::RowKey>& recorded = run.recorded_failures[progress.column.Name()];
+  RecordedFailures& recorded = run.recorded_failures[progress.column.Name()];
   ColumnPass pass{.column = progress.column,
                   .filter = run.filter,
                   .job_id = run.start.job.id,
@@ -463,9 +463,11 @@ Status ReportStatus(const ReencryptReport& report) {
       if (report.unmigratable == 0) return Status::Ok();
       return Status(ErrorCode::kCorruptValue,
                     std::to_string(report.unmigratable) +
-                        " values do not decrypt and were left as they are (" + job +
-                        ", listed in udmg_reencrypt_failures): restore them from a backup or "
-                        "delete them, then run the job again");
+                        " values could not be migrated and were left as they are (" + job +
+                        ", listed in udmg_reencrypt_failures with their class): restore values "
+                        "that do not decrypt from a backup or delete them, fix what made the "
+                        "database refuse a write (write_refused: a trigger, a constraint), then "
+                        "run the job again");
     case ReencryptOutcome::kMaxFailures:
       return Status(ErrorCode::kCorruptValue,
                     "stopped: more values than --max-failures allows do not decrypt (" + job +
