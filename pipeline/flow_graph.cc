@@ -312,13 +312,13 @@ class ColumnPassRunner {
     std::vector<bool> one_by_one;
     std::vector<std::string> warnings;  // said once the refusals are known to be rows'
     for (const db::CasWrite& write : *writes) {
-      UDMG_ASSIGN_OR_RETURN(db::RowWriteResult row,
-                            writer_.CompareAndSwapOne(pass_.column, write));
-      one_by_one.push_back(row.applied);
-      if (!row.refused) continue;
+      Result<db::RowWriteResult> row = writer_.CompareAndSwapOne(pass_.column, write);
+      if (!row.ok()) return applied.error();  // not one row's: the batch's own error stands
+      one_by_one.push_back(row->applied);
+      if (!row->refused) continue;
       refused.push_back(RowFailure{write.key, EnvelopeVersionOrZero(write.expected), kWriteRefused});
       warnings.push_back("the database refused to write " + pass_.column.Name() + " row " +
-                         db::RowKeyText(write.key) + " (" + *row.refused +
+                         db::RowKeyText(write.key) + " (" + *row->refused +
                          "); recorded as a failure (" + std::string(kWriteRefused) +
                          "), the value is left as it was");
     }
