@@ -141,6 +141,10 @@ class JobMetricsRun {
 
   // Chains the metrics into `hooks` and points `batches_in_flight` at the job's gauge.
   void Instrument(pipeline::ReencryptHooks& hooks, std::atomic<int64_t>*& batches_in_flight);
+  // The lock gauges read `board` (it must outlive this object).
+  void WatchLockWaits(const pipeline::LockWaitBoard* board) {
+    if (job_) job_->WatchLockWaits(board);
+  }
   // Re-reads the key state, records a success (kDone), writes/pushes and stops the listener
   // (after its linger when `may_linger`: see MetricsOutputs::Finish).
   void Finish(pipeline::JobRunState state, bool may_linger = true);

@@ -21,6 +21,7 @@
 #include "db/statement_cancel.h"
 #include "pipeline/control.h"
 #include "pipeline/job_gates.h"
+#include "pipeline/lock_wait_watch.h"
 #include "pipeline/progress.h"
 #include "pipeline/throttle.h"
 
@@ -61,15 +62,18 @@ class StopSignals {
 // rate waits are separate: this covers time spent inside the database.
 class StatementWatch {
  public:
+  // `lock_waits` (must outlive this) is polled at each round.
   StatementWatch(std::function<bool()> stop_requested,
-                 std::optional<std::chrono::steady_clock::time_point> deadline)
-      : thread_([stop_requested, deadline](std::stop_token token) {
-          Watch(token, stop_requested, deadline);
+                 std::optional<std::chrono::steady_clock::time_point> deadline,
+                 pipeline::LockWaitWatch& lock_waits)
+      : thread_([stop_requested, deadline, &lock_waits](std::stop_token token) {
+          Watch(token, stop_requested, deadline, lock_waits);
         }) {}
 
  private:
   static void Watch(std::stop_token token, const std::function<bool()>& stop_requested,
-                    std::optional<std::chrono::steady_clock::time_point> deadline) {
+                    std::optional<std::chrono::steady_clock::time_point> deadline,
+                    pipeline::LockWaitWatch& lock_waits) {
     using namespace std::chrono_literals;
     bool said = false;
     while (!token.stop_requested()) {
@@ -86,6 +90,7 @@ class StatementWatch {
                      ") names what it waits for); a signal, the stop file or the run time still "
                      "stop the job at once");
       }
+      lock_waits.Poll();
       std::this_thread::sleep_for(100ms);
     }
   }
@@ -187,7 +192,16 @@ Status PrintJobStatus(const GlobalOptions& global, std::string_view kind) {
                         store->FindLatestFinishedJob(kind));
   if (unfinished) {
     PrintJob("unfinished", *unfinished);
-    UDMG_RETURN_IF_ERROR(PrintRemaining(*store, *unfinished));
+    if (unfinished->state == "running" && unfinished->waiting) {
+      // Counting would wait behind the same lock.
+      const db::JobWait& wait = *unfinished->waiting;
+      std::cout << "  " << pipeline::DescribeLockWait(wait.blocking_pids,
+                                                       static_cast<double>(NowSeconds() - wait.since))
+                << ", since " << UtcText(wait.since)
+                << "; remaining not counted (the count would wait for the same lock)\n";
+    } else {
+      UDMG_RETURN_IF_ERROR(PrintRemaining(*store, *unfinished));
+    }
     UDMG_RETURN_IF_ERROR(PrintFailureCount(*store, *unfinished));
   } else {
     std::cout << "no unfinished " << kind << " job\n";
@@ -338,7 +352,13 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
                                              [](std::string_view line) { PrintWarning(line); }));
 
   std::string url = db::ResolveDatabaseUrl(global.database_url);
+  // What a waiting statement waits for: shown by the progress line, the control channel's status
+  // and the metrics, and stored on the job row for `reencrypt --status`.
+  pipeline::LockWaitBoard lock_wait_board;
+  std::atomic<int64_t> job_id{0};
+  pipeline::LockWaitWatch lock_wait_watch(url, lock_wait_board, job_id);
   pipeline::ProgressTracker tracker(clock, 0);
+  tracker.WatchLockWaits(&lock_wait_board);
   pipeline::ControlCommands commands(*throttle, &tracker);
   std::string socket_path = flags.control_socket.value_or(pipeline::DefaultControlSocketPath(url));
   auto control = pipeline::ControlServer::Start(socket_path, commands);
@@ -346,6 +366,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
     PrintWarning("live control is off: " + control.error().message);
   }
   JobMetricsRun metrics_run(outputs, url, throttle.get(), flags.batch_size, &commands);
+  metrics_run.WatchLockWaits(&lock_wait_board);
 
   std::cout.flush();  // what the command printed so far comes before the progress lines
   StopSignals signals;
@@ -359,7 +380,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
     deadline = std::chrono::steady_clock::now() +
                std::chrono::duration_cast<std::chrono::steady_clock::duration>(run_time);
   }
-  StatementWatch watch(stop_requested, deadline);
+  StatementWatch watch(stop_requested, deadline, lock_wait_watch);
 
   pipeline::ReencryptOptions options;
   options.database_url = url;
@@ -382,6 +403,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   options.hooks.after_commit = [&](const pipeline::BatchCommitted& batch) {
     throttle->RecordBatchWrite(batch.rows, batch.write_time);
   };
+  options.hooks.on_job_running = [&](int64_t id) { job_id = id; };
   options.hooks.on_progress = [&](const pipeline::ProgressSnapshot& snapshot) {
     SetLogJobId(snapshot.job_id);
     tracker.Update(snapshot.done, snapshot.total);

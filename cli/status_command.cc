@@ -1,7 +1,7 @@
 // status: the keyring, this node's K0 standing, every node recorded in udmg_nodes (those on an
-// older or unknown K0 marked stale) and the spread of every registered column's values over
-// master versions. Needs no decryption, so it works with a wrong or missing K0; it writes nothing
-// (not even this node's row).
+// older or unknown K0 marked stale), the spread of every registered column's values over master
+// versions, and whether the session is read-only (a hot standby). Needs no decryption, so it works
+// with a wrong or missing K0; it writes nothing (not even this node's row).
 #include <iostream>
 #include <optional>
 #include <string>
@@ -93,6 +93,8 @@ Result<json> CollectStatus(db::Store& store) {
   UDMG_ASSIGN_OR_RETURN(auto records, store.LoadKeyring());
   json out;
   out["database"] = store.Describe();
+  db::SessionAccess access = store.Access();
+  out["session"] = {{"read_only", access.read_only}, {"standby", access.standby}};
   out["initialized"] = records.has_value();
   out["keyring_revision"] = records ? json(records->revision) : json(nullptr);
   out["root_keys"] = json::array();
@@ -168,6 +170,12 @@ std::string NodeLine(const json& node) {
 
 void PrintHuman(const json& status) {
   std::cout << "database: " << status["database"].get<std::string>() << "\n";
+  if (status["session"]["read_only"].get<bool>()) {
+    std::cout << "session: read-only ("
+              << (status["session"]["standby"].get<bool>() ? "a hot standby: it may lag the primary"
+                                                           : "default_transaction_read_only")
+              << "); reads work, commands that write need the primary\n";
+  }
   if (!status["initialized"].get<bool>()) {
     std::cout << "keyring: not initialized (run `udmg-server init`)\n";
   } else {

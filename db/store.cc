@@ -103,6 +103,15 @@ Result<ReplicationState> Store::ReadReplication() {
 
 SessionAccess Store::Access() const { return SessionAccess(); }
 
+Result<RowWriteResult> Store::CompareAndSwapOne(const ColumnRef& column, const CasWrite& write) {
+  UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied, CompareAndSwap(column, std::span(&write, 1)));
+  return RowWriteResult{applied.at(0), std::nullopt};
+}
+
+Status Store::RecordJobWait(int64_t, const std::optional<JobWait>&) { return Status::Ok(); }
+
+Result<std::vector<int64_t>> Store::BlockingPids(int64_t) { return std::vector<int64_t>(); }
+
 Result<std::optional<std::string>> Store::RowsHiddenFrom(const ColumnRef&) {
   return std::optional<std::string>();
 }

@@ -67,6 +67,12 @@ struct CasWrite {
   std::string replacement;
 };
 
+// A compare-and-swap of one row alone (Store::CompareAndSwapOne).
+struct RowWriteResult {
+  bool applied = false;                // as CompareAndSwap's result
+  std::optional<std::string> refused;  // the database refused this row: its message, one line
+};
+
 // The rows a migration to `target_version` must touch: values that do not start with the column's
 // TargetPrefix (any other version, or the other envelope form), plus legacy plaintext (no "udmg:"
 // prefix) when `include_plaintext`. NULLs never. Matching is on the text prefix,
@@ -107,6 +113,12 @@ struct JobColumnProgress {
   uint64_t failed = 0;
   bool scanned = false;  // the keyset scan reached the end of the table
 };
+// What a running job's statement waits for (PostgreSQL: a lock held by other backends), as the
+// job's process stores it on its job row so that another process's `reencrypt --status` shows it.
+struct JobWait {
+  std::vector<int64_t> blocking_pids;  // pg_blocking_pids of the waiting backend
+  int64_t since = 0;                   // unix seconds, when the statement started waiting
+};
 struct JobRecord {
   int64_t id = 0;
   std::string kind;   // "reencrypt" or "sweep"
@@ -115,6 +127,7 @@ struct JobRecord {
   int64_t created_at = 0;
   int64_t updated_at = 0;
   std::vector<JobColumnProgress> columns;
+  std::optional<JobWait> waiting;  // stored by the job's process while a statement waits
 };
 struct FailureRecord {
   int64_t job_id = 0;
@@ -280,6 +293,13 @@ class Store {
   virtual Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
                                                    std::span<const CasWrite> writes) = 0;
 
+  // One compare-and-swap in its own transaction, telling a write the database refuses for this
+  // row's data (a trigger raising, a constraint, a value too long or of the wrong type:
+  // PostgreSQL SQLSTATE classes 22, 23 and P0; SQLite CONSTRAINT, TOOBIG, MISMATCH) from any other
+  // failure, which stays an error. The message is the database's first line only (PostgreSQL's
+  // DETAIL, which may quote the row, is dropped). The default: CompareAndSwap, never refused.
+  virtual Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column, const CasWrite& write);
+
   // ---- Demo table -------------------------------------------------------------------------
   // Creates credentials(id integer primary key, name text, secret text) if missing.
   virtual Status CreateDemoTable() = 0;
@@ -299,6 +319,13 @@ class Store {
                                 uint64_t conflicts, uint64_t failed, bool scanned) = 0;
   virtual Status SetJobState(int64_t job_id, std::string_view state) = 0;
   virtual Status RecordFailure(const FailureRecord& failure) = 0;
+  // Stores (or clears, nullopt) what the job's statement waits for. Touches nothing else of the
+  // job row; gives up rather than wait behind a lock itself. The default (SQLite, whose
+  // statements wait at most their busy timeout): nothing is stored.
+  virtual Status RecordJobWait(int64_t job_id, const std::optional<JobWait>& wait);
+  // The backends that block `backend_pid` (PostgreSQL pg_blocking_pids); the default (SQLite):
+  // none.
+  virtual Result<std::vector<int64_t>> BlockingPids(int64_t backend_pid);
   virtual Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) = 0;
 
   // ---- Shared jobs (several processes, one job) ----------------------------------------------

@@ -212,6 +212,10 @@ std::string ControlCommands::Execute(std::string_view line) {
         reply["elapsed_seconds"] = s.elapsed_seconds;
         reply["rows_per_second"] = s.rows_per_second;
         reply["eta_seconds"] = s.eta_seconds ? json(*s.eta_seconds) : json(nullptr);
+        reply["waiting_for_lock"] =
+            s.lock_wait ? json{{"blocking_pids", s.lock_wait->blocking_pids},
+                               {"seconds", s.lock_wait->waited_seconds}}
+                        : json(nullptr);
       }
       json throttled = json::object();
       for (size_t i = 0; i < kThrottleReasonCount; ++i) {

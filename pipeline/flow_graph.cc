@@ -11,6 +11,7 @@
 
 #include "engine/value_cipher.h"
 #include "pipeline/flow_batch.h"
+#include "pipeline/value_failure.h"
 #include "pipeline/flow_tsan.h"
 #include "pipeline/nonce_budget.h"
 
@@ -60,7 +61,7 @@ class ColumnPassRunner {
  public:
   ColumnPassRunner(const ReencryptOptions& options, const ColumnPass& pass,
                    std::shared_ptr<const Keyring> keyring, db::Store& reader, db::Store& writer,
-                   std::set<db::RowKey>& recorded_failures, RunBudget& budget)
+                   RecordedFailures& recorded_failures, RunBudget& budget)
       : options_(options),
         pass_(pass),
         keyring_(std::move(keyring)),
@@ -292,7 +293,49 @@ class ColumnPassRunner {
     }
   }
 
+  // The batch's compare-and-swaps in one transaction (rows whose write was refused before are
+  // left out). When the database refuses the batch (kDatabase), row by row: a row it refuses
+  // (a trigger raising, a constraint) is named, goes to `refused` and is left as it was, the
+  // others are written; a failure that is not one row's stays the batch's error.
+  Result<std::vector<bool>> WriteBatch(const std::vector<db::CasWrite>& all,
+                                       std::vector<RowFailure>& refused) {
+    std::vector<db::CasWrite> kept;
+    const std::vector<db::CasWrite>* writes = &all;
+    if (!recorded_failures_.refused_writes.empty()) {
+      for (const db::CasWrite& write : all) {
+        if (!recorded_failures_.refused_writes.contains(write.key)) kept.push_back(write);
+      }
+      writes = &kept;
+    }
+    Result<std::vector<bool>> applied = writer_.CompareAndSwap(pass_.column, *writes);
+    if (applied.ok() || applied.error().code != ErrorCode::kDatabase) return applied;
+    std::vector<bool> one_by_one;
+    std::vector<std::string> warnings;  // said once the refusals are known to be rows'
+    for (const db::CasWrite& write : *writes) {
+      Result<db::RowWriteResult> row = writer_.CompareAndSwapOne(pass_.column, write);
+      if (!row.ok()) return applied.error();  // not one row's: the batch's own error stands
+      one_by_one.push_back(row->applied);
+      if (!row->refused) continue;
+      refused.push_back(RowFailure{write.key, EnvelopeVersionOrZero(write.expected), kWriteRefused});
+      warnings.push_back("the database refused to write " + pass_.column.Name() + " row " +
+                         db::RowKeyText(write.key) + " (" + *row->refused +
+                         "); recorded as a failure (" + std::string(kWriteRefused) +
+                         "), the value is left as it was");
+    }
+    // Every row refused: the database refuses writes, not a row (a trigger that raises on every
+    // update): the batch's error, as before.
+    if (writes->size() > 1 && refused.size() == writes->size()) {
+      refused.clear();
+      return applied.error();
+    }
+    if (options_.warn) {
+      for (const std::string& line : warnings) options_.warn(line);
+    }
+    return one_by_one;
+  }
+
   Status CommitBatch(const Batch& batch) {
+    std::vector<RowFailure> refused;
     uint64_t migrated = 0;
     uint64_t conflicts = 0;
     uint64_t failed = 0;
@@ -303,19 +346,24 @@ class ColumnPassRunner {
       std::map<uint32_t, uint64_t> made{{pass_.filter.target_version, batch.writes.size()}};
       UDMG_RETURN_IF_ERROR(RecordEncryptions(writer_, made, options_.warn));
       auto started = SteadyTime::now();
-      UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied,
-                            writer_.CompareAndSwap(pass_.column, batch.writes));
+      UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied, WriteBatch(batch.writes, refused));
       write_time = SteadyTime::now() - started;
       migrated = std::count(applied.begin(), applied.end(), true);
-      conflicts = applied.size() - migrated;
+      conflicts = applied.size() - migrated - refused.size();
     }
-    for (const RowFailure& failure : batch.failures) {
-      if (recorded_failures_.contains(failure.key)) continue;  // recorded by an earlier pass
-      UDMG_RETURN_IF_ERROR(writer_.RecordFailure(db::FailureRecord{
-          pass_.job_id, pass_.column, failure.key, failure.version,
-          std::string(failure.error_class), UnixNow()}));
-      recorded_failures_.insert(failure.key);
-      ++failed;
+    const std::vector<RowFailure>& refused_rows = refused;
+    for (const std::vector<RowFailure>* failures : {&batch.failures, &refused_rows}) {
+      for (const RowFailure& failure : *failures) {
+        if (recorded_failures_.keys.contains(failure.key)) continue;  // by an earlier pass
+        UDMG_RETURN_IF_ERROR(writer_.RecordFailure(db::FailureRecord{
+            pass_.job_id, pass_.column, failure.key, failure.version,
+            std::string(failure.error_class), UnixNow()}));
+        recorded_failures_.keys.insert(failure.key);
+        if (failure.error_class == kWriteRefused) {
+          recorded_failures_.refused_writes.insert(failure.key);
+        }
+        ++failed;
+      }
     }
     if (pass_.advance_checkpoint && batch.last_key) checkpoint_ = batch.last_key;
     if (pass_.save_range) {
@@ -386,7 +434,7 @@ class ColumnPassRunner {
   std::shared_ptr<const Keyring> keyring_;
   db::Store& reader_;  // fetch stage only
   db::Store& writer_;  // commit stage only
-  std::set<db::RowKey>& recorded_failures_;  // commit stage only
+  RecordedFailures& recorded_failures_;  // commit stage only
   RunBudget& budget_;  // rows_fetched: fetch stage; counts: commit stage
   StopControl stop_;
   std::atomic<size_t> in_flight_{0};
@@ -423,7 +471,7 @@ extern "C" const char* __tsan_default_suppressions() {
 
 ColumnPassResult RunColumnPass(const ReencryptOptions& options, const ColumnPass& pass,
                                const std::shared_ptr<const Keyring>& keyring, db::Store& reader,
-                               db::Store& writer, std::set<db::RowKey>& recorded_failures,
+                               db::Store& writer, RecordedFailures& recorded_failures,
                                RunBudget& budget) {
   ColumnPassRunner runner(options, pass, keyring, reader, writer, recorded_failures, budget);
   return runner.Run();

@@ -16,6 +16,7 @@
 
 #include "db/store.h"
 #include "engine/keyring.h"
+#include "pipeline/job_state.h"
 #include "pipeline/reencrypt.h"
 
 namespace udmg::pipeline {
@@ -64,12 +65,13 @@ struct ColumnPassResult {
 };
 
 // Runs one pass. `recorded_failures` holds the keys of this column already recorded as failures
-// in this job (they are not recorded or counted again) and receives the new ones. Stops early,
+// in this job (they are not recorded or counted again; rows whose write was refused are not
+// written again) and receives the new ones. Stops early,
 // setting budget.stop_reason, for the stop flag, run-time, max_rows, max_failures or a stage
 // error; the checkpoint saved is then the last key of the last batch committed in order.
 ColumnPassResult RunColumnPass(const ReencryptOptions& options, const ColumnPass& pass,
                                const std::shared_ptr<const Keyring>& keyring, db::Store& reader,
-                               db::Store& writer, std::set<db::RowKey>& recorded_failures,
+                               db::Store& writer, RecordedFailures& recorded_failures,
                                RunBudget& budget);
 
 }  // namespace udmg::pipeline

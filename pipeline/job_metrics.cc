@@ -239,6 +239,22 @@ std::vector<MetricFamily> JobMetrics::Collect() const {
   }
   families.push_back(std::move(throttled));
 
+  // PostgreSQL only; 0 on SQLite and whenever no statement waits on a lock.
+  const LockWaitBoard* board = lock_waits_.load();
+  std::optional<LockWait> wait = board ? board->Get() : std::nullopt;
+  MetricFamily wait_seconds = Family("udmg_reencrypt_lock_wait_seconds",
+                                     "Seconds a statement of this run has waited on a lock held "
+                                     "by another session, 0 when none waits.",
+                                     MetricType::kGauge);
+  AddSeries(wait_seconds, job, wait ? wait->waited_seconds : 0.0);
+  families.push_back(std::move(wait_seconds));
+  MetricFamily blocker = Family("udmg_reencrypt_lock_blocking_pid",
+                                "PostgreSQL backend pid holding the lock a statement of this run "
+                                "waits on (the lowest, when several), 0 when none waits.",
+                                MetricType::kGauge);
+  AddSeries(blocker, job, wait ? static_cast<double>(wait->blocking_pids.front()) : 0.0);
+  families.push_back(std::move(blocker));
+
   MetricFamily state = Family("udmg_reencrypt_job_state",
                               "1 for the run's current state (running, paused, done, stopped: "
                               "resumable, failed), 0 for the others.",

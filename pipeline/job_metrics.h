@@ -5,7 +5,8 @@
 //    pipeline's after_commit / on_progress hooks (per-column results are the difference between
 //    successive ProgressSnapshots, which carry the run's running totals and the column);
 //  - the "current value" gauges (rows remaining, progress ratio, batches in flight, rate limit,
-//    batch size, seconds throttled by reason, job state, start time) are computed when scraped,
+//    batch size, seconds throttled by reason, job state, start time, the lock a statement waits
+//    on) are computed when scraped,
 //    by JobMetrics itself as a Collectable, from the Throttle and the last snapshot.
 // Labels: job (the kind), column, result, stage, reason, state. Never a key byte or a value.
 //
@@ -26,6 +27,7 @@
 #include "engine/status.h"
 #include "metrics/metric_family.h"
 #include "metrics/registry.h"
+#include "pipeline/lock_wait.h"
 #include "pipeline/reencrypt.h"
 #include "pipeline/throttle.h"
 
@@ -73,6 +75,10 @@ class JobMetrics final : public metrics::Collectable {
   void SetState(JobRunState state) { state_.store(state); }
   JobRunState state() const;
 
+  // The board whose lock wait the lock gauges show (may be null: never waiting); it must
+  // outlive this object.
+  void WatchLockWaits(const LockWaitBoard* board) { lock_waits_.store(board); }
+
   // The scrape-time gauges and counters (the registry holds the rest).
   std::vector<metrics::MetricFamily> Collect() const override;
 
@@ -116,6 +122,7 @@ class JobMetrics final : public metrics::Collectable {
   std::atomic<bool> progress_known_{false};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<JobRunState> state_{JobRunState::kRunning};
+  std::atomic<const LockWaitBoard*> lock_waits_{nullptr};
 };
 
 }  // namespace udmg::pipeline

@@ -123,31 +123,34 @@ Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options
   return JobStart{std::move(*job), joined_earlier};
 }
 
-Result<std::map<std::string, std::set<db::RowKey>>> RecordedFailureKeys(db::Store& store,
-                                                                        int64_t job_id) {
+Result<std::map<std::string, RecordedFailures>> RecordedFailureKeys(db::Store& store,
+                                                                    int64_t job_id) {
   UDMG_ASSIGN_OR_RETURN(std::vector<db::FailureRecord> failures, store.ListFailures(job_id));
-  std::map<std::string, std::set<db::RowKey>> keys;
+  std::map<std::string, RecordedFailures> keys;
   for (db::FailureRecord& failure : failures) {
-    keys[failure.column.Name()].insert(std::move(failure.key));
+    RecordedFailures& column = keys[failure.column.Name()];
+    if (failure.error_class == kWriteRefused) column.refused_writes.insert(failure.key);
+    column.keys.insert(std::move(failure.key));
   }
   return keys;
 }
 
 Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
                                       const db::ColumnRef& column, const db::StaleFilter& filter,
-                                      const std::set<db::RowKey>& recorded_failures) {
+                                      const RecordedFailures& recorded_failures) {
   UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, filter));
   RemainingCount count;
   // Rows without a key are stale for ever: no scan reaches them, so they are reported apart.
   UDMG_ASSIGN_OR_RETURN(count.unaddressable, store.CountUnaddressable(column, &filter));
   stale -= std::min(stale, count.unaddressable);
-  for (const db::RowKey& key : recorded_failures) {
+  for (const db::RowKey& key : recorded_failures.keys) {
     if (count.unmigratable == stale) break;
     UDMG_ASSIGN_OR_RETURN(std::optional<db::StoredValue> row, store.ReadValue(column, key));
     if (!row || !row->value || !IsStale(*row->value, column, filter)) continue;
     const std::string key_text = db::RowKeyText(key);
     const ValueLocation location = LocationOf(column, key_text);
-    if (LooksEncrypted(*row->value) && !cipher.Decrypt(*row->value, &location).ok()) {
+    if (recorded_failures.refused_writes.contains(key) ||
+        (LooksEncrypted(*row->value) && !cipher.Decrypt(*row->value, &location).ok())) {
       ++count.unmigratable;
     }
   }

@@ -51,9 +51,14 @@ Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& opti
 Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options,
                                uint32_t target_version);
 
-// The keys recorded in udmg_reencrypt_failures for `job_id`, by column name ("table.column").
-Result<std::map<std::string, std::set<db::RowKey>>> RecordedFailureKeys(db::Store& store,
-                                                                        int64_t job_id);
+// The keys of one column recorded in udmg_reencrypt_failures for a job.
+struct RecordedFailures {
+  std::set<db::RowKey> keys;            // every class
+  std::set<db::RowKey> refused_writes;  // of those, kWriteRefused: never written again by the job
+};
+// By column name ("table.column").
+Result<std::map<std::string, RecordedFailures>> RecordedFailureKeys(db::Store& store,
+                                                                    int64_t job_id);
 
 struct RemainingCount {
   uint64_t remaining = 0;     // stale values a further pass can migrate
@@ -62,10 +67,10 @@ struct RemainingCount {
 };
 
 // The final count of a column: CountStale, less the recorded failures whose current value is
-// still stale and still does not decrypt (one that a writer replaced, or that now decrypts, counts
-// as remaining: a further pass picks it up).
+// still stale and still does not decrypt or whose write the database refused (one that a writer
+// replaced, or that now decrypts, counts as remaining: a further pass picks it up).
 Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
                                       const db::ColumnRef& column, const db::StaleFilter& filter,
-                                      const std::set<db::RowKey>& recorded_failures);
+                                      const RecordedFailures& recorded_failures);
 
 }  // namespace udmg::pipeline

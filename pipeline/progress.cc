@@ -62,6 +62,7 @@ ProgressFigures ProgressTracker::Snapshot(const Throttle* throttle) const {
     s.paused = stats.paused;
     s.hold = stats.hold;
   }
+  if (const LockWaitBoard* board = lock_waits_.load()) s.lock_wait = board->Get();
   return s;
 }
 
@@ -104,6 +105,9 @@ std::string FormatProgressLine(const ProgressFigures& s) {
   line += " | throttled " + Format("%.1fs", s.throttled_seconds);
   if (s.paused) line += " | PAUSED";
   if (s.hold) line += " | paused: " + *s.hold;
+  if (s.lock_wait) {
+    line += " | " + DescribeLockWait(s.lock_wait->blocking_pids, s.lock_wait->waited_seconds);
+  }
   return line;
 }
 
@@ -115,6 +119,9 @@ std::string FormatProgressLogLine(const ProgressFigures& s) {
   line += ", throttled " + Format("%.1fs", s.throttled_seconds);
   if (s.paused) line += ", paused";
   if (s.hold) line += ", paused: " + *s.hold;
+  if (s.lock_wait) {
+    line += ", " + DescribeLockWait(s.lock_wait->blocking_pids, s.lock_wait->waited_seconds);
+  }
   return line;
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <thread>
 
+#include "pipeline/lock_wait.h"
 #include "pipeline/reencrypt.h"
 #include "pipeline/throttle.h"
 
@@ -32,6 +33,7 @@ struct ProgressFigures {
   double throttled_seconds = 0;  // by every reason, this run
   bool paused = false;
   std::optional<std::string> hold;  // why a gate holds batches back ("pause file X exists")
+  std::optional<LockWait> lock_wait;  // a statement of the job waits on a lock (PostgreSQL)
 };
 
 // Counters for one run. Thread-safety: every method may be called from any thread (atomics).
@@ -49,12 +51,16 @@ class ProgressTracker {
   // `throttle` (may be null) adds the throttled time and the pause state.
   ProgressFigures Snapshot(const Throttle* throttle) const;
 
+  // The board whose lock wait the snapshots carry (may be null: none); it must outlive this.
+  void WatchLockWaits(const LockWaitBoard* board) { lock_waits_.store(board); }
+
  private:
   Clock& clock_;
   const Duration started_;
   const uint64_t already_done_;
   std::atomic<uint64_t> total_;
   std::atomic<uint64_t> done_this_run_{0};
+  std::atomic<const LockWaitBoard*> lock_waits_{nullptr};
 };
 
 // ---- Pure formatting -------------------------------------------------------------------------
@@ -65,7 +71,8 @@ std::string FormatDuration(double seconds);
 // The live terminal line, e.g.
 // "412,000/1,000,000 rows 41.2% | 52,310 rows/s | ETA 11s | throttled 3.0s"
 // ("ETA ?" before 1% is done; "PAUSED" when paused; "paused: <why>" while a gate holds, e.g.
-// "paused: pause file /run/udmg.pause exists"; "total ?" when the total is unknown).
+// "paused: pause file /run/udmg.pause exists"; "total ?" when the total is unknown; while a
+// statement waits on a lock, "| waiting for a lock held by PostgreSQL backend 4242 (12s)").
 std::string FormatProgressLine(const ProgressFigures& snapshot);
 // The same facts as one plain log line with a time stamp of the elapsed time, e.g.
 // "reencrypt: [1m40s] 412,000/1,000,000 rows (41.2%), 52,310 rows/s, ETA 11s, throttled 3.0s"

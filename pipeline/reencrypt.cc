@@ -44,7 +44,7 @@ struct Run {
   std::unique_ptr<db::Store> writer;  // commit stage and job rows
   JobStart start;
   db::StaleFilter filter;
-  std::map<std::string, std::set<db::RowKey>> recorded_failures;
+  std::map<std::string, RecordedFailures> recorded_failures;
   RunBudget budget;
   std::vector<db::ColumnRef> registered;  // the registry when the run started (with bindings)
 };
@@ -67,7 +67,7 @@ void TakeBinding(const Run& run, db::ColumnRef& column) {
 Result<ColumnReport> MigrateColumn(const ReencryptOptions& options, Run& run,
                                    const db::JobColumnProgress& progress, ValueCipher& counter) {
   ColumnReport report{.column = progress.column};
-  std::set<db::RowKey>& recorded = run.recorded_failures[progress.column.Name()];
+  RecordedFailures& recorded = run.recorded_failures[progress.column.Name()];
   ColumnPass pass{.column = progress.column,
                   .filter = run.filter,
                   .job_id = run.start.job.id,
@@ -322,6 +322,7 @@ Result<ReencryptReport> RunStartedJob(const ReencryptOptions& options, Run& run,
   UDMG_ASSIGN_OR_RETURN(run.registered, run.reader->ListColumns());
   for (db::JobColumnProgress& progress : run.start.job.columns) TakeBinding(run, progress.column);
   UDMG_RETURN_IF_ERROR(run.writer->SetJobState(run.start.job.id, kJobRunning));
+  if (options.hooks.on_job_running) options.hooks.on_job_running(run.start.job.id);
   run.filter = db::StaleFilter{target, options.include_plaintext};
   run.budget.clock = options.clock;
   if (!run.budget.clock) run.budget.clock = [] { return std::chrono::steady_clock::now(); };
@@ -464,9 +465,11 @@ Status ReportStatus(const ReencryptReport& report, const std::optional<std::stri
       if (report.unmigratable == 0) return Status::Ok();
       return Status(ErrorCode::kCorruptValue,
                     std::to_string(report.unmigratable) +
-                        " values do not decrypt and were left as they are (" + job +
-                        ", listed in udmg_reencrypt_failures): restore them from a backup or "
-                        "delete them, then run the job again");
+                        " values could not be migrated and were left as they are (" + job +
+                        ", listed in udmg_reencrypt_failures with their class): restore values "
+                        "that do not decrypt from a backup or delete them, fix what made the "
+                        "database refuse a write (write_refused: a trigger, a constraint), then "
+                        "run the job again");
     case ReencryptOutcome::kMaxFailures:
       return Status(ErrorCode::kCorruptValue,
                     "stopped: more values than --max-failures allows do not decrypt (" + job +

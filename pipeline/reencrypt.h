@@ -84,6 +84,9 @@ struct ReencryptHooks {
   std::function<size_t(size_t default_batch_size, const StopCheck& must_stop)> before_fetch;
   // Called by the commit stage after each committed batch.
   std::function<void(const BatchCommitted&)> after_commit;
+  // Called once the job row is marked running, before anything is counted or read (a count
+  // may already wait on a lock), with the job's id.
+  std::function<void(int64_t job_id)> on_job_running;
   // Called once with the total before the first batch, by the commit stage after each
   // checkpoint, and once more when the job stops.
   std::function<void(const ProgressSnapshot&)> on_progress;

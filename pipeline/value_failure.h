@@ -19,6 +19,11 @@ inline constexpr std::string_view kDecryptionFailed = "decryption_failed";  // d
 // An unbound envelope refused by a row-bound column (RefusedAsUnbound in engine/envelope.h).
 inline constexpr std::string_view kUnboundValue = "unbound_value";
 
+// The database refused to write the migrated value (a trigger raising, a constraint): the row is
+// left as it was and a job does not try it again (docs/reencryption.md, "Rows the database
+// refuses").
+inline constexpr std::string_view kWriteRefused = "write_refused";
+
 // The class of a ValueCipher::Decrypt error of `value` at `location` (kBadInput, kNotFound,
 // kCorruptValue; anything else is reported as decryption_failed).
 std::string_view DecryptErrorClass(ErrorCode code, std::string_view value,

@@ -13,9 +13,33 @@ Status NoSuchJob(int64_t job_id) {
                 "job " + std::to_string(job_id) + " does not exist; list the jobs to find its id");
 }
 
+// "123,456" as stored in udmg_jobs.waiting_for.
+std::vector<int64_t> ParsePids(const std::string& text) {
+  std::vector<int64_t> pids;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    try {
+      pids.push_back(std::stoll(text.substr(start, end - start)));
+    } catch (const std::exception&) {
+      // Not written by this tool: shown as no pid rather than failing the status.
+    }
+    start = end + 1;
+  }
+  return pids;
+}
+
+std::string PidsText(const std::vector<int64_t>& pids) {
+  std::string text;
+  for (int64_t pid : pids) text += (text.empty() ? "" : ",") + std::to_string(pid);
+  return text;
+}
+
 Result<std::optional<JobRecord>> ReadJob(pqxx::transaction_base& transaction, int64_t job_id) {
   pqxx::result header = transaction.exec_params(
-      "SELECT kind, state, target_version, created_at, updated_at FROM udmg_jobs WHERE id = $1",
+      "SELECT kind, state, target_version, created_at, updated_at, waiting_for, waiting_since "
+      "FROM udmg_jobs WHERE id = $1",
       job_id);
   if (header.empty()) return std::optional<JobRecord>();
   JobRecord job;
@@ -25,6 +49,9 @@ Result<std::optional<JobRecord>> ReadJob(pqxx::transaction_base& transaction, in
   job.target_version = header[0][2].as<uint32_t>();
   job.created_at = header[0][3].as<int64_t>();
   job.updated_at = header[0][4].as<int64_t>();
+  if (!header[0][5].is_null() && !header[0][6].is_null()) {
+    job.waiting = JobWait{ParsePids(header[0][5].as<std::string>()), header[0][6].as<int64_t>()};
+  }
   for (const pqxx::row& row : transaction.exec_params(
            "SELECT table_name, column_name, key_column, checkpoint_type, checkpoint_key, "
            "migrated, conflicts, failed, scanned FROM udmg_job_columns WHERE job_id = $1 "
@@ -159,11 +186,49 @@ Status PgStore::SetJobState(int64_t job_id, std::string_view state) {
       "changing a job's state", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
         pqxx::result updated = transaction.exec_params(
-            "UPDATE udmg_jobs SET state = $2, updated_at = $3 WHERE id = $1", job_id,
+            // A job that changes state waits for nothing any more (its process may have gone).
+            "UPDATE udmg_jobs SET state = $2, updated_at = $3, waiting_for = NULL, "
+            "waiting_since = NULL WHERE id = $1",
+            job_id,
             std::string(state), internal::UnixNow());
         if (updated.affected_rows() == 0) return NoSuchJob(job_id);
         transaction.commit();
         return Status::Ok();
+      });
+}
+
+Status PgStore::RecordJobWait(int64_t job_id, const std::optional<JobWait>& wait) {
+  return connection_->RunStatus(
+      "recording what a job waits for", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        // The job's own commit may hold its row for a moment; a report that would wait is dropped.
+        transaction.exec("SET LOCAL lock_timeout = '1s'");
+        std::optional<std::string> pids;
+        std::optional<int64_t> since;
+        if (wait) {
+          pids = PidsText(wait->blocking_pids);
+          since = wait->since;
+        }
+        transaction.exec_params(
+            "UPDATE udmg_jobs SET waiting_for = $2, waiting_since = $3 WHERE id = $1", job_id,
+            pids, since);
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
+Result<std::vector<int64_t>> PgStore::BlockingPids(int64_t backend_pid) {
+  return connection_->Run<std::vector<int64_t>>(
+      "reading which backends block a statement", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<std::vector<int64_t>> {
+        pqxx::nontransaction session(live);
+        std::vector<int64_t> pids;
+        for (const pqxx::row& row :
+             session.exec_params("SELECT unnest(pg_blocking_pids($1)) ORDER BY 1",
+                                 static_cast<int>(backend_pid))) {
+          pids.push_back(row[0].as<int64_t>());
+        }
+        return pids;
       });
 }
 

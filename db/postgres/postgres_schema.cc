@@ -150,6 +150,11 @@ UPDATE udmg_encrypted_columns e SET schema_name = n.nspname
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.oid = to_regclass(quote_ident(e.table_name));
 )sql"},
+    // What a running job's statement waits for: the blocking backends ("123,456") and since when.
+    {6, "lock waits of running jobs", R"sql(
+ALTER TABLE udmg_jobs ADD COLUMN waiting_for text;
+ALTER TABLE udmg_jobs ADD COLUMN waiting_since bigint;
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -111,6 +111,10 @@ class PgStore final : public Store {
                         const std::optional<RowKey>& checkpoint, uint64_t migrated,
                         uint64_t conflicts, uint64_t failed, bool scanned) override;
   Status SetJobState(int64_t job_id, std::string_view state) override;
+  Status RecordJobWait(int64_t job_id, const std::optional<JobWait>& wait) override;
+  Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column,
+                                           const CasWrite& write) override;
+  Result<std::vector<int64_t>> BlockingPids(int64_t backend_pid) override;
   Status RecordFailure(const FailureRecord& failure) override;
   Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) override;
 

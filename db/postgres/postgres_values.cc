@@ -276,6 +276,43 @@ Result<std::vector<bool>> PgStore::CompareAndSwapWith(CasMethod method, const Co
   return CompareAndSwapBatch(*connection_, method, column, type, writes);
 }
 
+Result<RowWriteResult> PgStore::CompareAndSwapOne(const ColumnRef& column, const CasWrite& write) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  std::string what = "writing back " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
+  std::optional<std::string> key_text = KeyParameter(type, write.key);
+  if (!key_text) return RowWriteResult{};
+  QuotedColumn q = QuotedIn(column, type);
+  return connection_->Run<RowWriteResult>(
+      what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<RowWriteResult> {
+        pqxx::work transaction(live);
+        RowWriteResult result;
+        try {
+          pqxx::result updated = transaction.exec_prepared(
+              connection_->Prepared("UPDATE " + q.table + " SET " + q.column + " = $1 WHERE " +
+                                    q.key + " = $2 AND " + q.column + " = $3"),
+              write.replacement, *key_text, write.expected);
+          result.applied = updated.affected_rows() > 0;
+        } catch (const pqxx::sql_error& e) {
+          // Data exceptions, integrity constraints, PL/pgSQL RAISE: this row's data is refused.
+          std::string state = e.sqlstate();
+          if (state.rfind("22", 0) != 0 && state.rfind("23", 0) != 0 &&
+              state.rfind("P0", 0) != 0) {
+            throw;
+          }
+          std::string message = e.what();
+          message = message.substr(0, message.find('\n'));
+          if (message.rfind("ERROR:", 0) == 0) {
+            message = message.substr(std::min(message.size(), message.find_first_not_of(' ', 6)));
+          }
+          result.refused = message;  // the transaction is rolled back: nothing written
+          return result;
+        }
+        transaction.commit();
+        return result;
+      });
+}
+
 // ---- Demo table -----------------------------------------------------------------------------
 
 Status PgStore::CreateDemoTable() {

@@ -84,6 +84,10 @@ Result<bool> Statement::Step() {
   int code = sqlite3_step(statement_);
   if (code == SQLITE_ROW) return true;
   if (code == SQLITE_DONE) return false;
+  int primary = code & 0xff;
+  if (primary == SQLITE_CONSTRAINT || primary == SQLITE_TOOBIG || primary == SQLITE_MISMATCH) {
+    data_refusal_ = sqlite3_errmsg(db_);
+  }
   return Failure(code);
 }
 

@@ -61,6 +61,9 @@ class Statement {
   Status Run();
   // Resets for another execution, keeping the bindings (for loops over many rows).
   void Reset();
+  // After a failed Step or Run: SQLite's message when it refused the row's data (a constraint, a
+  // trigger's RAISE, a value too big or of the wrong type); nullopt after any other failure.
+  const std::optional<std::string>& data_refusal() const { return data_refusal_; }
 
   bool IsNull(int column) const;
   int64_t Int(int column) const;
@@ -78,6 +81,7 @@ class Statement {
   sqlite3_stmt* statement_;
   std::string context_;  // "sqlite:/path: reading the keyring"
   int bind_error_ = SQLITE_OK;
+  std::optional<std::string> data_refusal_;
 };
 
 class Connection {

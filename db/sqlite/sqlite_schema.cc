@@ -143,6 +143,12 @@ ALTER TABLE udmg_encrypted_columns ADD COLUMN bound_since INTEGER CHECK (bound_s
     {5, "schema of each registered table", R"sql(
 ALTER TABLE udmg_encrypted_columns ADD COLUMN schema_name TEXT;
 )sql"},
+    // PostgreSQL stores a running job's lock wait there; SQLite statements wait at most their
+    // busy timeout, so they stay NULL (the versions match the PostgreSQL backend's).
+    {6, "lock waits of running jobs", R"sql(
+ALTER TABLE udmg_jobs ADD COLUMN waiting_for TEXT;
+ALTER TABLE udmg_jobs ADD COLUMN waiting_since INTEGER;
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -79,6 +79,8 @@ class SqliteStore final : public Store {
                         const std::optional<RowKey>& checkpoint, uint64_t migrated,
                         uint64_t conflicts, uint64_t failed, bool scanned) override;
   Status SetJobState(int64_t job_id, std::string_view state) override;
+  Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column,
+                                           const CasWrite& write) override;
   Status RecordFailure(const FailureRecord& failure) override;
   Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) override;
 

@@ -231,6 +231,35 @@ Result<std::vector<bool>> SqliteStore::CompareAndSwap(const ColumnRef& column,
   return applied;
 }
 
+Result<RowWriteResult> SqliteStore::CompareAndSwapOne(const ColumnRef& column,
+                                                     const CasWrite& write) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  QuotedColumn q(column);
+  std::string what = "writing back " + column.Name();
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, what));
+  RowWriteResult result;
+  {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement swap,
+        connection_->Prepare("UPDATE " + q.table + " SET " + q.column + " = ?1 WHERE " + q.key +
+                                 " = ?2 AND " + q.column + " = ?3",
+                             what));
+    swap.BindBorrowedText(1, write.replacement);
+    swap.BindKey(2, write.key);
+    swap.BindBorrowedText(3, write.expected);
+    Status ran = swap.Run();
+    if (!ran.ok()) {
+      if (!swap.data_refusal()) return ran.error();
+      result.refused = swap.data_refusal();  // the transaction rolls back: nothing written
+      return result;
+    }
+    result.applied = connection_->Changes() > 0;
+  }
+  UDMG_RETURN_IF_ERROR(transaction.Commit());
+  return result;
+}
+
 // ---- Demo table -----------------------------------------------------------------------------
 
 Status SqliteStore::CreateDemoTable() {

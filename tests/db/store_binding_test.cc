@@ -56,7 +56,9 @@ class StoreBindingTest : public StoreTest {
 // A database at schema version 3 (before row binding) with a registered column: migration 4 adds
 // bound_since and leaves the column registered and unbound.
 TEST_P(StoreBindingTest, MigrationFourKeepsRegisteredColumnsUnbound) {
-  // Back to version 3: migration 5 (schema_name) undone too.
+  // Back to version 3: migrations 5 (schema_name) and 6 (job lock waits) undone too.
+  database_->Execute("ALTER TABLE udmg_jobs DROP COLUMN waiting_for");
+  database_->Execute("ALTER TABLE udmg_jobs DROP COLUMN waiting_since");
   database_->Execute("ALTER TABLE udmg_encrypted_columns DROP COLUMN schema_name");
   database_->Execute("ALTER TABLE udmg_encrypted_columns DROP COLUMN bound_since");
   database_->Execute("DELETE FROM udmg_schema_migrations WHERE version >= 4");

@@ -23,7 +23,7 @@ constexpr const char* kTables[] = {"udmg_schema_migrations",
                                    "udmg_nodes",
                                    "udmg_replaced_keys"};
 // Rows of udmg_schema_migrations at the latest version (one per migration).
-constexpr const char* kMigrationCount = "5";
+constexpr const char* kMigrationCount = "6";
 
 TEST_P(StoreMigrationsTest, FreshDatabaseGetsEveryTableAndNoKeyring) {
   for (const char* table : kTables) {

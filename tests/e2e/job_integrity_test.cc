@@ -262,6 +262,41 @@ TEST_P(JobIntegrityTest, AFailedWriteReportsTheTrueRemainingCount) {
   EXPECT_EQ(RunningJobs(), 0);
 }
 
+// A trigger that refuses one row's update (PostgreSQL RAISE EXCEPTION, SQLite RAISE(ABORT)) no
+// longer stops the job at that batch for ever: the row is named with the database's message,
+// recorded as a failure (write_refused) and left as it was; every other row migrates, and the
+// job ends like one with values that do not decrypt (exit 5).
+TEST_P(JobIntegrityTest, ARowTheDatabaseRefusesIsNamedRecordedAndLeftAsItWas) {
+  RunOk(server_, {"rotate-master-key"});
+  if (server_.is_sqlite()) {
+    server_.Exec("CREATE TRIGGER frozen_row BEFORE UPDATE ON credentials WHEN NEW.id = 7 "
+                 "BEGIN SELECT RAISE(ABORT, 'row 7 is frozen'); END;");
+  } else {
+    server_.Exec("CREATE FUNCTION frozen_row() RETURNS trigger LANGUAGE plpgsql AS "
+                 "$$BEGIN IF NEW.id = 7 THEN RAISE EXCEPTION 'row 7 is frozen'; END IF; "
+                 "RETURN NEW; END$$;"
+                 "CREATE TRIGGER frozen_row BEFORE UPDATE ON credentials FOR EACH ROW "
+                 "EXECUTE FUNCTION frozen_row();");
+  }
+  const std::string row_7 = server_.Exec("SELECT secret FROM credentials WHERE id = 7;");
+  ProcessResult result = server_.Run({"reencrypt", "--no-progress"});
+  EXPECT_TRUE(result.Exited(kExitCorrupt)) << result.Describe();
+  EXPECT_TRUE(Contains(result.stderr_data,
+                       "udmg-server: warning: the database refused to write credentials.secret "
+                       "row 7 (row 7 is frozen); recorded as a failure (write_refused), the value "
+                       "is left as it was\n"))
+      << result.Describe();
+  EXPECT_TRUE(Contains(result.stdout_data, "migrated " + std::to_string(kRows - 1) +
+                                               ", conflicts 0, failed 1, remaining 0, "
+                                               "unmigratable 1"))
+      << result.Describe();
+  EXPECT_EQ(server_.Exec("SELECT secret FROM credentials WHERE id = 7;"), row_7);
+  EXPECT_EQ(Count("SELECT count(*) FROM credentials WHERE secret LIKE 'udmg:v2:%';"), kRows - 1);
+  EXPECT_EQ(Trimmed(server_.Exec("SELECT error_class FROM udmg_reencrypt_failures;")),
+            "write_refused");
+  EXPECT_EQ(RunningJobs(), 0);
+}
+
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(JobIntegrityTest);
 
 // SQLite: a key column declared COLLATE NOCASE finds "ALICE" for "alice"; the value is bound to

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include <atomic>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "tests/e2e/e2e_helpers.h"
+#include "tests/metrics_e2e/metrics_e2e_support.h"
 
 namespace udmg::testing {
 namespace {
@@ -238,6 +241,14 @@ TEST_P(PostgresDbaTest, ReadOnlySessionReadsWithoutWritingBackAndRefusesWrites) 
                 0),
             0u)
       << got.stderr_data;
+  ProcessResult status = RunWithOptions(read_only, {"status"});
+  EXPECT_NE(status.stdout_data.find("session: read-only (default_transaction_read_only); reads "
+                                    "work, commands that write need the primary"),
+            std::string::npos)
+      << status.Describe();
+  std::optional<nlohmann::json> writable = StatusJson(server_);
+  ASSERT_TRUE(writable.has_value());
+  EXPECT_EQ((*writable)["session"], (nlohmann::json{{"read_only", false}, {"standby", false}}));
   ProcessResult rotated = RunWithOptions(read_only, {"rotate-master-key"});
   ExpectOneErrorLine(rotated, kExitDatabase);
   EXPECT_NE(rotated.stderr_data.find("the database is read-only: default_transaction_read_only "
@@ -249,29 +260,57 @@ TEST_P(PostgresDbaTest, ReadOnlySessionReadsWithoutWritingBackAndRefusesWrites) 
   ExpectDumpUnchanged(server_, before, "a read-only session");
 }
 
+// Another session (psql) holding ACCESS EXCLUSIVE on credentials until Release() or the end of
+// the test. Construction returns once the lock is granted.
+class CredentialsLockHolder {
+ public:
+  explicit CredentialsLockHolder(const UdmgServer& server) : server_(server) {
+    psql_ = BackgroundProcess::Start(
+        {.program = "/usr/bin/psql",
+         .args = {"-X", "-q", "-d", server_.database_url(), "-c",
+                  "BEGIN; LOCK TABLE credentials IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)"}});
+    while (std::stoi(server_.Exec(
+               "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE "
+               "c.relname = 'credentials' AND l.mode = 'AccessExclusiveLock' AND l.granted")) ==
+           0) {
+      if (!psql_->Running()) {
+        ADD_FAILURE() << psql_->Wait().Describe();
+        return;
+      }
+    }
+  }
+  // Ends the holder's server session (killing psql would not: its backend sleeps on, holding
+  // the lock).
+  ~CredentialsLockHolder() { Release(); }
+  CredentialsLockHolder(const CredentialsLockHolder&) = delete;
+  CredentialsLockHolder& operator=(const CredentialsLockHolder&) = delete;
+
+  // The holder's backend pid, as pg_blocking_pids names it.
+  std::string BackendPid() const {
+    std::string pid = server_.Exec(std::string("SELECT pid FROM pg_stat_activity WHERE ") +
+                                   kHolderSession);
+    return pid.substr(0, pid.find('\n'));
+  }
+  void Release() {
+    server_.Exec(std::string("SELECT count(pg_terminate_backend(pid, 10000)) FROM "
+                             "pg_stat_activity WHERE ") + kHolderSession);
+    psql_->Wait();
+  }
+
+ private:
+  static constexpr const char* kHolderSession =
+      "query LIKE 'BEGIN; LOCK TABLE credentials%' AND pid <> pg_backend_pid()";
+  const UdmgServer& server_;
+  std::unique_ptr<BackgroundProcess> psql_;
+};
+
 // Another session holds ACCESS EXCLUSIVE on the table for minutes: the job's statement waits on
 // it, and the run time, then a signal, must still stop the job (exit 10) instead of waiting for
 // the lock. Without the cancel, each run would outlast the runner's watchdog.
 TEST_P(PostgresDbaTest, JobBlockedOnALockStopsOnItsRunTimeAndOnASignal) {
   ASSERT_TRUE(InitDemoAndRotate(server_, 10));
-  std::unique_ptr<BackgroundProcess> holder = BackgroundProcess::Start(
-      {.program = "/usr/bin/psql",
-       .args = {"-X", "-q", "-d", server_.database_url(), "-c",
-                "BEGIN; LOCK TABLE credentials IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)"}});
-  // Ends the holder's server session whatever happens below (killing psql would not: its
-  // backend sleeps on, holding the lock).
-  struct EndHolderSession {
-    const UdmgServer& server;
-    ~EndHolderSession() {
-      server.Exec("SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE "
-                  "query LIKE 'BEGIN; LOCK TABLE credentials%' AND pid <> pg_backend_pid()");
-    }
-  } end_holder_session{server_};
+  CredentialsLockHolder holder(server_);
   auto count = [&](const std::string& sql) { return std::stoi(server_.Exec(sql)); };
-  while (count("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE "
-               "c.relname = 'credentials' AND l.mode = 'AccessExclusiveLock' AND l.granted") == 0) {
-    ASSERT_TRUE(holder->Running()) << holder->Wait().Describe();
-  }
 
   ProcessResult timed = server_.Run({"reencrypt", "--no-progress", "--run-time", "2s"});
   ExpectOneErrorLine(timed, kExitIncomplete);
@@ -288,12 +327,68 @@ TEST_P(PostgresDbaTest, JobBlockedOnALockStopsOnItsRunTimeAndOnASignal) {
   ProcessResult stopped = job->Wait();
   EXPECT_FALSE(stopped.timed_out) << stopped.Describe();
   EXPECT_TRUE(stopped.Exited(kExitIncomplete)) << stopped.Describe();
+  EXPECT_EQ(server_.Exec("SELECT count(*) FROM udmg_jobs WHERE waiting_for IS NOT NULL"), "0\n")
+      << "a stopped job waits for nothing";
 
-  server_.Exec("SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE "
-               "query LIKE 'BEGIN; LOCK TABLE credentials%' AND pid <> pg_backend_pid()");
-  holder->Wait();
+  holder.Release();
   RunOk(server_, {"reencrypt", "--no-progress"});
   ExpectDemoValuesMigrated(server_, 10);
+}
+
+// A DBA locks the table while a job runs: while the job's statement waits on that lock, the
+// holder's backend pid shows in the job's metrics, in `reencrypt --status` run by another process
+// (from the job row) and in the job's progress line; once the lock goes, the job finishes and the
+// job row waits for nothing.
+TEST_P(PostgresDbaTest, JobWaitingOnALockNamesTheHolderInMetricsStatusAndProgress) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, 40));
+  std::unique_ptr<BackgroundProcess> job = server_.Start(
+      {"reencrypt", "--rate", "5", "--batch-size", "1", "--metrics-listen", "127.0.0.1:0"});
+  int port = ListenPort(*job);
+  ASSERT_GT(port, 0) << job->Wait().Describe();
+  std::string scraped;
+  auto sample = [&](const std::string& series) {
+    std::optional<metrics::testing::HttpResponse> reply =
+        metrics::testing::HttpGet(port, "/metrics");
+    scraped = reply ? reply->body : "";
+    return SampleValue(scraped, series);
+  };
+  // The job runs (a row is migrated) before the table is locked under it.
+  ASSERT_TRUE(metrics::testing::PollUntil([&] {
+    return sample(R"(udmg_reencrypt_batches_total{job="reencrypt"})").value_or(0) > 0;
+  })) << scraped;
+  CredentialsLockHolder holder(server_);
+  const std::string holder_pid = holder.BackendPid();
+  ASSERT_FALSE(holder_pid.empty());
+  const std::string names_holder = "waiting for a lock held by PostgreSQL backend " + holder_pid;
+
+  EXPECT_TRUE(metrics::testing::PollUntil([&] {
+    return sample(R"(udmg_reencrypt_lock_blocking_pid{job="reencrypt"})") ==
+           std::stod(holder_pid);
+  })) << scraped;
+  EXPECT_GE(SampleValue(scraped, R"(udmg_reencrypt_lock_wait_seconds{job="reencrypt"})")
+                .value_or(0),
+            1.0)
+      << scraped;
+
+  ProcessResult status;
+  EXPECT_TRUE(metrics::testing::PollUntil([&] {
+    status = server_.Run({"reencrypt", "--status"});
+    return status.stdout_data.find(names_holder) != std::string::npos;
+  })) << status.Describe();
+  EXPECT_TRUE(status.Exited(kExitOk)) << status.Describe();
+
+  // The progress lines of a job without a terminal come every 10 s.
+  EXPECT_TRUE(metrics::testing::PollUntil([&] {
+    std::ifstream progress(job->stderr_path());
+    std::string text((std::istreambuf_iterator<char>(progress)), std::istreambuf_iterator<char>());
+    return text.find(names_holder) != std::string::npos;
+  }));
+
+  holder.Release();
+  ProcessResult finished = job->Wait();
+  EXPECT_TRUE(finished.Exited(kExitOk)) << finished.Describe();
+  ExpectDemoValuesMigrated(server_, 40);
+  EXPECT_EQ(server_.Exec("SELECT count(*) FROM udmg_jobs WHERE waiting_for IS NOT NULL"), "0\n");
 }
 
 // Relations whose column cannot hold what udmg-server writes are refused by name, not as missing.

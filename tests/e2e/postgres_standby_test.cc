@@ -113,6 +113,14 @@ TEST_P(PostgresStandbyTest, ReadsOnTheStandbyWarnOnceAndWriteNothingCommandsThat
     ProcessResult result = RunOnStandby(read);
     EXPECT_TRUE(result.Exited(kExitOk)) << result.Describe();
   }
+  // status says where it reads.
+  ProcessResult status = RunOnStandby({"status"});
+  EXPECT_NE(status.stdout_data.find("session: read-only (a hot standby: it may lag the primary)"),
+            std::string::npos)
+      << status.Describe();
+  ProcessResult status_json = RunOnStandby({"status", "--json"});
+  EXPECT_NE(status_json.stdout_data.find("\"standby\": true"), std::string::npos)
+      << status_json.Describe();
   // doctor reports (exit 13: no backup was ever taken) and says where it looked.
   ProcessResult doctor = RunOnStandby({"doctor"});
   EXPECT_TRUE(doctor.Exited(13)) << doctor.Describe();

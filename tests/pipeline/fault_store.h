@@ -46,6 +46,12 @@ class FaultStore : public db::testing::ForwardingStore {
     }
     return ForwardingStore::CompareAndSwap(column, writes);
   }
+  // An injected failure is the batch's, never one row's: the row-by-row write after a failed
+  // batch (pipeline/flow_graph.cc) fails too, so the batch's own error stands.
+  Result<db::RowWriteResult> CompareAndSwapOne(const db::ColumnRef&,
+                                               const db::CasWrite&) override {
+    return Error{ErrorCode::kDatabase, "injected: no row-by-row write"};
+  }
   Result<std::vector<db::StoredValue>> FetchStale(const db::ColumnRef& column,
                                                   const db::StaleFilter& filter,
                                                   const std::optional<db::RowKey>& after,
