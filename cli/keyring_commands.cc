@@ -1,11 +1,16 @@
 // init, rotate-k0, rotate-master-key: every keyring change is one store transaction under the
 // keyring lock (db::Store::UpdateKeyring), so a failed or concurrent change leaves it intact.
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/dry_run.h"
+#include "cli/json_reports.h"
 #include "cli/key_input.h"
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
@@ -392,6 +397,36 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
 
 }  // namespace
 
+// --json on a rotation: what it says (the lines it prints without --json) and its job's summary,
+// with the keyring's versions afterwards, as one document printed at the end. Nothing is printed
+// when the command fails before saying anything (nothing changed).
+Status WithRotationJson(const GlobalOptions& global, const ReencryptRequest& request,
+                        std::string_view kind,
+                        const std::function<Status(const ReencryptRequest&)>& run) {
+  if (!request.flags.json) return run(request);
+  ReencryptRequest inner = request;
+  nlohmann::json job;
+  inner.flags.json_summary = &job;
+  std::ostringstream said;
+  std::streambuf* stdout_buffer = std::cout.rdbuf(said.rdbuf());
+  Status status = run(inner);
+  std::cout.rdbuf(stdout_buffer);
+  if (!status.ok() && said.str().empty() && job.is_null()) return status;
+  nlohmann::json messages = nlohmann::json::array();
+  std::istringstream lines(said.str());
+  for (std::string line; std::getline(lines, line);) messages.push_back(line);
+  nlohmann::json document = {{"rotation", kind}, {"messages", std::move(messages)}, {"job", job}};
+  if (Result<std::unique_ptr<db::Store>> store = OpenMigratedStore(global); store.ok()) {
+    if (Result<std::optional<KeyringRecords>> records = (*store)->LoadKeyring();
+        records.ok() && records->has_value()) {
+      document["active_master_version"] = ActiveMasterVersion(**records);
+      document["current_root_version"] = CurrentRootVersion(**records);
+    }
+  }
+  PrintJson(document);
+  return status;
+}
+
 void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& action) {
   CLI::App* init = app.add_subcommand(
       "init", "create the keyring: root key version 1 (this node's K0) and "
@@ -412,8 +447,14 @@ void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& acti
   rotate_k0->add_flag("--reencrypt", k0_reencrypt->enabled,
                       "then migrate every value to the active master key (resumable job)");
   AddJobFlags(rotate_k0, k0_reencrypt->flags);
+  rotate_k0->add_flag("--json", k0_reencrypt->flags.json,
+                      "print what it did (and its job's summary) as one JSON document");
   rotate_k0->callback([&, source, k0_reencrypt] {
-    action = [&, source, k0_reencrypt] { return RunRotateRootKey(global, *source, *k0_reencrypt); };
+    action = [&, source, k0_reencrypt] {
+      return WithRotationJson(global, *k0_reencrypt, "root", [&](const ReencryptRequest& request) {
+        return RunRotateRootKey(global, *source, request);
+      });
+    };
   });
 
   CLI::App* rotate_master = app.add_subcommand(
@@ -422,8 +463,15 @@ void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& acti
   rotate_master->add_flag("--reencrypt", master_reencrypt->enabled,
                           "then migrate every value to the new master key now (resumable job)");
   AddJobFlags(rotate_master, master_reencrypt->flags);
+  rotate_master->add_flag("--json", master_reencrypt->flags.json,
+                          "print what it did (and its job's summary) as one JSON document");
   rotate_master->callback([&, master_reencrypt] {
-    action = [&, master_reencrypt] { return RunRotateMasterKey(global, *master_reencrypt); };
+    action = [&, master_reencrypt] {
+      return WithRotationJson(global, *master_reencrypt, "master",
+                              [&](const ReencryptRequest& request) {
+                                return RunRotateMasterKey(global, request);
+                              });
+    };
   });
 }
 

@@ -431,7 +431,9 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
                      /*may_linger=*/!g_stop_requested.load());
   if (!report.ok()) return report.status();
   SetLogJobId(report->job_id);
-  if (flags.json) {
+  if (flags.json && flags.json_summary != nullptr) {
+    *flags.json_summary = ReencryptJson(*report);
+  } else if (flags.json) {
     PrintJson(ReencryptJson(*report));
   } else {
     PrintReport(*report, kind);

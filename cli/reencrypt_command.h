@@ -10,6 +10,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/context.h"
 #include "cli/metrics_outputs.h"
@@ -40,7 +41,9 @@ struct JobFlags {
   std::string lease = "30s";                 // a dead process's range is claimed after this
   uint64_t range_rows = 50000;               // stale rows per key range of a new shared job
   MetricsFlags metrics;                      // --metrics-listen, --metrics-textfile, --pushgateway
-  bool json = false;                         // the summary as one JSON document (reencrypt only)
+  bool json = false;                         // the summary as one JSON document
+  // With json: the summary is stored here instead of printed (a rotation's document holds it).
+  nlohmann::json* json_summary = nullptr;
 };
 
 // Adds the shared flags to `command`.

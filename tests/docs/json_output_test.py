@@ -70,18 +70,31 @@ def scenario(schema, runner):
     validate(schema, "status", runner, "status")
     verified = validate(schema, "verify", runner, "verify")
     check(verified and verified["ok"] == 300, "verify --json counts 300 values ok")
-    runner.run("rotate-master-key")
+    rotated = validate(schema, "rotation", runner, "rotate-master-key")
+    check(rotated and rotated["active_master_version"] == 2 and rotated["job"] is None,
+          "rotate-master-key --json: version 2 active, no job")
     swept = validate(schema, "sweep", runner, "sweep", "--max-rows", "100")
     check(swept and swept["migrated"] == 100 and swept["outcome"] == "max-rows",
           "sweep --json: 100 migrated, outcome max-rows")
     job = validate(schema, "reencrypt", runner, "reencrypt", "--no-progress")
     check(job and job["outcome"] == "done" and job["remaining"] == 0,
           "reencrypt --json: done, nothing remaining")
+    new_key = os.path.join(runner.workdir, f"k0-{secrets.token_hex(4)}")
+    with open(os.open(new_key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(secrets.token_hex(32))
+    rotated = validate(schema, "rotation", runner, "rotate-k0", "--new-key-file", new_key)
+    check(rotated and rotated["current_root_version"] == 2, "rotate-k0 --json: root version 2")
+    with open(new_key) as f:
+        runner.env["UDMG_SECURITY_PASSPHRASE_KEY"] = f.read()
+    rotated = validate(schema, "rotation", runner, "rotate-master-key", "--reencrypt",
+                       "--no-progress")
+    check(rotated and rotated["job"] and rotated["job"]["outcome"] == "done",
+          "rotate-master-key --reencrypt --json: its job's summary, done")
     validate(schema, "prune", runner, "prune-keys", "--dry-run")
     validate(schema, "prune", runner, "prune-keys")
-    validate(schema, "doctor", runner, "doctor")
     backup_path = os.path.join(runner.workdir, f"keys-{secrets.token_hex(4)}.udmgbackup")
     validate(schema, "backup", runner, "passphrase-backup", "--output", backup_path)
+    validate(schema, "doctor", runner, "doctor")  # healthy once a backup is recorded
     validate(schema, "restore", runner, "passphrase-restore", "--input", backup_path,
              "--verify-only")
     # A report with failures is still printed, with its exit code: two values made unreadable.
@@ -116,9 +129,11 @@ def check_log_format(runner):
               f"--log-format json error line: {lines[0]}")
     except json.JSONDecodeError:
         check(False, f"--log-format json: the error line is not JSON: {lines[0]!r}")
+    runner.run("init")
+    runner.run("demo", "--rows", "30")
     runner.run("rotate-master-key")
     done = runner.run("--log-format", "json", "reencrypt", "--no-progress",
-                      "--metrics-listen", "127.0.0.1:0")
+                      "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "0")
     for line in done.stderr.strip().split("\n"):
         try:
             entry = json.loads(line)
@@ -146,7 +161,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="udmg-json-") as workdir:
         sqlite_runner = Runner(binary, f"sqlite:{workdir}/udmg.db", workdir)
         scenario(schema, sqlite_runner)
-        check_log_format(sqlite_runner)
+        check_log_format(Runner(binary, f"sqlite:{workdir}/log-format.db", workdir))
         base = os.environ.get("UDMG_TEST_POSTGRES_URL")
         if base:
             name, url = postgres_url(base)

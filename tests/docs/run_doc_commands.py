@@ -25,7 +25,8 @@ import tempfile
 # (pattern, replacement): placeholders of the docs, in the order they are applied.
 SUBSTITUTIONS = [
     (r"http://(?:10\.0\.0\.5|127\.0\.0\.1):9464", "$DOC_JOB_URL"),
-    (r"(?:10\.0\.0\.5|127\.0\.0\.1):9464", "127.0.0.1:0"),
+    # A listener on a free port, and no linger after the job: no Prometheus scrapes it here.
+    (r"(?:10\.0\.0\.5|127\.0\.0\.1):9464", "127.0.0.1:0 --metrics-linger 0"),
     (r"postgresql://[^ ]*/newdb", "sqlite:$DOC_DIR/newdb.db"),
     (r"postgresql://udmg@db1/app", "sqlite:$DOC_DIR/udmg.db"),
     (r"sqlite:/srv/udmg/udmg\.db", "sqlite:$DOC_DIR/udmg.db"),

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -341,8 +342,11 @@ TEST_P(PostgresDbaTest, JobBlockedOnALockStopsOnItsRunTimeAndOnASignal) {
 // job row waits for nothing.
 TEST_P(PostgresDbaTest, JobWaitingOnALockNamesTheHolderInMetricsStatusAndProgress) {
   ASSERT_TRUE(InitDemoAndRotate(server_, 40));
+  // The pause file holds the job while the table gets locked, so that it cannot finish first.
+  const std::string pause_file = (server_.working_dir() / "pause").string();
   std::unique_ptr<BackgroundProcess> job = server_.Start(
-      {"reencrypt", "--rate", "5", "--batch-size", "1", "--metrics-listen", "127.0.0.1:0"});
+      {"reencrypt", "--rate", "5", "--batch-size", "1", "--pause-file", pause_file,
+       "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "0"});
   int port = ListenPort(*job);
   ASSERT_GT(port, 0) << job->Wait().Describe();
   std::string scraped;
@@ -356,9 +360,15 @@ TEST_P(PostgresDbaTest, JobWaitingOnALockNamesTheHolderInMetricsStatusAndProgres
   ASSERT_TRUE(metrics::testing::PollUntil([&] {
     return sample(R"(udmg_reencrypt_batches_total{job="reencrypt"})").value_or(0) > 0;
   })) << scraped;
+  ASSERT_TRUE(WriteFile(pause_file, ""));
+  ASSERT_TRUE(metrics::testing::PollUntil([&] {
+    sample(R"(udmg_reencrypt_batches_total{job="reencrypt"})");
+    return ThrottledSecondsIn(scraped, "pause_file") > 0;
+  })) << scraped;
   CredentialsLockHolder holder(server_);
   const std::string holder_pid = holder.BackendPid();
   ASSERT_FALSE(holder_pid.empty());
+  std::filesystem::remove(pause_file);
   const std::string names_holder = "waiting for a lock held by PostgreSQL backend " + holder_pid;
 
   EXPECT_TRUE(metrics::testing::PollUntil([&] {
