@@ -303,8 +303,9 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
   std::cout << "root key rotated: version " << newest.version << ", fingerprint "
             << newest.fingerprint << ", is now current; version " << previous
             << " is kept wrapped by it\n"
-            << "next: set UDMG_SECURITY_PASSPHRASE_KEY to the new key on every node and "
-               "restart them; a process still on version "
+            << "next: give every node the new key as it was given here (plain or sealed, in "
+               "UDMG_SECURITY_PASSPHRASE_KEY, its key file or credential) and restart them; a "
+               "process still on version "
             << previous << " stops with exit code 4\n";
   if (reencrypt.enabled && !unfinished) {
     UDMG_ASSIGN_OR_RETURN(bool nothing,
