@@ -265,14 +265,18 @@ TEST_P(PostgresDbaTest, ReadOnlySessionReadsWithoutWritingBackAndRefusesWrites) 
 // the test. Construction returns once the lock is granted.
 class CredentialsLockHolder {
  public:
-  explicit CredentialsLockHolder(const UdmgServer& server) : server_(server) {
+  // Schema-qualified everywhere: tests running at the same time lock their own `credentials`.
+  explicit CredentialsLockHolder(const UdmgServer& server)
+      : server_(server),
+        table_(Trimmed(server_.Exec("SELECT current_schema()")) + ".credentials"),
+        holder_session_("query LIKE 'BEGIN; LOCK TABLE " + table_ +
+                        " %' AND pid <> pg_backend_pid()") {
     psql_ = BackgroundProcess::Start(
         {.program = "/usr/bin/psql",
          .args = {"-X", "-q", "-d", server_.database_url(), "-c",
-                  "BEGIN; LOCK TABLE credentials IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)"}});
-    while (std::stoi(server_.Exec(
-               "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE "
-               "c.relname = 'credentials' AND l.mode = 'AccessExclusiveLock' AND l.granted")) ==
+                  "BEGIN; LOCK TABLE " + table_ + " IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600)"}});
+    while (std::stoi(server_.Exec("SELECT count(*) FROM pg_locks WHERE relation = '" + table_ +
+                                  "'::regclass AND mode = 'AccessExclusiveLock' AND granted")) ==
            0) {
       if (!psql_->Running()) {
         ADD_FAILURE() << psql_->Wait().Describe();
@@ -288,20 +292,20 @@ class CredentialsLockHolder {
 
   // The holder's backend pid, as pg_blocking_pids names it.
   std::string BackendPid() const {
-    std::string pid = server_.Exec(std::string("SELECT pid FROM pg_stat_activity WHERE ") +
-                                   kHolderSession);
-    return pid.substr(0, pid.find('\n'));
+    return Trimmed(server_.Exec("SELECT pid FROM pg_stat_activity WHERE " + holder_session_));
   }
   void Release() {
-    server_.Exec(std::string("SELECT count(pg_terminate_backend(pid, 10000)) FROM "
-                             "pg_stat_activity WHERE ") + kHolderSession);
+    server_.Exec("SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity WHERE " +
+                 holder_session_);
     psql_->Wait();
   }
 
  private:
-  static constexpr const char* kHolderSession =
-      "query LIKE 'BEGIN; LOCK TABLE credentials%' AND pid <> pg_backend_pid()";
+  static std::string Trimmed(const std::string& text) { return text.substr(0, text.find('\n')); }
+
   const UdmgServer& server_;
+  const std::string table_;
+  const std::string holder_session_;
   std::unique_ptr<BackgroundProcess> psql_;
 };
 
