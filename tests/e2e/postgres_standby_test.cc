@@ -58,10 +58,12 @@ class PostgresStandbyTest : public ::testing::TestWithParam<db::testing::StoreBa
     return Trimmed(result.stdout_data);
   }
 
-  // Waits until the standby has replayed everything the primary has written so far: the
-  // primary's WAL position, then the standby's replay position reaching it (an event, polled).
+  // Waits until the standby has replayed everything the primary has committed so far: the
+  // primary's WAL insert position, then the standby's replay position reaching it (an event,
+  // polled). Not pg_current_wal_lsn(): with synchronous_commit off (scripts/postgres.sh) a commit
+  // can still sit in the WAL buffers beyond the written position.
   void WaitForReplay() {
-    const std::string lsn = Trimmed(server_->Exec("SELECT pg_current_wal_lsn()"));
+    const std::string lsn = Trimmed(server_->Exec("SELECT pg_current_wal_insert_lsn()"));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (StandbySql("SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn") != "t") {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the standby never replayed " << lsn;
