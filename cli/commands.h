@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -14,6 +15,18 @@
 namespace udmg::cli {
 
 using Action = std::function<Status()>;
+
+// A file of key material a command creates (cli/secure_file.h): `--output PATH`, required, and
+// `--force` to replace an existing one.
+struct OutputFile {
+  std::string path;
+  bool force = false;
+};
+inline void AddOutputFileOptions(CLI::App* command, OutputFile& file,
+                                 const std::string& description) {
+  command->add_option("--output", file.path, description)->required();
+  command->add_flag("--force", file.force, "replace the output file if it exists");
+}
 
 // init, rotate-k0, rotate-master-key
 void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& action);

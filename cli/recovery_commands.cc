@@ -62,9 +62,8 @@ json MasterVersionsJson(const KeyringRecords& records) {
 // ---- passphrase-backup ----------------------------------------------------------------------
 
 struct BackupArgs {
-  std::string output;
+  OutputFile output;
   std::string passphrase_file;
-  bool force = false;
   bool as_json = false;
 };
 
@@ -88,7 +87,7 @@ Result<BackupContents> CollectBackupContents(pipeline::SecretsClient& client) {
 
 void PrintBackupSummary(const BackupArgs& args, const BackupContents& contents) {
   if (args.as_json) {
-    json out = {{"path", args.output},
+    json out = {{"path", args.output.path},
                 {"keyring_id", contents.keyring_id},
                 {"keyring_revision", contents.keyring_revision},
                 {"created_at", contents.created_at},
@@ -98,26 +97,26 @@ void PrintBackupSummary(const BackupArgs& args, const BackupContents& contents) 
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::cout << "backup written to " << args.output << ": root version " << contents.root_version
+  std::cout << "backup written to " << args.output.path << ": root version " << contents.root_version
             << " (fingerprint " << contents.root_fingerprint << "), master versions "
             << MasterVersionsText(contents.records) << ", keyring " << contents.keyring_id
             << " revision " << contents.keyring_revision << "\n";
 }
 
 Status RunBackup(const GlobalOptions& global, const BackupArgs& args) {
-  UDMG_RETURN_IF_ERROR(CheckCanCreate(args.output, args.force));  // before any prompt
+  UDMG_RETURN_IF_ERROR(CheckCanCreate(args.output.path, args.output.force));  // before any prompt
   UDMG_ASSIGN_OR_RETURN(SecretBytes passphrase,
                         ReadPassphrase(args.passphrase_file, PassphrasePurpose::kSeal));
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
   UDMG_ASSIGN_OR_RETURN(BackupContents contents, CollectBackupContents(*client));
   UDMG_ASSIGN_OR_RETURN(std::vector<uint8_t> sealed, SealBackup(contents, passphrase));
-  UDMG_RETURN_IF_ERROR(WriteFileAtomically(args.output, sealed, args.force));
+  UDMG_RETURN_IF_ERROR(WriteFileAtomically(args.output.path, sealed, args.output.force));
   PrintBackupSummary(args, contents);
   Status recorded = client->store().RecordBackup(db::BackupRecord{
       contents.created_at, contents.root_version, contents.root_fingerprint,
       contents.keyring_revision});
   if (!recorded.ok()) {
-    return Error{recorded.code(), "the backup " + args.output +
+    return Error{recorded.code(), "the backup " + args.output.path +
                                       " is written and good, but recording it in the database "
                                       "failed (" + recorded.message() +
                                       "): `doctor` will not see it; run the backup again"};
@@ -295,9 +294,7 @@ void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& act
       "passphrase-backup",
       "write the key material recovery needs (current root key, root history, every master key) "
       "to a file sealed under a passphrase (needs the current root key as this node's K0)");
-  backup_command->add_option("--output", backup->output, "the backup file to create (mode 0600)")
-      ->required();
-  backup_command->add_flag("--force", backup->force, "replace the output file if it exists");
+  AddOutputFileOptions(backup_command, backup->output, "the backup file to create (mode 0600)");
   backup_command->add_option("--passphrase-file", backup->passphrase_file,
                              "read the passphrase from this file (chmod 600); else "
                              "$UDMG_BACKUP_PASSPHRASE, else asked twice on the terminal");

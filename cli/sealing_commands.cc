@@ -17,39 +17,37 @@ namespace udmg::cli {
 namespace {
 
 struct SealArgs {
-  std::string output;
-  bool force = false;
+  OutputFile output;
   std::string token_label;
   std::string key_label;
 };
 
 struct UnsealArgs {
-  std::string output;
-  bool force = false;
+  OutputFile output;
 };
 
 Status RunSeal(const SealArgs& args) {
-  UDMG_RETURN_IF_ERROR(CheckCanCreate(args.output, args.force));
+  UDMG_RETURN_IF_ERROR(CheckCanCreate(args.output.path, args.output.force));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   UDMG_ASSIGN_OR_RETURN(hsm::TokenAccess access, TokenAccessFromEnvironment());
   UDMG_ASSIGN_OR_RETURN(SealedRootKey sealed,
                         hsm::SealRootKey(access, k0, args.token_label, args.key_label));
   const std::string text = FormatSealedRootKey(sealed) + "\n";
-  UDMG_RETURN_IF_ERROR(WriteFileAtomically(args.output, AsBytes(text), args.force));
+  UDMG_RETURN_IF_ERROR(WriteFileAtomically(args.output.path, AsBytes(text), args.output.force));
   std::cout << "root key (fingerprint " << RootKeyFingerprint(k0) << ") sealed by key '"
             << args.key_label << "' on token '" << args.token_label << "', written to "
-            << args.output << "\n"
+            << args.output.path << "\n"
             << "point UDMG_SECURITY_PASSPHRASE_KEY_FILE at it (with " << kPkcs11ModuleEnv
             << " and " << kPkcs11PinFileEnv << ") and remove the plain key from this node\n";
   return Status::Ok();
 }
 
 Status RunUnseal(const UnsealArgs& args) {
-  UDMG_RETURN_IF_ERROR(CheckCanCreate(args.output, args.force));
+  UDMG_RETURN_IF_ERROR(CheckCanCreate(args.output.path, args.output.force));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
-  UDMG_RETURN_IF_ERROR(WriteFileAtomically(args.output, KeyFileText(k0), args.force));
+  UDMG_RETURN_IF_ERROR(WriteFileAtomically(args.output.path, KeyFileText(k0), args.output.force));
   std::cout << "root key (fingerprint " << RootKeyFingerprint(k0) << ") written in plain to "
-            << args.output << " (mode 0600): keep it offline and remove it when done\n";
+            << args.output.path << " (mode 0600): keep it offline and remove it when done\n";
   return Status::Ok();
 }
 
@@ -61,9 +59,7 @@ void AddSealingCommands(CLI::App& app, const GlobalOptions&, Action& action) {
       "seal-k0",
       "write this node's root key sealed by an AES key on a PKCS#11 token (CKM_AES_KEY_WRAP; "
       "module and PIN from $UDMG_PKCS11_MODULE and $UDMG_PKCS11_PIN_FILE; docs/hsm.md)");
-  seal_command->add_option("--output", seal->output, "the sealed key file to create (mode 0600)")
-      ->required();
-  seal_command->add_flag("--force", seal->force, "replace the output file if it exists");
+  AddOutputFileOptions(seal_command, seal->output, "the sealed key file to create (mode 0600)");
   seal_command->add_option("--token-label", seal->token_label, "the label of the token")
       ->required();
   seal_command->add_option("--key-label", seal->key_label,
@@ -76,9 +72,7 @@ void AddSealingCommands(CLI::App& app, const GlobalOptions&, Action& action) {
       "unseal-k0",
       "break-glass: write this node's root key in plain (64 hex characters) to a file; the key "
       "sealed or not, from its usual source");
-  unseal_command->add_option("--output", unseal->output, "the key file to create (mode 0600)")
-      ->required();
-  unseal_command->add_flag("--force", unseal->force, "replace the output file if it exists");
+  AddOutputFileOptions(unseal_command, unseal->output, "the key file to create (mode 0600)");
   unseal_command->callback([&, unseal] { action = [unseal] { return RunUnseal(*unseal); }; });
 }
 
