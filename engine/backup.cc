@@ -433,25 +433,6 @@ Status CheckShape(const BackupContents& contents) {
   return Status::Ok();
 }
 
-// The K0 of root `version`: the backup's own, or an older one unwrapped by it and checked by
-// fingerprint.
-Result<SecretBytes> RootKeyOf(const BackupContents& contents, const Fernet& current,
-                              uint32_t version) {
-  if (version == contents.root_version) return contents.root_key;
-  const RootKeyRecord* root = FindRoot(contents.records, version);
-  if (root == nullptr) return Corrupt("no root version " + std::to_string(version));
-  if (!root->wrapped_key || root->wrapped_by != contents.root_version) {
-    return Corrupt("root version " + std::to_string(version) + " is not wrapped by root version " +
-                   std::to_string(contents.root_version));
-  }
-  Result<SecretBytes> k0 = current.Decrypt(*root->wrapped_key);
-  if (!k0.ok() || k0->size() != kKeySize || RootKeyFingerprint(*k0) != root->fingerprint) {
-    return Corrupt("root version " + std::to_string(version) +
-                   " does not unwrap under the backup's root key");
-  }
-  return k0;
-}
-
 // The backup's K0 is the root it names, every older K0 unwraps under it, and every K3 that is not
 // retired unwraps under its root (kCorruptValue otherwise).
 Status VerifyKeyMaterial(const BackupContents& contents) {
@@ -466,20 +447,14 @@ Status VerifyKeyMaterial(const BackupContents& contents) {
                    std::to_string(contents.root_version) + "'s " + contents.root_fingerprint);
   }
   UDMG_RETURN_IF_ERROR(CheckShape(contents));
-  UDMG_ASSIGN_OR_RETURN(const Fernet current, Fernet::Create(contents.root_key));
   for (const RootKeyRecord& older : contents.records.roots) {
-    if (older.wrapped_key)
-      UDMG_RETURN_IF_ERROR(RootKeyOf(contents, current, older.version).status());
+    Result<SecretBytes> k0 = RootKeyOf(contents.records, contents.root_key, older.version);
+    if (!k0.ok()) return Corrupt(k0.error().message);
   }
   for (const MasterKeyRecord& master : contents.records.masters) {
     if (master.state == MasterKeyState::kRetired) continue;
-    UDMG_ASSIGN_OR_RETURN(const SecretBytes k0, RootKeyOf(contents, current, master.root_version));
-    UDMG_ASSIGN_OR_RETURN(const Fernet fernet, Fernet::Create(k0));
-    Result<SecretBytes> k1 = fernet.Decrypt(master.k3);
-    if (!k1.ok() || k1->size() != kKeySize) {
-      return Corrupt("master version " + std::to_string(master.version) +
-                     " does not unwrap under root version " + std::to_string(master.root_version));
-    }
+    Result<SecretBytes> k1 = UnwrapMasterKey(contents.records, contents.root_key, master);
+    if (!k1.ok()) return Corrupt(k1.error().message);
   }
   return Status::Ok();
 }

@@ -64,10 +64,47 @@ uint32_t CurrentRootVersion(const KeyringRecords& records) {
   return current == nullptr ? 0 : current->version;
 }
 
+Result<SecretBytes> RootKeyOf(const KeyringRecords& records, std::span<const uint8_t> current_k0,
+                              uint32_t version, UnwrapContext context) {
+  const std::string what = std::string(context.whose) + "root key version " +
+                           std::to_string(version);
+  const RootKeyRecord* root = FindRoot(records, version);
+  if (root == nullptr) {
+    return Error{ErrorCode::kCorruptValue, what + " does not exist" + std::string(context.hint)};
+  }
+  if (!root->wrapped_key) return SecretBytes(current_k0.begin(), current_k0.end());
+  Result<Fernet> current = Fernet::Create(current_k0);
+  Result<SecretBytes> k0 = current.ok() ? current->Decrypt(*root->wrapped_key) : current.error();
+  if (!k0.ok() || k0->size() != kKeySize || RootKeyFingerprint(*k0) != root->fingerprint) {
+    return Error{ErrorCode::kCorruptValue, what + " (fingerprint " + root->fingerprint +
+                                               ") does not unwrap under the current root key" +
+                                               std::string(context.hint)};
+  }
+  return k0;
+}
+
+Result<SecretBytes> UnwrapMasterKey(const KeyringRecords& records,
+                                    std::span<const uint8_t> current_k0,
+                                    const MasterKeyRecord& master, UnwrapContext context) {
+  UDMG_ASSIGN_OR_RETURN(const SecretBytes k0,
+                        RootKeyOf(records, current_k0, master.root_version, context));
+  Result<Fernet> fernet = Fernet::Create(k0);
+  Result<SecretBytes> k1 = fernet.ok() ? fernet->Decrypt(master.k3) : fernet.error();
+  if (!k1.ok() || k1->size() != kKeySize) {
+    return Error{ErrorCode::kCorruptValue,
+                 std::string(context.whose) + "master key version " +
+                     std::to_string(master.version) + " (K3) does not unwrap under root key version " +
+                     std::to_string(master.root_version) + std::string(context.hint)};
+  }
+  return k1;
+}
+
 namespace {
 
 constexpr std::string_view kRestoreHint =
     ": restore the udmg_root_keys and udmg_master_keys tables from a backup";
+// Keys unwrapped from the stored keyring: a failure is fixed from a backup.
+constexpr UnwrapContext kStoredKeyring{.whose = "", .hint = kRestoreHint};
 
 Error Inconsistent(const std::string& what) {
   return Error{ErrorCode::kCorruptValue,
@@ -146,38 +183,6 @@ Result<Fernet> FernetFor(std::span<const uint8_t> key) {
                                          std::to_string(key.size())};
   }
   return fernet;
-}
-
-// The K0 of root `version`, given the current K0 (`current_k0`, already checked by fingerprint).
-// An older K0 is unwrapped from its row and checked against its stored fingerprint.
-Result<SecretBytes> RootKeyOf(const KeyringRecords& records, std::span<const uint8_t> current_k0,
-                              uint32_t version) {
-  const RootKeyRecord* root = FindRoot(records, version);
-  if (root == nullptr) return Inconsistent("no root key version " + std::to_string(version));
-  if (!root->wrapped_key) return SecretBytes(current_k0.begin(), current_k0.end());
-  UDMG_ASSIGN_OR_RETURN(const Fernet current, FernetFor(current_k0));
-  Result<SecretBytes> k0 = current.Decrypt(*root->wrapped_key);
-  if (!k0.ok() || k0->size() != kKeySize || RootKeyFingerprint(*k0) != root->fingerprint) {
-    return Error{ErrorCode::kCorruptValue,
-                 "historical root key version " + std::to_string(version) +
-                     " does not unwrap under the current root key" + std::string(kRestoreHint)};
-  }
-  return k0;
-}
-
-Result<SecretBytes> UnwrapMasterKey(const KeyringRecords& records,
-                                    std::span<const uint8_t> current_k0,
-                                    const MasterKeyRecord& master) {
-  UDMG_ASSIGN_OR_RETURN(const SecretBytes k0, RootKeyOf(records, current_k0, master.root_version));
-  UDMG_ASSIGN_OR_RETURN(const Fernet fernet, FernetFor(k0));
-  Result<SecretBytes> k1 = fernet.Decrypt(master.k3);
-  if (!k1.ok() || k1->size() != kKeySize) {
-    return Error{ErrorCode::kCorruptValue,
-                 "master key version " + std::to_string(master.version) +
-                     " (K3) does not unwrap under root key version " +
-                     std::to_string(master.root_version) + std::string(kRestoreHint)};
-  }
-  return k1;
 }
 
 // Validates the records and insists that `k0` is the current root key.
@@ -270,7 +275,7 @@ Result<std::shared_ptr<const Keyring>> Keyring::Open(const KeyringRecords& recor
   for (const MasterKeyRecord& master : records.masters) {
     if (master.state == MasterKeyState::kActive) keyring->active_version_ = master.version;
     if (master.state == MasterKeyState::kRetired) continue;  // not readable: not unwrapped
-    UDMG_ASSIGN_OR_RETURN(SecretBytes k1, UnwrapMasterKey(records, k0, master));
+    UDMG_ASSIGN_OR_RETURN(SecretBytes k1, UnwrapMasterKey(records, k0, master, kStoredKeyring));
     keyring->master_keys_.emplace(master.version, std::move(k1));
   }
   return std::shared_ptr<const Keyring>(std::move(keyring));
@@ -333,14 +338,14 @@ Result<KeyringRecords> RotateRootKey(const KeyringRecords& records,
   KeyringRecords rotated = records;
   for (RootKeyRecord& root : rotated.roots) {
     // The current K0 and every historical one end up wrapped by the new K0.
-    UDMG_ASSIGN_OR_RETURN(const SecretBytes old_k0, RootKeyOf(records, current_k0, root.version));
+    UDMG_ASSIGN_OR_RETURN(const SecretBytes old_k0, RootKeyOf(records, current_k0, root.version, kStoredKeyring));
     root.wrapped_key = wrapper.Encrypt(old_k0);
     root.wrapped_by = new_version;
   }
   rotated.roots.push_back(
       RootKeyRecord{new_version, RootKeyFingerprint(new_k0), std::nullopt, std::nullopt, now});
   for (MasterKeyRecord& master : rotated.masters) {
-    UDMG_ASSIGN_OR_RETURN(const SecretBytes k1, UnwrapMasterKey(records, current_k0, master));
+    UDMG_ASSIGN_OR_RETURN(const SecretBytes k1, UnwrapMasterKey(records, current_k0, master, kStoredKeyring));
     master.k3 = wrapper.Encrypt(k1);
     master.root_version = new_version;
   }
@@ -357,7 +362,7 @@ Result<KeyringRecords> RotateMasterKey(const KeyringRecords& records, std::span<
                                          std::to_string(new_k1.size())};
   }
   for (const MasterKeyRecord& master : records.masters) {
-    UDMG_ASSIGN_OR_RETURN(const SecretBytes k1, UnwrapMasterKey(records, k0, master));
+    UDMG_ASSIGN_OR_RETURN(const SecretBytes k1, UnwrapMasterKey(records, k0, master, kStoredKeyring));
     if (SafeEquals(k1, new_k1)) {
       return Error{ErrorCode::kBadKey, "the new master key equals master key version " +
                                            std::to_string(master.version) +

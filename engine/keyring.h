@@ -67,6 +67,22 @@ const MasterKeyRecord* ActiveMaster(const KeyringRecords& records);
 uint32_t ActiveMasterVersion(const KeyringRecords& records);
 uint32_t CurrentRootVersion(const KeyringRecords& records);
 
+// How an unwrap failure is said: `whose` prefixes the key's name ("the backup's "), `hint`
+// (": restore ... from a backup") ends the message.
+struct UnwrapContext {
+  std::string_view whose;
+  std::string_view hint;
+};
+// The K0 of root `version` of `records`, whose current K0 is `current_k0`: that K0 itself for
+// the current root, else the older K0 unwrapped from its row and checked against its stored
+// fingerprint. kCorruptValue when the version does not exist or does not unwrap.
+Result<SecretBytes> RootKeyOf(const KeyringRecords& records, std::span<const uint8_t> current_k0,
+                              uint32_t version, UnwrapContext context = {});
+// The K1 of `master`: its K3 unwrapped under its root's K0 (RootKeyOf). kCorruptValue otherwise.
+Result<SecretBytes> UnwrapMasterKey(const KeyringRecords& records,
+                                    std::span<const uint8_t> current_k0,
+                                    const MasterKeyRecord& master, UnwrapContext context = {});
+
 // Where a process's K0 stands in the root-key history, found by fingerprint.
 enum class RootKeyStanding { kCurrent, kOlder, kUnknown };
 struct RootKeyCheck {

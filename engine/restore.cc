@@ -99,38 +99,8 @@ std::string Wrap(std::span<const uint8_t> k0, std::span<const uint8_t> key) {
   return fernet.ok() ? fernet->Encrypt(key) : std::string();  // k0 is 32 bytes: checked on entry
 }
 
-// The K0 of root `version` of `records`, whose current K0 is `current_k0`: an older one is
-// unwrapped from its row and must match its fingerprint.
-Result<SecretBytes> RootKeyOf(const KeyringRecords& records, std::span<const uint8_t> current_k0,
-                              uint32_t version, std::string_view whose) {
-  const RootKeyRecord* root = FindRoot(records, version);
-  const std::string what = std::string(whose) + " root version " + Num(version);
-  if (root == nullptr) return Error{ErrorCode::kCorruptValue, what + " does not exist"};
-  if (!root->wrapped_key) return SecretBytes(current_k0.begin(), current_k0.end());
-  Result<Fernet> current = Fernet::Create(current_k0);
-  if (!current.ok()) return current.error();
-  Result<SecretBytes> k0 = current->Decrypt(*root->wrapped_key);
-  if (!k0.ok() || k0->size() != kKeySize || RootKeyFingerprint(*k0) != root->fingerprint) {
-    return Error{ErrorCode::kCorruptValue, what + " (fingerprint " + root->fingerprint +
-                                               ") does not unwrap under its current root key"};
-  }
-  return k0;
-}
-
-Result<SecretBytes> UnwrapMaster(const KeyringRecords& records, std::span<const uint8_t> current_k0,
-                                 const MasterKeyRecord& master, std::string_view whose) {
-  UDMG_ASSIGN_OR_RETURN(const SecretBytes k0,
-                        RootKeyOf(records, current_k0, master.root_version, whose));
-  Result<Fernet> fernet = Fernet::Create(k0);
-  if (!fernet.ok()) return fernet.error();
-  Result<SecretBytes> k1 = fernet->Decrypt(master.k3);
-  if (!k1.ok() || k1->size() != kKeySize) {
-    return Error{ErrorCode::kCorruptValue,
-                 std::string(whose) + " master version " + Num(master.version) +
-                     " does not unwrap under root version " + Num(master.root_version)};
-  }
-  return k1;
-}
+// Keys unwrapped from the backup's records: a failure names the backup.
+constexpr UnwrapContext kBackups{.whose = "the backup's ", .hint = ""};
 
 // Every key of the backup, unwrapped once: K0 by root version, K1 by master version.
 struct BackupKeys {
@@ -156,13 +126,12 @@ Result<BackupKeys> OpenBackupKeys(const BackupContents& backup) {
   }
   BackupKeys keys;
   for (const RootKeyRecord& root : backup.records.roots) {
-    Result<SecretBytes> k0 =
-        RootKeyOf(backup.records, backup.root_key, root.version, "the backup's");
+    Result<SecretBytes> k0 = RootKeyOf(backup.records, backup.root_key, root.version, kBackups);
     if (!k0.ok()) return DamagedBackup(k0.error().message);
     keys.roots.emplace(root.version, std::move(*k0));
   }
   for (const MasterKeyRecord& master : backup.records.masters) {
-    Result<SecretBytes> k1 = UnwrapMaster(backup.records, backup.root_key, master, "the backup's");
+    Result<SecretBytes> k1 = UnwrapMasterKey(backup.records, backup.root_key, master, kBackups);
     if (!k1.ok()) return DamagedBackup(k1.error().message);
     keys.masters.emplace(master.version, std::move(*k1));
   }
@@ -329,7 +298,7 @@ class MergeUnderCurrentRoot {
   void RewrapUnderReplacedRoots() {
     for (MasterKeyRecord& master : result_.masters) {
       if (!replaced_roots_.count(master.root_version)) continue;
-      Result<SecretBytes> k1 = UnwrapMaster(current_, k0_, master, "");
+      Result<SecretBytes> k1 = UnwrapMasterKey(current_, k0_, master);
       if (!k1.ok()) continue;  // reported (or replaced) by MergeMasters / CheckOpens
       master.k3 = Wrap(k0_, *k1);
       plan_.changes.push_back("master version " + Num(master.version) +
@@ -347,7 +316,7 @@ class MergeUnderCurrentRoot {
         PutBackMaster(theirs, their_k1);
         continue;
       }
-      Result<SecretBytes> our_k1 = UnwrapMaster(current_, k0_, *ours, "");
+      Result<SecretBytes> our_k1 = UnwrapMasterKey(current_, k0_, *ours);
       if (our_k1.ok() && SafeEquals(*our_k1, their_k1)) continue;  // the same key: keep ours
       const std::string version = "master version " + Num(theirs.version);
       if (!input_.force) {
