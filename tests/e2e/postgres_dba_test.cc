@@ -340,6 +340,42 @@ TEST_P(PostgresDbaTest, JobBlockedOnALockStopsOnItsRunTimeAndOnASignal) {
   ExpectDemoValuesMigrated(server_, 10);
 }
 
+// A job started with a metrics output reads the key state before it runs; with the table locked
+// that read waits too, and the run time, then a signal, must still end the job (exit 10) with its
+// textfile written with the state "stopped", for each job kind.
+TEST_P(PostgresDbaTest, JobWithMetricsBlockedOnALockAtItsStartStopsOnItsRunTimeAndOnASignal) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, 10));
+  CredentialsLockHolder holder(server_);
+  auto count = [&](const std::string& sql) { return std::stoi(server_.Exec(sql)); };
+  const std::string textfile = (server_.working_dir() / "job.prom").string();
+  for (const std::string kind : {"reencrypt", "sweep"}) {
+    SCOPED_TRACE(kind);
+    const std::string stopped_state =
+        "udmg_reencrypt_job_state{job=\"" + kind + "\",state=\"stopped\"} 1";
+    ProcessResult timed = server_.Run(
+        {kind, "--no-progress", "--run-time", "2s", "--metrics-textfile", textfile});
+    EXPECT_FALSE(timed.timed_out) << timed.Describe();
+    EXPECT_TRUE(timed.Exited(kExitIncomplete)) << timed.Describe();
+    EXPECT_NE(ReadFile(textfile).find(stopped_state), std::string::npos) << ReadFile(textfile);
+    std::filesystem::remove(textfile);
+
+    std::unique_ptr<BackgroundProcess> job =
+        server_.Start({kind, "--no-progress", "--metrics-textfile", textfile});
+    while (count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'udmg-server' "
+                 "AND wait_event_type = 'Lock'") == 0) {
+      ASSERT_TRUE(job->Running()) << job->Wait().Describe();
+    }
+    ASSERT_TRUE(job->Kill(SIGTERM));
+    ProcessResult stopped = job->Wait();
+    EXPECT_FALSE(stopped.timed_out) << stopped.Describe();
+    EXPECT_TRUE(stopped.Exited(kExitIncomplete)) << stopped.Describe();
+    EXPECT_NE(ReadFile(textfile).find(stopped_state), std::string::npos) << ReadFile(textfile);
+  }
+  holder.Release();
+  RunOk(server_, {"sweep", "--no-progress"});
+  ExpectDemoValuesMigrated(server_, 10);
+}
+
 // A DBA locks the table while a job runs: while the job's statement waits on that lock, the
 // holder's backend pid shows in the job's metrics, in `reencrypt --status` run by another process
 // (from the job row) and in the job's progress line; once the lock goes, the job finishes and the
