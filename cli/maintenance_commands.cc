@@ -65,7 +65,8 @@ Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
   // Before any database read of the sweep (the metrics' key state too).
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::JobRunner> runner,
-                        StartJobRunner(global, args, args.batch_size));
+                        StartJobRunner(global, args, args.batch_size,
+                                                       pipeline::kSweepJobKind));
   if (runner->run_time() > pipeline::Duration::zero()) options.run_time = runner->run_time();
   options.stop = runner->stop_flag();
   JobMetricsRun metrics_run(outputs.get(), options.database_url, &runner->throttle(),

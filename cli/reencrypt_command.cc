@@ -237,7 +237,8 @@ Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags) {
 
 Result<std::unique_ptr<pipeline::JobRunner>> StartJobRunner(const GlobalOptions& global,
                                                             const RunnerFlags& flags,
-                                                            size_t batch_size) {
+                                                            size_t batch_size,
+                                                            std::string_view kind) {
   pipeline::JobRunSpec spec;
   spec.database_url = db::ResolveDatabaseUrl(global.database_url);
   spec.throttle.rows_per_second = flags.rate;
@@ -253,11 +254,15 @@ Result<std::unique_ptr<pipeline::JobRunner>> StartJobRunner(const GlobalOptions&
   spec.stop_file = flags.stop_file;
   spec.control_socket =
       flags.control_socket.value_or(pipeline::DefaultControlSocketPath(spec.database_url));
-  spec.progress = !flags.no_progress;
+  const bool terminal = isatty(STDERR_FILENO) == 1;
+  // A sweep is the cron and systemd job: off a terminal, its stderr is mailed or kept in the
+  // journal, and its summary already says what it did.
+  spec.progress = !flags.no_progress && (terminal || kind != pipeline::kSweepJobKind);
+  spec.progress_options.job_kind = std::string(kind);
   if (CurrentLogFormat() == LogFormat::kJson) {
     spec.progress_options.log_line = [](std::string_view line) { PrintNotice(line); };
   } else {
-    spec.progress_options.terminal = isatty(STDERR_FILENO) == 1;
+    spec.progress_options.terminal = terminal;
   }
   spec.warn = [](std::string_view line) { PrintWarning(line); };
   std::cout.flush();  // what the command printed so far comes before the progress lines
@@ -288,7 +293,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   UDMG_ASSIGN_OR_RETURN(pipeline::Duration lease, OptionalDuration(flags.lease, "--lease"));
   // Before any database read of the job (the metrics' key state too).
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::JobRunner> runner,
-                        StartJobRunner(global, flags, flags.batch_size));
+                        StartJobRunner(global, flags, flags.batch_size, kind));
   std::string url = db::ResolveDatabaseUrl(global.database_url);
   JobMetricsRun metrics_run(outputs, url, &runner->throttle(), flags.batch_size,
                             &runner->commands());

@@ -62,11 +62,13 @@ void AddJobFlags(CLI::App* command, JobFlags& flags);
 // SQLite) or a bad duration: checked before anything is written.
 Status CheckRunnerFlags(const GlobalOptions& global, const RunnerFlags& flags);
 
-// Starts the job runner the flags describe, with `batch_size` as the throttle's first batch size:
-// from then on a signal, the stop file and the run time end the job, also in a database read.
+// Starts the job runner the flags describe for the job of `kind`, with `batch_size` as the
+// throttle's first batch size: from then on a signal, the stop file and the run time end the job,
+// also in a database read. A sweep shows progress on a terminal only.
 Result<std::unique_ptr<pipeline::JobRunner>> StartJobRunner(const GlobalOptions& global,
                                                             const RunnerFlags& flags,
-                                                            size_t batch_size);
+                                                            size_t batch_size,
+                                                            std::string_view kind);
 
 // The metrics state of a job that ended with `error` instead of a report: stopped when it was
 // stopped while it waited for the database (kIncomplete: a signal, the stop file or the run time

@@ -75,6 +75,15 @@ class JobUnderTest {
     ASSERT_TRUE(job.Running()) << job.Wait().Describe();
   }
 
+  // Starts the job slowed down to a batch of one row a second (so it cannot finish while the test
+  // stops it) and waits until it answers on its control socket: its stop handlers are installed.
+  std::unique_ptr<BackgroundProcess> StartSlowJob(std::vector<std::string> args) {
+    args.insert(args.end(), {"--rate", "1", "--batch-size", "1"});
+    std::unique_ptr<BackgroundProcess> job = Start(std::move(args));
+    WaitForStatus(*job, [](const nlohmann::json& status) { return status.value("ok", false); });
+    return job;
+  }
+
   // The stopped job's end: exit 10, one error line, the summary, the textfile's state.
   void ExpectStopped(const ProcessResult& stopped, const std::string& textfile) {
     ExpectOneErrorLine(stopped, kExitIncomplete);
@@ -112,11 +121,8 @@ TEST_P(JobRunnerTest, SignalsStopTheJobWithItsSummaryAndMetricsAndTheNextRunResu
       SCOPED_TRACE(kind.command + " signal " + std::to_string(signal));
       JobUnderTest job(kind);
       const std::string textfile = job.Path("job.prom");
-      auto running = job.Start({"--rate", "1", "--batch-size", "1", "--metrics-textfile",
-                                textfile});
-      ASSERT_NO_FATAL_FAILURE(job.WaitForStatus(*running, [](const nlohmann::json& status) {
-        return status.value("ok", false);
-      }));
+      std::unique_ptr<BackgroundProcess> running;
+      ASSERT_NO_FATAL_FAILURE(running = job.StartSlowJob({"--metrics-textfile", textfile}));
       ASSERT_TRUE(running->Kill(signal));
       ProcessResult stopped = running->Wait();
       EXPECT_FALSE(stopped.timed_out) << stopped.Describe();
@@ -133,11 +139,9 @@ TEST_P(JobRunnerTest, StopFileStopsTheJob) {
     JobUnderTest job(kind);
     const std::string textfile = job.Path("job.prom");
     const std::string stop_file = job.Path("stop");
-    auto running = job.Start({"--rate", "1", "--batch-size", "1", "--stop-file", stop_file,
-                              "--metrics-textfile", textfile});
-    ASSERT_NO_FATAL_FAILURE(job.WaitForStatus(*running, [](const nlohmann::json& status) {
-      return status.value("ok", false);
-    }));
+    std::unique_ptr<BackgroundProcess> running;
+    ASSERT_NO_FATAL_FAILURE(
+        running = job.StartSlowJob({"--stop-file", stop_file, "--metrics-textfile", textfile}));
     ASSERT_TRUE(WriteFile(stop_file, ""));
     ProcessResult stopped = running->Wait();
     job.ExpectStopped(stopped, textfile);
