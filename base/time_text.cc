@@ -34,4 +34,10 @@ std::string Rfc3339Millis(std::chrono::system_clock::time_point time) {
   return text + fraction;
 }
 
+std::string SecondsText(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f s", seconds);
+  return text;
+}
+
 }  // namespace udmg

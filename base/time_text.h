@@ -17,4 +17,10 @@ std::string Rfc3339(int64_t unix_seconds);
 // "2026-11-27T08:39:03.042Z": log lines (--log-format json).
 std::string Rfc3339Millis(std::chrono::system_clock::time_point time);
 
+// "0.60 s": a length of time for a person, with enough digits but not a float's worth.
+std::string SecondsText(double seconds);
+inline std::string SecondsText(std::chrono::steady_clock::duration elapsed) {
+  return SecondsText(std::chrono::duration<double>(elapsed).count());
+}
+
 }  // namespace udmg

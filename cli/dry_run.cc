@@ -1,10 +1,10 @@
 #include "cli/dry_run.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <iostream>
 #include <string>
 
+#include "base/time_text.h"
 #include "pipeline/dry_run.h"
 
 namespace udmg::cli {
@@ -13,12 +13,6 @@ namespace {
 std::string JobLine(const db::JobRecord& job) {
   return std::string(job.kind) + " job " + std::to_string(job.id) + " (" + job.state +
          ", target master key version " + std::to_string(job.target_version) + ")";
-}
-
-std::string Seconds(double seconds) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f s", seconds);
-  return text;
 }
 
 }  // namespace
@@ -68,9 +62,9 @@ Status PrintJobDryRun(db::Store& store, std::shared_ptr<const Keyring> keyring,
   if (!seconds) {
     std::cout << "unknown (no value could be sampled)\n";
   } else {
-    std::cout << "about " << Seconds(*seconds) << " for " << to_move << " values (an estimate: "
+    std::cout << "about " << SecondsText(*seconds) << " for " << to_move << " values (an estimate: "
               << plan.sample.values << " values read, decrypted and encrypted in "
-              << Seconds(std::chrono::duration<double>(plan.sample.elapsed).count())
+              << SecondsText(plan.sample.elapsed)
               << ", nothing written; writes and parallel stages not measured"
               << (job.rate > 0 ? ", --rate applied" : "") << ")\n";
   }

@@ -14,22 +14,21 @@
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
 #include "pipeline/sweep.h"
-#include "pipeline/throttle.h"
 #include "pipeline/verify.h"
 
 namespace udmg::cli {
 namespace {
 
-struct SweepArgs {
+// The job runner's flags (as `reencrypt`'s) and the sweep's own bounds.
+struct SweepArgs : RunnerFlags {
   std::optional<uint64_t> max_rows;
   std::optional<std::string> max_duration;
   size_t batch_size = 1000;
-  double rate = 0;  // rows per second, 0 = unlimited
   bool include_plaintext = false;
   bool mark_stopped = false;
   bool json = false;
   bool dry_run = false;
-  MetricsFlags metrics;
+  std::optional<std::string> control;  // a command for the running sweep's control socket
 };
 
 // How a sweep ended, as a job state: done (every stale value examined, none failed), stopped (a
@@ -38,15 +37,6 @@ pipeline::JobRunState SweepRunState(const pipeline::SweepReport& report) {
   if (report.failed > 0) return pipeline::JobRunState::kFailed;
   if (report.stop != pipeline::SweepStop::kScannedAll) return pipeline::JobRunState::kStopped;
   return pipeline::JobRunState::kDone;
-}
-
-// A sweep's throttle: --rate (unlimited by default) and the sweep's batch size; HTTP control can
-// pause it or change the rate. A paused sweep still ends at --max-duration.
-Result<std::unique_ptr<pipeline::Throttle>> SweepThrottle(const SweepArgs& args) {
-  pipeline::ThrottleOptions throttle_options;
-  throttle_options.rows_per_second = args.rate;
-  throttle_options.batch_size = args.batch_size;
-  return pipeline::Throttle::Create(throttle_options, pipeline::SteadyClock());
 }
 
 Status RunSweepDryRun(const GlobalOptions& global, const SweepArgs& args) {
@@ -60,12 +50,10 @@ Status RunSweepDryRun(const GlobalOptions& global, const SweepArgs& args) {
 void PrintSweepReport(const pipeline::SweepReport& report);
 
 Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
+  UDMG_RETURN_IF_ERROR(CheckRunnerFlags(global, args));
   // Before the database is opened: a bad flag or a busy port changes nothing.
-  std::unique_ptr<MetricsOutputs> outputs;
-  if (args.metrics.any()) {
-    UDMG_ASSIGN_OR_RETURN(outputs, MetricsOutputs::Start(args.metrics,
-                                                         std::string(pipeline::kSweepJobKind)));
-  }
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,
+                        StartJobMetricsOutputs(args, pipeline::kSweepJobKind));
   pipeline::SweepOptions options;
   options.database_url = db::ResolveDatabaseUrl(global.database_url);
   options.max_rows = args.max_rows;
@@ -75,21 +63,21 @@ Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
     UDMG_ASSIGN_OR_RETURN(options.max_duration, ParseDuration(*args.max_duration));
   }
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
-  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Throttle> throttle, SweepThrottle(args));
-  pipeline::ControlCommands commands(*throttle, nullptr);
-  JobMetricsRun metrics_run(outputs.get(), options.database_url, throttle.get(), args.batch_size,
-                            &commands);
-  if (outputs) {
-    options.hooks.before_fetch = [&throttle](size_t, const pipeline::StopCheck& must_stop) {
-      return throttle->AdmitNextBatch(must_stop);
-    };
-    options.hooks.after_commit = [&throttle](const pipeline::BatchCommitted& batch) {
-      throttle->RecordBatchWrite(batch.rows, batch.write_time);
-    };
-    metrics_run.Instrument(options.hooks, options.batches_in_flight_now);
-  }
-  Result<pipeline::SweepReport> swept = pipeline::Sweep(*client, options);
-  metrics_run.Finish(swept.ok() ? SweepRunState(*swept) : pipeline::JobRunState::kFailed);
+  // Before any database read of the sweep (the metrics' key state too).
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::JobRunner> runner,
+                        StartJobRunner(global, args, args.batch_size,
+                                                       pipeline::kSweepJobKind));
+  if (runner->run_time() > pipeline::Duration::zero()) options.run_time = runner->run_time();
+  options.stop = runner->stop_flag();
+  JobMetricsRun metrics_run(outputs.get(), options.database_url, &runner->throttle(),
+                            args.batch_size, &runner->commands());
+  metrics_run.WatchLockWaits(&runner->lock_waits());
+  runner->Instrument(options.hooks);
+  metrics_run.Instrument(options.hooks, options.batches_in_flight_now);
+  Result<pipeline::SweepReport> swept =
+      runner->Run([&] { return pipeline::Sweep(*client, options); });
+  metrics_run.Finish(swept.ok() ? SweepRunState(*swept) : ErrorRunState(swept.error()),
+                     /*may_linger=*/!runner->StopRequested());
   UDMG_ASSIGN_OR_RETURN(pipeline::SweepReport report, std::move(swept));
   SetLogJobId(report.job_id);
   if (args.json) {
@@ -97,13 +85,7 @@ Status RunSweep(const GlobalOptions& global, const SweepArgs& args) {
   } else {
     PrintSweepReport(report);
   }
-  if (report.failed > 0) {
-    return Error{ErrorCode::kCorruptValue,
-                 std::to_string(report.failed) +
-                     " value(s) did not decrypt and were left as they are: run `udmg-server "
-                     "verify` for details and restore them from a backup"};
-  }
-  return Status::Ok();
+  return pipeline::SweepStatus(report, runner->WhyStopped());
 }
 
 void PrintSweepReport(const pipeline::SweepReport& report) {
@@ -193,8 +175,6 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
                     "start no batch after D (90s, 5m, 1h30m or seconds)");
   sweep->add_option("--batch-size", args->batch_size, "values per compare-and-swap batch")
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
-  sweep->add_option("--rate", args->rate, "rows per second, 0 = unlimited")
-      ->check(CLI::NonNegativeNumber);
   sweep->add_flag("--include-plaintext", args->include_plaintext,
                   "also encrypt legacy plaintext values");
   sweep->add_flag("--mark-stopped", args->mark_stopped,
@@ -204,10 +184,14 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
   sweep->add_flag("--dry-run", args->dry_run,
                   "print the plan (stale values per column, the job, an estimate) and write "
                   "nothing");
-  AddMetricsFlags(sweep, args->metrics);
+  sweep->add_option("--control", args->control,
+                    "send a command to the running sweep: status, pause, resume, rate[=N], "
+                    "batch-size[=N]");
+  AddRunnerFlags(sweep, *args);
   sweep->callback([&, args] {
     action = [&, args] {
       if (args->mark_stopped) return MarkJobStopped(global, pipeline::kSweepJobKind);
+      if (args->control) return SendControl(global, *args, *args->control);
       if (args->dry_run) return RunSweepDryRun(global, *args);
       return RunSweep(global, *args);
     };

@@ -2,101 +2,20 @@
 
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
-#include <cstdio>
-#include <ctime>
-#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <optional>
-#include <stop_token>
-#include <thread>
 
 #include "base/time_text.h"
 #include "cli/dry_run.h"
 #include "cli/duration.h"
 #include "cli/json_reports.h"
 #include "cli/output.h"
-#include "db/statement_cancel.h"
 #include "pipeline/control.h"
-#include "pipeline/job_gates.h"
-#include "pipeline/lock_wait_watch.h"
 #include "pipeline/progress.h"
-#include "pipeline/throttle.h"
 
 namespace udmg::cli {
 namespace {
-
-// Set by SIGINT/SIGTERM (a lock-free atomic store is async-signal-safe) and by the stop file.
-std::atomic<bool> g_stop_requested{false};
-
-extern "C" void RequestStop(int) { g_stop_requested.store(true); }
-
-// Installs the stop handlers for the life of a job; the previous handlers come back after it.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_requested.store(false);
-    struct sigaction action {};
-    action.sa_handler = RequestStop;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &previous_int_);
-    sigaction(SIGTERM, &action, &previous_term_);
-  }
-  ~StopSignals() {
-    sigaction(SIGINT, &previous_int_, nullptr);
-    sigaction(SIGTERM, &previous_term_, nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  struct sigaction previous_int_ {};
-  struct sigaction previous_term_ {};
-};
-
-// While a job runs: once a stop is asked (signal, stop file) or its run time is over, cancels its
-// database statements still running (a lock wait would otherwise outlast every signal), and says
-// once which backend waits when a statement has run for a while. Helper B's stop checks during
-// rate waits are separate: this covers time spent inside the database.
-class StatementWatch {
- public:
-  // `lock_waits` (must outlive this) is polled at each round.
-  StatementWatch(std::function<bool()> stop_requested,
-                 std::optional<std::chrono::steady_clock::time_point> deadline,
-                 pipeline::LockWaitWatch& lock_waits)
-      : thread_([stop_requested, deadline, &lock_waits](std::stop_token token) {
-          Watch(token, stop_requested, deadline, lock_waits);
-        }) {}
-
- private:
-  static void Watch(std::stop_token token, const std::function<bool()>& stop_requested,
-                    std::optional<std::chrono::steady_clock::time_point> deadline,
-                    pipeline::LockWaitWatch& lock_waits) {
-    using namespace std::chrono_literals;
-    bool said = false;
-    while (!token.stop_requested()) {
-      if (stop_requested() || (deadline && std::chrono::steady_clock::now() >= *deadline)) {
-        // 500 ms: the bookkeeping of a job that is stopping is never cut short.
-        db::CancelStatementsRunningFor(500ms);
-      }
-      std::optional<db::RunningStatementInfo> longest = db::LongestRunningStatement();
-      if (!said && longest && longest->running_for >= 5s) {
-        said = true;
-        PrintWarning("waiting for the database: a statement of this job has run for 5 s on "
-                     "PostgreSQL backend " + std::to_string(longest->backend_pid) +
-                     " (SELECT pg_blocking_pids(" + std::to_string(longest->backend_pid) +
-                     ") names what it waits for); a signal, the stop file or the run time still "
-                     "stop the job at once");
-      }
-      lock_waits.Poll();
-      std::this_thread::sleep_for(100ms);
-    }
-  }
-
-  std::jthread thread_;
-};
 
 Result<pipeline::Duration> OptionalDuration(const std::optional<std::string>& text,
                                             std::string_view flag) {
@@ -106,13 +25,6 @@ Result<pipeline::Duration> OptionalDuration(const std::optional<std::string>& te
     return Error{ErrorCode::kUsage, std::string(flag) + ": " + parsed.error().message};
   }
   return pipeline::Duration(*parsed);
-}
-
-// "0.60 s": enough digits for a person, not a float's worth.
-std::string SecondsText(std::chrono::steady_clock::duration elapsed) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f s", std::chrono::duration<double>(elapsed).count());
-  return text;
 }
 
 void PrintReport(const pipeline::ReencryptReport& report, std::string_view kind) {
@@ -215,15 +127,20 @@ Status PrintJobStatus(const GlobalOptions& global, std::string_view kind) {
   return Status::Ok();
 }
 
-Status SendControl(const GlobalOptions& global, const JobFlags& flags, const std::string& line) {
+}  // namespace
+
+pipeline::JobRunState ErrorRunState(const Error& error) {
+  return error.code == ErrorCode::kIncomplete ? pipeline::JobRunState::kStopped
+                                              : pipeline::JobRunState::kFailed;
+}
+
+Status SendControl(const GlobalOptions& global, const RunnerFlags& flags, const std::string& line) {
   std::string url = db::ResolveDatabaseUrl(global.database_url);
   std::string path = flags.control_socket.value_or(pipeline::DefaultControlSocketPath(url));
   UDMG_ASSIGN_OR_RETURN(std::string reply, pipeline::SendControlCommand(path, line));
   std::cout << reply << "\n";
   return Status::Ok();
 }
-
-}  // namespace
 
 // A job whose process died (kill -9, a lost node) stays "running" in the database and blocks
 // passphrase-restore and prune-keys; resuming it needs K0, which a disaster may have taken.
@@ -242,18 +159,13 @@ Status MarkJobStopped(const GlobalOptions& global, std::string_view kind) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<MetricsOutputs>> StartJobMetricsOutputs(const JobFlags& flags,
+Result<std::unique_ptr<MetricsOutputs>> StartJobMetricsOutputs(const RunnerFlags& flags,
                                                                std::string_view kind) {
   if (!flags.metrics.any()) return std::unique_ptr<MetricsOutputs>();
   return MetricsOutputs::Start(flags.metrics, std::string(kind));
 }
 
-void AddJobFlags(CLI::App* command, JobFlags& flags) {
-  command->add_option("--batch-size", flags.batch_size, "rows per batch")
-      ->check(CLI::Range(size_t{1}, pipeline::kMaxBatchSize));
-  command->add_option("--batches-in-flight", flags.batches_in_flight,
-                      "batches read but not yet written, at most (memory bound)")
-      ->check(CLI::Range(size_t{1}, size_t{1024}));
+void AddRunnerFlags(CLI::App* command, RunnerFlags& flags) {
   command->add_option("--rate", flags.rate, "rows per second, 0 = unlimited")
       ->check(CLI::NonNegativeNumber);
   command->add_option("--target-batch-time", flags.target_batch_time,
@@ -268,15 +180,24 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
                       "PostgreSQL: pause while a streaming replica lags more than this");
   command->add_option("--run-time", flags.run_time,
                       "stop starting batches after this long (90s, 5m, 1h30m); resume later");
-  command->add_option("--max-failures", flags.max_failures,
-                      "stop once more than N values failed to decrypt");
   command->add_option("--stop-file", flags.stop_file,
                       "stop at a batch boundary once this file exists");
   command->add_option("--control-socket", flags.control_socket,
                       "live control socket (default: <database file>.control)");
+  command->add_flag("--no-progress", flags.no_progress, "no progress lines on stderr");
+  AddMetricsFlags(command, flags.metrics);
+}
+
+void AddJobFlags(CLI::App* command, JobFlags& flags) {
+  command->add_option("--batch-size", flags.batch_size, "rows per batch")
+      ->check(CLI::Range(size_t{1}, pipeline::kMaxBatchSize));
+  command->add_option("--batches-in-flight", flags.batches_in_flight,
+                      "batches read but not yet written, at most (memory bound)")
+      ->check(CLI::Range(size_t{1}, size_t{1024}));
+  command->add_option("--max-failures", flags.max_failures,
+                      "stop once more than N values failed to decrypt");
   command->add_flag("--include-plaintext", flags.include_plaintext,
                     "also encrypt legacy plaintext values");
-  command->add_flag("--no-progress", flags.no_progress, "no progress lines on stderr");
   command->add_flag("--shared", flags.shared,
                     "share the job with other processes: each claims key ranges under a lease");
   command->add_option("--lease", flags.lease,
@@ -288,11 +209,12 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
   command->add_flag("--dry-run", flags.dry_run,
                     "print the plan (versions, stale values per column, the job, an estimate) "
                     "and write nothing");
-  AddMetricsFlags(command, flags.metrics);
+  AddRunnerFlags(command, flags);
 }
 
 // The job's gates (pause file, replica lag) as the flags set them.
-Result<pipeline::JobGateOptions> GateOptions(const GlobalOptions& global, const JobFlags& flags) {
+Result<pipeline::JobGateOptions> GateOptions(const GlobalOptions& global,
+                                             const RunnerFlags& flags) {
   pipeline::JobGateOptions gates;
   gates.pause_file = flags.pause_file;
   UDMG_ASSIGN_OR_RETURN(gates.max_replica_lag,
@@ -301,11 +223,50 @@ Result<pipeline::JobGateOptions> GateOptions(const GlobalOptions& global, const 
   return gates;
 }
 
-Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags) {
+Status CheckRunnerFlags(const GlobalOptions& global, const RunnerFlags& flags) {
   UDMG_RETURN_IF_ERROR(
       OptionalDuration(flags.critical_write_latency, "--critical-write-latency").status());
+  UDMG_RETURN_IF_ERROR(OptionalDuration(flags.run_time, "--run-time").status());
   UDMG_ASSIGN_OR_RETURN(pipeline::JobGateOptions gates, GateOptions(global, flags));
   return pipeline::ValidateJobGateOptions(gates);
+}
+
+Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags) {
+  return CheckRunnerFlags(global, flags);
+}
+
+Result<std::unique_ptr<pipeline::JobRunner>> StartJobRunner(const GlobalOptions& global,
+                                                            const RunnerFlags& flags,
+                                                            size_t batch_size,
+                                                            std::string_view kind) {
+  pipeline::JobRunSpec spec;
+  spec.database_url = db::ResolveDatabaseUrl(global.database_url);
+  spec.throttle.rows_per_second = flags.rate;
+  spec.throttle.batch_size = batch_size;
+  UDMG_ASSIGN_OR_RETURN(spec.throttle.target_batch_time,
+                        OptionalDuration(flags.target_batch_time, "--target-batch-time"));
+  UDMG_ASSIGN_OR_RETURN(spec.throttle.max_write_latency,
+                        OptionalDuration(flags.max_write_latency, "--max-write-latency"));
+  UDMG_ASSIGN_OR_RETURN(spec.throttle.critical_write_latency,
+                        OptionalDuration(flags.critical_write_latency, "--critical-write-latency"));
+  UDMG_ASSIGN_OR_RETURN(spec.run_time, OptionalDuration(flags.run_time, "--run-time"));
+  UDMG_ASSIGN_OR_RETURN(spec.gates, GateOptions(global, flags));
+  spec.stop_file = flags.stop_file;
+  spec.control_socket =
+      flags.control_socket.value_or(pipeline::DefaultControlSocketPath(spec.database_url));
+  const bool terminal = isatty(STDERR_FILENO) == 1;
+  // A sweep is the cron and systemd job: off a terminal, its stderr is mailed or kept in the
+  // journal, and its summary already says what it did.
+  spec.progress = !flags.no_progress && (terminal || kind != pipeline::kSweepJobKind);
+  spec.progress_options.job_kind = std::string(kind);
+  if (CurrentLogFormat() == LogFormat::kJson) {
+    spec.progress_options.log_line = [](std::string_view line) { PrintNotice(line); };
+  } else {
+    spec.progress_options.terminal = terminal;
+  }
+  spec.warn = [](std::string_view line) { PrintWarning(line); };
+  std::cout.flush();  // what the command printed so far comes before the progress lines
+  return pipeline::JobRunner::Start(std::move(spec));
 }
 
 Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::string_view kind,
@@ -329,58 +290,14 @@ Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::str
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
               std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
               std::string_view kind, MetricsOutputs* outputs) {
-  UDMG_ASSIGN_OR_RETURN(pipeline::Duration target_batch_time,
-                        OptionalDuration(flags.target_batch_time, "--target-batch-time"));
-  UDMG_ASSIGN_OR_RETURN(pipeline::Duration max_write_latency,
-                        OptionalDuration(flags.max_write_latency, "--max-write-latency"));
-  UDMG_ASSIGN_OR_RETURN(pipeline::Duration run_time,
-                        OptionalDuration(flags.run_time, "--run-time"));
   UDMG_ASSIGN_OR_RETURN(pipeline::Duration lease, OptionalDuration(flags.lease, "--lease"));
-  UDMG_ASSIGN_OR_RETURN(pipeline::Duration critical_write_latency,
-                        OptionalDuration(flags.critical_write_latency, "--critical-write-latency"));
-  UDMG_ASSIGN_OR_RETURN(pipeline::JobGateOptions gates, GateOptions(global, flags));
-  pipeline::ThrottleOptions throttle_options;
-  throttle_options.rows_per_second = flags.rate;
-  throttle_options.batch_size = flags.batch_size;
-  throttle_options.target_batch_time = target_batch_time;
-  throttle_options.max_write_latency = max_write_latency;
-  throttle_options.critical_write_latency = critical_write_latency;
-  pipeline::Clock& clock = pipeline::SteadyClock();
-  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Throttle> throttle,
-                        pipeline::Throttle::Create(throttle_options, clock));
-  UDMG_RETURN_IF_ERROR(pipeline::AddJobGates(*throttle, gates, clock,
-                                             [](std::string_view line) { PrintWarning(line); }));
-
+  // Before any database read of the job (the metrics' key state too).
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::JobRunner> runner,
+                        StartJobRunner(global, flags, flags.batch_size, kind));
   std::string url = db::ResolveDatabaseUrl(global.database_url);
-  // What a waiting statement waits for: shown by the progress line, the control channel's status
-  // and the metrics, and stored on the job row for `reencrypt --status`.
-  pipeline::LockWaitBoard lock_wait_board;
-  std::atomic<int64_t> job_id{0};
-  pipeline::LockWaitWatch lock_wait_watch(url, lock_wait_board, job_id);
-  pipeline::ProgressTracker tracker(clock, 0);
-  tracker.WatchLockWaits(&lock_wait_board);
-  pipeline::ControlCommands commands(*throttle, &tracker);
-  std::string socket_path = flags.control_socket.value_or(pipeline::DefaultControlSocketPath(url));
-  auto control = pipeline::ControlServer::Start(socket_path, commands);
-  if (!control.ok()) {
-    PrintWarning("live control is off: " + control.error().message);
-  }
-  JobMetricsRun metrics_run(outputs, url, throttle.get(), flags.batch_size, &commands);
-  metrics_run.WatchLockWaits(&lock_wait_board);
-
-  std::cout.flush();  // what the command printed so far comes before the progress lines
-  StopSignals signals;
-  auto stop_requested = [&flags] {
-    if (flags.stop_file && std::filesystem::exists(*flags.stop_file)) g_stop_requested = true;
-    return g_stop_requested.load();
-  };
-
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  if (run_time > pipeline::Duration::zero()) {
-    deadline = std::chrono::steady_clock::now() +
-               std::chrono::duration_cast<std::chrono::steady_clock::duration>(run_time);
-  }
-  StatementWatch watch(stop_requested, deadline, lock_wait_watch);
+  JobMetricsRun metrics_run(outputs, url, &runner->throttle(), flags.batch_size,
+                            &runner->commands());
+  metrics_run.WatchLockWaits(&runner->lock_waits());
 
   pipeline::ReencryptOptions options;
   options.database_url = url;
@@ -390,45 +307,26 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   options.include_plaintext = flags.include_plaintext;
   options.batch_size = flags.batch_size;
   options.batches_in_flight = flags.batches_in_flight;
-  options.run_time = std::chrono::duration_cast<std::chrono::steady_clock::duration>(run_time);
+  options.run_time = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      runner->run_time());
   options.max_failures = flags.max_failures;
   options.shared = flags.shared;
   options.lease = std::chrono::duration_cast<std::chrono::milliseconds>(lease);
   options.rows_per_range = flags.range_rows;
-  options.stop = &g_stop_requested;
+  options.stop = runner->stop_flag();
   options.warn = [](std::string_view line) { PrintWarning(line); };
-  options.hooks.before_fetch = [&](size_t, const pipeline::StopCheck& must_stop) {
-    return throttle->AdmitNextBatch([&] { return stop_requested() || must_stop(); });
-  };
-  options.hooks.after_commit = [&](const pipeline::BatchCommitted& batch) {
-    throttle->RecordBatchWrite(batch.rows, batch.write_time);
-  };
-  options.hooks.on_job_running = [&](int64_t id) { job_id = id; };
-  options.hooks.on_progress = [&](const pipeline::ProgressSnapshot& snapshot) {
+  options.hooks.on_progress = [](const pipeline::ProgressSnapshot& snapshot) {
     SetLogJobId(snapshot.job_id);
-    tracker.Update(snapshot.done, snapshot.total);
   };
+  runner->Instrument(options.hooks);
   metrics_run.Instrument(options.hooks, options.batches_in_flight_now);
 
-  std::optional<pipeline::ProgressReporter> reporter;
-  if (!flags.no_progress) {
-    pipeline::ProgressReporterOptions reporter_options;
-    if (CurrentLogFormat() == LogFormat::kJson) {
-      reporter_options.log_line = [](std::string_view line) { PrintNotice(line); };
-    } else {
-      reporter_options.terminal = isatty(STDERR_FILENO) == 1;
-    }
-    reporter.emplace(tracker, throttle.get(), stderr, clock, reporter_options);
-    reporter->Start();
-  }
-  Result<pipeline::ReencryptReport> report = pipeline::RunReencryption(options);
-  if (reporter) reporter->Stop();
-  if (control.ok()) (*control)->Stop();
+  Result<pipeline::ReencryptReport> report =
+      runner->Run([&] { return pipeline::RunReencryption(options); });
   // A job a signal or the stop file ended is not kept alive for a scrape: its operator wants
   // it gone (a run-time stop lingers, as any other end).
-  metrics_run.Finish(report.ok() ? pipeline::FinalRunState(*report)
-                                 : pipeline::JobRunState::kFailed,
-                     /*may_linger=*/!g_stop_requested.load());
+  metrics_run.Finish(report.ok() ? pipeline::FinalRunState(*report) : ErrorRunState(report.error()),
+                     /*may_linger=*/!runner->StopRequested());
   if (!report.ok()) return report.status();
   SetLogJobId(report->job_id);
   if (flags.json && flags.json_summary != nullptr) {
@@ -438,7 +336,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   } else {
     PrintReport(*report, kind);
   }
-  return pipeline::ReportStatus(*report, throttle->Stats().stop_reason);
+  return pipeline::ReportStatus(*report, runner->WhyStopped());
 }
 
 void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,

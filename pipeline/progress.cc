@@ -111,8 +111,9 @@ std::string FormatProgressLine(const ProgressFigures& s) {
   return line;
 }
 
-std::string FormatProgressLogLine(const ProgressFigures& s) {
-  std::string line = "reencrypt: [" + FormatDuration(s.elapsed_seconds) + "] " + DoneText(s);
+std::string FormatProgressLogLine(const ProgressFigures& s, std::string_view job_kind) {
+  std::string line =
+      std::string(job_kind) + ": [" + FormatDuration(s.elapsed_seconds) + "] " + DoneText(s);
   if (s.total) line += " (" + PercentText(s) + ")";
   line += ", " + FormatCount(static_cast<uint64_t>(std::llround(s.rows_per_second))) + " rows/s";
   line += ", ETA " + EtaText(s);
@@ -146,10 +147,10 @@ void ProgressReporter::WriteLine(const ProgressFigures& snapshot) {
     last_line_width_ = width;
     std::fprintf(out_, "\r%s", line.c_str());
   } else if (options_.log_line) {
-    options_.log_line(FormatProgressLogLine(snapshot));
+    options_.log_line(FormatProgressLogLine(snapshot, options_.job_kind));
     return;
   } else {
-    std::fprintf(out_, "%s\n", FormatProgressLogLine(snapshot).c_str());
+    std::fprintf(out_, "%s\n", FormatProgressLogLine(snapshot, options_.job_kind).c_str());
   }
   std::fflush(out_);
 }

@@ -76,7 +76,9 @@ std::string FormatDuration(double seconds);
 std::string FormatProgressLine(const ProgressFigures& snapshot);
 // The same facts as one plain log line with a time stamp of the elapsed time, e.g.
 // "reencrypt: [1m40s] 412,000/1,000,000 rows (41.2%), 52,310 rows/s, ETA 11s, throttled 3.0s"
-std::string FormatProgressLogLine(const ProgressFigures& snapshot);
+// (`job_kind` first: "reencrypt", "sweep").
+std::string FormatProgressLogLine(const ProgressFigures& snapshot,
+                                  std::string_view job_kind = "reencrypt");
 
 // ---- Output loop -----------------------------------------------------------------------------
 struct ProgressReporterOptions {
@@ -85,6 +87,7 @@ struct ProgressReporterOptions {
   Duration log_interval = std::chrono::seconds(10);
   // When set, plain lines go here instead of `out` (the CLI's JSON log lines).
   std::function<void(std::string_view)> log_line;
+  std::string job_kind = "reencrypt";  // the first word of a plain line
 };
 
 // Writes progress to `out`. Tick() writes when the interval has passed (deterministic, for

@@ -14,6 +14,8 @@ std::string_view SweepStopName(SweepStop stop) {
     case SweepStop::kMaxRows: return "max-rows";
     case SweepStop::kMaxDuration: return "max-duration";
     case SweepStop::kKeyringChanged: return "keyring-changed";
+    case SweepStop::kRunTime: return "run-time";
+    case SweepStop::kStopped: return "stopped";
   }
   return "completed";
 }
@@ -41,7 +43,18 @@ Status ValidateSweepOptions(const SweepOptions& options) {
   if (options.max_duration && *options.max_duration < std::chrono::nanoseconds::zero()) {
     return Status(ErrorCode::kBadInput, "sweep --max-duration must not be negative");
   }
+  if (options.run_time && *options.run_time < std::chrono::nanoseconds::zero()) {
+    return Status(ErrorCode::kBadInput, "sweep --run-time must not be negative");
+  }
   return Status::Ok();
+}
+
+// The shorter of max_duration and run_time: the pipeline has one time budget.
+std::optional<std::chrono::nanoseconds> TimeBudget(const SweepOptions& options) {
+  if (options.max_duration && options.run_time) {
+    return std::min(*options.max_duration, *options.run_time);
+  }
+  return options.max_duration ? options.max_duration : options.run_time;
 }
 
 ReencryptOptions PipelineOptions(SecretsClient& client, const SweepOptions& options,
@@ -56,16 +69,18 @@ ReencryptOptions PipelineOptions(SecretsClient& client, const SweepOptions& opti
   pipeline.batch_size = options.batch_size;
   pipeline.batches_in_flight = options.batches_in_flight;
   pipeline.max_rows = options.max_rows.value_or(0);  // 0 is "no limit" there: see before_fetch
-  if (options.max_duration) {
+  if (std::optional<std::chrono::nanoseconds> budget = TimeBudget(options)) {
     // At least 1 ns: a zero budget means "start nothing", not the pipeline's "no limit".
     pipeline.run_time = std::max<std::chrono::steady_clock::duration>(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(*options.max_duration),
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(*budget),
         std::chrono::nanoseconds(1));
   }
+  pipeline.stop = options.stop;
   pipeline.clock = options.clock;
   pipeline.warn = client.warning_sink();
   pipeline.hooks.after_commit = options.hooks.after_commit;
   pipeline.hooks.on_progress = options.hooks.on_progress;
+  pipeline.hooks.on_job_running = options.hooks.on_job_running;
   pipeline.batches_in_flight_now = options.batches_in_flight_now;
   // Before every batch: a K0 that stopped being current fails the run, a rotation stops it.
   bool examine_nothing = options.max_rows == uint64_t{0};
@@ -94,6 +109,11 @@ SweepStop StopOf(const ReencryptReport& report, const KeyringWatch& watch,
   if (report.outcome != ReencryptOutcome::kStopped) return SweepStop::kScannedAll;
   if (report.stop_cause == StopCause::kMaxRows || options.max_rows == uint64_t{0}) {
     return SweepStop::kMaxRows;
+  }
+  if (report.stop_cause == StopCause::kStopRequested) return SweepStop::kStopped;
+  // The run time ended it unless --max-duration was the shorter budget.
+  if (options.run_time && (!options.max_duration || *options.run_time < *options.max_duration)) {
+    return SweepStop::kRunTime;
   }
   return SweepStop::kMaxDuration;
 }
@@ -178,6 +198,23 @@ Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options) {
   UDMG_RETURN_IF_ERROR(AddColumns(client.store(), run, options, report));
   UDMG_RETURN_IF_ERROR(AddFailures(client.store(), options, report));
   return report;
+}
+
+Status SweepStatus(const SweepReport& report, const std::optional<std::string>& why_stopped) {
+  if (report.failed > 0) {
+    return Error{ErrorCode::kCorruptValue,
+                 std::to_string(report.failed) +
+                     " value(s) did not decrypt and were left as they are: run `udmg-server "
+                     "verify` for details and restore them from a backup"};
+  }
+  if (report.stop == SweepStop::kRunTime || report.stop == SweepStop::kStopped) {
+    return Status(ErrorCode::kIncomplete,
+                  "incomplete: sweep job " + std::to_string(report.job_id) +
+                      " stopped at a batch boundary" +
+                      (why_stopped ? " (" + *why_stopped + ")" : "") +
+                      " with its checkpoint saved: the next sweep resumes it");
+  }
+  return Status::Ok();
 }
 
 }  // namespace udmg::pipeline

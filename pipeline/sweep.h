@@ -34,6 +34,11 @@ struct SweepOptions {
   std::optional<uint64_t> max_rows;
   // Start no new batch after this much time; batches already started finish.
   std::optional<std::chrono::nanoseconds> max_duration;
+  // The job runner's run time (--run-time): as max_duration, but the run ends as kRunTime (a job
+  // stopped before it was done) instead of a bound reached.
+  std::optional<std::chrono::nanoseconds> run_time;
+  // Set it (a signal, the stop file) to stop at a batch boundary: the run ends as kStopped.
+  const std::atomic<bool>* stop = nullptr;
   size_t batch_size = 1000;
   size_t batches_in_flight = 4;  // memory bound: batch_size × batches_in_flight rows
   // Also encrypt legacy plaintext values (no "udmg:" prefix); left alone otherwise.
@@ -42,8 +47,8 @@ struct SweepOptions {
   size_t max_failure_details = 100;
   // Time source for max_duration; steady_clock when empty (tests inject a fake one).
   SweepClock clock;
-  // Observers (metrics, throttle), all optional: after_commit and on_progress go to the pipeline
-  // as they are; before_fetch runs after the sweep's own keyring check and may wait (a throttle)
+  // Observers (metrics, throttle, job runner), all optional: after_commit, on_job_running and
+  // on_progress go to the pipeline as they are; before_fetch runs after the sweep's own keyring check and may wait (a throttle)
   // or return 0 to stop at this batch boundary.
   ReencryptHooks hooks;
   std::atomic<int64_t>* batches_in_flight_now = nullptr;  // see ReencryptOptions
@@ -65,9 +70,11 @@ struct SweepColumnReport {
 };
 
 // kKeyringChanged: another process rotated the master key while the sweep ran; it stopped at a
-// batch boundary and the next run migrates to the new active version.
-enum class SweepStop { kScannedAll, kMaxRows, kMaxDuration, kKeyringChanged };
-// "completed", "max-rows", "max-duration", "keyring-changed"
+// batch boundary and the next run migrates to the new active version. kMaxRows, kMaxDuration: a
+// bound of the run was reached. kRunTime, kStopped: the run time, or a stop request (the stop flag,
+// before_fetch returned 0), ended the sweep before it was done (SweepStatus: incomplete).
+enum class SweepStop { kScannedAll, kMaxRows, kMaxDuration, kKeyringChanged, kRunTime, kStopped };
+// "completed", "max-rows", "max-duration", "keyring-changed", "run-time", "stopped"
 std::string_view SweepStopName(SweepStop stop);
 
 struct SweepReport {
@@ -87,5 +94,10 @@ struct SweepReport {
 // being current (WrongRootKeyError, checked before every batch) end the run with that error;
 // batches already committed stay committed, with the job's checkpoint.
 Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options);
+
+// The exit status of a sweep: OK when it completed or reached a bound; kCorruptValue when values
+// did not decrypt; kIncomplete when the run time or a stop request ended it (`why_stopped`, e.g.
+// the throttle's critical write latency, when known): the next sweep resumes.
+Status SweepStatus(const SweepReport& report, const std::optional<std::string>& why_stopped);
 
 }  // namespace udmg::pipeline

@@ -56,6 +56,20 @@ class PostgresDbaTest : public ::testing::TestWithParam<db::testing::StoreBacken
                  "; GRANT USAGE ON ALL SEQUENCES IN SCHEMA " + schema_ + " TO " + role_);
   }
 
+  // Starts `args` and sends it `signal` once its session waits on a lock (an event the database
+  // shows); the job's result. A fatal failure when the job ended first.
+  void SignalOnceWaitingOnALock(const std::vector<std::string>& args, int signal,
+                                ProcessResult& result) {
+    std::unique_ptr<BackgroundProcess> job = server_.Start(args);
+    while (std::stoi(server_.Exec("SELECT count(*) FROM pg_stat_activity WHERE application_name "
+                                  "= 'udmg-server' AND wait_event_type = 'Lock'")) == 0) {
+      ASSERT_TRUE(job->Running()) << job->Wait().Describe();
+    }
+    ASSERT_TRUE(job->Kill(signal));
+    result = job->Wait();
+    EXPECT_FALSE(result.timed_out) << result.Describe();
+  }
+
   // `args` run as the role instead of the superuser.
   ProcessResult RunAsRole(std::vector<std::string> args) const {
     Invocation invocation = server_.Command(std::move(args));
@@ -315,28 +329,50 @@ class CredentialsLockHolder {
 TEST_P(PostgresDbaTest, JobBlockedOnALockStopsOnItsRunTimeAndOnASignal) {
   ASSERT_TRUE(InitDemoAndRotate(server_, 10));
   CredentialsLockHolder holder(server_);
-  auto count = [&](const std::string& sql) { return std::stoi(server_.Exec(sql)); };
 
   ProcessResult timed = server_.Run({"reencrypt", "--no-progress", "--run-time", "2s"});
   ExpectOneErrorLine(timed, kExitIncomplete);
   EXPECT_NE(timed.stderr_data.find("stopped while waiting for the database"), std::string::npos)
       << timed.Describe();
 
-  std::unique_ptr<BackgroundProcess> job = server_.Start({"reencrypt", "--no-progress"});
-  // The job's own session waits on the lock: an event the database shows.
-  while (count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'udmg-server' "
-               "AND wait_event_type = 'Lock'") == 0) {
-    ASSERT_TRUE(job->Running()) << job->Wait().Describe();
-  }
-  ASSERT_TRUE(job->Kill(SIGTERM));
-  ProcessResult stopped = job->Wait();
-  EXPECT_FALSE(stopped.timed_out) << stopped.Describe();
+  ProcessResult stopped;
+  ASSERT_NO_FATAL_FAILURE(
+      SignalOnceWaitingOnALock({"reencrypt", "--no-progress"}, SIGTERM, stopped));
   EXPECT_TRUE(stopped.Exited(kExitIncomplete)) << stopped.Describe();
   EXPECT_EQ(server_.Exec("SELECT count(*) FROM udmg_jobs WHERE waiting_for IS NOT NULL"), "0\n")
       << "a stopped job waits for nothing";
 
   holder.Release();
   RunOk(server_, {"reencrypt", "--no-progress"});
+  ExpectDemoValuesMigrated(server_, 10);
+}
+
+// A job started with a metrics output reads the key state before it runs; with the table locked
+// that read waits too, and the run time, then a signal, must still end the job (exit 10) with its
+// textfile written with the state "stopped", for each job kind.
+TEST_P(PostgresDbaTest, JobWithMetricsBlockedOnALockAtItsStartStopsOnItsRunTimeAndOnASignal) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, 10));
+  CredentialsLockHolder holder(server_);
+  const std::string textfile = (server_.working_dir() / "job.prom").string();
+  for (const std::string kind : {"reencrypt", "sweep"}) {
+    SCOPED_TRACE(kind);
+    const std::string stopped_state =
+        "udmg_reencrypt_job_state{job=\"" + kind + "\",state=\"stopped\"} 1";
+    ProcessResult timed = server_.Run(
+        {kind, "--no-progress", "--run-time", "2s", "--metrics-textfile", textfile});
+    EXPECT_FALSE(timed.timed_out) << timed.Describe();
+    EXPECT_TRUE(timed.Exited(kExitIncomplete)) << timed.Describe();
+    EXPECT_NE(ReadFile(textfile).find(stopped_state), std::string::npos) << ReadFile(textfile);
+    std::filesystem::remove(textfile);
+
+    ProcessResult stopped;
+    ASSERT_NO_FATAL_FAILURE(SignalOnceWaitingOnALock(
+        {kind, "--no-progress", "--metrics-textfile", textfile}, SIGTERM, stopped));
+    EXPECT_TRUE(stopped.Exited(kExitIncomplete)) << stopped.Describe();
+    EXPECT_NE(ReadFile(textfile).find(stopped_state), std::string::npos) << ReadFile(textfile);
+  }
+  holder.Release();
+  RunOk(server_, {"sweep", "--no-progress"});
   ExpectDemoValuesMigrated(server_, 10);
 }
 
