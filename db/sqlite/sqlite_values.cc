@@ -2,6 +2,7 @@
 // and the demo table. Identifiers are validated and double-quoted; values are always bound.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "db/sqlite/sqlite_store.h"
@@ -210,10 +211,12 @@ Result<std::vector<bool>> SqliteStore::CompareAndSwap(const ColumnRef& column,
 
 // The UPDATE of a compare-and-swap, and the read-back of a row it wrote: SQLite's RETURNING shows
 // the row before AFTER triggers run, and a trigger here can only change a row by updating it
-// again, so the row is read back (in-process, by its key: no round trip).
+// again, so the row is read back (in-process, by its key: no round trip). Only a table with a
+// trigger can change what was written: without one there is no read-back (it costs ~40 % of the
+// write's instructions: docs/performance.md).
 struct SqliteStore::CasStatements {
   Statement swap;
-  Statement read_back;
+  std::optional<Statement> read_back;
 };
 
 Result<SqliteStore::CasStatements> SqliteStore::PrepareCas(const ColumnRef& column,
@@ -224,11 +227,21 @@ Result<SqliteStore::CasStatements> SqliteStore::PrepareCas(const ColumnRef& colu
       connection_->Prepare("UPDATE " + q.table + " SET " + q.column + " = ?1 WHERE " + q.key +
                                " = ?2 AND " + q.column + " = ?3",
                            what));
-  UDMG_ASSIGN_OR_RETURN(Statement read_back,
-                        connection_->Prepare("SELECT " + q.column + " IS ?1 FROM " + q.table +
-                                                 " WHERE " + q.key + " = ?2",
+  UDMG_ASSIGN_OR_RETURN(Statement triggers,
+                        connection_->Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'trigger' "
+                                             "AND tbl_name = ?1 COLLATE NOCASE",
                                              what));
-  return CasStatements{std::move(swap), std::move(read_back)};
+  triggers.BindText(1, column.table);
+  UDMG_ASSIGN_OR_RETURN(bool has_trigger, triggers.Step());
+  CasStatements statements{std::move(swap), std::nullopt};
+  if (has_trigger) {
+    UDMG_ASSIGN_OR_RETURN(Statement read_back,
+                          connection_->Prepare("SELECT " + q.column + " IS ?1 FROM " + q.table +
+                                                   " WHERE " + q.key + " = ?2",
+                                               what));
+    statements.read_back.emplace(std::move(read_back));
+  }
+  return statements;
 }
 
 Result<CasOutcome> SqliteStore::RunCas(CasStatements& statements, const CasWrite& write) {
@@ -237,11 +250,13 @@ Result<CasOutcome> SqliteStore::RunCas(CasStatements& statements, const CasWrite
   statements.swap.BindBorrowedText(3, write.expected);
   UDMG_RETURN_IF_ERROR(statements.swap.Run());
   if (connection_->Changes() == 0) return CasOutcome::kNotApplied;
-  statements.read_back.BindBorrowedText(1, write.replacement);
-  statements.read_back.BindKey(2, write.key);
-  UDMG_ASSIGN_OR_RETURN(bool has_row, statements.read_back.Step());
-  bool as_written = has_row && statements.read_back.Int(0) != 0;
-  statements.read_back.Reset();
+  if (!statements.read_back) return CasOutcome::kApplied;
+  Statement& read_back = *statements.read_back;
+  read_back.BindBorrowedText(1, write.replacement);
+  read_back.BindKey(2, write.key);
+  UDMG_ASSIGN_OR_RETURN(bool has_row, read_back.Step());
+  bool as_written = has_row && read_back.Int(0) != 0;
+  read_back.Reset();
   return as_written ? CasOutcome::kApplied : CasOutcome::kAltered;
 }
 
