@@ -8,13 +8,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/time_text.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/key_input.h"
 #include "cli/root_key_source.h"
 #include "engine/root_key.h"
 #include "engine/sealed_root_key.h"
-#include "base/time_text.h"
 #include "pipeline/key_state_metrics.h"
 #include "pipeline/lock_wait.h"
 #include "pipeline/node_presence.h"
@@ -109,15 +109,15 @@ json WaitingJobJson(const db::JobRecord& job) {
           {"kind", job.kind},
           {"blocking_pids", wait.blocking_pids},
           {"since_timestamp_seconds", wait.since},
-          {"description",
-           pipeline::DescribeLockWait(wait.blocking_pids,
-                                      static_cast<double>(NowSeconds() - wait.since)) +
-               ", since " + UtcText(wait.since)}};
+          {"description", pipeline::DescribeLockWait(
+                              wait.blocking_pids, static_cast<double>(NowSeconds() - wait.since)) +
+                              ", since " + UtcText(wait.since)}};
 }
 
 // The job waiting with `column`, if any: its values are not counted (the count would wait for
 // the same lock).
-const db::JobRecord* WaitingWith(const std::vector<db::JobRecord>& jobs, const db::ColumnRef& column) {
+const db::JobRecord* WaitingWith(const std::vector<db::JobRecord>& jobs,
+                                 const db::ColumnRef& column) {
   for (const db::JobRecord& job : jobs) {
     for (const db::JobColumnProgress& progress : job.columns) {
       if (progress.column == column) return &job;
@@ -253,8 +253,8 @@ void PrintHuman(const json& status) {
     }
   }
   for (const json& job : status["waiting_jobs"]) {
-    std::cout << job["kind"].get<std::string>() << " job " << job["job_id"] << " (running): "
-              << job["description"].get<std::string>() << "\n";
+    std::cout << job["kind"].get<std::string>() << " job " << job["job_id"]
+              << " (running): " << job["description"].get<std::string>() << "\n";
   }
   if (status["columns"].empty()) std::cout << "columns: none registered\n";
   for (const json& column : status["columns"]) {

@@ -104,7 +104,7 @@ Result<ReplicationState> Store::ReadReplication() {
 SessionAccess Store::Access() const { return SessionAccess(); }
 
 Result<std::vector<CasOutcome>> Store::CompareAndSwapChecked(const ColumnRef& column,
-                                                            std::span<const CasWrite> writes) {
+                                                             std::span<const CasWrite> writes) {
   UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied, CompareAndSwap(column, writes));
   std::vector<CasOutcome> outcomes;
   outcomes.reserve(applied.size());

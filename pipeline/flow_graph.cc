@@ -341,10 +341,11 @@ class ColumnPassRunner {
     for (size_t i = 0; i < outcomes.size(); ++i) {
       if (outcomes[i] != db::CasOutcome::kAltered) continue;
       const db::CasWrite& write = (*writes)[i];
-      refused.push_back(RowFailure{write.key, EnvelopeVersionOrZero(write.expected), kWriteAltered});
+      refused.push_back(
+          RowFailure{write.key, EnvelopeVersionOrZero(write.expected), kWriteAltered});
       if (options_.warn) {
-        options_.warn("the database changed the value written to " + pass_.column.Name() +
-                      " row " + db::RowKeyText(write.key) + " (a trigger?); recorded as a failure (" +
+        options_.warn("the database changed the value written to " + pass_.column.Name() + " row " +
+                      db::RowKeyText(write.key) + " (a trigger?); recorded as a failure (" +
                       std::string(kWriteAltered) +
                       "): the value written is lost, restore the row from a backup");
       }
@@ -355,7 +356,8 @@ class ColumnPassRunner {
   // WriteBatch's write: in one transaction, row by row when the database refuses the batch.
   Result<std::vector<db::CasOutcome>> WriteOrRefuse(const std::vector<db::CasWrite>& writes,
                                                     std::vector<RowFailure>& refused) {
-    Result<std::vector<db::CasOutcome>> applied = writer_.CompareAndSwapChecked(pass_.column, writes);
+    Result<std::vector<db::CasOutcome>> applied =
+        writer_.CompareAndSwapChecked(pass_.column, writes);
     if (applied.ok() || applied.error().code != ErrorCode::kDatabase) return applied;
     std::vector<db::CasOutcome> one_by_one;
     std::vector<std::string> warnings;  // said once the refusals are known to be rows'
@@ -500,7 +502,7 @@ class ColumnPassRunner {
   uint64_t next_sequence_ = 0;
   std::optional<db::RowKey> after_;
   size_t peak_in_flight_ = 0;
-  uint64_t bytes_seen_ = 0;   // stored value text fetched, for WithinByteBound's mean
+  uint64_t bytes_seen_ = 0;  // stored value text fetched, for WithinByteBound's mean
   uint64_t values_seen_ = 0;
   // Commit stage only.
   std::optional<db::RowKey> checkpoint_;

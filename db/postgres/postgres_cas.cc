@@ -57,10 +57,10 @@ void MarkApplied(const pqxx::result& rows, const std::vector<Pending>& pending, 
 
 void RowByRow(PgConnection& connection, pqxx::transaction_base& transaction, const Target& target,
               const std::vector<Pending>& pending, std::vector<CasOutcome>& applied) {
-  std::string statement = connection.Prepared(
-      "UPDATE " + target.table + " SET " + target.column + " = $1 WHERE " + target.key + " = $2::" +
-      target.key_type + " AND " + target.column + " = $3 RETURNING " +
-      Target::AsWritten(target.column, "$1"));
+  std::string statement =
+      connection.Prepared("UPDATE " + target.table + " SET " + target.column + " = $1 WHERE " +
+                          target.key + " = $2::" + target.key_type + " AND " + target.column +
+                          " = $3 RETURNING " + Target::AsWritten(target.column, "$1"));
   for (const Pending& write : pending) {
     pqxx::result result = transaction.exec_prepared(statement, write.write->replacement, write.key,
                                                     write.write->expected);
@@ -120,8 +120,8 @@ void Unnest(PgConnection& connection, pqxx::transaction_base& transaction, const
               pending, 0, applied);
 }
 
-void Values(pqxx::transaction_base& transaction, const Target& target, const std::vector<Pending>& pending,
-            std::vector<CasOutcome>& applied) {
+void Values(pqxx::transaction_base& transaction, const Target& target,
+            const std::vector<Pending>& pending, std::vector<CasOutcome>& applied) {
   for (size_t first = 0; first < pending.size(); first += kValuesRowsPerStatement) {
     size_t count = std::min(kValuesRowsPerStatement, pending.size() - first);
     std::string rows;
@@ -187,9 +187,9 @@ std::optional<CasMethod> ParseCasMethod(std::string_view name) {
 }
 
 Result<std::vector<CasOutcome>> CompareAndSwapBatch(PgConnection& connection, CasMethod method,
-                                              const ColumnRef& column,
-                                              const KeyColumnType& key_type,
-                                              std::span<const CasWrite> writes) {
+                                                    const ColumnRef& column,
+                                                    const KeyColumnType& key_type,
+                                                    std::span<const CasWrite> writes) {
   std::vector<Pending> pending;
   pending.reserve(writes.size());  // `keys` views the pending keys: no reallocation
   std::unordered_set<std::string_view> keys;

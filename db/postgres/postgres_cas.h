@@ -34,8 +34,8 @@ std::optional<CasMethod> ParseCasMethod(std::string_view name);
 // as an idempotent operation. A write whose key no row can have is false without being sent.
 // Writes that repeat a key run row by row, in order, so each sees the one before it.
 Result<std::vector<CasOutcome>> CompareAndSwapBatch(PgConnection& connection, CasMethod method,
-                                              const ColumnRef& column,
-                                              const KeyColumnType& key_type,
-                                              std::span<const CasWrite> writes);
+                                                    const ColumnRef& column,
+                                                    const KeyColumnType& key_type,
+                                                    std::span<const CasWrite> writes);
 
 }  // namespace udmg::db::postgres

@@ -220,13 +220,12 @@ struct SqliteStore::CasStatements {
 };
 
 Result<SqliteStore::CasStatements> SqliteStore::PrepareCas(const ColumnRef& column,
-                                                            const std::string& what) {
+                                                           const std::string& what) {
   QuotedColumn q(column);
-  UDMG_ASSIGN_OR_RETURN(
-      Statement swap,
-      connection_->Prepare("UPDATE " + q.table + " SET " + q.column + " = ?1 WHERE " + q.key +
-                               " = ?2 AND " + q.column + " = ?3",
-                           what));
+  UDMG_ASSIGN_OR_RETURN(Statement swap, connection_->Prepare("UPDATE " + q.table + " SET " +
+                                                                 q.column + " = ?1 WHERE " + q.key +
+                                                                 " = ?2 AND " + q.column + " = ?3",
+                                                             what));
   UDMG_ASSIGN_OR_RETURN(Statement triggers,
                         connection_->Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'trigger' "
                                              "AND tbl_name = ?1 COLLATE NOCASE",
@@ -235,10 +234,10 @@ Result<SqliteStore::CasStatements> SqliteStore::PrepareCas(const ColumnRef& colu
   UDMG_ASSIGN_OR_RETURN(bool has_trigger, triggers.Step());
   CasStatements statements{std::move(swap), std::nullopt};
   if (has_trigger) {
-    UDMG_ASSIGN_OR_RETURN(Statement read_back,
-                          connection_->Prepare("SELECT " + q.column + " IS ?1 FROM " + q.table +
-                                                   " WHERE " + q.key + " = ?2",
-                                               what));
+    UDMG_ASSIGN_OR_RETURN(
+        Statement read_back,
+        connection_->Prepare(
+            "SELECT " + q.column + " IS ?1 FROM " + q.table + " WHERE " + q.key + " = ?2", what));
     statements.read_back.emplace(std::move(read_back));
   }
   return statements;
@@ -293,7 +292,8 @@ Result<RowWriteResult> SqliteStore::CompareAndSwapOne(const ColumnRef& column,
     Result<CasOutcome> outcome = RunCas(statements, write);
     if (!outcome.ok()) {
       if (!statements.swap.data_refusal()) return outcome.error();
-      result.refused = statements.swap.data_refusal();  // the transaction rolls back: nothing written
+      result.refused =
+          statements.swap.data_refusal();  // the transaction rolls back: nothing written
       return result;
     }
     result.applied = WasWritten(*outcome);

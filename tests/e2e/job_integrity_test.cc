@@ -304,24 +304,28 @@ TEST_P(JobIntegrityTest, ARowTheDatabaseRefusesIsNamedRecordedAndLeftAsItWas) {
 TEST_P(JobIntegrityTest, ARowATriggerChangesAfterTheWriteIsNamedAndTheJobIsNotDone) {
   RunOk(server_, {"rotate-master-key"});
   if (server_.is_sqlite()) {
-    server_.Exec("CREATE TRIGGER mangle AFTER UPDATE OF secret ON credentials "
-                 "WHEN NEW.id IN (3, 8, 12) BEGIN "
-                 "UPDATE credentials SET secret = substr(NEW.secret, 1, 30) WHERE id = NEW.id; END;");
+    server_.Exec(
+        "CREATE TRIGGER mangle AFTER UPDATE OF secret ON credentials "
+        "WHEN NEW.id IN (3, 8, 12) BEGIN "
+        "UPDATE credentials SET secret = substr(NEW.secret, 1, 30) WHERE id = NEW.id; END;");
   } else {
-    server_.Exec("CREATE FUNCTION mangle() RETURNS trigger LANGUAGE plpgsql AS "
-                 "$$BEGIN IF NEW.id IN (3, 8, 12) THEN NEW.secret := left(NEW.secret, 30); "
-                 "END IF; RETURN NEW; END$$;"
-                 "CREATE TRIGGER mangle BEFORE UPDATE ON credentials FOR EACH ROW "
-                 "EXECUTE FUNCTION mangle();");
+    server_.Exec(
+        "CREATE FUNCTION mangle() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN IF NEW.id IN (3, 8, 12) THEN NEW.secret := left(NEW.secret, 30); "
+        "END IF; RETURN NEW; END$$;"
+        "CREATE TRIGGER mangle BEFORE UPDATE ON credentials FOR EACH ROW "
+        "EXECUTE FUNCTION mangle();");
   }
   ProcessResult result = server_.Run({"reencrypt", "--no-progress"});
   EXPECT_TRUE(result.Exited(kExitCorrupt)) << result.Describe();
   for (const std::string id : {"3", "8", "12"}) {
     EXPECT_TRUE(Contains(result.stderr_data,
                          "udmg-server: warning: the database changed the value written to "
-                         "credentials.secret row " + id + " (a trigger?); recorded as a failure "
-                         "(write_altered): the value written is lost, restore the row from a "
-                         "backup\n"))
+                         "credentials.secret row " +
+                             id +
+                             " (a trigger?); recorded as a failure "
+                             "(write_altered): the value written is lost, restore the row from a "
+                             "backup\n"))
         << result.Describe();
   }
   EXPECT_TRUE(Contains(result.stdout_data, "migrated " + std::to_string(kRows - 3) +
