@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/time_text.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/key_input.h"
@@ -15,7 +16,9 @@
 #include "engine/root_key.h"
 #include "engine/sealed_root_key.h"
 #include "pipeline/key_state_metrics.h"
+#include "pipeline/lock_wait.h"
 #include "pipeline/node_presence.h"
+#include "pipeline/reencrypt.h"
 
 namespace udmg::cli {
 namespace {
@@ -89,6 +92,40 @@ json NodesJson(db::Store& store, const std::optional<KeyringRecords>& records) {
   return out;
 }
 
+// Running jobs whose statement waits for a lock (PostgreSQL; stored on the job row by the job's
+// process), as `reencrypt --status` shows them.
+Result<std::vector<db::JobRecord>> WaitingJobs(db::Store& store) {
+  std::vector<db::JobRecord> waiting;
+  for (std::string_view kind : {pipeline::kReencryptJobKind, pipeline::kSweepJobKind}) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindUnfinishedJob(kind));
+    if (job && job->state == "running" && job->waiting) waiting.push_back(std::move(*job));
+  }
+  return waiting;
+}
+
+json WaitingJobJson(const db::JobRecord& job) {
+  const db::JobWait& wait = *job.waiting;
+  return {{"job_id", job.id},
+          {"kind", job.kind},
+          {"blocking_pids", wait.blocking_pids},
+          {"since_timestamp_seconds", wait.since},
+          {"description", pipeline::DescribeLockWait(
+                              wait.blocking_pids, static_cast<double>(NowSeconds() - wait.since)) +
+                              ", since " + UtcText(wait.since)}};
+}
+
+// The job waiting with `column`, if any: its values are not counted (the count would wait for
+// the same lock).
+const db::JobRecord* WaitingWith(const std::vector<db::JobRecord>& jobs,
+                                 const db::ColumnRef& column) {
+  for (const db::JobRecord& job : jobs) {
+    for (const db::JobColumnProgress& progress : job.columns) {
+      if (progress.column == column) return &job;
+    }
+  }
+  return nullptr;
+}
+
 Result<json> CollectStatus(db::Store& store) {
   UDMG_ASSIGN_OR_RETURN(auto records, store.LoadKeyring());
   json out;
@@ -122,9 +159,22 @@ Result<json> CollectStatus(db::Store& store) {
                       {"source", OptionalText(node.source)},
                       {"problem", OptionalText(node.problem)}};
   out["nodes"] = NodesJson(store, records);
+  UDMG_ASSIGN_OR_RETURN(std::vector<db::JobRecord> waiting, WaitingJobs(store));
+  out["waiting_jobs"] = json::array();
+  for (const db::JobRecord& job : waiting) out["waiting_jobs"].push_back(WaitingJobJson(job));
   out["columns"] = json::array();
   UDMG_ASSIGN_OR_RETURN(auto columns, store.ListColumns());
   for (const db::ColumnRef& column : columns) {
+    if (const db::JobRecord* job = WaitingWith(waiting, column)) {
+      out["columns"].push_back({{"table", column.table},
+                                {"column", column.column},
+                                {"key_column", column.key_column},
+                                {"missing", nullptr},
+                                {"not_counted", "job " + std::to_string(job->id) +
+                                                    " waits for a lock on it: the count would "
+                                                    "wait too"}});
+      continue;
+    }
     UDMG_ASSIGN_OR_RETURN(pipeline::ColumnValues counted, pipeline::CountColumnValues(store, column));
     if (!counted.counts) {
       out["columns"].push_back({{"table", column.table},
@@ -202,6 +252,10 @@ void PrintHuman(const json& status) {
       std::cout << "  " << node["description"].get<std::string>() << mark << "\n";
     }
   }
+  for (const json& job : status["waiting_jobs"]) {
+    std::cout << job["kind"].get<std::string>() << " job " << job["job_id"]
+              << " (running): " << job["description"].get<std::string>() << "\n";
+  }
   if (status["columns"].empty()) std::cout << "columns: none registered\n";
   for (const json& column : status["columns"]) {
     std::cout << "column " << column["table"].get<std::string>() << "."
@@ -209,6 +263,10 @@ void PrintHuman(const json& status) {
               << column["key_column"].get<std::string>();
     if (!column["missing"].is_null()) {
       std::cout << "): MISSING: " << column["missing"].get<std::string>() << "\n";
+      continue;
+    }
+    if (column.contains("not_counted")) {
+      std::cout << "): not counted: " << column["not_counted"].get<std::string>() << "\n";
       continue;
     }
     if (!column["bound_since"].is_null()) {

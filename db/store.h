@@ -67,9 +67,22 @@ struct CasWrite {
   std::string replacement;
 };
 
+// What one compare-and-swap did (Store::CompareAndSwapChecked).
+enum class CasOutcome : uint8_t {
+  kNotApplied,  // no row had that key and the expected value: left alone
+  kApplied,     // written, and the row holds the value written
+  // Written, but the row then holds another value: the database changed it (a trigger). The
+  // value written is lost; the tool cannot undo what the trigger did.
+  kAltered,
+};
+inline bool WasWritten(CasOutcome outcome) { return outcome != CasOutcome::kNotApplied; }
+// CompareAndSwap's answer from CompareAndSwapChecked's: true where the row was written.
+std::vector<bool> WrittenRows(const std::vector<CasOutcome>& outcomes);
+
 // A compare-and-swap of one row alone (Store::CompareAndSwapOne).
 struct RowWriteResult {
   bool applied = false;                // as CompareAndSwap's result
+  bool altered = false;                // applied, but the row does not hold what was written
   std::optional<std::string> refused;  // the database refused this row: its message, one line
 };
 
@@ -292,6 +305,11 @@ class Store {
   // A row whose value changed since it was read is left alone (false), never overwritten.
   virtual Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
                                                    std::span<const CasWrite> writes) = 0;
+  // The same, also telling a row that was written but does not read back as written (a trigger
+  // rewrote it) in the same statement or transaction, without another round trip. The default:
+  // CompareAndSwap, never kAltered (test wrappers).
+  virtual Result<std::vector<CasOutcome>> CompareAndSwapChecked(const ColumnRef& column,
+                                                                std::span<const CasWrite> writes);
 
   // One compare-and-swap in its own transaction, telling a write the database refuses for this
   // row's data (a trigger raising, a constraint, a value too long or of the wrong type:

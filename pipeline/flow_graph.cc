@@ -198,6 +198,7 @@ class ColumnPassRunner {
     if (options_.max_rows != 0) {
       want = std::min<uint64_t>(want, options_.max_rows - budget_.rows_fetched);
     }
+    want = WithinByteBound(want);
     auto fetch_started = SteadyTime::now();
     auto rows = reader_.FetchStale(pass_.column, pass_.filter, after_, want);
     batch.fetch_time = SteadyTime::now() - fetch_started;
@@ -215,8 +216,9 @@ class ColumnPassRunner {
         want = rows->size() + 1;  // marks the end of the scan below
       }
     }
+    const bool cut = CutAtByteBound(*rows);  // the rows after the cut come in the next batch
     budget_.rows_fetched += rows->size();
-    if (rows->size() < want) {
+    if (!cut && rows->size() < want) {
       batch.end_of_scan = true;
       stop_.EndOfScan();
     }
@@ -225,6 +227,33 @@ class ColumnPassRunner {
       batch.last_key = after_;
     }
     batch.rows = std::move(*rows);
+  }
+
+  // The byte bound of a batch (options_.batch_bytes) as a row count, from the mean size of the
+  // values fetched so far, so that the read itself stays near the bound.
+  size_t WithinByteBound(size_t want) const {
+    if (options_.batch_bytes == 0 || values_seen_ == 0) return want;
+    uint64_t mean = std::max<uint64_t>(1, bytes_seen_ / values_seen_);
+    return std::clamp<size_t>(options_.batch_bytes / mean, 1, want);
+  }
+
+  // Drops the rows past the byte bound (always keeping the first); true when it dropped some.
+  bool CutAtByteBound(std::vector<db::StoredValue>& rows) {
+    size_t bytes = 0;
+    size_t keep = rows.size();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      size_t size = rows[i].value ? rows[i].value->size() : 0;
+      bytes_seen_ += size;
+      ++values_seen_;
+      if (options_.batch_bytes != 0 && i > 0 && keep == rows.size() &&
+          bytes + size > options_.batch_bytes) {
+        keep = i;
+      }
+      bytes += size;
+    }
+    if (keep == rows.size()) return false;
+    rows.erase(rows.begin() + static_cast<ptrdiff_t>(keep), rows.end());
+    return true;
   }
 
   // Checked by the fetch stage only (it owns budget_.rows_fetched and stop_cause during the pass).
@@ -293,12 +322,13 @@ class ColumnPassRunner {
     }
   }
 
-  // The batch's compare-and-swaps in one transaction (rows whose write was refused before are
-  // left out). When the database refuses the batch (kDatabase), row by row: a row it refuses
-  // (a trigger raising, a constraint) is named, goes to `refused` and is left as it was, the
-  // others are written; a failure that is not one row's stays the batch's error.
-  Result<std::vector<bool>> WriteBatch(const std::vector<db::CasWrite>& all,
-                                       std::vector<RowFailure>& refused) {
+  // The batch's compare-and-swaps in one transaction (rows whose write was refused or altered
+  // before are left out). When the database refuses the batch (kDatabase), row by row: a row it
+  // refuses (a trigger raising, a constraint) is named, goes to `refused` and is left as it was,
+  // the others are written; a failure that is not one row's stays the batch's error. A row the
+  // database changed after it was written (a trigger) is named and goes to `refused` as well.
+  Result<std::vector<db::CasOutcome>> WriteBatch(const std::vector<db::CasWrite>& all,
+                                                 std::vector<RowFailure>& refused) {
     std::vector<db::CasWrite> kept;
     const std::vector<db::CasWrite>* writes = &all;
     if (!recorded_failures_.refused_writes.empty()) {
@@ -307,14 +337,36 @@ class ColumnPassRunner {
       }
       writes = &kept;
     }
-    Result<std::vector<bool>> applied = writer_.CompareAndSwap(pass_.column, *writes);
+    UDMG_ASSIGN_OR_RETURN(std::vector<db::CasOutcome> outcomes, WriteOrRefuse(*writes, refused));
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      if (outcomes[i] != db::CasOutcome::kAltered) continue;
+      const db::CasWrite& write = (*writes)[i];
+      refused.push_back(
+          RowFailure{write.key, EnvelopeVersionOrZero(write.expected), kWriteAltered});
+      if (options_.warn) {
+        options_.warn("the database changed the value written to " + pass_.column.Name() + " row " +
+                      db::RowKeyText(write.key) + " (a trigger?); recorded as a failure (" +
+                      std::string(kWriteAltered) +
+                      "): the value written is lost, restore the row from a backup");
+      }
+    }
+    return outcomes;
+  }
+
+  // WriteBatch's write: in one transaction, row by row when the database refuses the batch.
+  Result<std::vector<db::CasOutcome>> WriteOrRefuse(const std::vector<db::CasWrite>& writes,
+                                                    std::vector<RowFailure>& refused) {
+    Result<std::vector<db::CasOutcome>> applied =
+        writer_.CompareAndSwapChecked(pass_.column, writes);
     if (applied.ok() || applied.error().code != ErrorCode::kDatabase) return applied;
-    std::vector<bool> one_by_one;
+    std::vector<db::CasOutcome> one_by_one;
     std::vector<std::string> warnings;  // said once the refusals are known to be rows'
-    for (const db::CasWrite& write : *writes) {
+    for (const db::CasWrite& write : writes) {
       Result<db::RowWriteResult> row = writer_.CompareAndSwapOne(pass_.column, write);
       if (!row.ok()) return applied.error();  // not one row's: the batch's own error stands
-      one_by_one.push_back(row->applied);
+      one_by_one.push_back(!row->applied  ? db::CasOutcome::kNotApplied
+                           : row->altered ? db::CasOutcome::kAltered
+                                          : db::CasOutcome::kApplied);
       if (!row->refused) continue;
       refused.push_back(RowFailure{write.key, EnvelopeVersionOrZero(write.expected), kWriteRefused});
       warnings.push_back("the database refused to write " + pass_.column.Name() + " row " +
@@ -324,7 +376,7 @@ class ColumnPassRunner {
     }
     // Every row refused: the database refuses writes, not a row (a trigger that raises on every
     // update): the batch's error, as before.
-    if (writes->size() > 1 && refused.size() == writes->size()) {
+    if (writes.size() > 1 && refused.size() == writes.size()) {
       refused.clear();
       return applied.error();
     }
@@ -346,9 +398,9 @@ class ColumnPassRunner {
       std::map<uint32_t, uint64_t> made{{pass_.filter.target_version, batch.writes.size()}};
       UDMG_RETURN_IF_ERROR(RecordEncryptions(writer_, made, options_.warn));
       auto started = SteadyTime::now();
-      UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied, WriteBatch(batch.writes, refused));
+      UDMG_ASSIGN_OR_RETURN(std::vector<db::CasOutcome> applied, WriteBatch(batch.writes, refused));
       write_time = SteadyTime::now() - started;
-      migrated = std::count(applied.begin(), applied.end(), true);
+      migrated = std::count(applied.begin(), applied.end(), db::CasOutcome::kApplied);
       conflicts = applied.size() - migrated - refused.size();
     }
     const std::vector<RowFailure>& refused_rows = refused;
@@ -359,8 +411,11 @@ class ColumnPassRunner {
             pass_.job_id, pass_.column, failure.key, failure.version,
             std::string(failure.error_class), UnixNow()}));
         recorded_failures_.keys.insert(failure.key);
-        if (failure.error_class == kWriteRefused) {
+        if (IsWriteFailure(failure.error_class)) {
           recorded_failures_.refused_writes.insert(failure.key);
+        }
+        if (failure.error_class == kWriteAltered) {
+          recorded_failures_.altered_writes.insert(failure.key);
         }
         ++failed;
       }
@@ -447,6 +502,8 @@ class ColumnPassRunner {
   uint64_t next_sequence_ = 0;
   std::optional<db::RowKey> after_;
   size_t peak_in_flight_ = 0;
+  uint64_t bytes_seen_ = 0;  // stored value text fetched, for WithinByteBound's mean
+  uint64_t values_seen_ = 0;
   // Commit stage only.
   std::optional<db::RowKey> checkpoint_;
   bool commit_blocked_ = false;

@@ -129,7 +129,8 @@ Result<std::map<std::string, RecordedFailures>> RecordedFailureKeys(db::Store& s
   std::map<std::string, RecordedFailures> keys;
   for (db::FailureRecord& failure : failures) {
     RecordedFailures& column = keys[failure.column.Name()];
-    if (failure.error_class == kWriteRefused) column.refused_writes.insert(failure.key);
+    if (IsWriteFailure(failure.error_class)) column.refused_writes.insert(failure.key);
+    if (failure.error_class == kWriteAltered) column.altered_writes.insert(failure.key);
     column.keys.insert(std::move(failure.key));
   }
   return keys;
@@ -143,10 +144,17 @@ Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
   // Rows without a key are stale for ever: no scan reaches them, so they are reported apart.
   UDMG_ASSIGN_OR_RETURN(count.unaddressable, store.CountUnaddressable(column, &filter));
   stale -= std::min(stale, count.unaddressable);
+  // A row a trigger changed after the job wrote it is unmigratable whatever it holds now (stale or
+  // not): the job wrote it and cannot tell what it should hold.
+  uint64_t altered_not_stale = 0;
   for (const db::RowKey& key : recorded_failures.keys) {
-    if (count.unmigratable == stale) break;
+    const bool altered = recorded_failures.altered_writes.contains(key);
+    if (count.unmigratable == stale && !altered) continue;
     UDMG_ASSIGN_OR_RETURN(std::optional<db::StoredValue> row, store.ReadValue(column, key));
-    if (!row || !row->value || !IsStale(*row->value, column, filter)) continue;
+    if (!row || !row->value || !IsStale(*row->value, column, filter)) {
+      if (altered) ++altered_not_stale;
+      continue;
+    }
     const std::string key_text = db::RowKeyText(key);
     const ValueLocation location = LocationOf(column, key_text);
     if (recorded_failures.refused_writes.contains(key) ||
@@ -155,6 +163,7 @@ Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
     }
   }
   count.remaining = stale - count.unmigratable;
+  count.unmigratable += altered_not_stale;
   return count;
 }
 

@@ -54,7 +54,9 @@ Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options
 // The keys of one column recorded in udmg_reencrypt_failures for a job.
 struct RecordedFailures {
   std::set<db::RowKey> keys;            // every class
-  std::set<db::RowKey> refused_writes;  // of those, kWriteRefused: never written again by the job
+  // Of those, kWriteRefused and kWriteAltered (IsWriteFailure): never written again by the job.
+  std::set<db::RowKey> refused_writes;
+  std::set<db::RowKey> altered_writes;  // of those, kWriteAltered: unmigratable whatever they hold
 };
 // By column name ("table.column").
 Result<std::map<std::string, RecordedFailures>> RecordedFailureKeys(db::Store& store,
@@ -62,7 +64,9 @@ Result<std::map<std::string, RecordedFailures>> RecordedFailureKeys(db::Store& s
 
 struct RemainingCount {
   uint64_t remaining = 0;     // stale values a further pass can migrate
-  uint64_t unmigratable = 0;  // stale values that are recorded failures and still do not decrypt
+  // Stale values that are recorded failures and still do not decrypt, and every row a trigger
+  // changed after the job wrote it (kWriteAltered).
+  uint64_t unmigratable = 0;
   uint64_t unaddressable = 0;  // stale values in rows whose key is NULL: no scan can reach them
 };
 

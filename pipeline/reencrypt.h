@@ -109,6 +109,10 @@ struct ReencryptOptions {
   std::vector<db::ColumnRef> columns;       // empty: every registered column
   bool include_plaintext = false;           // also encrypt legacy plaintext values
   size_t batch_size = 1000;                 // rows per batch (before_fetch may change it)
+  // Stored value text per batch, at most (one value larger than this is a batch of its own), so
+  // that large values do not multiply memory by batch_size; 0: rows only. 8 MiB: well past the
+  // point where per-batch costs matter for small values (docs/performance.md).
+  size_t batch_bytes = size_t{8} << 20;
   size_t batches_in_flight = 4;             // fetched but not yet committed, at most
   size_t crypto_concurrency = 0;            // crypto stage threads; 0: as many as TBB has
   uint64_t max_rows = 0;                    // stop after this many rows fetched; 0: no limit

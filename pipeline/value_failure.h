@@ -23,6 +23,14 @@ inline constexpr std::string_view kUnboundValue = "unbound_value";
 // left as it was and a job does not try it again (docs/reencryption.md, "Rows the database
 // refuses").
 inline constexpr std::string_view kWriteRefused = "write_refused";
+// The database accepted the write but the row then held another value (a trigger rewrote or
+// truncated it): the value written is lost, the job is not done and does not write the row again
+// (docs/reencryption.md, "Rows the database changes").
+inline constexpr std::string_view kWriteAltered = "write_altered";
+// Either: a row the job never writes again.
+inline bool IsWriteFailure(std::string_view error_class) {
+  return error_class == kWriteRefused || error_class == kWriteAltered;
+}
 
 // The class of a ValueCipher::Decrypt error of `value` at `location` (kBadInput, kNotFound,
 // kCorruptValue; anything else is reported as decryption_failed).

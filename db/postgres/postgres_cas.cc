@@ -31,30 +31,40 @@ struct Target {
         column(internal::QuoteIdentifier(ref.column)),
         key(internal::QuoteIdentifier(ref.key_column)),
         key_type(type.sql_type) {}
-  // UPDATE from a relation w(ord, k, e, r) spelled by `from`, returning the ordinals applied.
+  // UPDATE from a relation w(ord, k, e, r) spelled by `from`, returning the ordinals applied and
+  // whether each row holds what was written (RETURNING sees the row as a BEFORE trigger left it).
   std::string UpdateFrom(const std::string& from) const {
     return "UPDATE " + table + " AS t SET " + column + " = w.r FROM " + from + " WHERE t." + key +
-           " = w.k::" + key_type + " AND t." + column + " = w.e RETURNING w.ord";
+           " = w.k::" + key_type + " AND t." + column + " = w.e RETURNING w.ord, " +
+           AsWritten("t." + column, "w.r");
+  }
+  static std::string AsWritten(const std::string& stored, const std::string& written) {
+    return "(" + stored + " IS NOT DISTINCT FROM " + written + ")";
   }
 };
 
+CasOutcome OutcomeOf(const pqxx::field& as_written) {
+  return as_written.as<bool>() ? CasOutcome::kApplied : CasOutcome::kAltered;
+}
+
 void MarkApplied(const pqxx::result& rows, const std::vector<Pending>& pending, size_t first,
-                 std::vector<bool>& applied) {
+                 std::vector<CasOutcome>& applied) {
   for (const pqxx::row& row : rows) {
     size_t ordinal = row[0].as<size_t>();  // 1-based within the statement
-    applied[pending.at(first + ordinal - 1).index] = true;
+    applied[pending.at(first + ordinal - 1).index] = OutcomeOf(row[1]);
   }
 }
 
 void RowByRow(PgConnection& connection, pqxx::transaction_base& transaction, const Target& target,
-              const std::vector<Pending>& pending, std::vector<bool>& applied) {
-  std::string statement = connection.Prepared("UPDATE " + target.table + " SET " + target.column +
-                                              " = $1 WHERE " + target.key + " = $2::" +
-                                              target.key_type + " AND " + target.column + " = $3");
+              const std::vector<Pending>& pending, std::vector<CasOutcome>& applied) {
+  std::string statement =
+      connection.Prepared("UPDATE " + target.table + " SET " + target.column + " = $1 WHERE " +
+                          target.key + " = $2::" + target.key_type + " AND " + target.column +
+                          " = $3 RETURNING " + Target::AsWritten(target.column, "$1"));
   for (const Pending& write : pending) {
     pqxx::result result = transaction.exec_prepared(statement, write.write->replacement, write.key,
                                                     write.write->expected);
-    applied[write.index] = result.affected_rows() > 0;
+    if (!result.empty()) applied[write.index] = OutcomeOf(result[0][0]);
   }
 }
 
@@ -88,7 +98,7 @@ class BinaryTextArray {
 };
 
 void Unnest(PgConnection& connection, pqxx::transaction_base& transaction, const Target& target,
-            const std::vector<Pending>& pending, std::vector<bool>& applied) {
+            const std::vector<Pending>& pending, std::vector<CasOutcome>& applied) {
   std::string statement = connection.Prepared(target.UpdateFrom(
       "unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS w(k, e, r, ord)"));
   size_t key_bytes = 0, expected_bytes = 0, replacement_bytes = 0;
@@ -110,8 +120,8 @@ void Unnest(PgConnection& connection, pqxx::transaction_base& transaction, const
               pending, 0, applied);
 }
 
-void Values(pqxx::transaction_base& transaction, const Target& target, const std::vector<Pending>& pending,
-            std::vector<bool>& applied) {
+void Values(pqxx::transaction_base& transaction, const Target& target,
+            const std::vector<Pending>& pending, std::vector<CasOutcome>& applied) {
   for (size_t first = 0; first < pending.size(); first += kValuesRowsPerStatement) {
     size_t count = std::min(kValuesRowsPerStatement, pending.size() - first);
     std::string rows;
@@ -133,7 +143,7 @@ void Values(pqxx::transaction_base& transaction, const Target& target, const std
 }
 
 void Copy(PgConnection& connection, pqxx::transaction_base& transaction, const Target& target,
-          const std::vector<Pending>& pending, std::vector<bool>& applied) {
+          const std::vector<Pending>& pending, std::vector<CasOutcome>& applied) {
   if (!connection.HasSessionObject(kBatchTable)) {
     transaction.exec(std::string("CREATE TEMPORARY TABLE IF NOT EXISTS ") + kBatchTable +
                      " (ord integer, k text, e text, r text) ON COMMIT DELETE ROWS");
@@ -176,10 +186,10 @@ std::optional<CasMethod> ParseCasMethod(std::string_view name) {
   return std::nullopt;
 }
 
-Result<std::vector<bool>> CompareAndSwapBatch(PgConnection& connection, CasMethod method,
-                                              const ColumnRef& column,
-                                              const KeyColumnType& key_type,
-                                              std::span<const CasWrite> writes) {
+Result<std::vector<CasOutcome>> CompareAndSwapBatch(PgConnection& connection, CasMethod method,
+                                                    const ColumnRef& column,
+                                                    const KeyColumnType& key_type,
+                                                    std::span<const CasWrite> writes) {
   std::vector<Pending> pending;
   pending.reserve(writes.size());  // `keys` views the pending keys: no reallocation
   std::unordered_set<std::string_view> keys;
@@ -191,7 +201,7 @@ Result<std::vector<bool>> CompareAndSwapBatch(PgConnection& connection, CasMetho
     pending.push_back(Pending{i, std::move(*key), &writes[i]});
     repeated_key = !keys.insert(pending.back().key).second || repeated_key;
   }
-  if (pending.empty()) return std::vector<bool>(writes.size(), false);
+  if (pending.empty()) return std::vector<CasOutcome>(writes.size(), CasOutcome::kNotApplied);
   // UPDATE ... FROM applies one of several matches per row; in order, each write sees the last.
   if (repeated_key) method = CasMethod::kRowByRow;
   Target target(column, key_type);
@@ -201,10 +211,10 @@ Result<std::vector<bool>> CompareAndSwapBatch(PgConnection& connection, CasMetho
                              (method == CasMethod::kValues &&
                               pending.size() <= kValuesRowsPerStatement) ||
                              (method == CasMethod::kRowByRow && pending.size() == 1);
-  return connection.Run<std::vector<bool>>(
+  return connection.Run<std::vector<CasOutcome>>(
       "writing back " + column.Name(), Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::vector<bool>> {
-        std::vector<bool> applied(writes.size(), false);
+      [&](pqxx::connection& live) -> Result<std::vector<CasOutcome>> {
+        std::vector<CasOutcome> applied(writes.size(), CasOutcome::kNotApplied);
         std::optional<pqxx::nontransaction> autocommit;
         std::optional<pqxx::work> work;
         pqxx::transaction_base& transaction =

@@ -4,7 +4,8 @@
 //   kValues    one UPDATE ... FROM (VALUES ($1, $2, $3), ...) with 3 parameters per row;
 //   kCopy      COPY into a per-connection temporary table, then UPDATE ... FROM it;
 //   kRowByRow  one prepared UPDATE per row (the reference; what the SQLite backend does).
-// Each returns, per write, whether it matched and was applied, all in one transaction (one
+// Each returns, per write, whether it matched and was applied (and then whether the row holds
+// what was written: RETURNING, no extra round trip), all in one transaction (one
 // statement in autocommit when the method needs only one: unnest, a short VALUES list, one row).
 // Chosen by measurement (docs/postgres.md): the default is kDefaultCasMethod.
 //
@@ -32,9 +33,9 @@ std::optional<CasMethod> ParseCasMethod(std::string_view name);
 // Writes back `writes` to `column` (key column of type `key_type`) in one transaction, retried
 // as an idempotent operation. A write whose key no row can have is false without being sent.
 // Writes that repeat a key run row by row, in order, so each sees the one before it.
-Result<std::vector<bool>> CompareAndSwapBatch(PgConnection& connection, CasMethod method,
-                                              const ColumnRef& column,
-                                              const KeyColumnType& key_type,
-                                              std::span<const CasWrite> writes);
+Result<std::vector<CasOutcome>> CompareAndSwapBatch(PgConnection& connection, CasMethod method,
+                                                    const ColumnRef& column,
+                                                    const KeyColumnType& key_type,
+                                                    std::span<const CasWrite> writes);
 
 }  // namespace udmg::db::postgres

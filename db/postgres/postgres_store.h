@@ -98,6 +98,8 @@ class PgStore final : public Store {
   Result<ValueColumnRoom> MeasureValueColumn(const ColumnRef& column) override;
   Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
                                            std::span<const CasWrite> writes) override;
+  Result<std::vector<CasOutcome>> CompareAndSwapChecked(const ColumnRef& column,
+                                                        std::span<const CasWrite> writes) override;
 
   Status CreateDemoTable() override;
   Status InsertDemoRows(std::span<const DemoRow> rows) override;
@@ -140,8 +142,8 @@ class PgStore final : public Store {
   Result<ReplicationState> ReadReplication() override;
 
   // The same write-back with a chosen method (benchmarks and tests compare them).
-  Result<std::vector<bool>> CompareAndSwapWith(CasMethod method, const ColumnRef& column,
-                                               std::span<const CasWrite> writes);
+  Result<std::vector<CasOutcome>> CompareAndSwapWith(CasMethod method, const ColumnRef& column,
+                                                     std::span<const CasWrite> writes);
   PgConnection& connection() { return *connection_; }
 
  private:

@@ -265,13 +265,21 @@ Result<ValueCounts> PgStore::CountValues(const ColumnRef& column) {
 
 Result<std::vector<bool>> PgStore::CompareAndSwap(const ColumnRef& column,
                                                   std::span<const CasWrite> writes) {
+  UDMG_ASSIGN_OR_RETURN(std::vector<CasOutcome> outcomes,
+                        CompareAndSwapWith(options_.cas_method, column, writes));
+  return WrittenRows(outcomes);
+}
+
+Result<std::vector<CasOutcome>> PgStore::CompareAndSwapChecked(const ColumnRef& column,
+                                                               std::span<const CasWrite> writes) {
   return CompareAndSwapWith(options_.cas_method, column, writes);
 }
 
-Result<std::vector<bool>> PgStore::CompareAndSwapWith(CasMethod method, const ColumnRef& column,
-                                                      std::span<const CasWrite> writes) {
+Result<std::vector<CasOutcome>> PgStore::CompareAndSwapWith(CasMethod method,
+                                                            const ColumnRef& column,
+                                                            std::span<const CasWrite> writes) {
   UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
-  if (writes.empty()) return std::vector<bool>();
+  if (writes.empty()) return std::vector<CasOutcome>();
   UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, "writing back " + column.Name()));
   return CompareAndSwapBatch(*connection_, method, column, type, writes);
 }
@@ -290,9 +298,11 @@ Result<RowWriteResult> PgStore::CompareAndSwapOne(const ColumnRef& column, const
         try {
           pqxx::result updated = transaction.exec_prepared(
               connection_->Prepared("UPDATE " + q.table + " SET " + q.column + " = $1 WHERE " +
-                                    q.key + " = $2 AND " + q.column + " = $3"),
+                                    q.key + " = $2 AND " + q.column + " = $3 RETURNING " +
+                                    q.column + " IS NOT DISTINCT FROM $1"),
               write.replacement, *key_text, write.expected);
-          result.applied = updated.affected_rows() > 0;
+          result.applied = !updated.empty();
+          result.altered = result.applied && !updated[0][0].as<bool>();
         } catch (const pqxx::sql_error& e) {
           // Data exceptions, integrity constraints, PL/pgSQL RAISE: this row's data is refused.
           std::string state = e.sqlstate();

@@ -66,6 +66,8 @@ class SqliteStore final : public Store {
   };
   Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
                                            std::span<const CasWrite> writes) override;
+  Result<std::vector<CasOutcome>> CompareAndSwapChecked(const ColumnRef& column,
+                                                        std::span<const CasWrite> writes) override;
 
   Status CreateDemoTable() override;
   Status InsertDemoRows(std::span<const DemoRow> rows) override;
@@ -105,6 +107,10 @@ class SqliteStore final : public Store {
   Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override;
 
  private:
+  // One compare-and-swap and the read-back of the row it wrote, inside the caller's transaction.
+  struct CasStatements;
+  Result<CasStatements> PrepareCas(const ColumnRef& column, const std::string& what);
+  Result<CasOutcome> RunCas(CasStatements& statements, const CasWrite& write);
   // Every `rows_per_range`-th stale key in key order: the upper bounds of a shared job's ranges.
   Result<std::vector<RowKey>> RangeBounds(const ColumnRef& column, const StaleFilter& filter,
                                           uint64_t rows_per_range);

@@ -2,6 +2,7 @@
 // and the demo table. Identifiers are validated and double-quoted; values are always bound.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "db/sqlite/sqlite_store.h"
@@ -204,57 +205,99 @@ Result<ValueCounts> SqliteStore::CountValues(const ColumnRef& column) {
 
 Result<std::vector<bool>> SqliteStore::CompareAndSwap(const ColumnRef& column,
                                                       std::span<const CasWrite> writes) {
-  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
-  std::vector<bool> applied;
-  if (writes.empty()) return applied;
+  UDMG_ASSIGN_OR_RETURN(std::vector<CasOutcome> outcomes, CompareAndSwapChecked(column, writes));
+  return WrittenRows(outcomes);
+}
+
+// The UPDATE of a compare-and-swap, and the read-back of a row it wrote: SQLite's RETURNING shows
+// the row before AFTER triggers run, and a trigger here can only change a row by updating it
+// again, so the row is read back (in-process, by its key: no round trip). Only a table with a
+// trigger can change what was written: without one there is no read-back (it costs ~40 % of the
+// write's instructions: docs/performance.md).
+struct SqliteStore::CasStatements {
+  Statement swap;
+  std::optional<Statement> read_back;
+};
+
+Result<SqliteStore::CasStatements> SqliteStore::PrepareCas(const ColumnRef& column,
+                                                           const std::string& what) {
   QuotedColumn q(column);
+  UDMG_ASSIGN_OR_RETURN(Statement swap, connection_->Prepare("UPDATE " + q.table + " SET " +
+                                                                 q.column + " = ?1 WHERE " + q.key +
+                                                                 " = ?2 AND " + q.column + " = ?3",
+                                                             what));
+  UDMG_ASSIGN_OR_RETURN(Statement triggers,
+                        connection_->Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'trigger' "
+                                             "AND tbl_name = ?1 COLLATE NOCASE",
+                                             what));
+  triggers.BindText(1, column.table);
+  UDMG_ASSIGN_OR_RETURN(bool has_trigger, triggers.Step());
+  CasStatements statements{std::move(swap), std::nullopt};
+  if (has_trigger) {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement read_back,
+        connection_->Prepare(
+            "SELECT " + q.column + " IS ?1 FROM " + q.table + " WHERE " + q.key + " = ?2", what));
+    statements.read_back.emplace(std::move(read_back));
+  }
+  return statements;
+}
+
+Result<CasOutcome> SqliteStore::RunCas(CasStatements& statements, const CasWrite& write) {
+  statements.swap.BindBorrowedText(1, write.replacement);
+  statements.swap.BindKey(2, write.key);
+  statements.swap.BindBorrowedText(3, write.expected);
+  UDMG_RETURN_IF_ERROR(statements.swap.Run());
+  if (connection_->Changes() == 0) return CasOutcome::kNotApplied;
+  if (!statements.read_back) return CasOutcome::kApplied;
+  Statement& read_back = *statements.read_back;
+  read_back.BindBorrowedText(1, write.replacement);
+  read_back.BindKey(2, write.key);
+  UDMG_ASSIGN_OR_RETURN(bool has_row, read_back.Step());
+  bool as_written = has_row && read_back.Int(0) != 0;
+  read_back.Reset();
+  return as_written ? CasOutcome::kApplied : CasOutcome::kAltered;
+}
+
+Result<std::vector<CasOutcome>> SqliteStore::CompareAndSwapChecked(
+    const ColumnRef& column, std::span<const CasWrite> writes) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  std::vector<CasOutcome> outcomes;
+  if (writes.empty()) return outcomes;
   std::string what = "writing back " + column.Name();
   UDMG_ASSIGN_OR_RETURN(Transaction transaction,
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, what));
   {
-    UDMG_ASSIGN_OR_RETURN(
-        Statement swap,
-        connection_->Prepare("UPDATE " + q.table + " SET " + q.column + " = ?1 WHERE " + q.key +
-                                 " = ?2 AND " + q.column + " = ?3",
-                             what));
-    applied.reserve(writes.size());
-    // `writes` outlives `swap` (its destructor clears the bindings): no per-value copy.
+    UDMG_ASSIGN_OR_RETURN(CasStatements statements, PrepareCas(column, what));
+    outcomes.reserve(writes.size());
+    // `writes` outlives the statements (their destructors clear the bindings): no per-value copy.
     for (const CasWrite& write : writes) {
-      swap.BindBorrowedText(1, write.replacement);
-      swap.BindKey(2, write.key);
-      swap.BindBorrowedText(3, write.expected);
-      UDMG_RETURN_IF_ERROR(swap.Run());
-      applied.push_back(connection_->Changes() > 0);
+      UDMG_ASSIGN_OR_RETURN(CasOutcome outcome, RunCas(statements, write));
+      outcomes.push_back(outcome);
     }
   }
   UDMG_RETURN_IF_ERROR(transaction.Commit());
-  return applied;
+  return outcomes;
 }
 
 Result<RowWriteResult> SqliteStore::CompareAndSwapOne(const ColumnRef& column,
                                                      const CasWrite& write) {
   UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
-  QuotedColumn q(column);
   std::string what = "writing back " + column.Name();
   UDMG_ASSIGN_OR_RETURN(Transaction transaction,
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, what));
   RowWriteResult result;
   {
-    UDMG_ASSIGN_OR_RETURN(
-        Statement swap,
-        connection_->Prepare("UPDATE " + q.table + " SET " + q.column + " = ?1 WHERE " + q.key +
-                                 " = ?2 AND " + q.column + " = ?3",
-                             what));
-    swap.BindBorrowedText(1, write.replacement);
-    swap.BindKey(2, write.key);
-    swap.BindBorrowedText(3, write.expected);
-    Status ran = swap.Run();
-    if (!ran.ok()) {
-      if (!swap.data_refusal()) return ran.error();
-      result.refused = swap.data_refusal();  // the transaction rolls back: nothing written
+    UDMG_ASSIGN_OR_RETURN(CasStatements statements, PrepareCas(column, what));
+    Result<CasOutcome> outcome = RunCas(statements, write);
+    if (!outcome.ok()) {
+      if (!statements.swap.data_refusal()) return outcome.error();
+      result.refused =
+          statements.swap.data_refusal();  // the transaction rolls back: nothing written
       return result;
     }
-    result.applied = connection_->Changes() > 0;
+    result.applied = WasWritten(*outcome);
+    result.altered = *outcome == CasOutcome::kAltered;
   }
   UDMG_RETURN_IF_ERROR(transaction.Commit());
   return result;

@@ -297,6 +297,49 @@ TEST_P(JobIntegrityTest, ARowTheDatabaseRefusesIsNamedRecordedAndLeftAsItWas) {
   EXPECT_EQ(RunningJobs(), 0);
 }
 
+// A trigger that changes the value the job writes (PostgreSQL: a BEFORE trigger rewriting NEW;
+// SQLite, whose triggers cannot change NEW: an AFTER trigger updating the row again) destroys it;
+// the job cannot undo that, but it must not call itself done: each row is named, recorded as a
+// failure (write_altered), the job fails with exit 5, and verify names the rows too.
+TEST_P(JobIntegrityTest, ARowATriggerChangesAfterTheWriteIsNamedAndTheJobIsNotDone) {
+  RunOk(server_, {"rotate-master-key"});
+  if (server_.is_sqlite()) {
+    server_.Exec(
+        "CREATE TRIGGER mangle AFTER UPDATE OF secret ON credentials "
+        "WHEN NEW.id IN (3, 8, 12) BEGIN "
+        "UPDATE credentials SET secret = substr(NEW.secret, 1, 30) WHERE id = NEW.id; END;");
+  } else {
+    server_.Exec(
+        "CREATE FUNCTION mangle() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN IF NEW.id IN (3, 8, 12) THEN NEW.secret := left(NEW.secret, 30); "
+        "END IF; RETURN NEW; END$$;"
+        "CREATE TRIGGER mangle BEFORE UPDATE ON credentials FOR EACH ROW "
+        "EXECUTE FUNCTION mangle();");
+  }
+  ProcessResult result = server_.Run({"reencrypt", "--no-progress"});
+  EXPECT_TRUE(result.Exited(kExitCorrupt)) << result.Describe();
+  for (const std::string id : {"3", "8", "12"}) {
+    EXPECT_TRUE(Contains(result.stderr_data,
+                         "udmg-server: warning: the database changed the value written to "
+                         "credentials.secret row " +
+                             id +
+                             " (a trigger?); recorded as a failure "
+                             "(write_altered): the value written is lost, restore the row from a "
+                             "backup\n"))
+        << result.Describe();
+  }
+  EXPECT_TRUE(Contains(result.stdout_data, "migrated " + std::to_string(kRows - 3) +
+                                               ", conflicts 0, failed 3, remaining 0, "
+                                               "unmigratable 3"))
+      << result.Describe();
+  EXPECT_EQ(Trimmed(server_.Exec("SELECT count(*) || ' ' || min(error_class) || ' ' || "
+                                 "max(error_class) FROM udmg_reencrypt_failures;")),
+            "3 write_altered write_altered");
+  EXPECT_EQ(Trimmed(server_.Exec("SELECT state FROM udmg_jobs;")), "failed");
+  ProcessResult verified = server_.Run({"verify"});
+  EXPECT_TRUE(verified.Exited(kExitCorrupt)) << verified.Describe();
+}
+
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(JobIntegrityTest);
 
 // SQLite: a key column declared COLLATE NOCASE finds "ALICE" for "alice"; the value is bound to

@@ -4,6 +4,7 @@
 // connection; the command under test runs as the role. PostgreSQL only: these are features of the
 // PostgreSQL backend that SQLite does not have.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <csignal>
@@ -426,6 +427,30 @@ TEST_P(PostgresDbaTest, JobWaitingOnALockNamesTheHolderInMetricsStatusAndProgres
     return status.stdout_data.find(names_holder) != std::string::npos;
   })) << status.Describe();
   EXPECT_TRUE(status.Exited(kExitOk)) << status.Describe();
+
+  // Plain `status` shows the same line, in text and JSON, and does not count the column the job
+  // waits on (the count would wait behind the same lock).
+  ProcessResult overview;
+  EXPECT_TRUE(metrics::testing::PollUntil([&] {
+    overview = server_.Run({"status"});
+    return overview.stdout_data.find("reencrypt job ") != std::string::npos;
+  })) << overview.Describe();
+  EXPECT_TRUE(overview.Exited(kExitOk)) << overview.Describe();
+  EXPECT_NE(overview.stdout_data.find(" (running): " + names_holder), std::string::npos)
+      << overview.Describe();
+  EXPECT_NE(overview.stdout_data.find("column credentials.secret (key id): not counted: job "),
+            std::string::npos)
+      << overview.Describe();
+  ProcessResult as_json = server_.Run({"status", "--json"});
+  ASSERT_TRUE(as_json.Exited(kExitOk)) << as_json.Describe();
+  nlohmann::json document = nlohmann::json::parse(as_json.stdout_data);
+  ASSERT_EQ(document["waiting_jobs"].size(), 1u) << as_json.stdout_data;
+  const nlohmann::json& waiting = document["waiting_jobs"][0];
+  EXPECT_EQ(waiting["kind"], "reencrypt");
+  EXPECT_EQ(waiting["blocking_pids"], nlohmann::json::array({std::stoll(holder_pid)}));
+  EXPECT_EQ(waiting["description"].get<std::string>().rfind(names_holder, 0), 0u)
+      << as_json.stdout_data;
+  EXPECT_TRUE(document["columns"][0]["not_counted"].is_string()) << as_json.stdout_data;
 
   // The progress lines of a job without a terminal come every 10 s.
   EXPECT_TRUE(metrics::testing::PollUntil([&] {

@@ -455,6 +455,37 @@ TEST_P(ReencryptTest, MaxRowsBoundsARun) {
   EXPECT_EQ(Checkpoint(report.job_id), 500);
 }
 
+// Batches are bounded in bytes of stored value text as well as in rows: large values make small
+// batches (cut at the bound, then fetched fewer at a time), and a value larger than the bound is a
+// batch of its own; every row still migrates once.
+TEST_P(ReencryptTest, LargeValuesMakeBatchesWithinTheByteBound) {
+  constexpr size_t kValueBytes = 10'000;
+  std::vector<std::pair<int64_t, std::string>> rows;
+  for (int64_t id = 1; id <= 60; ++id) rows.emplace_back(id, std::string(kValueBytes, 'a'));
+  rows.emplace_back(61, std::string(5 * kValueBytes, 'b'));  // above the bound alone
+  for (int64_t id = 62; id <= 70; ++id) rows.emplace_back(id, std::string(kValueBytes, 'c'));
+  InsertRows(rows);
+  pipeline::ReencryptOptions options = Options();
+  options.include_plaintext = true;
+  options.batch_size = 1000;
+  options.batch_bytes = 3 * kValueBytes + kValueBytes / 2;  // three values of 10 KB fit, not four
+  std::vector<size_t> batch_rows;
+  options.hooks.after_commit = [&](const pipeline::BatchCommitted& batch) {
+    batch_rows.push_back(batch.rows);
+  };
+  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
+  EXPECT_EQ(report.migrated, 70u);
+  size_t committed = 0;
+  for (size_t n : batch_rows) {
+    EXPECT_LE(n, 3u);
+    committed += n;
+  }
+  EXPECT_EQ(committed, 70u);
+  EXPECT_GE(batch_rows.size(), 24u);  // 69 values of 10 KB, 3 a batch, and the large one alone
+  EXPECT_EQ(DecryptRow(61), std::string(5 * kValueBytes, 'b'));
+}
+
 TEST_P(ReencryptTest, ThrottleReturningZeroStopsAtABoundary) {
   InsertEncryptedRows(1, 1000);
   RotateMasterKey();

@@ -28,7 +28,15 @@ class PgCasFixture : public PgStoreTest {
   }
 };
 
-class PgCasTest : public PgCasFixture, public ::testing::WithParamInterface<CasMethod> {};
+class PgCasTest : public PgCasFixture, public ::testing::WithParamInterface<CasMethod> {
+ protected:
+  // Whether each row was written (CompareAndSwap's answer) with the method under test.
+  Result<std::vector<bool>> Swap(const ColumnRef& column, std::span<const CasWrite> writes) {
+    UDMG_ASSIGN_OR_RETURN(std::vector<CasOutcome> outcomes,
+                          store_->CompareAndSwapWith(GetParam(), column, writes));
+    return WrittenRows(outcomes);
+  }
+};
 
 TEST_P(PgCasTest, AppliesOnlyWhereTheValueIsUnchanged) {
   Insert(kItems, "1", "'udmg:v1:one'");
@@ -42,14 +50,13 @@ TEST_P(PgCasTest, AppliesOnlyWhereTheValueIsUnchanged) {
       {int64_t{4}, "udmg:v1:four", "udmg:v2:four"},
       {std::string("not a number"), "x", "y"},
   };
-  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
-                       store_->CompareAndSwapWith(GetParam(), kItems, writes));
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied, Swap(kItems, writes));
   EXPECT_EQ(applied, (std::vector<bool>{true, false, false, false, false}));
   EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 1"), "udmg:v2:one");
   EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 2"), "udmg:v2:theirs");
   EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 3"), "NULL");
   EXPECT_EQ(database_->QueryText("SELECT count(*) FROM items"), "3");
-  ASSERT_OK_AND_ASSIGN(applied, store_->CompareAndSwapWith(GetParam(), kItems, {}));
+  ASSERT_OK_AND_ASSIGN(applied, Swap(kItems, {}));
   EXPECT_TRUE(applied.empty());
 }
 
@@ -65,8 +72,7 @@ TEST_P(PgCasTest, HostileTextSurvivesEveryMethod) {
                        std::string("$q$") + key + "$q$, $q$" + hostile[i] + "$q$)");
     writes.push_back({key, hostile[i], hostile[(i + 1) % hostile.size()] + "!"});
   }
-  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
-                       store_->CompareAndSwapWith(GetParam(), kTokens, writes));
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied, Swap(kTokens, writes));
   EXPECT_EQ(applied, std::vector<bool>(writes.size(), true));
   for (const CasWrite& write : writes) {
     ASSERT_OK_AND_ASSIGN(std::optional<StoredValue> value, store_->ReadValue(kTokens, write.key));
@@ -80,8 +86,7 @@ TEST_P(PgCasTest, RepeatedKeysApplyInOrder) {
   Insert(kItems, "1", "'a'");
   std::vector<CasWrite> writes = {{int64_t{1}, "a", "b"}, {int64_t{1}, "b", "c"},
                                   {int64_t{1}, "a", "x"}};
-  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
-                       store_->CompareAndSwapWith(GetParam(), kItems, writes));
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied, Swap(kItems, writes));
   EXPECT_EQ(applied, (std::vector<bool>{true, true, false}));
   EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 1"), "c");
 }
@@ -96,11 +101,34 @@ TEST_P(PgCasTest, ThousandsOfRowsInOneBatch) {
     std::string expected = "udmg:v1:" + std::to_string(id) + (id % 7 == 0 ? "x" : "");
     writes.push_back({id, expected, "udmg:v2:" + std::to_string(id)});
   }
-  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
-                       store_->CompareAndSwapWith(GetParam(), kItems, writes));
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied, Swap(kItems, writes));
   for (int64_t id = 1; id <= kRows; ++id) EXPECT_EQ(applied[id - 1], id % 7 != 0) << id;
   EXPECT_EQ(database_->QueryText("SELECT count(*) FROM items WHERE secret LIKE 'udmg:v2:%'"),
             std::to_string(kRows - kRows / 7));
+}
+
+// A BEFORE UPDATE trigger that rewrites the new value: the row was written but does not hold
+// what was written, and every method tells it in the same statement.
+TEST_P(PgCasTest, TellsARowATriggerRewrote) {
+  Insert(kItems, "1", "'udmg:v1:one'");
+  Insert(kItems, "2", "'udmg:v1:two'");
+  Insert(kItems, "3", "'udmg:v1:three'");
+  database_->Execute(
+      "CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.id = 2 THEN NEW.secret := upper(NEW.secret); END IF; RETURN NEW; END $$");
+  database_->Execute(
+      "CREATE TRIGGER shout BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION shout()");
+  std::vector<CasWrite> writes = {{int64_t{1}, "udmg:v1:one", "udmg:v2:one"},
+                                  {int64_t{2}, "udmg:v1:two", "udmg:v2:two"},
+                                  {int64_t{3}, "stale", "udmg:v2:three"}};
+  ASSERT_OK_AND_ASSIGN(std::vector<CasOutcome> outcomes,
+                       store_->CompareAndSwapWith(GetParam(), kItems, writes));
+  EXPECT_EQ(outcomes, (std::vector<CasOutcome>{CasOutcome::kApplied, CasOutcome::kAltered,
+                                               CasOutcome::kNotApplied}));
+  ASSERT_OK_AND_ASSIGN(RowWriteResult one, store_->CompareAndSwapOne(
+                                               kItems, {int64_t{2}, "UDMG:V2:TWO", "udmg:v3:two"}));
+  EXPECT_TRUE(one.applied);
+  EXPECT_TRUE(one.altered);
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, PgCasTest,
