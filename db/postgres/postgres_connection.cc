@@ -40,7 +40,15 @@ std::string OneLine(std::string_view message, bool first_line_only) {
   return line;
 }
 
+// A limit on sessions (the server's max_connections, a role's or a database's CONNECTION LIMIT):
+// sessions end, so it is retried like a server starting up.
+bool SaysNoFreeSession(std::string_view message) {
+  return Contains(message, "too many clients") || Contains(message, "remaining connection slots") ||
+         Contains(message, "too many connections for");
+}
+
 Kind KindOfConnectFailure(std::string_view message) {
+  if (SaysNoFreeSession(message)) return Kind::kStartingUp;
   if (Contains(message, "password authentication failed") ||
       Contains(message, "authentication failed") || Contains(message, "no pg_hba.conf entry") ||
       Contains(message, "no password supplied") || Contains(message, "role \"")) {
@@ -55,7 +63,7 @@ Kind KindOfConnectFailure(std::string_view message) {
     return Kind::kNoDatabase;
   }
   if (Contains(message, "starting up") || Contains(message, "shutting down") ||
-      Contains(message, "in recovery") || Contains(message, "too many clients")) {
+      Contains(message, "in recovery")) {
     return Kind::kStartingUp;
   }
   return Kind::kUnreachable;
@@ -72,8 +80,12 @@ std::string ConnectFailureMessage(const std::string& describe, std::string_view 
     return "cannot use " + describe + " (" + cause +
            "); the URL's sslmode asks for SSL: enable SSL on the server or check the URL";
   }
-  if (Contains(libpq_message, "too many clients") ||
-      Contains(libpq_message, "remaining connection slots")) {
+  if (Contains(libpq_message, "too many connections for")) {
+    return "PostgreSQL has no free session for " + describe + " (" + cause +
+           "): the role's or the database's CONNECTION LIMIT is reached; retry when some of its "
+           "sessions end, or raise the limit (ALTER ROLE or ALTER DATABASE ... CONNECTION LIMIT)";
+  }
+  if (SaysNoFreeSession(libpq_message)) {
     return "the PostgreSQL server of " + describe + " has no free connection (" + cause +
            "); retry when some of its sessions end, or raise max_connections";
   }

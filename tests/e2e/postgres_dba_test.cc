@@ -499,6 +499,21 @@ TEST_P(PostgresDbaTest, SslRequiredFromAServerWithoutSslIsSaid) {
       << refused.Describe();
 }
 
+// A role at its CONNECTION LIMIT is told so, not to check its password (the server's
+// max_connections has its own line: "has no free connection").
+TEST_P(PostgresDbaTest, RoleAtItsConnectionLimitIsToldSoNotToCheckItsPassword) {
+  server_.Exec("ALTER ROLE " + role_ + " CONNECTION LIMIT 0");
+  ProcessResult refused = RunAsRole({"status"});
+  ExpectOneErrorLine(refused, kExitDatabase);
+  EXPECT_NE(refused.stderr_data.find("too many connections for role"), std::string::npos)
+      << refused.Describe();
+  EXPECT_NE(refused.stderr_data.find("CONNECTION LIMIT is reached; retry when some of its "
+                                     "sessions end"),
+            std::string::npos)
+      << refused.Describe();
+  EXPECT_EQ(refused.stderr_data.find("password"), std::string::npos) << refused.Describe();
+}
+
 // Refused before any connection, so it needs no server: no command shows any part of the
 // password, neither on stderr nor in doctor's report, and each says to check the URL.
 TEST(PostgresUrlTest, NoMessageShowsAnyPartOfAPassword) {
