@@ -190,7 +190,7 @@ Result<bool> SayIfNothingToMove(db::Store& store, const ReencryptRequest& reencr
             << " (a root key rotation rewraps the master keys, not the values)\n";
   if (outputs != nullptr) {
     outputs->RefreshKeyState(store);
-    outputs->RecordSuccess();
+    outputs->RecordSuccess(NowSeconds());  // no job row: the success is now
     outputs->Finish(pipeline::JobRunState::kDone);
   }
   return true;

@@ -281,8 +281,8 @@ void MetricsOutputs::RefreshKeyState(db::Store& store) {
   key_state_->Update(std::move(*state));
 }
 
-void MetricsOutputs::RecordSuccess() {
-  key_state_->RecordSuccess(job_kind_, NowSeconds());
+void MetricsOutputs::RecordSuccess(int64_t run_started) {
+  key_state_->RecordSuccess(job_kind_, run_started, NowSeconds());
 }
 
 std::vector<metrics::MetricFamily> MetricsOutputs::CollectAll() const {
@@ -359,7 +359,7 @@ void MetricsOutputs::Detach() {
 JobMetricsRun::JobMetricsRun(MetricsOutputs* outputs, const std::string& database_url,
                              const pipeline::Throttle* throttle, size_t batch_size,
                              pipeline::ControlCommands* control)
-    : outputs_(outputs) {
+    : outputs_(outputs), started_(NowSeconds()) {
   if (outputs_ == nullptr) return;
   Result<std::unique_ptr<db::Store>> store =
       db::OpenStore(database_url, db::OpenMode::kExisting);
@@ -388,7 +388,7 @@ void JobMetricsRun::Instrument(pipeline::ReencryptHooks& hooks,
 void JobMetricsRun::Finish(pipeline::JobRunState state, bool may_linger) {
   if (outputs_ == nullptr) return;
   if (store_) outputs_->RefreshKeyState(*store_);
-  if (state == pipeline::JobRunState::kDone) outputs_->RecordSuccess();
+  if (state == pipeline::JobRunState::kDone) outputs_->RecordSuccess(started_);
   outputs_->Finish(state, may_linger);
   outputs_ = nullptr;
 }

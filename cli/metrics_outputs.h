@@ -88,8 +88,9 @@ class MetricsOutputs {
   // Reads the key state from `store` (at the start and at the end of a run). A failed read is a
   // warning: the previous state stays.
   void RefreshKeyState(db::Store& store);
-  // This run ended with every value migrated (an idle sweep leaves no job row to show it).
-  void RecordSuccess();
+  // This run, started at `run_started` (Unix seconds), ended with every value migrated: the
+  // time its job row shows (read by RefreshKeyState), or now when it has none (an idle sweep).
+  void RecordSuccess(int64_t run_started);
 
   // At the end of the run: `state` becomes the job state, the textfile is written and the
   // Pushgateway pushed (a failed run leaves udmg_last_success_timestamp_seconds out of the push,
@@ -151,6 +152,7 @@ class JobMetricsRun {
 
  private:
   MetricsOutputs* outputs_;
+  const int64_t started_;  // Unix seconds
   std::unique_ptr<db::Store> store_;
   std::shared_ptr<pipeline::JobMetrics> job_;
 };

@@ -206,10 +206,10 @@ void KeyStateCollector::Update(KeyState state) {
   state_ = std::move(state);
 }
 
-void KeyStateCollector::RecordSuccess(const std::string& kind, int64_t unix_seconds) {
+void KeyStateCollector::RecordSuccess(const std::string& kind, int64_t run_started, int64_t now) {
   std::lock_guard lock(mutex_);
   int64_t& known = state_.last_success[kind];
-  known = std::max(known, unix_seconds);
+  if (known < run_started) known = std::max(known, now);
 }
 
 void KeyStateCollector::RecordMigrated(const std::string& column, uint64_t count) {

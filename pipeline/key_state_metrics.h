@@ -76,9 +76,11 @@ Result<std::vector<metrics::MetricFamily>> KeyStateMetrics(db::Store& store);
 class KeyStateCollector final : public metrics::Collectable {
  public:
   void Update(KeyState state);
-  // Records that this process's run of `kind` just finished with every value migrated (a sweep
-  // with nothing to do leaves no job row, yet it succeeded).
-  void RecordSuccess(const std::string& kind, int64_t unix_seconds);
+  // Records that this process's run of `kind`, started at `run_started`, just finished with every
+  // value migrated: at the time its job row was marked done when the last Update showed a
+  // success since `run_started` (one time for the run, whichever output shows it), else at
+  // `now` (a sweep with nothing to do leaves no job row, yet it succeeded).
+  void RecordSuccess(const std::string& kind, int64_t run_started, int64_t now);
   // `count` values of `column` were just moved to the active master version by the running job:
   // udmg_key_values follows the job's batches without a count in the database. They are taken
   // from the oldest versions first (then plaintext): exact when the stale values sit on one

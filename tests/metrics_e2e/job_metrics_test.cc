@@ -163,12 +163,25 @@ TEST(KeyStateFamiliesTest, StaleCountsPlaintextMalformedAndOlderVersions) {
 
 TEST(KeyStateCollectorTest, ASuccessOfThisProcessOutlivesAnOlderDatabaseReading) {
   KeyStateCollector collector;
-  collector.RecordSuccess("sweep", 2000);
+  collector.RecordSuccess("sweep", 1990, 2000);
   KeyState from_database;
   from_database.last_success["sweep"] = 1000;
   collector.Update(from_database);
   std::string text = "\n" + metrics::TextSerializer().Serialize(collector.Collect());
   EXPECT_EQ(Sample(text, R"(udmg_last_success_timestamp_seconds{job="sweep"})"), 2000.0);
+}
+
+// A run whose job row the database shows done since the run started succeeded at that row's
+// time, not at the moment its outputs were written: a later run that reads the time from the
+// database shows the same one.
+TEST(KeyStateCollectorTest, ARunsSuccessIsItsJobRowsTimeWhenTheDatabaseShowsIt) {
+  KeyStateCollector collector;
+  KeyState from_database;
+  from_database.last_success["reencrypt"] = 1995;
+  collector.Update(from_database);
+  collector.RecordSuccess("reencrypt", 1990, 1996);
+  std::string text = "\n" + metrics::TextSerializer().Serialize(collector.Collect());
+  EXPECT_EQ(Sample(text, R"(udmg_last_success_timestamp_seconds{job="reencrypt"})"), 1995.0);
 }
 
 // During a run the key state follows the job's migrated counts: values leave the oldest versions
