@@ -154,7 +154,7 @@ TEST(PlanRestoreTest, DamagedBackupIsRefusedBeforeAnything) {
   backup = BackupOf(h.initial, h.k0_1);
   backup.records.masters[0].k3 = Fernet::Create(h.k0_2)->Encrypt(h.k1_1);
   ExpectRefused(PlanRestore(backup, RestoreInput{}), ErrorCode::kCorruptValue,
-                {"backup", "master version 1 does not unwrap"});
+                {"backup", "master key version 1 (K3) does not unwrap"});
 }
 
 // ---- Rule 3: the current root is kept --------------------------------------------------------
