@@ -59,8 +59,9 @@ class PostgresDbaTest : public ::testing::TestWithParam<db::testing::StoreBacken
 
   // Starts `args` and sends it `signal` once its session waits on a lock (an event the database
   // shows); the job's result. A fatal failure when the job ended first.
-  // Only sessions opened after the job started count: a session of an earlier job of the test
-  // may still wait on the same lock, and signalling the job before it runs would kill it.
+  // Only the job's own sessions count: opened after it started, on this test's schema's table
+  // (tests running at once share the server, and their jobs wait on their own locks); signalling
+  // the job before it runs would kill it.
   void SignalOnceWaitingOnALock(const std::vector<std::string>& args, int signal,
                                 ProcessResult& result) {
     std::string started = server_.Exec("SELECT clock_timestamp()");
@@ -68,7 +69,8 @@ class PostgresDbaTest : public ::testing::TestWithParam<db::testing::StoreBacken
     std::unique_ptr<BackgroundProcess> job = server_.Start(args);
     while (std::stoi(server_.Exec("SELECT count(*) FROM pg_stat_activity WHERE application_name "
                                   "= 'udmg-server' AND wait_event_type = 'Lock' AND "
-                                  "backend_start > '" + started + "'")) == 0) {
+                                  "backend_start > '" + started + "' AND query LIKE '%" +
+                                  schema_ + ".credentials%'")) == 0) {
       ASSERT_TRUE(job->Running()) << job->Wait().Describe();
     }
     ASSERT_TRUE(job->Kill(signal));
