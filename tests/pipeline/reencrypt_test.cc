@@ -335,25 +335,35 @@ TEST_P(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
   std::map<int64_t, std::string> last_written;
   std::atomic<bool> stop_writers{false};
   std::atomic<int> writers_started{0};  // writers that have written at least 10 values
+  std::atomic<bool> job_running{false};  // the rest of their writes wait for the job
   std::atomic<bool> writer_failed{false};
+  // The current writer makes at most kMaxWrites rows current, so the main pass has more than 15
+  // batches of 100 and the writers always stop in it, before any final count (unbounded, on a
+  // loaded machine it could make most rows current first; the hook would then never run and the
+  // writers would outlive the job).
+  constexpr int kMaxWrites = 300;
   auto writer = [&](int seed, bool stale) {
     std::mt19937 random(seed);
     std::uniform_int_distribution<int64_t> row(1, kRows);
     ValueCipher old_cipher(old_keyring);
-    for (int n = 0; !stop_writers.load(); ++n) {
+    for (int n = 0; n < kMaxWrites && !stop_writers.load(); ++n) {
       int64_t id = row(random);
       std::string text = (stale ? "stale-" : "current-") + std::to_string(n);
-      std::lock_guard lock(order);
-      Status written =
-          stale ? stale_store->WriteValue(Secrets(), id, *old_cipher.Encrypt(text))
-                : (*client)->Write(Secrets(), id, AsBytes(text));
-      if (!written.ok()) {
-        ADD_FAILURE() << written.message();
-        writer_failed = true;
-        return;
+      {
+        std::lock_guard lock(order);
+        Status written =
+            stale ? stale_store->WriteValue(Secrets(), id, *old_cipher.Encrypt(text))
+                  : (*client)->Write(Secrets(), id, AsBytes(text));
+        if (!written.ok()) {
+          ADD_FAILURE() << written.message();
+          writer_failed = true;
+          return;
+        }
+        last_written[id] = text;
       }
-      last_written[id] = text;
-      if (n == 9) ++writers_started;
+      if (n != 9) continue;
+      ++writers_started;
+      while (!job_running.load() && !stop_writers.load()) std::this_thread::yield();
     }
   };
   std::thread current_writer(writer, 1, false);
@@ -362,6 +372,7 @@ TEST_P(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
   while (writers_started.load() < 2 && !writer_failed.load()) std::this_thread::yield();
   pipeline::ReencryptOptions options = Options();
   options.batch_size = 100;
+  options.hooks.on_job_running = [&](int64_t) { job_running = true; };
   int commits = 0;
   options.hooks.after_commit = [&](const pipeline::BatchCommitted&) {
     if (++commits == 15) {  // the writers stop mid-scan; their late stale values are behind it
