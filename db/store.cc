@@ -103,13 +103,10 @@ Result<ReplicationState> Store::ReadReplication() {
 
 SessionAccess Store::Access() const { return SessionAccess(); }
 
-Result<std::vector<CasOutcome>> Store::CompareAndSwapChecked(const ColumnRef& column,
-                                                             std::span<const CasWrite> writes) {
-  UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied, CompareAndSwap(column, writes));
-  std::vector<CasOutcome> outcomes;
-  outcomes.reserve(applied.size());
-  for (bool one : applied) outcomes.push_back(one ? CasOutcome::kApplied : CasOutcome::kNotApplied);
-  return outcomes;
+Result<std::vector<bool>> Store::CompareAndSwap(const ColumnRef& column,
+                                                std::span<const CasWrite> writes) {
+  UDMG_ASSIGN_OR_RETURN(std::vector<CasOutcome> outcomes, CompareAndSwapChecked(column, writes));
+  return WrittenRows(outcomes);
 }
 
 std::vector<bool> WrittenRows(const std::vector<CasOutcome>& outcomes) {
@@ -117,11 +114,6 @@ std::vector<bool> WrittenRows(const std::vector<CasOutcome>& outcomes) {
   written.reserve(outcomes.size());
   for (CasOutcome outcome : outcomes) written.push_back(WasWritten(outcome));
   return written;
-}
-
-Result<RowWriteResult> Store::CompareAndSwapOne(const ColumnRef& column, const CasWrite& write) {
-  UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied, CompareAndSwap(column, std::span(&write, 1)));
-  return RowWriteResult{.applied = applied.at(0)};
 }
 
 Status Store::RecordJobWait(int64_t, const std::optional<JobWait>&) { return Status::Ok(); }

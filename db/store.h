@@ -301,22 +301,23 @@ class Store {
                                                        size_t limit) = 0;
   virtual Result<uint64_t> CountStale(const ColumnRef& column, const StaleFilter& filter) = 0;
   virtual Result<ValueCounts> CountValues(const ColumnRef& column) = 0;
-  // All writes in one transaction; result[i] is true where writes[i] matched and was applied.
-  // A row whose value changed since it was read is left alone (false), never overwritten.
-  virtual Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
-                                                   std::span<const CasWrite> writes) = 0;
-  // The same, also telling a row that was written but does not read back as written (a trigger
-  // rewrote it) in the same statement or transaction, without another round trip. The default:
-  // CompareAndSwap, never kAltered (test wrappers).
-  virtual Result<std::vector<CasOutcome>> CompareAndSwapChecked(const ColumnRef& column,
-                                                                std::span<const CasWrite> writes);
+  // All writes in one transaction; outcome[i] says whether writes[i] matched and was applied.
+  // A row whose value changed since it was read is left alone (kNotApplied), never overwritten;
+  // a row that was written but does not read back as written (a trigger rewrote it) is kAltered,
+  // told in the same statement or transaction, without another round trip.
+  virtual Result<std::vector<CasOutcome>> CompareAndSwapChecked(
+      const ColumnRef& column, std::span<const CasWrite> writes) = 0;
+  // CompareAndSwapChecked's answer as true where the row was written.
+  Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
+                                           std::span<const CasWrite> writes);
 
   // One compare-and-swap in its own transaction, telling a write the database refuses for this
   // row's data (a trigger raising, a constraint, a value too long or of the wrong type:
   // PostgreSQL SQLSTATE classes 22, 23 and P0; SQLite CONSTRAINT, TOOBIG, MISMATCH) from any other
   // failure, which stays an error. The message is the database's first line only (PostgreSQL's
-  // DETAIL, which may quote the row, is dropped). The default: CompareAndSwap, never refused.
-  virtual Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column, const CasWrite& write);
+  // DETAIL, which may quote the row, is dropped).
+  virtual Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column,
+                                                   const CasWrite& write) = 0;
 
   // ---- Demo table -------------------------------------------------------------------------
   // Creates credentials(id integer primary key, name text, secret text) if missing.

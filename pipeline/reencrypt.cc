@@ -455,6 +455,16 @@ Status UnaddressableValues(const ReencryptReport& report) {
                     std::to_string(report.job_id) + ")");
 }
 
+Status UnmigratableValues(uint64_t count, int64_t job_id) {
+  return Status(ErrorCode::kCorruptValue,
+                std::to_string(count) + " values could not be migrated and were left as they are " +
+                    "(job " + std::to_string(job_id) +
+                    ", listed in udmg_reencrypt_failures with their class): restore values that "
+                    "do not decrypt from a backup or delete them, fix what made the database "
+                    "refuse or change a write (write_refused, write_altered: a trigger, a "
+                    "constraint), then run the job again");
+}
+
 Status ReportStatus(const ReencryptReport& report) { return ReportStatus(report, std::nullopt); }
 
 Status ReportStatus(const ReencryptReport& report, const std::optional<std::string>& why_stopped) {
@@ -463,13 +473,7 @@ Status ReportStatus(const ReencryptReport& report, const std::optional<std::stri
     case ReencryptOutcome::kDone:
       if (report.unaddressable != 0) return UnaddressableValues(report);
       if (report.unmigratable == 0) return Status::Ok();
-      return Status(ErrorCode::kCorruptValue,
-                    std::to_string(report.unmigratable) +
-                        " values could not be migrated and were left as they are (" + job +
-                        ", listed in udmg_reencrypt_failures with their class): restore values "
-                        "that do not decrypt from a backup or delete them, fix what made the "
-                        "database refuse a write (write_refused: a trigger, a constraint), then "
-                        "run the job again");
+      return UnmigratableValues(report.unmigratable, report.job_id);
     case ReencryptOutcome::kMaxFailures:
       return Status(ErrorCode::kCorruptValue,
                     "stopped: more values than --max-failures allows do not decrypt (" + job +

@@ -208,5 +208,8 @@ Status ReportStatus(const ReencryptReport& report);
 Status ReportStatus(const ReencryptReport& report, const std::optional<std::string>& why_stopped);
 // kCorruptValue naming the columns of `report` with values in rows whose key is NULL.
 Status UnaddressableValues(const ReencryptReport& report);
+// kCorruptValue for `count` values job `job_id` recorded as failures and left as they are, whatever
+// their class (did not decrypt, write refused or altered by the database).
+Status UnmigratableValues(uint64_t count, int64_t job_id);
 
 }  // namespace udmg::pipeline

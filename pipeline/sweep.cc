@@ -201,12 +201,7 @@ Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options) {
 }
 
 Status SweepStatus(const SweepReport& report, const std::optional<std::string>& why_stopped) {
-  if (report.failed > 0) {
-    return Error{ErrorCode::kCorruptValue,
-                 std::to_string(report.failed) +
-                     " value(s) did not decrypt and were left as they are: run `udmg-server "
-                     "verify` for details and restore them from a backup"};
-  }
+  if (report.failed > 0) return UnmigratableValues(report.failed, report.job_id);
   if (report.stop == SweepStop::kRunTime || report.stop == SweepStop::kStopped) {
     return Status(ErrorCode::kIncomplete,
                   "incomplete: sweep job " + std::to_string(report.job_id) +

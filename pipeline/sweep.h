@@ -82,7 +82,7 @@ struct SweepReport {
   uint32_t target_version = 0;  // the active version the run migrated to
   uint64_t migrated = 0;        // written back under the active version
   uint64_t conflicts = 0;       // changed by someone else meanwhile: left to them
-  uint64_t failed = 0;          // did not decrypt (newly recorded): reported, not touched
+  uint64_t failed = 0;          // newly recorded failures of any class: reported, not touched
   uint64_t remaining = 0;       // sum of the columns' remaining
   SweepStop stop = SweepStop::kScannedAll;
   std::vector<SweepColumnReport> columns;
@@ -96,7 +96,7 @@ struct SweepReport {
 Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options);
 
 // The exit status of a sweep: OK when it completed or reached a bound; kCorruptValue when values
-// did not decrypt; kIncomplete when the run time or a stop request ended it (`why_stopped`, e.g.
+// were recorded as failures (UnmigratableValues); kIncomplete when the run time or a stop request ended it (`why_stopped`, e.g.
 // the throttle's critical write latency, when known): the next sweep resumes.
 Status SweepStatus(const SweepReport& report, const std::optional<std::string>& why_stopped);
 

@@ -96,8 +96,6 @@ class PgStore final : public Store {
   Result<uint64_t> CountUnaddressable(const ColumnRef& column,
                                       const StaleFilter* filter) override;
   Result<ValueColumnRoom> MeasureValueColumn(const ColumnRef& column) override;
-  Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
-                                           std::span<const CasWrite> writes) override;
   Result<std::vector<CasOutcome>> CompareAndSwapChecked(const ColumnRef& column,
                                                         std::span<const CasWrite> writes) override;
 

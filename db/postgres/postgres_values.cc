@@ -263,13 +263,6 @@ Result<ValueCounts> PgStore::CountValues(const ColumnRef& column) {
       });
 }
 
-Result<std::vector<bool>> PgStore::CompareAndSwap(const ColumnRef& column,
-                                                  std::span<const CasWrite> writes) {
-  UDMG_ASSIGN_OR_RETURN(std::vector<CasOutcome> outcomes,
-                        CompareAndSwapWith(options_.cas_method, column, writes));
-  return WrittenRows(outcomes);
-}
-
 Result<std::vector<CasOutcome>> PgStore::CompareAndSwapChecked(const ColumnRef& column,
                                                                std::span<const CasWrite> writes) {
   return CompareAndSwapWith(options_.cas_method, column, writes);

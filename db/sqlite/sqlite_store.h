@@ -64,8 +64,6 @@ class SqliteStore final : public Store {
     bool primary_key = false;  // part of the primary key
     bool not_null = false;     // declared NOT NULL
   };
-  Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
-                                           std::span<const CasWrite> writes) override;
   Result<std::vector<CasOutcome>> CompareAndSwapChecked(const ColumnRef& column,
                                                         std::span<const CasWrite> writes) override;
 

@@ -203,12 +203,6 @@ Result<ValueCounts> SqliteStore::CountValues(const ColumnRef& column) {
   return counts;
 }
 
-Result<std::vector<bool>> SqliteStore::CompareAndSwap(const ColumnRef& column,
-                                                      std::span<const CasWrite> writes) {
-  UDMG_ASSIGN_OR_RETURN(std::vector<CasOutcome> outcomes, CompareAndSwapChecked(column, writes));
-  return WrittenRows(outcomes);
-}
-
 // The UPDATE of a compare-and-swap, and the read-back of a row it wrote: SQLite's RETURNING shows
 // the row before AFTER triggers run, and a trigger here can only change a row by updating it
 // again, so the row is read back (in-process, by its key: no round trip). Only a table with a

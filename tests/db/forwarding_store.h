@@ -89,9 +89,13 @@ class ForwardingStore : public Store {
   Result<ValueCounts> CountValues(const ColumnRef& column) override {
     return inner_->CountValues(column);
   }
-  Result<std::vector<bool>> CompareAndSwap(const ColumnRef& column,
-                                           std::span<const CasWrite> writes) override {
-    return inner_->CompareAndSwap(column, writes);
+  Result<std::vector<CasOutcome>> CompareAndSwapChecked(
+      const ColumnRef& column, std::span<const CasWrite> writes) override {
+    return inner_->CompareAndSwapChecked(column, writes);
+  }
+  Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column,
+                                           const CasWrite& write) override {
+    return inner_->CompareAndSwapOne(column, write);
   }
 
   Status CreateDemoTable() override { return inner_->CreateDemoTable(); }

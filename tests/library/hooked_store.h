@@ -18,10 +18,10 @@ class HookedStore : public db::testing::ForwardingStore {
   HookedStore(std::unique_ptr<db::Store> inner, std::function<void()> before_cas)
       : ForwardingStore(std::move(inner)), before_cas_(std::move(before_cas)) {}
 
-  Result<std::vector<bool>> CompareAndSwap(const db::ColumnRef& column,
-                                           std::span<const db::CasWrite> writes) override {
+  Result<std::vector<db::CasOutcome>> CompareAndSwapChecked(
+      const db::ColumnRef& column, std::span<const db::CasWrite> writes) override {
     if (before_cas_) before_cas_();
-    return ForwardingStore::CompareAndSwap(column, writes);
+    return ForwardingStore::CompareAndSwapChecked(column, writes);
   }
 
  private:

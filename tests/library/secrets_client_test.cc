@@ -113,10 +113,10 @@ class ReadOnlyStore : public db::testing::ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
   db::SessionAccess Access() const override { return {.read_only = true, .standby = true}; }
-  Result<std::vector<bool>> CompareAndSwap(const db::ColumnRef& column,
-                                           std::span<const db::CasWrite> writes) override {
+  Result<std::vector<db::CasOutcome>> CompareAndSwapChecked(
+      const db::ColumnRef& column, std::span<const db::CasWrite> writes) override {
     ADD_FAILURE() << "write-back on a read-only session";
-    return ForwardingStore::CompareAndSwap(column, writes);
+    return ForwardingStore::CompareAndSwapChecked(column, writes);
   }
   Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) override {
     ADD_FAILURE() << "encryption count on a read-only session";

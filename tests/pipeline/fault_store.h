@@ -37,14 +37,14 @@ class FaultStore : public db::testing::ForwardingStore {
   FaultStore(std::unique_ptr<db::Store> inner, std::shared_ptr<StoreFaults> faults)
       : ForwardingStore(std::move(inner)), faults_(std::move(faults)) {}
 
-  Result<std::vector<bool>> CompareAndSwap(const db::ColumnRef& column,
-                                           std::span<const db::CasWrite> writes) override {
+  Result<std::vector<db::CasOutcome>> CompareAndSwapChecked(
+      const db::ColumnRef& column, std::span<const db::CasWrite> writes) override {
     int call = ++faults_->cas_calls;
     if (faults_->before_cas) faults_->before_cas(call, writes);
     if (call == faults_->fail_cas_at) {
       return Error{ErrorCode::kDatabase, "injected write failure at call " + std::to_string(call)};
     }
-    return ForwardingStore::CompareAndSwap(column, writes);
+    return ForwardingStore::CompareAndSwapChecked(column, writes);
   }
   // An injected failure is the batch's, never one row's: the row-by-row write after a failed
   // batch (pipeline/flow_graph.cc) fails too, so the batch's own error stands.
