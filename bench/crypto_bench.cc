@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_handle.h"
 #include "engine/keyring.h"
 #include "engine/secret.h"
 #include "engine/value_cipher.h"
@@ -146,14 +147,11 @@ void BM_ValueCipherDecrypt(benchmark::State& state) {
 
 // ---- Raw OpenSSL baselines: contexts keyed once, only the IV set per call ----------------------
 
-struct CtxDeleter {
-  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
-using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter>;
+using Ctx = UniqueHandle<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>;
 
 struct RawGcm {
-  std::unique_ptr<EVP_CIPHER, decltype(&EVP_CIPHER_free)> cipher{
-      EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr), &EVP_CIPHER_free};
+  UniqueHandle<EVP_CIPHER, EVP_CIPHER_free> cipher{
+      EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr)};
   SecretBytes key = RandomSecret(32);
   Ctx encrypt{EVP_CIPHER_CTX_new()};
   Ctx decrypt{EVP_CIPHER_CTX_new()};

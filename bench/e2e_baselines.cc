@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "base/unique_handle.h"
 #include "bench/e2e_dataset.h"
 #include "engine/envelope.h"
 #include "engine/value_cipher.h"
@@ -14,14 +15,8 @@
 namespace udmg::bench {
 namespace {
 
-struct CloseDb {
-  void operator()(sqlite3* db) const { sqlite3_close(db); }
-};
-struct FinalizeStatement {
-  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
-};
-using SqliteDb = std::unique_ptr<sqlite3, CloseDb>;
-using SqliteStatement = std::unique_ptr<sqlite3_stmt, FinalizeStatement>;
+using SqliteDb = UniqueHandle<sqlite3, sqlite3_close>;
+using SqliteStatement = UniqueHandle<sqlite3_stmt, sqlite3_finalize>;
 
 Error SqliteError(sqlite3* db, const std::string& what) {
   return Error{ErrorCode::kDatabase, what + ": " + sqlite3_errmsg(db)};

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 
+#include "base/unique_handle.h"
 #include "engine/aead.h"
 #include "engine/fernet.h"
 #include "engine/root_key.h"
@@ -43,14 +44,8 @@ constexpr std::string_view kQuotedRootKeyField = "\"root_key\"";
 constexpr size_t kRootKeyHexSize = 2 * kKeySize;
 constexpr char kRootKeyMask = 'x';  // not a hex digit: a masked key can never parse as one
 
-struct KdfDeleter {
-  void operator()(EVP_KDF* kdf) const { EVP_KDF_free(kdf); }
-};
-struct KdfCtxDeleter {
-  void operator()(EVP_KDF_CTX* ctx) const { EVP_KDF_CTX_free(ctx); }
-};
-using KdfPtr = std::unique_ptr<EVP_KDF, KdfDeleter>;
-using KdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, KdfCtxDeleter>;
+using KdfPtr = UniqueHandle<EVP_KDF, EVP_KDF_free>;
+using KdfCtxPtr = UniqueHandle<EVP_KDF_CTX, EVP_KDF_CTX_free>;
 
 struct Header {
   ScryptCost cost;

@@ -5,18 +5,12 @@
 
 #include <openssl/evp.h>
 
-#include <memory>
+#include "base/unique_handle.h"
 
 namespace udmg::internal {
 
-struct CipherCtxDeleter {
-  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
-};
-struct CipherDeleter {
-  void operator()(EVP_CIPHER* cipher) const { EVP_CIPHER_free(cipher); }
-};
-using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter>;
-using CipherPtr = std::unique_ptr<EVP_CIPHER, CipherDeleter>;
+using CipherCtxPtr = UniqueHandle<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>;
+using CipherPtr = UniqueHandle<EVP_CIPHER, EVP_CIPHER_free>;
 
 // Fetched once per process (thread-safe static initialisation); nullptr if the provider lacks it.
 const EVP_CIPHER* Aes256Gcm();

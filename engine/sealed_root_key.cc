@@ -2,60 +2,21 @@
 
 #include <optional>
 
+#include "base/percent_encoding.h"
 #include "engine/encoding.h"
 
 namespace udmg {
 namespace {
 
 constexpr std::string_view kVersion = "v1";
-constexpr std::string_view kHexDigits = "0123456789ABCDEF";
 // Labels: 1 to 32 bytes, as PKCS#11 token labels are (CK_TOKEN_INFO.label).
 constexpr size_t kMaxLabelBytes = 32;
 
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-int UpperHexValue(char c) {
-  size_t at = kHexDigits.find(c);
-  return at == std::string_view::npos ? -1 : static_cast<int>(at);
-}
-
-std::string PercentEncode(std::string_view label) {
-  std::string out;
-  for (unsigned char c : label) {
-    if (IsUnreserved(c)) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHexDigits[c >> 4];
-      out += kHexDigits[c & 0xF];
-    }
-  }
-  return out;
-}
-
 // nullopt unless `text` is the one percent-encoding of a label of 1..32 bytes.
 std::optional<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (IsUnreserved(c)) {
-      out += static_cast<char>(c);
-      continue;
-    }
-    if (c != '%' || i + 2 >= text.size()) return std::nullopt;
-    const int high = UpperHexValue(text[i + 1]);
-    const int low = UpperHexValue(text[i + 2]);
-    if (high < 0 || low < 0) return std::nullopt;
-    const unsigned char decoded = static_cast<unsigned char>(high * 16 + low);
-    if (IsUnreserved(decoded)) return std::nullopt;  // one spelling per label
-    out += static_cast<char>(decoded);
-    i += 2;
-  }
-  if (out.empty() || out.size() > kMaxLabelBytes) return std::nullopt;
-  return out;
+  std::optional<std::string> label = PercentDecodeCanonical(text);
+  if (!label || label->empty() || label->size() > kMaxLabelBytes) return std::nullopt;
+  return label;
 }
 
 std::vector<std::string_view> SplitFields(std::string_view text) {

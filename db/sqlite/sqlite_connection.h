@@ -15,19 +15,14 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "base/unique_handle.h"
 #include "db/store.h"
 #include "engine/status.h"
 
 namespace udmg::db::sqlite {
 
-struct DatabaseCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StatementFinalizer {
-  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
-};
-using DatabaseHandle = std::unique_ptr<sqlite3, DatabaseCloser>;
-using StatementHandle = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
+using DatabaseHandle = UniqueHandle<sqlite3, sqlite3_close_v2>;
+using StatementHandle = UniqueHandle<sqlite3_stmt, sqlite3_finalize>;
 
 // How long a writer waits for another one's lock before failing with "database is locked".
 inline constexpr int kBusyTimeoutMilliseconds = 30'000;
