@@ -72,12 +72,26 @@ double WriteBackAll(const Options& options, CasMethod method, const ColumnRef& c
     return -1;
   }
   Store& store = **opened;
+  // The store reads a column's schema from its registration, as the tool does after `columns add`.
+  Status registered = store.Migrate();
+  if (registered.ok()) {
+    Result<ColumnRef> found = store.FindColumn(column.table, column.column);
+    if (!found.ok()) registered = store.AddColumn(column);
+  }
+  if (!registered.ok()) {
+    std::fprintf(stderr, "%s\n", registered.message().c_str());
+    return -1;
+  }
   // Read every row first (not timed), as the pipeline's fetch stage would have.
   std::vector<CasWrite> writes;
   std::optional<RowKey> after;
   for (;;) {
     Result<std::vector<StoredValue>> page = store.FetchValues(column, after, 10'000);
-    if (!page.ok() || page->empty()) break;
+    if (!page.ok()) {
+      std::fprintf(stderr, "%s\n", page.error().message.c_str());
+      return -1;
+    }
+    if (page->empty()) break;
     for (const StoredValue& value : *page) {
       writes.push_back({value.key, *value.value, "udmg:v2:" + value.value->substr(8)});
     }
