@@ -30,7 +30,7 @@ export UDMG_REQUIRE_METRICS_TOOLS=1 UDMG_REQUIRE_PYTHON=1
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-libpq.supp:print_suppressions=0"
 
 echo "== release build and tests (SQLite and PostgreSQL)"
-scripts/build.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+scripts/build.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_WERROR=ON
 ctest --test-dir build/release --no-tests=error --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/release
 scripts/check-skips.py build/release
@@ -40,7 +40,7 @@ echo "== Debian package: cpack, dpkg -i, runbook with the installed binary, unit
 scripts/package-test.sh build/release
 
 echo "== address,undefined sanitizers (SQLite and PostgreSQL)"
-scripts/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DUDMG_SANITIZE=address,undefined
+scripts/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DUDMG_SANITIZE=address,undefined -DUDMG_WERROR=ON
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --no-tests=error --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/asan
@@ -48,7 +48,8 @@ scripts/check-skips.py build/asan
 
 echo "== thread sanitizer: pipeline tests (SQLite and PostgreSQL)"
 UDMG_BUILD_TARGETS=udmg_pipeline_tests \
-  scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread
+  scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread \
+    -DUDMG_WERROR=ON
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L pipeline --no-tests=error \
   --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/tsan
