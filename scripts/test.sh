@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every test on both backends: a release build (then packaged, installed, run and
 # purged: scripts/package-test.sh), then the same suite under
-# AddressSanitizer and UndefinedBehaviorSanitizer, then the pipeline tests under ThreadSanitizer,
+# AddressSanitizer and UndefinedBehaviorSanitizer, then the tests that start threads
+# (labels pipeline, threads) under ThreadSanitizer,
 # then every libFuzzer harness for a bounded time (scripts/fuzz.sh, UDMG_FUZZ_SECONDS each).
 # Each test that touches a database runs on SQLite and on a throwaway PostgreSQL 15 started here
 # (scripts/postgres.sh: loopback, a free port, its own temp directory) and stopped at exit, also on
@@ -46,11 +47,13 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 scripts/check-test-log.py build/asan
 scripts/check-skips.py build/asan
 
-echo "== thread sanitizer: pipeline tests (SQLite and PostgreSQL)"
-UDMG_BUILD_TARGETS=udmg_pipeline_tests \
+# The tests that start threads: the pipeline's, and those labelled threads (library, metrics
+# exposer and registry, the job's HTTP outputs and control routes, the job runner with sweep).
+echo "== thread sanitizer: pipeline and threaded tests (SQLite and PostgreSQL)"
+UDMG_BUILD_TARGETS=udmg_tsan_tests \
   scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread \
     -DUDMG_WERROR=ON
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L pipeline --no-tests=error \
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L 'pipeline|threads' --no-tests=error \
   --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/tsan
 scripts/check-skips.py build/tsan
