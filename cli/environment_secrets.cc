@@ -3,16 +3,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <string>
+
+#include "base/mutex.h"
 
 namespace udmg::cli {
 namespace {
 
 struct TakenSecrets {
-  std::mutex mutex;
+  base::Mutex mutex;
   // name -> value; nullopt when the variable was unset when taken.
-  std::map<std::string, std::optional<SecretBytes>, std::less<>> values;
+  std::map<std::string, std::optional<SecretBytes>, std::less<>> values GUARDED_BY(mutex);
 };
 
 TakenSecrets& Taken() {
@@ -29,7 +30,7 @@ std::optional<SecretBytes> Copy(const char* value) {
 
 void TakeSecretsFromEnvironment(std::initializer_list<std::string_view> names) {
   TakenSecrets& taken = Taken();
-  std::lock_guard lock(taken.mutex);
+  base::MutexLock lock(taken.mutex);
   for (std::string_view name : names) {
     if (taken.values.contains(name)) continue;
     const std::string key(name);
@@ -44,7 +45,7 @@ void TakeSecretsFromEnvironment(std::initializer_list<std::string_view> names) {
 
 std::optional<SecretBytes> SecretFromEnvironment(std::string_view name) {
   TakenSecrets& taken = Taken();
-  std::lock_guard lock(taken.mutex);
+  base::MutexLock lock(taken.mutex);
   if (auto it = taken.values.find(name); it != taken.values.end()) return it->second;
   return Copy(std::getenv(std::string(name).c_str()));
 }

@@ -232,7 +232,7 @@ std::optional<metrics::HttpReply> MetricsOutputs::Refusal(
 }
 
 metrics::HttpReply MetricsOutputs::Control(const std::string& command) {
-  std::lock_guard lock(mutex_);  // held while the command runs: Detach waits for it
+  base::MutexLock lock(mutex_);  // held while the command runs: Detach waits for it
   if (finished_) return Unavailable("the job has ended: nothing to control");
   if (control_ == nullptr) return Unavailable("the job is not running yet: retry in a moment");
   std::string reply = control_->Execute(command);
@@ -243,7 +243,7 @@ metrics::HttpReply MetricsOutputs::Control(const std::string& command) {
 
 void MetricsOutputs::AttachJob(std::shared_ptr<pipeline::JobMetrics> job,
                                pipeline::ControlCommands* control) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   job_ = std::move(job);
   control_ = control;
   if (exposer_) exposer_->RegisterCollectable(job_);
@@ -293,14 +293,14 @@ std::vector<metrics::MetricFamily> MetricsOutputs::CollectAll() const {
     }
   };
   add(*key_state_);
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (job_) add(*job_);
   return families;
 }
 
 void MetricsOutputs::Finish(pipeline::JobRunState state, bool may_linger) {
   {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     if (finished_) return;
     if (job_) job_->SetState(state);
     // The job has ended: control answers 503 from now on, also while the outputs below are
@@ -349,7 +349,7 @@ void MetricsOutputs::Linger() {
 }
 
 void MetricsOutputs::Detach() {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   finished_ = true;
   control_ = nullptr;
   if (job_ && exposer_) exposer_->RemoveCollectable(job_);

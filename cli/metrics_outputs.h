@@ -13,7 +13,6 @@
 
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +20,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/mutex.h"
 #include "cli/context.h"
 #include "engine/secret.h"
 #include "engine/status.h"
@@ -120,10 +120,10 @@ class MetricsOutputs {
   std::optional<SecretBytes> control_token_;  // from --control-token-file
   std::chrono::seconds linger_{0};
 
-  mutable std::mutex mutex_;
-  std::shared_ptr<pipeline::JobMetrics> job_;     // guarded by mutex_
-  pipeline::ControlCommands* control_ = nullptr;  // guarded by mutex_
-  bool finished_ = false;                         // guarded by mutex_
+  mutable base::Mutex mutex_;
+  std::shared_ptr<pipeline::JobMetrics> job_ GUARDED_BY(mutex_);
+  pipeline::ControlCommands* control_ GUARDED_BY(mutex_) = nullptr;
+  bool finished_ GUARDED_BY(mutex_) = false;
 };
 
 // One job run's side of the outputs, for the job commands: opens its own connection for the key

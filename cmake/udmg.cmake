@@ -9,9 +9,10 @@ function(udmg_library name)
   target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
 endfunction()
 
-# udmg_pipeline_tests builds every test binary labelled pipeline (with what they run), and only
-# those: the ThreadSanitizer stage of scripts/test.sh runs no other.
-add_custom_target(udmg_pipeline_tests)
+# udmg_tsan_tests builds every test binary labelled pipeline or threads (the tests that start
+# threads, in the test or in the udmg-server it runs), with what they run, and only those: the
+# ThreadSanitizer stage of scripts/test.sh runs no other.
+add_custom_target(udmg_tsan_tests)
 
 # udmg_test(NAME SOURCES a_test.cc DEPS target... [LABELS l...])
 # Each test binary is registered with ctest test by test (gtest_discover_tests at test time).
@@ -37,8 +38,8 @@ function(udmg_test name)
       "endif()\n")
     set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_script}")
   endif()
-  if("pipeline" IN_LIST ARG_LABELS)
-    add_dependencies(udmg_pipeline_tests ${name})
+  if("pipeline" IN_LIST ARG_LABELS OR "threads" IN_LIST ARG_LABELS)
+    add_dependencies(udmg_tsan_tests ${name})
   endif()
 endfunction()
 

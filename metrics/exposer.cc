@@ -13,17 +13,16 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "engine/quoted_input.h"
 #include "metrics/text_serializer.h"
 
@@ -118,26 +117,26 @@ class ThreadPerConnection : public httplib::TaskQueue {
  public:
   void enqueue(std::function<void()> task) override {
     {
-      std::lock_guard lock(mutex_);
+      base::MutexLock lock(mutex_);
       ++running_;
     }
     std::thread([this, task = std::move(task)]() mutable {
       task();
       task = nullptr;
-      std::lock_guard lock(mutex_);
-      if (--running_ == 0) idle_.notify_all();
+      base::MutexLock lock(mutex_);
+      if (--running_ == 0) idle_.NotifyAll();
     }).detach();
   }
 
   void shutdown() override {
-    std::unique_lock lock(mutex_);
-    idle_.wait(lock, [this] { return running_ == 0; });
+    base::MutexLock lock(mutex_);
+    while (running_ != 0) idle_.Wait(mutex_);
   }
 
  private:
-  std::mutex mutex_;
-  std::condition_variable idle_;
-  size_t running_ = 0;  // guarded by mutex_
+  base::Mutex mutex_;
+  base::CondVar idle_;
+  size_t running_ GUARDED_BY(mutex_) = 0;
 };
 
 // A request read whole beforehand, handed to httplib's parser; writes go to the socket, each
@@ -236,7 +235,7 @@ class BoundedServer : public httplib::Server {
 
   // Cuts every connection still open (their reads and writes fail at once); new ones are closed.
   void AbortConnections() {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     stopping_ = true;
     for (socket_t socket : open_) ::shutdown(socket, SHUT_RDWR);
   }
@@ -274,7 +273,7 @@ class BoundedServer : public httplib::Server {
   }
 
   bool Admit(socket_t socket) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     if (stopping_) return false;
     if (open_.size() >= kMaxConnections) {
       SendStatus(socket, "503 Service Unavailable");
@@ -285,7 +284,7 @@ class BoundedServer : public httplib::Server {
   }
 
   void Release(socket_t socket) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     open_.erase(socket);
   }
 
@@ -331,9 +330,9 @@ class BoundedServer : public httplib::Server {
     return request;
   }
 
-  std::mutex mutex_;
-  bool stopping_ = false;        // guarded by mutex_
-  std::set<socket_t> open_;      // guarded by mutex_
+  base::Mutex mutex_;
+  bool stopping_ GUARDED_BY(mutex_) = false;
+  std::set<socket_t> open_ GUARDED_BY(mutex_);
 };
 
 class Exposer::Impl {
@@ -387,19 +386,19 @@ class Exposer::Impl {
   }
 
   void RegisterCollectable(const std::weak_ptr<Collectable>& collectable) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     collectables_.push_back(collectable);
   }
 
   void RemoveCollectable(const std::weak_ptr<Collectable>& collectable) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     std::erase_if(collectables_, [&](const std::weak_ptr<Collectable>& known) {
       return !known.owner_before(collectable) && !collectable.owner_before(known);
     });
   }
 
   void AddHandler(const std::string& method, const std::string& path, HttpHandler handler) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     handlers_[{path, method}] = std::move(handler);
   }
 
@@ -410,7 +409,7 @@ class Exposer::Impl {
   std::string Scrape() {
     std::vector<std::shared_ptr<Collectable>> alive;
     {
-      std::lock_guard lock(mutex_);
+      base::MutexLock lock(mutex_);
       std::erase_if(collectables_, [](const auto& weak) { return weak.expired(); });
       for (const auto& weak : collectables_) {
         if (auto strong = weak.lock()) alive.push_back(std::move(strong));
@@ -439,7 +438,7 @@ class Exposer::Impl {
     HttpHandler handler;
     bool path_known = request.path == kMetricsPath;
     {
-      std::lock_guard lock(mutex_);
+      base::MutexLock lock(mutex_);
       const std::string method = request.method == "HEAD" ? "GET" : request.method;
       auto it = handlers_.find({request.path, method});
       if (it != handlers_.end()) handler = it->second;
@@ -471,8 +470,8 @@ class Exposer::Impl {
   std::atomic<bool> listen_returned_{false};
   std::string host_;  // as given, then the address really bound
   int port_ = 0;
-  std::mutex mutex_;
-  std::vector<std::weak_ptr<Collectable>> collectables_;                  // guarded by mutex_
+  base::Mutex mutex_;
+  std::vector<std::weak_ptr<Collectable>> collectables_ GUARDED_BY(mutex_);
   std::map<std::pair<std::string, std::string>, HttpHandler> handlers_;  // (path, method)
 };
 

@@ -11,11 +11,11 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "engine/status.h"
 #include "metrics/metric_family.h"
 #include "metrics/names.h"
@@ -44,7 +44,7 @@ class Family : public Collectable {
       }
     }
     UDMG_RETURN_IF_ERROR(T::ValidateArgs(args...));
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     auto it = series_.find(labels);
     if (it != series_.end()) {
       if (!it->second->MatchesArgs(args...)) {
@@ -71,7 +71,7 @@ class Family : public Collectable {
 
   // Drops the series `metric` (its reference becomes invalid); unknown pointers are ignored.
   void Remove(T* metric) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     for (auto it = series_.begin(); it != series_.end(); ++it) {
       if (it->second.get() == metric) {
         series_.erase(it);
@@ -81,7 +81,7 @@ class Family : public Collectable {
   }
 
   bool Has(const Labels& labels) const {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     return series_.count(labels) != 0;
   }
 
@@ -92,7 +92,7 @@ class Family : public Collectable {
   // One MetricFamily, series in label-set order, each with constant and own labels by name.
   std::vector<MetricFamily> Collect() const override {
     MetricFamily family{name_, help_, T::kType, {}};
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     family.metric.reserve(series_.size());
     for (const auto& [labels, series] : series_) {
       ClientMetric metric = series->Collect();
@@ -108,8 +108,8 @@ class Family : public Collectable {
   const std::string name_;
   const std::string help_;
   const Labels constant_labels_;
-  mutable std::mutex mutex_;
-  std::map<Labels, std::unique_ptr<T>> series_;  // guarded by mutex_
+  mutable base::Mutex mutex_;
+  std::map<Labels, std::unique_ptr<T>> series_ GUARDED_BY(mutex_);
 };
 
 }  // namespace udmg::metrics

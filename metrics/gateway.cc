@@ -119,7 +119,7 @@ Gateway::Gateway(std::string base_url, std::string prefix, std::string group_pat
       group_path_(std::move(group_path)), timeout_(timeout) {}
 
 void Gateway::RegisterCollectable(const std::weak_ptr<Collectable>& collectable) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   collectables_.push_back(collectable);
 }
 
@@ -133,7 +133,7 @@ Status Gateway::Send(const char* method) const {
   if (method_name != "DELETE") {
     std::vector<std::shared_ptr<Collectable>> alive;
     {
-      std::lock_guard lock(mutex_);
+      base::MutexLock lock(mutex_);
       for (const auto& weak : collectables_) {
         if (auto strong = weak.lock()) alive.push_back(std::move(strong));
       }

@@ -12,11 +12,11 @@
 
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/mutex.h"
 #include "engine/status.h"
 #include "metrics/metric_family.h"
 
@@ -60,8 +60,8 @@ class Gateway {
   const std::string prefix_;    // path prefix without trailing '/'
   const std::string group_path_;
   const std::chrono::milliseconds timeout_;
-  mutable std::mutex mutex_;
-  std::vector<std::weak_ptr<Collectable>> collectables_;  // guarded by mutex_
+  mutable base::Mutex mutex_;
+  std::vector<std::weak_ptr<Collectable>> collectables_ GUARDED_BY(mutex_);
 };
 
 // RFC 4648 §5 base64url with '=' padding, as the Pushgateway decodes path values.

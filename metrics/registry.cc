@@ -4,7 +4,7 @@ namespace udmg::metrics {
 
 std::vector<MetricFamily> Registry::Collect() const {
   std::vector<MetricFamily> result;
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   result.reserve(families_.size());
   for (const auto& [name, entry] : families_) {
     for (MetricFamily& family : entry.family->Collect()) result.push_back(std::move(family));

@@ -15,11 +15,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
 #include "engine/status.h"
 #include "metrics/counter.h"
 #include "metrics/family.h"
@@ -35,7 +35,7 @@ class Registry : public Collectable {
   template <typename T>
   Result<Family<T>*> Add(const std::string& name, const std::string& help,
                          const Labels& constant_labels = {}) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     auto it = families_.find(name);
     if (it != families_.end()) {
       UDMG_RETURN_IF_ERROR(CheckSameFamily(it->second, name, T::kType, help, constant_labels));
@@ -53,7 +53,7 @@ class Registry : public Collectable {
   // Drops `family` (references into it become invalid). False when it is not registered here.
   template <typename T>
   bool Remove(const Family<T>& family) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     auto it = families_.find(family.GetName());
     if (it == families_.end() || it->second.family.get() != &family) return false;
     families_.erase(it);
@@ -73,8 +73,8 @@ class Registry : public Collectable {
   static Status CheckSameFamily(const Entry& entry, const std::string& name, MetricType type,
                                 const std::string& help, const Labels& constant_labels);
 
-  mutable std::mutex mutex_;
-  std::map<std::string, Entry> families_;  // guarded by mutex_; by name, so Collect is sorted
+  mutable base::Mutex mutex_;
+  std::map<std::string, Entry> families_ GUARDED_BY(mutex_);  // by name, so Collect is sorted
 };
 
 namespace detail {

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <exception>
 #include <map>
-#include <mutex>
 #include <utility>
 
+#include "base/mutex.h"
 #include "engine/value_cipher.h"
 #include "pipeline/flow_batch.h"
 #include "pipeline/value_failure.h"
@@ -27,7 +27,7 @@ class StopControl {
   bool halted() const { return halted_.load(std::memory_order_acquire); }
   void EndOfScan() { halted_.store(true, std::memory_order_release); }
   void Stop(ReencryptOutcome reason, std::optional<Error> error = std::nullopt) {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     if (!reason_ || (error && reason_ != ReencryptOutcome::kError)) {
       reason_ = reason;
       error_ = std::move(error);
@@ -36,7 +36,7 @@ class StopControl {
   }
   void Fail(Error error) { Stop(ReencryptOutcome::kError, std::move(error)); }
   void CopyTo(RunBudget& budget) const {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     if (reason_ && (!budget.stop_reason || *reason_ == ReencryptOutcome::kError)) {
       budget.stop_reason = reason_;
       budget.error = error_;
@@ -45,9 +45,9 @@ class StopControl {
 
  private:
   std::atomic<bool> halted_{false};
-  mutable std::mutex mutex_;
-  std::optional<ReencryptOutcome> reason_;  // guarded by mutex_
-  std::optional<Error> error_;              // guarded by mutex_
+  mutable base::Mutex mutex_;
+  std::optional<ReencryptOutcome> reason_ GUARDED_BY(mutex_);
+  std::optional<Error> error_ GUARDED_BY(mutex_);
 };
 
 Error InternalError(std::string_view stage, const std::exception* e) {

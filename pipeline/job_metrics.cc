@@ -109,7 +109,7 @@ Result<std::unique_ptr<JobMetrics>> JobMetrics::Create(metrics::Registry& regist
   created->fetch_seconds_ = &durations->Add({{"job", job}, {"stage", "fetch"}}, buckets);
   created->crypto_seconds_ = &durations->Add({{"job", job}, {"stage", "crypto"}}, buckets);
   created->write_seconds_ = &durations->Add({{"job", job}, {"stage", "write"}}, buckets);
-  std::lock_guard lock(created->mutex_);
+  base::MutexLock lock(created->mutex_);
   for (const std::string& column : columns) created->CountersFor(column);
   return created;
 }
@@ -149,7 +149,7 @@ void JobMetrics::OnBatchCommitted(const BatchCommitted& batch) {
 
 void JobMetrics::OnProgress(const ProgressSnapshot& snapshot) {
   {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     // The snapshot's counts are the run's totals: what changed since the last one belongs to the
     // column being scanned (the final snapshot names none and normally changes nothing).
     if (!snapshot.column.empty()) last_column_ = snapshot.column;

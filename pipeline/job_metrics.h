@@ -19,11 +19,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/mutex.h"
 #include "engine/status.h"
 #include "metrics/metric_family.h"
 #include "metrics/registry.h"
@@ -96,7 +96,7 @@ class JobMetrics final : public metrics::Collectable {
   };
 
   JobMetrics(std::string job_kind, const Throttle* throttle, size_t batch_size);
-  ColumnCounters& CountersFor(const std::string& column);  // under mutex_
+  ColumnCounters& CountersFor(const std::string& column) REQUIRES(mutex_);
 
   const std::string job_;
   const Throttle* const throttle_;
@@ -112,10 +112,10 @@ class JobMetrics final : public metrics::Collectable {
 
   MigratedSink on_migrated_;
 
-  std::mutex mutex_;
-  std::map<std::string, ColumnCounters> columns_;  // guarded by mutex_
-  RunTotals seen_;                                 // guarded by mutex_: the last snapshot's
-  std::string last_column_;                        // guarded by mutex_
+  base::Mutex mutex_;
+  std::map<std::string, ColumnCounters> columns_ GUARDED_BY(mutex_);
+  RunTotals seen_ GUARDED_BY(mutex_);  // the last snapshot's
+  std::string last_column_ GUARDED_BY(mutex_);
 
   std::atomic<uint64_t> total_{0};
   std::atomic<uint64_t> done_{0};

@@ -197,7 +197,7 @@ Result<std::vector<MetricFamily>> KeyStateMetrics(db::Store& store) {
 }
 
 void KeyStateCollector::Update(KeyState state) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   // A success this process recorded is newer than what the database may show (an idle sweep).
   for (const auto& [kind, seconds] : state_.last_success) {
     int64_t& known = state.last_success[kind];
@@ -207,13 +207,13 @@ void KeyStateCollector::Update(KeyState state) {
 }
 
 void KeyStateCollector::RecordSuccess(const std::string& kind, int64_t run_started, int64_t now) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   int64_t& known = state_.last_success[kind];
   if (known < run_started) known = std::max(known, now);
 }
 
 void KeyStateCollector::RecordMigrated(const std::string& column, uint64_t count) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   auto found = state_.values.find(column);
   if (found == state_.values.end() || state_.active_master_version == 0) return;
   db::ValueCounts& counts = found->second;
@@ -232,12 +232,12 @@ void KeyStateCollector::RecordMigrated(const std::string& column, uint64_t count
 }
 
 void KeyStateCollector::SetIncludeLastSuccess(bool include) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   include_last_success_ = include;
 }
 
 std::vector<MetricFamily> KeyStateCollector::Collect() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return KeyStateFamilies(state_, include_last_success_);
 }
 

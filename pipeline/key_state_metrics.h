@@ -12,11 +12,11 @@
 #include <cstdint>
 #include <map>
 #include <set>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "db/store.h"
 #include "engine/status.h"
 #include "metrics/metric_family.h"
@@ -91,9 +91,9 @@ class KeyStateCollector final : public metrics::Collectable {
   std::vector<metrics::MetricFamily> Collect() const override;
 
  private:
-  mutable std::mutex mutex_;
-  KeyState state_;                   // guarded by mutex_
-  bool include_last_success_ = true;  // guarded by mutex_
+  mutable base::Mutex mutex_;
+  KeyState state_ GUARDED_BY(mutex_);
+  bool include_last_success_ GUARDED_BY(mutex_) = true;
 };
 
 }  // namespace udmg::pipeline

@@ -13,12 +13,12 @@ std::string DescribeLockWait(const std::vector<int64_t>& blocking_pids, double w
 }
 
 void LockWaitBoard::Set(std::optional<LockWait> wait) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   wait_ = std::move(wait);
 }
 
 std::optional<LockWait> LockWaitBoard::Get() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return wait_;
 }
 

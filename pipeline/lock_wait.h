@@ -8,10 +8,11 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "base/mutex.h"
 
 namespace udmg::pipeline {
 
@@ -31,8 +32,8 @@ class LockWaitBoard {
   std::optional<LockWait> Get() const;
 
  private:
-  mutable std::mutex mutex_;
-  std::optional<LockWait> wait_;  // guarded by mutex_
+  mutable base::Mutex mutex_;
+  std::optional<LockWait> wait_ GUARDED_BY(mutex_);
 };
 
 }  // namespace udmg::pipeline

@@ -131,10 +131,11 @@ ProgressReporter::ProgressReporter(const ProgressTracker& tracker, const Throttl
     : tracker_(tracker), throttle_(throttle), out_(out), clock_(clock), options_(options) {}
 
 ProgressReporter::~ProgressReporter() {
-  std::unique_lock lock(stop_mutex_);
-  stop_ = true;
-  lock.unlock();
-  stop_cv_.notify_all();
+  {
+    base::MutexLock lock(stop_mutex_);
+    stop_ = true;
+  }
+  stop_cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -156,7 +157,7 @@ void ProgressReporter::WriteLine(const ProgressFigures& snapshot) {
 }
 
 bool ProgressReporter::Tick() {
-  std::lock_guard lock(write_mutex_);
+  base::MutexLock lock(write_mutex_);
   if (finished_) return false;
   Duration now = clock_.Now();
   Duration interval = options_.terminal ? options_.terminal_interval : options_.log_interval;
@@ -172,7 +173,7 @@ bool ProgressReporter::Tick() {
 }
 
 void ProgressReporter::Finish() {
-  std::lock_guard lock(write_mutex_);
+  base::MutexLock lock(write_mutex_);
   if (finished_) return;
   finished_ = true;
   WriteLine(tracker_.Snapshot(throttle_));
@@ -188,22 +189,24 @@ void ProgressReporter::Start() {
     Duration interval = options_.terminal ? options_.terminal_interval : options_.log_interval;
     // Wake often enough to honour the interval, rarely enough to cost nothing.
     auto step = std::min<Duration>(interval, std::chrono::milliseconds(250));
-    std::unique_lock lock(stop_mutex_);
+    stop_mutex_.Lock();
     while (!stop_) {
-      lock.unlock();
+      stop_mutex_.Unlock();
       Tick();
-      lock.lock();
-      stop_cv_.wait_for(lock, step, [this] { return stop_; });
+      stop_mutex_.Lock();
+      // A wake-up before the step (spurious or a Stop) only ticks early: Tick keeps the interval.
+      if (!stop_) stop_cv_.WaitFor(stop_mutex_, step);
     }
+    stop_mutex_.Unlock();
   });
 }
 
 void ProgressReporter::Stop() {
   {
-    std::lock_guard lock(stop_mutex_);
+    base::MutexLock lock(stop_mutex_);
     stop_ = true;
   }
-  stop_cv_.notify_all();
+  stop_cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
   Finish();
 }

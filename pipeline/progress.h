@@ -7,16 +7,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "base/mutex.h"
 #include "pipeline/lock_wait.h"
 #include "pipeline/reencrypt.h"
 #include "pipeline/throttle.h"
@@ -108,7 +107,7 @@ class ProgressReporter {
   void Stop();    // joins the thread, then Finish()
 
  private:
-  void WriteLine(const ProgressFigures& snapshot);
+  void WriteLine(const ProgressFigures& snapshot) REQUIRES(write_mutex_);
 
   const ProgressTracker& tracker_;
   const Throttle* throttle_;
@@ -116,14 +115,14 @@ class ProgressReporter {
   Clock& clock_;
   const ProgressReporterOptions options_;
 
-  std::mutex write_mutex_;
-  std::optional<Duration> last_write_;  // guarded by write_mutex_
-  bool finished_ = false;               // guarded by write_mutex_
-  size_t last_line_width_ = 0;          // guarded by write_mutex_
+  base::Mutex write_mutex_;
+  std::optional<Duration> last_write_ GUARDED_BY(write_mutex_);
+  bool finished_ GUARDED_BY(write_mutex_) = false;
+  size_t last_line_width_ GUARDED_BY(write_mutex_) = 0;
 
-  std::mutex stop_mutex_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;  // guarded by stop_mutex_
+  base::Mutex stop_mutex_;
+  base::CondVar stop_cv_;
+  bool stop_ GUARDED_BY(stop_mutex_) = false;
   std::thread thread_;
 };
 

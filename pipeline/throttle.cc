@@ -125,12 +125,12 @@ size_t Throttle::BatchSizeLocked() const {
 }
 
 size_t Throttle::BatchSize() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   return BatchSizeLocked();
 }
 
 void Throttle::AddGate(std::unique_ptr<ThrottleGate> gate) {
-  std::lock_guard lock(gate_mutex_);
+  base::MutexLock lock(gate_mutex_);
   gates_.push_back(std::move(gate));
 }
 
@@ -138,14 +138,14 @@ std::optional<ThrottleReason> Throttle::CheckGates() {
   std::optional<std::string> hold;
   ThrottleReason reason = ThrottleReason::kPaused;
   {
-    std::lock_guard gate_lock(gate_mutex_);
+    base::MutexLock gate_lock(gate_mutex_);
     for (const std::unique_ptr<ThrottleGate>& gate : gates_) {
       hold = gate->Hold();
       reason = gate->reason();
       if (hold) break;
     }
   }
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   hold_ = hold;
   hold_reason_ = reason;
   if (!hold) return std::nullopt;
@@ -154,11 +154,11 @@ std::optional<ThrottleReason> Throttle::CheckGates() {
 
 ThrottleDecision Throttle::TryAdmit(size_t rows) {
   {
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     if (paused_) return {false, ThrottleReason::kPaused, kPollInterval};
   }
   if (std::optional<ThrottleReason> held = CheckGates()) return {false, *held, kPollInterval};
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   Duration now = clock_.Now();
   if (paused_) return {false, ThrottleReason::kPaused, kPollInterval};
   if (latency_pause_until_) {
@@ -187,7 +187,7 @@ bool Throttle::WaitForAdmission(size_t rows, const std::function<bool()>& stop_r
     Duration before = clock_.Now();
     clock_.SleepFor(std::min(decision.retry_after, kPollInterval));
     Duration waited = clock_.Now() - before;
-    std::lock_guard lock(mutex_);
+    base::MutexLock lock(mutex_);
     throttled_[static_cast<size_t>(decision.reason)] += waited;
   }
 }
@@ -199,7 +199,7 @@ size_t Throttle::AdmitNextBatch(const std::function<bool()>& stop_requested) {
 }
 
 void Throttle::RecordBatchWrite(size_t rows, Duration write_time) {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   last_write_time_ = write_time;
   if (options_.critical_write_latency > Duration::zero() &&
       write_time > options_.critical_write_latency && !stop_reason_) {
@@ -230,18 +230,18 @@ void Throttle::RecordBatchWrite(size_t rows, Duration write_time) {
 }
 
 void Throttle::Pause() {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   paused_ = true;
 }
 
 void Throttle::Resume() {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   paused_ = false;
 }
 
 Result<double> Throttle::SetRowsPerSecond(double rows_per_second) {
   UDMG_RETURN_IF_ERROR(CheckRate(rows_per_second, ErrorCode::kBadInput, "rate"));
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   double previous = rows_per_second_;
   Duration now = clock_.Now();
   // Rows admitted ahead of the old rate are still owed, at the new rate: re-sending the same
@@ -256,7 +256,7 @@ Result<double> Throttle::SetRowsPerSecond(double rows_per_second) {
 
 Result<size_t> Throttle::SetBatchSize(size_t batch_size) {
   UDMG_RETURN_IF_ERROR(CheckBatchSize(batch_size, ErrorCode::kBadInput, "batch-size"));
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   size_t previous = batch_size_;
   batch_size_ = batch_size;
   adaptive_ = false;
@@ -264,7 +264,7 @@ Result<size_t> Throttle::SetBatchSize(size_t batch_size) {
 }
 
 ThrottleStats Throttle::Stats() const {
-  std::lock_guard lock(mutex_);
+  base::MutexLock lock(mutex_);
   ThrottleStats stats;
   stats.rows_per_second = rows_per_second_;
   stats.batch_size = BatchSizeLocked();

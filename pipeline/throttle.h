@@ -17,12 +17,12 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/mutex.h"
 #include "engine/status.h"
 
 namespace udmg::pipeline {
@@ -161,33 +161,33 @@ class Throttle {
 
  private:
   Throttle(const ThrottleOptions& options, Clock& clock);
-  Duration TimeForRowsLocked(double rows) const;  // at rows_per_second_ > 0
+  Duration TimeForRowsLocked(double rows) const REQUIRES(mutex_);  // at rows_per_second_ > 0
   // The first gate that holds, with its reason (nullopt: none); records it for Stats.
   std::optional<ThrottleReason> CheckGates();
-  size_t BatchSizeLocked() const;
+  size_t BatchSizeLocked() const REQUIRES(mutex_);
 
   Clock& clock_;
   const ThrottleOptions options_;
 
-  mutable std::mutex mutex_;
-  double rows_per_second_;      // guarded by mutex_
-  // Guarded by mutex_. The time at which the rows admitted so far are paid for at the rate (in
-  // the future: rows admitted ahead; in the past: credit, at most one second's worth).
-  Duration paid_until_;
-  size_t batch_size_;           // guarded by mutex_
-  bool adaptive_;               // guarded by mutex_
-  bool paused_ = false;         // guarded by mutex_
-  std::optional<Duration> latency_pause_until_;  // guarded by mutex_
-  Duration last_write_time_{0};                  // guarded by mutex_
-  uint64_t latency_pauses_ = 0;                  // guarded by mutex_
-  std::array<Duration, kThrottleReasonCount> throttled_{};  // guarded by mutex_
-  std::optional<std::string> hold_;                         // guarded by mutex_
-  ThrottleReason hold_reason_ = ThrottleReason::kPaused;    // guarded by mutex_
-  std::optional<std::string> stop_reason_;                  // guarded by mutex_
+  mutable base::Mutex mutex_;
+  double rows_per_second_ GUARDED_BY(mutex_);
+  // The time at which the rows admitted so far are paid for at the rate (in the future: rows
+  // admitted ahead; in the past: credit, at most one second's worth).
+  Duration paid_until_ GUARDED_BY(mutex_);
+  size_t batch_size_ GUARDED_BY(mutex_);
+  bool adaptive_ GUARDED_BY(mutex_);
+  bool paused_ GUARDED_BY(mutex_) = false;
+  std::optional<Duration> latency_pause_until_ GUARDED_BY(mutex_);
+  Duration last_write_time_ GUARDED_BY(mutex_) = Duration{0};
+  uint64_t latency_pauses_ GUARDED_BY(mutex_) = 0;
+  std::array<Duration, kThrottleReasonCount> throttled_ GUARDED_BY(mutex_) = {};
+  std::optional<std::string> hold_ GUARDED_BY(mutex_);
+  ThrottleReason hold_reason_ GUARDED_BY(mutex_) = ThrottleReason::kPaused;
+  std::optional<std::string> stop_reason_ GUARDED_BY(mutex_);
 
   // Gates are asked outside mutex_ (a gate may query a database), one caller at a time.
-  std::mutex gate_mutex_;
-  std::vector<std::unique_ptr<ThrottleGate>> gates_;  // guarded by gate_mutex_
+  base::Mutex gate_mutex_;
+  std::vector<std::unique_ptr<ThrottleGate>> gates_ GUARDED_BY(gate_mutex_);
 };
 
 }  // namespace udmg::pipeline

@@ -2,7 +2,8 @@
 # Runs every libFuzzer harness of fuzz/ (docs/fuzzing.md):
 #   scripts/fuzz.sh [SECONDS_PER_HARNESS [HARNESS...]]     default 20 s, every harness
 # Builds build/fuzz with clang (UDMG_FUZZ=ON: address and undefined-behaviour sanitizers, leak
-# detection), then runs each harness for that long on a copy of fuzz/corpus/HARNESS/ (the
+# detection; warnings as errors): the harnesses and udmg-server with every library it links, the
+# build where clang's -Wthread-safety checks the locking (docs/architecture.md). Then runs each harness for that long on a copy of fuzz/corpus/HARNESS/ (the
 # committed corpus is never written), plus the seeds taken from ../shared/testdata at run time.
 # Runs UDMG_FUZZ_JOBS harnesses at a time (default: one per core). Prints one line per harness
 # (executions, coverage, corpus size) and exits non-zero if any harness reported anything: the
@@ -14,9 +15,9 @@ shift || true
 build=build/fuzz
 jobs=${UDMG_FUZZ_JOBS:-$(nproc)}
 
-CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DUDMG_FUZZ=ON \
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DUDMG_FUZZ=ON -DUDMG_WERROR=ON \
   -DCMAKE_BUILD_TYPE=Fuzz >/dev/null
-if ! cmake --build "$build" --target udmg_fuzzers -j"$(nproc)" >"$build/build.log" 2>&1; then
+if ! cmake --build "$build" --target udmg_fuzzers udmg-server -j"$(nproc)" >"$build/build.log" 2>&1; then
   tail -50 "$build/build.log"
   echo "fuzz: building the harnesses failed (full log: $build/build.log)" >&2
   exit 1

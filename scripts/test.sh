@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every test on both backends: a release build (then packaged, installed, run and
 # purged: scripts/package-test.sh), then the same suite under
-# AddressSanitizer and UndefinedBehaviorSanitizer, then the pipeline tests under ThreadSanitizer,
+# AddressSanitizer and UndefinedBehaviorSanitizer, then the tests that start threads
+# (labels pipeline, threads) under ThreadSanitizer,
 # then every libFuzzer harness for a bounded time (scripts/fuzz.sh, UDMG_FUZZ_SECONDS each).
 # Each test that touches a database runs on SQLite and on a throwaway PostgreSQL 15 started here
 # (scripts/postgres.sh: loopback, a free port, its own temp directory) and stopped at exit, also on
@@ -30,7 +31,7 @@ export UDMG_REQUIRE_METRICS_TOOLS=1 UDMG_REQUIRE_PYTHON=1
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-libpq.supp:print_suppressions=0"
 
 echo "== release build and tests (SQLite and PostgreSQL)"
-scripts/build.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+scripts/build.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_WERROR=ON
 ctest --test-dir build/release --no-tests=error --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/release
 scripts/check-skips.py build/release
@@ -40,16 +41,19 @@ echo "== Debian package: cpack, dpkg -i, runbook with the installed binary, unit
 scripts/package-test.sh build/release
 
 echo "== address,undefined sanitizers (SQLite and PostgreSQL)"
-scripts/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DUDMG_SANITIZE=address,undefined
+scripts/build.sh build/asan -DCMAKE_BUILD_TYPE=Debug -DUDMG_SANITIZE=address,undefined -DUDMG_WERROR=ON
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --no-tests=error --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/asan
 scripts/check-skips.py build/asan
 
-echo "== thread sanitizer: pipeline tests (SQLite and PostgreSQL)"
-UDMG_BUILD_TARGETS=udmg_pipeline_tests \
-  scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L pipeline --no-tests=error \
+# The tests that start threads: the pipeline's, and those labelled threads (library, metrics
+# exposer and registry, the job's HTTP outputs and control routes, the job runner with sweep).
+echo "== thread sanitizer: pipeline and threaded tests (SQLite and PostgreSQL)"
+UDMG_BUILD_TARGETS=udmg_tsan_tests \
+  scripts/build.sh build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUDMG_SANITIZE=thread \
+    -DUDMG_WERROR=ON
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -L 'pipeline|threads' --no-tests=error \
   --output-on-failure -j"$jobs"
 scripts/check-test-log.py build/tsan
 scripts/check-skips.py build/tsan

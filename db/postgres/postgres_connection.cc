@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <thread>
 
+#include "base/mutex.h"
 #include "db/statement_cancel.h"
 
 namespace udmg::db::postgres {
@@ -196,8 +196,8 @@ struct RunningEntry {
   int backend_pid = 0;
   bool cancelled = false;
 };
-std::mutex g_running_mutex;
-std::map<const void*, RunningEntry> g_running;
+base::Mutex g_running_mutex;
+std::map<const void*, RunningEntry> g_running GUARDED_BY(g_running_mutex);
 
 // Registers a connection's statements for as long as its operation's body runs; on the way out
 // (before any handler may drop the connection) it tells whether they were cancelled.
@@ -205,11 +205,11 @@ class RunningStatement {
  public:
   RunningStatement(const void* owner, pqxx::connection* live, bool& cancelled)
       : owner_(owner), cancelled_(cancelled) {
-    std::lock_guard lock(g_running_mutex);
+    base::MutexLock lock(g_running_mutex);
     g_running[owner] = {live, std::chrono::steady_clock::now(), live->backendpid(), false};
   }
   ~RunningStatement() {
-    std::lock_guard lock(g_running_mutex);
+    base::MutexLock lock(g_running_mutex);
     auto it = g_running.find(owner_);
     cancelled_ = it != g_running.end() && it->second.cancelled;
     g_running.erase(owner_);
@@ -229,7 +229,7 @@ namespace udmg::db {
 
 void CancelStatementsRunningFor(std::chrono::milliseconds min_running) {
   auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(postgres::g_running_mutex);
+  base::MutexLock lock(postgres::g_running_mutex);
   for (auto& [owner, entry] : postgres::g_running) {
     if (entry.cancelled || now - entry.since < min_running) continue;
     entry.cancelled = true;
@@ -243,7 +243,7 @@ void CancelStatementsRunningFor(std::chrono::milliseconds min_running) {
 
 std::optional<RunningStatementInfo> LongestRunningStatement() {
   auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(postgres::g_running_mutex);
+  base::MutexLock lock(postgres::g_running_mutex);
   std::optional<RunningStatementInfo> longest;
   for (const auto& [owner, entry] : postgres::g_running) {
     if (!longest || now - entry.since > longest->running_for) {
