@@ -34,19 +34,25 @@ enum class ErrorCode : int {
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;  // one line, says what is wrong and what to do; never key bytes
+  // The option the error is about, by the name of its field in the library's options (e.g.
+  // "run_time"), or empty. The message names it in the library's words ("the run time"); a front
+  // end names its own spelling from this (the CLI, its flag: docs/architecture.md).
+  std::string setting;
 };
 
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
   Status(Error error) : error_(std::move(error)) {}  // NOLINT: implicit on purpose
-  Status(ErrorCode code, std::string message) : error_(Error{code, std::move(message)}) {}
+  Status(ErrorCode code, std::string message, std::string setting = {})
+      : error_(Error{code, std::move(message), std::move(setting)}) {}
 
   static Status Ok() { return Status(); }
   bool ok() const { return !error_.has_value(); }
   const Error& error() const { assert(error_); return *error_; }
   ErrorCode code() const { return error_ ? error_->code : ErrorCode{0}; }
   const std::string& message() const { static const std::string kEmpty; return error_ ? error_->message : kEmpty; }
+  const std::string& setting() const { static const std::string kEmpty; return error_ ? error_->setting : kEmpty; }
 
  private:
   std::optional<Error> error_;

@@ -115,7 +115,7 @@ TEST_P(StoreRecoveryTest, NodesAreUpsertedAndKeepTheirFirstSeen) {
   EXPECT_FALSE(nodes[2].root_version.has_value());
 
   std::string before = database_->Dump();
-  EXPECT_STATUS(store_->RecordNode(NodeRecord{}), kBadInput, "node id is empty");
+  EXPECT_STATUS(store_->RecordNode(NodeRecord{}), kBadInput, "this node has no id");
   EXPECT_EQ(database_->Dump(), before);
 }
 

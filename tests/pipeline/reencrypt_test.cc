@@ -546,7 +546,8 @@ TEST_P(ReencryptTest, ResumeOnlyWithoutAnInterruptedJobIsNotFound) {
   auto report = pipeline::RunReencryption(options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().code, ErrorCode::kNotFound);
-  EXPECT_NE(report.error().message.find("without --resume"), std::string::npos);
+  EXPECT_NE(report.error().message.find("without the resume-only mode"), std::string::npos);
+  EXPECT_EQ(report.error().setting, "resume") << "the CLI names its flag";
 }
 
 TEST_P(ReencryptTest, UnknownColumnIsRefusedBeforeAnyJobStarts) {
