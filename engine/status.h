@@ -27,8 +27,7 @@ enum class ErrorCode : int {
   kIncomplete = 10,     // a job stopped before done (signal, budget, stop file): run it again
   kBadInput = 11,       // malformed input other than a key: envelope, file, URL, duration
   kBadPassphrase = 12,  // a backup that does not open with the passphrase given (or was altered)
-  kUnhealthy = 13,      // doctor found at least one problem
-  kOutputLost = 14,     // stdout could not be written (disk full, closed): the result was lost
+  // 13 and 14 are the CLI's own exit codes (cli/exit_codes.h): never use them here.
 };
 
 struct Error {
