@@ -190,7 +190,7 @@ Status JobIsRunning(int64_t id, std::string_view kind) {
                     ") is running: wait for it to finish, or stop it (Ctrl-C / the stop file) "
                     "and run this again; if its process died (kill -9, a lost node), " + command +
                     " with the mark-stopped option releases it and " + command +
-                    " finishes it later",
+                    " then resumes it",
                 "mark_stopped");
 }
 

@@ -302,8 +302,11 @@ TEST_P(StoreRecoveryTest, ARunningJobRefusesBeforeTheChangeIsCalled) {
   Status status = store_->UpdateKeyringChecked(count_calls, true);
   EXPECT_STATUS(status, kConflict,
                 "job " + std::to_string(job) + " (reencrypt) is running: wait for it to finish");
-  EXPECT_NE(status.message().find("udmg-server reencrypt --resume"), std::string::npos)
+  EXPECT_NE(status.message().find("`udmg-server reencrypt` with the mark-stopped option releases it "
+                                  "and `udmg-server reencrypt` then resumes it"),
+            std::string::npos)
       << status.message();
+  EXPECT_EQ(status.setting(), "mark_stopped") << "the CLI names its flag";
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(database_->Dump(), before);
 

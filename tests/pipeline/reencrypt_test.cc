@@ -233,7 +233,8 @@ TEST_P(ReencryptTest, MaxFailuresStopsPastTheLimit) {
   EXPECT_LE(report.failed, 31u + 2 * 20);
   Status status = pipeline::ReportStatus(report);
   EXPECT_EQ(status.code(), ErrorCode::kCorruptValue);
-  EXPECT_NE(status.message().find("--max-failures"), std::string::npos);
+  EXPECT_NE(status.message().find("raise the failure limit"), std::string::npos);
+  EXPECT_EQ(status.setting(), "max_failures") << "the CLI names its flag";
   EXPECT_EQ(LoadJob(report.job_id).state, "stopped");
 
   // Resumed with a higher limit, it finishes and records each bad row once.
