@@ -199,7 +199,7 @@ TEST_P(StoreRecoveryTest, ChangeWritesTheKeyringAndArchivedRowsTogether) {
   replacement.archived.push_back(ArchivedKeyRow{
       "master", 1, R"({"version":1,"k3":"gAAAAAk3-1"})", "replaced by the backup's version 1"});
   replacement.archived.push_back(
-      ArchivedKeyRow{"root", 4, R"({"version":4})", "root version 4 set aside (--force)"});
+      ArchivedKeyRow{"root", 4, R"({"version":4})", "root version 4 set aside (by the force option)"});
   int64_t start = internal::UnixNow();
   ASSERT_OK(store_->UpdateKeyringChecked(Write(replacement), true));
   int64_t end = internal::UnixNow();
