@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/exit_codes.h"
 #include "cli/metrics_outputs.h"
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
@@ -110,7 +111,7 @@ Status FlushStdout() {
   const bool failed = std::cout.fail() || std::fflush(stdout) != 0 || std::ferror(stdout) != 0;
   if (!failed) return Status::Ok();
   const int error = errno;
-  return Status(ErrorCode::kOutputLost,
+  return Status(kOutputLost,
                 std::string("the output could not be written to stdout (") +
                     (error != 0 ? std::strerror(error) : "write error") +
                     "): the command ran but its result was lost; check where stdout goes "

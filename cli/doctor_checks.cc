@@ -10,6 +10,7 @@
 #include "base/time_text.h"
 #include "cli/key_input.h"
 #include "cli/root_key_source.h"
+#include "cli/setting_flags.h"
 #include "cli/token_access.h"
 #include "engine/root_key.h"
 #include "engine/sealed_root_key.h"
@@ -44,12 +45,12 @@ class DoctorRun {
     Result<std::unique_ptr<db::Store>> store = OpenMigratedStore(global_);
     if (!store.ok() && store.error().code == ErrorCode::kNotInitialized) {
       // Nothing there yet (a new path, an empty schema): what is missing is the keyring.
-      Add("keyring", FindingStatus::kProblem, store.error().message,
+      Add("keyring", FindingStatus::kProblem, NameFlag(store.error().message, store.error().setting),
           "run `udmg-server init` once, with this node's root key exported (or check --db)");
       return std::move(findings_);
     }
     if (!store.ok()) {
-      Add("database", FindingStatus::kProblem, store.error().message,
+      Add("database", FindingStatus::kProblem, NameFlag(store.error().message, store.error().setting),
           "check --db / UDMG_DATABASE_URL and that the database is up, then run doctor again");
       return std::move(findings_);
     }

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/doctor_checks.h"
+#include "cli/exit_codes.h"
 
 namespace udmg::cli {
 namespace {
@@ -56,7 +57,7 @@ Status RunDoctor(const GlobalOptions& global, bool as_json) {
   }
   size_t problems = CountWith(findings, FindingStatus::kProblem);
   if (problems == 0) return Status::Ok();
-  return Status(ErrorCode::kUnhealthy,
+  return Status(kUnhealthy,
                 "doctor found " + std::to_string(problems) +
                     " problem(s): apply the fixes printed above, then run `udmg-server doctor` "
                     "again");

@@ -146,7 +146,7 @@ Status AfterCommittedRotation(Status step, std::string_view committed, std::stri
   if (step.code() != ErrorCode::kIncomplete) {
     message += ": do not rotate again; " + std::string(resume);
   }
-  return Status(step.code(), message);
+  return Status(step.code(), message, step.setting());
 }
 
 // Runs the re-encryption job with `records`, opened with `k0` (the new root key after rotate-k0):

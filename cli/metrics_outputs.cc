@@ -275,7 +275,8 @@ void MetricsOutputs::RefreshKeyState(db::Store& store) {
   Result<pipeline::KeyState> state = pipeline::ReadKeyState(store);
   if (!state.ok()) {
     PrintWarning("metrics: the key state could not be read (" + state.error().message +
-                 "): the udmg_key_* series keep their previous values");
+                 "): the udmg_key_* series keep their previous values",
+                 state.error().setting);
     return;
   }
   key_state_->Update(std::move(*state));
@@ -320,7 +321,8 @@ void MetricsOutputs::Finish(pipeline::JobRunState state, bool may_linger) {
     key_state_->SetIncludeLastSuccess(true);
     if (!pushed.ok()) {
       PrintWarning("metrics: the push to the Pushgateway failed (" + pushed.message() +
-                   "); the job's own result stands");
+                   "); the job's own result stands",
+                   pushed.setting());
     }
   }
   if (exposer_ && may_linger && linger_ > std::chrono::seconds::zero()) Linger();
@@ -364,13 +366,15 @@ JobMetricsRun::JobMetricsRun(MetricsOutputs* outputs, const std::string& databas
   Result<std::unique_ptr<db::Store>> store =
       db::OpenStore(database_url, db::OpenMode::kExisting);
   if (!store.ok()) {
-    PrintWarning("metrics: " + store.error().message + ": the job runs without metrics");
+    PrintWarning("metrics: " + store.error().message + ": the job runs without metrics",
+                 store.error().setting);
     return;
   }
   store_ = std::move(*store);
   auto job = outputs_->StartJob(*store_, throttle, batch_size, control);
   if (!job.ok()) {
-    PrintWarning("metrics: " + job.error().message + ": the job runs without metrics");
+    PrintWarning("metrics: " + job.error().message + ": the job runs without metrics",
+                 job.error().setting);
     return;
   }
   job_ = std::move(*job);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/time_text.h"
+#include "cli/setting_flags.h"
 
 namespace udmg::cli {
 namespace {
@@ -38,11 +39,13 @@ LogFormat CurrentLogFormat() { return log_format.load(); }
 void SetLogJobId(int64_t job_id) { log_job_id.store(job_id); }
 
 int PrintError(const Error& error) {
-  PrintLine("error", "udmg-server: error: ", error.message);
+  PrintLine("error", "udmg-server: error: ", NameFlag(error.message, error.setting));
   return static_cast<int>(error.code);
 }
 
-void PrintWarning(std::string_view line) { PrintLine("warning", "udmg-server: warning: ", line); }
+void PrintWarning(std::string_view line, std::string_view setting) {
+  PrintLine("warning", "udmg-server: warning: ", NameFlag(line, setting));
+}
 void PrintNote(std::string_view line) { PrintLine("note", "udmg-server: note: ", line); }
 void PrintNotice(std::string_view line) { PrintLine("info", "", line); }
 

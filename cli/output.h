@@ -19,9 +19,11 @@ LogFormat CurrentLogFormat();
 // The job this process runs: JSON log lines name it from then on.
 void SetLogJobId(int64_t job_id);
 
-// Prints "udmg-server: error: <message>" (newlines folded into spaces); returns the exit code.
+// Prints "udmg-server: error: <message>" (newlines folded into spaces, the setting it names as its
+// flag: cli/setting_flags.h); returns the exit code.
 int PrintError(const Error& error);
-void PrintWarning(std::string_view line);  // "udmg-server: warning: <line>"
+// "udmg-server: warning: <line>"; `setting` as in Error::setting.
+void PrintWarning(std::string_view line, std::string_view setting = {});
 void PrintNote(std::string_view line);     // "udmg-server: note: <line>"
 // A line another program reads as it is, e.g. "metrics: listening on URL"; level "info" in JSON.
 void PrintNotice(std::string_view line);

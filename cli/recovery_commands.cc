@@ -22,6 +22,7 @@
 #include "cli/output.h"
 #include "cli/passphrase_input.h"
 #include "cli/secure_file.h"
+#include "cli/setting_flags.h"
 #include "engine/backup.h"
 #include "engine/restore.h"
 #include "engine/root_key.h"
@@ -142,7 +143,8 @@ Result<BackupContents> OpenBackupFile(const RestoreArgs& args) {
                         ReadPassphrase(args.passphrase_file, PassphrasePurpose::kOpen));
   Result<BackupContents> opened = OpenBackup(file, passphrase);
   if (!opened.ok()) {
-    return Error{opened.error().code, args.input + ": " + opened.error().message};
+    return Error{opened.error().code, args.input + ": " + opened.error().message,
+                 opened.error().setting};
   }
   return opened;
 }
@@ -235,6 +237,8 @@ std::string RootKeyAdvice(const RestoreArgs& args, const RestorePlan& plan, bool
 void PrintRestore(const RestoreArgs& args, const BackupContents& backup, const RestorePlan& plan,
                   bool wrote_key_file) {
   const std::string advice = RootKeyAdvice(args, plan, wrote_key_file);
+  std::vector<std::string> changes;  // as the CLI says them: "(by --force)"
+  for (const std::string& change : plan.changes) changes.push_back(ReplaceSettingWords(change, kForce));
   if (args.as_json) {
     json out = {{"input", args.input},
                 {"verify_only", args.verify_only},
@@ -244,7 +248,7 @@ void PrintRestore(const RestoreArgs& args, const BackupContents& backup, const R
                 {"backup_root_version", backup.root_version},
                 {"backup_root_fingerprint", backup.root_fingerprint},
                 {"backup_master_versions", MasterVersionsJson(backup.records)},
-                {"changes", plan.changes},
+                {"changes", changes},
                 {"changes_nothing", plan.changes_nothing},
                 {"archived_rows", plan.archived.size()},
                 {"root_version", plan.root_version},
@@ -264,7 +268,7 @@ void PrintRestore(const RestoreArgs& args, const BackupContents& backup, const R
   if (plan.changes_nothing) {
     std::cout << "nothing to restore: this database already holds everything in the backup\n";
   }
-  for (const std::string& change : plan.changes) std::cout << prefix << change << "\n";
+  for (const std::string& change : changes) std::cout << prefix << change << "\n";
   if (!plan.archived.empty() && !args.verify_only) {
     std::cout << plan.archived.size()
               << " replaced keyring rows are kept in udmg_replaced_keys (recoverable)\n";

@@ -232,6 +232,10 @@ Status CheckRunnerFlags(const GlobalOptions& global, const RunnerFlags& flags) {
 }
 
 Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags) {
+  UDMG_ASSIGN_OR_RETURN(pipeline::Duration lease, OptionalDuration(flags.lease, "--lease"));
+  if (lease <= pipeline::Duration::zero()) {
+    return Status(ErrorCode::kUsage, "--lease must be positive (e.g. 30s)");
+  }
   return CheckRunnerFlags(global, flags);
 }
 
@@ -264,7 +268,7 @@ Result<std::unique_ptr<pipeline::JobRunner>> StartJobRunner(const GlobalOptions&
   } else {
     spec.progress_options.terminal = terminal;
   }
-  spec.warn = [](std::string_view line) { PrintWarning(line); };
+  spec.warn = PrintWarning;
   std::cout.flush();  // what the command printed so far comes before the progress lines
   return pipeline::JobRunner::Start(std::move(spec));
 }
@@ -314,7 +318,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   options.lease = std::chrono::duration_cast<std::chrono::milliseconds>(lease);
   options.rows_per_range = flags.range_rows;
   options.stop = runner->stop_flag();
-  options.warn = [](std::string_view line) { PrintWarning(line); };
+  options.warn = PrintWarning;
   options.hooks.on_progress = [](const pipeline::ProgressSnapshot& snapshot) {
     SetLogJobId(snapshot.job_id);
   };

@@ -59,7 +59,7 @@ void AddRunnerFlags(CLI::App* command, RunnerFlags& flags);
 void AddJobFlags(CLI::App* command, JobFlags& flags);
 
 // kUsage, one line, for a runner flag that cannot work on this database (--max-replica-lag on
-// SQLite) or a bad duration: checked before anything is written.
+// SQLite), a bad duration or a lease that is not positive: checked before anything is written.
 Status CheckRunnerFlags(const GlobalOptions& global, const RunnerFlags& flags);
 
 // Starts the job runner the flags describe for the job of `kind`, with `batch_size` as the
@@ -80,7 +80,7 @@ pipeline::JobRunState ErrorRunState(const Error& error);
 Status SendControl(const GlobalOptions& global, const RunnerFlags& flags, const std::string& line);
 
 // kUsage, one line, for a job flag that cannot work on this database (--max-replica-lag on
-// SQLite) or a bad duration: checked before anything is written (a rotation with --reencrypt
+// SQLite), a bad duration or a lease that is not positive: checked before anything is written (a rotation with --reencrypt
 // checks before it rotates).
 Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags);
 

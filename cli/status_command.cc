@@ -67,7 +67,8 @@ json NodesJson(db::Store& store, const std::optional<KeyringRecords>& records) {
   if (!records) return json::array();
   Result<std::vector<db::NodeRecord>> nodes = store.ListNodes();
   if (!nodes.ok()) {
-    PrintWarning("the node registry could not be read: " + nodes.error().message);
+    PrintWarning("the node registry could not be read: " + nodes.error().message,
+                 nodes.error().setting);
     return nullptr;
   }
   json out = json::array();

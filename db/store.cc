@@ -53,9 +53,10 @@ RowKey ParseRowKey(std::string_view text) {
 namespace {
 
 Error NoSharedJobs(std::string_view what) {
-  return Error{ErrorCode::kBadInput, std::string(what) +
-                                         ": this store does not support shared jobs; run the job "
-                                         "without --shared"};
+  return Error{ErrorCode::kBadInput,
+               std::string(what) +
+                   ": this store does not support shared jobs; run the job without the shared mode",
+               "shared"};
 }
 
 }  // namespace

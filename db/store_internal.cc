@@ -64,9 +64,11 @@ Status ValidateColumnRef(const ColumnRef& column) {
                                             "registered columns; choose an application table");
   }
   if (column.column == column.key_column) {
-    return Status(ErrorCode::kBadInput, "column '" + column.Name() +
-                                            "' cannot be its own key column; name the row key "
-                                            "column (e.g. --key-column id)");
+    return Status(ErrorCode::kBadInput,
+                  "column '" + column.Name() +
+                      "' cannot be its own key column; give the row key column (e.g. id) as the "
+                      "key column",
+                  "key_column");
   }
   return Status::Ok();
 }
@@ -177,18 +179,19 @@ Status LeaseLost(const JobRange& range) {
   return Status(ErrorCode::kConflict,
                 "the lease on key range " + std::to_string(range.position) + " of " +
                     range.column.Name() + " (job " + std::to_string(range.job_id) +
-                    ") was lost to another process: raise --lease above the longest batch time");
+                    ") was lost to another process: raise the lease above the longest batch time",
+                "lease");
 }
 
 Status JobIsRunning(int64_t id, std::string_view kind) {
-  std::string resume = kind == "reencrypt" ? "udmg-server reencrypt --resume"
-                                           : "udmg-server " + std::string(kind);
+  const std::string command = "`udmg-server " + std::string(kind) + "`";
   return Status(ErrorCode::kConflict,
                 "job " + std::to_string(id) + " (" + std::string(kind) +
                     ") is running: wait for it to finish, or stop it (Ctrl-C / the stop file) "
-                    "and run this again; if its process died (kill -9, a lost node), `udmg-server " +
-                    std::string(kind) + " --mark-stopped` releases it and `" + resume +
-                    "` finishes it later");
+                    "and run this again; if its process died (kill -9, a lost node), " + command +
+                    " with the mark-stopped option releases it and " + command +
+                    " then resumes it",
+                "mark_stopped");
 }
 
 void AddVersionUsage(const ColumnRef& column, const ValueCounts& counts, VersionUsage& usage) {
@@ -237,7 +240,7 @@ Status ValidateReplacement(const KeyringReplacement& replacement, std::string_vi
 Status ValidateNodeRecord(const NodeRecord& node) {
   if (node.node_id.empty()) {
     return Status(ErrorCode::kBadInput,
-                  "the node id is empty; set --node-id or UDMG_NODE_ID, or give the host a name");
+                  "this node has no id: set the node id, or give the host a name", "node_id");
   }
   return Status::Ok();
 }

@@ -93,7 +93,8 @@ Status CheckCost(const ScryptCost& cost) {
 Result<Header> ParseHeader(std::span<const uint8_t> file) {
   const size_t magic_seen = std::min(file.size(), kBackupMagic.size());
   if (!std::equal(file.begin(), file.begin() + magic_seen, kBackupMagic.begin())) {
-    return BadInput("not a udmg-server backup file: check the path given to --input");
+    return Error{ErrorCode::kBadInput, "not a udmg-server backup file: check the backup file's path",
+                 "backup_file"};
   }
   if (file.empty()) return BadInput("the backup file is empty: use a complete copy");
   if (file.size() > kFormatOffset && file[kFormatOffset] != kBackupFormat) {

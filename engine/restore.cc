@@ -216,14 +216,17 @@ class MergeUnderCurrentRoot {
       return Error{ErrorCode::kCorruptValue,
                    "this database's " + JoinLines(damaged_, ", ") + " under " +
                        RootLabel(current_root_.version, current_root_.fingerprint) +
-                       ": run again with --force to put the backup's rows in their place" +
-                       std::string(kArchiveNote)};
+                       ": run again with the force option to put the backup's rows in their "
+                       "place" +
+                       std::string(kArchiveNote),
+                   std::string(kForce)};
     }
     if (!conflicts_.empty()) {
       return Error{ErrorCode::kConflict,
                    "the backup conflicts with this database: " + JoinLines(conflicts_, "; ") +
-                       ": run again with --force to settle each as said" +
-                       std::string(kArchiveNote)};
+                       ": run again with the force option to settle each as said" +
+                       std::string(kArchiveNote),
+                   std::string(kForce)};
     }
     ReviveRetiredInUse(result_, input_.usage, plan_.changes);
     SortByVersion(result_.roots);
@@ -253,11 +256,11 @@ class MergeUnderCurrentRoot {
       } else if (!input_.force) {
         conflicts_.push_back("root version " + Num(theirs.version) + " has fingerprint " +
                              ours->fingerprint + " here and " + theirs.fingerprint +
-                             " in the backup (--force takes the backup's)");
+                             " in the backup (the force option takes the backup's)");
       } else {
         plan_.archived.push_back(
             ArchiveRoot(*ours, "replaced by the backup's " +
-                                   RootLabel(theirs.version, theirs.fingerprint) + " (--force)"));
+                                   RootLabel(theirs.version, theirs.fingerprint) + " (by the force option)"));
         replaced_roots_.insert(theirs.version);
         for (RootKeyRecord& row : result_.roots) {
           if (row.version == theirs.version) row = WrappedHere(theirs);
@@ -279,10 +282,10 @@ class MergeUnderCurrentRoot {
                         : " is newer than this database's current " +
                               RootLabel(current_root_.version, current_root_.fingerprint);
     if (!input_.force) {
-      conflicts_.push_back(label + why + " (--force leaves it out of the root history)");
+      conflicts_.push_back(label + why + " (the force option leaves it out of the root history)");
       return;
     }
-    plan_.changes.push_back(label + " left out of the root history (--force): it" + why +
+    plan_.changes.push_back(label + " left out of the root history (by the force option): it" + why +
                             ", which stays current");
   }
 
@@ -325,12 +328,12 @@ class MergeUnderCurrentRoot {
         else
           conflicts_.push_back(version +
                                " holds a different key here than in the backup "
-                               "(--force takes the backup's)");
+                               "(the force option takes the backup's)");
         continue;
       }
       const std::string why = our_k1.ok() ? "it held a different key" : "it did not unwrap";
       plan_.archived.push_back(
-          ArchiveMaster(*ours, "replaced by the backup's " + version + " (--force): " + why));
+          ArchiveMaster(*ours, "replaced by the backup's " + version + " (by the force option): " + why));
       MasterKeyRecord& row = *FindMaster(result_, theirs.version);
       row = MasterKeyRecord{theirs.version, Wrap(k0_, their_k1), current_root_.version, ours->state,
                             theirs.created_at};
@@ -401,10 +404,12 @@ Result<RestorePlan> PlanRollback(const BackupContents& backup, const RestoreInpu
                      RootLabel(backup_root_here, backup.root_fingerprint) +
                      " of this database, older than the current " +
                      RootLabel(current_root.version, current_root.fingerprint) +
-                     ", whose key is not at hand: run again with --force to make root version " +
+                     ", whose key is not at hand: run again with the force option to make root "
+                     "version " +
                      Num(backup_root_here) + " current again and set " + JoinLines(newer, ", ") +
                      " aside (their rows stay in udmg_replaced_keys), or set "
-                     "UDMG_SECURITY_PASSPHRASE_KEY to the current root key to merge instead"};
+                     "UDMG_SECURITY_PASSPHRASE_KEY to the current root key to merge instead",
+                 std::string(kForce)};
   }
 
   RestorePlan plan;
@@ -415,10 +420,11 @@ Result<RestorePlan> PlanRollback(const BackupContents& backup, const RestoreInpu
     if (theirs != nullptr && *theirs == ours) continue;
     const std::string reason =
         ours.version > backup_root_here
-            ? "set aside (--force): newer than the backup's root version " +
+            ? "set aside (by the force option): newer than the backup's root version " +
                   Num(backup.root_version) + ", whose successor's key was lost"
             : "replaced by the backup's root version " + Num(ours.version) +
-                  " (--force): root version " + Num(backup.root_version) + " is current again";
+                  " (by the force option): root version " + Num(backup.root_version) +
+                  " is current again";
     plan.archived.push_back(ArchiveRoot(ours, reason));
   }
   plan.changes.push_back(RootLabel(backup.root_version, backup.root_fingerprint) +
@@ -429,14 +435,16 @@ Result<RestorePlan> PlanRollback(const BackupContents& backup, const RestoreInpu
     if (theirs == nullptr) {
       const RootKeyRecord* root = FindRoot(current, ours.root_version);
       plan.archived.push_back(ArchiveMaster(
-          ours, "dropped (--force): not in the backup and no stored value uses it; its key needs " +
+          ours, "dropped (by the force option): not in the backup and no stored value uses it; its "
+                "key needs " +
                     RootLabel(ours.root_version, root ? root->fingerprint : "unknown")));
       plan.changes.push_back("master version " + Num(ours.version) +
                              " dropped: not in the backup, no stored value uses it");
     } else if (!(*theirs == ours)) {
       plan.archived.push_back(ArchiveMaster(
           ours, "replaced by the backup's master version " + Num(ours.version) +
-                    " (--force): wrapped under root version " + Num(backup.root_version)));
+                    " (by the force option): wrapped under root version " +
+                    Num(backup.root_version)));
     }
   }
   for (const MasterKeyRecord& theirs : backup.records.masters) {

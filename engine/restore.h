@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/backup.h"
@@ -32,8 +33,12 @@ struct ArchivedKeyRow {
   std::string kind;  // "root" or "master"
   uint32_t version = 0;
   std::string row_json;
-  std::string reason;  // one line, e.g. "replaced by the backup's master version 2 (--force)"
+  std::string reason;  // one line, e.g. "replaced by the backup's master version 2 (by the force option)"
 };
+
+// The setting (Error::setting) of RestoreInput::force: refusals that forcing would settle carry
+// it, and the messages and plan lines name it as "the force option".
+inline constexpr std::string_view kForce = "force";
 
 struct RestoreInput {
   std::optional<KeyringRecords> current;  // nullopt: this database has no keyring yet
@@ -51,7 +56,7 @@ struct RestorePlan {
   KeyringRecords records;                // the complete keyring to store (revision: the store's)
   std::string keyring_id;                // the database's, or the backup's on an empty database
   std::vector<ArchivedKeyRow> archived;  // rows replaced or dropped
-  std::vector<std::string> changes;      // one line per change, for the operator
+  std::vector<std::string> changes;      // one line per change, for the operator (may name kForce)
   bool changes_nothing = true;           // the database already holds everything the file has
   // The root version and fingerprint current after the restore, and whether its K0 is the
   // backup's (then --write-key-file writes it; otherwise the operator's current K0 stays).

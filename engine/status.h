@@ -27,26 +27,31 @@ enum class ErrorCode : int {
   kIncomplete = 10,     // a job stopped before done (signal, budget, stop file): run it again
   kBadInput = 11,       // malformed input other than a key: envelope, file, URL, duration
   kBadPassphrase = 12,  // a backup that does not open with the passphrase given (or was altered)
-  kUnhealthy = 13,      // doctor found at least one problem
-  kOutputLost = 14,     // stdout could not be written (disk full, closed): the result was lost
+  // 13 and 14 are the CLI's own exit codes (cli/exit_codes.h): never use them here.
 };
 
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;  // one line, says what is wrong and what to do; never key bytes
+  // The option the error is about, by the name of its field in the library's options (e.g.
+  // "run_time"), or empty. The message names it in the library's words ("the run time"); a front
+  // end names its own spelling from this (the CLI, its flag: docs/architecture.md).
+  std::string setting;
 };
 
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
   Status(Error error) : error_(std::move(error)) {}  // NOLINT: implicit on purpose
-  Status(ErrorCode code, std::string message) : error_(Error{code, std::move(message)}) {}
+  Status(ErrorCode code, std::string message, std::string setting = {})
+      : error_(Error{code, std::move(message), std::move(setting)}) {}
 
   static Status Ok() { return Status(); }
   bool ok() const { return !error_.has_value(); }
   const Error& error() const { assert(error_); return *error_; }
   ErrorCode code() const { return error_ ? error_->code : ErrorCode{0}; }
   const std::string& message() const { static const std::string kEmpty; return error_ ? error_->message : kEmpty; }
+  const std::string& setting() const { static const std::string kEmpty; return error_ ? error_->setting : kEmpty; }
 
  private:
   std::optional<Error> error_;

@@ -157,7 +157,8 @@ Status Gateway::Send(const char* method) const {
   if (!result) {
     return Status(ErrorCode::kBadInput, "cannot reach the pushgateway at " + where + ": " +
                                             httplib::to_string(result.error()) +
-                                            "; check --pushgateway and that it runs");
+                                            "; check the pushgateway URL and that it runs",
+                  "pushgateway");
   }
   if (result->status < 200 || result->status > 299) {
     return Status(ErrorCode::kInternal, "pushgateway " + method_name + " " + where +

@@ -96,8 +96,10 @@ Status EnsurePrivateRuntimeDir(const std::string& socket_path) {
   struct stat st {};
   if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
       (st.st_mode & 077) != 0) {
-    return Status(ErrorCode::kConflict, dir + " is not a private directory of this user: remove it "
-                                              "or pass --control-socket PATH");
+    return Status(ErrorCode::kConflict,
+                  dir + " is not a private directory of this user: remove it or set the control "
+                        "socket path",
+                  "control_socket");
   }
   return Status::Ok();
 }
@@ -123,18 +125,22 @@ Status BindPrivate(int fd, const std::string& path, const sockaddr_un& address) 
     if (errno != EADDRINUSE || attempt > 0) break;
     struct stat st {};
     if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-      return Status(ErrorCode::kConflict, path + " exists and is not a socket: remove it or pass "
-                                                 "--control-socket PATH");
+      return Status(ErrorCode::kConflict,
+                    path + " exists and is not a socket: remove it or set the control socket path",
+                    "control_socket");
     }
     if (SomeoneListens(address)) {
-      return Status(ErrorCode::kConflict, "another job is already listening on " + path +
-                                              ": stop it first or pass --control-socket PATH");
+      return Status(ErrorCode::kConflict,
+                    "another job is already listening on " + path +
+                        ": stop it first or set the control socket path",
+                    "control_socket");
     }
     unlink(path.c_str());  // stale: left by a job that was killed
   }
   return Status(ErrorCode::kBadInput,
                 Errno(("cannot create the control socket " + path +
-                       " (pass --control-socket PATH in a writable directory)").c_str()));
+                       " (set the control socket path in a writable directory)").c_str()),
+                "control_socket");
 }
 
 bool SendAll(int fd, std::string_view data) {
@@ -287,7 +293,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Start(const std::string& p
   if (!FillAddress(path, address)) {
     return Error{ErrorCode::kBadInput, "control socket path must be 1 to " +
                                            std::to_string(kMaxSocketPathLength) +
-                                           " bytes: pass a shorter --control-socket PATH"};
+                                           " bytes: make the control socket path shorter",
+                 "control_socket"};
   }
   UDMG_RETURN_IF_ERROR(EnsurePrivateRuntimeDir(path));
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -402,9 +409,10 @@ Result<std::string> SendControlCommand(const std::string& path, std::string_view
   } closer{fd};
   if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     if (errno == ENOENT || errno == ECONNREFUSED) {
-      return Error{ErrorCode::kNotFound, "no job is listening on " + path +
-                                             ": is a re-encryption running? (--control-socket "
-                                             "must match the job's)"};
+      return Error{ErrorCode::kNotFound,
+                   "no job is listening on " + path +
+                       ": is a re-encryption running? (the control socket path must match the job's)",
+                   "control_socket"};
     }
     return Error{ErrorCode::kInternal, Errno(("cannot connect to " + path).c_str())};
   }

@@ -347,7 +347,8 @@ class ColumnPassRunner {
         options_.warn("the database changed the value written to " + pass_.column.Name() + " row " +
                       db::RowKeyText(write.key) + " (a trigger?); recorded as a failure (" +
                       std::string(kWriteAltered) +
-                      "): the value written is lost, restore the row from a backup");
+                      "): the value written is lost, restore the row from a backup",
+                      {});
       }
     }
     return outcomes;
@@ -381,7 +382,7 @@ class ColumnPassRunner {
       return applied.error();
     }
     if (options_.warn) {
-      for (const std::string& line : warnings) options_.warn(line);
+      for (const std::string& line : warnings) options_.warn(line, {});
     }
     return one_by_one;
   }

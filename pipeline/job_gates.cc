@@ -47,7 +47,7 @@ std::optional<std::string> ReplicaLagGate::Hold() {
 }
 
 void ReplicaLagGate::WarnOnce(const std::string& line) {
-  if (warned_.insert(line).second && warn_) warn_(line);
+  if (warned_.insert(line).second && warn_) warn_(line, "max_replica_lag");
 }
 
 Duration ReplicaLagGate::TrackedLag(uint64_t replay_lsn, Duration now) const {
@@ -61,7 +61,7 @@ Duration ReplicaLagGate::TrackedLag(uint64_t replay_lsn, Duration now) const {
 std::optional<std::string> ReplicaLagGate::Measure(Duration now) {
   Result<db::ReplicationState> state = read_();
   if (!state.ok()) {
-    WarnOnce("--max-replica-lag: the replica lag cannot be read (" + state.error().message +
+    WarnOnce("the replica lag limit: the replica lag cannot be read (" + state.error().message +
              "): the job waits until it can");
     return "replica lag cannot be read";
   }
@@ -70,14 +70,14 @@ std::optional<std::string> ReplicaLagGate::Measure(Duration now) {
     if (samples_.size() > kMaxSamples) samples_.pop_front();
   }
   if (state->replicas.empty()) {
-    WarnOnce("--max-replica-lag: no streaming replica is connected to this database: the job "
+    WarnOnce("the replica lag limit: no streaming replica is connected to this database: the job "
              "does not wait for any");
   }
   std::optional<std::string> hold;
   uint64_t oldest_replayed = state->primary_lsn;
   for (const db::ReplicaPosition& replica : state->replicas) {
     if (!replica.replay_lsn) {
-      WarnOnce("--max-replica-lag: the position of replica " + replica.name +
+      WarnOnce("the replica lag limit: the position of replica " + replica.name +
                " cannot be read: the database role needs pg_monitor (or pg_read_all_stats) to "
                "see it in pg_stat_replication; the job waits until it can");
       if (!hold) hold = "the lag of replica " + replica.name + " cannot be read";
@@ -91,7 +91,7 @@ std::optional<std::string> ReplicaLagGate::Measure(Duration now) {
     }
     if (lag > max_lag_ && !hold) {
       hold = "replica " + replica.name + " lags " + SecondsText(lag) +
-             ", above --max-replica-lag " + SecondsText(max_lag_);
+             ", above the replica lag limit " + SecondsText(max_lag_);
     }
   }
   // Readings no replica is still behind are not needed any more (the newest always stays).
@@ -101,13 +101,14 @@ std::optional<std::string> ReplicaLagGate::Measure(Duration now) {
 
 Status ValidateJobGateOptions(const JobGateOptions& options) {
   if (options.max_replica_lag < Duration::zero()) {
-    return Status(ErrorCode::kUsage, "--max-replica-lag must not be negative");
+    return Status(ErrorCode::kUsage, "the replica lag limit must not be negative", "max_replica_lag");
   }
   if (options.max_replica_lag > Duration::zero()) {
     UDMG_ASSIGN_OR_RETURN(db::DatabaseUrl url, db::ParseDatabaseUrl(options.database_url));
     if (url.backend != db::Backend::kPostgres) {
       return Status(ErrorCode::kUsage,
-                    "--max-replica-lag needs a PostgreSQL database: SQLite has no replicas");
+                    "the replica lag limit needs a PostgreSQL database: SQLite has no replicas",
+                    "max_replica_lag");
     }
   }
   return Status::Ok();

@@ -73,7 +73,8 @@ class JobRunner::StatementWatch {
              "PostgreSQL backend " + std::to_string(longest->backend_pid) +
              " (SELECT pg_blocking_pids(" + std::to_string(longest->backend_pid) +
              ") names what it waits for); a signal, the stop file or the run time still "
-             "stop the job at once");
+             "stop the job at once",
+             {});
       }
       lock_waits.Poll();
       std::this_thread::sleep_for(100ms);
@@ -117,7 +118,7 @@ Result<std::unique_ptr<JobRunner>> JobRunner::Start(JobRunSpec spec) {
     if (control.ok()) {
       runner->control_ = std::move(*control);
     } else {
-      s.warn("live control is off: " + control.error().message);
+      s.warn("live control is off: " + control.error().message, control.error().setting);
     }
   }
   return runner;

@@ -82,8 +82,8 @@ class JobRunner {
     return result;
   }
 
-  // Why the throttle stopped the job (--critical-write-latency), when it did.
-  std::optional<std::string> WhyStopped() const { return throttle_->Stats().stop_reason; }
+  // Why the throttle stopped the job (its critical write latency), when it did.
+  std::optional<Error> WhyStopped() const { return throttle_->Stats().stop_reason; }
 
  private:
   class Signals;

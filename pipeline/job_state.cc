@@ -82,8 +82,10 @@ Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& opti
     if (interrupted && !IsResumable(*interrupted)) interrupted.reset();
   }
   if (!interrupted && options.resume == ResumeMode::kResumeOnly) {
-    return Error{ErrorCode::kNotFound, "no interrupted " + options.job_kind +
-                                           " job to resume: run it without --resume to start one"};
+    return Error{ErrorCode::kNotFound,
+                 "no interrupted " + options.job_kind +
+                     " job to resume: run it without the resume-only mode to start one",
+                 "resume"};
   }
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> registered, store.ListColumns());
   if (interrupted && interrupted->target_version == target_version) {

@@ -7,7 +7,7 @@
 namespace udmg::pipeline {
 
 WarningSink StderrWarningSink() {
-  return [](std::string_view line) { std::cerr << "udmg: warning: " << line << '\n'; };
+  return [](std::string_view line, std::string_view) { std::cerr << "udmg: warning: " << line << '\n'; };
 }
 
 std::string NonceBudgetWarning(uint32_t version, uint64_t count) {
@@ -24,7 +24,7 @@ Status RecordEncryptions(db::Store& store, const std::map<uint32_t, uint64_t>& m
   for (const auto& [version, unused] : made) {
     auto it = totals.find(version);
     if (it != totals.end() && it->second >= kNonceWarnEncryptions && warn) {
-      warn(NonceBudgetWarning(version, it->second));
+      warn(NonceBudgetWarning(version, it->second), {});
     }
   }
   return Status::Ok();

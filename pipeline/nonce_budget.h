@@ -15,8 +15,9 @@
 
 namespace udmg::pipeline {
 
-// Receives one-line warnings meant for the operator (the CLI prints them on stderr).
-using WarningSink = std::function<void(std::string_view line)>;
+// Receives one-line warnings meant for the operator (the CLI prints them on stderr), with the
+// setting the line is about (as in Error::setting), or empty.
+using WarningSink = std::function<void(std::string_view line, std::string_view setting)>;
 
 // A sink that writes "udmg: warning: <line>" to stderr.
 WarningSink StderrWarningSink();

@@ -19,18 +19,24 @@ Status ValidateOptions(const ReencryptOptions& options) {
   if (!options.keyring) {
     return Status(ErrorCode::kInternal, "re-encryption started without a keyring (a bug)");
   }
-  if (options.batch_size == 0 || options.batches_in_flight == 0) {
-    return Status(ErrorCode::kUsage,
-                  "--batch-size and --batches-in-flight must be at least 1");
+  if (options.batch_size == 0) {
+    return Status(ErrorCode::kUsage, "the batch size must be at least 1", "batch_size");
+  }
+  if (options.batches_in_flight == 0) {
+    return Status(ErrorCode::kUsage, "the batches in flight must be at least 1",
+                  "batches_in_flight");
   }
   if (options.max_passes == 0) {
     return Status(ErrorCode::kUsage, "the pass limit must be at least 1");
   }
   if (options.run_time < std::chrono::steady_clock::duration::zero()) {
-    return Status(ErrorCode::kUsage, "--run-time must not be negative");
+    return Status(ErrorCode::kUsage, "the run time must not be negative", "run_time");
   }
-  if (options.shared && (options.lease.count() <= 0 || options.rows_per_range == 0)) {
-    return Status(ErrorCode::kUsage, "--lease and --range-rows must be positive");
+  if (options.shared && options.lease.count() <= 0) {
+    return Status(ErrorCode::kUsage, "the lease must be positive", "lease");
+  }
+  if (options.shared && options.rows_per_range == 0) {
+    return Status(ErrorCode::kUsage, "the rows per range must be positive", "rows_per_range");
   }
   if (options.job_kind != kReencryptJobKind && options.job_kind != kSweepJobKind) {
     return Status(ErrorCode::kInternal, "unknown job kind '" + options.job_kind + "' (a bug)");
@@ -467,7 +473,7 @@ Status UnmigratableValues(uint64_t count, int64_t job_id) {
 
 Status ReportStatus(const ReencryptReport& report) { return ReportStatus(report, std::nullopt); }
 
-Status ReportStatus(const ReencryptReport& report, const std::optional<std::string>& why_stopped) {
+Status ReportStatus(const ReencryptReport& report, const std::optional<Error>& why_stopped) {
   std::string job = "job " + std::to_string(report.job_id);
   switch (report.outcome) {
     case ReencryptOutcome::kDone:
@@ -476,14 +482,16 @@ Status ReportStatus(const ReencryptReport& report, const std::optional<std::stri
       return UnmigratableValues(report.unmigratable, report.job_id);
     case ReencryptOutcome::kMaxFailures:
       return Status(ErrorCode::kCorruptValue,
-                    "stopped: more values than --max-failures allows do not decrypt (" + job +
+                    "stopped: more values than the failure limit allows do not decrypt (" + job +
                         ", listed in udmg_reencrypt_failures): fix them or raise "
-                        "--max-failures, then run the same command again to resume");
+                        "the failure limit, then run the same command again to resume",
+                    "max_failures");
     case ReencryptOutcome::kStopped:
       return Status(ErrorCode::kIncomplete,
                     "incomplete: " + job + " stopped at a batch boundary" +
-                        (why_stopped ? " (" + *why_stopped + ")" : "") +
-                        " with its checkpoint saved: run the same command again to resume");
+                        (why_stopped ? " (" + why_stopped->message + ")" : "") +
+                        " with its checkpoint saved: run the same command again to resume",
+                    why_stopped ? why_stopped->setting : "");
     case ReencryptOutcome::kPassesExhausted:
       return Status(ErrorCode::kIncomplete,
                     "incomplete: " + std::to_string(report.remaining) +

@@ -204,8 +204,8 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options);
 // same command again to resume"); the stage error for kError. One line, no key bytes.
 Status ReportStatus(const ReencryptReport& report);
 // The same, where a stopped run says what stopped it (`why_stopped`, e.g. the throttle's critical
-// write latency) when known.
-Status ReportStatus(const ReencryptReport& report, const std::optional<std::string>& why_stopped);
+// write latency, with its setting) when known.
+Status ReportStatus(const ReencryptReport& report, const std::optional<Error>& why_stopped);
 // kCorruptValue naming the columns of `report` with values in rows whose key is NULL.
 Status UnaddressableValues(const ReencryptReport& report);
 // kCorruptValue for `count` values job `job_id` recorded as failures and left as they are, whatever

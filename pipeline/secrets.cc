@@ -61,7 +61,8 @@ void SecretsClient::RecordNode(db::Store& store, const ClientOptions& options,
                               : self.status();
   if (!recorded.ok() && options.warning_sink) {
     options.warning_sink("this node was not recorded in udmg_nodes (" + recorded.message() +
-                         "): `status` and `doctor` cannot vouch for its root key");
+                         "): `status` and `doctor` cannot vouch for its root key",
+                         recorded.setting());
   }
 }
 
@@ -177,7 +178,8 @@ void SecretsClient::WarnWriteBackSkipped() {
                                                "(default_transaction_read_only)") +
         ": stale values are returned but not re-encrypted under master key version " +
         std::to_string(keyring_->active_version()) +
-        " nor counted; run `udmg-server sweep` against the primary to migrate them");
+        " nor counted; run `udmg-server sweep` against the primary to migrate them",
+        {});
 }
 
 Status SecretsClient::Write(const db::ColumnRef& requested, const db::RowKey& requested_key,

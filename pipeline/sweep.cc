@@ -41,10 +41,11 @@ Status ValidateSweepOptions(const SweepOptions& options) {
                   "sweep was given no database to open its connections on (a bug in the caller)");
   }
   if (options.max_duration && *options.max_duration < std::chrono::nanoseconds::zero()) {
-    return Status(ErrorCode::kBadInput, "sweep --max-duration must not be negative");
+    return Status(ErrorCode::kBadInput, "the sweep's duration limit must not be negative",
+                  "max_duration");
   }
   if (options.run_time && *options.run_time < std::chrono::nanoseconds::zero()) {
-    return Status(ErrorCode::kBadInput, "sweep --run-time must not be negative");
+    return Status(ErrorCode::kBadInput, "the run time must not be negative", "run_time");
   }
   return Status::Ok();
 }
@@ -200,14 +201,15 @@ Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options) {
   return report;
 }
 
-Status SweepStatus(const SweepReport& report, const std::optional<std::string>& why_stopped) {
+Status SweepStatus(const SweepReport& report, const std::optional<Error>& why_stopped) {
   if (report.failed > 0) return UnmigratableValues(report.failed, report.job_id);
   if (report.stop == SweepStop::kRunTime || report.stop == SweepStop::kStopped) {
     return Status(ErrorCode::kIncomplete,
                   "incomplete: sweep job " + std::to_string(report.job_id) +
                       " stopped at a batch boundary" +
-                      (why_stopped ? " (" + *why_stopped + ")" : "") +
-                      " with its checkpoint saved: the next sweep resumes it");
+                      (why_stopped ? " (" + why_stopped->message + ")" : "") +
+                      " with its checkpoint saved: the next sweep resumes it",
+                  why_stopped ? why_stopped->setting : "");
   }
   return Status::Ok();
 }

@@ -30,17 +30,23 @@ class SteadyClockImpl final : public Clock {
   void SleepFor(Duration duration) override { std::this_thread::sleep_for(duration); }
 };
 
-Status CheckRate(double rows_per_second, ErrorCode code, std::string_view what) {
+// `what` names the value in the message; `setting` is the option it came from (Error::setting).
+Status CheckRate(double rows_per_second, ErrorCode code, std::string_view what,
+                 std::string_view setting = {}) {
   if (!std::isfinite(rows_per_second) || rows_per_second < 0) {
-    return Status(code, std::string(what) + " must be a number of rows per second >= 0 (0 = unlimited)");
+    return Status(code,
+                  std::string(what) + " must be a number of rows per second >= 0 (0 = unlimited)",
+                  std::string(setting));
   }
   return Status::Ok();
 }
 
-Status CheckBatchSize(size_t size, ErrorCode code, std::string_view what) {
+Status CheckBatchSize(size_t size, ErrorCode code, std::string_view what,
+                      std::string_view setting = {}) {
   if (size < 1 || size > kMaxBatchSize) {
     return Status(code, std::string(what) + " must be between 1 and " +
-                            std::to_string(kMaxBatchSize) + " rows");
+                            std::to_string(kMaxBatchSize) + " rows",
+                  std::string(setting));
   }
   return Status::Ok();
 }
@@ -70,8 +76,10 @@ double ThrottleStats::total_throttled_seconds() const {
 }
 
 Status ValidateThrottleOptions(const ThrottleOptions& o) {
-  UDMG_RETURN_IF_ERROR(CheckRate(o.rows_per_second, ErrorCode::kUsage, "--rate"));
-  UDMG_RETURN_IF_ERROR(CheckBatchSize(o.batch_size, ErrorCode::kUsage, "--batch-size"));
+  UDMG_RETURN_IF_ERROR(
+      CheckRate(o.rows_per_second, ErrorCode::kUsage, "the rate", "rows_per_second"));
+  UDMG_RETURN_IF_ERROR(
+      CheckBatchSize(o.batch_size, ErrorCode::kUsage, "the batch size", "batch_size"));
   UDMG_RETURN_IF_ERROR(CheckBatchSize(o.min_batch_size, ErrorCode::kUsage, "the minimum batch size"));
   UDMG_RETURN_IF_ERROR(CheckBatchSize(o.max_batch_size, ErrorCode::kUsage, "the maximum batch size"));
   if (o.min_batch_size > o.max_batch_size) {
@@ -79,13 +87,16 @@ Status ValidateThrottleOptions(const ThrottleOptions& o) {
                                          " is above the maximum " + std::to_string(o.max_batch_size));
   }
   if (o.target_batch_time < Duration::zero()) {
-    return Status(ErrorCode::kUsage, "--target-batch-time must not be negative");
+    return Status(ErrorCode::kUsage, "the target batch time must not be negative",
+                  "target_batch_time");
   }
   if (o.max_write_latency < Duration::zero()) {
-    return Status(ErrorCode::kUsage, "--max-write-latency must not be negative");
+    return Status(ErrorCode::kUsage, "the write latency limit must not be negative",
+                  "max_write_latency");
   }
   if (o.critical_write_latency < Duration::zero()) {
-    return Status(ErrorCode::kUsage, "--critical-write-latency must not be negative");
+    return Status(ErrorCode::kUsage, "the critical write latency must not be negative",
+                  "critical_write_latency");
   }
   if (o.latency_cooldown <= Duration::zero()) {
     return Status(ErrorCode::kUsage, "the latency cool-down must be positive");
@@ -205,9 +216,9 @@ void Throttle::RecordBatchWrite(size_t rows, Duration write_time) {
       write_time > options_.critical_write_latency && !stop_reason_) {
     char text[160];
     std::snprintf(text, sizeof text,
-                  "a batch write took %.2f s, above --critical-write-latency %.2f s",
+                  "a batch write took %.2f s, above the critical write latency %.2f s",
                   Seconds(write_time), Seconds(options_.critical_write_latency));
-    stop_reason_ = text;
+    stop_reason_ = Error{ErrorCode::kIncomplete, text, "critical_write_latency"};
   }
   if (options_.max_write_latency > Duration::zero()) {
     if (write_time > options_.max_write_latency) {

@@ -109,8 +109,9 @@ struct ThrottleStats {
   // The gate holding batches back at the last admission, and why (nullopt: none).
   std::optional<std::string> hold;
   ThrottleReason hold_reason = ThrottleReason::kPaused;
-  // Set once a write was slower than critical_write_latency: why the job stops.
-  std::optional<std::string> stop_reason;
+  // Set once a write was slower than critical_write_latency: why the job stops (kIncomplete, the
+  // setting critical_write_latency).
+  std::optional<Error> stop_reason;
   Duration last_write_time{0};
   uint64_t latency_pauses = 0;  // times a slow write started a pause
   std::array<double, kThrottleReasonCount> throttled_seconds{};  // by ThrottleReason
@@ -183,7 +184,7 @@ class Throttle {
   std::array<Duration, kThrottleReasonCount> throttled_ GUARDED_BY(mutex_) = {};
   std::optional<std::string> hold_ GUARDED_BY(mutex_);
   ThrottleReason hold_reason_ GUARDED_BY(mutex_) = ThrottleReason::kPaused;
-  std::optional<std::string> stop_reason_ GUARDED_BY(mutex_);
+  std::optional<Error> stop_reason_ GUARDED_BY(mutex_);
 
   // Gates are asked outside mutex_ (a gate may query a database), one caller at a time.
   base::Mutex gate_mutex_;

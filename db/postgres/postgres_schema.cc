@@ -208,7 +208,8 @@ Status RequireSchema(PgConnection& connection) {
   return Status(ErrorCode::kNotInitialized,
                 connection.describe() +
                     " holds no udmg-server tables in its search_path: run `udmg-server init` "
-                    "to set it up, or check --db / UDMG_DATABASE_URL");
+                    "to set it up, or check the database URL",
+                "database_url");
 }
 
 Status MigrateSchema(PgConnection& connection) {

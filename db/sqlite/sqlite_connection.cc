@@ -151,7 +151,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(std::string_view path_text,
   if (!create && !fs::exists(path, error)) {
     return Error{ErrorCode::kNotInitialized,
                  "no database at " + describe +
-                     ": run `udmg-server init` to create it, or check --db / UDMG_DATABASE_URL"};
+                     ": run `udmg-server init` to create it, or check the database URL",
+                 "database_url"};
   }
   sqlite3* raw = nullptr;
   int code = sqlite3_open_v2(
@@ -180,7 +181,8 @@ Status Connection::RequireSchema() {
   return Status(ErrorCode::kNotInitialized,
                 describe_ + " holds no udmg-server tables (an empty file or another "
                             "application's database): run `udmg-server init` to set it up, or "
-                            "check --db / UDMG_DATABASE_URL");
+                            "check the database URL",
+                "database_url");
 }
 
 Status Connection::Configure() {

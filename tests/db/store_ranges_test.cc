@@ -66,7 +66,7 @@ TEST_P(StoreRangesFixture, RenewSavesTheCheckpointAndOnlyTheOwnerMayRenew) {
   EXPECT_FALSE(range->upper.has_value());  // fewer stale rows than a range: one open range
   ASSERT_OK(store_->RenewRange(*range, "a:1", RowKey(int64_t{5}), kLongLeaseMs, false));
   EXPECT_STATUS(store_->RenewRange(*range, "b:2", RowKey(int64_t{6}), kLongLeaseMs, false),
-                kConflict, "--lease");
+                kConflict, "raise the lease above the longest batch time");
   // Leased: nobody else can claim it.
   ASSERT_OK_AND_ASSIGN(std::optional<JobRange> none, OpenAnother()->ClaimRange(id, "b:2", 1000));
   EXPECT_FALSE(none.has_value());

@@ -115,7 +115,7 @@ TEST_P(StoreRecoveryTest, NodesAreUpsertedAndKeepTheirFirstSeen) {
   EXPECT_FALSE(nodes[2].root_version.has_value());
 
   std::string before = database_->Dump();
-  EXPECT_STATUS(store_->RecordNode(NodeRecord{}), kBadInput, "node id is empty");
+  EXPECT_STATUS(store_->RecordNode(NodeRecord{}), kBadInput, "this node has no id");
   EXPECT_EQ(database_->Dump(), before);
 }
 
@@ -199,7 +199,7 @@ TEST_P(StoreRecoveryTest, ChangeWritesTheKeyringAndArchivedRowsTogether) {
   replacement.archived.push_back(ArchivedKeyRow{
       "master", 1, R"({"version":1,"k3":"gAAAAAk3-1"})", "replaced by the backup's version 1"});
   replacement.archived.push_back(
-      ArchivedKeyRow{"root", 4, R"({"version":4})", "root version 4 set aside (--force)"});
+      ArchivedKeyRow{"root", 4, R"({"version":4})", "root version 4 set aside (by the force option)"});
   int64_t start = internal::UnixNow();
   ASSERT_OK(store_->UpdateKeyringChecked(Write(replacement), true));
   int64_t end = internal::UnixNow();
@@ -302,8 +302,11 @@ TEST_P(StoreRecoveryTest, ARunningJobRefusesBeforeTheChangeIsCalled) {
   Status status = store_->UpdateKeyringChecked(count_calls, true);
   EXPECT_STATUS(status, kConflict,
                 "job " + std::to_string(job) + " (reencrypt) is running: wait for it to finish");
-  EXPECT_NE(status.message().find("udmg-server reencrypt --resume"), std::string::npos)
+  EXPECT_NE(status.message().find("`udmg-server reencrypt` with the mark-stopped option releases it "
+                                  "and `udmg-server reencrypt` then resumes it"),
+            std::string::npos)
       << status.message();
+  EXPECT_EQ(status.setting(), "mark_stopped") << "the CLI names its flag";
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(database_->Dump(), before);
 

@@ -411,6 +411,26 @@ TEST_P(BadInputTest, UsageErrors) {
   ExpectRefused({"reencrypt", "--batch-size", "0"}, kExitUsage);
 }
 
+// The library names a setting in its own words; the operator reads the flag that sets it, one
+// that exists (cli/setting_flags.cc).
+TEST_P(BadInputTest, ErrorsNameTheFlagThatSetsWhatIsWrong) {
+  ProcessResult own_key =
+      ExpectRefused({"columns", "add", "credentials.other", "--key", "other"}, kExitBadInput);
+  EXPECT_NE(own_key.stderr_data.find("cannot be its own key column; give the row key column "
+                                     "(e.g. id) as --key\n"),
+            std::string::npos)
+      << own_key.Describe();
+  ProcessResult lease = ExpectRefused({"reencrypt", "--shared", "--lease", "0s"}, kExitUsage);
+  EXPECT_NE(lease.stderr_data.find("error: --lease must be positive"), std::string::npos)
+      << lease.Describe();
+  RunOk(server_, {"rotate-master-key"});
+  ProcessResult resume =
+      ExpectRefused({"reencrypt", "--resume", "--no-progress"}, kExitNotFound);
+  EXPECT_NE(resume.stderr_data.find("job to resume: run it without --resume to start one\n"),
+            std::string::npos)
+      << resume.Describe();
+}
+
 TEST_P(BadInputTest, MaxDurationThatIsNoDurationIsBadInput) {
   ProcessResult result = ExpectRefused({"sweep", "--max-duration", "soon"}, kExitBadInput);
   EXPECT_NE(result.stderr_data.find("soon"), std::string::npos) << result.Describe();

@@ -216,7 +216,7 @@ TEST_P(PostgresStandbyTest, MaxReplicaLagHoldsTheJobWhileTheStandbyDoesNotReplay
   ASSERT_TRUE(job->Running()) << job->Wait().Describe();
   const std::string hold = status->value("hold", "");
   EXPECT_EQ(hold.rfind("replica ", 0), 0u) << *status;
-  EXPECT_NE(hold.find(", above --max-replica-lag 1.0 s"), std::string::npos) << *status;
+  EXPECT_NE(hold.find(", above the replica lag limit 1.0 s"), std::string::npos) << *status;
   // Without the rate, the lag alone holds the job.
   RunOk(*server_, {"reencrypt", "--control", "rate=0"});
   ASSERT_TRUE(metrics::testing::PollUntil(held_by_lag));

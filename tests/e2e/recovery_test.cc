@@ -252,7 +252,8 @@ TEST_P(RecoveryTest, AJobWhoseProcessDiedIsReleasedWithoutAKeyThenRestoreRuns) {
   RunOk(server_, {"rotate-master-key", "--reencrypt"});
   server_.Exec("UPDATE udmg_jobs SET state = 'running';");  // what kill -9 leaves behind
   ProcessResult refused = ExpectRestoreRefused(server_, backup_, kExitConflict);
-  EXPECT_TRUE(Contains(refused.stderr_data, "reencrypt --mark-stopped")) << refused.Describe();
+  EXPECT_TRUE(Contains(refused.stderr_data, "`udmg-server reencrypt` with --mark-stopped releases it"))
+      << refused.Describe();
 
   const std::string key = server_.root_key();
   server_.clear_root_key();

@@ -359,7 +359,9 @@ TEST(BackupTest, OtherFilesAreNotBackups) {
     EXPECT_EQ(opened.error().code, ErrorCode::kBadInput) << text;
   }
   EXPECT_EQ(OpenBackup(AsBytes("hello, world"), AsBytes(kPassphrase)).error().message,
-            "not a udmg-server backup file: check the path given to --input");
+            "not a udmg-server backup file: check the backup file's path");
+  EXPECT_EQ(OpenBackup(AsBytes("hello, world"), AsBytes(kPassphrase)).error().setting,
+            "backup_file");
   std::vector<uint8_t> format2 = SealOrFail(SmallContents());
   format2[8] = 2;
   EXPECT_EQ(OpenBackup(format2, AsBytes(kPassphrase)).error().message,

@@ -271,7 +271,8 @@ TEST(PlanRestoreTest, ConflictingMasterKeyIsRefusedThenReplacedWithForce) {
   const BackupContents backup = BackupOf(theirs, h.k0_1);
   RestoreInput input = InputFor(here, h.k0_1);
   ExpectRefused(PlanRestore(backup, input), ErrorCode::kConflict,
-                {"master version 2", "different key", "--force", "udmg_replaced_keys"});
+                {"master version 2", "different key", "the force option", "udmg_replaced_keys"});
+  EXPECT_EQ(PlanRestore(backup, input).error().setting, kForce) << "the CLI names its flag";
 
   input.force = true;
   const RestorePlan plan = PlanOrFail(backup, input);
@@ -298,7 +299,7 @@ TEST(PlanRestoreTest, MasterRowThatDoesNotUnwrapIsAFindingUnlessForced) {
   here.masters[0].k3 = Fernet::Create(RandomSecret(32))->Encrypt(h.k1_1);
   RestoreInput input = InputFor(here, h.k0_1);
   ExpectRefused(PlanRestore(BackupOf(h.initial, h.k0_1), input), ErrorCode::kCorruptValue,
-                {"master version 1 does not unwrap", RootKeyFingerprint(h.k0_1), "--force"});
+                {"master version 1 does not unwrap", RootKeyFingerprint(h.k0_1), "the force option"});
   input.force = true;
   const RestorePlan plan = PlanOrFail(BackupOf(h.initial, h.k0_1), input);
   ASSERT_EQ(plan.archived.size(), 1u);
@@ -391,7 +392,7 @@ TEST(PlanRestoreTest, LostNewRootKeyRollsBackToTheBackupsRootWithForce) {
   input.usage[1][kColumn] = 3;
   input.usage[2][kColumn] = 7;
   ExpectRefused(PlanRestore(backup, input), ErrorCode::kConflict,
-                {"root version 1", "root version 2", RootKeyFingerprint(h.k0_2), "--force",
+                {"root version 1", "root version 2", RootKeyFingerprint(h.k0_2), "the force option",
                  "udmg_replaced_keys"});
 
   input.force = true;

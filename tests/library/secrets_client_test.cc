@@ -138,7 +138,7 @@ TEST_P(SecretsClientTest, ReadOnlySessionReturnsStaleValuesWithoutWritingAndWarn
   std::vector<std::string> warnings;
   auto client = OpenClient(std::make_unique<ReadOnlyStore>(OpenStore()));
   ASSERT_NE(client, nullptr);
-  client->set_warning_sink([&](std::string_view line) { warnings.emplace_back(line); });
+  client->set_warning_sink([&](std::string_view line, std::string_view) { warnings.emplace_back(line); });
   for (int64_t id : {1, 2, 3, 1}) {
     UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome read, client->Read(Secrets(), db::RowKey{id}));
     EXPECT_EQ(Text(read.plaintext), "secret-" + std::to_string(id));
@@ -242,7 +242,7 @@ TEST_P(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
   InsertEncryptedRows(1);
   auto client = OpenClient();
   std::vector<std::string> warnings;
-  client->set_warning_sink([&](std::string_view line) { warnings.emplace_back(line); });
+  client->set_warning_sink([&](std::string_view line, std::string_view) { warnings.emplace_back(line); });
   UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("one")));
   UDMG_ASSERT_OK_AND_ASSIGN(auto counts, store().LoadEncryptions());
   EXPECT_EQ(counts[1], 1u);

@@ -67,7 +67,7 @@ pipeline::ReencryptOptions PipelineTest::Options() {
     UDMG_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> inner, db::OpenStore(url));
     return std::unique_ptr<db::Store>(std::make_unique<FaultStore>(std::move(inner), faults));
   };
-  options.warn = [](std::string_view) {};
+  options.warn = [](std::string_view, std::string_view) {};
   return options;
 }
 

@@ -233,7 +233,8 @@ TEST_P(ReencryptTest, MaxFailuresStopsPastTheLimit) {
   EXPECT_LE(report.failed, 31u + 2 * 20);
   Status status = pipeline::ReportStatus(report);
   EXPECT_EQ(status.code(), ErrorCode::kCorruptValue);
-  EXPECT_NE(status.message().find("--max-failures"), std::string::npos);
+  EXPECT_NE(status.message().find("raise the failure limit"), std::string::npos);
+  EXPECT_EQ(status.setting(), "max_failures") << "the CLI names its flag";
   EXPECT_EQ(LoadJob(report.job_id).state, "stopped");
 
   // Resumed with a higher limit, it finishes and records each bad row once.
@@ -546,7 +547,8 @@ TEST_P(ReencryptTest, ResumeOnlyWithoutAnInterruptedJobIsNotFound) {
   auto report = pipeline::RunReencryption(options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().code, ErrorCode::kNotFound);
-  EXPECT_NE(report.error().message.find("without --resume"), std::string::npos);
+  EXPECT_NE(report.error().message.find("without the resume-only mode"), std::string::npos);
+  EXPECT_EQ(report.error().setting, "resume") << "the CLI names its flag";
 }
 
 TEST_P(ReencryptTest, UnknownColumnIsRefusedBeforeAnyJobStarts) {

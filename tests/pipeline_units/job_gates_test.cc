@@ -50,8 +50,12 @@ struct Gate {
   ManualClock clock;
   ScriptedReplication replication;
   std::vector<std::string> warnings;
+  std::vector<std::string> warning_settings;
   ReplicaLagGate gate{replication.Reader(), seconds(5), clock,
-                      [this](std::string_view line) { warnings.emplace_back(line); }};
+                      [this](std::string_view line, std::string_view setting) {
+                        warnings.emplace_back(line);
+                        warning_settings.emplace_back(setting);
+                      }};
 };
 
 TEST(ReplicaLagGateTest, AReplicaWhoseReplayStopsIsSeenLaggingFromTheFirstUnreplayedWal) {
@@ -66,7 +70,7 @@ TEST(ReplicaLagGateTest, AReplicaWhoseReplayStopsIsSeenLaggingFromTheFirstUnrepl
   g.clock.Advance(seconds(5));
   EXPECT_FALSE(g.gate.Hold()) << "5 s is not above the bound";
   g.clock.Advance(seconds(1));
-  EXPECT_EQ(g.gate.Hold(), "replica standby1 lags 6.0 s, above --max-replica-lag 5.0 s");
+  EXPECT_EQ(g.gate.Hold(), "replica standby1 lags 6.0 s, above the replica lag limit 5.0 s");
   // Replay catches up: no more hold.
   g.clock.Advance(seconds(1));
   g.replication.Set(200, {{"standby1", 200, 0.0}});
@@ -77,7 +81,7 @@ TEST(ReplicaLagGateTest, AReplicaWhoseReplayStopsIsSeenLaggingFromTheFirstUnrepl
 TEST(ReplicaLagGateTest, TheServersReplayLagCountsToo) {
   Gate g;
   g.replication.Set(100, {{"a", 100, 0.0}, {"b", 100, 7.5}});
-  EXPECT_EQ(g.gate.Hold(), "replica b lags 7.5 s, above --max-replica-lag 5.0 s");
+  EXPECT_EQ(g.gate.Hold(), "replica b lags 7.5 s, above the replica lag limit 5.0 s");
 }
 
 TEST(ReplicaLagGateTest, ReadsAtMostOncePerPollInterval) {
@@ -92,6 +96,7 @@ TEST(ReplicaLagGateTest, ReadsAtMostOncePerPollInterval) {
   EXPECT_EQ(g.replication.reads, 2);
   ASSERT_EQ(g.warnings.size(), 1u) << "no replica: said once";
   EXPECT_NE(g.warnings[0].find("no streaming replica is connected"), std::string::npos);
+  EXPECT_EQ(g.warning_settings[0], "max_replica_lag") << "the CLI names its flag";
 }
 
 TEST(ReplicaLagGateTest, ALagThatCannotBeReadHoldsAndIsSaidOnce) {
@@ -114,8 +119,9 @@ TEST(ReplicaLagGateTest, ALagThatCannotBeReadHoldsAndIsSaidOnce) {
 TEST(JobGateOptionsTest, ReplicaLagOnSqliteIsAUsageError) {
   Status sqlite = ValidateJobGateOptions({.max_replica_lag = seconds(1), .database_url = "sqlite:x.db"});
   EXPECT_EQ(sqlite.code(), ErrorCode::kUsage);
-  EXPECT_NE(sqlite.message().find("--max-replica-lag needs a PostgreSQL database"),
-            std::string::npos);
+  EXPECT_EQ(sqlite.message(),
+            "the replica lag limit needs a PostgreSQL database: SQLite has no replicas");
+  EXPECT_EQ(sqlite.setting(), "max_replica_lag");
   EXPECT_TRUE(ValidateJobGateOptions({.pause_file = "p", .database_url = "sqlite:x.db"}).ok());
   EXPECT_TRUE(ValidateJobGateOptions(
                   {.max_replica_lag = seconds(1), .database_url = "postgresql://u@h/db"})

@@ -375,8 +375,10 @@ TEST(ThrottleTest, CriticalWriteLatencyStopsAtTheNextBatchAndSaysWhy) {
   EXPECT_FALSE(t->Stats().stop_reason);
   t->RecordBatchWrite(10, milliseconds(2500));
   EXPECT_EQ(t->AdmitNextBatch(nullptr), 0u) << "0 = stop at this batch boundary";
-  EXPECT_EQ(t->Stats().stop_reason,
-            "a batch write took 2.50 s, above --critical-write-latency 1.00 s");
+  ASSERT_TRUE(t->Stats().stop_reason);
+  EXPECT_EQ(t->Stats().stop_reason->message,
+            "a batch write took 2.50 s, above the critical write latency 1.00 s");
+  EXPECT_EQ(t->Stats().stop_reason->setting, "critical_write_latency") << "the CLI names its flag";
   // A fast write afterwards does not undo the stop.
   t->RecordBatchWrite(10, milliseconds(1));
   EXPECT_EQ(t->AdmitNextBatch(nullptr), 0u);
