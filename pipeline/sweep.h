@@ -96,8 +96,9 @@ struct SweepReport {
 Result<SweepReport> Sweep(SecretsClient& client, const SweepOptions& options);
 
 // The exit status of a sweep: OK when it completed or reached a bound; kCorruptValue when values
-// were recorded as failures (UnmigratableValues); kIncomplete when the run time or a stop request ended it (`why_stopped`, e.g.
-// the throttle's critical write latency, when known): the next sweep resumes.
+// were recorded as failures (UnmigratableValues); kIncomplete when the run time or a stop request
+// ended it (`why_stopped`, e.g. the throttle's critical write latency, when known): the next sweep
+// resumes.
 Status SweepStatus(const SweepReport& report, const std::optional<Error>& why_stopped);
 
 }  // namespace udmg::pipeline
