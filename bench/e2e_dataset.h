@@ -10,9 +10,9 @@
 #include <memory>
 #include <string>
 
+#include "base/status.h"
 #include "db/store.h"
 #include "engine/keyring.h"
-#include "engine/status.h"
 
 namespace udmg::bench {
 

@@ -8,12 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "base/quoted_input.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/metrics_outputs.h"
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
-#include "engine/quoted_input.h"
 #include "engine/secret.h"
 #include "pipeline/library_versions.h"
 

@@ -1,6 +1,6 @@
 #include "cli/column_name.h"
 
-#include "engine/quoted_input.h"
+#include "base/quoted_input.h"
 
 namespace udmg::cli {
 namespace {

@@ -9,8 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/status.h"
 #include "cli/context.h"
-#include "engine/status.h"
 
 namespace udmg::cli {
 

@@ -6,11 +6,11 @@
 #include <optional>
 #include <string>
 
+#include "base/status.h"
 #include "cli/root_key_source.h"  // LoadRootKey: this node's K0, for every command
 #include "db/store.h"
 #include "engine/keyring.h"
 #include "engine/secret.h"
-#include "engine/status.h"
 #include "pipeline/secrets.h"
 
 namespace udmg::cli {

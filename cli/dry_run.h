@@ -9,9 +9,9 @@
 #include <optional>
 #include <string_view>
 
+#include "base/status.h"
 #include "db/store.h"
 #include "engine/keyring.h"
-#include "engine/status.h"
 
 namespace udmg::cli {
 

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/quoted_input.h"
+#include "base/quoted_input.h"
 
 namespace udmg::cli {
 namespace {

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <string_view>
 
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace udmg::cli {
 

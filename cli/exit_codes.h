@@ -1,8 +1,8 @@
-// The exit codes only the CLI produces, after the library's ErrorCode values (engine/status.h):
+// The exit codes only the CLI produces, after the library's ErrorCode values (base/status.h):
 // a library never runs doctor or writes the command's stdout. docs/exit-codes.md; never renumber.
 #pragma once
 
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace udmg::cli {
 

@@ -21,9 +21,9 @@
 #include <CLI/CLI.hpp>
 
 #include "base/mutex.h"
+#include "base/status.h"
 #include "cli/context.h"
 #include "engine/secret.h"
-#include "engine/status.h"
 #include "metrics/exposer.h"
 #include "metrics/gateway.h"
 #include "metrics/registry.h"

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "db/store.h"
-#include "engine/status.h"
 
 namespace udmg::cli {
 

@@ -12,10 +12,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "cli/context.h"
 #include "cli/metrics_outputs.h"
 #include "engine/keyring.h"
-#include "engine/status.h"
 #include "pipeline/job_runner.h"
 #include "pipeline/reencrypt.h"
 

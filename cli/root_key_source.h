@@ -18,8 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "engine/secret.h"
-#include "engine/status.h"
 
 namespace udmg::cli {
 

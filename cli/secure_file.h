@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "engine/secret.h"
-#include "engine/status.h"
 
 namespace udmg::cli {
 

@@ -7,7 +7,7 @@
 
 #include <string_view>
 
-#include "engine/status.h"
+#include "base/status.h"
 #include "hsm/pkcs11_token.h"
 
 namespace udmg::cli {

@@ -1,10 +1,33 @@
 # Helpers that keep each folder's CMakeLists a short list (as Tink's tink_cc_library).
 
+# The layers (docs/architecture.md), each a top-level folder. A library in one of them sees, as
+# include paths, only its own folder and those of the libraries it links: its include root holds a
+# single link to its folder (an include of "db/store.h" from engine/ does not find the file).
+# Tests, fuzz harnesses and benchmarks see the whole tree.
+set(UDMG_LAYERS base engine hsm db metrics pipeline cli)
+
+# udmg_include_root(VAR): the include root for the targets of the current source folder.
+function(udmg_include_root out)
+  file(RELATIVE_PATH relative ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+  string(REGEX REPLACE "/.*" "" folder "${relative}")
+  if(NOT folder IN_LIST UDMG_LAYERS)
+    set(${out} ${PROJECT_SOURCE_DIR} PARENT_SCOPE)
+    return()
+  endif()
+  set(root ${PROJECT_BINARY_DIR}/include_roots/${folder})
+  if(NOT EXISTS ${root}/${folder})
+    file(MAKE_DIRECTORY ${root})
+    file(CREATE_LINK ${PROJECT_SOURCE_DIR}/${folder} ${root}/${folder} SYMBOLIC)
+  endif()
+  set(${out} ${root} PARENT_SCOPE)
+endfunction()
+
 # udmg_library(NAME SOURCES a.cc b.cc DEPS target...)
 function(udmg_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_library(${name} STATIC ${ARG_SOURCES})
-  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  udmg_include_root(root)
+  target_include_directories(${name} PUBLIC ${root})
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
   target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
 endfunction()
@@ -19,6 +42,7 @@ add_custom_target(udmg_tsan_tests)
 function(udmg_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
   target_compile_definitions(${name} PRIVATE
@@ -48,6 +72,7 @@ endfunction()
 function(udmg_fuzzer name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
   target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)

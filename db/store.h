@@ -18,9 +18,9 @@
 #include <variant>
 #include <vector>
 
+#include "base/status.h"
 #include "engine/keyring.h"
 #include "engine/restore.h"
-#include "engine/status.h"
 
 namespace udmg::db {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "db/store.h"
 #include "engine/keyring.h"
-#include "engine/status.h"
 
 namespace udmg::db::internal {
 

@@ -8,8 +8,8 @@
 #include <span>
 #include <vector>
 
+#include "base/status.h"
 #include "engine/secret.h"
-#include "engine/status.h"
 
 namespace udmg {
 

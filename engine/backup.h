@@ -20,9 +20,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "engine/keyring.h"
 #include "engine/secret.h"
-#include "engine/status.h"
 
 namespace udmg {
 

@@ -16,10 +16,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "engine/backup.h"
 #include "engine/keyring.h"
 #include "engine/secret.h"
-#include "engine/status.h"
 
 namespace udmg {
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "engine/sealed_root_key.h"
 #include "engine/secret.h"
-#include "engine/status.h"
 
 namespace udmg::hsm {
 

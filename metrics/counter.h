@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "engine/status.h"
+#include "base/status.h"
 #include "metrics/metric_family.h"
 
 namespace udmg::metrics {

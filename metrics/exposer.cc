@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "base/mutex.h"
-#include "engine/quoted_input.h"
+#include "base/quoted_input.h"
 #include "metrics/text_serializer.h"
 
 namespace udmg::metrics {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "base/mutex.h"
-#include "engine/status.h"
+#include "base/status.h"
 #include "metrics/metric_family.h"
 
 namespace udmg::metrics {

@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-#include "engine/status.h"
+#include "base/status.h"
 #include "metrics/metric_family.h"
 
 namespace udmg::metrics {

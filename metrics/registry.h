@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "base/mutex.h"
-#include "engine/status.h"
+#include "base/status.h"
 #include "metrics/counter.h"
 #include "metrics/family.h"
 #include "metrics/gauge.h"

@@ -29,7 +29,7 @@
 #include <string_view>
 #include <thread>
 
-#include "engine/status.h"
+#include "base/status.h"
 #include "pipeline/progress.h"
 #include "pipeline/throttle.h"
 

@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "db/store.h"
 #include "engine/keyring.h"
-#include "engine/status.h"
 
 namespace udmg::pipeline {
 

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "db/store.h"
-#include "engine/status.h"
 #include "engine/value_cipher.h"
 
 namespace udmg::pipeline {

@@ -24,8 +24,8 @@
 #include <string>
 #include <utility>
 
+#include "base/status.h"
 #include "db/store.h"
-#include "engine/status.h"
 #include "pipeline/nonce_budget.h"
 #include "pipeline/throttle.h"
 

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "base/mutex.h"
-#include "engine/status.h"
+#include "base/status.h"
 #include "metrics/metric_family.h"
 #include "metrics/registry.h"
 #include "pipeline/lock_wait.h"

@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/status.h"
+#include "base/status.h"
 #include "pipeline/control.h"
 #include "pipeline/job_gates.h"
 #include "pipeline/lock_wait_watch.h"

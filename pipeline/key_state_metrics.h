@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "base/status.h"
 #include "db/store.h"
-#include "engine/status.h"
 #include "metrics/metric_family.h"
 #include "pipeline/node_presence.h"
 

@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "pipeline/job_hooks.h"
 #include "pipeline/lock_wait.h"
-#include "pipeline/reencrypt.h"
 #include "pipeline/throttle.h"
 
 namespace udmg::pipeline {
@@ -43,7 +43,7 @@ class ProgressTracker {
 
   void SetTotal(uint64_t total);  // e.g. when a further pass finds more stale rows
   void AddDone(uint64_t rows);    // once per written batch
-  // Sets both at once, e.g. from the ReencryptHooks::on_progress hook (pipeline/reencrypt.h),
+  // Sets both at once, e.g. from the ReencryptHooks::on_progress hook (pipeline/job_hooks.h),
   // whose `done` counts this run's rows and `total` the rows this run has to handle.
   void Update(uint64_t done_this_run, uint64_t total);
 

@@ -9,9 +9,9 @@
 
 #include <optional>
 
+#include "base/status.h"
 #include "db/store.h"
 #include "engine/keyring.h"
-#include "engine/status.h"
 
 namespace udmg::pipeline {
 

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "base/mutex.h"
-#include "engine/status.h"
+#include "base/status.h"
 
 namespace udmg::pipeline {
 

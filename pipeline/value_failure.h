@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.h"
 #include "db/store.h"
 #include "engine/envelope.h"
-#include "engine/status.h"
 
 namespace udmg::pipeline {
 

@@ -24,9 +24,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "base/status.h"
 #include "db/database_url.h"
 #include "db/store.h"
-#include "engine/status.h"
 
 namespace udmg::db::postgres {
 

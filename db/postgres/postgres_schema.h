@@ -6,8 +6,8 @@
 // Thread-safety: none (uses the caller's connection); safe across processes (see MigrateSchema).
 #pragma once
 
+#include "base/status.h"
 #include "db/postgres/postgres_connection.h"
-#include "engine/status.h"
 
 namespace udmg::db::postgres {
 

@@ -15,9 +15,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "base/status.h"
 #include "base/unique_handle.h"
 #include "db/store.h"
-#include "engine/status.h"
 
 namespace udmg::db::sqlite {
 

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "db/sqlite/sqlite_connection.h"
 #include "db/store.h"
-#include "engine/status.h"
 
 namespace udmg::db::sqlite {
 

@@ -4,8 +4,8 @@
 // Thread-safety: none (uses the caller's connection); safe across processes (see Migrate).
 #pragma once
 
+#include "base/status.h"
 #include "db/sqlite/sqlite_connection.h"
-#include "engine/status.h"
 
 namespace udmg::db::sqlite {
 

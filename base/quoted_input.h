@@ -1,7 +1,7 @@
 // Operator input shown in an error message. Messages are one line (docs/exit-codes.md), and an
 // argument can hold anything, newlines included: the input is quoted, cut after 64 characters,
 // and every byte outside printable ASCII is written as \xHH, so it can neither break the line nor
-// put raw control characters on a terminal. Header-only: metrics/ uses it without the engine.
+// put raw control characters on a terminal.
 #pragma once
 
 #include <string>
