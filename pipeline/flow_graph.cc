@@ -12,7 +12,6 @@
 #include "engine/value_cipher.h"
 #include "pipeline/flow_batch.h"
 #include "pipeline/value_failure.h"
-#include "pipeline/flow_tsan.h"
 #include "pipeline/nonce_budget.h"
 
 namespace udmg::pipeline {
@@ -90,19 +89,12 @@ class ColumnPassRunner {
     const flow::node_priority_t kSerialChain = 1;
     flow::function_node<uint64_t, BatchPtr> fetch(
         graph, flow::serial,
-        [this](uint64_t) {
-          StageEntry entry(this, &fetch_serial_, nullptr);
-          BatchPtr batch = Fetch();
-          HandOff(batch.get());
-          return batch;
-        },
+        [this](uint64_t) { return Fetch(); },
         kSerialChain);
     size_t concurrency = options_.crypto_concurrency == 0 ? size_t{flow::unlimited}
                                                           : options_.crypto_concurrency;
     flow::function_node<BatchPtr, BatchPtr> crypto(graph, concurrency, [this](BatchPtr batch) {
-      StageEntry entry(this, nullptr, batch.get());
       Crypto(*batch);
-      HandOff(batch.get());
       return batch;
     });
     flow::sequencer_node<BatchPtr> in_order(
@@ -110,7 +102,6 @@ class ColumnPassRunner {
     flow::function_node<BatchPtr, flow::continue_msg> commit(
         graph, flow::serial,
         [this](const BatchPtr& batch) {
-          StageEntry entry(this, &commit_serial_, batch.get());
           Commit(*batch);
           in_flight_.fetch_sub(1, std::memory_order_acq_rel);
           if (options_.batches_in_flight_now) options_.batches_in_flight_now->fetch_sub(1);
@@ -123,14 +114,12 @@ class ColumnPassRunner {
     flow::make_edge(crypto, in_order);
     flow::make_edge(in_order, commit);
     flow::make_edge(commit, limiter.decrementer());
-    HandOff(&setup_);
     tickets.activate();
     try {
       graph.wait_for_all();
     } catch (const std::exception& e) {  // bodies catch their own; this is the safety net
       stop_.Fail(InternalError("flow graph", &e));
     }
-    TakeOver(&finished_);
 
     stop_.CopyTo(budget_);
     budget_.peak_in_flight = std::max(budget_.peak_in_flight, peak_in_flight_);
@@ -138,29 +127,6 @@ class ColumnPassRunner {
   }
 
  private:
-  // The happens-before edges oneTBB provides, stated for ThreadSanitizer (pipeline/flow_tsan.h):
-  // set-up before every body, a serial stage's bodies one after another, a batch's previous stage
-  // before its next, and every body before wait_for_all returns.
-  class StageEntry {
-   public:
-    StageEntry(ColumnPassRunner* runner, const void* serial, const void* batch)
-        : runner_(runner), serial_(serial) {
-      TakeOver(&runner_->setup_);
-      if (serial_) TakeOver(serial_);
-      if (batch) TakeOver(batch);
-    }
-    ~StageEntry() {
-      if (serial_) HandOff(serial_);
-      HandOff(&runner_->finished_);
-    }
-    StageEntry(const StageEntry&) = delete;
-    StageEntry& operator=(const StageEntry&) = delete;
-
-   private:
-    ColumnPassRunner* runner_;
-    const void* serial_;
-  };
-
   // Fetch stage (serial). Every ticket becomes exactly one batch, empty once the pass halts, so
   // the sequence numbers have no gap and the sequencer never waits for a batch that will not come.
   BatchPtr Fetch() {
@@ -494,11 +460,6 @@ class ColumnPassRunner {
   RunBudget& budget_;  // rows_fetched: fetch stage; counts: commit stage
   StopControl stop_;
   std::atomic<size_t> in_flight_{0};
-  // ThreadSanitizer tokens (their addresses only; see StageEntry).
-  char setup_ = 0;
-  char finished_ = 0;
-  char fetch_serial_ = 0;
-  char commit_serial_ = 0;
   // Fetch stage only.
   uint64_t next_sequence_ = 0;
   std::optional<db::RowKey> after_;
@@ -513,19 +474,6 @@ class ColumnPassRunner {
 };
 
 }  // namespace
-
-#if defined(__SANITIZE_THREAD__)
-// Debian's libtbb is not built with ThreadSanitizer, so TSan cannot see the synchronization
-// inside it (task spawning, the small-object pool, wait_for_all) and reports oneTBB's own
-// bookkeeping as races. Reports whose stack passes through oneTBB are suppressed; races between
-// the stage bodies are therefore not checked by TSan (they share no unguarded state by design:
-// see the stage ownership notes on ColumnPassRunner's members). Every other thread in the process
-// (throttle, control, progress, application writers) stays fully checked.
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:tbb::detail::\n"
-         "race:libtbb.so\n";
-}
-#endif
 
 ColumnPassResult RunColumnPass(const ReencryptOptions& options, const ColumnPass& pass,
                                const std::shared_ptr<const Keyring>& keyring, db::Store& reader,

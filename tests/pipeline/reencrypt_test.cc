@@ -636,5 +636,55 @@ TEST_P(ReencryptTest, BadOptionsAreUsageErrors) {
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(ReencryptTest);
 
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer sees the flow graph's stage bodies (docs/reencryption.md, "ThreadSanitizer"): a
+// counter that the fetch stage writes and the commit stage reads without a lock is a race between
+// two stage bodies, and TSan must report it. It does only when oneTBB is instrumented too (the
+// TSan stage of scripts/test.sh runs with scripts/tsan-tbb.sh's library) and no suppression hides
+// reports whose stack passes through oneTBB, as every stage body's does. The fetch stage waits,
+// for a while at each batch, until a commit has read the counter it just wrote; the hand-shake is
+// relaxed atomics only, so the fetch thread releases nothing between the write and the read that
+// could order them (unrelated locks, such as the SQLite allocator's or the PostgreSQL registry of
+// running statements, would otherwise order them by chance).
+using ReencryptDeathTest = ReencryptTest;
+
+TEST_P(ReencryptDeathTest, ThreadSanitizerReportsARaceBetweenStageBodies) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  InsertEncryptedRows(1, 2000);
+  RotateMasterKey();
+  EXPECT_EXIT(
+      {
+        pipeline::ReencryptOptions options = Options();
+        options.batch_size = 20;
+        uint64_t unguarded = 0;
+        uint64_t seen = 0;
+        std::atomic<bool> written{false};
+        std::atomic<bool> read{false};
+        options.hooks.before_fetch = [&](size_t batch_size, const pipeline::StopCheck&) {
+          read.store(false, std::memory_order_relaxed);
+          ++unguarded;
+          written.store(true, std::memory_order_relaxed);
+          auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+          while (!read.load(std::memory_order_relaxed) &&
+                 std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::yield();
+          }
+          written.store(false, std::memory_order_relaxed);
+          return batch_size;
+        };
+        options.hooks.after_commit = [&](const pipeline::BatchCommitted&) {
+          if (!written.load(std::memory_order_relaxed)) return;
+          seen = unguarded;
+          read.store(true, std::memory_order_relaxed);
+        };
+        (void)pipeline::RunReencryption(options);
+        std::exit(seen == 0 ? 1 : 0);  // 1: no commit ever overlapped a fetch
+      },
+      ::testing::ExitedWithCode(66), "ThreadSanitizer: data race");
+}
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(ReencryptDeathTest);
+#endif
+
 }  // namespace
 }  // namespace udmg::testing
