@@ -132,10 +132,18 @@ struct JobWait {
   std::vector<int64_t> blocking_pids;  // pg_blocking_pids of the waiting backend
   int64_t since = 0;                   // unix seconds, when the statement started waiting
 };
+// Stored as its name (JobStateName) in udmg_jobs.state. Running and stopped jobs are resumed
+// (running also after a crash); done and failed are final (failed: values that do not decrypt were
+// left, or a newer target version superseded the job).
+enum class JobState { kRunning, kStopped, kFailed, kDone };
+std::string_view JobStateName(JobState state);  // "running", "stopped", "failed", "done"
+// kDatabase for a stored state that is not one of the names (the table was edited by hand).
+Result<JobState> ParseJobState(std::string_view name);
+
 struct JobRecord {
   int64_t id = 0;
-  std::string kind;   // "reencrypt" or "sweep"
-  std::string state;  // "running", "stopped", "failed", "done"
+  std::string kind;  // "reencrypt" or "sweep"
+  JobState state = JobState::kRunning;
   uint32_t target_version = 0;
   int64_t created_at = 0;
   int64_t updated_at = 0;
@@ -327,8 +335,9 @@ class Store {
   // ---- Jobs (pipeline) ----------------------------------------------------------------------
   virtual Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
                                     const std::vector<ColumnRef>& columns) = 0;
-  // The newest job of `kind` that is not done, if any (to resume).
-  virtual Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) = 0;
+  // The newest job of `kind` that is not done, if any: running or stopped (to resume), or failed
+  // (final: a new job starts, and an older stopped one is not looked for).
+  virtual Result<std::optional<JobRecord>> FindLatestJobNotDone(std::string_view kind) = 0;
   // The newest job of `kind` that ended, "done" or "failed" (for `reencrypt --status`), if any.
   virtual Result<std::optional<JobRecord>> FindLatestFinishedJob(std::string_view kind) = 0;
   virtual Result<std::optional<JobRecord>> LoadJob(int64_t job_id) = 0;
@@ -336,7 +345,7 @@ class Store {
   virtual Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                                 const std::optional<RowKey>& checkpoint, uint64_t migrated,
                                 uint64_t conflicts, uint64_t failed, bool scanned) = 0;
-  virtual Status SetJobState(int64_t job_id, std::string_view state) = 0;
+  virtual Status SetJobState(int64_t job_id, JobState state) = 0;
   virtual Status RecordFailure(const FailureRecord& failure) = 0;
   // Stores (or clears, nullopt) what the job's statement waits for. Touches nothing else of the
   // job row; gives up rather than wait behind a lock itself. The default (SQLite, whose

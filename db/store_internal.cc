@@ -116,27 +116,6 @@ Result<RowKey> RowKeyFromStored(std::string_view type, std::string_view text) {
                    "' and does not parse as one; the udmg_ job tables were edited by hand"};
 }
 
-Status ValidateJobState(std::string_view state) {
-  if (state == "running" || state == "stopped" || state == "failed" || state == "done") {
-    return Status::Ok();
-  }
-  return Status(ErrorCode::kInternal, "job state '" + std::string(state) +
-                                          "' is not one of running, stopped, failed, done");
-}
-
-void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts) {
-  if (prefix == kNullLabel) {
-    counts.null_values += count;
-  } else if (prefix == kPlaintextLabel) {
-    counts.plaintext += count;
-  } else if (std::optional<LabelVersion> label = VersionOfLabel(prefix)) {
-    counts.by_version[label->version] += count;
-    if (label->bound) counts.bound += count;
-  } else {
-    counts.malformed += count;
-  }
-}
-
 Status ValidateKeyringRecords(const KeyringRecords& records) {
   std::set<uint32_t> root_versions;
   std::set<std::string> fingerprints;
@@ -246,3 +225,26 @@ Status ValidateNodeRecord(const NodeRecord& node) {
 }
 
 }  // namespace udmg::db::internal
+
+namespace udmg::db {
+
+std::string_view JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kRunning: return "running";
+    case JobState::kStopped: return "stopped";
+    case JobState::kFailed: return "failed";
+    case JobState::kDone: return "done";
+  }
+  return "unknown";
+}
+
+Result<JobState> ParseJobState(std::string_view name) {
+  for (JobState state : {JobState::kRunning, JobState::kStopped, JobState::kFailed, JobState::kDone}) {
+    if (JobStateName(state) == name) return state;
+  }
+  return Error{ErrorCode::kDatabase, "a stored job state '" + std::string(name) +
+                                         "' is not one of running, stopped, failed, done; the "
+                                         "udmg_ job tables were edited by hand"};
+}
+
+}  // namespace udmg::db

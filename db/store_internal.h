@@ -61,9 +61,6 @@ std::string_view RowKeyTypeName(const RowKey& key);
 // kDatabase when the stored pair is not one RowKeyTypeName/RowKeyText produced.
 Result<RowKey> RowKeyFromStored(std::string_view type, std::string_view text);
 
-// "running", "stopped", "failed", "done"; kInternal for anything else (a caller bug).
-Status ValidateJobState(std::string_view state);
-
 // Adds `count` values whose group label is `prefix` to `counts`. Labels, as the backends' GROUP BY
 // produces them: "" for NULL, "plain" for no "udmg:" prefix, otherwise the value up to and
 // including its second colon ("udmg:v7:", or "udmg:b7:" for a bound value, counted in

@@ -104,13 +104,13 @@ class PgStore final : public Store {
 
   Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
                             const std::vector<ColumnRef>& columns) override;
-  Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) override;
+  Result<std::optional<JobRecord>> FindLatestJobNotDone(std::string_view kind) override;
   Result<std::optional<JobRecord>> FindLatestFinishedJob(std::string_view kind) override;
   Result<std::optional<JobRecord>> LoadJob(int64_t job_id) override;
   Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                         const std::optional<RowKey>& checkpoint, uint64_t migrated,
                         uint64_t conflicts, uint64_t failed, bool scanned) override;
-  Status SetJobState(int64_t job_id, std::string_view state) override;
+  Status SetJobState(int64_t job_id, JobState state) override;
   Status RecordJobWait(int64_t job_id, const std::optional<JobWait>& wait) override;
   Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column,
                                            const CasWrite& write) override;

@@ -107,8 +107,8 @@ class ForwardingStore : public Store {
                             const std::vector<ColumnRef>& columns) override {
     return inner_->CreateJob(kind, target_version, columns);
   }
-  Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) override {
-    return inner_->FindUnfinishedJob(kind);
+  Result<std::optional<JobRecord>> FindLatestJobNotDone(std::string_view kind) override {
+    return inner_->FindLatestJobNotDone(kind);
   }
   Result<std::optional<JobRecord>> FindLatestFinishedJob(std::string_view kind) override {
     return inner_->FindLatestFinishedJob(kind);
@@ -122,7 +122,7 @@ class ForwardingStore : public Store {
     return inner_->SaveCheckpoint(job_id, column, checkpoint, migrated, conflicts, failed,
                                   scanned);
   }
-  Status SetJobState(int64_t job_id, std::string_view state) override {
+  Status SetJobState(int64_t job_id, JobState state) override {
     return inner_->SetJobState(job_id, state);
   }
   Status RecordFailure(const FailureRecord& failure) override {

@@ -95,7 +95,7 @@ TEST_P(StoreRangesFixture, RenewSavesTheCheckpointAndOnlyTheOwnerMayRenew) {
 TEST_P(StoreRangesFixture, AFinishedSharedJobIsNotJoined) {
   ASSERT_OK_AND_ASSIGN(int64_t id,
                        store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
-  ASSERT_OK(store_->SetJobState(id, "done"));
+  ASSERT_OK(store_->SetJobState(id, db::JobState::kDone));
   ASSERT_OK_AND_ASSIGN(int64_t next,
                        store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
   EXPECT_NE(next, id);
