@@ -118,7 +118,8 @@ Status RefuseWhileAJobIsUnfinished(db::Store& store) {
     UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindLatestJobNotDone(kind));
     if (job && (job->state == db::JobState::kRunning || job->state == db::JobState::kStopped)) {
       return Status(ErrorCode::kConflict,
-                    std::string(kind) + " job " + std::to_string(job->id) + " is " + std::string(db::JobStateName(job->state)) +
+                    std::string(kind) + " job " + std::to_string(job->id) + " is " +
+                        std::string(db::JobStateName(job->state)) +
                         ": let it finish (`udmg-server " +
                         (kind == pipeline::kSweepJobKind ? "sweep" : "reencrypt --resume") +
                         "`) before changing a column's binding; nothing was changed");

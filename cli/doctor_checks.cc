@@ -444,15 +444,15 @@ class DoctorRun {
         Add("jobs", FindingStatus::kProblem, unfinished.error().message, "check the database");
         return;
       }
-            if (*unfinished && (**unfinished).state != db::JobState::kFailed) {
+      if (*unfinished && (**unfinished).state != db::JobState::kFailed) {
         const db::JobRecord& job = **unfinished;
         ++found;
         std::string crashed = job.state == db::JobState::kRunning
                                   ? " (unless a process still runs it, it crashed)"
                                   : "";
         Add("jobs", FindingStatus::kWarning,
-            name + " job " + std::to_string(job.id) + " to master " +
-                Version(job.target_version) + " is " + std::string(db::JobStateName(job.state)) + " since " +
+            name + " job " + std::to_string(job.id) + " to master " + Version(job.target_version) +
+                " is " + std::string(db::JobStateName(job.state)) + " since " +
                 UtcText(job.updated_at) + crashed,
             resume + " resumes it");
         continue;

@@ -47,9 +47,10 @@ std::string CheckpointText(const db::JobColumnProgress& progress) {
 }
 
 void PrintJob(std::string_view label, const db::JobRecord& job) {
-  std::cout << label << " " << job.kind << " job " << job.id << ": state " << db::JobStateName(job.state)
-            << ", target master key version " << job.target_version << ", created "
-            << UtcText(job.created_at) << ", updated " << UtcText(job.updated_at) << "\n";
+  std::cout << label << " " << job.kind << " job " << job.id << ": state "
+            << db::JobStateName(job.state) << ", target master key version " << job.target_version
+            << ", created " << UtcText(job.created_at) << ", updated " << UtcText(job.updated_at)
+            << "\n";
   for (const db::JobColumnProgress& progress : job.columns) {
     std::cout << "  " << progress.column.Name() << ": checkpoint " << CheckpointText(progress)
               << ", migrated " << progress.migrated << ", conflicts " << progress.conflicts

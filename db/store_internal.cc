@@ -116,6 +116,19 @@ Result<RowKey> RowKeyFromStored(std::string_view type, std::string_view text) {
                    "' and does not parse as one; the udmg_ job tables were edited by hand"};
 }
 
+void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts) {
+  if (prefix == kNullLabel) {
+    counts.null_values += count;
+  } else if (prefix == kPlaintextLabel) {
+    counts.plaintext += count;
+  } else if (std::optional<LabelVersion> label = VersionOfLabel(prefix)) {
+    counts.by_version[label->version] += count;
+    if (label->bound) counts.bound += count;
+  } else {
+    counts.malformed += count;
+  }
+}
+
 Status ValidateKeyringRecords(const KeyringRecords& records) {
   std::set<uint32_t> root_versions;
   std::set<std::string> fingerprints;
@@ -239,7 +252,8 @@ std::string_view JobStateName(JobState state) {
 }
 
 Result<JobState> ParseJobState(std::string_view name) {
-  for (JobState state : {JobState::kRunning, JobState::kStopped, JobState::kFailed, JobState::kDone}) {
+  for (JobState state :
+       {JobState::kRunning, JobState::kStopped, JobState::kFailed, JobState::kDone}) {
     if (JobStateName(state) == name) return state;
   }
   return Error{ErrorCode::kDatabase, "a stored job state '" + std::string(name) +

@@ -221,7 +221,8 @@ Status FinishSharedJob(const ReencryptOptions& options, Run& run, ValueCipher& c
 db::JobState FinalJobState(const ReencryptReport& report) {
   switch (report.outcome) {
     case ReencryptOutcome::kDone:
-      return report.unmigratable == 0 && report.unaddressable == 0 ? db::JobState::kDone : db::JobState::kFailed;
+      return report.unmigratable == 0 && report.unaddressable == 0 ? db::JobState::kDone
+                                                                   : db::JobState::kFailed;
     case ReencryptOutcome::kStopped:
     case ReencryptOutcome::kMaxFailures:
     case ReencryptOutcome::kPassesExhausted:

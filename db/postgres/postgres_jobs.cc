@@ -188,8 +188,7 @@ Status PgStore::SetJobState(int64_t job_id, JobState state) {
             // A job that changes state waits for nothing any more (its process may have gone).
             "UPDATE udmg_jobs SET state = $2, updated_at = $3, waiting_for = NULL, "
             "waiting_since = NULL WHERE id = $1",
-            job_id,
-            std::string(JobStateName(state)), internal::UnixNow());
+            job_id, std::string(JobStateName(state)), internal::UnixNow());
         if (updated.affected_rows() == 0) return NoSuchJob(job_id);
         transaction.commit();
         return Status::Ok();

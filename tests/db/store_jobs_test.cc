@@ -91,7 +91,8 @@ TEST_P(StoreJobsTest, StatesAndTheUnfinishedJobToResume) {
 }
 
 TEST(JobStateTest, NamesRoundTripAndAnEditedNameIsADatabaseError) {
-  for (JobState state : {JobState::kRunning, JobState::kStopped, JobState::kFailed, JobState::kDone}) {
+  for (JobState state :
+       {JobState::kRunning, JobState::kStopped, JobState::kFailed, JobState::kDone}) {
     ASSERT_OK_AND_ASSIGN(JobState parsed, ParseJobState(JobStateName(state)));
     EXPECT_EQ(parsed, state);
   }
