@@ -129,6 +129,15 @@ void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts
   }
 }
 
+Status ValidateSharedJobSplit(const std::vector<ColumnRef>& columns,
+                              const std::vector<std::vector<RowKey>>& bounds) {
+  for (const ColumnRef& column : columns) UDMG_RETURN_IF_ERROR(ValidateColumnRef(column));
+  if (bounds.size() != columns.size()) {
+    return Status(ErrorCode::kInternal, "a shared job needs one list of range bounds per column");
+  }
+  return Status::Ok();
+}
+
 Status ValidateKeyringRecords(const KeyringRecords& records) {
   std::set<uint32_t> root_versions;
   std::set<std::string> fingerprints;

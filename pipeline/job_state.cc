@@ -111,8 +111,8 @@ Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options
   UDMG_RETURN_IF_ERROR(RequireColumnsExist(store, columns));
   db::StaleFilter filter{target_version, options.include_plaintext};
   UDMG_ASSIGN_OR_RETURN(int64_t job_id,
-                        store.FindOrCreateSharedJob(options.job_kind, target_version, columns,
-                                                    filter, options.rows_per_range));
+                        db::FindOrCreateSharedJob(store, options.job_kind, target_version, columns,
+                                                  filter, options.rows_per_range));
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.LoadJob(job_id));
   if (!job) {
     return Error{ErrorCode::kDatabase, "shared job " + std::to_string(job_id) +

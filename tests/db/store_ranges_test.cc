@@ -1,5 +1,8 @@
 // Store key ranges of shared jobs on every backend: the split at creation, joining the same job,
 // claims that skip leased ranges, lease expiry, renewal by the owner only, and the counts.
+#include <functional>
+
+#include "tests/db/forwarding_store.h"
 #include "tests/db/store_test_support.h"
 
 namespace udmg::db::testing {
@@ -27,12 +30,29 @@ class StoreRangesFixture : public StoreRangesTest {
   const StaleFilter filter_{2, false};
 };
 
+// Runs `during_sample` (another process's doing) each time the creator samples range bounds.
+class SampleHookStore : public ForwardingStore {
+ public:
+  SampleHookStore(std::unique_ptr<Store> inner, std::function<void()> during_sample)
+      : ForwardingStore(std::move(inner)), during_sample_(std::move(during_sample)) {}
+  Result<std::vector<RowKey>> SampleRangeBounds(const ColumnRef& column, const StaleFilter& filter,
+                                                uint64_t rows_per_range) override {
+    ++samples;
+    during_sample_();
+    return ForwardingStore::SampleRangeBounds(column, filter, rows_per_range);
+  }
+  int samples = 0;
+
+ private:
+  std::function<void()> during_sample_;
+};
+
 TEST_P(StoreRangesFixture, SplitIntoRangesOfStaleKeysAndJoinedByEveryProcess) {
   ASSERT_OK_AND_ASSIGN(int64_t id,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {kSecrets}, filter_, 4));
   // Another process (another connection) joins the same job.
-  ASSERT_OK_AND_ASSIGN(int64_t joined,
-                       OpenAnother()->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+  ASSERT_OK_AND_ASSIGN(int64_t joined, FindOrCreateSharedJob(*OpenAnother(), "reencrypt", 2,
+                                                             {kSecrets}, filter_, 4));
   EXPECT_EQ(joined, id);
   // Stale keys 1..10 by 4: (-inf, 4], (4, 8], (8, +inf).
   std::vector<JobRange> ranges;
@@ -54,13 +74,13 @@ TEST_P(StoreRangesFixture, SplitIntoRangesOfStaleKeysAndJoinedByEveryProcess) {
   EXPECT_EQ(counts.open + counts.done, 0u);
   // A job aimed at another version is another job.
   ASSERT_OK_AND_ASSIGN(int64_t other,
-                       store_->FindOrCreateSharedJob("reencrypt", 3, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 3, {kSecrets}, filter_, 4));
   EXPECT_NE(other, id);
 }
 
 TEST_P(StoreRangesFixture, RenewSavesTheCheckpointAndOnlyTheOwnerMayRenew) {
   ASSERT_OK_AND_ASSIGN(int64_t id,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 100));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {kSecrets}, filter_, 100));
   ASSERT_OK_AND_ASSIGN(std::optional<JobRange> range, store_->ClaimRange(id, "a:1", kLongLeaseMs));
   ASSERT_TRUE(range.has_value());
   EXPECT_FALSE(range->upper.has_value());  // fewer stale rows than a range: one open range
@@ -94,16 +114,49 @@ TEST_P(StoreRangesFixture, RenewSavesTheCheckpointAndOnlyTheOwnerMayRenew) {
 
 TEST_P(StoreRangesFixture, AFinishedSharedJobIsNotJoined) {
   ASSERT_OK_AND_ASSIGN(int64_t id,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {kSecrets}, filter_, 4));
   ASSERT_OK(store_->SetJobState(id, db::JobState::kDone));
   ASSERT_OK_AND_ASSIGN(int64_t next,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {kSecrets}, filter_, 4));
   EXPECT_NE(next, id);
   // A job without ranges (a single-process job) is never joined either.
   ASSERT_OK_AND_ASSIGN(int64_t single, store_->CreateJob("sweep", 2, {kSecrets}));
   ASSERT_OK_AND_ASSIGN(int64_t shared_sweep,
-                       store_->FindOrCreateSharedJob("sweep", 2, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "sweep", 2, {kSecrets}, filter_, 4));
   EXPECT_NE(shared_sweep, single);
+}
+
+TEST_P(StoreRangesFixture, AJobCreatedWhileSamplingMakesTheCreatorSampleAgain) {
+  // Another process starts (and may finish) a job of the same kind and target while this one
+  // samples, once: the sample may count rows that job migrated, so it is taken again.
+  std::unique_ptr<Store> other = OpenAnother();
+  bool once = true;
+  SampleHookStore creator(OpenAnother(), [&] {
+    if (!std::exchange(once, false)) return;
+    ASSERT_OK_AND_ASSIGN(int64_t single, other->CreateJob("reencrypt", 2, {kSecrets}));
+    ASSERT_OK(other->SetJobState(single, JobState::kDone));
+  });
+  ASSERT_OK_AND_ASSIGN(int64_t id,
+                       FindOrCreateSharedJob(creator, "reencrypt", 2, {kSecrets}, filter_, 4));
+  EXPECT_EQ(creator.samples, 2);
+  ASSERT_OK_AND_ASSIGN(RangeCounts counts, store_->CountRanges(id));
+  EXPECT_EQ(counts.open, 3u);
+}
+
+TEST_P(StoreRangesFixture, ACreatorOvertakenAtEverySampleKeepsTheLastSplit) {
+  std::unique_ptr<Store> other = OpenAnother();
+  SampleHookStore creator(
+      OpenAnother(), [&] { ASSERT_OK(other->CreateJob("reencrypt", 2, {kSecrets}).status()); });
+  ASSERT_OK_AND_ASSIGN(int64_t id,
+                       FindOrCreateSharedJob(creator, "reencrypt", 2, {kSecrets}, filter_, 4));
+  EXPECT_EQ(creator.samples, 3);
+  ASSERT_OK_AND_ASSIGN(RangeCounts counts, store_->CountRanges(id));
+  EXPECT_EQ(counts.open, 3u);
+}
+
+TEST_P(StoreRangesFixture, CreatingASharedJobNeedsBoundsForEveryColumn) {
+  EXPECT_STATUS(store_->CreateSharedJob("reencrypt", 2, {kSecrets}, {}, std::nullopt).status(),
+                kInternal, "one list of range bounds per column");
 }
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(StoreRangesFixture);
