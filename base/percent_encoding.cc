@@ -1,19 +1,17 @@
 #include "base/percent_encoding.h"
 
+#include "base/hex.h"
+
 namespace udmg {
 namespace {
-
-constexpr std::string_view kUpperHexDigits = "0123456789ABCDEF";
 
 bool IsUnreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
          c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-int UpperHexValue(char c) {
-  size_t at = kUpperHexDigits.find(c);
-  return at == std::string_view::npos ? -1 : static_cast<int>(at);
-}
+// Canonical percent-encoding writes upper-case digits only.
+int UpperHexValue(char c) { return c >= 'a' && c <= 'f' ? -1 : hex::DigitValue(c); }
 
 }  // namespace
 
@@ -24,8 +22,7 @@ std::string PercentEncode(std::string_view text) {
       out += static_cast<char>(c);
     } else {
       out += '%';
-      out += kUpperHexDigits[c >> 4];
-      out += kUpperHexDigits[c & 0xF];
+      hex::AppendByte(out, c, hex::Case::kUpper);
     }
   }
   return out;

@@ -7,11 +7,12 @@
 #include <string>
 #include <string_view>
 
+#include "base/hex.h"
+
 namespace udmg {
 
 inline std::string QuotedInput(std::string_view text) {
   constexpr size_t kMaxShown = 64;
-  constexpr char kHex[] = "0123456789abcdef";
   std::string out = "'";
   for (const char c : text.substr(0, kMaxShown)) {
     const auto byte = static_cast<unsigned char>(c);
@@ -19,8 +20,7 @@ inline std::string QuotedInput(std::string_view text) {
       out += c;
     } else {
       out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
+      hex::AppendByte(out, byte);
     }
   }
   if (text.size() > kMaxShown) out += "...";

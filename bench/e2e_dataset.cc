@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "db/demo_table.h"
 #include "engine/envelope.h"
 #include "engine/root_key.h"
 #include "engine/value_cipher.h"
@@ -66,7 +67,8 @@ Status GenerateDatasetAt(const std::string& url, uint64_t rows) {
   }));
   UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> records, store->LoadKeyring());
   UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(*records, k0));
-  UDMG_RETURN_IF_ERROR(store->CreateDemoTable());
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<db::DemoTable> demo, db::OpenDemoTable(url));
+  UDMG_RETURN_IF_ERROR(demo->Create());
   UDMG_RETURN_IF_ERROR(store->AddColumn(kBenchColumn));
 
   ValueCipher cipher(keyring);
@@ -75,7 +77,7 @@ Status GenerateDatasetAt(const std::string& url, uint64_t rows) {
     UDMG_ASSIGN_OR_RETURN(std::string secret, cipher.Encrypt(BenchPlaintext(id)));
     chunk.push_back({static_cast<int64_t>(id), "cred-" + std::to_string(id), std::move(secret)});
     if (chunk.size() == kInsertChunk || id == rows) {
-      UDMG_RETURN_IF_ERROR(store->InsertDemoRows(chunk));
+      UDMG_RETURN_IF_ERROR(demo->Insert(chunk));
       chunk.clear();
     }
   }

@@ -72,7 +72,7 @@ Status RunList(const GlobalOptions& global, bool as_json) {
 Result<std::vector<db::JobRecord>> JobsWithColumn(db::Store& store, const ColumnName& column) {
   std::vector<db::JobRecord> jobs;
   for (std::string_view kind : {pipeline::kReencryptJobKind, pipeline::kSweepJobKind}) {
-    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindUnfinishedJob(kind));
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindLatestJobNotDone(kind));
     if (!job || !pipeline::IsResumableJob(*job)) continue;
     for (const db::JobColumnProgress& progress : job->columns) {
       if (progress.column.table == column.table && progress.column.column == column.column) {
@@ -95,7 +95,7 @@ Status RunRemove(const GlobalOptions& global, const ColumnArgs& args) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(std::vector<db::JobRecord> jobs, JobsWithColumn(*store, name));
   for (const db::JobRecord& job : jobs) {
-    if (job.state != "running") continue;
+    if (job.state != db::JobState::kRunning) continue;
     return Status(ErrorCode::kConflict,
                   job.kind + " job " + std::to_string(job.id) + " is running over " + name.table +
                       "." + name.column + ": stop it first (or, if its process died, `udmg-server " +
@@ -115,10 +115,11 @@ Status RunRemove(const GlobalOptions& global, const ColumnArgs& args) {
 // would leave its stale predicate and its final count out of step.
 Status RefuseWhileAJobIsUnfinished(db::Store& store) {
   for (std::string_view kind : {pipeline::kReencryptJobKind, pipeline::kSweepJobKind}) {
-    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindUnfinishedJob(kind));
-    if (job && (job->state == "running" || job->state == "stopped")) {
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindLatestJobNotDone(kind));
+    if (job && (job->state == db::JobState::kRunning || job->state == db::JobState::kStopped)) {
       return Status(ErrorCode::kConflict,
-                    std::string(kind) + " job " + std::to_string(job->id) + " is " + job->state +
+                    std::string(kind) + " job " + std::to_string(job->id) + " is " +
+                        std::string(db::JobStateName(job->state)) +
                         ": let it finish (`udmg-server " +
                         (kind == pipeline::kSweepJobKind ? "sweep" : "reencrypt --resume") +
                         "`) before changing a column's binding; nothing was changed");

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "db/demo_table.h"
 #include "engine/value_cipher.h"
 #include "pipeline/nonce_budget.h"
 
@@ -22,7 +23,9 @@ Status RunDemo(const GlobalOptions& global, int64_t rows) {
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
   db::Store& store = client->store();
   const db::ColumnRef column{"credentials", "secret", "id"};
-  UDMG_RETURN_IF_ERROR(store.CreateDemoTable());
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<db::DemoTable> demo,
+                        db::OpenDemoTable(db::ResolveDatabaseUrl(global.database_url)));
+  UDMG_RETURN_IF_ERROR(demo->Create());
   Status registered = store.AddColumn(column);
   if (!registered.ok() && registered.code() != ErrorCode::kConflict) return registered;
 
@@ -36,7 +39,7 @@ Status RunDemo(const GlobalOptions& global, int64_t rows) {
   }
   UDMG_RETURN_IF_ERROR(
       pipeline::RecordEncryptions(store, cipher.encryptions(), client->warning_sink()));
-  UDMG_RETURN_IF_ERROR(store.InsertDemoRows(demo_rows));
+  UDMG_RETURN_IF_ERROR(demo->Insert(demo_rows));
   std::cout << "demo: inserted " << rows << " rows into credentials (id 1.." << rows
             << "), secret encrypted under master key version "
             << client->keyring().active_version() << "; credentials.secret is registered\n";

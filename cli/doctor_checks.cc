@@ -439,21 +439,20 @@ class DoctorRun {
     for (std::string_view kind : {pipeline::kReencryptJobKind, pipeline::kSweepJobKind}) {
       const std::string name(kind);
       const std::string resume = "udmg-server " + name;
-      Result<std::optional<db::JobRecord>> unfinished = store_->FindUnfinishedJob(kind);
+      Result<std::optional<db::JobRecord>> unfinished = store_->FindLatestJobNotDone(kind);
       if (!unfinished.ok()) {
         Add("jobs", FindingStatus::kProblem, unfinished.error().message, "check the database");
         return;
       }
-      // FindUnfinishedJob returns any job not "done", a failed one included.
-      if (*unfinished && (**unfinished).state != "failed") {
+      if (*unfinished && (**unfinished).state != db::JobState::kFailed) {
         const db::JobRecord& job = **unfinished;
         ++found;
-        std::string crashed = job.state == "running"
+        std::string crashed = job.state == db::JobState::kRunning
                                   ? " (unless a process still runs it, it crashed)"
                                   : "";
         Add("jobs", FindingStatus::kWarning,
-            name + " job " + std::to_string(job.id) + " to master " +
-                Version(job.target_version) + " is " + job.state + " since " +
+            name + " job " + std::to_string(job.id) + " to master " + Version(job.target_version) +
+                " is " + std::string(db::JobStateName(job.state)) + " since " +
                 UtcText(job.updated_at) + crashed,
             resume + " resumes it");
         continue;
@@ -463,7 +462,7 @@ class DoctorRun {
       if (finished.ok() && *finished && (!failed || (*finished)->id > failed->id)) {
         failed = **finished;
       }
-      if (failed && failed->state == "failed") {
+      if (failed && failed->state == db::JobState::kFailed) {
         ++found;
         Add("jobs", FindingStatus::kWarning,
             "the last " + name + " job " + std::to_string(failed->id) + " failed at " +

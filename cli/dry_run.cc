@@ -11,8 +11,9 @@ namespace udmg::cli {
 namespace {
 
 std::string JobLine(const db::JobRecord& job) {
-  return std::string(job.kind) + " job " + std::to_string(job.id) + " (" + job.state +
-         ", target master key version " + std::to_string(job.target_version) + ")";
+  return std::string(job.kind) + " job " + std::to_string(job.id) + " (" +
+         std::string(db::JobStateName(job.state)) + ", target master key version " +
+         std::to_string(job.target_version) + ")";
 }
 
 }  // namespace

@@ -171,7 +171,7 @@ Status ReencryptAfterRotation(const GlobalOptions& global, const ReencryptReques
 
 std::string JobText(const db::JobRecord& job) {
   return "reencrypt job " + std::to_string(job.id) + " to master key version " +
-         std::to_string(job.target_version) + " (" + job.state + ")";
+         std::to_string(job.target_version) + " (" + std::string(db::JobStateName(job.state)) + ")";
 }
 
 // rotate-k0 rewraps the master keys, never a value: with --reencrypt and no job to finish, when

@@ -47,9 +47,10 @@ std::string CheckpointText(const db::JobColumnProgress& progress) {
 }
 
 void PrintJob(std::string_view label, const db::JobRecord& job) {
-  std::cout << label << " " << job.kind << " job " << job.id << ": state " << job.state
-            << ", target master key version " << job.target_version << ", created "
-            << UtcText(job.created_at) << ", updated " << UtcText(job.updated_at) << "\n";
+  std::cout << label << " " << job.kind << " job " << job.id << ": state "
+            << db::JobStateName(job.state) << ", target master key version " << job.target_version
+            << ", created " << UtcText(job.created_at) << ", updated " << UtcText(job.updated_at)
+            << "\n";
   for (const db::JobColumnProgress& progress : job.columns) {
     std::cout << "  " << progress.column.Name() << ": checkpoint " << CheckpointText(progress)
               << ", migrated " << progress.migrated << ", conflicts " << progress.conflicts
@@ -98,13 +99,13 @@ Status PrintRemaining(db::Store& store, const db::JobRecord& job) {
 // pending and how the previous run ended.
 Status PrintJobStatus(const GlobalOptions& global, std::string_view kind) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
-  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished, store->FindUnfinishedJob(kind));
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished, store->FindLatestJobNotDone(kind));
   if (unfinished && !pipeline::IsResumableJob(*unfinished)) unfinished.reset();
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> finished,
                         store->FindLatestFinishedJob(kind));
   if (unfinished) {
     PrintJob("unfinished", *unfinished);
-    if (unfinished->state == "running" && unfinished->waiting) {
+    if (unfinished->state == db::JobState::kRunning && unfinished->waiting) {
       // Counting would wait behind the same lock.
       const db::JobWait& wait = *unfinished->waiting;
       std::cout << "  " << pipeline::DescribeLockWait(wait.blocking_pids,
@@ -147,12 +148,12 @@ Status SendControl(const GlobalOptions& global, const RunnerFlags& flags, const 
 // Marking it stopped needs only the database, signals nothing, and the next run resumes it.
 Status MarkJobStopped(const GlobalOptions& global, std::string_view kind) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
-  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store->FindUnfinishedJob(kind));
-  if (!job || job->state != "running") {
+  UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store->FindLatestJobNotDone(kind));
+  if (!job || job->state != db::JobState::kRunning) {
     return Status(ErrorCode::kNotFound,
                   "no " + std::string(kind) + " job is running in this database: nothing to mark");
   }
-  UDMG_RETURN_IF_ERROR(store->SetJobState(job->id, "stopped"));
+  UDMG_RETURN_IF_ERROR(store->SetJobState(job->id, db::JobState::kStopped));
   std::cout << kind << " job " << job->id << " marked stopped (last checkpoint "
             << UtcText(job->updated_at) << "); `udmg-server " << kind
             << "` resumes it from there\n";
@@ -279,7 +280,7 @@ Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::str
   if (resume_only) {
     // What the real run answers (job_state.cc), before any line of the plan.
     UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
-                          view.store->FindUnfinishedJob(kind));
+                          view.store->FindLatestJobNotDone(kind));
     if (!unfinished || !pipeline::IsResumableJob(*unfinished)) {
       return Error{ErrorCode::kNotFound, "no interrupted " + std::string(kind) +
                                              " job to resume: run it without --resume to start one"};

@@ -98,8 +98,10 @@ json NodesJson(db::Store& store, const std::optional<KeyringRecords>& records) {
 Result<std::vector<db::JobRecord>> WaitingJobs(db::Store& store) {
   std::vector<db::JobRecord> waiting;
   for (std::string_view kind : {pipeline::kReencryptJobKind, pipeline::kSweepJobKind}) {
-    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindUnfinishedJob(kind));
-    if (job && job->state == "running" && job->waiting) waiting.push_back(std::move(*job));
+    UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindLatestJobNotDone(kind));
+    if (job && job->state == db::JobState::kRunning && job->waiting) {
+      waiting.push_back(std::move(*job));
+    }
   }
   return waiting;
 }

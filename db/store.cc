@@ -1,18 +1,15 @@
-// Backend-independent parts of db/store.h: row keys, the database URL and the backend choice.
+// Backend-independent parts of db/store.h: row keys, the defaults of the interfaces, and the
+// checks every backend shares. Choosing the backend is db/open_store.cc's.
 #include "db/store.h"
 
 #include <charconv>
 #include <cstdlib>
 
-#include "db/database_url.h"
+#include "db/store_internal.h"
 #include "engine/envelope.h"
-#include "db/postgres/postgres_store.h"
-#include "db/sqlite/sqlite_store.h"
 
 namespace udmg::db {
 namespace {
-
-constexpr std::string_view kDefaultDatabaseUrl = "sqlite:udmg.db";
 
 bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -50,62 +47,14 @@ RowKey ParseRowKey(std::string_view text) {
   return std::string(text);  // "007", "+5", " 5", or beyond int64: the text itself
 }
 
-namespace {
-
-Error NoSharedJobs(std::string_view what) {
-  return Error{ErrorCode::kBadInput,
-               std::string(what) +
-                   ": this store does not support shared jobs; run the job without the shared mode",
-               "shared"};
-}
-
-}  // namespace
-
-Result<int64_t> Store::FindOrCreateSharedJob(std::string_view, uint32_t,
-                                             const std::vector<ColumnRef>&, const StaleFilter&,
-                                             uint64_t) {
-  return NoSharedJobs("starting a shared job");
-}
-
-Result<std::optional<JobRange>> Store::ClaimRange(int64_t, std::string_view, int64_t) {
-  return NoSharedJobs("claiming a key range");
-}
-
-Status Store::RenewRange(const JobRange&, std::string_view, const std::optional<RowKey>&, int64_t,
-                         bool) {
-  return NoSharedJobs("renewing a key range");
-}
-
-Result<RangeCounts> Store::CountRanges(int64_t) { return NoSharedJobs("counting key ranges"); }
-
-namespace {
-Error NotSupported(std::string_view what) {
-  return Error{ErrorCode::kInternal, std::string(what) + " is not supported by this store"};
-}
-}  // namespace
-
-Result<std::string> Store::KeyringId() { return NotSupported("reading the keyring id"); }
-Status Store::RecordBackup(const BackupRecord&) { return NotSupported("recording a backup"); }
-Result<std::optional<BackupRecord>> Store::LatestBackup() {
-  return NotSupported("reading the latest backup");
-}
-Status Store::RecordNode(const NodeRecord&) { return NotSupported("recording a node"); }
-Result<std::vector<NodeRecord>> Store::ListNodes() { return NotSupported("listing nodes"); }
-Status Store::UpdateKeyringChecked(const CheckedKeyringChange&, bool) {
-  return NotSupported("a checked keyring change");
-}
-Result<std::vector<ReplacedKeyRecord>> Store::ListReplacedKeys() {
-  return NotSupported("listing replaced keys");
-}
-
 Result<ReplicationState> Store::ReadReplication() {
   return Error{ErrorCode::kUsage, "this database has no streaming replicas (PostgreSQL only)"};
 }
 
 SessionAccess Store::Access() const { return SessionAccess(); }
 
-Result<std::vector<bool>> Store::CompareAndSwap(const ColumnRef& column,
-                                                std::span<const CasWrite> writes) {
+Result<std::vector<bool>> ValueStore::CompareAndSwap(const ColumnRef& column,
+                                                     std::span<const CasWrite> writes) {
   UDMG_ASSIGN_OR_RETURN(std::vector<CasOutcome> outcomes, CompareAndSwapChecked(column, writes));
   return WrittenRows(outcomes);
 }
@@ -117,15 +66,40 @@ std::vector<bool> WrittenRows(const std::vector<CasOutcome>& outcomes) {
   return written;
 }
 
-Status Store::RecordJobWait(int64_t, const std::optional<JobWait>&) { return Status::Ok(); }
+Status JobStore::RecordJobWait(int64_t, const std::optional<JobWait>&) { return Status::Ok(); }
 
-Result<std::vector<int64_t>> Store::BlockingPids(int64_t) { return std::vector<int64_t>(); }
+Result<std::vector<int64_t>> JobStore::BlockingPids(int64_t) { return std::vector<int64_t>(); }
 
-Result<std::optional<std::string>> Store::RowsHiddenFrom(const ColumnRef&) {
+Result<std::optional<std::string>> ColumnStore::RowsHiddenFrom(const ColumnRef&) {
   return std::optional<std::string>();
 }
 
-Status RequireEveryRowVisible(Store& store, const std::vector<ColumnRef>& columns,
+Result<int64_t> FindOrCreateSharedJob(JobStore& store, std::string_view kind,
+                                      uint32_t target_version,
+                                      const std::vector<ColumnRef>& columns,
+                                      const StaleFilter& filter, uint64_t rows_per_range) {
+  for (const ColumnRef& column : columns) {
+    UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
+  }
+  for (int attempt = 1;; ++attempt) {
+    UDMG_ASSIGN_OR_RETURN(SharedJobProbe probe, store.ProbeSharedJob(kind, target_version));
+    if (probe.existing) return *probe.existing;
+    // Sampled before the lock, so that the lock is held briefly.
+    std::vector<std::vector<RowKey>> bounds;
+    for (const ColumnRef& column : columns) {
+      UDMG_ASSIGN_OR_RETURN(bounds.emplace_back(),
+                            store.SampleRangeBounds(column, filter, rows_per_range));
+    }
+    bool last_attempt = attempt >= internal::kSharedJobSampleAttempts;
+    UDMG_ASSIGN_OR_RETURN(
+        std::optional<int64_t> job_id,
+        store.CreateSharedJob(kind, target_version, columns, bounds,
+                              last_attempt ? std::nullopt : std::optional(probe.watermark)));
+    if (job_id) return *job_id;
+  }
+}
+
+Status RequireEveryRowVisible(ColumnStore& store, const std::vector<ColumnRef>& columns,
                               std::string_view consequence) {
   for (const ColumnRef& column : columns) {
     UDMG_ASSIGN_OR_RETURN(std::optional<std::string> hidden, store.RowsHiddenFrom(column));
@@ -135,25 +109,6 @@ Status RequireEveryRowVisible(Store& store, const std::vector<ColumnRef>& column
     }
   }
   return Status::Ok();
-}
-
-std::string ResolveDatabaseUrl(const std::optional<std::string>& flag) {
-  if (flag && !flag->empty()) return *flag;
-  if (const char* env = std::getenv("UDMG_DATABASE_URL"); env != nullptr && *env != '\0') {
-    return env;
-  }
-  return std::string(kDefaultDatabaseUrl);
-}
-
-Result<std::unique_ptr<Store>> OpenStore(std::string_view url, OpenMode mode) {
-  UDMG_ASSIGN_OR_RETURN(const DatabaseUrl parsed, ParseDatabaseUrl(url));
-  if (parsed.backend == Backend::kSqlite) {
-    UDMG_ASSIGN_OR_RETURN(std::unique_ptr<Store> store,
-                          sqlite::OpenSqliteStore(parsed.target, mode));
-    return store;
-  }
-  // libpq takes the whole URL, both schemes.
-  return postgres::OpenPostgresStore(parsed.target, postgres::PgStoreOptions{.mode = mode});
 }
 
 }  // namespace udmg::db

@@ -110,13 +110,6 @@ struct ValueColumnRoom {
   uint64_t longest_plaintext = 0;     // bytes of the longest value without the "udmg:" prefix
 };
 
-// Rows for `udmg-server demo`: credentials(id integer PK, name text, secret text).
-struct DemoRow {
-  int64_t id = 0;
-  std::string name;
-  std::string secret;
-};
-
 // Re-encryption jobs: one row per job, one progress row per column, failures apart.
 struct JobColumnProgress {
   ColumnRef column;
@@ -132,10 +125,18 @@ struct JobWait {
   std::vector<int64_t> blocking_pids;  // pg_blocking_pids of the waiting backend
   int64_t since = 0;                   // unix seconds, when the statement started waiting
 };
+// Stored as its name (JobStateName) in udmg_jobs.state. Running and stopped jobs are resumed
+// (running also after a crash); done and failed are final (failed: values that do not decrypt were
+// left, or a newer target version superseded the job).
+enum class JobState { kRunning, kStopped, kFailed, kDone };
+std::string_view JobStateName(JobState state);  // "running", "stopped", "failed", "done"
+// kDatabase for a stored state that is not one of the names (the table was edited by hand).
+Result<JobState> ParseJobState(std::string_view name);
+
 struct JobRecord {
   int64_t id = 0;
-  std::string kind;   // "reencrypt" or "sweep"
-  std::string state;  // "running", "stopped", "failed", "done"
+  std::string kind;  // "reencrypt" or "sweep"
+  JobState state = JobState::kRunning;
   uint32_t target_version = 0;
   int64_t created_at = 0;
   int64_t updated_at = 0;
@@ -164,6 +165,11 @@ struct JobRange {
   std::optional<RowKey> checkpoint;   // every row after `lower` and up to it is committed
   bool done = false;
   std::string owner;                  // the last process that claimed it ("" when never)
+};
+// What JobStore::ProbeSharedJob finds.
+struct SharedJobProbe {
+  std::optional<int64_t> existing;  // the shared job to join
+  int64_t watermark = 0;            // the newest job id of any kind
 };
 struct RangeCounts {
   uint64_t open = 0;    // not done and not leased (never claimed, or lease expired)
@@ -226,21 +232,14 @@ struct SessionAccess {
   bool standby = false;    // the server is a hot standby (pg_is_in_recovery()): it may lag
 };
 
-class Store {
+// The storage interfaces. One backend class implements them all (Store, below); a function that
+// needs one part takes that part, so what it may touch is in its signature.
+
+// The keyring rows, their revision, and the encryption counts of the nonce budget.
+class KeyringStore {
  public:
-  virtual ~Store() = default;
+  virtual ~KeyringStore() = default;
 
-  // "sqlite:/abs/path" or "postgresql://user@host:port/db" with any password removed.
-  virtual std::string Describe() const = 0;
-
-  // The session's access (see SessionAccess). The default (SQLite): writable.
-  virtual SessionAccess Access() const;
-
-  // Creates or upgrades the udmg_ tables by versioned migrations (udmg_schema_migrations).
-  // Idempotent: at the latest version it writes nothing.
-  virtual Status Migrate() = 0;
-
-  // ---- Keyring ----------------------------------------------------------------------------
   // nullopt when `init` has not run.
   virtual Result<std::optional<KeyringRecords>> LoadKeyring() = 0;
   // Cheap check for a keyring change made by another process.
@@ -256,8 +255,13 @@ class Store {
   // Encryptions made per master version (the GCM nonce budget, docs/formats.md).
   virtual Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) = 0;
   virtual Result<std::map<uint32_t, uint64_t>> LoadEncryptions() = 0;
+};
 
-  // ---- Registered columns -----------------------------------------------------------------
+// The registered encrypted columns and what the database says about their tables.
+class ColumnStore {
+ public:
+  virtual ~ColumnStore() = default;
+
   virtual Result<std::vector<ColumnRef>> ListColumns() = 0;
   // kNotFound naming what is missing if the table, the column or the key column does not exist;
   // kBadInput for a name that is not an identifier; kConflict if already registered.
@@ -282,8 +286,13 @@ class Store {
   // that applies to the role), as one sentence naming the fix; nullopt when it sees every row.
   // The default (SQLite, test wrappers): every row is visible.
   virtual Result<std::optional<std::string>> RowsHiddenFrom(const ColumnRef& column);
+};
 
-  // ---- Values -----------------------------------------------------------------------------
+// The encrypted values: reads, counts, and compare-and-swap writes.
+class ValueStore {
+ public:
+  virtual ~ValueStore() = default;
+
   // nullopt when no row has that key.
   virtual Result<std::optional<StoredValue>> ReadValue(const ColumnRef& column,
                                                        const RowKey& key) = 0;
@@ -318,17 +327,18 @@ class Store {
   // DETAIL, which may quote the row, is dropped).
   virtual Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column,
                                                    const CasWrite& write) = 0;
+};
 
-  // ---- Demo table -------------------------------------------------------------------------
-  // Creates credentials(id integer primary key, name text, secret text) if missing.
-  virtual Status CreateDemoTable() = 0;
-  virtual Status InsertDemoRows(std::span<const DemoRow> rows) = 0;  // one transaction
+// Re-encryption jobs: their rows, checkpoints, failures and, for shared jobs, key ranges.
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
 
-  // ---- Jobs (pipeline) ----------------------------------------------------------------------
   virtual Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
                                     const std::vector<ColumnRef>& columns) = 0;
-  // The newest job of `kind` that is not done, if any (to resume).
-  virtual Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) = 0;
+  // The newest job of `kind` that is not done, if any: running or stopped (to resume), or failed
+  // (final: a new job starts, and an older stopped one is not looked for).
+  virtual Result<std::optional<JobRecord>> FindLatestJobNotDone(std::string_view kind) = 0;
   // The newest job of `kind` that ended, "done" or "failed" (for `reencrypt --status`), if any.
   virtual Result<std::optional<JobRecord>> FindLatestFinishedJob(std::string_view kind) = 0;
   virtual Result<std::optional<JobRecord>> LoadJob(int64_t job_id) = 0;
@@ -336,7 +346,7 @@ class Store {
   virtual Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                                 const std::optional<RowKey>& checkpoint, uint64_t migrated,
                                 uint64_t conflicts, uint64_t failed, bool scanned) = 0;
-  virtual Status SetJobState(int64_t job_id, std::string_view state) = 0;
+  virtual Status SetJobState(int64_t job_id, JobState state) = 0;
   virtual Status RecordFailure(const FailureRecord& failure) = 0;
   // Stores (or clears, nullopt) what the job's statement waits for. Touches nothing else of the
   // job row; gives up rather than wait behind a lock itself. The default (SQLite, whose
@@ -347,38 +357,53 @@ class Store {
   virtual Result<std::vector<int64_t>> BlockingPids(int64_t backend_pid);
   virtual Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) = 0;
 
-  // ---- Shared jobs (several processes, one job) ----------------------------------------------
-  // Under one database-wide lock: the newest "running"/"stopped" job of `kind` aimed at
-  // `target_version` that has ranges, or else a new job over `columns` whose stale keys (by
-  // `filter`, in key order) are split into ranges of about `rows_per_range` rows each (the last
-  // range has no upper bound, so rows inserted later are covered). Several processes starting at
-  // once get the same job. Wrapper stores in tests may keep the default (kBadInput).
-  virtual Result<int64_t> FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
-                                                const std::vector<ColumnRef>& columns,
-                                                const StaleFilter& filter,
-                                                uint64_t rows_per_range);
+  // ---- Shared jobs (several processes, one job): db::FindOrCreateSharedJob below runs the
+  // creation on the first three.
+  // The newest "running"/"stopped" job of `kind` aimed at `target_version` that has ranges, if
+  // any, and the newest job id of any kind (the watermark of a creation).
+  virtual Result<SharedJobProbe> ProbeSharedJob(std::string_view kind, uint32_t target_version) = 0;
+  // Every `rows_per_range`-th stale key of `column` (by `filter`) in key order: the upper bounds
+  // of a shared job's ranges. Reads only, and takes no lock.
+  virtual Result<std::vector<RowKey>> SampleRangeBounds(const ColumnRef& column,
+                                                        const StaleFilter& filter,
+                                                        uint64_t rows_per_range) = 0;
+  // One transaction under the database-wide job lock (PostgreSQL: pg_advisory_xact_lock; SQLite:
+  // BEGIN IMMEDIATE): the shared job if one exists by now; else nullopt when a job of `kind`
+  // aimed at `target_version` was created after `watermark`, in any state (the sample may count
+  // rows it migrated); else a new job over `columns`, each split at its list of `bounds` (the last
+  // range has no upper bound, so rows inserted later are covered). Never nullopt without a
+  // watermark.
+  virtual Result<std::optional<int64_t>> CreateSharedJob(
+      std::string_view kind, uint32_t target_version, const std::vector<ColumnRef>& columns,
+      const std::vector<std::vector<RowKey>>& bounds, std::optional<int64_t> watermark) = 0;
   // Claims, for `lease_ms`, the first range of the job (column order, then position) that is not
   // done and whose lease is free or expired; nullopt when none is (all done or leased). Skips
   // ranges locked by a concurrent claim (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: BEGIN
   // IMMEDIATE serializes claims).
   virtual Result<std::optional<JobRange>> ClaimRange(int64_t job_id, std::string_view owner,
-                                                     int64_t lease_ms);
+                                                     int64_t lease_ms) = 0;
   // Saves the range's checkpoint and extends the lease by `lease_ms` from now, and with `done`
   // marks it done. kConflict when `owner` no longer holds it (its lease expired and another
   // process claimed it): the caller must stop working on it.
   virtual Status RenewRange(const JobRange& range, std::string_view owner,
-                            const std::optional<RowKey>& checkpoint, int64_t lease_ms, bool done);
-  virtual Result<RangeCounts> CountRanges(int64_t job_id);
+                            const std::optional<RowKey>& checkpoint, int64_t lease_ms,
+                            bool done) = 0;
+  virtual Result<RangeCounts> CountRanges(int64_t job_id) = 0;
+};
 
-  // ---- Disaster recovery and nodes ---------------------------------------------------
-  // Wrapper stores in tests may keep the defaults (kInternal "not supported").
+// Disaster recovery and nodes: the keyring id, backups, the nodes seen, checked keyring changes
+// and the keys they replaced.
+class RecoveryStore {
+ public:
+  virtual ~RecoveryStore() = default;
+
   // udmg_meta.keyring_id; "" when `init` has not run.
-  virtual Result<std::string> KeyringId();
-  virtual Status RecordBackup(const BackupRecord& backup);
-  virtual Result<std::optional<BackupRecord>> LatestBackup();  // newest taken_at
+  virtual Result<std::string> KeyringId() = 0;
+  virtual Status RecordBackup(const BackupRecord& backup) = 0;
+  virtual Result<std::optional<BackupRecord>> LatestBackup() = 0;  // newest taken_at
   // Upsert by node_id (first_seen kept from the existing row).
-  virtual Status RecordNode(const NodeRecord& node);
-  virtual Result<std::vector<NodeRecord>> ListNodes();  // by node_id
+  virtual Status RecordNode(const NodeRecord& node) = 0;
+  virtual Result<std::vector<NodeRecord>> ListNodes() = 0;  // by node_id
   // One transaction under the keyring lock (as UpdateKeyring): the store counts the values of
   // every registered column by master version (VersionUsage) under the lock, calls `change` with
   // the keyring (nullopt if none), the keyring id ("" if none) and the counts; `change` returns
@@ -390,19 +415,50 @@ class Store {
       const std::optional<KeyringRecords>& current, const std::string& keyring_id,
       const VersionUsage& usage)>;
   virtual Status UpdateKeyringChecked(const CheckedKeyringChange& change,
-                                      bool refuse_while_job_runs);
-  virtual Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys();  // oldest first
+                                      bool refuse_while_job_runs) = 0;
+  virtual Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() = 0;  // oldest first
+};
 
-  // ---- Replication (PostgreSQL) ------------------------------------------------------------------
+// A connection to one database, with every storage interface.
+class Store : public KeyringStore,
+              public ColumnStore,
+              public ValueStore,
+              public JobStore,
+              public RecoveryStore {
+ public:
+  ~Store() override = default;
+
+  // "sqlite:/abs/path" or "postgresql://user@host:port/db" with any password removed.
+  virtual std::string Describe() const = 0;
+
+  // The session's access (see SessionAccess). The default (SQLite): writable.
+  virtual SessionAccess Access() const;
+
+  // Creates or upgrades the udmg_ tables by versioned migrations (udmg_schema_migrations).
+  // Idempotent: at the latest version it writes nothing.
+  virtual Status Migrate() = 0;
+
   // The primary's WAL position and its streaming replicas; kUsage on a store without replication
   // (SQLite).
   virtual Result<ReplicationState> ReadReplication();
 };
 
-// kDatabase when the store cannot see every row of one of `columns` (Store::RowsHiddenFrom): a
-// count over them would be incomplete, so no decision may rest on it. `consequence` ends the
+// The newest "running"/"stopped" shared job of `kind` aimed at `target_version`, or a new one over
+// `columns` whose stale keys (by `filter`, in key order) are split into ranges of about
+// `rows_per_range` rows each. The keys are sampled outside the lock, then the job is created under
+// it (JobStore::CreateSharedJob), so that processes starting at once get the same job and none
+// waits for another's scan. When a job of the same kind and target was created while this one
+// sampled, it samples again (at most three samples; the last split is kept even if stale: it is
+// still a partition, only a wasteful one).
+Result<int64_t> FindOrCreateSharedJob(JobStore& store, std::string_view kind,
+                                      uint32_t target_version,
+                                      const std::vector<ColumnRef>& columns,
+                                      const StaleFilter& filter, uint64_t rows_per_range);
+
+// kDatabase when the store cannot see every row of one of `columns` (ColumnStore::RowsHiddenFrom):
+// a count over them would be incomplete, so no decision may rest on it. `consequence` ends the
 // message ("no job was started").
-Status RequireEveryRowVisible(Store& store, const std::vector<ColumnRef>& columns,
+Status RequireEveryRowVisible(ColumnStore& store, const std::vector<ColumnRef>& columns,
                               std::string_view consequence);
 
 // What opening may do to a database that udmg-server has not set up yet.

@@ -116,14 +116,6 @@ Result<RowKey> RowKeyFromStored(std::string_view type, std::string_view text) {
                    "' and does not parse as one; the udmg_ job tables were edited by hand"};
 }
 
-Status ValidateJobState(std::string_view state) {
-  if (state == "running" || state == "stopped" || state == "failed" || state == "done") {
-    return Status::Ok();
-  }
-  return Status(ErrorCode::kInternal, "job state '" + std::string(state) +
-                                          "' is not one of running, stopped, failed, done");
-}
-
 void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts) {
   if (prefix == kNullLabel) {
     counts.null_values += count;
@@ -135,6 +127,15 @@ void AddPrefixCount(std::string_view prefix, uint64_t count, ValueCounts& counts
   } else {
     counts.malformed += count;
   }
+}
+
+Status ValidateSharedJobSplit(const std::vector<ColumnRef>& columns,
+                              const std::vector<std::vector<RowKey>>& bounds) {
+  for (const ColumnRef& column : columns) UDMG_RETURN_IF_ERROR(ValidateColumnRef(column));
+  if (bounds.size() != columns.size()) {
+    return Status(ErrorCode::kInternal, "a shared job needs one list of range bounds per column");
+  }
+  return Status::Ok();
 }
 
 Status ValidateKeyringRecords(const KeyringRecords& records) {
@@ -246,3 +247,27 @@ Status ValidateNodeRecord(const NodeRecord& node) {
 }
 
 }  // namespace udmg::db::internal
+
+namespace udmg::db {
+
+std::string_view JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kRunning: return "running";
+    case JobState::kStopped: return "stopped";
+    case JobState::kFailed: return "failed";
+    case JobState::kDone: return "done";
+  }
+  return "unknown";
+}
+
+Result<JobState> ParseJobState(std::string_view name) {
+  for (JobState state :
+       {JobState::kRunning, JobState::kStopped, JobState::kFailed, JobState::kDone}) {
+    if (JobStateName(state) == name) return state;
+  }
+  return Error{ErrorCode::kDatabase, "a stored job state '" + std::string(name) +
+                                         "' is not one of running, stopped, failed, done; the "
+                                         "udmg_ job tables were edited by hand"};
+}
+
+}  // namespace udmg::db

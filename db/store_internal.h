@@ -9,6 +9,7 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "db/store.h"
@@ -22,6 +23,11 @@ inline constexpr size_t kMaxIdentifierLength = 63;
 // How many times a shared job's creator samples the stale keys again when another job of the same
 // kind and target was created while it sampled (that job may have migrated the sampled rows).
 inline constexpr int kSharedJobSampleAttempts = 3;
+
+// JobStore::CreateSharedJob's arguments: valid column names, and one list of bounds per column
+// (kInternal otherwise: a caller bug).
+Status ValidateSharedJobSplit(const std::vector<ColumnRef>& columns,
+                              const std::vector<std::vector<RowKey>>& bounds);
 
 // kBadInput unless `name` matches [A-Za-z_][A-Za-z0-9_]* and has at most 63 characters.
 // `role` names it in the message: "table", "column", "key column".
@@ -60,9 +66,6 @@ Status NoKeyring();
 std::string_view RowKeyTypeName(const RowKey& key);
 // kDatabase when the stored pair is not one RowKeyTypeName/RowKeyText produced.
 Result<RowKey> RowKeyFromStored(std::string_view type, std::string_view text);
-
-// "running", "stopped", "failed", "done"; kInternal for anything else (a caller bug).
-Status ValidateJobState(std::string_view state);
 
 // Adds `count` values whose group label is `prefix` to `counts`. Labels, as the backends' GROUP BY
 // produces them: "" for NULL, "plain" for no "udmg:" prefix, otherwise the value up to and

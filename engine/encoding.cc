@@ -5,10 +5,11 @@
 #include <bit>
 #include <cstring>
 
+#include "base/hex.h"
+
 namespace udmg {
 namespace {
 
-constexpr char kHexDigits[] = "0123456789abcdef";
 constexpr char kStdAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr char kUrlAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr uint8_t kInvalid = 0xFF;
@@ -25,17 +26,6 @@ constexpr DecodeTable MakeDecodeTable(const char* alphabet) {
 constexpr DecodeTable kStdDecode = MakeDecodeTable(kStdAlphabet);
 constexpr DecodeTable kUrlDecode = MakeDecodeTable(kUrlAlphabet);
 
-constexpr DecodeTable MakeHexTable() {
-  DecodeTable table{};
-  for (auto& entry : table) entry = kInvalid;
-  for (uint8_t i = 0; i < 10; ++i) table['0' + i] = i;
-  for (uint8_t i = 0; i < 6; ++i) {
-    table['a' + i] = 10 + i;
-    table['A' + i] = 10 + i;
-  }
-  return table;
-}
-constexpr DecodeTable kHexDecode = MakeHexTable();
 
 // Encoding looks up 12 bits (two output characters) at a time.
 using PairTable = std::array<uint16_t, 4096>;
@@ -153,11 +143,9 @@ std::optional<std::vector<uint8_t>> DecodeOrNullopt(std::string_view text,
 }  // namespace
 
 std::string HexEncode(std::span<const uint8_t> bytes) {
-  std::string out(bytes.size() * 2, '\0');
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    out[2 * i] = kHexDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kHexDigits[bytes[i] & 0x0F];
-  }
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (uint8_t byte : bytes) hex::AppendByte(out, byte);
   return out;
 }
 
@@ -165,9 +153,9 @@ std::optional<SecretBytes> HexDecode(std::string_view text) {
   if (text.size() % 2 != 0) return std::nullopt;
   SecretBytes out(text.size() / 2);
   for (size_t i = 0; i < out.size(); ++i) {
-    const uint8_t hi = kHexDecode[static_cast<uint8_t>(text[2 * i])];
-    const uint8_t lo = kHexDecode[static_cast<uint8_t>(text[2 * i + 1])];
-    if (hi == kInvalid || lo == kInvalid) return std::nullopt;
+    const int hi = hex::DigitValue(text[2 * i]);
+    const int lo = hex::DigitValue(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
     out[i] = static_cast<uint8_t>((hi << 4) | lo);
   }
   return out;

@@ -71,14 +71,14 @@ Status RequireColumnsExist(db::Store& store, const std::vector<db::ColumnRef>& c
 }
 
 bool IsResumable(const db::JobRecord& job) {
-  return job.state == kJobRunning || job.state == kJobStopped;
+  return job.state == db::JobState::kRunning || job.state == db::JobState::kStopped;
 }
 
 Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& options,
                                   uint32_t target_version) {
   std::optional<db::JobRecord> interrupted;
   if (options.resume != ResumeMode::kStartNew) {
-    UDMG_ASSIGN_OR_RETURN(interrupted, store.FindUnfinishedJob(options.job_kind));
+    UDMG_ASSIGN_OR_RETURN(interrupted, store.FindLatestJobNotDone(options.job_kind));
     if (interrupted && !IsResumable(*interrupted)) interrupted.reset();
   }
   if (!interrupted && options.resume == ResumeMode::kResumeOnly) {
@@ -101,7 +101,7 @@ Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& opti
     UDMG_ASSIGN_OR_RETURN(columns, ResolveColumns(store, options.columns));
   }
   UDMG_RETURN_IF_ERROR(RequireColumnsExist(store, columns));
-  if (interrupted) UDMG_RETURN_IF_ERROR(store.SetJobState(interrupted->id, kJobFailed));
+  if (interrupted) UDMG_RETURN_IF_ERROR(store.SetJobState(interrupted->id, db::JobState::kFailed));
   return CreateJob(store, options.job_kind, target_version, columns);
 }
 
@@ -111,8 +111,8 @@ Result<JobStart> JoinSharedJob(db::Store& store, const ReencryptOptions& options
   UDMG_RETURN_IF_ERROR(RequireColumnsExist(store, columns));
   db::StaleFilter filter{target_version, options.include_plaintext};
   UDMG_ASSIGN_OR_RETURN(int64_t job_id,
-                        store.FindOrCreateSharedJob(options.job_kind, target_version, columns,
-                                                    filter, options.rows_per_range));
+                        db::FindOrCreateSharedJob(store, options.job_kind, target_version, columns,
+                                                  filter, options.rows_per_range));
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.LoadJob(job_id));
   if (!job) {
     return Error{ErrorCode::kDatabase, "shared job " + std::to_string(job_id) +

@@ -16,12 +16,6 @@
 
 namespace udmg::pipeline {
 
-inline constexpr std::string_view kJobRunning = "running";
-inline constexpr std::string_view kJobStopped = "stopped";
-// Final, not done: values that will not decrypt were left, or a newer target version superseded it.
-inline constexpr std::string_view kJobFailed = "failed";
-inline constexpr std::string_view kJobDone = "done";
-
 // A job interrupted by a crash ("running") or a stop ("stopped") is resumed; "done" and "failed"
 // are final.
 bool IsResumable(const db::JobRecord& job);

@@ -43,10 +43,10 @@ uint64_t StaleCount(const db::ValueCounts& counts, uint32_t active) {
 Result<std::optional<int64_t>> LastSuccess(db::Store& store, const std::string& kind) {
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> latest, store.FindLatestFinishedJob(kind));
   if (!latest) return std::optional<int64_t>();
-  if (latest->state == kJobDone) return std::optional<int64_t>(latest->updated_at);
+  if (latest->state == db::JobState::kDone) return std::optional<int64_t>(latest->updated_at);
   for (int64_t id = latest->id - 1; id > 0 && id >= latest->id - kLastSuccessLookBack; --id) {
     UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.LoadJob(id));
-    if (job && job->kind == kind && job->state == kJobDone) {
+    if (job && job->kind == kind && job->state == db::JobState::kDone) {
       return std::optional<int64_t>(job->updated_at);
     }
   }

@@ -218,17 +218,18 @@ Status FinishSharedJob(const ReencryptOptions& options, Run& run, ValueCipher& c
   return Status::Ok();
 }
 
-std::string_view FinalJobState(const ReencryptReport& report) {
+db::JobState FinalJobState(const ReencryptReport& report) {
   switch (report.outcome) {
     case ReencryptOutcome::kDone:
-      return report.unmigratable == 0 && report.unaddressable == 0 ? kJobDone : kJobFailed;
+      return report.unmigratable == 0 && report.unaddressable == 0 ? db::JobState::kDone
+                                                                   : db::JobState::kFailed;
     case ReencryptOutcome::kStopped:
     case ReencryptOutcome::kMaxFailures:
     case ReencryptOutcome::kPassesExhausted:
     case ReencryptOutcome::kError:
-      return kJobStopped;
+      return db::JobState::kStopped;
   }
-  return kJobStopped;
+  return db::JobState::kStopped;
 }
 
 void AddUp(ReencryptReport& report) {
@@ -305,7 +306,7 @@ Status RequireJobColumnsVisible(db::Store& store, const ReencryptOptions& option
 
 // At the end of a job that saw nothing left: the same check, in case row-level security was
 // switched on while it ran. The job is then failed (a new one scans every row), never done.
-std::string_view RefuseDoneOverHiddenRows(Run& run, ReencryptReport& report) {
+db::JobState RefuseDoneOverHiddenRows(Run& run, ReencryptReport& report) {
   std::vector<db::ColumnRef> columns;
   for (const db::JobColumnProgress& progress : run.start.job.columns) {
     columns.push_back(progress.column);
@@ -314,10 +315,10 @@ std::string_view RefuseDoneOverHiddenRows(Run& run, ReencryptReport& report) {
       *run.reader, columns,
       "the job is marked failed, not done: fix the role and run the command again (a new job "
       "scans every row)");
-  if (visible.ok()) return kJobDone;
+  if (visible.ok()) return db::JobState::kDone;
   report.outcome = ReencryptOutcome::kError;
   report.error = visible.error();
-  return kJobFailed;
+  return db::JobState::kFailed;
 }
 
 // Everything after the job row exists. An error returned from here leaves the job "running";
@@ -327,7 +328,7 @@ Result<ReencryptReport> RunStartedJob(const ReencryptOptions& options, Run& run,
   UDMG_ASSIGN_OR_RETURN(run.recorded_failures, RecordedFailureKeys(*run.writer, run.start.job.id));
   UDMG_ASSIGN_OR_RETURN(run.registered, run.reader->ListColumns());
   for (db::JobColumnProgress& progress : run.start.job.columns) TakeBinding(run, progress.column);
-  UDMG_RETURN_IF_ERROR(run.writer->SetJobState(run.start.job.id, kJobRunning));
+  UDMG_RETURN_IF_ERROR(run.writer->SetJobState(run.start.job.id, db::JobState::kRunning));
   if (options.hooks.on_job_running) options.hooks.on_job_running(run.start.job.id);
   run.filter = db::StaleFilter{target, options.include_plaintext};
   run.budget.clock = options.clock;
@@ -382,13 +383,13 @@ Result<ReencryptReport> RunStartedJob(const ReencryptOptions& options, Run& run,
   if (report.outcome != ReencryptOutcome::kDone) CountWhatIsLeft(run, counter, report);
   report.elapsed = std::chrono::steady_clock::now() - run.budget.started;
   AddUp(report);
-  std::string_view final_state = FinalJobState(report);
-  if (options.shared && final_state != kJobDone) {
+  db::JobState final_state = FinalJobState(report);
+  if (options.shared && final_state != db::JobState::kDone) {
     // A process that stopped must not undo another one that finished the shared job meanwhile.
     Result<std::optional<db::JobRecord>> now = run.writer->LoadJob(report.job_id);
-    if (now.ok() && *now && (*now)->state == kJobDone) final_state = kJobDone;
+    if (now.ok() && *now && (*now)->state == db::JobState::kDone) final_state = db::JobState::kDone;
   }
-  if (final_state == kJobDone) final_state = RefuseDoneOverHiddenRows(run, report);
+  if (final_state == db::JobState::kDone) final_state = RefuseDoneOverHiddenRows(run, report);
   Status saved = run.writer->SetJobState(report.job_id, final_state);
   if (!saved.ok() && report.outcome != ReencryptOutcome::kError) {
     report.outcome = ReencryptOutcome::kError;
@@ -440,7 +441,7 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   if (!report.ok()) {
     // A failed command never leaves its job "running" (that blocks prune-keys, restores and
     // bindings): "stopped" is resumed by the next run. Best effort: the database may be gone.
-    (void)run.writer->SetJobState(run.start.job.id, kJobStopped);
+    (void)run.writer->SetJobState(run.start.job.id, db::JobState::kStopped);
   }
   return report;
 }

@@ -14,7 +14,7 @@ constexpr uint32_t kFirstMasterVersion = 1;
 Result<std::optional<db::JobRecord>> UnfinishedJobOnActiveVersion(db::Store& store,
                                                                   const KeyringRecords& records) {
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job,
-                        store.FindUnfinishedJob(kReencryptJobKind));
+                        store.FindLatestJobNotDone(kReencryptJobKind));
   if (job && (!IsResumable(*job) || job->target_version != ActiveMasterVersion(records))) {
     job.reset();
   }

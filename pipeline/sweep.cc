@@ -158,7 +158,7 @@ Status AddFailures(db::Store& store, const SweepOptions& options, SweepReport& r
 // writes nothing at all (a nightly cron on a migrated database leaves no job rows behind).
 Result<bool> NothingToSweep(db::Store& store, uint32_t target, const SweepOptions& options) {
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> interrupted,
-                        store.FindUnfinishedJob(kSweepJobKind));
+                        store.FindLatestJobNotDone(kSweepJobKind));
   if (interrupted) return false;
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
   UDMG_RETURN_IF_ERROR(RequireColumnsExist(store, columns));

@@ -45,7 +45,7 @@ Result<std::optional<JobRecord>> ReadJob(pqxx::transaction_base& transaction, in
   JobRecord job;
   job.id = job_id;
   job.kind = header[0][0].as<std::string>();
-  job.state = header[0][1].as<std::string>();
+  UDMG_ASSIGN_OR_RETURN(job.state, ParseJobState(header[0][1].as<std::string>()));
   job.target_version = header[0][2].as<uint32_t>();
   job.created_at = header[0][3].as<int64_t>();
   job.updated_at = header[0][4].as<int64_t>();
@@ -107,7 +107,7 @@ Result<int64_t> PgStore::CreateJob(std::string_view kind, uint32_t target_versio
       });
 }
 
-Result<std::optional<JobRecord>> PgStore::FindUnfinishedJob(std::string_view kind) {
+Result<std::optional<JobRecord>> PgStore::FindLatestJobNotDone(std::string_view kind) {
   return connection_->Run<std::optional<JobRecord>>(
       "looking for an unfinished job", Retry::kIdempotent,
       [&](pqxx::connection& live) -> Result<std::optional<JobRecord>> {
@@ -180,8 +180,7 @@ Status PgStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
       });
 }
 
-Status PgStore::SetJobState(int64_t job_id, std::string_view state) {
-  UDMG_RETURN_IF_ERROR(internal::ValidateJobState(state));
+Status PgStore::SetJobState(int64_t job_id, JobState state) {
   return connection_->RunStatus(
       "changing a job's state", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
@@ -189,8 +188,7 @@ Status PgStore::SetJobState(int64_t job_id, std::string_view state) {
             // A job that changes state waits for nothing any more (its process may have gone).
             "UPDATE udmg_jobs SET state = $2, updated_at = $3, waiting_for = NULL, "
             "waiting_since = NULL WHERE id = $1",
-            job_id,
-            std::string(state), internal::UnixNow());
+            job_id, std::string(JobStateName(state)), internal::UnixNow());
         if (updated.affected_rows() == 0) return NoSuchJob(job_id);
         transaction.commit();
         return Status::Ok();

@@ -37,11 +37,6 @@ bool JobCreatedSince(pqxx::transaction_base& transaction, std::string_view kind,
               .empty();
 }
 
-struct SharedJobProbe {
-  std::optional<int64_t> existing;
-  int64_t watermark = 0;
-};
-
 std::optional<std::string> KeyType(const std::optional<RowKey>& key) {
   if (!key) return std::nullopt;
   return std::string(internal::RowKeyTypeName(*key));
@@ -61,41 +56,20 @@ Result<std::optional<RowKey>> OptionalStoredKey(const pqxx::row& row, int type_c
 
 }  // namespace
 
-Result<int64_t> PgStore::FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
-                                               const std::vector<ColumnRef>& columns,
-                                               const StaleFilter& filter,
-                                               uint64_t rows_per_range) {
-  for (const ColumnRef& column : columns) {
-    UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
-  }
-  for (int attempt = 1;; ++attempt) {
-    UDMG_ASSIGN_OR_RETURN(
-        SharedJobProbe probe,
-        connection_->Run<SharedJobProbe>(
-            "looking for a shared job", Retry::kIdempotent,
-            [&](pqxx::connection& live) -> Result<SharedJobProbe> {
-              pqxx::read_transaction transaction(live);
-              return SharedJobProbe{FindSharedJob(transaction, kind, target_version),
-                                    NewestJobId(transaction)};
-            }));
-    if (probe.existing) return *probe.existing;
-    // Sampled before the lock so that the lock is held briefly.
-    std::vector<std::vector<RowKey>> bounds;
-    for (const ColumnRef& column : columns) {
-      UDMG_ASSIGN_OR_RETURN(bounds.emplace_back(), RangeBounds(column, filter, rows_per_range));
-    }
-    bool last_attempt = attempt >= internal::kSharedJobSampleAttempts;
-    UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> job_id,
-                          CreateSharedJob(kind, target_version, columns, bounds,
-                                          last_attempt ? std::nullopt
-                                                       : std::optional<int64_t>(probe.watermark)));
-    if (job_id) return *job_id;
-  }
+Result<SharedJobProbe> PgStore::ProbeSharedJob(std::string_view kind, uint32_t target_version) {
+  return connection_->Run<SharedJobProbe>(
+      "looking for a shared job", Retry::kIdempotent,
+      [&](pqxx::connection& live) -> Result<SharedJobProbe> {
+        pqxx::read_transaction transaction(live);
+        return SharedJobProbe{FindSharedJob(transaction, kind, target_version),
+                              NewestJobId(transaction)};
+      });
 }
 
 Result<std::optional<int64_t>> PgStore::CreateSharedJob(
     std::string_view kind, uint32_t target_version, const std::vector<ColumnRef>& columns,
     const std::vector<std::vector<RowKey>>& bounds, std::optional<int64_t> watermark) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateSharedJobSplit(columns, bounds));
   // Idempotent as a whole: under the lock it finds the job a lost COMMIT may have created.
   return connection_->Run<std::optional<int64_t>>(
       "creating a shared job", Retry::kIdempotent,

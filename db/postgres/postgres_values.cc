@@ -209,9 +209,10 @@ Result<uint64_t> PgStore::CountUnaddressable(const ColumnRef& column, const Stal
       });
 }
 
-Result<std::vector<RowKey>> PgStore::RangeBounds(const ColumnRef& column,
-                                                 const StaleFilter& filter,
-                                                 uint64_t rows_per_range) {
+Result<std::vector<RowKey>> PgStore::SampleRangeBounds(const ColumnRef& column,
+                                                       const StaleFilter& filter,
+                                                       uint64_t rows_per_range) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   std::string what = "splitting " + column.Name() + " into key ranges";
   UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
   QuotedColumn q = QuotedIn(column, type);
@@ -313,35 +314,6 @@ Result<RowWriteResult> PgStore::CompareAndSwapOne(const ColumnRef& column, const
         }
         transaction.commit();
         return result;
-      });
-}
-
-// ---- Demo table -----------------------------------------------------------------------------
-
-Status PgStore::CreateDemoTable() {
-  return connection_->RunStatus(
-      "creating the demo table credentials", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Status {
-        pqxx::nontransaction(live).exec(
-            "CREATE TABLE IF NOT EXISTS credentials (id integer PRIMARY KEY, name text, "
-            "secret text)");
-        return Status::Ok();
-      });
-}
-
-Status PgStore::InsertDemoRows(std::span<const DemoRow> rows) {
-  return connection_->RunStatus(
-      "inserting demo rows into credentials", Retry::kNotIdempotent,
-      [&](pqxx::connection& live) -> Status {
-        pqxx::work transaction(live);
-        {
-          pqxx::stream_to stream(transaction, "credentials",
-                                 std::vector<std::string>{"id", "name", "secret"});
-          for (const DemoRow& row : rows) stream << std::make_tuple(row.id, row.name, row.secret);
-          stream.complete();
-        }
-        transaction.commit();
-        return Status::Ok();
       });
 }
 

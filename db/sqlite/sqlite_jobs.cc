@@ -61,7 +61,7 @@ Result<int64_t> SqliteStore::CreateJob(std::string_view kind, uint32_t target_ve
   return job_id;
 }
 
-Result<std::optional<JobRecord>> SqliteStore::FindUnfinishedJob(std::string_view kind) {
+Result<std::optional<JobRecord>> SqliteStore::FindLatestJobNotDone(std::string_view kind) {
   int64_t job_id = 0;
   {
     UDMG_ASSIGN_OR_RETURN(Statement find,
@@ -107,7 +107,7 @@ Result<std::optional<JobRecord>> SqliteStore::LoadJob(int64_t job_id) {
     if (!found) return std::optional<JobRecord>();
     job.id = job_id;
     job.kind = read.Text(0);
-    job.state = read.Text(1);
+    UDMG_ASSIGN_OR_RETURN(job.state, ParseJobState(read.Text(1)));
     job.target_version = static_cast<uint32_t>(read.Int(2));
     job.created_at = read.Int(3);
     job.updated_at = read.Int(4);
@@ -185,8 +185,7 @@ Status SqliteStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
   return transaction.Commit();
 }
 
-Status SqliteStore::SetJobState(int64_t job_id, std::string_view state) {
-  UDMG_RETURN_IF_ERROR(internal::ValidateJobState(state));
+Status SqliteStore::SetJobState(int64_t job_id, JobState state) {
   constexpr std::string_view kWhat = "changing a job's state";
   UDMG_ASSIGN_OR_RETURN(Transaction transaction,
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
@@ -196,7 +195,7 @@ Status SqliteStore::SetJobState(int64_t job_id, std::string_view state) {
                                                "WHERE id = ?1",
                                                kWhat));
     update.BindInt(1, job_id);
-    update.BindText(2, state);
+    update.BindText(2, JobStateName(state));
     update.BindInt(3, internal::UnixNow());
     UDMG_RETURN_IF_ERROR(update.Run());
     if (connection_->Changes() == 0) return NoSuchJob(job_id);

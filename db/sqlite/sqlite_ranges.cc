@@ -62,40 +62,33 @@ Result<std::optional<RowKey>> OptionalStoredKey(const Statement& row, int type_c
 
 }  // namespace
 
-Result<int64_t> SqliteStore::FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
-                                                   const std::vector<ColumnRef>& columns,
-                                                   const StaleFilter& filter,
-                                                   uint64_t rows_per_range) {
-  for (const ColumnRef& column : columns) {
-    UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
-  }
+Result<SharedJobProbe> SqliteStore::ProbeSharedJob(std::string_view kind, uint32_t target_version) {
+  SharedJobProbe probe;
+  UDMG_ASSIGN_OR_RETURN(probe.existing, FindSharedJob(*connection_, kind, target_version));
+  UDMG_ASSIGN_OR_RETURN(probe.watermark, NewestJobId(*connection_));
+  return probe;
+}
+
+Result<std::optional<int64_t>> SqliteStore::CreateSharedJob(
+    std::string_view kind, uint32_t target_version, const std::vector<ColumnRef>& columns,
+    const std::vector<std::vector<RowKey>>& bounds, std::optional<int64_t> watermark) {
+  UDMG_RETURN_IF_ERROR(internal::ValidateSharedJobSplit(columns, bounds));
   constexpr std::string_view kWhat = "creating a shared job";
-  for (int attempt = 1;; ++attempt) {
-    UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> existing,
-                          FindSharedJob(*connection_, kind, target_version));
-    if (existing) return *existing;
-    UDMG_ASSIGN_OR_RETURN(int64_t watermark, NewestJobId(*connection_));
-    // Sampled before the lock so that writers are not held up by the scan.
-    std::vector<std::vector<RowKey>> bounds;
-    for (const ColumnRef& column : columns) {
-      UDMG_ASSIGN_OR_RETURN(bounds.emplace_back(), RangeBounds(column, filter, rows_per_range));
-    }
-    UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                          Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-    UDMG_ASSIGN_OR_RETURN(existing, FindSharedJob(*connection_, kind, target_version));
-    if (existing) return *existing;  // another process created it while this one sampled
-    // A job created (and maybe already finished) while this one sampled has migrated rows the
-    // sample still counts: sample again. Past the last attempt the stale split is still a valid
-    // partition, only a wasteful one.
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+  UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> existing,
+                        FindSharedJob(*connection_, kind, target_version));
+  if (existing) return existing;  // another process created it while this one sampled
+  if (watermark) {
     UDMG_ASSIGN_OR_RETURN(bool overtaken,
-                          JobCreatedSince(*connection_, kind, target_version, watermark));
-    if (overtaken && attempt < internal::kSharedJobSampleAttempts) continue;  // rolls back
-    UDMG_ASSIGN_OR_RETURN(int64_t job_id,
-                          InsertJobRows(*connection_, kind, target_version, columns, kWhat));
-    UDMG_RETURN_IF_ERROR(InsertRanges(job_id, columns, bounds));
-    UDMG_RETURN_IF_ERROR(transaction.Commit());
-    return job_id;
+                          JobCreatedSince(*connection_, kind, target_version, *watermark));
+    if (overtaken) return std::optional<int64_t>();  // rolls back
   }
+  UDMG_ASSIGN_OR_RETURN(int64_t job_id,
+                        InsertJobRows(*connection_, kind, target_version, columns, kWhat));
+  UDMG_RETURN_IF_ERROR(InsertRanges(job_id, columns, bounds));
+  UDMG_RETURN_IF_ERROR(transaction.Commit());
+  return std::optional<int64_t>(job_id);
 }
 
 Status SqliteStore::InsertRanges(int64_t job_id, const std::vector<ColumnRef>& columns,

@@ -67,27 +67,27 @@ class SqliteStore final : public Store {
   Result<std::vector<CasOutcome>> CompareAndSwapChecked(const ColumnRef& column,
                                                         std::span<const CasWrite> writes) override;
 
-  Status CreateDemoTable() override;
-  Status InsertDemoRows(std::span<const DemoRow> rows) override;
-
   Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
                             const std::vector<ColumnRef>& columns) override;
-  Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) override;
+  Result<std::optional<JobRecord>> FindLatestJobNotDone(std::string_view kind) override;
   Result<std::optional<JobRecord>> FindLatestFinishedJob(std::string_view kind) override;
   Result<std::optional<JobRecord>> LoadJob(int64_t job_id) override;
   Status SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                         const std::optional<RowKey>& checkpoint, uint64_t migrated,
                         uint64_t conflicts, uint64_t failed, bool scanned) override;
-  Status SetJobState(int64_t job_id, std::string_view state) override;
+  Status SetJobState(int64_t job_id, JobState state) override;
   Result<RowWriteResult> CompareAndSwapOne(const ColumnRef& column,
                                            const CasWrite& write) override;
   Status RecordFailure(const FailureRecord& failure) override;
   Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) override;
 
-  Result<int64_t> FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
-                                        const std::vector<ColumnRef>& columns,
-                                        const StaleFilter& filter,
-                                        uint64_t rows_per_range) override;
+  Result<SharedJobProbe> ProbeSharedJob(std::string_view kind, uint32_t target_version) override;
+  Result<std::vector<RowKey>> SampleRangeBounds(const ColumnRef& column, const StaleFilter& filter,
+                                                uint64_t rows_per_range) override;
+  Result<std::optional<int64_t>> CreateSharedJob(std::string_view kind, uint32_t target_version,
+                                                 const std::vector<ColumnRef>& columns,
+                                                 const std::vector<std::vector<RowKey>>& bounds,
+                                                 std::optional<int64_t> watermark) override;
   Result<std::optional<JobRange>> ClaimRange(int64_t job_id, std::string_view owner,
                                              int64_t lease_ms) override;
   Status RenewRange(const JobRange& range, std::string_view owner,
@@ -109,9 +109,6 @@ class SqliteStore final : public Store {
   struct CasStatements;
   Result<CasStatements> PrepareCas(const ColumnRef& column, const std::string& what);
   Result<CasOutcome> RunCas(CasStatements& statements, const CasWrite& write);
-  // Every `rows_per_range`-th stale key in key order: the upper bounds of a shared job's ranges.
-  Result<std::vector<RowKey>> RangeBounds(const ColumnRef& column, const StaleFilter& filter,
-                                          uint64_t rows_per_range);
   // A new shared job's ranges, split at `bounds` (one list per column); inside its transaction.
   Status InsertRanges(int64_t job_id, const std::vector<ColumnRef>& columns,
                       const std::vector<std::vector<RowKey>>& bounds);

@@ -154,9 +154,9 @@ Result<uint64_t> SqliteStore::CountUnaddressable(const ColumnRef& column,
   return has_row ? static_cast<uint64_t>(count.Int(0)) : uint64_t{0};
 }
 
-Result<std::vector<RowKey>> SqliteStore::RangeBounds(const ColumnRef& column,
-                                                     const StaleFilter& filter,
-                                                     uint64_t rows_per_range) {
+Result<std::vector<RowKey>> SqliteStore::SampleRangeBounds(const ColumnRef& column,
+                                                           const StaleFilter& filter,
+                                                           uint64_t rows_per_range) {
   UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   QuotedColumn q(column);
   UDMG_ASSIGN_OR_RETURN(
@@ -295,33 +295,6 @@ Result<RowWriteResult> SqliteStore::CompareAndSwapOne(const ColumnRef& column,
   }
   UDMG_RETURN_IF_ERROR(transaction.Commit());
   return result;
-}
-
-// ---- Demo table -----------------------------------------------------------------------------
-
-Status SqliteStore::CreateDemoTable() {
-  return connection_->ExecuteScript(
-      "CREATE TABLE IF NOT EXISTS credentials (id INTEGER PRIMARY KEY, name TEXT, secret TEXT)",
-      "creating the demo table credentials");
-}
-
-Status SqliteStore::InsertDemoRows(std::span<const DemoRow> rows) {
-  constexpr std::string_view kWhat = "inserting demo rows into credentials";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
-    UDMG_ASSIGN_OR_RETURN(
-        Statement insert,
-        connection_->Prepare("INSERT INTO credentials (id, name, secret) VALUES (?1, ?2, ?3)",
-                             kWhat));
-    for (const DemoRow& row : rows) {
-      insert.BindInt(1, row.id);
-      insert.BindText(2, row.name);
-      insert.BindText(3, row.secret);
-      UDMG_RETURN_IF_ERROR(insert.Run());
-    }
-  }
-  return transaction.Commit();
 }
 
 }  // namespace udmg::db::sqlite

@@ -20,12 +20,14 @@ void DemoStoreTest::SetUp() {
   UDMG_ASSERT_OK(store_->UpdateKeyring([&](const std::optional<KeyringRecords>&) {
     return Result<KeyringRecords>(NewKeyringRecords(k0_, k1, 1700000000));
   }));
-  UDMG_ASSERT_OK(store_->CreateDemoTable());
+  UDMG_ASSERT_OK_AND_ASSIGN(demo_table_, OpenDemoTable(url_));
+  UDMG_ASSERT_OK(demo_table_->Create());
   UDMG_ASSERT_OK(store_->AddColumn(Secrets()));
 }
 
 void DemoStoreTest::TearDown() {
-  store_.reset();  // before the database it is connected to
+  demo_table_.reset();  // the connections before the database they are connected to
+  store_.reset();
   database_.reset();
 }
 
@@ -62,7 +64,7 @@ uint32_t DemoStoreTest::RotateMasterKey() {
 void DemoStoreTest::InsertRows(const std::vector<std::pair<int64_t, std::string>>& rows) {
   std::vector<DemoRow> demo;
   for (const auto& [id, secret] : rows) demo.push_back({id, "row-" + std::to_string(id), secret});
-  UDMG_ASSERT_OK(store_->InsertDemoRows(demo));
+  UDMG_ASSERT_OK(demo_table_->Insert(demo));
 }
 
 std::optional<std::string> DemoStoreTest::RawValue(int64_t id) {

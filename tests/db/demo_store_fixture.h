@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "db/demo_table.h"
 #include "db/store.h"
 #include "engine/keyring.h"
 #include "engine/secret.h"
@@ -62,6 +63,7 @@ class DemoStoreTest : public ::testing::TestWithParam<StoreBackend> {
 
   const SecretBytes& k0() const { return k0_; }
   Store& store() { return *store_; }
+  DemoTable& demo_table() { return *demo_table_; }
   const std::string& url() const { return url_; }
 
  private:
@@ -69,6 +71,7 @@ class DemoStoreTest : public ::testing::TestWithParam<StoreBackend> {
   std::string url_;
   SecretBytes k0_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<DemoTable> demo_table_;
 };
 
 }  // namespace udmg::db::testing

@@ -98,17 +98,12 @@ class ForwardingStore : public Store {
     return inner_->CompareAndSwapOne(column, write);
   }
 
-  Status CreateDemoTable() override { return inner_->CreateDemoTable(); }
-  Status InsertDemoRows(std::span<const DemoRow> rows) override {
-    return inner_->InsertDemoRows(rows);
-  }
-
   Result<int64_t> CreateJob(std::string_view kind, uint32_t target_version,
                             const std::vector<ColumnRef>& columns) override {
     return inner_->CreateJob(kind, target_version, columns);
   }
-  Result<std::optional<JobRecord>> FindUnfinishedJob(std::string_view kind) override {
-    return inner_->FindUnfinishedJob(kind);
+  Result<std::optional<JobRecord>> FindLatestJobNotDone(std::string_view kind) override {
+    return inner_->FindLatestJobNotDone(kind);
   }
   Result<std::optional<JobRecord>> FindLatestFinishedJob(std::string_view kind) override {
     return inner_->FindLatestFinishedJob(kind);
@@ -122,7 +117,7 @@ class ForwardingStore : public Store {
     return inner_->SaveCheckpoint(job_id, column, checkpoint, migrated, conflicts, failed,
                                   scanned);
   }
-  Status SetJobState(int64_t job_id, std::string_view state) override {
+  Status SetJobState(int64_t job_id, JobState state) override {
     return inner_->SetJobState(job_id, state);
   }
   Status RecordFailure(const FailureRecord& failure) override {
@@ -131,12 +126,25 @@ class ForwardingStore : public Store {
   Result<std::vector<FailureRecord>> ListFailures(int64_t job_id) override {
     return inner_->ListFailures(job_id);
   }
+  Status RecordJobWait(int64_t job_id, const std::optional<JobWait>& wait) override {
+    return inner_->RecordJobWait(job_id, wait);
+  }
+  Result<std::vector<int64_t>> BlockingPids(int64_t backend_pid) override {
+    return inner_->BlockingPids(backend_pid);
+  }
 
-  Result<int64_t> FindOrCreateSharedJob(std::string_view kind, uint32_t target_version,
-                                        const std::vector<ColumnRef>& columns,
-                                        const StaleFilter& filter,
-                                        uint64_t rows_per_range) override {
-    return inner_->FindOrCreateSharedJob(kind, target_version, columns, filter, rows_per_range);
+  Result<SharedJobProbe> ProbeSharedJob(std::string_view kind, uint32_t target_version) override {
+    return inner_->ProbeSharedJob(kind, target_version);
+  }
+  Result<std::vector<RowKey>> SampleRangeBounds(const ColumnRef& column, const StaleFilter& filter,
+                                                uint64_t rows_per_range) override {
+    return inner_->SampleRangeBounds(column, filter, rows_per_range);
+  }
+  Result<std::optional<int64_t>> CreateSharedJob(std::string_view kind, uint32_t target_version,
+                                                 const std::vector<ColumnRef>& columns,
+                                                 const std::vector<std::vector<RowKey>>& bounds,
+                                                 std::optional<int64_t> watermark) override {
+    return inner_->CreateSharedJob(kind, target_version, columns, bounds, watermark);
   }
   Result<std::optional<JobRange>> ClaimRange(int64_t job_id, std::string_view owner,
                                              int64_t lease_ms) override {
@@ -163,6 +171,7 @@ class ForwardingStore : public Store {
   Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override {
     return inner_->ListReplacedKeys();
   }
+  Result<ReplicationState> ReadReplication() override { return inner_->ReadReplication(); }
 
  private:
   std::unique_ptr<Store> inner_;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "db/demo_table.h"
 #include "tests/db/store_test_support.h"
 
 namespace udmg::db::testing {
@@ -73,14 +74,15 @@ TEST(SqliteStoreTest, WriterWaitsForTheLockHolder) {
 TEST(SqliteStoreTest, ManyDemoRowsInOneTransaction) {
   std::unique_ptr<TestDatabase> database = MakeSqliteDatabase();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(database->url()));
-  ASSERT_OK(store->CreateDemoTable());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DemoTable> demo, OpenDemoTable(database->url()));
+  ASSERT_OK(demo->Create());
   std::vector<DemoRow> rows;
   constexpr int64_t kRows = 200'000;
   for (int64_t id = 1; id <= kRows; ++id) {
     rows.push_back(
         {id, "user" + std::to_string(id), "udmg:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="});
   }
-  ASSERT_OK(store->InsertDemoRows(rows));
+  ASSERT_OK(demo->Insert(rows));
   EXPECT_EQ(database->QueryText("SELECT count(*) FROM credentials"), std::to_string(kRows));
 }
 

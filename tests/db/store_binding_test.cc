@@ -234,7 +234,7 @@ TEST_P(StoreBindingTest, SharedJobRangesFollowTheColumnsBinding) {
   Insert(3, "'udmg:v1:c'");
   const ColumnRef bound = Bound(kSecrets, 2);
   ASSERT_OK_AND_ASSIGN(int64_t job,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {bound}, {2, false}, 1));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {bound}, {2, false}, 1));
   std::vector<std::optional<RowKey>> uppers;
   for (;;) {
     ASSERT_OK_AND_ASSIGN(std::optional<JobRange> range, store_->ClaimRange(job, "a:1", 600000));

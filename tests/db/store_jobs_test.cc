@@ -16,7 +16,7 @@ TEST_P(StoreJobsTest, CreateAndLoad) {
   ASSERT_TRUE(job.has_value());
   EXPECT_EQ(job->id, id);
   EXPECT_EQ(job->kind, "reencrypt");
-  EXPECT_EQ(job->state, "running");
+  EXPECT_EQ(job->state, db::JobState::kRunning);
   EXPECT_EQ(job->target_version, 3u);
   EXPECT_GT(job->created_at, 0);
   EXPECT_EQ(job->updated_at, job->created_at);
@@ -64,31 +64,39 @@ TEST_P(StoreJobsTest, CheckpointOfAnUnknownJobOrColumnIsNotFound) {
 }
 
 TEST_P(StoreJobsTest, StatesAndTheUnfinishedJobToResume) {
-  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> found, store_->FindUnfinishedJob("reencrypt"));
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> found, store_->FindLatestJobNotDone("reencrypt"));
   EXPECT_FALSE(found.has_value());
   ASSERT_OK_AND_ASSIGN(int64_t first, store_->CreateJob("reencrypt", 2, {kSecrets}));
   ASSERT_OK_AND_ASSIGN(int64_t second, store_->CreateJob("reencrypt", 3, {kSecrets}));
   ASSERT_OK_AND_ASSIGN(int64_t sweep, store_->CreateJob("sweep", 3, {kSecrets}));
   EXPECT_LT(first, second);
 
-  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("reencrypt"));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestJobNotDone("reencrypt"));
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->id, second);
-  ASSERT_OK(store_->SetJobState(second, "stopped"));
-  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("reencrypt"));
+  ASSERT_OK(store_->SetJobState(second, db::JobState::kStopped));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestJobNotDone("reencrypt"));
   EXPECT_EQ(found->id, second);
-  EXPECT_EQ(found->state, "stopped");
-  ASSERT_OK(store_->SetJobState(second, "done"));
-  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("reencrypt"));
+  EXPECT_EQ(found->state, db::JobState::kStopped);
+  ASSERT_OK(store_->SetJobState(second, db::JobState::kDone));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestJobNotDone("reencrypt"));
   EXPECT_EQ(found->id, first);
-  ASSERT_OK(store_->SetJobState(first, "done"));
-  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("reencrypt"));
+  ASSERT_OK(store_->SetJobState(first, db::JobState::kDone));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestJobNotDone("reencrypt"));
   EXPECT_FALSE(found.has_value());
-  ASSERT_OK_AND_ASSIGN(found, store_->FindUnfinishedJob("sweep"));
+  ASSERT_OK_AND_ASSIGN(found, store_->FindLatestJobNotDone("sweep"));
   EXPECT_EQ(found->id, sweep);
 
-  EXPECT_STATUS(store_->SetJobState(sweep, "paused"), kInternal, "not one of");
-  EXPECT_STATUS(store_->SetJobState(sweep + 100, "done"), kNotFound, "does not exist");
+  EXPECT_STATUS(store_->SetJobState(sweep + 100, db::JobState::kDone), kNotFound, "does not exist");
+}
+
+TEST(JobStateTest, NamesRoundTripAndAnEditedNameIsADatabaseError) {
+  for (JobState state :
+       {JobState::kRunning, JobState::kStopped, JobState::kFailed, JobState::kDone}) {
+    ASSERT_OK_AND_ASSIGN(JobState parsed, ParseJobState(JobStateName(state)));
+    EXPECT_EQ(parsed, state);
+  }
+  EXPECT_STATUS(ParseJobState("paused").status(), kDatabase, "edited by hand");
 }
 
 TEST_P(StoreJobsTest, LatestFinishedJobIsTheNewestDoneOrFailed) {
@@ -101,21 +109,21 @@ TEST_P(StoreJobsTest, LatestFinishedJobIsTheNewestDoneOrFailed) {
   ASSERT_OK_AND_ASSIGN(found, store_->FindLatestFinishedJob("reencrypt"));
   EXPECT_FALSE(found.has_value());  // running and stopped jobs have not finished
 
-  ASSERT_OK(store_->SetJobState(first, "done"));
-  ASSERT_OK(store_->SetJobState(third, "stopped"));
+  ASSERT_OK(store_->SetJobState(first, db::JobState::kDone));
+  ASSERT_OK(store_->SetJobState(third, db::JobState::kStopped));
   ASSERT_OK_AND_ASSIGN(found, store_->FindLatestFinishedJob("reencrypt"));
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->id, first);
-  EXPECT_EQ(found->state, "done");
+  EXPECT_EQ(found->state, db::JobState::kDone);
   ASSERT_EQ(found->columns.size(), 1u);
   EXPECT_EQ(found->columns[0].column, kSecrets);
 
-  ASSERT_OK(store_->SetJobState(second, "failed"));
-  ASSERT_OK(store_->SetJobState(sweep, "done"));
+  ASSERT_OK(store_->SetJobState(second, db::JobState::kFailed));
+  ASSERT_OK(store_->SetJobState(sweep, db::JobState::kDone));
   ASSERT_OK_AND_ASSIGN(found, store_->FindLatestFinishedJob("reencrypt"));
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->id, second);
-  EXPECT_EQ(found->state, "failed");
+  EXPECT_EQ(found->state, db::JobState::kFailed);
   ASSERT_OK_AND_ASSIGN(found, store_->FindLatestFinishedJob("sweep"));
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->id, sweep);

@@ -1,5 +1,8 @@
 // Store key ranges of shared jobs on every backend: the split at creation, joining the same job,
 // claims that skip leased ranges, lease expiry, renewal by the owner only, and the counts.
+#include <functional>
+
+#include "tests/db/forwarding_store.h"
 #include "tests/db/store_test_support.h"
 
 namespace udmg::db::testing {
@@ -9,6 +12,26 @@ using StoreRangesTest = StoreTest;
 
 const ColumnRef kSecrets{"credentials", "secret", "id"};
 constexpr int64_t kLongLeaseMs = 600000;
+
+// Runs `during_sample` (another process's doing) each time the creator has sampled range bounds,
+// before it goes on with them.
+class SampleHookStore : public ForwardingStore {
+ public:
+  SampleHookStore(std::unique_ptr<Store> inner, std::function<void()> during_sample)
+      : ForwardingStore(std::move(inner)), during_sample_(std::move(during_sample)) {}
+  Result<std::vector<RowKey>> SampleRangeBounds(const ColumnRef& column, const StaleFilter& filter,
+                                                uint64_t rows_per_range) override {
+    ++samples;
+    Result<std::vector<RowKey>> bounds =
+        ForwardingStore::SampleRangeBounds(column, filter, rows_per_range);
+    during_sample_();
+    return bounds;
+  }
+  int samples = 0;
+
+ private:
+  std::function<void()> during_sample_;
+};
 
 class StoreRangesFixture : public StoreRangesTest {
  protected:
@@ -25,14 +48,33 @@ class StoreRangesFixture : public StoreRangesTest {
   }
 
   const StaleFilter filter_{2, false};
+
+  // FindOrCreateSharedJob("reencrypt", 2, split by 4) through a store that runs `meanwhile`
+  // (another process's doing) each time it samples: the samples taken and the new job's ranges.
+  struct Creation {
+    int samples = 0;
+    RangeCounts ranges;
+  };
+  Creation CreateWhileSampling(std::function<void()> meanwhile) {
+    SampleHookStore creator(OpenAnother(), std::move(meanwhile));
+    Result<int64_t> id = FindOrCreateSharedJob(creator, "reencrypt", 2, {kSecrets}, filter_, 4);
+    EXPECT_TRUE(id.ok()) << id.error().message;
+    Creation creation{creator.samples, {}};
+    if (id.ok()) {
+      Result<RangeCounts> ranges = creator.CountRanges(*id);
+      EXPECT_TRUE(ranges.ok()) << ranges.error().message;
+      if (ranges.ok()) creation.ranges = *ranges;
+    }
+    return creation;
+  }
 };
 
 TEST_P(StoreRangesFixture, SplitIntoRangesOfStaleKeysAndJoinedByEveryProcess) {
   ASSERT_OK_AND_ASSIGN(int64_t id,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {kSecrets}, filter_, 4));
   // Another process (another connection) joins the same job.
-  ASSERT_OK_AND_ASSIGN(int64_t joined,
-                       OpenAnother()->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+  ASSERT_OK_AND_ASSIGN(int64_t joined, FindOrCreateSharedJob(*OpenAnother(), "reencrypt", 2,
+                                                             {kSecrets}, filter_, 4));
   EXPECT_EQ(joined, id);
   // Stale keys 1..10 by 4: (-inf, 4], (4, 8], (8, +inf).
   std::vector<JobRange> ranges;
@@ -54,13 +96,13 @@ TEST_P(StoreRangesFixture, SplitIntoRangesOfStaleKeysAndJoinedByEveryProcess) {
   EXPECT_EQ(counts.open + counts.done, 0u);
   // A job aimed at another version is another job.
   ASSERT_OK_AND_ASSIGN(int64_t other,
-                       store_->FindOrCreateSharedJob("reencrypt", 3, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 3, {kSecrets}, filter_, 4));
   EXPECT_NE(other, id);
 }
 
 TEST_P(StoreRangesFixture, RenewSavesTheCheckpointAndOnlyTheOwnerMayRenew) {
   ASSERT_OK_AND_ASSIGN(int64_t id,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 100));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {kSecrets}, filter_, 100));
   ASSERT_OK_AND_ASSIGN(std::optional<JobRange> range, store_->ClaimRange(id, "a:1", kLongLeaseMs));
   ASSERT_TRUE(range.has_value());
   EXPECT_FALSE(range->upper.has_value());  // fewer stale rows than a range: one open range
@@ -94,16 +136,45 @@ TEST_P(StoreRangesFixture, RenewSavesTheCheckpointAndOnlyTheOwnerMayRenew) {
 
 TEST_P(StoreRangesFixture, AFinishedSharedJobIsNotJoined) {
   ASSERT_OK_AND_ASSIGN(int64_t id,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
-  ASSERT_OK(store_->SetJobState(id, "done"));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {kSecrets}, filter_, 4));
+  ASSERT_OK(store_->SetJobState(id, db::JobState::kDone));
   ASSERT_OK_AND_ASSIGN(int64_t next,
-                       store_->FindOrCreateSharedJob("reencrypt", 2, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "reencrypt", 2, {kSecrets}, filter_, 4));
   EXPECT_NE(next, id);
   // A job without ranges (a single-process job) is never joined either.
   ASSERT_OK_AND_ASSIGN(int64_t single, store_->CreateJob("sweep", 2, {kSecrets}));
   ASSERT_OK_AND_ASSIGN(int64_t shared_sweep,
-                       store_->FindOrCreateSharedJob("sweep", 2, {kSecrets}, filter_, 4));
+                       FindOrCreateSharedJob(*store_, "sweep", 2, {kSecrets}, filter_, 4));
   EXPECT_NE(shared_sweep, single);
+}
+
+TEST_P(StoreRangesFixture, AJobCreatedWhileSamplingMakesTheCreatorSampleAgain) {
+  // While this process samples, another runs a whole job of the same kind and target that
+  // migrates ids 1..8: the first sample still counts them, so it is taken again and the job is
+  // split over what is left (ids 9 and 10: one range), not over the stale sample (three ranges).
+  std::unique_ptr<Store> other = OpenAnother();
+  bool first = true;
+  Creation creation = CreateWhileSampling([&] {
+    if (!std::exchange(first, false)) return;
+    ASSERT_OK_AND_ASSIGN(int64_t job, other->CreateJob("reencrypt", 2, {kSecrets}));
+    database_->Execute("UPDATE credentials SET secret = 'udmg:v2:x' WHERE id <= 8");
+    ASSERT_OK(other->SetJobState(job, JobState::kDone));
+  });
+  EXPECT_EQ(creation.samples, 2);
+  EXPECT_EQ(creation.ranges.open, 1u);
+}
+
+TEST_P(StoreRangesFixture, ACreatorOvertakenAtEverySampleKeepsTheLastSplit) {
+  std::unique_ptr<Store> other = OpenAnother();
+  Creation creation =
+      CreateWhileSampling([&] { ASSERT_OK(other->CreateJob("reencrypt", 2, {kSecrets}).status()); });
+  EXPECT_EQ(creation.samples, 3);
+  EXPECT_EQ(creation.ranges.open, 3u);
+}
+
+TEST_P(StoreRangesFixture, CreatingASharedJobNeedsBoundsForEveryColumn) {
+  EXPECT_STATUS(store_->CreateSharedJob("reencrypt", 2, {kSecrets}, {}, std::nullopt).status(),
+                kInternal, "one list of range bounds per column");
 }
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(StoreRangesFixture);

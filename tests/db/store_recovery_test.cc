@@ -290,7 +290,7 @@ TEST_P(StoreRecoveryTest, EveryRefusalRollsBackEverything) {
 TEST_P(StoreRecoveryTest, ARunningJobRefusesBeforeTheChangeIsCalled) {
   ASSERT_OK(store_->UpdateKeyring(Replace(OpaqueKeyring(2))));
   ASSERT_OK_AND_ASSIGN(int64_t done_job, store_->CreateJob("sweep", 2, {kSecrets}));
-  ASSERT_OK(store_->SetJobState(done_job, "done"));
+  ASSERT_OK(store_->SetJobState(done_job, db::JobState::kDone));
   ASSERT_OK_AND_ASSIGN(int64_t job, store_->CreateJob("reencrypt", 2, {kSecrets}));
   std::string before = database_->Dump();
   int calls = 0;
@@ -313,7 +313,7 @@ TEST_P(StoreRecoveryTest, ARunningJobRefusesBeforeTheChangeIsCalled) {
   // Without the check (prune, say) the change runs; a stopped job no longer refuses.
   ASSERT_OK(store_->UpdateKeyringChecked(count_calls, false));
   EXPECT_EQ(calls, 1);
-  ASSERT_OK(store_->SetJobState(job, "stopped"));
+  ASSERT_OK(store_->SetJobState(job, db::JobState::kStopped));
   ASSERT_OK(store_->UpdateKeyringChecked(count_calls, true));
   EXPECT_EQ(calls, 2);
 }

@@ -2,6 +2,7 @@
 // text keys, NULL and plaintext, case-sensitive prefixes, counts, compare-and-swap, demo rows.
 #include <set>
 
+#include "db/demo_table.h"
 #include "tests/db/store_test_support.h"
 
 namespace udmg::db::testing {
@@ -229,13 +230,14 @@ TEST_P(StoreValuesTest, CompareAndSwapAppliesOnlyWhereTheValueIsUnchanged) {
 }
 
 TEST_P(StoreValuesTest, DemoTableAndRows) {
-  ASSERT_OK(store_->CreateDemoTable());
-  ASSERT_OK(store_->CreateDemoTable());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<DemoTable> demo, OpenDemoTable(database_->url()));
+  ASSERT_OK(demo->Create());
+  ASSERT_OK(demo->Create());
   std::vector<DemoRow> rows;
   for (int64_t id = 1; id <= 1000; ++id) {
     rows.push_back({id, "user" + std::to_string(id), "udmg:v1:" + std::to_string(id)});
   }
-  ASSERT_OK(store_->InsertDemoRows(rows));
+  ASSERT_OK(demo->Insert(rows));
   ColumnRef secret{"credentials", "secret", "id"};
   ASSERT_OK(store_->AddColumn(secret));
   ASSERT_OK_AND_ASSIGN(ValueCounts counts, store_->CountValues(secret));
@@ -243,7 +245,7 @@ TEST_P(StoreValuesTest, DemoTableAndRows) {
   EXPECT_EQ(database_->QueryText("SELECT name FROM credentials WHERE id = 500"), "user500");
   // A failing batch (duplicate id) leaves none of its rows behind.
   std::vector<DemoRow> clash = {{1001, "new", "x"}, {1, "dup", "y"}};
-  EXPECT_STATUS(store_->InsertDemoRows(clash), kDatabase, "inserting demo rows");
+  EXPECT_STATUS(demo->Insert(clash), kDatabase, "inserting demo rows");
   EXPECT_EQ(database_->QueryText("SELECT count(*) FROM credentials"), "1000");
 }
 

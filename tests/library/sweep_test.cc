@@ -100,7 +100,7 @@ TEST_F(SweepTest, TheNextBoundedRunResumesTheStoppedSweepJob) {
   UDMG_ASSERT_OK_AND_ASSIGN(std::optional<db::JobRecord> job, store().LoadJob(first.job_id));
   ASSERT_TRUE(job.has_value());
   EXPECT_EQ(job->kind, "sweep");
-  EXPECT_EQ(job->state, "stopped");
+  EXPECT_EQ(job->state, db::JobState::kStopped);
   ASSERT_EQ(job->columns.size(), 1u);
   EXPECT_EQ(job->columns[0].checkpoint, db::RowKey{12});
 
@@ -111,7 +111,7 @@ TEST_F(SweepTest, TheNextBoundedRunResumesTheStoppedSweepJob) {
   EXPECT_EQ(second.migrated, 13u);
   EXPECT_EQ(second.remaining, 0u);
   UDMG_ASSERT_OK_AND_ASSIGN(job, store().LoadJob(first.job_id));
-  EXPECT_EQ(job->state, "done");
+  EXPECT_EQ(job->state, db::JobState::kDone);
   for (int64_t id = 1; id <= 25; ++id) ExpectMigrated(id);
 }
 

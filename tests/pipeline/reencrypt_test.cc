@@ -57,7 +57,7 @@ TEST_P(ReencryptTest, MigratesEveryRowToTheActiveVersion) {
   ExpectMigrated(1, kRows, target);
 
   db::JobRecord job = LoadJob(report.job_id);
-  EXPECT_EQ(job.state, "done");
+  EXPECT_EQ(job.state, db::JobState::kDone);
   EXPECT_EQ(job.target_version, target);
   ASSERT_EQ(job.columns.size(), 1u);
   EXPECT_TRUE(job.columns[0].scanned);
@@ -95,7 +95,7 @@ TEST_P(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
   Status status = pipeline::ReportStatus(first);
   EXPECT_EQ(status.code(), ErrorCode::kIncomplete);
   EXPECT_NE(status.message().find("run the same command again"), std::string::npos);
-  EXPECT_EQ(LoadJob(first.job_id).state, "stopped");
+  EXPECT_EQ(LoadJob(first.job_id).state, db::JobState::kStopped);
   // Batches in flight were drained and committed: the checkpoint is a batch boundary, everything
   // up to it migrated, nothing after it touched.
   int64_t checkpoint = Checkpoint(first.job_id);
@@ -115,7 +115,7 @@ TEST_P(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
   EXPECT_EQ(second.migrated, static_cast<uint64_t>(kRows - checkpoint));
   ExpectMigrated(1, kRows, target);
   db::JobRecord job = LoadJob(first.job_id);
-  EXPECT_EQ(job.state, "done");
+  EXPECT_EQ(job.state, db::JobState::kDone);
   EXPECT_EQ(job.columns[0].migrated, static_cast<uint64_t>(kRows));
 }
 
@@ -137,7 +137,7 @@ TEST_P(ReencryptTest, WriteFailureAtBatchKLeavesAGapFreeCheckpoint) {
   EXPECT_EQ(faults().cas_calls.load(), 5);
   ExpectMigrated(1, 400, target);
   EXPECT_EQ(CountStale(target), static_cast<uint64_t>(kRows - 400));
-  EXPECT_EQ(LoadJob(report.job_id).state, "stopped");
+  EXPECT_EQ(LoadJob(report.job_id).state, db::JobState::kStopped);
 
   faults().fail_cas_at = 0;
   UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport resumed, pipeline::RunReencryption(options));
@@ -184,7 +184,7 @@ TEST_P(ReencryptTest, BadRowsAreRecordedSkippedAndNeverOverwritten) {
   Status status = pipeline::ReportStatus(report);
   EXPECT_EQ(status.code(), ErrorCode::kCorruptValue);
   EXPECT_NE(status.message().find("udmg_reencrypt_failures"), std::string::npos);
-  EXPECT_EQ(LoadJob(report.job_id).state, "failed");
+  EXPECT_EQ(LoadJob(report.job_id).state, db::JobState::kFailed);
   ExpectMigrated(1, 500, target);
   EXPECT_EQ(RawValue(601), "udmg:v1:@@@not-base64@@@");
   EXPECT_EQ(RawValue(602), flipped);
@@ -235,7 +235,7 @@ TEST_P(ReencryptTest, MaxFailuresStopsPastTheLimit) {
   EXPECT_EQ(status.code(), ErrorCode::kCorruptValue);
   EXPECT_NE(status.message().find("raise the failure limit"), std::string::npos);
   EXPECT_EQ(status.setting(), "max_failures") << "the CLI names its flag";
-  EXPECT_EQ(LoadJob(report.job_id).state, "stopped");
+  EXPECT_EQ(LoadJob(report.job_id).state, db::JobState::kStopped);
 
   // Resumed with a higher limit, it finishes and records each bad row once.
   options.max_failures = 1000;
@@ -557,7 +557,7 @@ TEST_P(ReencryptTest, UnknownColumnIsRefusedBeforeAnyJobStarts) {
   auto report = pipeline::RunReencryption(options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().code, ErrorCode::kNotFound);
-  auto job = store().FindUnfinishedJob(pipeline::kReencryptJobKind);
+  auto job = store().FindLatestJobNotDone(pipeline::kReencryptJobKind);
   ASSERT_TRUE(job.ok());
   EXPECT_FALSE(job->has_value());
 }
@@ -580,7 +580,7 @@ TEST_P(ReencryptTest, AnInterruptedJobForAnOlderTargetIsSuperseded) {
   EXPECT_NE(second.job_id, first.job_id);
   EXPECT_FALSE(second.resumed);
   EXPECT_EQ(second.target_version, newer);
-  EXPECT_EQ(LoadJob(first.job_id).state, "failed");
+  EXPECT_EQ(LoadJob(first.job_id).state, db::JobState::kFailed);
   ExpectMigrated(1, 1000, newer);
 }
 
