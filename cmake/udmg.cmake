@@ -43,7 +43,10 @@ function(udmg_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  # Every test binary gets the shared helpers (tests/support/: temp directories, Status
+  # matchers).
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} udmg_test_support GTest::gtest GTest::gmock
+    GTest::gtest_main)
   target_compile_options(${name} PRIVATE ${UDMG_WARNINGS})
   target_compile_definitions(${name} PRIVATE
     UDMG_TESTDATA_DIR="${UDMG_TESTDATA_DIR}"

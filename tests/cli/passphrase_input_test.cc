@@ -15,12 +15,12 @@
 #include <string>
 #include <thread>
 
-#include "tests/db/store_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::cli {
 namespace {
 
-using db::testing::TempDir;
+using ::udmg::testing::TempDir;
 
 constexpr char kGood[] = "a long enough backup passphrase";
 

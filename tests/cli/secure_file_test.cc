@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "tests/db/store_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::cli {
 namespace {
 
-using db::testing::TempDir;
+using ::udmg::testing::TempDir;
 
 std::vector<uint8_t> Bytes(const std::string& text) { return {text.begin(), text.end()}; }
 

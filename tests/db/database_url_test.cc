@@ -3,6 +3,7 @@
 
 #include "db/database_url.h"
 #include "tests/db/store_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::db {
 namespace {
@@ -33,7 +34,7 @@ TEST(ParseDatabaseUrlTest, OtherFormsAreRefusedWithoutEchoingTheUrl) {
 }
 
 TEST(ParseDatabaseUrlTest, CreatesNoFile) {
-  testing::TempDir dir;
+  ::udmg::testing::TempDir dir;
   const std::filesystem::path path = dir.path() / "never.db";
   ASSERT_OK(ParseDatabaseUrl("sqlite:" + path.string()).status());
   EXPECT_FALSE(std::filesystem::exists(path));

@@ -17,12 +17,12 @@ void DemoStoreTest::SetUp() {
   store_ = OpenStore();
   ASSERT_NE(store_, nullptr);
   SecretBytes k1 = RandomSecret(kKeySize);
-  UDMG_ASSERT_OK(store_->UpdateKeyring([&](const std::optional<KeyringRecords>&) {
+  ASSERT_OK(store_->UpdateKeyring([&](const std::optional<KeyringRecords>&) {
     return Result<KeyringRecords>(NewKeyringRecords(k0_, k1, 1700000000));
   }));
-  UDMG_ASSERT_OK_AND_ASSIGN(demo_table_, OpenDemoTable(url_));
-  UDMG_ASSERT_OK(demo_table_->Create());
-  UDMG_ASSERT_OK(store_->AddColumn(Secrets()));
+  ASSERT_OK_AND_ASSIGN(demo_table_, OpenDemoTable(url_));
+  ASSERT_OK(demo_table_->Create());
+  ASSERT_OK(store_->AddColumn(Secrets()));
 }
 
 void DemoStoreTest::TearDown() {
@@ -64,7 +64,7 @@ uint32_t DemoStoreTest::RotateMasterKey() {
 void DemoStoreTest::InsertRows(const std::vector<std::pair<int64_t, std::string>>& rows) {
   std::vector<DemoRow> demo;
   for (const auto& [id, secret] : rows) demo.push_back({id, "row-" + std::to_string(id), secret});
-  UDMG_ASSERT_OK(demo_table_->Insert(demo));
+  ASSERT_OK(demo_table_->Insert(demo));
 }
 
 std::optional<std::string> DemoStoreTest::RawValue(int64_t id) {
@@ -75,7 +75,7 @@ std::optional<std::string> DemoStoreTest::RawValue(int64_t id) {
 }
 
 void DemoStoreTest::SetRawValue(int64_t id, const std::optional<std::string>& value) {
-  UDMG_ASSERT_OK(store_->WriteValue(Secrets(), RowKey{id}, value));
+  ASSERT_OK(store_->WriteValue(Secrets(), RowKey{id}, value));
 }
 
 }  // namespace udmg::db::testing

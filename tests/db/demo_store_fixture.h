@@ -22,20 +22,7 @@
 #include "engine/keyring.h"
 #include "engine/secret.h"
 #include "tests/db/store_test_support.h"
-
-// Asserts a Result is ok (else fails the test with its message) and yields its value.
-#define UDMG_ASSERT_OK_AND_ASSIGN(lhs, expr)                     \
-  auto UDMG_CONCAT_(assert_result_, __LINE__) = (expr);          \
-  ASSERT_TRUE(UDMG_CONCAT_(assert_result_, __LINE__).ok())       \
-      << UDMG_CONCAT_(assert_result_, __LINE__).error().message; \
-  lhs = std::move(UDMG_CONCAT_(assert_result_, __LINE__)).value()
-
-// Asserts a Status is ok, else fails the test with its message.
-#define UDMG_ASSERT_OK(expr)                                      \
-  do {                                                            \
-    ::udmg::Status assert_status_ = (expr);                       \
-    ASSERT_TRUE(assert_status_.ok()) << assert_status_.message(); \
-  } while (0)
+#include "tests/support/status_matchers.h"
 
 namespace udmg::db::testing {
 

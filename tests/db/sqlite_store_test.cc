@@ -9,9 +9,12 @@
 
 #include "db/demo_table.h"
 #include "tests/db/store_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::db::testing {
 namespace {
+
+using ::udmg::testing::TempDir;
 
 TEST(SqliteStoreTest, MissingDirectoryFailsWithoutCreatingIt) {
   TempDir dir;

@@ -1,35 +1,18 @@
 #include "tests/db/store_test_support.h"
 
 #include "tests/db/postgres_test_database.h"
+#include "tests/support/temp_dir.h"
 
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <system_error>
+#include <filesystem>
 #include <thread>
 
 namespace udmg::db::testing {
-
-TempDir::TempDir(std::string_view prefix) {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / (std::string(prefix) + "XXXXXX")).string();
-  if (mkdtemp(pattern.data()) == nullptr) {
-    ADD_FAILURE() << "cannot create a temp directory " << pattern << ": " << strerror(errno);
-    return;  // path_ stays empty: nothing to remove
-  }
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  if (path_.empty()) return;
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
 
 void TestDatabase::Execute(const std::string& sql) {
   std::string error = TryExecute(sql);
@@ -146,7 +129,7 @@ class SqliteTestDatabase final : public TestDatabase {
     return rows;
   }
 
-  TempDir dir_;
+  ::udmg::testing::TempDir dir_;
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;
 };

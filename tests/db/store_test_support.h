@@ -4,30 +4,15 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "db/store.h"
+#include "tests/support/status_matchers.h"
 
 namespace udmg::db::testing {
-
-// A fresh directory under the system temp dir ($TMPDIR, else /tmp) named `prefix` and six random
-// characters, removed with everything in it on destruction; a test failure when it cannot be made.
-class TempDir {
- public:
-  explicit TempDir(std::string_view prefix = "udmg-db-test.");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // One empty database for one test, removed on destruction. The SQL given to Execute/QueryText
 // must be portable (plain CREATE TABLE / INSERT / SELECT) so tests run on every backend.
@@ -87,31 +72,8 @@ std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info);
                            ::testing::ValuesIn(::udmg::db::testing::AllBackends()), \
                            ::udmg::db::testing::BackendName)
 
-// Fails the test unless the status has `code` and a one-line message containing `part`.
-#define EXPECT_STATUS(status_expr, expected_code, part)                               \
-  do {                                                                                \
-    const ::udmg::Status udmg_s_ = (status_expr);                                     \
-    ASSERT_FALSE(udmg_s_.ok()) << "expected " #expected_code;                         \
-    EXPECT_EQ(udmg_s_.code(), ::udmg::ErrorCode::expected_code) << udmg_s_.message(); \
-    EXPECT_NE(udmg_s_.message().find(part), std::string::npos) << udmg_s_.message();  \
-    EXPECT_EQ(udmg_s_.message().find('\n'), std::string::npos) << udmg_s_.message();  \
-  } while (0)
-
 // Keyring records with one root version and `masters` master versions, the newest active, as the
 // engine shapes them: the store does not look inside tokens or fingerprints.
 KeyringRecords OpaqueKeyring(uint32_t masters);
-
-// Unwraps a Result in a test, failing it with the error message.
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL_(UDMG_CONCAT_(udmg_test_result_, __LINE__), lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                               \
-  ASSERT_TRUE(tmp.ok()) << tmp.error().message;    \
-  lhs = std::move(tmp).value()
-#define ASSERT_OK(expr)                             \
-  do {                                              \
-    const ::udmg::Status udmg_s_ = (expr);          \
-    ASSERT_TRUE(udmg_s_.ok()) << udmg_s_.message(); \
-  } while (0)
 
 }  // namespace udmg::db::testing

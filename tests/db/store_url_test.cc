@@ -5,6 +5,7 @@
 
 #include "db/store.h"
 #include "tests/db/store_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::db {
 namespace {
@@ -86,7 +87,7 @@ TEST(OpenStoreTest, SqliteNeedsAPath) {
 }
 
 TEST(OpenStoreTest, SqliteOpensAndDescribesTheAbsolutePath) {
-  testing::TempDir dir;
+  ::udmg::testing::TempDir dir;
   std::string path = (dir.path() / "a.db").string();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore("sqlite:" + path));
   EXPECT_EQ(store->Describe(), "sqlite:" + path);

@@ -46,13 +46,6 @@ std::vector<char*> CStringArray(std::vector<std::string>& strings) {
   return pointers;
 }
 
-fs::path MakeTempDirectory(const char* prefix) {
-  const char* tmp = getenv("TMPDIR");
-  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + prefix + "XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) return {};
-  return fs::path(pattern);
-}
-
 // Only async-signal-safe calls between fork and exec: write a fixed message and leave.
 [[noreturn]] void ChildFail(const char* what) {
   const char* reason = strerror(errno);  // not strictly async-signal-safe, but no lock in glibc
@@ -247,15 +240,14 @@ std::unique_ptr<BackgroundProcess> BackgroundProcess::Start(const Invocation& in
     process->keys_given_ = KeysGivenTo(invocation);  // before the run: a key file may be moved
     process->description_ = DescribeCommand(invocation);
   }
-  process->capture_dir_ = MakeTempDirectory("udmg-proc-");
-  if (process->capture_dir_.empty() ||
-      !WriteFile(process->capture_dir_ / "stdin", invocation.stdin_data)) {
+  const fs::path& capture_dir = process->capture_dir_.path();
+  if (capture_dir.empty() || !WriteFile(capture_dir / "stdin", invocation.stdin_data)) {
     process->start_error_ = "cannot create capture files in the temp directory";
     return process;
   }
-  const fs::path out_path = process->capture_dir_ / "stdout";
-  const fs::path err_path = process->capture_dir_ / "stderr";
-  const int in_fd = open((process->capture_dir_ / "stdin").c_str(), O_RDONLY | O_CLOEXEC);
+  const fs::path out_path = capture_dir / "stdout";
+  const fs::path err_path = capture_dir / "stderr";
+  const int in_fd = open((capture_dir / "stdin").c_str(), O_RDONLY | O_CLOEXEC);
   const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
@@ -308,10 +300,6 @@ BackgroundProcess::~BackgroundProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
-  if (!capture_dir_.empty()) {
-    std::error_code ignored;
-    fs::remove_all(capture_dir_, ignored);
-  }
 }
 
 bool BackgroundProcess::Kill(int signal) {
@@ -354,8 +342,8 @@ ProcessResult BackgroundProcess::Wait(std::chrono::seconds timeout) {
   const int status = wait_status_;
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
-  result.stdout_data = ReadFile(capture_dir_ / "stdout");
-  result.stderr_data = ReadFile(capture_dir_ / "stderr");
+  result.stdout_data = ReadFile(capture_dir_.path() / "stdout");
+  result.stderr_data = ReadFile(capture_dir_.path() / "stderr");
   ExpectNoKeyShown(result, keys_given_, description_);
   return result;
 }

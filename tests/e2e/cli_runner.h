@@ -1,14 +1,15 @@
 // Test support for end-to-end tests of udmg-server: run a program as a child process in a
 // controlled environment, capture its output and exit code, start it in the background (to kill it
-// or to start several at the same instant), plus temp directories, canonical SQLite dumps and
-// random keys. It knows the binary only through its command line: nothing here includes cli/.
+// or to start several at the same instant), plus canonical SQLite dumps and random keys (temp
+// directories: tests/support/temp_dir.h). It knows the binary only through its command line:
+// nothing here includes cli/.
 //
 // Environment: a child never inherits the test's environment. It gets a minimal base (PATH, LANG,
 // TMPDIR and the sanitizer options, so ASan builds keep their settings) plus exactly the
 // variables the caller names. A K0 or a database URL in the test's own environment never leaks in.
 //
 // Thread-safety: the free functions may be called from several threads; a BackgroundProcess,
-// StartGate, TempDir or UdmgServer object is used from one thread at a time.
+// StartGate or UdmgServer object is used from one thread at a time.
 #pragma once
 
 #include <sys/types.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "tests/db/store_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::testing {
 
@@ -86,7 +88,7 @@ class BackgroundProcess {
   pid_t pid() const { return pid_; }
   // The file the child's stderr goes to, to read while it runs (udmg-server is not dumpable:
   // /proc/PID/fd is root's, so a test running as another user cannot follow the descriptor).
-  std::filesystem::path stderr_path() const { return capture_dir_ / "stderr"; }
+  std::filesystem::path stderr_path() const { return capture_dir_.path() / "stderr"; }
   // Sends `signal` (e.g. SIGKILL, SIGTERM). False when the child is already reaped.
   bool Kill(int signal);
   // True while the child has not ended (a child that ended is reaped here; Wait() still returns
@@ -102,7 +104,7 @@ class BackgroundProcess {
   pid_t pid_ = -1;
   bool reaped_ = false;
   int wait_status_ = 0;  // from waitpid, once reaped_
-  std::filesystem::path capture_dir_;  // stdin, stdout and stderr files; removed on destruction
+  TempDir capture_dir_{"udmg-proc-"};  // stdin, stdout and stderr files, removed after the child
   std::string start_error_;
   std::vector<std::string> keys_given_;  // KeysGivenTo(invocation), udmg-server only
   std::string description_;              // the command, keys masked, for failure messages
@@ -120,12 +122,6 @@ ProcessResult RunProcess(const Invocation& invocation,
                          std::chrono::seconds timeout = kDefaultTimeout);
 // Runs a tool found on PATH (sqlite3, python3): `invocation.program` is a bare name.
 ProcessResult RunTool(Invocation invocation);
-
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir : public db::testing::TempDir {
- public:
-  TempDir() : db::testing::TempDir("udmg-e2e-") {}
-};
 
 // 64 lowercase hex characters from RAND_bytes: a fresh K0.
 std::string RandomKeyHex();

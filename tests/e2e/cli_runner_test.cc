@@ -140,17 +140,6 @@ TEST(CliRunnerTest, GateHoldsChildrenUntilOpened) {
   EXPECT_EQ(ReadFile(marker).size(), 8u);
 }
 
-TEST(CliRunnerTest, TempDirRemovesItself) {
-  std::filesystem::path path;
-  {
-    TempDir dir;
-    path = dir.path();
-    ASSERT_TRUE(std::filesystem::is_directory(path));
-    ASSERT_TRUE(WriteFile(path / "file", "x"));
-  }
-  EXPECT_FALSE(std::filesystem::exists(path));
-}
-
 TEST(CliRunnerTest, RandomKeysAreFreshLowercaseHex) {
   const std::string a = RandomKeyHex();
   const std::string b = RandomKeyHex();

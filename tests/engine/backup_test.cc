@@ -19,6 +19,7 @@
 #include "engine/keyring.h"
 #include "engine/root_key.h"
 #include "engine_test_util.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg {
 namespace {
@@ -504,14 +505,8 @@ TEST(BackupTest, KeyMaterialThatDoesNotUnwrapIsCorrupt) {
 class BackupInteropTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "udmg-backup-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    ASSERT_FALSE(dir_.path().empty());
     UDMG_REQUIRE_PYTHON_CRYPTOGRAPHY();
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
   }
 
   // Runs backup_interop.py; its stdout, or "" after failing the test.
@@ -530,7 +525,7 @@ class BackupInteropTest : public ::testing::Test {
     return status == 0 ? output : "";
   }
 
-  std::filesystem::path dir_;
+  ::udmg::testing::TempDir dir_{"udmg-backup-"};
 };
 
 std::string Sha256Hex(std::span<const uint8_t> bytes) {
@@ -542,7 +537,7 @@ std::string Sha256Hex(std::span<const uint8_t> bytes) {
 TEST_F(BackupInteropTest, PythonOpensOurFile) {
   const RealisticKeyring keyring;
   const std::vector<uint8_t> file = SealOrFail(keyring.contents);
-  const std::filesystem::path path = dir_ / "ours.udmgbackup";
+  const std::filesystem::path path = dir_.path() / "ours.udmgbackup";
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
   const std::string output = RunInterop("open", path);
@@ -570,7 +565,7 @@ TEST_F(BackupInteropTest, PythonOpensOurFile) {
 }
 
 TEST_F(BackupInteropTest, WeOpenPythonsFile) {
-  const std::filesystem::path path = dir_ / "python.udmgbackup";
+  const std::filesystem::path path = dir_.path() / "python.udmgbackup";
   const std::string output = RunInterop("seal", path);
   ASSERT_FALSE(output.empty());
   const nlohmann::json expected = nlohmann::json::parse(output);

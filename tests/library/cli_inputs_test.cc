@@ -13,6 +13,7 @@
 #include "cli/duration.h"
 #include "cli/key_input.h"
 #include "engine/encoding.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::cli {
 namespace {
@@ -80,22 +81,18 @@ TEST(ColumnNameTest, MessageIsOneLineAndBounded) {
 class KeyFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "udmg-keyfile-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    ASSERT_FALSE(dir_.path().empty());
     key_hex_ = HexEncode(RandomSecret(32));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string Write(const std::string& content, mode_t mode) {
-    std::string path = (dir_ / "k0.key").string();
+    std::string path = dir_.File("k0.key");
     std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
     EXPECT_EQ(chmod(path.c_str(), mode), 0);
     return path;
   }
 
-  std::filesystem::path dir_;
+  ::udmg::testing::TempDir dir_{"udmg-keyfile-"};
   std::string key_hex_;
 };
 
@@ -117,7 +114,7 @@ TEST_F(KeyFileTest, RefusesFilesOthersCanAccess) {
 }
 
 TEST_F(KeyFileTest, RefusesMissingOversizedAndMalformedFiles) {
-  auto missing = NewKeyFromFile((dir_ / "absent.key").string());
+  auto missing = NewKeyFromFile(dir_.File("absent.key"));
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kBadKey);
   // The option is named, not the text given: it may be the key itself.
@@ -133,7 +130,7 @@ TEST_F(KeyFileTest, RefusesMissingOversizedAndMalformedFiles) {
   EXPECT_EQ(malformed.error().code, ErrorCode::kBadKey);
   EXPECT_EQ(malformed.error().message.find(key_hex_.substr(0, 63)), std::string::npos);
 
-  auto directory = NewKeyFromFile(dir_.string());
+  auto directory = NewKeyFromFile(dir_.path().string());
   ASSERT_FALSE(directory.ok());
   EXPECT_EQ(directory.error().code, ErrorCode::kBadKey);
 }

@@ -34,9 +34,9 @@ TEST_P(SecretsClientTest, WritesUnderActiveVersionAndReadsBack) {
   auto client = OpenClient();
   ASSERT_NE(client, nullptr);
   std::string value("a\0b\n", 4);  // exact bytes, including NUL and newline
-  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes(value)));
+  ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes(value)));
   EXPECT_TRUE(RawValue(1)->starts_with("udmg:v1:"));
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
   ASSERT_TRUE(outcome.plaintext.has_value());
   EXPECT_EQ(Text(outcome.plaintext), value);
   EXPECT_EQ(outcome.version, 1u);
@@ -47,8 +47,8 @@ TEST_P(SecretsClientTest, WritesUnderActiveVersionAndReadsBack) {
 TEST_P(SecretsClientTest, EmptyPlaintextRoundTrips) {
   InsertRows({{1, "x"}});
   auto client = OpenClient();
-  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, {}));
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
+  ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, {}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
   ASSERT_TRUE(outcome.plaintext.has_value());
   EXPECT_TRUE(outcome.plaintext->empty());
 }
@@ -67,10 +67,10 @@ TEST_P(SecretsClientTest, MissingRowIsNotFoundAndWriteNeverInserts) {
   auto read = client->Read(Secrets(), db::RowKey{42});
   ASSERT_FALSE(read.ok());
   EXPECT_EQ(read.error().code, ErrorCode::kNotFound);
-  UDMG_ASSERT_OK_AND_ASSIGN(auto counts_before, store().LoadEncryptions());
+  ASSERT_OK_AND_ASSIGN(auto counts_before, store().LoadEncryptions());
   Status write = client->Write(Secrets(), db::RowKey{42}, AsBytes("v"));
   EXPECT_EQ(write.code(), ErrorCode::kNotFound);
-  UDMG_ASSERT_OK_AND_ASSIGN(auto counts_after, store().LoadEncryptions());
+  ASSERT_OK_AND_ASSIGN(auto counts_after, store().LoadEncryptions());
   EXPECT_EQ(counts_after, counts_before) << "a refused write changes nothing";
   auto row = store().ReadValue(Secrets(), db::RowKey{42});
   ASSERT_TRUE(row.ok());
@@ -81,11 +81,11 @@ TEST_P(SecretsClientTest, NullStaysNullAndPlaintextIsReturnedAsIs) {
   InsertRows({{1, "x"}, {2, "legacy password"}});
   SetRawValue(1, std::nullopt);
   auto client = OpenClient();
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome null_read, client->Read(Secrets(), db::RowKey{1}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome null_read, client->Read(Secrets(), db::RowKey{1}));
   EXPECT_FALSE(null_read.plaintext.has_value());
   EXPECT_FALSE(RawValue(1).has_value());
 
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome legacy, client->Read(Secrets(), db::RowKey{2}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome legacy, client->Read(Secrets(), db::RowKey{2}));
   EXPECT_TRUE(legacy.legacy_plaintext);
   EXPECT_FALSE(legacy.migrated);
   EXPECT_EQ(Text(legacy.plaintext), "legacy password");
@@ -96,7 +96,7 @@ TEST_P(SecretsClientTest, StaleValueIsMigratedOnRead) {
   InsertEncryptedRows(2);
   auto client = OpenClient();  // opened on version 1
   ASSERT_EQ(RotateMasterKey(), 2u);
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome first, client->Read(Secrets(), db::RowKey{1}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome first, client->Read(Secrets(), db::RowKey{1}));
   EXPECT_EQ(Text(first.plaintext), "secret-1");
   EXPECT_EQ(first.version, 1u);
   EXPECT_TRUE(first.migrated);
@@ -105,7 +105,7 @@ TEST_P(SecretsClientTest, StaleValueIsMigratedOnRead) {
   EXPECT_EQ(Decrypt(migrated), "secret-1");
   EXPECT_TRUE(RawValue(2)->starts_with("udmg:v1:"));  // only the row read moves
 
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome second, client->Read(Secrets(), db::RowKey{1}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome second, client->Read(Secrets(), db::RowKey{1}));
   EXPECT_EQ(second.version, 2u);
   EXPECT_FALSE(second.migrated);
   EXPECT_EQ(*RawValue(1), migrated);
@@ -140,7 +140,7 @@ TEST_P(SecretsClientTest, ReadOnlySessionReturnsStaleValuesWithoutWritingAndWarn
   ASSERT_NE(client, nullptr);
   client->set_warning_sink([&](std::string_view line, std::string_view) { warnings.emplace_back(line); });
   for (int64_t id : {1, 2, 3, 1}) {
-    UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome read, client->Read(Secrets(), db::RowKey{id}));
+    ASSERT_OK_AND_ASSIGN(ReadOutcome read, client->Read(Secrets(), db::RowKey{id}));
     EXPECT_EQ(Text(read.plaintext), "secret-" + std::to_string(id));
     EXPECT_EQ(read.version, 1u);
     EXPECT_FALSE(read.migrated);
@@ -163,7 +163,7 @@ TEST_P(SecretsClientTest, LostCompareAndSwapKeepsTheConcurrentWrite) {
     ASSERT_TRUE(other_writer->WriteValue(Secrets(), db::RowKey{1}, concurrent).ok());
   });
   auto client = OpenClient(std::move(hooked));
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(Secrets(), db::RowKey{1}));
   EXPECT_EQ(Text(outcome.plaintext), "secret-1");  // what was read
   EXPECT_FALSE(outcome.migrated);
   EXPECT_EQ(*RawValue(1), concurrent);  // never overwritten
@@ -175,11 +175,11 @@ TEST_P(SecretsClientTest, SecondClientNoticesRotationBeforeItsNextWrite) {
   auto rotator = OpenClient();
   // The rotation is made through the other client's own connection.
   SecretBytes k1 = RandomSecret(32);
-  UDMG_ASSERT_OK(rotator->store().UpdateKeyring([&](const std::optional<KeyringRecords>& current) {
+  ASSERT_OK(rotator->store().UpdateKeyring([&](const std::optional<KeyringRecords>& current) {
     return udmg::RotateMasterKey(*current, k0(), k1, 1700000300);
   }));
   EXPECT_EQ(writer->keyring().active_version(), 1u);
-  UDMG_ASSERT_OK(writer->Write(Secrets(), db::RowKey{1}, AsBytes("after rotation")));
+  ASSERT_OK(writer->Write(Secrets(), db::RowKey{1}, AsBytes("after rotation")));
   EXPECT_EQ(writer->keyring().active_version(), 2u);
   EXPECT_TRUE(RawValue(1)->starts_with("udmg:v2:"));
   EXPECT_EQ(Decrypt(*RawValue(1)), "after rotation");
@@ -190,9 +190,9 @@ TEST_P(SecretsClientTest, ValueUnderUnknownVersionMakesReaderRefresh) {
   auto reader = OpenClient();  // knows version 1 only
   auto writer = OpenClient();
   RotateMasterKey();
-  UDMG_ASSERT_OK(writer->Write(Secrets(), db::RowKey{1}, AsBytes("new version")));
+  ASSERT_OK(writer->Write(Secrets(), db::RowKey{1}, AsBytes("new version")));
   ASSERT_TRUE(RawValue(1)->starts_with("udmg:v2:"));
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, reader->Read(Secrets(), db::RowKey{1}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, reader->Read(Secrets(), db::RowKey{1}));
   EXPECT_EQ(Text(outcome.plaintext), "new version");
   EXPECT_EQ(reader->keyring().active_version(), 2u);
 }
@@ -203,7 +203,7 @@ TEST_P(SecretsClientTest, ClientWhoseRootKeyBecameOldGetsWrongKey) {
   RotateRootKey();
   RotateMasterKey();
   auto current = OpenClient();  // a node already on the new K0
-  UDMG_ASSERT_OK(current->Write(Secrets(), db::RowKey{2}, AsBytes("under version 2")));
+  ASSERT_OK(current->Write(Secrets(), db::RowKey{2}, AsBytes("under version 2")));
   std::string row1 = *RawValue(1);
   std::string row2 = *RawValue(2);
 
@@ -243,13 +243,13 @@ TEST_P(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
   auto client = OpenClient();
   std::vector<std::string> warnings;
   client->set_warning_sink([&](std::string_view line, std::string_view) { warnings.emplace_back(line); });
-  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("one")));
-  UDMG_ASSERT_OK_AND_ASSIGN(auto counts, store().LoadEncryptions());
+  ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("one")));
+  ASSERT_OK_AND_ASSIGN(auto counts, store().LoadEncryptions());
   EXPECT_EQ(counts[1], 1u);
   EXPECT_TRUE(warnings.empty());
 
-  UDMG_ASSERT_OK(store().AddEncryptions({{1, kNonceWarnEncryptions}}));
-  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("two")));
+  ASSERT_OK(store().AddEncryptions({{1, kNonceWarnEncryptions}}));
+  ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("two")));
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("master key version 1"), std::string::npos) << warnings[0];
   EXPECT_NE(warnings[0].find("rotate-master-key"), std::string::npos);
@@ -261,27 +261,27 @@ TEST_P(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
 TEST_P(SecretsClientTest, BindingMadeElsewhereIsSeenOnTheNextCallWhateverTheCallerPasses) {
   InsertRows({{1, "x"}, {2, "y"}});
   auto client = OpenClient();
-  UDMG_ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("before")));
+  ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("before")));
   EXPECT_TRUE(RawValue(1)->starts_with("udmg:v1:"));
 
   auto other = OpenClient();
-  UDMG_ASSERT_OK_AND_ASSIGN(db::ColumnRef bound,
-                            other->store().SetColumnBinding("credentials", "secret", true));
+  ASSERT_OK_AND_ASSIGN(db::ColumnRef bound,
+                       other->store().SetColumnBinding("credentials", "secret", true));
   ASSERT_EQ(bound.bound_since, std::optional<uint32_t>(2));
   db::ColumnRef unbound_ref = Secrets();
   unbound_ref.bound_since.reset();
 
-  UDMG_ASSERT_OK(client->Write(unbound_ref, db::RowKey{2}, AsBytes("after")));
+  ASSERT_OK(client->Write(unbound_ref, db::RowKey{2}, AsBytes("after")));
   EXPECT_TRUE(RawValue(2)->starts_with("udmg:b1:")) << *RawValue(2);
   // The unbound value written before binding (version 1 < 2) is still read, and migrated.
-  UDMG_ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(unbound_ref, db::RowKey{1}));
+  ASSERT_OK_AND_ASSIGN(ReadOutcome outcome, client->Read(unbound_ref, db::RowKey{1}));
   EXPECT_EQ(Text(outcome.plaintext), "before");
   EXPECT_TRUE(outcome.migrated);
   EXPECT_TRUE(RawValue(1)->starts_with("udmg:b1:")) << *RawValue(1);
 
   // Row 2's bound value copied into row 1 no longer decrypts there.
   const std::string moved = *RawValue(2);
-  UDMG_ASSERT_OK(store().WriteValue(Secrets(), db::RowKey{1}, moved));
+  ASSERT_OK(store().WriteValue(Secrets(), db::RowKey{1}, moved));
   Result<ReadOutcome> refused = client->Read(unbound_ref, db::RowKey{1});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kCorruptValue);

@@ -41,7 +41,7 @@ TEST_F(SweepTest, MovesEveryStaleValueToTheActiveVersion) {
   ASSERT_EQ(RotateMasterKey(), 2u);
   auto client = OpenClient();
   SweepOptions options = Options(4);
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.target_version, 2u);
   EXPECT_EQ(report.migrated, 25u);
   EXPECT_EQ(report.conflicts, 0u);
@@ -51,10 +51,10 @@ TEST_F(SweepTest, MovesEveryStaleValueToTheActiveVersion) {
   ASSERT_EQ(report.columns.size(), 1u);
   EXPECT_EQ(report.columns[0].migrated, 25u);
   for (int64_t id = 1; id <= 25; ++id) ExpectMigrated(id);
-  UDMG_ASSERT_OK_AND_ASSIGN(auto counts, store().LoadEncryptions());
+  ASSERT_OK_AND_ASSIGN(auto counts, store().LoadEncryptions());
   EXPECT_EQ(counts[2], 25u);
 
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport again, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport again, Sweep(*client, options));
   EXPECT_EQ(again.migrated, 0u);
   EXPECT_EQ(again.remaining, 0u);
 }
@@ -65,7 +65,7 @@ TEST_F(SweepTest, MaxRowsBoundsTheRun) {
   auto client = OpenClient();
   SweepOptions options = Options(4);
   options.max_rows = 10;
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.migrated, 10u);
   EXPECT_EQ(report.remaining, 15u);
   EXPECT_EQ(report.stop, SweepStop::kMaxRows);
@@ -83,7 +83,7 @@ TEST_F(SweepTest, MaxDurationStopsAtABatchBoundary) {
   SweepOptions options = Options(4);
   options.max_duration = std::chrono::seconds(3);
   options.clock = [&] { return now += std::chrono::seconds(1); };
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.stop, SweepStop::kMaxDuration);
   EXPECT_EQ(report.migrated, 8u);
   EXPECT_EQ(report.remaining, 17u);
@@ -95,9 +95,9 @@ TEST_F(SweepTest, TheNextBoundedRunResumesTheStoppedSweepJob) {
   auto client = OpenClient();
   SweepOptions options = Options(4);
   options.max_rows = 12;
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport first, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport first, Sweep(*client, options));
   EXPECT_EQ(first.stop, SweepStop::kMaxRows);
-  UDMG_ASSERT_OK_AND_ASSIGN(std::optional<db::JobRecord> job, store().LoadJob(first.job_id));
+  ASSERT_OK_AND_ASSIGN(std::optional<db::JobRecord> job, store().LoadJob(first.job_id));
   ASSERT_TRUE(job.has_value());
   EXPECT_EQ(job->kind, "sweep");
   EXPECT_EQ(job->state, db::JobState::kStopped);
@@ -105,12 +105,12 @@ TEST_F(SweepTest, TheNextBoundedRunResumesTheStoppedSweepJob) {
   EXPECT_EQ(job->columns[0].checkpoint, db::RowKey{12});
 
   options.max_rows.reset();
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport second, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport second, Sweep(*client, options));
   EXPECT_EQ(second.job_id, first.job_id);
   EXPECT_EQ(second.stop, SweepStop::kScannedAll);
   EXPECT_EQ(second.migrated, 13u);
   EXPECT_EQ(second.remaining, 0u);
-  UDMG_ASSERT_OK_AND_ASSIGN(job, store().LoadJob(first.job_id));
+  ASSERT_OK_AND_ASSIGN(job, store().LoadJob(first.job_id));
   EXPECT_EQ(job->state, db::JobState::kDone);
   for (int64_t id = 1; id <= 25; ++id) ExpectMigrated(id);
 }
@@ -121,14 +121,14 @@ TEST_F(SweepTest, ZeroMaxRowsAndZeroDurationStartNothing) {
   auto client = OpenClient();
   SweepOptions options = Options();
   options.max_rows = 0;
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport rows, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport rows, Sweep(*client, options));
   EXPECT_EQ(rows.stop, SweepStop::kMaxRows);
   EXPECT_EQ(rows.migrated, 0u);
   EXPECT_EQ(rows.remaining, 5u);
 
   options = Options();
   options.max_duration = std::chrono::seconds(0);
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport duration, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport duration, Sweep(*client, options));
   EXPECT_EQ(duration.stop, SweepStop::kMaxDuration);
   EXPECT_EQ(duration.migrated, 0u);
   EXPECT_EQ(duration.remaining, 5u);
@@ -146,7 +146,7 @@ TEST_F(SweepTest, PlaintextIsLeftAloneUnlessAsked) {
   SetRawValue(3, std::nullopt);
   RotateMasterKey();
   auto client = OpenClient();
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport plain_kept, Sweep(*client, Options()));
+  ASSERT_OK_AND_ASSIGN(SweepReport plain_kept, Sweep(*client, Options()));
   EXPECT_EQ(plain_kept.migrated, 1u);
   EXPECT_EQ(plain_kept.remaining, 0u);
   EXPECT_EQ(*RawValue(2), "legacy-2");
@@ -154,7 +154,7 @@ TEST_F(SweepTest, PlaintextIsLeftAloneUnlessAsked) {
 
   SweepOptions options = Options();
   options.include_plaintext = true;
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport encrypted, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport encrypted, Sweep(*client, options));
   EXPECT_EQ(encrypted.migrated, 1u);
   EXPECT_EQ(encrypted.remaining, 0u);
   EXPECT_TRUE(RawValue(2)->starts_with("udmg:v2:"));
@@ -172,7 +172,7 @@ TEST_F(SweepTest, ValuesThatDoNotDecryptAreReportedAndLeftByteIdentical) {
   RotateMasterKey();
   auto client = OpenClient();
   SweepOptions options = Options(2);
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.migrated, 3u);
   EXPECT_EQ(report.failed, 3u);
   EXPECT_EQ(report.remaining, 3u);
@@ -208,7 +208,7 @@ TEST_F(SweepTest, ConcurrentWriteWinsOverTheSweep) {
     }));
   };
   auto client = OpenClient();
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.migrated, 2u);
   EXPECT_EQ(report.conflicts, 1u);
   EXPECT_EQ(report.remaining, 0u);
@@ -218,16 +218,16 @@ TEST_F(SweepTest, ConcurrentWriteWinsOverTheSweep) {
 TEST_F(SweepTest, RowBudgetSpansColumnsAndRemainingCoversThemAll) {
   InsertEncryptedRows(4);
   // A second registered column of the same table, holding envelopes too.
-  UDMG_ASSERT_OK(store().AddColumn(db::ColumnRef{"credentials", "name", "id"}));
+  ASSERT_OK(store().AddColumn(db::ColumnRef{"credentials", "name", "id"}));
   const db::ColumnRef names{"credentials", "name", "id"};
   for (int64_t id = 1; id <= 4; ++id) {
-    UDMG_ASSERT_OK(store().WriteValue(names, db::RowKey{id}, EncryptUnderActive("name")));
+    ASSERT_OK(store().WriteValue(names, db::RowKey{id}, EncryptUnderActive("name")));
   }
   RotateMasterKey();
   auto client = OpenClient();
   SweepOptions options = Options();
   options.max_rows = 6;
-  UDMG_ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
+  ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.migrated, 6u);
   EXPECT_EQ(report.remaining, 2u);
   ASSERT_EQ(report.columns.size(), 2u);

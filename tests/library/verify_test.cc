@@ -25,7 +25,7 @@ TEST_P(VerifyTest, CountsValuesPerVersionAndPlaintext) {
   auto client = OpenClient();
   VerifyOptions options;
   options.batch_size = 2;
-  UDMG_ASSERT_OK_AND_ASSIGN(VerifyReport report, Verify(*client, options));
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, Verify(*client, options));
   ASSERT_EQ(report.columns.size(), 1u);
   const auto& column = report.columns[0];
   EXPECT_EQ(column.column, Secrets());
@@ -50,7 +50,7 @@ TEST_P(VerifyTest, ReportsFailuresByVersionWithExampleKeysAndWritesNothing) {
   for (int64_t id = 1; id <= 14; ++id) before.push_back(*RawValue(id));
 
   auto client = OpenClient();
-  UDMG_ASSERT_OK_AND_ASSIGN(VerifyReport report, Verify(*client, {}));
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, Verify(*client, {}));
   const auto& column = report.columns.at(0);
   EXPECT_EQ(report.failed(), 14u);
   EXPECT_EQ(report.ok(), 0u);
@@ -71,7 +71,7 @@ TEST_P(VerifyTest, ReportsFailuresByVersionWithExampleKeysAndWritesNothing) {
 
 TEST_P(VerifyTest, EmptyTableVerifiesClean) {
   auto client = OpenClient();
-  UDMG_ASSERT_OK_AND_ASSIGN(VerifyReport report, Verify(*client, {}));
+  ASSERT_OK_AND_ASSIGN(VerifyReport report, Verify(*client, {}));
   ASSERT_EQ(report.columns.size(), 1u);
   EXPECT_EQ(report.ok() + report.failed() + report.plaintext(), 0u);
 }

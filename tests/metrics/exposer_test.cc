@@ -11,6 +11,7 @@
 #include "metrics/registry.h"
 #include "metrics/text_serializer.h"
 #include "tests/metrics/metrics_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::metrics {
 namespace {
@@ -180,7 +181,7 @@ class PrometheusScrapeTest : public ::testing::Test {
     return json["data"]["result"][0]["value"][1].get<std::string>();
   }
 
-  testing::TempDir dir_;
+  ::udmg::testing::TempDir dir_;
   std::unique_ptr<testing::ChildProcess> prometheus_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "metrics/registry.h"
 #include "tests/metrics/metrics_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::metrics {
 namespace {
@@ -90,7 +91,7 @@ class PushgatewayTest : public ::testing::Test {
     return response ? response->body : "";
   }
 
-  testing::TempDir dir_;
+  ::udmg::testing::TempDir dir_;
   int port_ = 0;
   std::unique_ptr<testing::ChildProcess> pushgateway_;
 };

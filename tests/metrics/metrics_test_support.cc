@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/temp_dir.h"
+
 namespace udmg::metrics::testing {
 namespace {
 
@@ -55,20 +57,6 @@ bool MetricsToolsRequired() {
   return value != nullptr && std::string(value) == "1";
 }
 
-TempDir::TempDir() {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "udmg-metrics-test-XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
-                               std::filesystem::perm_options::add, ignored);
-  std::filesystem::remove_all(path_, ignored);
-}
-
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -97,7 +85,7 @@ void WriteFile(const std::string& path, const std::string& content) {
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& input) {
-  TempDir dir;
+  ::udmg::testing::TempDir dir;
   const std::string in_path = dir.File("stdin");
   const std::string out_path = dir.File("output");
   WriteFile(in_path, input);

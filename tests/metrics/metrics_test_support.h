@@ -1,5 +1,6 @@
-// Helpers for the metrics tests: temp directories, free ports, child processes (promtool,
-// prometheus, node_exporter, pushgateway), and the rule for missing tool binaries.
+// Helpers for the metrics tests: free ports, child processes (promtool, prometheus,
+// node_exporter, pushgateway), and the rule for missing tool binaries. Temp directories:
+// tests/support/temp_dir.h.
 #pragma once
 
 #include <sys/types.h>
@@ -31,20 +32,6 @@ bool MetricsToolsRequired();
       GTEST_SKIP() << udmg_missing_;                                                      \
     }                                                                                     \
   } while (0)
-
-// A fresh directory removed with its content on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // A port on 127.0.0.1 free at the time of the call (bind port 0, read it, close).
 int FreePort();

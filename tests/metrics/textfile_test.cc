@@ -12,14 +12,15 @@
 #include "metrics/registry.h"
 #include "metrics/text_serializer.h"
 #include "tests/metrics/metrics_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::metrics {
 namespace {
 
 using testing::ReadFile;
-using testing::TempDir;
+using ::udmg::testing::TempDir;
 
-std::vector<std::string> DirectoryEntries(const std::string& path) {
+std::vector<std::string> DirectoryEntries(const std::filesystem::path& path) {
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(path)) {
     names.push_back(entry.path().filename().string());

@@ -354,7 +354,7 @@ class PrometheusScrapeTest : public JobHttpTest {
     return std::stod(answer["data"]["result"][0]["value"][1].get<std::string>());
   }
 
-  metrics::testing::TempDir prometheus_dir_;
+  TempDir prometheus_dir_;
   int prometheus_port_ = -1;
   std::unique_ptr<metrics::testing::ChildProcess> prometheus_;
 };

@@ -269,7 +269,7 @@ class PushgatewayTest : public JobOutputsTest {
   }
   std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
-  metrics::testing::TempDir log_dir_;
+  TempDir log_dir_;
   int port_ = -1;
   std::unique_ptr<metrics::testing::ChildProcess> gateway_;
 };

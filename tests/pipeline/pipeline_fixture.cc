@@ -17,7 +17,7 @@ void PipelineTest::InsertEncryptedRows(int64_t first, int64_t last) {
     ASSERT_TRUE(envelope.ok());
     rows.push_back({id, "row-" + std::to_string(id), *envelope});
   }
-  UDMG_ASSERT_OK(demo_table().Insert(rows));
+  ASSERT_OK(demo_table().Insert(rows));
 }
 
 std::string PipelineTest::EncryptUnder(const std::shared_ptr<const Keyring>& keyring,

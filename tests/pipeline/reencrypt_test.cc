@@ -42,7 +42,7 @@ TEST_P(ReencryptTest, MigratesEveryRowToTheActiveVersion) {
   uint32_t target = RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
   options.batch_size = 128;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
 
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_TRUE(pipeline::ReportStatus(report).ok());
@@ -71,8 +71,8 @@ TEST_P(ReencryptTest, MigratesEveryRowToTheActiveVersion) {
 
 TEST_P(ReencryptTest, NothingStaleIsDoneAtOnce) {
   InsertEncryptedRows(1, 10);
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report,
-                            pipeline::RunReencryption(Options()));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report,
+                       pipeline::RunReencryption(Options()));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_EQ(report.migrated, 0u);
   EXPECT_EQ(faults().cas_calls.load(), 0);
@@ -89,7 +89,7 @@ TEST_P(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
   options.hooks.after_commit = [&](const pipeline::BatchCommitted&) {
     if (++commits == 7) stop = true;  // as a SIGTERM handler would
   };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport first, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport first, pipeline::RunReencryption(options));
 
   EXPECT_EQ(first.outcome, ReencryptOutcome::kStopped);
   Status status = pipeline::ReportStatus(first);
@@ -108,7 +108,7 @@ TEST_P(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
 
   stop = false;
   options.hooks.after_commit = nullptr;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport second, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport second, pipeline::RunReencryption(options));
   EXPECT_EQ(second.outcome, ReencryptOutcome::kDone);
   EXPECT_TRUE(second.resumed);
   EXPECT_EQ(second.job_id, first.job_id);
@@ -126,7 +126,7 @@ TEST_P(ReencryptTest, WriteFailureAtBatchKLeavesAGapFreeCheckpoint) {
   options.batch_size = 100;
   options.batches_in_flight = 6;
   faults().fail_cas_at = 5;  // the fifth batch in commit order
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
 
   EXPECT_EQ(report.outcome, ReencryptOutcome::kError);
   Status status = pipeline::ReportStatus(report);
@@ -140,7 +140,7 @@ TEST_P(ReencryptTest, WriteFailureAtBatchKLeavesAGapFreeCheckpoint) {
   EXPECT_EQ(LoadJob(report.job_id).state, db::JobState::kStopped);
 
   faults().fail_cas_at = 0;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport resumed, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport resumed, pipeline::RunReencryption(options));
   EXPECT_EQ(resumed.outcome, ReencryptOutcome::kDone);
   EXPECT_TRUE(resumed.resumed);
   ExpectMigrated(1, kRows, target);
@@ -152,7 +152,7 @@ TEST_P(ReencryptTest, FetchFailureStopsTheInputAndKeepsWhatWasCommitted) {
   pipeline::ReencryptOptions options = Options();
   options.batch_size = 100;
   faults().fail_fetch_at = 4;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kError);
   EXPECT_EQ(pipeline::ReportStatus(report).code(), ErrorCode::kDatabase);
   EXPECT_EQ(Checkpoint(report.job_id), 300);
@@ -173,8 +173,8 @@ TEST_P(ReencryptTest, BadRowsAreRecordedSkippedAndNeverOverwritten) {
               {603, "udmg:v9:" + good.substr(std::string("udmg:v1:").size())},
               {604, "udmg:v01:AAAA"}});
   uint32_t target = RotateMasterKey();
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report,
-                            pipeline::RunReencryption(Options()));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report,
+                       pipeline::RunReencryption(Options()));
 
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_EQ(report.migrated, 500u);
@@ -203,7 +203,7 @@ TEST_P(ReencryptTest, BadRowsAreRecordedSkippedAndNeverOverwritten) {
   EXPECT_EQ(by_key[604], std::make_pair(0u, std::string("malformed")));
 
   // A second run starts a new job (the first is final) and finds the same rows, and nothing else.
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport again, pipeline::RunReencryption(Options()));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport again, pipeline::RunReencryption(Options()));
   EXPECT_NE(again.job_id, report.job_id);
   EXPECT_EQ(again.migrated, 0u);
   EXPECT_EQ(again.unmigratable, 4u);
@@ -226,7 +226,7 @@ TEST_P(ReencryptTest, MaxFailuresStopsPastTheLimit) {
   options.batch_size = 20;
   options.batches_in_flight = 2;
   options.max_failures = 30;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kMaxFailures);
   // It stops past 30; the batches already in flight are still committed (at most 2 x 20 rows).
   EXPECT_GT(report.failed, 30u);
@@ -239,7 +239,7 @@ TEST_P(ReencryptTest, MaxFailuresStopsPastTheLimit) {
 
   // Resumed with a higher limit, it finishes and records each bad row once.
   options.max_failures = 1000;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport resumed, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport resumed, pipeline::RunReencryption(options));
   EXPECT_EQ(resumed.outcome, ReencryptOutcome::kDone);
   EXPECT_EQ(resumed.job_id, report.job_id);
   EXPECT_EQ(report.failed + resumed.failed, bad);
@@ -281,7 +281,7 @@ TEST_P(ReencryptTest, BatchesInFlightNeverExceedTheLimit) {
     }
     --outstanding;
   };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_TRUE(reached_limit);
   EXPECT_EQ(peak.load(), int{kLimit});
@@ -309,7 +309,7 @@ TEST_P(ReencryptTest, ConcurrentWritesWinAndAreCountedAsConflicts) {
   };
   pipeline::ReencryptOptions options = Options();
   options.batch_size = 100;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_EQ(report.conflicts, 9u);
   EXPECT_EQ(report.migrated, 991u);
@@ -382,7 +382,7 @@ TEST_P(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
       stale_writer.join();
     }
   };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   if (current_writer.joinable()) {
     stop_writers = true;
     current_writer.join();
@@ -417,7 +417,7 @@ TEST_P(ReencryptTest, StaleWritesBehindTheScanAreCaughtByAFurtherPass) {
       }
     }
   };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   ASSERT_EQ(report.columns.size(), 1u);
   EXPECT_EQ(report.columns[0].passes, 2u);
@@ -440,7 +440,7 @@ TEST_P(ReencryptTest, WritersThatKeepWritingStaleValuesExhaustThePasses) {
     ASSERT_TRUE(
         stale_writer->WriteValue(Secrets(), int64_t{1}, EncryptUnder(old_keyring, "again")).ok());
   };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kPassesExhausted);
   EXPECT_EQ(report.columns[0].passes, 3u);
   EXPECT_EQ(report.remaining, 1u);
@@ -456,13 +456,13 @@ TEST_P(ReencryptTest, MaxRowsBoundsARun) {
   options.job_kind = std::string(pipeline::kSweepJobKind);
   options.batch_size = 100;
   options.max_rows = 250;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kStopped);
   EXPECT_EQ(report.migrated, 250u);
   EXPECT_EQ(Checkpoint(report.job_id), 250);
   EXPECT_EQ(CountStale(target), 750u);
   // The next bounded run carries on where this one stopped.
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport next, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport next, pipeline::RunReencryption(options));
   EXPECT_EQ(next.job_id, report.job_id);
   EXPECT_EQ(Checkpoint(report.job_id), 500);
 }
@@ -485,7 +485,7 @@ TEST_P(ReencryptTest, LargeValuesMakeBatchesWithinTheByteBound) {
   options.hooks.after_commit = [&](const pipeline::BatchCommitted& batch) {
     batch_rows.push_back(batch.rows);
   };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_EQ(report.migrated, 70u);
   size_t committed = 0;
@@ -506,7 +506,7 @@ TEST_P(ReencryptTest, ThrottleReturningZeroStopsAtABoundary) {
   options.hooks.before_fetch = [&](size_t, const pipeline::StopCheck&) -> size_t {
     return ++asked <= 3 ? 70 : 0;
   };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kStopped);
   EXPECT_EQ(report.migrated, 210u);  // the throttle's batch size was used
   EXPECT_EQ(Checkpoint(report.job_id), 210);
@@ -517,7 +517,7 @@ TEST_P(ReencryptTest, RunTimeBudgetStopsTheJob) {
   RotateMasterKey();
   pipeline::ReencryptOptions options = Options();
   options.run_time = std::chrono::nanoseconds(1);  // spent before the first fetch
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kStopped);
   EXPECT_EQ(pipeline::ReportStatus(report).code(), ErrorCode::kIncomplete);
 }
@@ -526,13 +526,13 @@ TEST_P(ReencryptTest, LegacyPlaintextIsEncryptedOnlyOnRequest) {
   InsertRows({{1, "plain-1"}, {2, "plain-2"}, {3, ""}});
   InsertEncryptedRows(4, 10);
   uint32_t target = RotateMasterKey();
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport plain, pipeline::RunReencryption(Options()));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport plain, pipeline::RunReencryption(Options()));
   EXPECT_EQ(plain.migrated, 7u);
   EXPECT_EQ(RawValue(1), "plain-1");
 
   pipeline::ReencryptOptions options = Options();
   options.include_plaintext = true;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_EQ(report.migrated, 3u);
   EXPECT_TRUE(RawValue(1)->starts_with("udmg:v" + std::to_string(target) + ":"));
@@ -570,12 +570,12 @@ TEST_P(ReencryptTest, AnInterruptedJobForAnOlderTargetIsSuperseded) {
   options.batch_size = 100;
   options.stop = &stop;
   options.hooks.after_commit = [&](const pipeline::BatchCommitted&) { stop = true; };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport first, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport first, pipeline::RunReencryption(options));
   ASSERT_EQ(first.outcome, ReencryptOutcome::kStopped);
 
   uint32_t newer = RotateMasterKey();
   pipeline::ReencryptOptions again = Options();
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport second, pipeline::RunReencryption(again));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport second, pipeline::RunReencryption(again));
   EXPECT_EQ(second.outcome, ReencryptOutcome::kDone);
   EXPECT_NE(second.job_id, first.job_id);
   EXPECT_FALSE(second.resumed);
@@ -598,7 +598,7 @@ TEST_P(ReencryptTest, ProgressStartsWithTheTotalAndReachesIt) {
     if (!snapshots_at_first_fetch) snapshots_at_first_fetch = snapshots.size();
     return batch_size;
   };
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   ASSERT_EQ(snapshots_at_first_fetch, 1u);
   EXPECT_EQ(snapshots.front().total, 1000u);
   EXPECT_EQ(snapshots.front().done, 0u);
@@ -620,7 +620,7 @@ TEST_P(ReencryptTest, SerialCryptoGivesTheSameResult) {
   options.batch_size = 33;
   options.batches_in_flight = 1;
   options.crypto_concurrency = 1;
-  UDMG_ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_EQ(report.peak_batches_in_flight, 1u);
   ExpectMigrated(1, 500, target);

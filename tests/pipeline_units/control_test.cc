@@ -16,24 +16,13 @@
 #include <optional>
 #include <string>
 
+#include "tests/support/temp_dir.h"
+
 namespace udmg::pipeline {
 namespace {
 
 using nlohmann::json;
-
-// A short private temporary directory (socket paths are limited to 107 bytes), removed after.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/udmg-ctl-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::udmg::testing::TempDir;
 
 std::unique_ptr<Throttle> MakeThrottle(Clock& clock, ThrottleOptions options = {}) {
   auto throttle = Throttle::Create(options, clock);

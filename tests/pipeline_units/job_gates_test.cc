@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/db/store_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace udmg::pipeline {
 namespace {
@@ -19,7 +19,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 TEST(PauseFileGateTest, HoldsWhileTheFileExists) {
-  db::testing::TempDir dir("udmg-gate-");
+  ::udmg::testing::TempDir dir("udmg-gate-");
   const std::string path = (dir.path() / "pause").string();
   PauseFileGate gate(path);
   EXPECT_EQ(gate.reason(), ThrottleReason::kPauseFile);
