@@ -77,6 +77,7 @@ TEST(SqliteStoreTest, WriterWaitsForTheLockHolder) {
 TEST(SqliteStoreTest, ManyDemoRowsInOneTransaction) {
   std::unique_ptr<TestDatabase> database = MakeSqliteDatabase();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(database->url()));
+  ASSERT_OK(store->Migrate());  // the demo table opens a database udmg-server has set up
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<DemoTable> demo, OpenDemoTable(database->url()));
   ASSERT_OK(demo->Create());
   std::vector<DemoRow> rows;
