@@ -116,7 +116,7 @@ Status RunRemove(const GlobalOptions& global, const ColumnArgs& args) {
 Status RefuseWhileAJobIsUnfinished(db::Store& store) {
   for (std::string_view kind : {pipeline::kReencryptJobKind, pipeline::kSweepJobKind}) {
     UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job, store.FindLatestJobNotDone(kind));
-    if (job && (job->state == db::JobState::kRunning || job->state == db::JobState::kStopped)) {
+    if (job && pipeline::IsResumableJob(*job)) {
       return Status(ErrorCode::kConflict,
                     std::string(kind) + " job " + std::to_string(job->id) + " is " +
                         std::string(db::JobStateName(job->state)) +
