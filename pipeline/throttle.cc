@@ -205,6 +205,9 @@ bool Throttle::WaitForAdmission(size_t rows, const std::function<bool()>& stop_r
 
 size_t Throttle::AdmitNextBatch(const std::function<bool()>& stop_requested) {
   if (Stats().stop_reason) return 0;
+  // Asked here too, not only while waiting: a stop requested before a batch that is admitted at
+  // once (no limit reached) must still stop the job at this boundary.
+  if (stop_requested && stop_requested()) return 0;
   size_t rows = BatchSize();
   return WaitForAdmission(rows, stop_requested) ? rows : 0;
 }

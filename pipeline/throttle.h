@@ -141,7 +141,8 @@ class Throttle {
   bool WaitForAdmission(size_t rows, const std::function<bool()>& stop_requested);
 
   // The before-fetch step of the pipeline (ReencryptHooks::before_fetch): waits for admission of
-  // the next batch and returns its size, or 0 when `stop_requested` turned true while waiting.
+  // the next batch and returns its size, or 0 when `stop_requested` is true before it is admitted
+  // (also when nothing makes it wait).
   size_t AdmitNextBatch(const std::function<bool()>& stop_requested);
 
   // Reports that a batch of `rows` took `write_time` to write back (the compare-and-swap

@@ -155,6 +155,23 @@ TEST_P(JobRunnerTest, StopFileStopsTheJob) {
   }
 }
 
+// A stop file that exists before the job starts stops it before its first batch: nothing is
+// migrated, although the throttle would admit that batch at once (a small table is one batch).
+TEST_P(JobRunnerTest, StopFileThatAlreadyExistsStopsTheJobBeforeItsFirstBatch) {
+  for (const JobKind& kind : JobKinds()) {
+    SCOPED_TRACE(kind.command);
+    JobUnderTest job(kind);
+    const std::string textfile = job.Path("job.prom");
+    const std::string stop_file = job.Path("stop");
+    ASSERT_TRUE(WriteFile(stop_file, ""));
+    ProcessResult stopped = job.Run({"--stop-file", stop_file, "--metrics-textfile", textfile});
+    job.ExpectStopped(stopped, textfile, kind.stopped_summary);
+    EXPECT_EQ(job.Migrated(), 0) << "no batch starts while the stop file exists";
+    std::filesystem::remove(stop_file);
+    job.ExpectTheNextRunFinishes();
+  }
+}
+
 // The pause file holds the job (its control status says so) until it is removed.
 TEST_P(JobRunnerTest, PauseFileHoldsTheJobUntilItIsRemoved) {
   for (const JobKind& kind : JobKinds()) {

@@ -159,6 +159,13 @@ TEST(ThrottleTest, AdmitNextBatchReturnsZeroWhenStoppedWhilePaused) {
   EXPECT_EQ(t->AdmitNextBatch([&] { return stop.load(); }), 0u);
 }
 
+TEST(ThrottleTest, AdmitNextBatchReturnsZeroWhenStoppedBeforeAnAdmissionWithoutWait) {
+  ManualClock clock;
+  auto t = Make({.batch_size = 300}, clock);  // no rate, no pause: admitted at once
+  EXPECT_EQ(t->AdmitNextBatch([] { return true; }), 0u);
+  EXPECT_EQ(t->AdmitNextBatch([] { return false; }), 300u);
+}
+
 TEST(ThrottleTest, ResumeFromAnotherThreadEndsTheWait) {
   ManualClock clock;
   auto t = Make({}, clock);
