@@ -1,5 +1,5 @@
 // A db::Store that forwards every method to a wrapped store: the base of the test wrappers that
-// override only what they observe or break (tests/library/hooked_store.h,
+// override only what they observe or break (tests/pipeline/hooked_store.h,
 // tests/pipeline/fault_store.h). An override calls ForwardingStore::Method to go on.
 //
 // Thread-safety: that of the wrapped store (NOT thread-safe, like every Store).

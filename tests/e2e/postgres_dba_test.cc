@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "tests/e2e/e2e_helpers.h"
-#include "tests/metrics_e2e/metrics_e2e_support.h"
+#include "tests/metrics/e2e/metrics_e2e_support.h"
 
 namespace udmg::testing {
 namespace {

@@ -4,7 +4,7 @@
 // tests/db.
 #include <algorithm>
 
-#include "tests/postgres/pg_store_fixture.h"
+#include "tests/db/postgres/pg_store_fixture.h"
 
 namespace udmg::db::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/metrics_artifacts/artifacts.h"
+#include "tests/metrics/artifacts/artifacts.h"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "tests/postgres/pg_store_fixture.h"
+#include "tests/db/postgres/pg_store_fixture.h"
 
 namespace udmg::db::testing {
 namespace {

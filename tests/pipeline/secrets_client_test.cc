@@ -12,8 +12,8 @@
 
 #include "engine/envelope.h"
 #include "engine/value_cipher.h"
-#include "tests/library/hooked_store.h"
-#include "tests/library/library_fixture.h"
+#include "tests/pipeline/hooked_store.h"
+#include "tests/pipeline/library_fixture.h"
 
 namespace udmg::testing {
 namespace {

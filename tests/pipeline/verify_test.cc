@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "tests/library/library_fixture.h"
+#include "tests/pipeline/library_fixture.h"
 
 namespace udmg::testing {
 namespace {

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "tests/e2e/e2e_helpers.h"
-#include "tests/metrics_e2e/metrics_e2e_support.h"
+#include "tests/metrics/e2e/metrics_e2e_support.h"
 
 namespace udmg::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/metrics_e2e/metrics_e2e_support.h"
+#include "tests/metrics/e2e/metrics_e2e_support.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>

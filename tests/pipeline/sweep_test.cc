@@ -6,8 +6,8 @@
 #include <chrono>
 #include <string>
 
-#include "tests/library/hooked_store.h"
-#include "tests/library/library_fixture.h"
+#include "tests/pipeline/hooked_store.h"
+#include "tests/pipeline/library_fixture.h"
 
 namespace udmg::testing {
 namespace {

@@ -8,8 +8,8 @@
 #include <regex>
 #include <set>
 
-#include "tests/metrics_artifacts/artifacts.h"
-#include "tests/metrics_artifacts/metrics_tools.h"
+#include "tests/metrics/artifacts/artifacts.h"
+#include "tests/metrics/artifacts/metrics_tools.h"
 
 namespace udmg::testing {
 namespace {

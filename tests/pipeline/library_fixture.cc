@@ -1,4 +1,4 @@
-#include "tests/library/library_fixture.h"
+#include "tests/pipeline/library_fixture.h"
 
 #include <utility>
 #include <vector>

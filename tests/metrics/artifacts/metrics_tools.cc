@@ -1,4 +1,4 @@
-#include "tests/metrics_artifacts/metrics_tools.h"
+#include "tests/metrics/artifacts/metrics_tools.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,7 +1,7 @@
 // The helpers that read the SRE artifacts (artifacts.h), and the shape of metrics/metric_names.txt.
 // The dashboard and alert tests rely on these helpers to find every expression and every name, so
 // each one is shown to catch what it must.
-#include "tests/metrics_artifacts/artifacts.h"
+#include "tests/metrics/artifacts/artifacts.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
