@@ -149,18 +149,13 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
 
   Action action;
-  AddKeyringCommands(app, global, action);
-  AddStatusCommand(app, global, action);
-  AddColumnCommands(app, global, action);
-  AddSecretCommands(app, global, action);
-  AddMaintenanceCommands(app, global, action);
-  AddDemoCommand(app, global, action);
-  AddReencryptCommand(app, global, action);
-  AddMetricsCommand(app, global, action);
-  AddRecoveryCommands(app, global, action);
-  AddPruneCommand(app, global, action);
-  AddSealingCommands(app, global, action);
-  AddDoctorCommand(app, global, action);
+  // In the order --help lists them.
+  for (const auto add_commands :
+       {AddKeyringCommands, AddStatusCommand, AddColumnCommands, AddSecretCommands,
+        AddMaintenanceCommands, AddDemoCommand, AddReencryptCommand, AddMetricsCommand,
+        AddRecoveryCommands, AddPruneCommand, AddSealingCommands, AddDoctorCommand}) {
+    add_commands(app, global, action);
+  }
 
   try {
     app.parse(argc, argv);

@@ -81,6 +81,15 @@ struct ReencryptRequest {
   JobFlags flags;
 };
 
+// --reencrypt, the job's flags and --json: what both rotations take besides their own flags.
+void AddReencryptRequestFlags(CLI::App* rotation, ReencryptRequest& request,
+                              const std::string& reencrypt_description) {
+  rotation->add_flag("--reencrypt", request.enabled, reencrypt_description);
+  AddJobFlags(rotation, request.flags);
+  rotation->add_flag("--json", request.flags.json,
+                     "print what it did (and its job's summary) as one JSON document");
+}
+
 // Values not yet on `active`, over every registered column (legacy plaintext only with
 // `include_plaintext`). The rotation is already committed: a column whose table is gone is a warning, not a failure.
 Result<uint64_t> CountStaleValues(db::Store& store, uint32_t active,
@@ -445,11 +454,8 @@ void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& acti
   key_group->add_option("--new-key-file", source->path, "a file holding the new root key");
   key_group->require_option(1);
   auto k0_reencrypt = std::make_shared<ReencryptRequest>();
-  rotate_k0->add_flag("--reencrypt", k0_reencrypt->enabled,
-                      "then migrate every value to the active master key (resumable job)");
-  AddJobFlags(rotate_k0, k0_reencrypt->flags);
-  rotate_k0->add_flag("--json", k0_reencrypt->flags.json,
-                      "print what it did (and its job's summary) as one JSON document");
+  AddReencryptRequestFlags(rotate_k0, *k0_reencrypt,
+                           "then migrate every value to the active master key (resumable job)");
   rotate_k0->callback([&, source, k0_reencrypt] {
     action = [&, source, k0_reencrypt] {
       return WithRotationJson(global, *k0_reencrypt, "root", [&](const ReencryptRequest& request) {
@@ -461,11 +467,8 @@ void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& acti
   CLI::App* rotate_master = app.add_subcommand(
       "rotate-master-key", "make a new random master key active; older versions stay readable");
   auto master_reencrypt = std::make_shared<ReencryptRequest>();
-  rotate_master->add_flag("--reencrypt", master_reencrypt->enabled,
-                          "then migrate every value to the new master key now (resumable job)");
-  AddJobFlags(rotate_master, master_reencrypt->flags);
-  rotate_master->add_flag("--json", master_reencrypt->flags.json,
-                          "print what it did (and its job's summary) as one JSON document");
+  AddReencryptRequestFlags(rotate_master, *master_reencrypt,
+                           "then migrate every value to the new master key now (resumable job)");
   rotate_master->callback([&, master_reencrypt] {
     action = [&, master_reencrypt] {
       return WithRotationJson(global, *master_reencrypt, "master",

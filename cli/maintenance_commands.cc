@@ -177,16 +177,11 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
       ->check(CLI::Range(size_t{1}, size_t{1000000}));
   sweep->add_flag("--include-plaintext", args->include_plaintext,
                   "also encrypt legacy plaintext values");
-  sweep->add_flag("--mark-stopped", args->mark_stopped,
-                  "mark the running sweep stopped after its process died (kill -9, a lost node): "
-                  "needs no key, signals nothing; the next run resumes it");
   sweep->add_flag("--json", args->json, "print the summary as one JSON document (docs/json.md)");
   sweep->add_flag("--dry-run", args->dry_run,
                   "print the plan (stale values per column, the job, an estimate) and write "
                   "nothing");
-  sweep->add_option("--control", args->control,
-                    "send a command to the running sweep: status, pause, resume, rate[=N], "
-                    "batch-size[=N]");
+  AddJobControlFlags(sweep, "sweep", args->mark_stopped, args->control);
   AddRunnerFlags(sweep, *args);
   sweep->callback([&, args] {
     action = [&, args] {

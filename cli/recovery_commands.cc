@@ -290,6 +290,18 @@ Status RunRestore(const GlobalOptions& global, const RestoreArgs& args) {
   return Status::Ok();
 }
 
+// --passphrase-file and --json, as both commands take them. The terminal asks twice for the
+// passphrase of a new backup (kSeal), once to open one.
+void AddPassphraseAndJsonFlags(CLI::App* command, std::string& passphrase_file, bool& as_json,
+                               PassphrasePurpose purpose) {
+  const std::string asked = purpose == PassphrasePurpose::kSeal ? "asked twice" : "asked";
+  command->add_option("--passphrase-file", passphrase_file,
+                      "read the passphrase from this file (chmod 600); else "
+                      "$UDMG_BACKUP_PASSPHRASE, else " +
+                          asked + " on the terminal");
+  command->add_flag("--json", as_json, "print one JSON document");
+}
+
 }  // namespace
 
 void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& action) {
@@ -299,10 +311,8 @@ void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& act
       "write the key material recovery needs (current root key, root history, every master key) "
       "to a file sealed under a passphrase (needs the current root key as this node's K0)");
   AddOutputFileOptions(backup_command, backup->output, "the backup file to create (mode 0600)");
-  backup_command->add_option("--passphrase-file", backup->passphrase_file,
-                             "read the passphrase from this file (chmod 600); else "
-                             "$UDMG_BACKUP_PASSPHRASE, else asked twice on the terminal");
-  backup_command->add_flag("--json", backup->as_json, "print one JSON document");
+  AddPassphraseAndJsonFlags(backup_command, backup->passphrase_file, backup->as_json,
+                            PassphrasePurpose::kSeal);
   backup_command->callback(
       [&, backup] { action = [&, backup] { return RunBackup(global, *backup); }; });
 
@@ -320,10 +330,8 @@ void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& act
   restore_command->add_option("--write-key-file", restore->write_key_file,
                               "write the backup's root key (64 hex) to this file (mode 0600) when "
                               "it becomes the current root key");
-  restore_command->add_option("--passphrase-file", restore->passphrase_file,
-                              "read the passphrase from this file (chmod 600); else "
-                              "$UDMG_BACKUP_PASSPHRASE, else asked on the terminal");
-  restore_command->add_flag("--json", restore->as_json, "print one JSON document");
+  AddPassphraseAndJsonFlags(restore_command, restore->passphrase_file, restore->as_json,
+                            PassphrasePurpose::kOpen);
   restore_command->callback(
       [&, restore] { action = [&, restore] { return RunRestore(global, *restore); }; });
 }

@@ -213,6 +213,17 @@ void AddJobFlags(CLI::App* command, JobFlags& flags) {
   AddRunnerFlags(command, flags);
 }
 
+void AddJobControlFlags(CLI::App* command, const std::string& job_word, bool& mark_stopped,
+                        std::optional<std::string>& control) {
+  command->add_flag("--mark-stopped", mark_stopped,
+                    "mark the running " + job_word +
+                        " stopped after its process died (kill -9, a lost node): needs no key, "
+                        "signals nothing; the next run resumes it");
+  command->add_option("--control", control,
+                      "send a command to the running " + job_word +
+                          ": status, pause, resume, rate[=N], batch-size[=N]");
+}
+
 // The job's gates (pause file, replica lag) as the flags set them.
 Result<pipeline::JobGateOptions> GateOptions(const GlobalOptions& global,
                                              const RunnerFlags& flags) {
@@ -363,12 +374,7 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
   reencrypt->add_flag("--resume", args->resume,
                       "only continue an interrupted job (exit 6 if none)");
   reencrypt->add_flag("--status", args->status, "show the unfinished job and exit");
-  reencrypt->add_flag("--mark-stopped", args->mark_stopped,
-                      "mark the running job stopped after its process died (kill -9, a lost "
-                      "node): needs no key, signals nothing; the next run resumes it");
-  reencrypt->add_option("--control", args->control,
-                        "send a command to the running job: status, pause, resume, rate[=N], "
-                        "batch-size[=N]");
+  AddJobControlFlags(reencrypt, "job", args->mark_stopped, args->control);
   reencrypt->callback([&, args] {
     action = [&, args]() -> Status {
       if (args->status) return PrintJobStatus(global, pipeline::kReencryptJobKind);

@@ -58,6 +58,11 @@ void AddRunnerFlags(CLI::App* command, RunnerFlags& flags);
 // Adds the re-encryption job's flags (the runner's included) to `command`.
 void AddJobFlags(CLI::App* command, JobFlags& flags);
 
+// Adds --mark-stopped and --control, which act on the job another process runs, to a job
+// command; `job_word` names that job in their help ("job", "sweep").
+void AddJobControlFlags(CLI::App* command, const std::string& job_word, bool& mark_stopped,
+                        std::optional<std::string>& control);
+
 // kUsage, one line, for a runner flag that cannot work on this database (--max-replica-lag on
 // SQLite), a bad duration or a lease that is not positive: checked before anything is written.
 Status CheckRunnerFlags(const GlobalOptions& global, const RunnerFlags& flags);

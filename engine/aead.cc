@@ -6,15 +6,6 @@
 
 #include "engine/ossl_util.h"
 
-namespace udmg::internal {
-
-const EVP_CIPHER* Aes256Gcm() {
-  static const CipherPtr cipher(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr));
-  return cipher.get();
-}
-
-}  // namespace udmg::internal
-
 namespace udmg {
 namespace {
 

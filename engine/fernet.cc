@@ -12,15 +12,6 @@
 #include "engine/encoding.h"
 #include "engine/ossl_util.h"
 
-namespace udmg::internal {
-
-const EVP_CIPHER* Aes128Cbc() {
-  static const CipherPtr cipher(EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr));
-  return cipher.get();
-}
-
-}  // namespace udmg::internal
-
 namespace udmg {
 namespace {
 

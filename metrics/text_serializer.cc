@@ -11,6 +11,25 @@ namespace {
 
 constexpr double kTwoTo53 = 9007199254740992.0;
 
+// Backslash and newline are escaped in both HELP text and label values; a double quote only in a
+// label value, where it would end the value.
+std::string EscapeText(std::string_view text, bool escape_double_quote) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"' && escape_double_quote) {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 void WriteLabels(std::ostream& out, const std::vector<ClientMetric::Label>& labels,
                  const char* extra_name = nullptr, const std::string& extra_value = {}) {
   if (labels.empty() && extra_name == nullptr) return;
@@ -89,37 +108,9 @@ std::string FormatNumber(double value) {
   return std::string(buffer, result.ptr);
 }
 
-std::string EscapeHelp(std::string_view help) {
-  std::string out;
-  out.reserve(help.size());
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+std::string EscapeHelp(std::string_view help) { return EscapeText(help, false); }
 
-std::string EscapeLabelValue(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+std::string EscapeLabelValue(std::string_view value) { return EscapeText(value, true); }
 
 std::vector<MetricFamily> MergeFamilies(std::vector<MetricFamily> families) {
   std::stable_sort(families.begin(), families.end(),

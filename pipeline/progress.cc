@@ -29,6 +29,23 @@ std::string DoneText(const ProgressFigures& s) {
   return FormatCount(s.done) + "/" + (s.total ? FormatCount(s.total) : "?") + " rows";
 }
 
+// What the terminal line and the log line both say after the rows done, each part after
+// `separator`: the rate, the ETA, the throttled time, a pause (`paused_word`), a hold, a lock wait.
+std::string RateAndStateText(const ProgressFigures& s, std::string_view separator,
+                             std::string_view paused_word) {
+  const std::string sep(separator);
+  std::string text =
+      sep + FormatCount(static_cast<uint64_t>(std::llround(s.rows_per_second))) + " rows/s";
+  text += sep + "ETA " + EtaText(s);
+  text += sep + "throttled " + Format("%.1fs", s.throttled_seconds);
+  if (s.paused) text += sep + std::string(paused_word);
+  if (s.hold) text += sep + "paused: " + *s.hold;
+  if (s.lock_wait) {
+    text += sep + DescribeLockWait(s.lock_wait->blocking_pids, s.lock_wait->waited_seconds);
+  }
+  return text;
+}
+
 }  // namespace
 
 ProgressTracker::ProgressTracker(Clock& clock, uint64_t total, uint64_t already_done)
@@ -100,30 +117,14 @@ std::string FormatDuration(double seconds) {
 std::string FormatProgressLine(const ProgressFigures& s) {
   std::string line = DoneText(s);
   if (s.total) line += " " + PercentText(s);
-  line += " | " + FormatCount(static_cast<uint64_t>(std::llround(s.rows_per_second))) + " rows/s";
-  line += " | ETA " + EtaText(s);
-  line += " | throttled " + Format("%.1fs", s.throttled_seconds);
-  if (s.paused) line += " | PAUSED";
-  if (s.hold) line += " | paused: " + *s.hold;
-  if (s.lock_wait) {
-    line += " | " + DescribeLockWait(s.lock_wait->blocking_pids, s.lock_wait->waited_seconds);
-  }
-  return line;
+  return line + RateAndStateText(s, " | ", "PAUSED");
 }
 
 std::string FormatProgressLogLine(const ProgressFigures& s, std::string_view job_kind) {
   std::string line =
       std::string(job_kind) + ": [" + FormatDuration(s.elapsed_seconds) + "] " + DoneText(s);
   if (s.total) line += " (" + PercentText(s) + ")";
-  line += ", " + FormatCount(static_cast<uint64_t>(std::llround(s.rows_per_second))) + " rows/s";
-  line += ", ETA " + EtaText(s);
-  line += ", throttled " + Format("%.1fs", s.throttled_seconds);
-  if (s.paused) line += ", paused";
-  if (s.hold) line += ", paused: " + *s.hold;
-  if (s.lock_wait) {
-    line += ", " + DescribeLockWait(s.lock_wait->blocking_pids, s.lock_wait->waited_seconds);
-  }
-  return line;
+  return line + RateAndStateText(s, ", ", "paused");
 }
 
 ProgressReporter::ProgressReporter(const ProgressTracker& tracker, const Throttle* throttle,
