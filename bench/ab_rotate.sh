@@ -48,13 +48,10 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+new_values_dataset "$bench" "$backend" "$rows" "$work/dataset.db" udmg_ab_dataset
 if [[ $backend == sqlite ]]; then
-  generate_values_dataset "$bench" "$work/dataset.db" "$rows"
   db=sqlite:$work/run.db
 else
-  sql "DROP DATABASE IF EXISTS udmg_ab_dataset WITH (FORCE)"
-  sql "CREATE DATABASE udmg_ab_dataset"
-  generate_values_dataset "$bench" "${UDMG_TEST_POSTGRES_URL%/*}/udmg_ab_dataset" "$rows"
   db=${UDMG_TEST_POSTGRES_URL%/*}/udmg_ab_run
 fi
 
@@ -64,8 +61,7 @@ fresh_copy() {
     cp "$work/dataset.db" "$work/run.db"
     sync
   else
-    sql "DROP DATABASE IF EXISTS udmg_ab_run WITH (FORCE)"
-    sql "CREATE DATABASE udmg_ab_run TEMPLATE udmg_ab_dataset"
+    pg_recreate_database "$UDMG_TEST_POSTGRES_URL" udmg_ab_run udmg_ab_dataset
     sql "CHECKPOINT"
   fi
 }

@@ -54,42 +54,53 @@ struct Rotation {
   }
 };
 
-void SetCounters(benchmark::State& state, size_t size) {
+// The value size of a benchmark run: its first argument.
+size_t ValueSize(const benchmark::State& state) { return static_cast<size_t>(state.range(0)); }
+
+// The timed loop of every benchmark here: `one_value` once per iteration, its result kept from
+// the optimiser, then throughput reported as one item and `size` bytes per iteration.
+template <typename OneValue>
+void MeasurePerValue(benchmark::State& state, size_t size, OneValue one_value) {
+  for (auto _ : state) {
+    auto result = one_value();
+    benchmark::DoNotOptimize(result);
+  }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(size));
 }
 
+// A value of `size` bytes encrypted under master v1 (bound to `location` if given): what the
+// re-encryption stage reads.
+std::string OldEnvelope(const Rotation& rotation, size_t size,
+                        const ValueLocation* location = nullptr) {
+  Result<std::string> envelope = ValueCipher(rotation.before).Encrypt(Plaintext(size), location);
+  Check(envelope.ok(), "Encrypt under v1");
+  return *std::move(envelope);
+}
+
 void BM_ReencryptStage(benchmark::State& state) {
-  const size_t size = static_cast<size_t>(state.range(0));
+  const size_t size = ValueSize(state);
   Rotation rotation;
-  ValueCipher old_cipher(rotation.before);
-  Result<std::string> old_envelope = old_cipher.Encrypt(Plaintext(size));
-  Check(old_envelope.ok(), "Encrypt under v1");
+  const std::string old_envelope = OldEnvelope(rotation, size);
   ValueCipher cipher(rotation.after);
-  for (auto _ : state) {
-    Result<SecretBytes> plain = cipher.Decrypt(*old_envelope);
-    Result<std::string> envelope = cipher.Encrypt(*plain);
-    benchmark::DoNotOptimize(envelope);
-  }
-  SetCounters(state, size);
+  MeasurePerValue(state, size, [&] {
+    Result<SecretBytes> plain = cipher.Decrypt(old_envelope);
+    return cipher.Encrypt(*plain);
+  });
 }
 
 // As the pipeline's crypto stage runs it (pipeline/flow_batch.cc): every plaintext decrypted into
 // one reused wiped buffer, so the stage makes one allocation per value (the new envelope).
 void BM_ReencryptStageReusedBuffer(benchmark::State& state) {
-  const size_t size = static_cast<size_t>(state.range(0));
+  const size_t size = ValueSize(state);
   Rotation rotation;
-  ValueCipher old_cipher(rotation.before);
-  Result<std::string> old_envelope = old_cipher.Encrypt(Plaintext(size));
-  Check(old_envelope.ok(), "Encrypt under v1");
+  const std::string old_envelope = OldEnvelope(rotation, size);
   ValueCipher cipher(rotation.after);
   SecretBytes plain;
-  for (auto _ : state) {
-    Check(cipher.DecryptInto(*old_envelope, plain).ok(), "DecryptInto");
-    Result<std::string> envelope = cipher.Encrypt(plain);
-    benchmark::DoNotOptimize(envelope);
-  }
-  SetCounters(state, size);
+  MeasurePerValue(state, size, [&] {
+    Check(cipher.DecryptInto(old_envelope, plain).ok(), "DecryptInto");
+    return cipher.Encrypt(plain);
+  });
 }
 
 // Row binding (docs/security.md): the same stage on a bound column, as TransformBatch runs it —
@@ -97,52 +108,39 @@ void BM_ReencryptStageReusedBuffer(benchmark::State& state) {
 // the first sweep after `columns bind` does); 1: bound v1 to bound v2 (a rotation once bound).
 // Read against BM_ReencryptStageReusedBuffer of the same run.
 void BM_ReencryptStageRowBound(benchmark::State& state) {
-  const size_t size = static_cast<size_t>(state.range(0));
+  const size_t size = ValueSize(state);
   const bool from_bound = state.range(1) != 0;
   Rotation rotation;
   const std::string key_text = std::to_string(int64_t{123456789});
   const ValueLocation location{"credentials", "secret", key_text, 2};
-  ValueCipher old_cipher(rotation.before);
-  Result<std::string> old_envelope =
-      old_cipher.Encrypt(Plaintext(size), from_bound ? &location : nullptr);
-  Check(old_envelope.ok(), "Encrypt under v1");
+  const ValueLocation* old_location = from_bound ? &location : nullptr;
+  const std::string old_envelope = OldEnvelope(rotation, size, old_location);
   ValueCipher cipher(rotation.after);
   SecretBytes plain;
   int64_t key = 123456789;
-  for (auto _ : state) {
+  MeasurePerValue(state, size, [&] {
     const std::string row_key = std::to_string(key);  // per row, as in TransformBatch
     const ValueLocation here{location.table, location.column, row_key, location.bound_since};
-    Check(cipher.DecryptInto(*old_envelope, plain, from_bound ? &location : nullptr).ok(),
-          "DecryptInto");
-    Result<std::string> envelope = cipher.Encrypt(plain, &here);
-    benchmark::DoNotOptimize(envelope);
-  }
-  SetCounters(state, size);
+    Check(cipher.DecryptInto(old_envelope, plain, old_location).ok(), "DecryptInto");
+    return cipher.Encrypt(plain, &here);
+  });
 }
 
 void BM_ValueCipherEncrypt(benchmark::State& state) {
-  const size_t size = static_cast<size_t>(state.range(0));
+  const size_t size = ValueSize(state);
   Rotation rotation;
   ValueCipher cipher(rotation.after);
   const std::vector<uint8_t> plain = Plaintext(size);
-  for (auto _ : state) {
-    Result<std::string> envelope = cipher.Encrypt(plain);
-    benchmark::DoNotOptimize(envelope);
-  }
-  SetCounters(state, size);
+  MeasurePerValue(state, size, [&] { return cipher.Encrypt(plain); });
 }
 
 void BM_ValueCipherDecrypt(benchmark::State& state) {
-  const size_t size = static_cast<size_t>(state.range(0));
+  const size_t size = ValueSize(state);
   Rotation rotation;
   ValueCipher cipher(rotation.after);
   Result<std::string> envelope = cipher.Encrypt(Plaintext(size));
   Check(envelope.ok(), "Encrypt");
-  for (auto _ : state) {
-    Result<SecretBytes> plain = cipher.Decrypt(*envelope);
-    benchmark::DoNotOptimize(plain);
-  }
-  SetCounters(state, size);
+  MeasurePerValue(state, size, [&] { return cipher.Decrypt(*envelope); });
 }
 
 // ---- Raw OpenSSL baselines: contexts keyed once, only the IV set per call ----------------------
@@ -191,51 +189,42 @@ struct RawGcm {
   }
 };
 
-void BM_RawEvpEncrypt(benchmark::State& state) {
-  const size_t size = static_cast<size_t>(state.range(0));
+// The raw encrypt loop; with `reinit_key`, the full key setup runs again before every call (what
+// AesGcm avoids).
+void RawEvpEncrypt(benchmark::State& state, bool reinit_key) {
+  const size_t size = ValueSize(state);
   RawGcm gcm;
   const std::vector<uint8_t> plain = Plaintext(size);
   std::vector<uint8_t> sealed(size + kTagSize);
-  for (auto _ : state) {
+  MeasurePerValue(state, size, [&] {
     gcm.NextNonce();
+    if (reinit_key) {
+      Check(EVP_EncryptInit_ex2(gcm.encrypt.get(), gcm.cipher.get(), gcm.key.data(), nullptr,
+                                nullptr) == 1,
+            "EVP re-init");
+    }
     gcm.Seal(plain.data(), size, sealed.data());
-    benchmark::DoNotOptimize(sealed.data());
-  }
-  SetCounters(state, size);
+    return sealed.data();
+  });
 }
+
+void BM_RawEvpEncrypt(benchmark::State& state) { RawEvpEncrypt(state, false); }
+void BM_RawEvpEncryptReinit(benchmark::State& state) { RawEvpEncrypt(state, true); }
 
 // Decrypt a value, then encrypt it again: the raw work of one re-encrypted row.
 void BM_RawEvpDecryptEncrypt(benchmark::State& state) {
-  const size_t size = static_cast<size_t>(state.range(0));
+  const size_t size = ValueSize(state);
   RawGcm gcm;
   std::vector<uint8_t> sealed(size + kTagSize), plain(size + kTagSize), resealed(size + kTagSize);
   gcm.Seal(Plaintext(size).data(), size, sealed.data());
   const auto first_nonce = gcm.nonce;
-  for (auto _ : state) {
+  MeasurePerValue(state, size, [&] {
     gcm.nonce = first_nonce;
     gcm.Open(sealed.data(), size, plain.data());
     gcm.NextNonce();
     gcm.Seal(plain.data(), size, resealed.data());
-    benchmark::DoNotOptimize(resealed.data());
-  }
-  SetCounters(state, size);
-}
-
-// The same encrypt loop, but with the full key setup on every call (what AesGcm avoids).
-void BM_RawEvpEncryptReinit(benchmark::State& state) {
-  const size_t size = static_cast<size_t>(state.range(0));
-  RawGcm gcm;
-  const std::vector<uint8_t> plain = Plaintext(size);
-  std::vector<uint8_t> sealed(size + kTagSize);
-  for (auto _ : state) {
-    gcm.NextNonce();
-    Check(EVP_EncryptInit_ex2(gcm.encrypt.get(), gcm.cipher.get(), gcm.key.data(), nullptr,
-                              nullptr) == 1,
-          "EVP re-init");
-    gcm.Seal(plain.data(), size, sealed.data());
-    benchmark::DoNotOptimize(sealed.data());
-  }
-  SetCounters(state, size);
+    return resealed.data();
+  });
 }
 
 #define UDMG_SIZES Arg(64)->Arg(1024)->Arg(4096)

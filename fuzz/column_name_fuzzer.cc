@@ -8,10 +8,7 @@ using namespace udmg;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text = fuzz::InputText(data, size);
   Result<cli::ColumnName> name = cli::ParseColumnName(text);
-  if (!name.ok()) {
-    fuzz::CheckError(name.error(), ErrorCode::kBadInput);
-    return 0;
-  }
+  if (!fuzz::Parsed(name, ErrorCode::kBadInput)) return 0;
   FUZZ_CHECK(name->table + "." + name->column == text, "a column name does not join back");
   for (const std::string* part : {&name->table, &name->column}) {
     FUZZ_CHECK(!part->empty() && part->find('.') == std::string::npos, "a malformed identifier");

@@ -7,10 +7,7 @@ using namespace udmg;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Result<std::chrono::seconds> duration = cli::ParseDuration(fuzz::InputText(data, size));
-  if (!duration.ok()) {
-    fuzz::CheckError(duration.error(), ErrorCode::kBadInput);
-    return 0;
-  }
+  if (!fuzz::Parsed(duration, ErrorCode::kBadInput)) return 0;
   const int64_t seconds = duration->count();
   FUZZ_CHECK(seconds >= 0 && seconds <= int64_t{10} * 365 * 24 * 3600, "a duration out of range");
   Result<std::chrono::seconds> plain = cli::ParseDuration(std::to_string(seconds));

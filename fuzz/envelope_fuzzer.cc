@@ -9,10 +9,7 @@ using namespace udmg;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view value = fuzz::InputText(data, size);
   Result<EnvelopeParts> parts = ParseEnvelope(value);
-  if (!parts.ok()) {
-    fuzz::CheckError(parts.error(), ErrorCode::kBadInput);
-    return 0;
-  }
+  if (!fuzz::Parsed(parts, ErrorCode::kBadInput)) return 0;
   FUZZ_CHECK(parts->version >= 1, "an envelope of version 0");
   FUZZ_CHECK(parts->prefix == (parts->bound ? BoundEnvelopePrefix(parts->version)
                                              : EnvelopePrefix(parts->version)),

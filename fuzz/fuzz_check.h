@@ -39,4 +39,13 @@ void CheckError(const Error& error, Codes... expected) {
   FUZZ_CHECK(((error.code == expected) || ...), "an error with an unexpected code");
 }
 
+// True when `parsed` holds a value; otherwise checks its refusal as CheckError does and returns
+// false, so that a harness checks a refused input and stops on one line.
+template <typename T, typename... Codes>
+bool Parsed(const Result<T>& parsed, Codes... refusal_codes) {
+  if (parsed.ok()) return true;
+  CheckError(parsed.error(), refusal_codes...);
+  return false;
+}
+
 }  // namespace udmg::fuzz

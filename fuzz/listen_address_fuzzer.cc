@@ -9,10 +9,7 @@ using namespace udmg;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text = fuzz::InputText(data, size);
   Result<metrics::ListenAddress> address = metrics::ParseListenAddress(text);
-  if (!address.ok()) {
-    fuzz::CheckError(address.error(), ErrorCode::kBadInput);
-    return 0;
-  }
+  if (!fuzz::Parsed(address, ErrorCode::kBadInput)) return 0;
   FUZZ_CHECK(address->port >= 0 && address->port <= 65535, "a port outside 0..65535");
   FUZZ_CHECK(!address->host.empty(), "an address without a host");
   for (const char c : address->host) {

@@ -25,11 +25,8 @@
 # BENCH_SYNCHRONOUS_COMMIT (unset: the server's setting; on|off: set on the run database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BENCH_BUILD_DIR:-build/release}
-batch=${BENCH_BATCH_SIZE:-1000}
-in_flight=${BENCH_IN_FLIGHT:-4}
-repeat=${BENCH_REPEAT:-3}
-naive_max=${BENCH_NAIVE_MAX_ROWS:-1000000}
+source scripts/bench-common.sh
+read_bench_settings
 default_modes="sql pgcrypto pipeline pipeline-2 pipeline-4 rewrite naive-tx naive"
 read -r -a modes <<<"${BENCH_MODES:-$default_modes}"
 sizes=("$@")
@@ -51,7 +48,6 @@ work=$(mktemp -d /tmp/udmg-bench-pg.XXXXXX)
 results=$work/results.jsonl
 : >"$results"
 
-source scripts/bench-common.sh
 sql() { pg_sql "$admin_url" "$1"; }
 drop_databases() {
   sql "DROP DATABASE IF EXISTS udmg_bench_run WITH (FORCE)" || true
@@ -60,8 +56,7 @@ drop_databases() {
 trap drop_databases EXIT
 
 fresh_copy() {
-  sql "DROP DATABASE IF EXISTS udmg_bench_run WITH (FORCE)"
-  sql "CREATE DATABASE udmg_bench_run TEMPLATE udmg_bench_dataset"
+  pg_recreate_database "$admin_url" udmg_bench_run udmg_bench_dataset
   if [[ -n ${BENCH_SYNCHRONOUS_COMMIT:-} ]]; then
     sql "ALTER DATABASE udmg_bench_run SET synchronous_commit = $BENCH_SYNCHRONOUS_COMMIT"
   fi
@@ -81,9 +76,8 @@ for rows in "${sizes[@]}"; do
     fi
     for ((i = 1; i <= runs; i++)); do
       fresh_copy
-      line=$("$bin" run "$mode" "$run_url" "$batch" "$in_flight" "$range_rows")
-      echo "$line" >&2
-      echo "{\"size\":$rows,${line#\{}" >>"$results"
+      record_bench_run "$results" "$rows" "$bin" "$mode" "$run_url" "$batch" "$in_flight" \
+        "$range_rows"
       case $mode in
         pipeline* | naive*) "$bin" verify "$run_url" "$rows" 2 ;;
         pgcrypto) "$bin" verify-pgcrypto "$run_url" "$rows" 100 ;;
@@ -92,40 +86,5 @@ for rows in "${sizes[@]}"; do
   done
 done
 
-python3 - "$results" <<'PY'
-import json, statistics, sys
-runs = [json.loads(l) for l in open(sys.argv[1])]
-by = {}
-for r in runs:
-    by.setdefault((r["size"], r["mode"]), []).append(r)
-def median(size, mode, key):
-    rs = by.get((size, mode))
-    return statistics.median(r[key] for r in rs) if rs else None
-def name(mode):
-    if mode == "pipeline": return "pipeline, 1 connection (one `reencrypt` job)"
-    if mode.startswith("pipeline-"):
-        n = mode[len("pipeline-"):]
-        return f"pipeline, {n} connections ({n} `reencrypt --shared` processes)"
-    return {"naive": "(a) naive, row by row, autocommit CAS",
-            "naive-tx": "(a') naive, row by row, one transaction",
-            "rewrite": "(b) no-crypto client rewrite (Store, same batches)",
-            "sql": "(c) in-database rewrite `secret || ''`",
-            "pgcrypto": "pgcrypto in-database re-encryption"}[mode]
-order = lambda m: (0, int(m.split("-")[1]) if "-" in m else 1) if m.startswith("pipeline") else \
-    (1, ["rewrite", "naive-tx", "naive", "sql", "pgcrypto"].index(m))
-# Each mode's time over the fair naive loop (a'), the no-crypto client rewrite (b), the in-database
-# rewrite (c) and the pgcrypto peer.
-print("| rows | mode | seconds | client CPU s | rows/s | time / (a') | time / (b) | time / (c) | "
-      "time / pgcrypto | client peak RSS MiB |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for size in sorted({r["size"] for r in runs}):
-    bases = [median(size, m, "seconds") for m in ("naive-tx", "rewrite", "sql", "pgcrypto")]
-    for mode in sorted({m for (s, m) in by if s == size}, key=order):
-        s = median(size, mode, "seconds")
-        rss = median(size, mode, "peak_rss_kib") / 1024
-        cpu = median(size, mode, "cpu_seconds")
-        ratios = " | ".join(f"{s / b:.2f}x" if b else "" for b in bases)
-        print(f"| {size:,} | {name(mode)} | {s:.3f} | {cpu:.2f} | {size / s:,.0f} | {ratios} "
-              f"| {rss:.1f} |")
-PY
+python3 bench/bench_results.py postgresql "$results"
 echo "raw results: $results" >&2

@@ -12,11 +12,8 @@
 # autocommit loop above it), BENCH_WORK_DIR (a new temporary directory, removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${BENCH_BUILD_DIR:-build/release}
-batch=${BENCH_BATCH_SIZE:-1000}
-in_flight=${BENCH_IN_FLIGHT:-4}
-repeat=${BENCH_REPEAT:-3}
-naive_max=${BENCH_NAIVE_MAX_ROWS:-1000000}
+source scripts/bench-common.sh
+read_bench_settings
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(100000 1000000)
 
@@ -46,9 +43,7 @@ for rows in "${sizes[@]}"; do
     [[ $mode == naive ]] && runs=1
     for ((i = 1; i <= runs; i++)); do
       fresh_copy "$dataset"
-      line=$("$bin" run "$mode" "$work/run.db" "$batch" "$in_flight")
-      echo "$line" >&2
-      echo "{\"size\":$rows,${line#\{}" >>"$results"
+      record_bench_run "$results" "$rows" "$bin" "$mode" "$work/run.db" "$batch" "$in_flight"
       if [[ $mode == pipeline || $mode == naive* ]]; then
         "$bin" verify "$work/run.db" "$rows" 2
       fi
@@ -56,34 +51,5 @@ for rows in "${sizes[@]}"; do
   done
 done
 
-python3 - "$results" <<'PY'
-import json, statistics, sys
-runs = [json.loads(l) for l in open(sys.argv[1])]
-by = {}
-for r in runs:
-    by.setdefault((r["size"], r["mode"]), []).append(r)
-def median(size, mode, key):
-    rs = by.get((size, mode))
-    return statistics.median(r[key] for r in rs) if rs else None
-sizes = sorted({r["size"] for r in runs})
-names = {"pipeline": "pipeline (oneTBB flow graph)", "naive": "(a) naive, row by row, autocommit",
-         "naive-tx": "(a') naive, row by row, one transaction",
-         "rewrite": "(b) no-crypto client rewrite", "sql": "(c) in-database UPDATE"}
-print("| rows | mode | seconds | CPU s | rows/s | peak RSS MiB | pipeline time / this |")
-print("|---:|---|---:|---:|---:|---:|---:|")
-for size in sizes:
-    p = median(size, "pipeline", "seconds")
-    for mode in ["pipeline", "naive", "naive-tx", "rewrite", "sql"]:
-        s = median(size, mode, "seconds")
-        if s is None: continue
-        rss = median(size, mode, "peak_rss_kib") / 1024
-        ratio = f"{p / s:.2f}x" if p and mode != "pipeline" else ""
-        cpu = median(size, mode, "cpu_seconds")
-        print(f"| {size:,} | {names[mode]} | {s:.3f} | {cpu:.2f} | {size / s:,.0f} | {rss:.1f} | {ratio} |")
-if len(sizes) >= 2:
-    lo, hi = sizes[0], sizes[-1]
-    a, b = median(lo, "pipeline", "peak_rss_kib"), median(hi, "pipeline", "peak_rss_kib")
-    if a and b:
-        print(f"\npipeline peak RSS at {hi:,} rows / at {lo:,} rows: {b / a:.3f} (target <= 1.10)")
-PY
+python3 bench/bench_results.py sqlite "$results"
 echo "raw results: $results" >&2

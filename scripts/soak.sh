@@ -64,14 +64,11 @@ trap cleanup EXIT
 
 fresh_dataset() {
   local rows=$1
+  new_values_dataset "$bench" "$backend" "$rows" "$work/soak.db" udmg_soak
   if [[ $backend == sqlite ]]; then
-    generate_values_dataset "$bench" "$work/soak.db" "$rows"
     db=sqlite:$work/soak.db
   else
-    sql "DROP DATABASE IF EXISTS udmg_soak WITH (FORCE)"
-    sql "CREATE DATABASE udmg_soak"
     db=${UDMG_TEST_POSTGRES_URL%/*}/udmg_soak
-    generate_values_dataset "$bench" "$db" "$rows"
   fi
 }
 

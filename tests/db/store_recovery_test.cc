@@ -369,11 +369,7 @@ TEST_P(StoreRecoveryTest, ConcurrentCheckedChangesSerialize) {
             seen_revision[i] = current->revision;
             // Hold the lock a little, so that the other thread usually has to wait for it.
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            KeyringRecords next = *current;
-            next.masters.back().state = MasterKeyState::kDecryptOnly;
-            next.masters.push_back(MasterKeyRecord{next.masters.back().version + 1,
-                                                   "k3-by-" + std::to_string(i), 1,
-                                                   MasterKeyState::kActive, 0});
+            KeyringRecords next = WithNewActiveMaster(*current, "k3-by-" + std::to_string(i));
             return Replacement(KeyringReplacement{std::move(next), "", {}});
           },
           false);

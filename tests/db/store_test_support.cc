@@ -185,6 +185,13 @@ KeyringRecords OpaqueKeyring(uint32_t masters) {
   return records;
 }
 
+KeyringRecords WithNewActiveMaster(KeyringRecords records, std::string k3) {
+  records.masters.back().state = MasterKeyState::kDecryptOnly;
+  records.masters.push_back(MasterKeyRecord{records.masters.back().version + 1, std::move(k3), 1,
+                                            MasterKeyState::kActive, 0});
+  return records;
+}
+
 std::unique_ptr<Store> StoreTest::OpenAnother() {
   Result<std::unique_ptr<Store>> store = OpenStore(database_->url());
   EXPECT_TRUE(store.ok()) << store.error().message;

@@ -76,4 +76,8 @@ std::string BackendName(const ::testing::TestParamInfo<StoreBackend>& info);
 // engine shapes them: the store does not look inside tokens or fingerprints.
 KeyringRecords OpaqueKeyring(uint32_t masters);
 
+// `records` after a master-key rotation, as opaque as OpaqueKeyring's: the newest master
+// decrypt-only and one more version after it, active, with the K3 `k3`.
+KeyringRecords WithNewActiveMaster(KeyringRecords records, std::string k3);
+
 }  // namespace udmg::db::testing

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/encoding.h"
 #include "engine/fernet.h"
@@ -20,6 +22,11 @@ constexpr int64_t kNow = 1700000000;
 constexpr char kKeyringId[] = "0123456789abcdef0123456789abcdef";
 constexpr char kColumn[] = "credentials.secret";
 
+KeyringRecords Must(Result<KeyringRecords> records) {
+  EXPECT_TRUE(records.ok()) << records.error().message;
+  return records.ok() ? *records : KeyringRecords{};
+}
+
 // A keyring history built with the real rotation rules, keeping every key to check results.
 struct History {
   SecretBytes k0_1 = RandomSecret(32);
@@ -27,12 +34,10 @@ struct History {
   SecretBytes k1_1 = RandomSecret(32);
   SecretBytes k1_2 = RandomSecret(32);
   KeyringRecords initial = NewKeyringRecords(k0_1, k1_1, kNow);
-};
 
-KeyringRecords Must(Result<KeyringRecords> records) {
-  EXPECT_TRUE(records.ok()) << records.error().message;
-  return records.ok() ? *records : KeyringRecords{};
-}
+  // The initial keyring after rotate-k0 from k0_1 to k0_2.
+  KeyringRecords RootRotated() const { return Must(RotateRootKey(initial, k0_1, k0_2, kNow + 1)); }
+};
 
 BackupContents BackupOf(const KeyringRecords& records, const SecretBytes& k0,
                         std::string keyring_id = kKeyringId) {
@@ -81,6 +86,24 @@ std::shared_ptr<const Keyring> OpenOrFail(const KeyringRecords& records, const S
 
 bool SameKey(const SecretBytes* a, const SecretBytes& b) { return a && SafeEquals(*a, b); }
 
+// What the keyring of restored records shows: its active version (0: not checked) and the key
+// each listed master version unwraps to.
+struct ExpectedKeyring {
+  uint32_t active_version = 0;
+  std::vector<std::pair<uint32_t, const SecretBytes*>> masters;
+};
+
+// The records open under `k0` and show `expected`.
+void ExpectKeyring(const KeyringRecords& records, const SecretBytes& k0,
+                   const ExpectedKeyring& expected) {
+  const std::shared_ptr<const Keyring> keyring = OpenOrFail(records, k0);
+  ASSERT_TRUE(keyring);
+  if (expected.active_version != 0) EXPECT_EQ(keyring->active_version(), expected.active_version);
+  for (const auto& [version, key] : expected.masters) {
+    EXPECT_TRUE(SameKey(keyring->MasterKey(version), *key)) << "master version " << version;
+  }
+}
+
 // No plaintext key (hex or raw) may appear in an archived row, a change line or an error.
 void ExpectNoKeyIn(const std::string& text, std::initializer_list<const SecretBytes*> keys) {
   for (const SecretBytes* key : keys) {
@@ -118,10 +141,7 @@ TEST(PlanRestoreTest, EmptyDatabaseTakesTheBackupsKeyring) {
   EXPECT_EQ(plan.root_fingerprint, RootKeyFingerprint(h.k0_1));
   EXPECT_FALSE(plan.changes_nothing);
   EXPECT_TRUE(plan.archived.empty());
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_EQ(keyring->active_version(), 2u);
-  EXPECT_TRUE(SameKey(keyring->MasterKey(1), h.k1_1));
+  ExpectKeyring(plan.records, h.k0_1, {.active_version = 2, .masters = {{1, &h.k1_1}}});
 }
 
 TEST(PlanRestoreTest, EmptyDatabaseRevivesARetiredVersionValuesStillUse) {
@@ -132,9 +152,7 @@ TEST(PlanRestoreTest, EmptyDatabaseRevivesARetiredVersionValuesStillUse) {
   input.usage[1][kColumn] = 3;
   const RestorePlan plan = PlanOrFail(BackupOf(records, h.k0_1), input);
   EXPECT_EQ(Master(plan.records, 1)->state, MasterKeyState::kDecryptOnly);
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_TRUE(SameKey(keyring->MasterKey(1), h.k1_1));
+  ExpectKeyring(plan.records, h.k0_1, {.masters = {{1, &h.k1_1}}});
 }
 
 TEST(PlanRestoreTest, BackupWhoseRootKeyIsUnknownHereIsRefused) {
@@ -182,9 +200,7 @@ TEST(PlanRestoreTest, RestoreAfterRotateMasterKeyKeepsTheNewerVersionActive) {
   const RestorePlan plan = PlanOrFail(backup, input);
   EXPECT_TRUE(plan.changes_nothing);
   EXPECT_EQ(plan.records, here);
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_EQ(keyring->active_version(), 2u);
+  ExpectKeyring(plan.records, h.k0_1, {.active_version = 2});
 }
 
 TEST(PlanRestoreTest, MissingMasterVersionIsPutBackDecryptOnlyAndDecrypts) {
@@ -203,11 +219,8 @@ TEST(PlanRestoreTest, MissingMasterVersionIsPutBackDecryptOnlyAndDecrypts) {
   EXPECT_EQ(Master(plan.records, 1)->root_version, 2u);
   EXPECT_EQ(Master(plan.records, 2)->state, MasterKeyState::kActive);
   EXPECT_TRUE(plan.root_key_is_backups);  // the backup's K0 is the current root
-  auto keyring = OpenOrFail(plan.records, h.k0_2);
-  ASSERT_TRUE(keyring);
-  EXPECT_EQ(keyring->active_version(), 2u);
-  EXPECT_TRUE(SameKey(keyring->MasterKey(1), h.k1_1));
-  EXPECT_TRUE(SameKey(keyring->MasterKey(2), h.k1_2));
+  ExpectKeyring(plan.records, h.k0_2,
+                {.active_version = 2, .masters = {{1, &h.k1_1}, {2, &h.k1_2}}});
   ASSERT_EQ(plan.changes.size(), 1u);
   EXPECT_THAT(plan.changes[0], HasSubstr("master version 1 put back (decrypt_only)"));
 }
@@ -225,15 +238,12 @@ TEST(PlanRestoreTest, PutBackUnderTheOperatorsK0WhenTheBackupIsOfAnOlderRoot) {
   EXPECT_EQ(plan.root_version, 2u);
   EXPECT_EQ(plan.root_fingerprint, RootKeyFingerprint(h.k0_2));
   EXPECT_EQ(plan.records.roots, here.roots);  // root 1 is known by fingerprint: no second row
-  auto keyring = OpenOrFail(plan.records, h.k0_2);
-  ASSERT_TRUE(keyring);
-  EXPECT_TRUE(SameKey(keyring->MasterKey(1), h.k1_1));
+  ExpectKeyring(plan.records, h.k0_2, {.masters = {{1, &h.k1_1}}});
 }
 
 TEST(PlanRestoreTest, MissingRootVersionIsPutBackIntoTheHistory) {
   History h;
-  const KeyringRecords rotated = Must(RotateRootKey(h.initial, h.k0_1, h.k0_2, kNow + 1));
-  KeyringRecords here = rotated;
+  KeyringRecords here = h.RootRotated();
   here.roots.erase(here.roots.begin());  // root version 1's row was lost
   const RestorePlan plan = PlanOrFail(BackupOf(h.initial, h.k0_1), InputFor(here, h.k0_2));
   EXPECT_FALSE(plan.changes_nothing);
@@ -283,10 +293,8 @@ TEST(PlanRestoreTest, ConflictingMasterKeyIsRefusedThenReplacedWithForce) {
   EXPECT_EQ(row["k3"], Master(here, 2)->k3);
   EXPECT_EQ(row["state"], "active");
   ExpectNoKeyIn(plan.archived[0].row_json + plan.archived[0].reason, {&h.k0_1, &other_k1, &h.k1_2});
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_EQ(keyring->active_version(), 2u);  // the database's state is kept
-  EXPECT_TRUE(SameKey(keyring->MasterKey(2), h.k1_2));
+  // The database's state is kept: version 2 stays active.
+  ExpectKeyring(plan.records, h.k0_1, {.active_version = 2, .masters = {{2, &h.k1_2}}});
   // The archived K3 still unwraps to the replaced key: recoverable.
   Result<SecretBytes> archived_k1 = Fernet::Create(h.k0_1)->Decrypt(row["k3"].get<std::string>());
   ASSERT_TRUE(archived_k1.ok());
@@ -304,15 +312,12 @@ TEST(PlanRestoreTest, MasterRowThatDoesNotUnwrapIsAFindingUnlessForced) {
   const RestorePlan plan = PlanOrFail(BackupOf(h.initial, h.k0_1), input);
   ASSERT_EQ(plan.archived.size(), 1u);
   EXPECT_THAT(plan.archived[0].reason, HasSubstr("did not unwrap"));
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_TRUE(SameKey(keyring->MasterKey(1), h.k1_1));
+  ExpectKeyring(plan.records, h.k0_1, {.masters = {{1, &h.k1_1}}});
 }
 
 TEST(PlanRestoreTest, ConflictingHistoricalRootIsRefusedThenReplacedWithForce) {
   History h;
-  const KeyringRecords rotated = Must(RotateRootKey(h.initial, h.k0_1, h.k0_2, kNow + 1));
-  KeyringRecords here = rotated;
+  KeyringRecords here = h.RootRotated();
   const SecretBytes stranger = RandomSecret(32);  // root 1's row now names another key
   here.roots[0].fingerprint = RootKeyFingerprint(stranger);
   here.roots[0].wrapped_key = Fernet::Create(h.k0_2)->Encrypt(stranger);
@@ -334,7 +339,7 @@ TEST(PlanRestoreTest, NewerRootOfADivergedBackupIsLeftOutOnlyWithForce) {
   const SecretBytes k0_other = RandomSecret(32);
   const BackupContents backup =
       BackupOf(Must(RotateRootKey(h.initial, h.k0_1, k0_other, kNow + 1)), k0_other);
-  const KeyringRecords here = Must(RotateRootKey(h.initial, h.k0_1, h.k0_2, kNow + 1));
+  const KeyringRecords here = h.RootRotated();
   RestoreInput input = InputFor(here, h.k0_2);
   ExpectRefused(PlanRestore(backup, input), ErrorCode::kConflict,
                 {"root version 2", RootKeyFingerprint(k0_other), RootKeyFingerprint(h.k0_2)});
@@ -376,9 +381,7 @@ TEST(PlanRestoreTest, RetiredVersionHereThatValuesUseBecomesDecryptOnly) {
   EXPECT_EQ(Master(plan.records, 2)->state, MasterKeyState::kActive);
   ASSERT_EQ(plan.changes.size(), 1u);
   EXPECT_THAT(plan.changes[0], HasSubstr("credentials.secret: 2"));
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_TRUE(SameKey(keyring->MasterKey(1), h.k1_1));
+  ExpectKeyring(plan.records, h.k0_1, {.masters = {{1, &h.k1_1}}});
 }
 
 // ---- Rule 4: the newer root key was lost -----------------------------------------------------
@@ -402,11 +405,8 @@ TEST(PlanRestoreTest, LostNewRootKeyRollsBackToTheBackupsRootWithForce) {
   EXPECT_EQ(plan.root_fingerprint, RootKeyFingerprint(h.k0_1));
   EXPECT_FALSE(plan.changes_nothing);
   EXPECT_EQ(plan.records.roots, before.roots);  // nothing newer
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_EQ(keyring->active_version(), 2u);
-  EXPECT_TRUE(SameKey(keyring->MasterKey(1), h.k1_1));
-  EXPECT_TRUE(SameKey(keyring->MasterKey(2), h.k1_2));
+  ExpectKeyring(plan.records, h.k0_1,
+                {.active_version = 2, .masters = {{1, &h.k1_1}, {2, &h.k1_2}}});
 
   // Every row of the lost branch is archived: both roots (2 set aside, 1 rewritten) and both K3s.
   int roots = 0, masters = 0;
@@ -423,13 +423,18 @@ TEST(PlanRestoreTest, LostNewRootKeyRollsBackToTheBackupsRootWithForce) {
   }
 }
 
+// A forced restore of a backup of `h.initial` into a database that has since rotated K0 (the new
+// K0 lost: nothing at hand) and then its master key: version 2, which the backup lacks.
+RestoreInput ForcedInputWithAVersionTheBackupLacks(const History& h) {
+  RestoreInput input = InputFor(Must(RotateMasterKey(h.RootRotated(), h.k0_2, h.k1_2, kNow + 2)));
+  input.force = true;
+  return input;
+}
+
 TEST(PlanRestoreTest, RollbackRefusesEvenWithForceWhenValuesUseAVersionTheBackupLacks) {
   History h;
   const BackupContents backup = BackupOf(h.initial, h.k0_1);
-  const KeyringRecords rotated = Must(RotateRootKey(h.initial, h.k0_1, h.k0_2, kNow + 1));
-  const KeyringRecords here = Must(RotateMasterKey(rotated, h.k0_2, h.k1_2, kNow + 2));
-  RestoreInput input = InputFor(here);
-  input.force = true;
+  RestoreInput input = ForcedInputWithAVersionTheBackupLacks(h);
   input.usage[2][kColumn] = 5;
   ExpectRefused(
       PlanRestore(backup, input), ErrorCode::kConflict,
@@ -439,10 +444,7 @@ TEST(PlanRestoreTest, RollbackRefusesEvenWithForceWhenValuesUseAVersionTheBackup
 TEST(PlanRestoreTest, RollbackDropsAndArchivesAnUnusedVersionTheBackupLacks) {
   History h;
   const BackupContents backup = BackupOf(h.initial, h.k0_1);
-  const KeyringRecords rotated = Must(RotateRootKey(h.initial, h.k0_1, h.k0_2, kNow + 1));
-  const KeyringRecords here = Must(RotateMasterKey(rotated, h.k0_2, h.k1_2, kNow + 2));
-  RestoreInput input = InputFor(here);
-  input.force = true;
+  RestoreInput input = ForcedInputWithAVersionTheBackupLacks(h);
   input.usage[1][kColumn] = 5;
   const RestorePlan plan = PlanOrFail(backup, input);
   EXPECT_EQ(Master(plan.records, 2), nullptr);
@@ -454,10 +456,8 @@ TEST(PlanRestoreTest, RollbackDropsAndArchivesAnUnusedVersionTheBackupLacks) {
     }
   }
   EXPECT_TRUE(dropped);
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_EQ(keyring->active_version(), 1u);  // the database's active is gone: the backup's
-  EXPECT_TRUE(SameKey(keyring->MasterKey(1), h.k1_1));
+  // The database's active version is gone: the backup's (1) is active.
+  ExpectKeyring(plan.records, h.k0_1, {.active_version = 1, .masters = {{1, &h.k1_1}}});
 }
 
 TEST(PlanRestoreTest, RollbackKeepsTheDatabasesActiveVersionWhenTheBackupHoldsIt) {
@@ -470,10 +470,7 @@ TEST(PlanRestoreTest, RollbackKeepsTheDatabasesActiveVersionWhenTheBackupHoldsIt
   RestoreInput input = InputFor(here);
   input.force = true;
   const RestorePlan plan = PlanOrFail(backup, input);
-  auto keyring = OpenOrFail(plan.records, h.k0_1);
-  ASSERT_TRUE(keyring);
-  EXPECT_EQ(keyring->active_version(), 1u);
-  EXPECT_TRUE(SameKey(keyring->MasterKey(2), h.k1_2));
+  ExpectKeyring(plan.records, h.k0_1, {.active_version = 1, .masters = {{2, &h.k1_2}}});
 }
 
 // ---- PlanPrune -------------------------------------------------------------------------------
