@@ -3,13 +3,11 @@
 #include <set>
 
 #include "db/demo_table.h"
+#include "tests/db/cas_scenario.h"
 #include "tests/db/store_test_support.h"
 
 namespace udmg::db::testing {
 namespace {
-
-const ColumnRef kItems{"items", "secret", "id"};
-const ColumnRef kTokens{"tokens", "value", "name"};
 
 class StoreValuesTest : public StoreTest {
  protected:
@@ -19,8 +17,7 @@ class StoreValuesTest : public StoreTest {
     database_->Execute("CREATE TABLE tokens (name TEXT PRIMARY KEY, value TEXT)");
   }
   void Insert(const ColumnRef& column, const std::string& key_sql, const std::string& value_sql) {
-    database_->Execute("INSERT INTO " + column.table + " (" + column.key_column + ", " +
-                       column.column + ") VALUES (" + key_sql + ", " + value_sql + ")");
+    InsertValue(*database_, column, key_sql, value_sql);
   }
   // Every page of FetchStale (or FetchValues when filter is null), following the last key.
   std::vector<StoredValue> FetchAll(const ColumnRef& column, const StaleFilter* filter,
@@ -202,23 +199,11 @@ TEST_P(StoreValuesTest, CountValuesByVersionPlaintextMalformedAndNull) {
 }
 
 TEST_P(StoreValuesTest, CompareAndSwapAppliesOnlyWhereTheValueIsUnchanged) {
-  Insert(kItems, "1", "'udmg:v1:one'");
-  Insert(kItems, "2", "'udmg:v1:two'");
-  Insert(kItems, "3", "NULL");
-  // Row 2 was rewritten by someone else after it was read.
-  database_->Execute("UPDATE items SET secret = 'udmg:v2:theirs' WHERE id = 2");
-  std::vector<CasWrite> writes = {
-      {int64_t{1}, "udmg:v1:one", "udmg:v2:one"},
-      {int64_t{2}, "udmg:v1:two", "udmg:v2:mine"},
-      {int64_t{3}, "udmg:v1:three", "udmg:v2:three"},
-      {int64_t{4}, "udmg:v1:four", "udmg:v2:four"},
-  };
-  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied, store_->CompareAndSwap(kItems, writes));
+  PlantItemsOneRewrittenSinceRead(*database_);
+  ASSERT_OK_AND_ASSIGN(std::vector<bool> applied,
+                       store_->CompareAndSwap(kItems, WritesOverPlantedItems()));
   EXPECT_EQ(applied, (std::vector<bool>{true, false, false, false}));
-  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 1"), "udmg:v2:one");
-  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 2"), "udmg:v2:theirs");
-  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 3"), "NULL");
-  EXPECT_EQ(database_->QueryText("SELECT count(*) FROM items"), "3");
+  ExpectOnlyItemOneWritten(*database_);
 
   Insert(kTokens, "'k'", "'udmg:v1:k'");
   ASSERT_OK_AND_ASSIGN(

@@ -30,12 +30,18 @@ std::unique_ptr<Throttle> MakeThrottle(Clock& clock, ThrottleOptions options = {
   return std::move(throttle).value();
 }
 
-// Sends raw bytes on a new connection and reads until the server closes or `lines` arrived.
-std::string RawExchange(const std::string& path, const std::string& bytes, int lines) {
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+// The address of the Unix socket at `path`.
+sockaddr_un UnixAddress(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  return address;
+}
+
+// Sends raw bytes on a new connection and reads until the server closes or `lines` arrived.
+std::string RawExchange(const std::string& path, const std::string& bytes, int lines) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address = UnixAddress(path);
   EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
   EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
   std::string reply;
@@ -212,13 +218,19 @@ TEST(DefaultControlSocketPathTest, RuntimeDirOrTmpWhenNoFileOrTooLong) {
 
 // ---- Socket server and client ------------------------------------------------------------------
 
-TEST(ControlServerTest, ServesCommandsOverAPrivateSocketAndRemovesIt) {
-  TempDir dir;
-  ManualClock clock;
-  auto throttle = MakeThrottle(clock);
-  ProgressTracker tracker(clock, 100);
-  ControlCommands commands(*throttle, &tracker);
-  std::string path = dir.File("job.control");
+// A directory for the socket, and commands over a throttle on a manual clock for a server to serve.
+class ControlServerTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<Throttle> throttle_ = MakeThrottle(clock_);
+  ControlCommands commands_{*throttle_, nullptr};
+};
+
+TEST_F(ControlServerTest, ServesCommandsOverAPrivateSocketAndRemovesIt) {
+  ProgressTracker tracker(clock_, 100);
+  ControlCommands commands(*throttle_, &tracker);
+  std::string path = dir_.File("job.control");
   auto server = ControlServer::Start(path, commands);
   ASSERT_TRUE(server.ok()) << server.error().message;
 
@@ -230,12 +242,12 @@ TEST(ControlServerTest, ServesCommandsOverAPrivateSocketAndRemovesIt) {
   auto reply = SendControlCommand(path, "rate=500");
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   EXPECT_EQ(json::parse(*reply)["rate"], 500.0);
-  EXPECT_EQ(throttle->Stats().rows_per_second, 500);
+  EXPECT_EQ(throttle_->Stats().rows_per_second, 500);
   auto shown = SendControlCommand(path, "rate");
   ASSERT_TRUE(shown.ok());
   EXPECT_EQ(json::parse(*shown), json({{"ok", true}, {"rate", 500.0}}));
   ASSERT_TRUE(SendControlCommand(path, "pause").ok());
-  EXPECT_TRUE(throttle->Stats().paused);
+  EXPECT_TRUE(throttle_->Stats().paused);
   auto status = SendControlCommand(path, "status");
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(json::parse(*status)["state"], "paused");
@@ -244,7 +256,7 @@ TEST(ControlServerTest, ServesCommandsOverAPrivateSocketAndRemovesIt) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kBadInput);
   EXPECT_NE(refused.error().message.find("bad rate"), std::string::npos);
-  EXPECT_EQ(throttle->Stats().rows_per_second, 500);
+  EXPECT_EQ(throttle_->Stats().rows_per_second, 500);
   EXPECT_EQ((*server)->commands_served(), 5u);
 
   (*server)->Stop();
@@ -254,84 +266,61 @@ TEST(ControlServerTest, ServesCommandsOverAPrivateSocketAndRemovesIt) {
   EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
 }
 
-TEST(ControlServerTest, SeveralLinesOnOneConnectionGetOneReplyEach) {
-  TempDir dir;
-  ManualClock clock;
-  auto throttle = MakeThrottle(clock, {.batch_size = 10});
+TEST_F(ControlServerTest, SeveralLinesOnOneConnectionGetOneReplyEach) {
+  auto throttle = MakeThrottle(clock_, {.batch_size = 10});
   ControlCommands commands(*throttle, nullptr);
-  auto server = ControlServer::Start(dir.File("c"), commands);
+  auto server = ControlServer::Start(dir_.File("c"), commands);
   ASSERT_TRUE(server.ok());
-  std::string replies = RawExchange(dir.File("c"), "batch-size=20\nbatch-size\nnope\n", 3);
+  std::string replies = RawExchange(dir_.File("c"), "batch-size=20\nbatch-size\nnope\n", 3);
   EXPECT_EQ(replies,
             R"({"adaptive":false,"batch_size":20,"ok":true,"previous":10})" "\n"
             R"({"adaptive":false,"batch_size":20,"ok":true})" "\n"
             R"({"error":"unknown command 'nope': send status, pause, resume, rate, rate=N, batch-size or batch-size=N","ok":false})" "\n");
 }
 
-TEST(ControlServerTest, OverlongLineIsRefused) {
-  TempDir dir;
-  ManualClock clock;
-  auto throttle = MakeThrottle(clock);
-  ControlCommands commands(*throttle, nullptr);
-  auto server = ControlServer::Start(dir.File("c"), commands);
+TEST_F(ControlServerTest, OverlongLineIsRefused) {
+  auto server = ControlServer::Start(dir_.File("c"), commands_);
   ASSERT_TRUE(server.ok());
-  std::string reply = RawExchange(dir.File("c"), std::string(5000, 'x'), 1);
+  std::string reply = RawExchange(dir_.File("c"), std::string(5000, 'x'), 1);
   EXPECT_EQ(json::parse(reply)["ok"], false);
 }
 
-TEST(ControlServerTest, SecondServerOnALivePathIsAConflict) {
-  TempDir dir;
-  ManualClock clock;
-  auto throttle = MakeThrottle(clock);
-  ControlCommands commands(*throttle, nullptr);
-  auto first = ControlServer::Start(dir.File("c"), commands);
+TEST_F(ControlServerTest, SecondServerOnALivePathIsAConflict) {
+  auto first = ControlServer::Start(dir_.File("c"), commands_);
   ASSERT_TRUE(first.ok());
-  auto second = ControlServer::Start(dir.File("c"), commands);
+  auto second = ControlServer::Start(dir_.File("c"), commands_);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().code, ErrorCode::kConflict);
-  EXPECT_TRUE(SendControlCommand(dir.File("c"), "status").ok());  // the first still answers
+  EXPECT_TRUE(SendControlCommand(dir_.File("c"), "status").ok());  // the first still answers
 }
 
-TEST(ControlServerTest, StaleSocketOfAKilledJobIsReplaced) {
-  TempDir dir;
-  std::string path = dir.File("c");
+TEST_F(ControlServerTest, StaleSocketOfAKilledJobIsReplaced) {
+  std::string path = dir_.File("c");
   {  // a socket file nobody listens on any more, as after kill -9
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    sockaddr_un address = UnixAddress(path);
     ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
     close(fd);
   }
-  ManualClock clock;
-  auto throttle = MakeThrottle(clock);
-  ControlCommands commands(*throttle, nullptr);
-  auto server = ControlServer::Start(path, commands);
+  auto server = ControlServer::Start(path, commands_);
   ASSERT_TRUE(server.ok()) << server.error().message;
   EXPECT_TRUE(SendControlCommand(path, "status").ok());
 }
 
-TEST(ControlServerTest, RefusesToReplaceAFileThatIsNotASocket) {
-  TempDir dir;
-  std::string path = dir.File("data");
+TEST_F(ControlServerTest, RefusesToReplaceAFileThatIsNotASocket) {
+  std::string path = dir_.File("data");
   { std::FILE* f = std::fopen(path.c_str(), "w"); std::fputs("keep me", f); std::fclose(f); }
-  ManualClock clock;
-  auto throttle = MakeThrottle(clock);
-  ControlCommands commands(*throttle, nullptr);
-  auto server = ControlServer::Start(path, commands);
+  auto server = ControlServer::Start(path, commands_);
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.error().code, ErrorCode::kConflict);
   EXPECT_EQ(std::filesystem::file_size(path), 7u);
 }
 
-TEST(ControlServerTest, BadPaths) {
-  ManualClock clock;
-  auto throttle = MakeThrottle(clock);
-  ControlCommands commands(*throttle, nullptr);
-  auto too_long = ControlServer::Start("/tmp/" + std::string(200, 'x'), commands);
+TEST_F(ControlServerTest, BadPaths) {
+  auto too_long = ControlServer::Start("/tmp/" + std::string(200, 'x'), commands_);
   ASSERT_FALSE(too_long.ok());
   EXPECT_EQ(too_long.error().code, ErrorCode::kBadInput);
-  auto no_dir = ControlServer::Start("/nonexistent-udmg-dir/c", commands);
+  auto no_dir = ControlServer::Start("/nonexistent-udmg-dir/c", commands_);
   ASSERT_FALSE(no_dir.ok());
   EXPECT_EQ(no_dir.error().message.find('\n'), std::string::npos);
   auto multi_line = SendControlCommand("/tmp/whatever", "rate\npause");
@@ -339,13 +328,10 @@ TEST(ControlServerTest, BadPaths) {
   EXPECT_EQ(multi_line.error().code, ErrorCode::kBadInput);
 }
 
-TEST(ControlServerTest, DefaultTmpDirectoryIsCreatedPrivate) {
-  ManualClock clock;
-  auto throttle = MakeThrottle(clock);
-  ControlCommands commands(*throttle, nullptr);
+TEST_F(ControlServerTest, DefaultTmpDirectoryIsCreatedPrivate) {
   std::string dir = "/tmp/udmg-" + std::to_string(geteuid());
   std::string path = dir + "/control-test-" + std::to_string(getpid()) + ".sock";
-  auto server = ControlServer::Start(path, commands);
+  auto server = ControlServer::Start(path, commands_);
   ASSERT_TRUE(server.ok()) << server.error().message;
   struct stat st {};
   ASSERT_EQ(stat(dir.c_str(), &st), 0);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 namespace udmg::pipeline {
 namespace {
@@ -38,23 +39,16 @@ class MemoryStream {
 };
 
 TEST(FormatTest, CountsHaveThousandsSeparators) {
-  EXPECT_EQ(FormatCount(0), "0");
-  EXPECT_EQ(FormatCount(999), "999");
-  EXPECT_EQ(FormatCount(1000), "1,000");
-  EXPECT_EQ(FormatCount(1234567), "1,234,567");
-  EXPECT_EQ(FormatCount(100000000), "100,000,000");
+  const std::pair<uint64_t, const char*> known[] = {
+      {0, "0"}, {999, "999"}, {1000, "1,000"}, {1234567, "1,234,567"}, {100000000, "100,000,000"}};
+  for (const auto& [count, text] : known) EXPECT_EQ(FormatCount(count), text) << count;
 }
 
 TEST(FormatTest, Durations) {
-  EXPECT_EQ(FormatDuration(0), "0s");
-  EXPECT_EQ(FormatDuration(59.4), "59s");
-  EXPECT_EQ(FormatDuration(60), "1m00s");
-  EXPECT_EQ(FormatDuration(187), "3m07s");
-  EXPECT_EQ(FormatDuration(3725), "1h02m");
-  EXPECT_EQ(FormatDuration(90061), "1d01h");
-  EXPECT_EQ(FormatDuration(-1), "?");
-  EXPECT_EQ(FormatDuration(NAN), "?");
-  EXPECT_EQ(FormatDuration(INFINITY), "?");
+  const std::pair<double, const char*> known[] = {{0, "0s"},      {59.4, "59s"},   {60, "1m00s"},
+                                                  {187, "3m07s"}, {3725, "1h02m"}, {90061, "1d01h"},
+                                                  {-1, "?"},      {NAN, "?"},      {INFINITY, "?"}};
+  for (const auto& [duration, text] : known) EXPECT_EQ(FormatDuration(duration), text) << duration;
 }
 
 TEST(FormatTest, LiveLine) {
@@ -100,17 +94,22 @@ TEST(FormatTest, LogLine) {
   EXPECT_NE(FormatProgressLogLine(f).find(", paused"), std::string::npos);
 }
 
+// The tracker's figures once `rows` more rows are done, `elapsed` later.
+ProgressFigures FiguresAfter(ManualClock& clock, ProgressTracker& tracker, seconds elapsed,
+                             uint64_t rows) {
+  clock.Advance(elapsed);
+  tracker.AddDone(rows);
+  return tracker.Snapshot(nullptr);
+}
+
 TEST(ProgressTrackerTest, NoEtaBeforeOnePercent) {
   ManualClock clock;
   ProgressTracker tracker(clock, 100000);
-  clock.Advance(seconds(10));
-  tracker.AddDone(999);
-  ProgressFigures f = tracker.Snapshot(nullptr);
+  ProgressFigures f = FiguresAfter(clock, tracker, seconds(10), 999);
   EXPECT_EQ(f.done, 999u);
   EXPECT_DOUBLE_EQ(f.rows_per_second, 99.9);
   EXPECT_FALSE(f.eta_seconds);
-  tracker.AddDone(1);
-  f = tracker.Snapshot(nullptr);
+  f = FiguresAfter(clock, tracker, seconds(0), 1);
   ASSERT_TRUE(f.eta_seconds);
   EXPECT_DOUBLE_EQ(*f.eta_seconds, 99000 / 100.0);
 }
@@ -118,9 +117,7 @@ TEST(ProgressTrackerTest, NoEtaBeforeOnePercent) {
 TEST(ProgressTrackerTest, ResumedRowsCountAsDoneButNotInTheRate) {
   ManualClock clock;
   ProgressTracker tracker(clock, 1000, /*already_done=*/500);
-  clock.Advance(seconds(2));
-  tracker.AddDone(100);
-  ProgressFigures f = tracker.Snapshot(nullptr);
+  ProgressFigures f = FiguresAfter(clock, tracker, seconds(2), 100);
   EXPECT_EQ(f.done, 600u);
   EXPECT_DOUBLE_EQ(f.rows_per_second, 50);
   ASSERT_TRUE(f.eta_seconds);
@@ -147,9 +144,8 @@ TEST(ProgressTrackerTest, UpdateFromThePipelineAndThrottleFigures) {
 TEST(ProgressTrackerTest, DoneBeyondTotalGivesZeroEta) {
   ManualClock clock;
   ProgressTracker tracker(clock, 10);
-  clock.Advance(seconds(1));
-  tracker.AddDone(12);  // rows written meanwhile found by a later pass
-  ProgressFigures f = tracker.Snapshot(nullptr);
+  // 12 of 10: rows written meanwhile found by a later pass.
+  ProgressFigures f = FiguresAfter(clock, tracker, seconds(1), 12);
   ASSERT_TRUE(f.eta_seconds);
   EXPECT_EQ(*f.eta_seconds, 0);
 }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
+#include <ostream>
 #include <string>
 
 #include "tests/pipeline/hooked_store.h"
@@ -17,6 +19,23 @@ using pipeline::SweepOptions;
 using pipeline::SweepReport;
 using pipeline::SweepStop;
 
+// Why a run stopped, the rows it migrated and the stale rows it left, to check together.
+struct Outcome {
+  SweepStop stop;
+  uint64_t migrated;
+  uint64_t remaining;
+  bool operator==(const Outcome&) const = default;
+};
+
+Outcome OutcomeOf(const SweepReport& report) {
+  return {report.stop, report.migrated, report.remaining};
+}
+
+void PrintTo(const Outcome& outcome, std::ostream* out) {
+  *out << SweepStopName(outcome.stop) << ", " << outcome.migrated << " migrated, "
+       << outcome.remaining << " remaining";
+}
+
 class SweepTest : public LibraryTest {
  protected:
   // The sweep runs on the pipeline, which opens its own reader and writer connections.
@@ -27,6 +46,13 @@ class SweepTest : public LibraryTest {
       return OpenStore();
     };
     return options;
+  }
+
+  // `rows` encrypted rows made stale by a master key rotation, and a client that knows the new key.
+  std::unique_ptr<pipeline::SecretsClient> ClientOverStaleRows(int64_t rows) {
+    InsertEncryptedRows(rows);
+    RotateMasterKey();
+    return OpenClient();
   }
 
   void ExpectMigrated(int64_t id) {
@@ -43,11 +69,9 @@ TEST_F(SweepTest, MovesEveryStaleValueToTheActiveVersion) {
   SweepOptions options = Options(4);
   ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
   EXPECT_EQ(report.target_version, 2u);
-  EXPECT_EQ(report.migrated, 25u);
+  EXPECT_EQ(OutcomeOf(report), (Outcome{SweepStop::kScannedAll, 25, 0}));
   EXPECT_EQ(report.conflicts, 0u);
   EXPECT_EQ(report.failed, 0u);
-  EXPECT_EQ(report.remaining, 0u);
-  EXPECT_EQ(report.stop, SweepStop::kScannedAll);
   ASSERT_EQ(report.columns.size(), 1u);
   EXPECT_EQ(report.columns[0].migrated, 25u);
   for (int64_t id = 1; id <= 25; ++id) ExpectMigrated(id);
@@ -60,23 +84,17 @@ TEST_F(SweepTest, MovesEveryStaleValueToTheActiveVersion) {
 }
 
 TEST_F(SweepTest, MaxRowsBoundsTheRun) {
-  InsertEncryptedRows(25);
-  RotateMasterKey();
-  auto client = OpenClient();
+  auto client = ClientOverStaleRows(25);
   SweepOptions options = Options(4);
   options.max_rows = 10;
   ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
-  EXPECT_EQ(report.migrated, 10u);
-  EXPECT_EQ(report.remaining, 15u);
-  EXPECT_EQ(report.stop, SweepStop::kMaxRows);
+  EXPECT_EQ(OutcomeOf(report), (Outcome{SweepStop::kMaxRows, 10, 15}));
   for (int64_t id = 1; id <= 10; ++id) ExpectMigrated(id);  // key order
   EXPECT_TRUE(RawValue(11)->starts_with("udmg:v1:"));
 }
 
 TEST_F(SweepTest, MaxDurationStopsAtABatchBoundary) {
-  InsertEncryptedRows(25);
-  RotateMasterKey();
-  auto client = OpenClient();
+  auto client = ClientOverStaleRows(25);
   // A clock that moves one second per look: start at 0 s, batches start at 1 s and 2 s, and the
   // look at 3 s finds the 3 s budget spent.
   auto now = std::chrono::steady_clock::time_point{};
@@ -84,15 +102,11 @@ TEST_F(SweepTest, MaxDurationStopsAtABatchBoundary) {
   options.max_duration = std::chrono::seconds(3);
   options.clock = [&] { return now += std::chrono::seconds(1); };
   ASSERT_OK_AND_ASSIGN(SweepReport report, Sweep(*client, options));
-  EXPECT_EQ(report.stop, SweepStop::kMaxDuration);
-  EXPECT_EQ(report.migrated, 8u);
-  EXPECT_EQ(report.remaining, 17u);
+  EXPECT_EQ(OutcomeOf(report), (Outcome{SweepStop::kMaxDuration, 8, 17}));
 }
 
 TEST_F(SweepTest, TheNextBoundedRunResumesTheStoppedSweepJob) {
-  InsertEncryptedRows(25);
-  RotateMasterKey();
-  auto client = OpenClient();
+  auto client = ClientOverStaleRows(25);
   SweepOptions options = Options(4);
   options.max_rows = 12;
   ASSERT_OK_AND_ASSIGN(SweepReport first, Sweep(*client, options));
@@ -107,31 +121,23 @@ TEST_F(SweepTest, TheNextBoundedRunResumesTheStoppedSweepJob) {
   options.max_rows.reset();
   ASSERT_OK_AND_ASSIGN(SweepReport second, Sweep(*client, options));
   EXPECT_EQ(second.job_id, first.job_id);
-  EXPECT_EQ(second.stop, SweepStop::kScannedAll);
-  EXPECT_EQ(second.migrated, 13u);
-  EXPECT_EQ(second.remaining, 0u);
+  EXPECT_EQ(OutcomeOf(second), (Outcome{SweepStop::kScannedAll, 13, 0}));
   ASSERT_OK_AND_ASSIGN(job, store().LoadJob(first.job_id));
   EXPECT_EQ(job->state, db::JobState::kDone);
   for (int64_t id = 1; id <= 25; ++id) ExpectMigrated(id);
 }
 
 TEST_F(SweepTest, ZeroMaxRowsAndZeroDurationStartNothing) {
-  InsertEncryptedRows(5);
-  RotateMasterKey();
-  auto client = OpenClient();
+  auto client = ClientOverStaleRows(5);
   SweepOptions options = Options();
   options.max_rows = 0;
   ASSERT_OK_AND_ASSIGN(SweepReport rows, Sweep(*client, options));
-  EXPECT_EQ(rows.stop, SweepStop::kMaxRows);
-  EXPECT_EQ(rows.migrated, 0u);
-  EXPECT_EQ(rows.remaining, 5u);
+  EXPECT_EQ(OutcomeOf(rows), (Outcome{SweepStop::kMaxRows, 0, 5}));
 
   options = Options();
   options.max_duration = std::chrono::seconds(0);
   ASSERT_OK_AND_ASSIGN(SweepReport duration, Sweep(*client, options));
-  EXPECT_EQ(duration.stop, SweepStop::kMaxDuration);
-  EXPECT_EQ(duration.migrated, 0u);
-  EXPECT_EQ(duration.remaining, 5u);
+  EXPECT_EQ(OutcomeOf(duration), (Outcome{SweepStop::kMaxDuration, 0, 5}));
 }
 
 TEST_F(SweepTest, WithoutADatabaseToOpenItIsBadInput) {

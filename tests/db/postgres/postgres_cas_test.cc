@@ -4,15 +4,13 @@
 // tests/db.
 #include <algorithm>
 
+#include "tests/db/cas_scenario.h"
 #include "tests/db/postgres/pg_store_fixture.h"
 
 namespace udmg::db::testing {
 namespace {
 
 using postgres::CasMethod;
-
-const ColumnRef kItems{"items", "secret", "id"};
-const ColumnRef kTokens{"tokens", "value", "name"};
 
 class PgCasFixture : public PgStoreTest {
  protected:
@@ -23,8 +21,7 @@ class PgCasFixture : public PgStoreTest {
     database_->Execute("CREATE TABLE tokens (name text PRIMARY KEY, value text)");
   }
   void Insert(const ColumnRef& column, const std::string& key_sql, const std::string& value_sql) {
-    database_->Execute("INSERT INTO " + column.table + " (" + column.key_column + ", " +
-                       column.column + ") VALUES (" + key_sql + ", " + value_sql + ")");
+    InsertValue(*database_, column, key_sql, value_sql);
   }
 };
 
@@ -39,23 +36,12 @@ class PgCasTest : public PgCasFixture, public ::testing::WithParamInterface<CasM
 };
 
 TEST_P(PgCasTest, AppliesOnlyWhereTheValueIsUnchanged) {
-  Insert(kItems, "1", "'udmg:v1:one'");
-  Insert(kItems, "2", "'udmg:v1:two'");
-  Insert(kItems, "3", "NULL");
-  database_->Execute("UPDATE items SET secret = 'udmg:v2:theirs' WHERE id = 2");
-  std::vector<CasWrite> writes = {
-      {int64_t{1}, "udmg:v1:one", "udmg:v2:one"},
-      {int64_t{2}, "udmg:v1:two", "udmg:v2:mine"},
-      {int64_t{3}, "udmg:v1:three", "udmg:v2:three"},
-      {int64_t{4}, "udmg:v1:four", "udmg:v2:four"},
-      {std::string("not a number"), "x", "y"},
-  };
+  PlantItemsOneRewrittenSinceRead(*database_);
+  std::vector<CasWrite> writes = WritesOverPlantedItems();
+  writes.push_back({std::string("not a number"), "x", "y"});  // a key the bigint column refuses
   ASSERT_OK_AND_ASSIGN(std::vector<bool> applied, Swap(kItems, writes));
   EXPECT_EQ(applied, (std::vector<bool>{true, false, false, false, false}));
-  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 1"), "udmg:v2:one");
-  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 2"), "udmg:v2:theirs");
-  EXPECT_EQ(database_->QueryText("SELECT secret FROM items WHERE id = 3"), "NULL");
-  EXPECT_EQ(database_->QueryText("SELECT count(*) FROM items"), "3");
+  ExpectOnlyItemOneWritten(*database_);
   ASSERT_OK_AND_ASSIGN(applied, Swap(kItems, {}));
   EXPECT_TRUE(applied.empty());
 }

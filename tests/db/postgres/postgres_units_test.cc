@@ -9,33 +9,44 @@
 namespace udmg::db::postgres {
 namespace {
 
-TEST(RedactUrlTest, RemovesEveryPassword) {
-  EXPECT_EQ(RedactUrl("postgresql://u:hunter2@db:5432/prod"), "postgresql://u@db:5432/prod");
-  EXPECT_EQ(RedactUrl("postgres://u:p@ss@w0rd@db/prod"), "postgres://u@db/prod");
-  EXPECT_EQ(RedactUrl("postgresql://u@db/prod?password=hunter2&sslmode=require"),
-            "postgresql://u@db/prod?sslmode=require");
-  EXPECT_EQ(RedactUrl("postgresql://db/prod?sslmode=require&PassWord=hunter2"),
-            "postgresql://db/prod?sslmode=require");
-  EXPECT_EQ(RedactUrl("postgresql://u@db/prod"), "postgresql://u@db/prod");
-  EXPECT_EQ(RedactUrl("postgresql:///prod"), "postgresql:///prod");
-  EXPECT_EQ(RedactUrl("host=db password=hunter2"), "a PostgreSQL URL");
-}
+// Each URL and what RedactUrl shows of it.
+struct Redaction {
+  const char* url;
+  const char* shown;
+};
 
-// Found by fuzz/database_url_fuzzer: libpq reads the password up to the first '@' even past a
-// '?', so splitting the query off first showed it whole; libpq also percent-decodes parameter
-// names, and reads text without a postgres scheme as keyword=value (a password anywhere).
+constexpr Redaction kRedactions[] = {
+    // A password in the user info or in a parameter, and text that is no URL.
+    {"postgresql://u:hunter2@db:5432/prod", "postgresql://u@db:5432/prod"},
+    {"postgres://u:p@ss@w0rd@db/prod", "postgres://u@db/prod"},
+    {"postgresql://u@db/prod?password=hunter2&sslmode=require",
+     "postgresql://u@db/prod?sslmode=require"},
+    {"postgresql://db/prod?sslmode=require&PassWord=hunter2",
+     "postgresql://db/prod?sslmode=require"},
+    {"postgresql://u@db/prod", "postgresql://u@db/prod"},
+    {"postgresql:///prod", "postgresql:///prod"},
+    {"host=db password=hunter2", "a PostgreSQL URL"},
+    // Found by fuzz/database_url_fuzzer: libpq reads the password up to the first '@' even past
+    // a '?', so splitting the query off first showed it whole; libpq also percent-decodes
+    // parameter names, and reads text without a postgres scheme as keyword=value (a password
+    // anywhere).
+    {"postgresql://udmg:hun?ter2@db/keys?sslmode=require",
+     "postgresql://udmg@db/keys?sslmode=require"},
+    {"postgresql://udmg?:hunter2@db/keys", "postgresql://udmg?@db/keys"},
+    {"postgresql://db/keys?pass%77ord=hunter2&sslmode=require",
+     "postgresql://db/keys?sslmode=require"},
+    {"postgresql://db/keys?sslpassword=hunter2&pass%zzword=hunter2&x=%zz",
+     "postgresql://db/keys?x=%zz"},
+    {"host=db password=hunter2 dbname=postgresql://x", "a PostgreSQL URL"},
+    {"mysql://u:hunter2@db/keys", "a PostgreSQL URL"},
+    // Dropping a parameter must not turn a later '@' into user info with a password.
+    {"postgresql://db?:&password=/&x=@h", "postgresql://db?:&x=%40h"},
+};
+
 TEST(RedactUrlTest, RemovesWhatLibpqReadsAsThePassword) {
-  EXPECT_EQ(RedactUrl("postgresql://udmg:hun?ter2@db/keys?sslmode=require"),
-            "postgresql://udmg@db/keys?sslmode=require");
-  EXPECT_EQ(RedactUrl("postgresql://udmg?:hunter2@db/keys"), "postgresql://udmg?@db/keys");
-  EXPECT_EQ(RedactUrl("postgresql://db/keys?pass%77ord=hunter2&sslmode=require"),
-            "postgresql://db/keys?sslmode=require");
-  EXPECT_EQ(RedactUrl("postgresql://db/keys?sslpassword=hunter2&pass%zzword=hunter2&x=%zz"),
-            "postgresql://db/keys?x=%zz");
-  EXPECT_EQ(RedactUrl("host=db password=hunter2 dbname=postgresql://x"), "a PostgreSQL URL");
-  EXPECT_EQ(RedactUrl("mysql://u:hunter2@db/keys"), "a PostgreSQL URL");
-  // Dropping a parameter must not turn a later '@' into user info with a password.
-  EXPECT_EQ(RedactUrl("postgresql://db?:&password=/&x=@h"), "postgresql://db?:&x=%40h");
+  for (const Redaction& redaction : kRedactions) {
+    EXPECT_EQ(RedactUrl(redaction.url), redaction.shown) << redaction.url;
+  }
 }
 
 TEST(TextArrayLiteralTest, QuotesEveryElement) {
