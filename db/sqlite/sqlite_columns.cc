@@ -19,15 +19,10 @@ ColumnRef RegisteredColumn(const Statement& row) {
 }  // namespace
 
 Result<std::vector<ColumnRef>> SqliteStore::ListColumns() {
-  UDMG_ASSIGN_OR_RETURN(Statement list,
-                        connection_->Prepare("SELECT table_name, column_name, key_column, "
-                                             "bound_since FROM udmg_encrypted_columns ORDER BY "
-                                             "table_name, column_name",
-                                             "listing the registered columns"));
-  std::vector<ColumnRef> columns;
-  UDMG_RETURN_IF_ERROR(
-      list.ForEachRow([&](const Statement& row) { columns.push_back(RegisteredColumn(row)); }));
-  return columns;
+  return connection_->ReadRows<ColumnRef>(
+      "SELECT table_name, column_name, key_column, bound_since FROM udmg_encrypted_columns "
+      "ORDER BY table_name, column_name",
+      "listing the registered columns", RegisteredColumn);
 }
 
 Result<std::optional<std::vector<SqliteStore::TableColumn>>> SqliteStore::TableColumns(

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <vector>
 
 #include "base/status.h"
 #include "base/unique_handle.h"
@@ -116,6 +117,11 @@ class Connection {
   template <typename... Values>
   Result<std::optional<int64_t>> QueryInt(std::string_view sql, std::string_view what,
                                           const Values&... values);
+  // Every row `sql` returns with `values` bound, each made into a T by `read_row`.
+  template <typename T, typename... Values>
+  Result<std::vector<T>> ReadRows(std::string_view sql, std::string_view what,
+                                  const std::function<Result<T>(const Statement&)>& read_row,
+                                  const Values&... values);
   // Runs a script of several statements once, uncached (schema migrations).
   Status ExecuteScript(const char* sql, std::string_view what);
 
@@ -157,6 +163,14 @@ class Transaction {
 Status InTransaction(Connection& connection, Transaction::Kind kind, std::string_view what,
                      const std::function<Status()>& body);
 
+// One statement (Connection::Execute) in a write transaction of its own.
+template <typename... Values>
+Status ExecuteInWriteTransaction(Connection& connection, std::string_view sql,
+                                 std::string_view what, const Values&... values) {
+  return InTransaction(connection, Transaction::Kind::kWrite, what,
+                       [&] { return connection.Execute(sql, what, values...); });
+}
+
 template <typename ReadRow>
 Status Statement::ForEachRow(ReadRow&& read_row) {
   for (;;) {
@@ -192,6 +206,21 @@ Status Connection::Execute(std::string_view sql, std::string_view what, const Va
   UDMG_ASSIGN_OR_RETURN(Statement statement, Prepare(sql, what));
   statement.BindAll(values...);
   return statement.Run();
+}
+
+template <typename T, typename... Values>
+Result<std::vector<T>> Connection::ReadRows(
+    std::string_view sql, std::string_view what,
+    const std::function<Result<T>(const Statement&)>& read_row, const Values&... values) {
+  UDMG_ASSIGN_OR_RETURN(Statement statement, Prepare(sql, what));
+  statement.BindAll(values...);
+  std::vector<T> rows;
+  UDMG_RETURN_IF_ERROR(statement.ForEachRow([&](const Statement& row) -> Status {
+    UDMG_ASSIGN_OR_RETURN(T value, read_row(row));
+    rows.push_back(std::move(value));
+    return Status::Ok();
+  }));
+  return rows;
 }
 
 template <typename... Values>

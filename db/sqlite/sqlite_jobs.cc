@@ -165,43 +165,37 @@ Status SqliteStore::SetJobState(int64_t job_id, JobState state) {
 }
 
 Status SqliteStore::RecordFailure(const FailureRecord& failure) {
-  constexpr std::string_view kWhat = "recording a failed row";
-  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&] {
-    // A resumed job meeting the same row again updates its record instead of repeating it.
-    return connection_->Execute(
-        "INSERT INTO udmg_reencrypt_failures (job_id, table_name, column_name, key_column, "
-        "key_type, row_key, version, error_class, recorded_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-        "ON CONFLICT (job_id, table_name, column_name, key_type, row_key) "
-        "DO UPDATE SET version = excluded.version, error_class = excluded.error_class, "
-        "recorded_at = excluded.recorded_at",
-        kWhat, failure.job_id, failure.column.table, failure.column.column,
-        failure.column.key_column, internal::RowKeyTypeName(failure.key), RowKeyText(failure.key),
-        failure.version, failure.error_class,
-        failure.recorded_at != 0 ? failure.recorded_at : internal::UnixNow());
-  });
+  // A resumed job meeting the same row again updates its record instead of repeating it.
+  return ExecuteInWriteTransaction(
+      *connection_,
+      "INSERT INTO udmg_reencrypt_failures (job_id, table_name, column_name, key_column, "
+      "key_type, row_key, version, error_class, recorded_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+      "ON CONFLICT (job_id, table_name, column_name, key_type, row_key) "
+      "DO UPDATE SET version = excluded.version, error_class = excluded.error_class, "
+      "recorded_at = excluded.recorded_at",
+      "recording a failed row", failure.job_id, failure.column.table, failure.column.column,
+      failure.column.key_column, internal::RowKeyTypeName(failure.key), RowKeyText(failure.key),
+      failure.version, failure.error_class,
+      failure.recorded_at != 0 ? failure.recorded_at : internal::UnixNow());
 }
 
 Result<std::vector<FailureRecord>> SqliteStore::ListFailures(int64_t job_id) {
-  UDMG_ASSIGN_OR_RETURN(Statement list,
-                        connection_->Prepare("SELECT table_name, column_name, key_column, "
-                                             "key_type, row_key, version, error_class, "
-                                             "recorded_at FROM udmg_reencrypt_failures "
-                                             "WHERE job_id = ?1 ORDER BY id",
-                                             "listing failed rows"));
-  list.BindInt(1, job_id);
-  std::vector<FailureRecord> failures;
-  UDMG_RETURN_IF_ERROR(list.ForEachRow([&](const Statement& row) -> Status {
-    FailureRecord& failure = failures.emplace_back();
-    failure.job_id = job_id;
-    failure.column = ColumnRef{row.Text(0), row.Text(1), row.Text(2)};
-    UDMG_ASSIGN_OR_RETURN(failure.key, internal::RowKeyFromStored(row.Text(3), row.Text(4)));
-    failure.version = static_cast<uint32_t>(row.Int(5));
-    failure.error_class = row.Text(6);
-    failure.recorded_at = row.Int(7);
-    return Status::Ok();
-  }));
-  return failures;
+  return connection_->ReadRows<FailureRecord>(
+      "SELECT table_name, column_name, key_column, key_type, row_key, version, error_class, "
+      "recorded_at FROM udmg_reencrypt_failures WHERE job_id = ?1 ORDER BY id",
+      "listing failed rows",
+      [&](const Statement& row) -> Result<FailureRecord> {
+        FailureRecord failure;
+        failure.job_id = job_id;
+        failure.column = ColumnRef{row.Text(0), row.Text(1), row.Text(2)};
+        UDMG_ASSIGN_OR_RETURN(failure.key, internal::RowKeyFromStored(row.Text(3), row.Text(4)));
+        failure.version = static_cast<uint32_t>(row.Int(5));
+        failure.error_class = row.Text(6);
+        failure.recorded_at = row.Int(7);
+        return failure;
+      },
+      job_id);
 }
 
 }  // namespace udmg::db::sqlite

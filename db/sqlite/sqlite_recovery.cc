@@ -19,14 +19,12 @@ Result<std::string> SqliteStore::KeyringId() {
 // ---- Backups ----------------------------------------------------------------------------------
 
 Status SqliteStore::RecordBackup(const BackupRecord& backup) {
-  constexpr std::string_view kWhat = "recording a backup";
-  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&] {
-    return connection_->Execute(
-        "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, keyring_revision) "
-        "VALUES (?1, ?2, ?3, ?4)",
-        kWhat, backup.taken_at, backup.root_version, backup.root_fingerprint,
-        backup.keyring_revision);
-  });
+  return ExecuteInWriteTransaction(
+      *connection_,
+      "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, keyring_revision) "
+      "VALUES (?1, ?2, ?3, ?4)",
+      "recording a backup", backup.taken_at, backup.root_version, backup.root_fingerprint,
+      backup.keyring_revision);
 }
 
 Result<std::optional<BackupRecord>> SqliteStore::LatestBackup() {
@@ -45,40 +43,35 @@ Result<std::optional<BackupRecord>> SqliteStore::LatestBackup() {
 // ---- Nodes ------------------------------------------------------------------------------------
 
 Status SqliteStore::RecordNode(const NodeRecord& node) {
-  constexpr std::string_view kWhat = "recording this node";
   UDMG_RETURN_IF_ERROR(internal::ValidateNodeRecord(node));
-  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&] {
-    // first_seen is written only with the row: an update keeps the node's first appearance.
-    return connection_->Execute(
-        "INSERT INTO udmg_nodes (node_id, host, pid, program, root_version, root_fingerprint, "
-        "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-        "ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
-        "program = excluded.program, root_version = excluded.root_version, "
-        "root_fingerprint = excluded.root_fingerprint, last_seen = excluded.last_seen",
-        kWhat, node.node_id, node.host, node.pid, node.program, node.root_version,
-        node.root_fingerprint, node.first_seen, node.last_seen);
-  });
+  // first_seen is written only with the row: an update keeps the node's first appearance.
+  return ExecuteInWriteTransaction(
+      *connection_,
+      "INSERT INTO udmg_nodes (node_id, host, pid, program, root_version, root_fingerprint, "
+      "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+      "ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+      "program = excluded.program, root_version = excluded.root_version, "
+      "root_fingerprint = excluded.root_fingerprint, last_seen = excluded.last_seen",
+      "recording this node", node.node_id, node.host, node.pid, node.program, node.root_version,
+      node.root_fingerprint, node.first_seen, node.last_seen);
 }
 
 Result<std::vector<NodeRecord>> SqliteStore::ListNodes() {
-  UDMG_ASSIGN_OR_RETURN(
-      Statement list,
-      connection_->Prepare("SELECT node_id, host, pid, program, root_version, root_fingerprint, "
-                           "first_seen, last_seen FROM udmg_nodes ORDER BY node_id",
-                           "listing the nodes"));
-  std::vector<NodeRecord> nodes;
-  UDMG_RETURN_IF_ERROR(list.ForEachRow([&](const Statement& row) {
-    NodeRecord& node = nodes.emplace_back();
-    node.node_id = row.Text(0);
-    node.host = row.Text(1);
-    node.pid = row.Int(2);
-    node.program = row.Text(3);
-    if (!row.IsNull(4)) node.root_version = static_cast<uint32_t>(row.Int(4));
-    node.root_fingerprint = row.Text(5);
-    node.first_seen = row.Int(6);
-    node.last_seen = row.Int(7);
-  }));
-  return nodes;
+  return connection_->ReadRows<NodeRecord>(
+      "SELECT node_id, host, pid, program, root_version, root_fingerprint, first_seen, last_seen "
+      "FROM udmg_nodes ORDER BY node_id",
+      "listing the nodes", [](const Statement& row) -> Result<NodeRecord> {
+        NodeRecord node;
+        node.node_id = row.Text(0);
+        node.host = row.Text(1);
+        node.pid = row.Int(2);
+        node.program = row.Text(3);
+        if (!row.IsNull(4)) node.root_version = static_cast<uint32_t>(row.Int(4));
+        node.root_fingerprint = row.Text(5);
+        node.first_seen = row.Int(6);
+        node.last_seen = row.Int(7);
+        return node;
+      });
 }
 
 // ---- Checked keyring change -----------------------------------------------------------------
@@ -132,19 +125,13 @@ Status SqliteStore::UpdateKeyringChecked(const CheckedKeyringChange& change,
 }
 
 Result<std::vector<ReplacedKeyRecord>> SqliteStore::ListReplacedKeys() {
-  UDMG_ASSIGN_OR_RETURN(
-      Statement list,
-      connection_->Prepare("SELECT kind, version, row_json, reason, replaced_at "
-                           "FROM udmg_replaced_keys ORDER BY id",
-                           "listing replaced keyring rows"));
-  std::vector<ReplacedKeyRecord> rows;
-  UDMG_RETURN_IF_ERROR(list.ForEachRow([&](const Statement& row) {
-    ReplacedKeyRecord& record = rows.emplace_back();
-    record.row =
-        ArchivedKeyRow{row.Text(0), static_cast<uint32_t>(row.Int(1)), row.Text(2), row.Text(3)};
-    record.replaced_at = row.Int(4);
-  }));
-  return rows;
+  return connection_->ReadRows<ReplacedKeyRecord>(
+      "SELECT kind, version, row_json, reason, replaced_at FROM udmg_replaced_keys ORDER BY id",
+      "listing replaced keyring rows", [](const Statement& row) -> Result<ReplacedKeyRecord> {
+        return ReplacedKeyRecord{ArchivedKeyRow{row.Text(0), static_cast<uint32_t>(row.Int(1)),
+                                                row.Text(2), row.Text(3)},
+                                 row.Int(4)};
+      });
 }
 
 }  // namespace udmg::db::sqlite
