@@ -216,10 +216,9 @@ std::vector<ColumnRef> ListColumnsIn(pqxx::transaction_base& transaction) {
 }
 
 Result<std::vector<ColumnRef>> PgStore::ListColumns() {
-  return connection_->Run<std::vector<ColumnRef>>(
-      "listing the registered columns", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::vector<ColumnRef>> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<std::vector<ColumnRef>>(
+      "listing the registered columns",
+      [&](pqxx::transaction_base& transaction) -> Result<std::vector<ColumnRef>> {
         return ListColumnsIn(transaction);
       });
 }
@@ -261,10 +260,9 @@ Status PgStore::RemoveColumn(std::string_view table, std::string_view column) {
 }
 
 Result<ColumnRef> PgStore::FindColumn(std::string_view table, std::string_view column) {
-  return connection_->Run<ColumnRef>(
-      "looking up a registered column", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<ColumnRef> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<ColumnRef>(
+      "looking up a registered column",
+      [&](pqxx::transaction_base& transaction) -> Result<ColumnRef> {
         std::optional<ColumnRef> found = FindColumnIn(transaction, table, column);
         if (!found) return internal::NotRegistered(table, column);
         return *found;

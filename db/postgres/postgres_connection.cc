@@ -308,6 +308,15 @@ void PgConnection::Discard() {
   live_.reset();
 }
 
+PgConnection::Outcome PgConnection::ChangeMayBeLost(const std::string& what_happened, Retry retry,
+                                                    Status& result) {
+  Discard();
+  result = Status(ErrorCode::kDatabase, what_happened +
+                                            ", so the change may or may not have been saved; "
+                                            "check it and run the command again");
+  return retry == Retry::kIdempotent ? Outcome::kRetry : Outcome::kDone;
+}
+
 std::string PgConnection::Prepared(const std::string& sql) {
   if (auto it = prepared_.find(sql); it != prepared_.end()) return it->second;
   std::string name = "udmg_" + std::to_string(prepared_.size() + 1);
@@ -351,17 +360,10 @@ PgConnection::Outcome PgConnection::Attempt(std::string_view what, Retry retry,
     result = body(*live_);
     return Outcome::kDone;
   } catch (const pqxx::in_doubt_error&) {
-    Discard();
-    result = Status(ErrorCode::kDatabase,
-                    context + "the connection dropped during COMMIT, so the change may or may not "
-                              "have been saved; check it and run the command again");
-    return retry == Retry::kIdempotent ? Outcome::kRetry : Outcome::kDone;
+    return ChangeMayBeLost(context + "the connection dropped during COMMIT", retry, result);
   } catch (const pqxx::statement_completion_unknown&) {
-    Discard();
-    result = Status(ErrorCode::kDatabase,
-                    context + "the connection dropped before the server answered, so the change "
-                              "may or may not have been saved; check it and run the command again");
-    return retry == Retry::kIdempotent ? Outcome::kRetry : Outcome::kDone;
+    return ChangeMayBeLost(context + "the connection dropped before the server answered", retry,
+                           result);
   } catch (const pqxx::broken_connection& e) {
     // Dropped before COMMIT: the server rolled the transaction back, so any operation can rerun.
     Discard();

@@ -18,11 +18,12 @@
 #include <functional>
 #include <memory>
 #include <pqxx/pqxx>
-#include <string>
-#include <string_view>
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "base/status.h"
 #include "db/database_url.h"
@@ -67,6 +68,25 @@ class PgConnection {
                 const std::function<Result<T>(pqxx::connection&)>& body);
   Status RunStatus(std::string_view what, Retry retry,
                    const std::function<Status(pqxx::connection&)>& body);
+  // Run for reads: `read` on a pqxx::nontransaction (each statement sees the latest commits),
+  // retried as idempotent.
+  template <typename T>
+  Result<T> Read(std::string_view what,
+                 const std::function<Result<T>(pqxx::transaction_base&)>& read);
+  // Run for reads that must see one consistent snapshot (repeatable read, read only).
+  template <typename T>
+  Result<T> ReadSnapshot(std::string_view what,
+                         const std::function<Result<T>(pqxx::transaction_base&)>& read);
+  // Read of every row `sql` returns with `params`, each made into a T by `read_row` (inside the
+  // run, so a value that does not convert is reported like any other failure).
+  template <typename T, typename... Params>
+  Result<std::vector<T>> ReadRows(std::string_view what, const std::string& sql,
+                                  const std::function<Result<T>(const pqxx::row&)>& read_row,
+                                  const Params&... params);
+  // Run for one statement: `sql` with `params`, in a transaction of its own that it commits.
+  template <typename... Params>
+  Status Execute(std::string_view what, Retry retry, const std::string& sql,
+                 const Params&... params);
 
   // The name of a statement prepared from `sql` on the current connection (prepared on first
   // use). Call inside a Run body.
@@ -107,6 +127,9 @@ class PgConnection {
   enum class Outcome { kDone, kRetry };
   Outcome Attempt(std::string_view what, Retry retry,
                   const std::function<Status(pqxx::connection&)>& body, Status& result);
+  // After a drop that may or may not have saved the change (`what_happened`): kDatabase saying
+  // so; tried again only when the operation is idempotent.
+  Outcome ChangeMayBeLost(const std::string& what_happened, Retry retry, Status& result);
   // Drops the current connection; the next attempt connects again.
   void Discard();
   // True (with `result` and `outcome` set) when `e` came from a connection that is now closed.
@@ -141,6 +164,50 @@ Result<T> PgConnection::Run(std::string_view what, Retry retry,
   });
   if (!status.ok()) return status.error();
   return std::move(*value);
+}
+
+template <typename T>
+Result<T> PgConnection::Read(std::string_view what,
+                             const std::function<Result<T>(pqxx::transaction_base&)>& read) {
+  return Run<T>(what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<T> {
+    pqxx::nontransaction transaction(live);
+    return read(transaction);
+  });
+}
+
+template <typename T>
+Result<T> PgConnection::ReadSnapshot(
+    std::string_view what, const std::function<Result<T>(pqxx::transaction_base&)>& read) {
+  return Run<T>(what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<T> {
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
+    return read(snapshot);
+  });
+}
+
+template <typename T, typename... Params>
+Result<std::vector<T>> PgConnection::ReadRows(
+    std::string_view what, const std::string& sql,
+    const std::function<Result<T>(const pqxx::row&)>& read_row, const Params&... params) {
+  return Read<std::vector<T>>(
+      what, [&](pqxx::transaction_base& transaction) -> Result<std::vector<T>> {
+        std::vector<T> rows;
+        for (const pqxx::row& row : transaction.exec_params(sql, params...)) {
+          UDMG_ASSIGN_OR_RETURN(T value, read_row(row));
+          rows.push_back(std::move(value));
+        }
+        return rows;
+      });
+}
+
+template <typename... Params>
+Status PgConnection::Execute(std::string_view what, Retry retry, const std::string& sql,
+                             const Params&... params) {
+  return RunStatus(what, retry, [&](pqxx::connection& live) -> Status {
+    pqxx::work transaction(live);
+    transaction.exec_params(sql, params...);
+    transaction.commit();
+    return Status::Ok();
+  });
 }
 
 }  // namespace udmg::db::postgres

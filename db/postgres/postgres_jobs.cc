@@ -73,6 +73,18 @@ Result<std::optional<JobRecord>> ReadJob(pqxx::transaction_base& transaction, in
   return std::optional<JobRecord>(std::move(job));
 }
 
+// In one snapshot: the job whose id `find_sql` selects for $1 = kind; nullopt when it selects none.
+Result<std::optional<JobRecord>> LoadJobFoundBy(PgConnection& connection, std::string_view what,
+                                                const std::string& find_sql,
+                                                std::string_view kind) {
+  return connection.ReadSnapshot<std::optional<JobRecord>>(
+      what, [&](pqxx::transaction_base& snapshot) -> Result<std::optional<JobRecord>> {
+        pqxx::result found = snapshot.exec_params(find_sql, std::string(kind));
+        if (found.empty()) return std::optional<JobRecord>();
+        return ReadJob(snapshot, found[0][0].as<int64_t>());
+      });
+}
+
 }  // namespace
 
 int64_t InsertJobRows(pqxx::transaction_base& transaction, std::string_view kind,
@@ -108,38 +120,22 @@ Result<int64_t> PgStore::CreateJob(std::string_view kind, uint32_t target_versio
 }
 
 Result<std::optional<JobRecord>> PgStore::FindLatestJobNotDone(std::string_view kind) {
-  return connection_->Run<std::optional<JobRecord>>(
-      "looking for an unfinished job", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::optional<JobRecord>> {
-        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
-        pqxx::result found = snapshot.exec_params(
-            "SELECT id FROM udmg_jobs WHERE kind = $1 AND state <> 'done' ORDER BY id DESC "
-            "LIMIT 1",
-            std::string(kind));
-        if (found.empty()) return std::optional<JobRecord>();
-        return ReadJob(snapshot, found[0][0].as<int64_t>());
-      });
+  return LoadJobFoundBy(*connection_, "looking for an unfinished job",
+                        "SELECT id FROM udmg_jobs WHERE kind = $1 AND state <> 'done' "
+                        "ORDER BY id DESC LIMIT 1",
+                        kind);
 }
 
 Result<std::optional<JobRecord>> PgStore::FindLatestFinishedJob(std::string_view kind) {
-  return connection_->Run<std::optional<JobRecord>>(
-      "looking for the last finished job", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::optional<JobRecord>> {
-        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
-        pqxx::result found = snapshot.exec_params(
-            "SELECT id FROM udmg_jobs WHERE kind = $1 AND state IN ('done', 'failed') "
-            "ORDER BY id DESC LIMIT 1",
-            std::string(kind));
-        if (found.empty()) return std::optional<JobRecord>();
-        return ReadJob(snapshot, found[0][0].as<int64_t>());
-      });
+  return LoadJobFoundBy(*connection_, "looking for the last finished job",
+                        "SELECT id FROM udmg_jobs WHERE kind = $1 AND state IN ('done', 'failed') "
+                        "ORDER BY id DESC LIMIT 1",
+                        kind);
 }
 
 Result<std::optional<JobRecord>> PgStore::LoadJob(int64_t job_id) {
-  return connection_->Run<std::optional<JobRecord>>(
-      "reading a job", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::optional<JobRecord>> {
-        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
+  return connection_->ReadSnapshot<std::optional<JobRecord>>(
+      "reading a job", [&](pqxx::transaction_base& snapshot) -> Result<std::optional<JobRecord>> {
         return ReadJob(snapshot, job_id);
       });
 }
@@ -216,10 +212,9 @@ Status PgStore::RecordJobWait(int64_t job_id, const std::optional<JobWait>& wait
 }
 
 Result<std::vector<int64_t>> PgStore::BlockingPids(int64_t backend_pid) {
-  return connection_->Run<std::vector<int64_t>>(
-      "reading which backends block a statement", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::vector<int64_t>> {
-        pqxx::nontransaction session(live);
+  return connection_->Read<std::vector<int64_t>>(
+      "reading which backends block a statement",
+      [&](pqxx::transaction_base& session) -> Result<std::vector<int64_t>> {
         std::vector<int64_t> pids;
         for (const pqxx::row& row :
              session.exec_params("SELECT unnest(pg_blocking_pids($1)) ORDER BY 1",
@@ -232,48 +227,37 @@ Result<std::vector<int64_t>> PgStore::BlockingPids(int64_t backend_pid) {
 
 Status PgStore::RecordFailure(const FailureRecord& failure) {
   // Idempotent: a resumed job meeting the same row again updates its record (upsert).
-  return connection_->RunStatus(
-      "recording a failed row", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
-        pqxx::work transaction(live);
-        transaction.exec_params(
-            "INSERT INTO udmg_reencrypt_failures (job_id, table_name, column_name, key_column, "
-            "key_type, row_key, version, error_class, recorded_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-            "ON CONFLICT (job_id, table_name, column_name, key_type, row_key) "
-            "DO UPDATE SET version = excluded.version, error_class = excluded.error_class, "
-            "recorded_at = excluded.recorded_at",
-            failure.job_id, failure.column.table, failure.column.column,
-            failure.column.key_column, std::string(internal::RowKeyTypeName(failure.key)),
-            RowKeyText(failure.key), failure.version, failure.error_class,
-            failure.recorded_at != 0 ? failure.recorded_at : internal::UnixNow());
-        transaction.commit();
-        return Status::Ok();
-      });
+  return connection_->Execute(
+      "recording a failed row", Retry::kIdempotent,
+      "INSERT INTO udmg_reencrypt_failures (job_id, table_name, column_name, key_column, "
+      "key_type, row_key, version, error_class, recorded_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+      "ON CONFLICT (job_id, table_name, column_name, key_type, row_key) "
+      "DO UPDATE SET version = excluded.version, error_class = excluded.error_class, "
+      "recorded_at = excluded.recorded_at",
+      failure.job_id, failure.column.table, failure.column.column, failure.column.key_column,
+      std::string(internal::RowKeyTypeName(failure.key)), RowKeyText(failure.key), failure.version,
+      failure.error_class, failure.recorded_at != 0 ? failure.recorded_at : internal::UnixNow());
 }
 
 Result<std::vector<FailureRecord>> PgStore::ListFailures(int64_t job_id) {
-  return connection_->Run<std::vector<FailureRecord>>(
-      "listing failed rows", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::vector<FailureRecord>> {
-        pqxx::nontransaction transaction(live);
-        std::vector<FailureRecord> failures;
-        for (const pqxx::row& row : transaction.exec_params(
-                 "SELECT table_name, column_name, key_column, key_type, row_key, version, "
-                 "error_class, recorded_at FROM udmg_reencrypt_failures WHERE job_id = $1 "
-                 "ORDER BY id",
-                 job_id)) {
-          FailureRecord& failure = failures.emplace_back();
-          failure.job_id = job_id;
-          failure.column = ColumnRef{row[0].as<std::string>(), row[1].as<std::string>(),
-                                     row[2].as<std::string>()};
-          UDMG_ASSIGN_OR_RETURN(failure.key, internal::RowKeyFromStored(
-                                                 row[3].as<std::string>(), row[4].as<std::string>()));
-          failure.version = row[5].as<uint32_t>();
-          failure.error_class = row[6].as<std::string>();
-          failure.recorded_at = row[7].as<int64_t>();
-        }
-        return failures;
-      });
+  return connection_->ReadRows<FailureRecord>(
+      "listing failed rows",
+      "SELECT table_name, column_name, key_column, key_type, row_key, version, error_class, "
+      "recorded_at FROM udmg_reencrypt_failures WHERE job_id = $1 ORDER BY id",
+      [&](const pqxx::row& row) -> Result<FailureRecord> {
+        FailureRecord failure;
+        failure.job_id = job_id;
+        failure.column =
+            ColumnRef{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()};
+        UDMG_ASSIGN_OR_RETURN(failure.key, internal::RowKeyFromStored(row[3].as<std::string>(),
+                                                                      row[4].as<std::string>()));
+        failure.version = row[5].as<uint32_t>();
+        failure.error_class = row[6].as<std::string>();
+        failure.recorded_at = row[7].as<int64_t>();
+        return failure;
+      },
+      job_id);
 }
 
 }  // namespace udmg::db::postgres

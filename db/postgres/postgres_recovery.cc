@@ -47,10 +47,8 @@ Result<VersionUsage> CountVersionUsage(pqxx::transaction_base& transaction,
 }  // namespace
 
 Result<std::string> PgStore::KeyringId() {
-  return connection_->Run<std::string>(
-      "reading the keyring id", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::string> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<std::string>(
+      "reading the keyring id", [&](pqxx::transaction_base& transaction) -> Result<std::string> {
         pqxx::result id = transaction.exec("SELECT keyring_id FROM udmg_meta WHERE singleton = 1");
         return id.empty() ? std::string() : id[0][0].as<std::string>();
       });
@@ -61,24 +59,17 @@ Result<std::string> PgStore::KeyringId() {
 Status PgStore::RecordBackup(const BackupRecord& backup) {
   // Run again after a lost COMMIT: at worst the same backup is recorded twice, which changes
   // nothing LatestBackup reports.
-  return connection_->RunStatus(
-      "recording a backup", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
-        pqxx::work transaction(live);
-        transaction.exec_params(
-            "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, "
-            "keyring_revision) VALUES ($1, $2, $3, $4)",
-            backup.taken_at, backup.root_version, backup.root_fingerprint,
-            backup.keyring_revision);
-        transaction.commit();
-        return Status::Ok();
-      });
+  return connection_->Execute(
+      "recording a backup", Retry::kIdempotent,
+      "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, keyring_revision) "
+      "VALUES ($1, $2, $3, $4)",
+      backup.taken_at, backup.root_version, backup.root_fingerprint, backup.keyring_revision);
 }
 
 Result<std::optional<BackupRecord>> PgStore::LatestBackup() {
-  return connection_->Run<std::optional<BackupRecord>>(
-      "reading the latest backup", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::optional<BackupRecord>> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<std::optional<BackupRecord>>(
+      "reading the latest backup",
+      [&](pqxx::transaction_base& transaction) -> Result<std::optional<BackupRecord>> {
         pqxx::result latest = transaction.exec(
             "SELECT taken_at, root_version, root_fingerprint, keyring_revision "
             "FROM udmg_backups ORDER BY taken_at DESC, id DESC LIMIT 1");
@@ -96,47 +87,38 @@ Result<std::optional<BackupRecord>> PgStore::LatestBackup() {
 Status PgStore::RecordNode(const NodeRecord& node) {
   UDMG_RETURN_IF_ERROR(internal::ValidateNodeRecord(node));
   // An upsert of the same row: running it again after a lost COMMIT leaves the same row.
-  return connection_->RunStatus(
-      "recording this node", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
-        pqxx::work transaction(live);
-        // A null const char* binds SQL NULL (unknown K0: no root version).
-        std::string root_version = node.root_version ? std::to_string(*node.root_version) : "";
-        // first_seen is written only with the row: an update keeps the node's first appearance.
-        transaction.exec_params(
-            "INSERT INTO udmg_nodes (node_id, host, pid, program, root_version, "
-            "root_fingerprint, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
-            "program = excluded.program, root_version = excluded.root_version, "
-            "root_fingerprint = excluded.root_fingerprint, last_seen = excluded.last_seen",
-            node.node_id, node.host, node.pid, node.program,
-            node.root_version ? root_version.c_str() : nullptr, node.root_fingerprint,
-            node.first_seen, node.last_seen);
-        transaction.commit();
-        return Status::Ok();
-      });
+  // A null const char* binds SQL NULL (unknown K0: no root version).
+  std::string root_version = node.root_version ? std::to_string(*node.root_version) : "";
+  // first_seen is written only with the row: an update keeps the node's first appearance.
+  return connection_->Execute(
+      "recording this node", Retry::kIdempotent,
+      "INSERT INTO udmg_nodes (node_id, host, pid, program, root_version, root_fingerprint, "
+      "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+      "ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+      "program = excluded.program, root_version = excluded.root_version, "
+      "root_fingerprint = excluded.root_fingerprint, last_seen = excluded.last_seen",
+      node.node_id, node.host, node.pid, node.program,
+      node.root_version ? root_version.c_str() : nullptr, node.root_fingerprint, node.first_seen,
+      node.last_seen);
 }
 
 Result<std::vector<NodeRecord>> PgStore::ListNodes() {
-  return connection_->Run<std::vector<NodeRecord>>(
-      "listing the nodes", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::vector<NodeRecord>> {
-        pqxx::nontransaction transaction(live);
-        std::vector<NodeRecord> nodes;
-        // Byte order, as SQLite sorts, so both backends list nodes alike.
-        for (const pqxx::row& row : transaction.exec(
-                 "SELECT node_id, host, pid, program, root_version, root_fingerprint, "
-                 "first_seen, last_seen FROM udmg_nodes ORDER BY node_id COLLATE \"C\"")) {
-          NodeRecord& node = nodes.emplace_back();
-          node.node_id = row[0].as<std::string>();
-          node.host = row[1].as<std::string>();
-          node.pid = row[2].as<int64_t>();
-          node.program = row[3].as<std::string>();
-          if (!row[4].is_null()) node.root_version = row[4].as<uint32_t>();
-          node.root_fingerprint = row[5].as<std::string>();
-          node.first_seen = row[6].as<int64_t>();
-          node.last_seen = row[7].as<int64_t>();
-        }
-        return nodes;
+  // Byte order, as SQLite sorts, so both backends list nodes alike.
+  return connection_->ReadRows<NodeRecord>(
+      "listing the nodes",
+      "SELECT node_id, host, pid, program, root_version, root_fingerprint, first_seen, last_seen "
+      "FROM udmg_nodes ORDER BY node_id COLLATE \"C\"",
+      [](const pqxx::row& row) -> Result<NodeRecord> {
+        NodeRecord node;
+        node.node_id = row[0].as<std::string>();
+        node.host = row[1].as<std::string>();
+        node.pid = row[2].as<int64_t>();
+        node.program = row[3].as<std::string>();
+        if (!row[4].is_null()) node.root_version = row[4].as<uint32_t>();
+        node.root_fingerprint = row[5].as<std::string>();
+        node.first_seen = row[6].as<int64_t>();
+        node.last_seen = row[7].as<int64_t>();
+        return node;
       });
 }
 
@@ -156,20 +138,13 @@ Status PgStore::UpdateKeyringChecked(const CheckedKeyringChange& change,
 }
 
 Result<std::vector<ReplacedKeyRecord>> PgStore::ListReplacedKeys() {
-  return connection_->Run<std::vector<ReplacedKeyRecord>>(
-      "listing replaced keyring rows", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::vector<ReplacedKeyRecord>> {
-        pqxx::nontransaction transaction(live);
-        std::vector<ReplacedKeyRecord> rows;
-        for (const pqxx::row& row : transaction.exec(
-                 "SELECT kind, version, row_json, reason, replaced_at "
-                 "FROM udmg_replaced_keys ORDER BY id")) {
-          ReplacedKeyRecord& record = rows.emplace_back();
-          record.row = ArchivedKeyRow{row[0].as<std::string>(), row[1].as<uint32_t>(),
-                                      row[2].as<std::string>(), row[3].as<std::string>()};
-          record.replaced_at = row[4].as<int64_t>();
-        }
-        return rows;
+  return connection_->ReadRows<ReplacedKeyRecord>(
+      "listing replaced keyring rows",
+      "SELECT kind, version, row_json, reason, replaced_at FROM udmg_replaced_keys ORDER BY id",
+      [](const pqxx::row& row) -> Result<ReplacedKeyRecord> {
+        return ReplacedKeyRecord{ArchivedKeyRow{row[0].as<std::string>(), row[1].as<uint32_t>(),
+                                                row[2].as<std::string>(), row[3].as<std::string>()},
+                                 row[4].as<int64_t>()};
       });
 }
 

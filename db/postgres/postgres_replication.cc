@@ -8,10 +8,9 @@
 namespace udmg::db::postgres {
 
 Result<ReplicationState> PgStore::ReadReplication() {
-  return connection_->Run<ReplicationState>(
-      "reading the replication state", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<ReplicationState> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<ReplicationState>(
+      "reading the replication state",
+      [&](pqxx::transaction_base& transaction) -> Result<ReplicationState> {
         // WAL positions as byte offsets (a pg_lsn has no integer cast; bigint holds 8 EiB of
         // WAL). The positions and the lag are NULL for a session without pg_monitor /
         // pg_read_all_stats.

@@ -113,19 +113,16 @@ Status PgStore::Migrate() { return MigrateSchema(*connection_); }
 
 Result<std::optional<KeyringRecords>> PgStore::LoadKeyring() {
   // One snapshot: roots, masters and revision from the same committed keyring.
-  return connection_->Run<std::optional<KeyringRecords>>(
-      "reading the keyring", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::optional<KeyringRecords>> {
-        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> snapshot(live);
+  return connection_->ReadSnapshot<std::optional<KeyringRecords>>(
+      "reading the keyring",
+      [&](pqxx::transaction_base& snapshot) -> Result<std::optional<KeyringRecords>> {
         return ReadKeyringRows(snapshot, Describe());
       });
 }
 
 Result<int64_t> PgStore::KeyringRevision() {
-  return connection_->Run<int64_t>(
-      "reading the keyring revision", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<int64_t> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<int64_t>(
+      "reading the keyring revision", [&](pqxx::transaction_base& transaction) -> Result<int64_t> {
         pqxx::result revision = transaction.exec_prepared(
             connection_->Prepared("SELECT keyring_revision FROM udmg_meta WHERE singleton = 1"));
         return revision.empty() ? int64_t{0} : revision[0][0].as<int64_t>();
@@ -185,10 +182,9 @@ Status PgStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) {
 }
 
 Result<std::map<uint32_t, uint64_t>> PgStore::LoadEncryptions() {
-  return connection_->Run<std::map<uint32_t, uint64_t>>(
-      "reading encryptions per master version", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::map<uint32_t, uint64_t>> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<std::map<uint32_t, uint64_t>>(
+      "reading encryptions per master version",
+      [&](pqxx::transaction_base& transaction) -> Result<std::map<uint32_t, uint64_t>> {
         std::map<uint32_t, uint64_t> by_version;
         for (const pqxx::row& row : transaction.exec(
                  "SELECT version, encryptions FROM udmg_key_usage ORDER BY version")) {

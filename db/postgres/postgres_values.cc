@@ -80,10 +80,8 @@ Result<std::optional<StoredValue>> PgStore::ReadValue(const ColumnRef& column,
   std::optional<std::string> key_text = KeyParameter(type, key);
   if (!key_text) return std::optional<StoredValue>();
   QuotedColumn q = QuotedIn(column, type);
-  return connection_->Run<std::optional<StoredValue>>(
-      what, Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<std::optional<StoredValue>> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<std::optional<StoredValue>>(
+      what, [&](pqxx::transaction_base& transaction) -> Result<std::optional<StoredValue>> {
         pqxx::result row = transaction.exec_prepared(
             connection_->Prepared("SELECT " + q.key + ", " + q.column + " FROM " + q.table +
                                   " WHERE " + q.key + " = $1 LIMIT 1"),
@@ -143,9 +141,8 @@ Result<std::vector<StoredValue>> PgStore::FetchPage(const ColumnRef& column,
   std::string sql = "SELECT " + q.key + ", " + q.column + " FROM " + q.table + " WHERE " + where +
                     " ORDER BY " + q.key + " LIMIT $" + std::to_string(parameters.size()) +
                     "::bigint";
-  return connection_->Run<std::vector<StoredValue>>(
-      what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<std::vector<StoredValue>> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<std::vector<StoredValue>>(
+      what, [&](pqxx::transaction_base& transaction) -> Result<std::vector<StoredValue>> {
         pqxx::result rows = transaction.exec_prepared(
             connection_->Prepared(sql), pqxx::prepare::make_dynamic_params(parameters));
         std::vector<StoredValue> values;
@@ -176,10 +173,8 @@ Result<uint64_t> PgStore::CountStale(const ColumnRef& column, const StaleFilter&
   QuotedColumn q = QuotedIn(column, type);
   std::vector<std::string> parameters;
   AddStaleParameters(column, filter, parameters);
-  return connection_->Run<uint64_t>(
-      what, Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<uint64_t> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<uint64_t>(
+      what, [&](pqxx::transaction_base& transaction) -> Result<uint64_t> {
         return transaction
             .exec_params("SELECT count(*) FROM " + q.table + " WHERE " + StalePredicate(q, 1),
                          pqxx::prepare::make_dynamic_params(parameters))[0][0]
@@ -197,10 +192,8 @@ Result<uint64_t> PgStore::CountUnaddressable(const ColumnRef& column, const Stal
     values = StalePredicate(q, 1);
     AddStaleParameters(column, *filter, parameters);
   }
-  return connection_->Run<uint64_t>(
-      what, Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Result<uint64_t> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<uint64_t>(
+      what, [&](pqxx::transaction_base& transaction) -> Result<uint64_t> {
         return transaction
             .exec_params("SELECT count(*) FROM " + q.table + " WHERE " + q.key + " IS NULL AND " +
                              values,
@@ -222,9 +215,8 @@ Result<std::vector<RowKey>> PgStore::SampleRangeBounds(const ColumnRef& column,
   std::string sql = "SELECT k FROM (SELECT " + q.key + " AS k, row_number() OVER (ORDER BY " +
                     q.key + ") AS n FROM " + q.table + " WHERE " + q.key + " IS NOT NULL AND " +
                     StalePredicate(q, 1) + ") s WHERE n % $3::bigint = 0 ORDER BY k";
-  return connection_->Run<std::vector<RowKey>>(
-      what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<std::vector<RowKey>> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<std::vector<RowKey>>(
+      what, [&](pqxx::transaction_base& transaction) -> Result<std::vector<RowKey>> {
         pqxx::result rows =
             transaction.exec_params(sql, pqxx::prepare::make_dynamic_params(parameters));
         std::vector<RowKey> keys;
@@ -257,9 +249,8 @@ ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& 
 Result<ValueCounts> PgStore::CountValues(const ColumnRef& column) {
   std::string what = "counting values of " + column.Name();
   UDMG_ASSIGN_OR_RETURN(KeyColumnType type, KeyTypeOf(column, what));
-  return connection_->Run<ValueCounts>(
-      what, Retry::kIdempotent, [&](pqxx::connection& live) -> Result<ValueCounts> {
-        pqxx::nontransaction transaction(live);
+  return connection_->Read<ValueCounts>(
+      what, [&](pqxx::transaction_base& transaction) -> Result<ValueCounts> {
         return CountValuesIn(transaction, column, type.table_sql);
       });
 }

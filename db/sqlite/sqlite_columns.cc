@@ -19,43 +19,29 @@ ColumnRef RegisteredColumn(const Statement& row) {
 }  // namespace
 
 Result<std::vector<ColumnRef>> SqliteStore::ListColumns() {
-  UDMG_ASSIGN_OR_RETURN(Statement list,
-                        connection_->Prepare("SELECT table_name, column_name, key_column, "
-                                             "bound_since FROM udmg_encrypted_columns ORDER BY "
-                                             "table_name, column_name",
-                                             "listing the registered columns"));
-  std::vector<ColumnRef> columns;
-  for (;;) {
-    UDMG_ASSIGN_OR_RETURN(bool has_row, list.Step());
-    if (!has_row) break;
-    columns.push_back(RegisteredColumn(list));
-  }
-  return columns;
+  return connection_->ReadRows<ColumnRef>(
+      "SELECT table_name, column_name, key_column, bound_since FROM udmg_encrypted_columns "
+      "ORDER BY table_name, column_name",
+      "listing the registered columns", RegisteredColumn);
 }
 
 Result<std::optional<std::vector<SqliteStore::TableColumn>>> SqliteStore::TableColumns(
     std::string_view table) {
   constexpr std::string_view kWhat = "reading the columns of a table";
-  {
-    // Exact, case-sensitive names, as PostgreSQL will need them quoted.
-    UDMG_ASSIGN_OR_RETURN(Statement exists,
-                          connection_->Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' "
-                                               "AND name = ?1",
-                                               kWhat));
-    exists.BindText(1, table);
-    UDMG_ASSIGN_OR_RETURN(bool found, exists.Step());
-    if (!found) return std::optional<std::vector<TableColumn>>();
-  }
+  // Exact, case-sensitive names, as PostgreSQL will need them quoted.
+  UDMG_ASSIGN_OR_RETURN(
+      std::optional<int64_t> exists,
+      connection_->QueryInt("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", kWhat,
+                            table));
+  if (!exists) return std::optional<std::vector<TableColumn>>();
   UDMG_ASSIGN_OR_RETURN(
       Statement info,
       connection_->Prepare("SELECT name, pk, \"notnull\" FROM pragma_table_info(?1)", kWhat));
   info.BindText(1, table);
   std::vector<TableColumn> columns;
-  for (;;) {
-    UDMG_ASSIGN_OR_RETURN(bool has_row, info.Step());
-    if (!has_row) break;
-    columns.push_back(TableColumn{info.Text(0), info.Int(1) > 0, info.Int(2) != 0});
-  }
+  UDMG_RETURN_IF_ERROR(info.ForEachRow([&](const Statement& row) {
+    columns.push_back(TableColumn{row.Text(0), row.Int(1) > 0, row.Int(2) != 0});
+  }));
   return std::optional<std::vector<TableColumn>>(std::move(columns));
 }
 
@@ -108,17 +94,14 @@ Status SqliteStore::CheckColumnExists(const ColumnRef& column) {
   bool is_primary_key = key->primary_key && primary_key_columns == 1;
   if (!is_primary_key) {
     UDMG_ASSIGN_OR_RETURN(
-        Statement unique,
-        connection_->Prepare(
+        std::optional<int64_t> unique_index,
+        connection_->QueryInt(
             "SELECT 1 FROM pragma_index_list(?1) AS list WHERE list.\"unique\" = 1 "
             "AND list.partial = 0 AND (SELECT count(*) FROM "
             "pragma_index_info(list.name)) = 1 AND (SELECT name FROM "
             "pragma_index_info(list.name)) = ?2",
-            kWhat));
-    unique.BindText(1, column.table);
-    unique.BindText(2, column.key_column);
-    UDMG_ASSIGN_OR_RETURN(bool is_unique, unique.Step());
-    if (!is_unique) {
+            kWhat, column.table, column.key_column));
+    if (!unique_index) {
       return Status(ErrorCode::kBadInput, "key column '" + column.table + "." +
                                               column.key_column +
                                               "' is not unique; use the primary key or a column "
@@ -163,42 +146,29 @@ Result<ValueColumnRoom> SqliteStore::MeasureValueColumn(const ColumnRef& column)
 Status SqliteStore::AddColumn(const ColumnRef& column) {
   UDMG_RETURN_IF_ERROR(internal::ValidateColumnRef(column));
   constexpr std::string_view kWhat = "registering a column";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  UDMG_RETURN_IF_ERROR(CheckColumnExists(column));
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement insert,
-                          connection_->Prepare("INSERT INTO udmg_encrypted_columns (table_name, "
-                                               "column_name, key_column) VALUES (?1, ?2, ?3) "
-                                               "ON CONFLICT DO NOTHING",
-                                               kWhat));
-    insert.BindText(1, column.table);
-    insert.BindText(2, column.column);
-    insert.BindText(3, column.key_column);
-    UDMG_RETURN_IF_ERROR(insert.Run());
+  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
+    UDMG_RETURN_IF_ERROR(CheckColumnExists(column));
+    UDMG_RETURN_IF_ERROR(connection_->Execute(
+        "INSERT INTO udmg_encrypted_columns (table_name, column_name, key_column) "
+        "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        kWhat, column.table, column.column, column.key_column));
     if (connection_->Changes() == 0) {
       return Status(ErrorCode::kConflict,
                     "column '" + column.Name() + "' is already registered; nothing to do");
     }
-  }
-  return transaction.Commit();
+    return Status::Ok();
+  });
 }
 
 Status SqliteStore::RemoveColumn(std::string_view table, std::string_view column) {
   constexpr std::string_view kWhat = "unregistering a column";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement remove,
-                          connection_->Prepare("DELETE FROM udmg_encrypted_columns WHERE "
-                                               "table_name = ?1 AND column_name = ?2",
-                                               kWhat));
-    remove.BindText(1, table);
-    remove.BindText(2, column);
-    UDMG_RETURN_IF_ERROR(remove.Run());
+  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
+    UDMG_RETURN_IF_ERROR(connection_->Execute(
+        "DELETE FROM udmg_encrypted_columns WHERE table_name = ?1 AND column_name = ?2", kWhat,
+        table, column));
     if (connection_->Changes() == 0) return internal::NotRegistered(table, column);
-  }
-  return transaction.Commit();
+    return Status::Ok();
+  });
 }
 
 Result<ColumnRef> SqliteStore::FindColumn(std::string_view table, std::string_view column) {
@@ -207,8 +177,7 @@ Result<ColumnRef> SqliteStore::FindColumn(std::string_view table, std::string_vi
                                              "bound_since FROM udmg_encrypted_columns "
                                              "WHERE table_name = ?1 AND column_name = ?2",
                                              "looking up a registered column"));
-  find.BindText(1, table);
-  find.BindText(2, column);
+  find.BindAll(table, column);
   UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
   if (!found) return internal::NotRegistered(table, column);
   return RegisteredColumn(find);
@@ -232,40 +201,22 @@ Result<ColumnRef> SqliteStore::SetColumnBinding(std::string_view table, std::str
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
   UDMG_ASSIGN_OR_RETURN(std::optional<uint32_t> newest, NewestMasterVersion());
   if (!newest) return internal::NoKeyring();
-  {
-    // Binding a bound column again keeps its bound_since: a later one would accept again the
-    // unbound values it already refuses (the downgrade of docs/security.md).
-    UDMG_ASSIGN_OR_RETURN(
-        Statement update,
-        connection_->Prepare("UPDATE udmg_encrypted_columns SET bound_since = CASE WHEN ?3 "
-                             "THEN coalesce(bound_since, ?4) ELSE NULL END "
-                             "WHERE table_name = ?1 AND column_name = ?2",
-                             kWhat));
-    update.BindText(1, table);
-    update.BindText(2, column);
-    update.BindInt(3, bound ? 1 : 0);
-    update.BindInt(4, int64_t{*newest} + 1);
-    UDMG_RETURN_IF_ERROR(update.Run());
-    if (connection_->Changes() == 0) return internal::NotRegistered(table, column);
-  }
-  {
-    // A binding is no key material: a backup that held the keyring still does (doctor compares
-    // revisions), so it moves along with the revision.
-    UDMG_ASSIGN_OR_RETURN(Statement carry,
-                          connection_->Prepare("UPDATE udmg_backups SET keyring_revision = "
-                                               "keyring_revision + 1 WHERE keyring_revision = "
-                                               "(SELECT keyring_revision FROM udmg_meta)",
-                                               kWhat));
-    UDMG_RETURN_IF_ERROR(carry.Run());
-  }
-  {
-    // Clients reload their registered columns when the keyring revision moves.
-    UDMG_ASSIGN_OR_RETURN(Statement bump,
-                          connection_->Prepare("UPDATE udmg_meta SET keyring_revision = "
-                                               "keyring_revision + 1 WHERE singleton = 1",
-                                               kWhat));
-    UDMG_RETURN_IF_ERROR(bump.Run());
-  }
+  // Binding a bound column again keeps its bound_since: a later one would accept again the
+  // unbound values it already refuses (the downgrade of docs/security.md).
+  UDMG_RETURN_IF_ERROR(connection_->Execute(
+      "UPDATE udmg_encrypted_columns SET bound_since = CASE WHEN ?3 "
+      "THEN coalesce(bound_since, ?4) ELSE NULL END WHERE table_name = ?1 AND column_name = ?2",
+      kWhat, table, column, bound ? 1 : 0, int64_t{*newest} + 1));
+  if (connection_->Changes() == 0) return internal::NotRegistered(table, column);
+  // A binding is no key material: a backup that held the keyring still does (doctor compares
+  // revisions), so it moves along with the revision.
+  UDMG_RETURN_IF_ERROR(
+      connection_->Execute("UPDATE udmg_backups SET keyring_revision = keyring_revision + 1 "
+                           "WHERE keyring_revision = (SELECT keyring_revision FROM udmg_meta)",
+                           kWhat));
+  // Clients reload their registered columns when the keyring revision moves.
+  UDMG_RETURN_IF_ERROR(connection_->Execute(
+      "UPDATE udmg_meta SET keyring_revision = keyring_revision + 1 WHERE singleton = 1", kWhat));
   UDMG_ASSIGN_OR_RETURN(ColumnRef stored, FindColumn(table, column));
   UDMG_RETURN_IF_ERROR(transaction.Commit());
   return stored;

@@ -252,4 +252,11 @@ Status Transaction::Commit() {
   return Status::Ok();
 }
 
+Status InTransaction(Connection& connection, Transaction::Kind kind, std::string_view what,
+                     const std::function<Status()>& body) {
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(connection, kind, what));
+  UDMG_RETURN_IF_ERROR(body());
+  return transaction.Commit();
+}
+
 }  // namespace udmg::db::sqlite

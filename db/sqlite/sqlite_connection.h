@@ -9,11 +9,14 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
+#include <vector>
 
 #include "base/status.h"
 #include "base/unique_handle.h"
@@ -49,6 +52,13 @@ class Statement {
   void BindNull(int index);
   // Integer keys as integers, text keys as text, so comparisons keep the key's own type.
   void BindKey(int index, const RowKey& key);
+  // Binds `values` to ?1, ?2, ... in order: integers as integers, strings as text, an empty
+  // optional as NULL.
+  template <typename... Values>
+  void BindAll(const Values&... values) {
+    int index = 0;
+    (BindValue(++index, values), ...);
+  }
 
   // One step: true when a row is ready, false when the statement is done.
   Result<bool> Step();
@@ -56,6 +66,10 @@ class Statement {
   Status Run();
   // Resets for another execution, keeping the bindings (for loops over many rows).
   void Reset();
+  // Steps to the end, calling `read_row(*this)` on each row; stops at the first failure, of a
+  // step or of `read_row` when it returns a Status.
+  template <typename ReadRow>
+  Status ForEachRow(ReadRow&& read_row);
   // After a failed Step or Run: SQLite's message when it refused the row's data (a constraint, a
   // trigger's RAISE, a value too big or of the wrong type); nullopt after any other failure.
   const std::optional<std::string>& data_refusal() const { return data_refusal_; }
@@ -71,6 +85,8 @@ class Statement {
 
  private:
   Error Failure(int code) const;
+  template <typename Value>
+  void BindValue(int index, const Value& value);
 
   sqlite3* db_;
   sqlite3_stmt* statement_;
@@ -93,6 +109,19 @@ class Connection {
   // A statement from the cache, prepared on first use. `what` names the operation for errors
   // ("reading the keyring"). The same SQL must not be borrowed twice at once.
   Result<Statement> Prepare(std::string_view sql, std::string_view what);
+  // Prepares `sql`, binds `values` (Statement::BindAll) and runs it to the end.
+  template <typename... Values>
+  Status Execute(std::string_view sql, std::string_view what, const Values&... values);
+  // The integer in the first column of the first row `sql` returns with `values` bound; nullopt
+  // when it returns no row.
+  template <typename... Values>
+  Result<std::optional<int64_t>> QueryInt(std::string_view sql, std::string_view what,
+                                          const Values&... values);
+  // Every row `sql` returns with `values` bound, each made into a T by `read_row`.
+  template <typename T, typename... Values>
+  Result<std::vector<T>> ReadRows(std::string_view sql, std::string_view what,
+                                  const std::function<Result<T>(const Statement&)>& read_row,
+                                  const Values&... values);
   // Runs a script of several statements once, uncached (schema migrations).
   Status ExecuteScript(const char* sql, std::string_view what);
 
@@ -129,5 +158,79 @@ class Transaction {
   Connection* connection_;  // nullptr once committed, rolled back or moved from
   std::string what_;
 };
+
+// Runs `body` inside a Transaction of `kind` and commits when it succeeds; a failure rolls back.
+Status InTransaction(Connection& connection, Transaction::Kind kind, std::string_view what,
+                     const std::function<Status()>& body);
+
+// One statement (Connection::Execute) in a write transaction of its own.
+template <typename... Values>
+Status ExecuteInWriteTransaction(Connection& connection, std::string_view sql,
+                                 std::string_view what, const Values&... values) {
+  return InTransaction(connection, Transaction::Kind::kWrite, what,
+                       [&] { return connection.Execute(sql, what, values...); });
+}
+
+template <typename ReadRow>
+Status Statement::ForEachRow(ReadRow&& read_row) {
+  for (;;) {
+    UDMG_ASSIGN_OR_RETURN(bool has_row, Step());
+    if (!has_row) return Status::Ok();
+    if constexpr (std::is_void_v<std::invoke_result_t<ReadRow&, const Statement&>>) {
+      read_row(*this);
+    } else {
+      UDMG_RETURN_IF_ERROR(read_row(*this));
+    }
+  }
+}
+
+// Whether a value for BindAll is an optional (bound as NULL when empty).
+template <typename T>
+inline constexpr bool kIsOptional = false;
+template <typename T>
+inline constexpr bool kIsOptional<std::optional<T>> = true;
+
+template <typename Value>
+void Statement::BindValue(int index, const Value& value) {
+  if constexpr (kIsOptional<Value>) {
+    value ? BindValue(index, *value) : BindNull(index);
+  } else if constexpr (std::is_integral_v<Value>) {
+    BindInt(index, static_cast<int64_t>(value));
+  } else {
+    BindText(index, value);
+  }
+}
+
+template <typename... Values>
+Status Connection::Execute(std::string_view sql, std::string_view what, const Values&... values) {
+  UDMG_ASSIGN_OR_RETURN(Statement statement, Prepare(sql, what));
+  statement.BindAll(values...);
+  return statement.Run();
+}
+
+template <typename T, typename... Values>
+Result<std::vector<T>> Connection::ReadRows(
+    std::string_view sql, std::string_view what,
+    const std::function<Result<T>(const Statement&)>& read_row, const Values&... values) {
+  UDMG_ASSIGN_OR_RETURN(Statement statement, Prepare(sql, what));
+  statement.BindAll(values...);
+  std::vector<T> rows;
+  UDMG_RETURN_IF_ERROR(statement.ForEachRow([&](const Statement& row) -> Status {
+    UDMG_ASSIGN_OR_RETURN(T value, read_row(row));
+    rows.push_back(std::move(value));
+    return Status::Ok();
+  }));
+  return rows;
+}
+
+template <typename... Values>
+Result<std::optional<int64_t>> Connection::QueryInt(std::string_view sql, std::string_view what,
+                                                    const Values&... values) {
+  UDMG_ASSIGN_OR_RETURN(Statement statement, Prepare(sql, what));
+  statement.BindAll(values...);
+  UDMG_ASSIGN_OR_RETURN(bool found, statement.Step());
+  if (!found) return std::optional<int64_t>();
+  return std::optional<int64_t>(statement.Int(0));
+}
 
 }  // namespace udmg::db::sqlite

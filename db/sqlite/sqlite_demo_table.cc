@@ -19,21 +19,17 @@ class SqliteDemoTable final : public DemoTable {
 
   Status Insert(std::span<const DemoRow> rows) override {
     constexpr std::string_view kWhat = "inserting demo rows into credentials";
-    UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                          Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-    {
+    return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
       UDMG_ASSIGN_OR_RETURN(
           Statement insert,
           connection_->Prepare("INSERT INTO credentials (id, name, secret) VALUES (?1, ?2, ?3)",
                                kWhat));
       for (const DemoRow& row : rows) {
-        insert.BindInt(1, row.id);
-        insert.BindText(2, row.name);
-        insert.BindText(3, row.secret);
+        insert.BindAll(row.id, row.name, row.secret);
         UDMG_RETURN_IF_ERROR(insert.Run());
       }
-    }
-    return transaction.Commit();
+      return Status::Ok();
+    });
   }
 
  private:

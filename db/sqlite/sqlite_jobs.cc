@@ -18,30 +18,19 @@ Status NoSuchJob(int64_t job_id) {
 Result<int64_t> InsertJobRows(Connection& connection, std::string_view kind,
                               uint32_t target_version, const std::vector<ColumnRef>& columns,
                               std::string_view what) {
-  int64_t job_id = 0;
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement insert,
-                          connection.Prepare("INSERT INTO udmg_jobs (kind, state, "
-                                             "target_version, created_at, updated_at) "
-                                             "VALUES (?1, 'running', ?2, ?3, ?3)",
-                                             what));
-    insert.BindText(1, kind);
-    insert.BindInt(2, target_version);
-    insert.BindInt(3, internal::UnixNow());
-    UDMG_RETURN_IF_ERROR(insert.Run());
-    job_id = connection.LastInsertRowid();
-  }
+  UDMG_RETURN_IF_ERROR(
+      connection.Execute("INSERT INTO udmg_jobs (kind, state, target_version, "
+                         "created_at, updated_at) "
+                         "VALUES (?1, 'running', ?2, ?3, ?3)",
+                         what, kind, target_version, internal::UnixNow()));
+  int64_t job_id = connection.LastInsertRowid();
   UDMG_ASSIGN_OR_RETURN(Statement insert,
                         connection.Prepare("INSERT INTO udmg_job_columns (job_id, position, "
                                            "table_name, column_name, key_column) "
                                            "VALUES (?1, ?2, ?3, ?4, ?5)",
                                            what));
   for (size_t i = 0; i < columns.size(); ++i) {
-    insert.BindInt(1, job_id);
-    insert.BindInt(2, static_cast<int64_t>(i));
-    insert.BindText(3, columns[i].table);
-    insert.BindText(4, columns[i].column);
-    insert.BindText(5, columns[i].key_column);
+    insert.BindAll(job_id, i, columns[i].table, columns[i].column, columns[i].key_column);
     UDMG_RETURN_IF_ERROR(insert.Run());
   }
   return job_id;
@@ -61,35 +50,26 @@ Result<int64_t> SqliteStore::CreateJob(std::string_view kind, uint32_t target_ve
   return job_id;
 }
 
+Result<std::optional<JobRecord>> SqliteStore::LoadJobFoundBy(std::string_view find_sql,
+                                                             std::string_view what,
+                                                             std::string_view kind) {
+  UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> job_id, connection_->QueryInt(find_sql, what, kind));
+  if (!job_id) return std::optional<JobRecord>();
+  return LoadJob(*job_id);
+}
+
 Result<std::optional<JobRecord>> SqliteStore::FindLatestJobNotDone(std::string_view kind) {
-  int64_t job_id = 0;
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement find,
-                          connection_->Prepare("SELECT id FROM udmg_jobs WHERE kind = ?1 AND "
-                                               "state <> 'done' ORDER BY id DESC LIMIT 1",
-                                               "looking for an unfinished job"));
-    find.BindText(1, kind);
-    UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
-    if (!found) return std::optional<JobRecord>();
-    job_id = find.Int(0);
-  }
-  return LoadJob(job_id);
+  return LoadJobFoundBy(
+      "SELECT id FROM udmg_jobs WHERE kind = ?1 AND state <> 'done' "
+      "ORDER BY id DESC LIMIT 1",
+      "looking for an unfinished job", kind);
 }
 
 Result<std::optional<JobRecord>> SqliteStore::FindLatestFinishedJob(std::string_view kind) {
-  int64_t job_id = 0;
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement find,
-                          connection_->Prepare("SELECT id FROM udmg_jobs WHERE kind = ?1 AND "
-                                               "state IN ('done', 'failed') "
-                                               "ORDER BY id DESC LIMIT 1",
-                                               "looking for the last finished job"));
-    find.BindText(1, kind);
-    UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
-    if (!found) return std::optional<JobRecord>();
-    job_id = find.Int(0);
-  }
-  return LoadJob(job_id);
+  return LoadJobFoundBy(
+      "SELECT id FROM udmg_jobs WHERE kind = ?1 AND "
+      "state IN ('done', 'failed') ORDER BY id DESC LIMIT 1",
+      "looking for the last finished job", kind);
 }
 
 Result<std::optional<JobRecord>> SqliteStore::LoadJob(int64_t job_id) {
@@ -120,20 +100,19 @@ Result<std::optional<JobRecord>> SqliteStore::LoadJob(int64_t job_id) {
                                                "WHERE job_id = ?1 ORDER BY position",
                                                kWhat));
     read.BindInt(1, job_id);
-    for (;;) {
-      UDMG_ASSIGN_OR_RETURN(bool has_row, read.Step());
-      if (!has_row) break;
+    UDMG_RETURN_IF_ERROR(read.ForEachRow([&](const Statement& row) -> Status {
       JobColumnProgress& progress = job.columns.emplace_back();
-      progress.column = ColumnRef{read.Text(0), read.Text(1), read.Text(2)};
-      if (!read.IsNull(3)) {
+      progress.column = ColumnRef{row.Text(0), row.Text(1), row.Text(2)};
+      if (!row.IsNull(3)) {
         UDMG_ASSIGN_OR_RETURN(progress.checkpoint,
-                              internal::RowKeyFromStored(read.Text(3), read.Text(4)));
+                              internal::RowKeyFromStored(row.Text(3), row.Text(4)));
       }
-      progress.migrated = static_cast<uint64_t>(read.Int(5));
-      progress.conflicts = static_cast<uint64_t>(read.Int(6));
-      progress.failed = static_cast<uint64_t>(read.Int(7));
-      progress.scanned = read.Int(8) != 0;
-    }
+      progress.migrated = static_cast<uint64_t>(row.Int(5));
+      progress.conflicts = static_cast<uint64_t>(row.Int(6));
+      progress.failed = static_cast<uint64_t>(row.Int(7));
+      progress.scanned = row.Int(8) != 0;
+      return Status::Ok();
+    }));
   }
   UDMG_RETURN_IF_ERROR(snapshot.Commit());
   return std::optional<JobRecord>(std::move(job));
@@ -143,9 +122,7 @@ Status SqliteStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                                    const std::optional<RowKey>& checkpoint, uint64_t migrated,
                                    uint64_t conflicts, uint64_t failed, bool scanned) {
   constexpr std::string_view kWhat = "saving a checkpoint";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
+  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
     // No checkpoint keeps the one saved before; "scanned" never goes back to false.
     UDMG_ASSIGN_OR_RETURN(
         Statement save,
@@ -156,9 +133,7 @@ Status SqliteStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                              "failed = failed + ?8, scanned = max(scanned, ?9) "
                              "WHERE job_id = ?1 AND table_name = ?2 AND column_name = ?3",
                              kWhat));
-    save.BindInt(1, job_id);
-    save.BindText(2, column.table);
-    save.BindText(3, column.column);
+    save.BindAll(job_id, column.table, column.column);
     if (checkpoint) {
       save.BindText(4, internal::RowKeyTypeName(*checkpoint));
       save.BindText(5, RowKeyText(*checkpoint));
@@ -173,87 +148,54 @@ Status SqliteStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                                               " does not exist or has no column '" + column.Name() +
                                               "'; resume the job with the columns it started with");
     }
-  }
-  {
-    UDMG_ASSIGN_OR_RETURN(
-        Statement touch,
-        connection_->Prepare("UPDATE udmg_jobs SET updated_at = ?2 WHERE id = ?1", kWhat));
-    touch.BindInt(1, job_id);
-    touch.BindInt(2, internal::UnixNow());
-    UDMG_RETURN_IF_ERROR(touch.Run());
-  }
-  return transaction.Commit();
+    return connection_->Execute("UPDATE udmg_jobs SET updated_at = ?2 WHERE id = ?1", kWhat, job_id,
+                                internal::UnixNow());
+  });
 }
 
 Status SqliteStore::SetJobState(int64_t job_id, JobState state) {
   constexpr std::string_view kWhat = "changing a job's state";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
-    UDMG_ASSIGN_OR_RETURN(Statement update,
-                          connection_->Prepare("UPDATE udmg_jobs SET state = ?2, updated_at = ?3 "
-                                               "WHERE id = ?1",
-                                               kWhat));
-    update.BindInt(1, job_id);
-    update.BindText(2, JobStateName(state));
-    update.BindInt(3, internal::UnixNow());
-    UDMG_RETURN_IF_ERROR(update.Run());
+  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
+    UDMG_RETURN_IF_ERROR(
+        connection_->Execute("UPDATE udmg_jobs SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                             kWhat, job_id, JobStateName(state), internal::UnixNow()));
     if (connection_->Changes() == 0) return NoSuchJob(job_id);
-  }
-  return transaction.Commit();
+    return Status::Ok();
+  });
 }
 
 Status SqliteStore::RecordFailure(const FailureRecord& failure) {
-  constexpr std::string_view kWhat = "recording a failed row";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
-    // A resumed job meeting the same row again updates its record instead of repeating it.
-    UDMG_ASSIGN_OR_RETURN(
-        Statement record,
-        connection_->Prepare("INSERT INTO udmg_reencrypt_failures (job_id, table_name, "
-                             "column_name, key_column, key_type, row_key, version, error_class, "
-                             "recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                             "ON CONFLICT (job_id, table_name, column_name, key_type, row_key) "
-                             "DO UPDATE SET version = excluded.version, "
-                             "error_class = excluded.error_class, "
-                             "recorded_at = excluded.recorded_at",
-                             kWhat));
-    record.BindInt(1, failure.job_id);
-    record.BindText(2, failure.column.table);
-    record.BindText(3, failure.column.column);
-    record.BindText(4, failure.column.key_column);
-    record.BindText(5, internal::RowKeyTypeName(failure.key));
-    record.BindText(6, RowKeyText(failure.key));
-    record.BindInt(7, failure.version);
-    record.BindText(8, failure.error_class);
-    record.BindInt(9, failure.recorded_at != 0 ? failure.recorded_at : internal::UnixNow());
-    UDMG_RETURN_IF_ERROR(record.Run());
-  }
-  return transaction.Commit();
+  // A resumed job meeting the same row again updates its record instead of repeating it.
+  return ExecuteInWriteTransaction(
+      *connection_,
+      "INSERT INTO udmg_reencrypt_failures (job_id, table_name, column_name, key_column, "
+      "key_type, row_key, version, error_class, recorded_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+      "ON CONFLICT (job_id, table_name, column_name, key_type, row_key) "
+      "DO UPDATE SET version = excluded.version, error_class = excluded.error_class, "
+      "recorded_at = excluded.recorded_at",
+      "recording a failed row", failure.job_id, failure.column.table, failure.column.column,
+      failure.column.key_column, internal::RowKeyTypeName(failure.key), RowKeyText(failure.key),
+      failure.version, failure.error_class,
+      failure.recorded_at != 0 ? failure.recorded_at : internal::UnixNow());
 }
 
 Result<std::vector<FailureRecord>> SqliteStore::ListFailures(int64_t job_id) {
-  UDMG_ASSIGN_OR_RETURN(Statement list,
-                        connection_->Prepare("SELECT table_name, column_name, key_column, "
-                                             "key_type, row_key, version, error_class, "
-                                             "recorded_at FROM udmg_reencrypt_failures "
-                                             "WHERE job_id = ?1 ORDER BY id",
-                                             "listing failed rows"));
-  list.BindInt(1, job_id);
-  std::vector<FailureRecord> failures;
-  for (;;) {
-    UDMG_ASSIGN_OR_RETURN(bool has_row, list.Step());
-    if (!has_row) break;
-    FailureRecord& failure = failures.emplace_back();
-    failure.job_id = job_id;
-    failure.column = ColumnRef{list.Text(0), list.Text(1), list.Text(2)};
-    UDMG_ASSIGN_OR_RETURN(failure.key, internal::RowKeyFromStored(list.Text(3), list.Text(4)));
-    failure.version = static_cast<uint32_t>(list.Int(5));
-    failure.error_class = list.Text(6);
-    failure.recorded_at = list.Int(7);
-  }
-  return failures;
+  return connection_->ReadRows<FailureRecord>(
+      "SELECT table_name, column_name, key_column, key_type, row_key, version, error_class, "
+      "recorded_at FROM udmg_reencrypt_failures WHERE job_id = ?1 ORDER BY id",
+      "listing failed rows",
+      [&](const Statement& row) -> Result<FailureRecord> {
+        FailureRecord failure;
+        failure.job_id = job_id;
+        failure.column = ColumnRef{row.Text(0), row.Text(1), row.Text(2)};
+        UDMG_ASSIGN_OR_RETURN(failure.key, internal::RowKeyFromStored(row.Text(3), row.Text(4)));
+        failure.version = static_cast<uint32_t>(row.Int(5));
+        failure.error_class = row.Text(6);
+        failure.recorded_at = row.Int(7);
+        return failure;
+      },
+      job_id);
 }
 
 }  // namespace udmg::db::sqlite

@@ -12,43 +12,39 @@ constexpr const char* kNowMs = "CAST((julianday('now') - 2440587.5) * 86400000 A
 // The newest resumable job of ?1 aimed at ?2 that has ranges (a shared job), if any.
 Result<std::optional<int64_t>> FindSharedJob(Connection& connection, std::string_view kind,
                                              uint32_t target_version) {
-  UDMG_ASSIGN_OR_RETURN(
-      Statement find,
-      connection.Prepare("SELECT id FROM udmg_jobs j WHERE kind = ?1 AND target_version = ?2 "
-                         "AND state IN ('running', 'stopped') AND EXISTS (SELECT 1 FROM "
-                         "udmg_job_ranges r WHERE r.job_id = j.id) ORDER BY id DESC LIMIT 1",
-                         "looking for a shared job"));
-  find.BindText(1, kind);
-  find.BindInt(2, target_version);
-  UDMG_ASSIGN_OR_RETURN(bool found, find.Step());
-  if (!found) return std::optional<int64_t>();
-  return std::optional<int64_t>(find.Int(0));
+  return connection.QueryInt(
+      "SELECT id FROM udmg_jobs j WHERE kind = ?1 AND target_version = ?2 "
+      "AND state IN ('running', 'stopped') AND EXISTS (SELECT 1 FROM "
+      "udmg_job_ranges r WHERE r.job_id = j.id) ORDER BY id DESC LIMIT 1",
+      "looking for a shared job", kind, target_version);
 }
 
 // The newest job id of any kind: a watermark taken before sampling a shared job's ranges.
 Result<int64_t> NewestJobId(Connection& connection) {
-  UDMG_ASSIGN_OR_RETURN(Statement newest,
-                        connection.Prepare("SELECT coalesce(max(id), 0) FROM udmg_jobs",
-                                           "looking for the newest job"));
-  UDMG_ASSIGN_OR_RETURN(bool found, newest.Step());
-  return found ? newest.Int(0) : 0;
+  UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> newest,
+                        connection.QueryInt("SELECT coalesce(max(id), 0) FROM udmg_jobs",
+                                            "looking for the newest job"));
+  return newest.value_or(0);
 }
 
 // Whether a job of ?1 aimed at ?2 was created after the watermark, in any state.
 Result<bool> JobCreatedSince(Connection& connection, std::string_view kind,
                              uint32_t target_version, int64_t watermark) {
-  UDMG_ASSIGN_OR_RETURN(Statement find,
-                        connection.Prepare("SELECT 1 FROM udmg_jobs WHERE kind = ?1 AND "
-                                           "target_version = ?2 AND id > ?3 LIMIT 1",
-                                           "looking for a newer job"));
-  find.BindText(1, kind);
-  find.BindInt(2, target_version);
-  find.BindInt(3, watermark);
-  return find.Step();
+  UDMG_ASSIGN_OR_RETURN(
+      std::optional<int64_t> newer,
+      connection.QueryInt("SELECT 1 FROM udmg_jobs WHERE kind = ?1 AND "
+                          "target_version = ?2 AND id > ?3 LIMIT 1",
+                          "looking for a newer job", kind, target_version, watermark));
+  return newer.has_value();
 }
 
+// Binds a key's (type, text) to type_index and the next index; both NULL when there is none.
 void BindOptionalKey(Statement& statement, int type_index, const std::optional<RowKey>& key) {
-  if (!key) return;  // both stay NULL
+  if (!key) {
+    statement.BindNull(type_index);
+    statement.BindNull(type_index + 1);
+    return;
+  }
   statement.BindText(type_index, internal::RowKeyTypeName(*key));
   statement.BindText(type_index + 1, RowKeyText(*key));
 }
@@ -104,14 +100,7 @@ Status SqliteStore::InsertRanges(int64_t job_id, const std::vector<ColumnRef>& c
     for (size_t r = 0; r <= bounds[i].size(); ++r) {
       std::optional<RowKey> upper;
       if (r < bounds[i].size()) upper = bounds[i][r];
-      add_range.BindInt(1, job_id);
-      add_range.BindText(2, columns[i].table);
-      add_range.BindText(3, columns[i].column);
-      add_range.BindInt(4, static_cast<int64_t>(r));
-      add_range.BindNull(5);
-      add_range.BindNull(6);
-      add_range.BindNull(7);
-      add_range.BindNull(8);
+      add_range.BindAll(job_id, columns[i].table, columns[i].column, r);
       BindOptionalKey(add_range, 5, lower);
       BindOptionalKey(add_range, 7, upper);
       UDMG_RETURN_IF_ERROR(add_range.Run());
@@ -150,22 +139,10 @@ Result<std::optional<JobRange>> SqliteStore::ClaimRange(int64_t job_id, std::str
     UDMG_ASSIGN_OR_RETURN(range.checkpoint, OptionalStoredKey(find, 8));
     range.owner = std::string(owner);
   }
-  {
-    UDMG_ASSIGN_OR_RETURN(
-        Statement claim,
-        connection_->Prepare(std::string("UPDATE udmg_job_ranges SET owner = ?5, "
-                                         "lease_expires_ms = ") +
-                                 kNowMs + " + ?6 WHERE job_id = ?1 AND table_name = ?2 AND "
-                                          "column_name = ?3 AND position = ?4",
-                             kWhat));
-    claim.BindInt(1, job_id);
-    claim.BindText(2, range.column.table);
-    claim.BindText(3, range.column.column);
-    claim.BindInt(4, range.position);
-    claim.BindText(5, owner);
-    claim.BindInt(6, lease_ms);
-    UDMG_RETURN_IF_ERROR(claim.Run());
-  }
+  UDMG_RETURN_IF_ERROR(connection_->Execute(
+      std::string("UPDATE udmg_job_ranges SET owner = ?5, lease_expires_ms = ") + kNowMs +
+          " + ?6 WHERE job_id = ?1 AND table_name = ?2 AND column_name = ?3 AND position = ?4",
+      kWhat, job_id, range.column.table, range.column.column, range.position, owner, lease_ms));
   UDMG_RETURN_IF_ERROR(transaction.Commit());
   return std::optional<JobRange>(std::move(range));
 }
@@ -174,9 +151,7 @@ Status SqliteStore::RenewRange(const JobRange& range, std::string_view owner,
                                const std::optional<RowKey>& checkpoint, int64_t lease_ms,
                                bool done) {
   constexpr std::string_view kWhat = "renewing a key range's lease";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
+  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
     // No checkpoint keeps the one saved before.
     UDMG_ASSIGN_OR_RETURN(
         Statement renew,
@@ -188,20 +163,14 @@ Status SqliteStore::RenewRange(const JobRange& range, std::string_view owner,
                                           "column_name = ?3 AND position = ?4 AND owner = ?5 "
                                           "AND done = 0",
                              kWhat));
-    renew.BindInt(1, range.job_id);
-    renew.BindText(2, range.column.table);
-    renew.BindText(3, range.column.column);
-    renew.BindInt(4, range.position);
-    renew.BindText(5, owner);
-    renew.BindNull(6);
-    renew.BindNull(7);
+    renew.BindAll(range.job_id, range.column.table, range.column.column, range.position, owner);
     BindOptionalKey(renew, 6, checkpoint);
     renew.BindInt(8, lease_ms);
     renew.BindInt(9, done ? 1 : 0);
     UDMG_RETURN_IF_ERROR(renew.Run());
     if (connection_->Changes() == 0) return internal::LeaseLost(range);
-  }
-  return transaction.Commit();
+    return Status::Ok();
+  });
 }
 
 Result<RangeCounts> SqliteStore::CountRanges(int64_t job_id) {

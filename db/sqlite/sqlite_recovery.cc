@@ -19,22 +19,12 @@ Result<std::string> SqliteStore::KeyringId() {
 // ---- Backups ----------------------------------------------------------------------------------
 
 Status SqliteStore::RecordBackup(const BackupRecord& backup) {
-  constexpr std::string_view kWhat = "recording a backup";
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
-    UDMG_ASSIGN_OR_RETURN(
-        Statement insert,
-        connection_->Prepare("INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, "
-                             "keyring_revision) VALUES (?1, ?2, ?3, ?4)",
-                             kWhat));
-    insert.BindInt(1, backup.taken_at);
-    insert.BindInt(2, backup.root_version);
-    insert.BindText(3, backup.root_fingerprint);
-    insert.BindInt(4, backup.keyring_revision);
-    UDMG_RETURN_IF_ERROR(insert.Run());
-  }
-  return transaction.Commit();
+  return ExecuteInWriteTransaction(
+      *connection_,
+      "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, keyring_revision) "
+      "VALUES (?1, ?2, ?3, ?4)",
+      "recording a backup", backup.taken_at, backup.root_version, backup.root_fingerprint,
+      backup.keyring_revision);
 }
 
 Result<std::optional<BackupRecord>> SqliteStore::LatestBackup() {
@@ -53,56 +43,35 @@ Result<std::optional<BackupRecord>> SqliteStore::LatestBackup() {
 // ---- Nodes ------------------------------------------------------------------------------------
 
 Status SqliteStore::RecordNode(const NodeRecord& node) {
-  constexpr std::string_view kWhat = "recording this node";
   UDMG_RETURN_IF_ERROR(internal::ValidateNodeRecord(node));
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
-    // first_seen is written only with the row: an update keeps the node's first appearance.
-    UDMG_ASSIGN_OR_RETURN(
-        Statement upsert,
-        connection_->Prepare(
-            "INSERT INTO udmg_nodes (node_id, host, pid, program, root_version, root_fingerprint, "
-            "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-            "ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
-            "program = excluded.program, root_version = excluded.root_version, "
-            "root_fingerprint = excluded.root_fingerprint, last_seen = excluded.last_seen",
-            kWhat));
-    upsert.BindText(1, node.node_id);
-    upsert.BindText(2, node.host);
-    upsert.BindInt(3, node.pid);
-    upsert.BindText(4, node.program);
-    upsert.BindOptionalInt(5, node.root_version ? std::optional<int64_t>(*node.root_version)
-                                                : std::nullopt);
-    upsert.BindText(6, node.root_fingerprint);
-    upsert.BindInt(7, node.first_seen);
-    upsert.BindInt(8, node.last_seen);
-    UDMG_RETURN_IF_ERROR(upsert.Run());
-  }
-  return transaction.Commit();
+  // first_seen is written only with the row: an update keeps the node's first appearance.
+  return ExecuteInWriteTransaction(
+      *connection_,
+      "INSERT INTO udmg_nodes (node_id, host, pid, program, root_version, root_fingerprint, "
+      "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+      "ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+      "program = excluded.program, root_version = excluded.root_version, "
+      "root_fingerprint = excluded.root_fingerprint, last_seen = excluded.last_seen",
+      "recording this node", node.node_id, node.host, node.pid, node.program, node.root_version,
+      node.root_fingerprint, node.first_seen, node.last_seen);
 }
 
 Result<std::vector<NodeRecord>> SqliteStore::ListNodes() {
-  UDMG_ASSIGN_OR_RETURN(
-      Statement list,
-      connection_->Prepare("SELECT node_id, host, pid, program, root_version, root_fingerprint, "
-                           "first_seen, last_seen FROM udmg_nodes ORDER BY node_id",
-                           "listing the nodes"));
-  std::vector<NodeRecord> nodes;
-  for (;;) {
-    UDMG_ASSIGN_OR_RETURN(bool has_row, list.Step());
-    if (!has_row) break;
-    NodeRecord& node = nodes.emplace_back();
-    node.node_id = list.Text(0);
-    node.host = list.Text(1);
-    node.pid = list.Int(2);
-    node.program = list.Text(3);
-    if (!list.IsNull(4)) node.root_version = static_cast<uint32_t>(list.Int(4));
-    node.root_fingerprint = list.Text(5);
-    node.first_seen = list.Int(6);
-    node.last_seen = list.Int(7);
-  }
-  return nodes;
+  return connection_->ReadRows<NodeRecord>(
+      "SELECT node_id, host, pid, program, root_version, root_fingerprint, first_seen, last_seen "
+      "FROM udmg_nodes ORDER BY node_id",
+      "listing the nodes", [](const Statement& row) -> Result<NodeRecord> {
+        NodeRecord node;
+        node.node_id = row.Text(0);
+        node.host = row.Text(1);
+        node.pid = row.Int(2);
+        node.program = row.Text(3);
+        if (!row.IsNull(4)) node.root_version = static_cast<uint32_t>(row.Int(4));
+        node.root_fingerprint = row.Text(5);
+        node.first_seen = row.Int(6);
+        node.last_seen = row.Int(7);
+        return node;
+      });
 }
 
 // ---- Checked keyring change -----------------------------------------------------------------
@@ -138,11 +107,7 @@ Status SqliteStore::InsertArchivedRows(const std::vector<ArchivedKeyRow>& archiv
                            "setting replaced keyring rows aside"));
   int64_t now = internal::UnixNow();
   for (const ArchivedKeyRow& row : archived) {
-    insert.BindInt(1, now);
-    insert.BindText(2, row.kind);
-    insert.BindInt(3, row.version);
-    insert.BindText(4, row.row_json);
-    insert.BindText(5, row.reason);
+    insert.BindAll(now, row.kind, row.version, row.row_json, row.reason);
     UDMG_RETURN_IF_ERROR(insert.Run());
   }
   return Status::Ok();
@@ -160,21 +125,13 @@ Status SqliteStore::UpdateKeyringChecked(const CheckedKeyringChange& change,
 }
 
 Result<std::vector<ReplacedKeyRecord>> SqliteStore::ListReplacedKeys() {
-  UDMG_ASSIGN_OR_RETURN(
-      Statement list,
-      connection_->Prepare("SELECT kind, version, row_json, reason, replaced_at "
-                           "FROM udmg_replaced_keys ORDER BY id",
-                           "listing replaced keyring rows"));
-  std::vector<ReplacedKeyRecord> rows;
-  for (;;) {
-    UDMG_ASSIGN_OR_RETURN(bool has_row, list.Step());
-    if (!has_row) break;
-    ReplacedKeyRecord& record = rows.emplace_back();
-    record.row = ArchivedKeyRow{list.Text(0), static_cast<uint32_t>(list.Int(1)), list.Text(2),
-                                list.Text(3)};
-    record.replaced_at = list.Int(4);
-  }
-  return rows;
+  return connection_->ReadRows<ReplacedKeyRecord>(
+      "SELECT kind, version, row_json, reason, replaced_at FROM udmg_replaced_keys ORDER BY id",
+      "listing replaced keyring rows", [](const Statement& row) -> Result<ReplacedKeyRecord> {
+        return ReplacedKeyRecord{ArchivedKeyRow{row.Text(0), static_cast<uint32_t>(row.Int(1)),
+                                                row.Text(2), row.Text(3)},
+                                 row.Int(4)};
+      });
 }
 
 }  // namespace udmg::db::sqlite

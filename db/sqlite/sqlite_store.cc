@@ -24,38 +24,35 @@ Result<std::optional<KeyringRecords>> SqliteStore::ReadKeyringRows() {
                                                "wrapped_by, created_at FROM udmg_root_keys "
                                                "ORDER BY version",
                                                kWhat));
-    for (;;) {
-      UDMG_ASSIGN_OR_RETURN(bool has_row, roots.Step());
-      if (!has_row) break;
+    UDMG_RETURN_IF_ERROR(roots.ForEachRow([&](const Statement& row) {
       RootKeyRecord& root = records.roots.emplace_back();
-      root.version = static_cast<uint32_t>(roots.Int(0));
-      root.fingerprint = roots.Text(1);
-      root.wrapped_key = roots.OptionalText(2);
-      if (!roots.IsNull(3)) root.wrapped_by = static_cast<uint32_t>(roots.Int(3));
-      root.created_at = roots.Int(4);
-    }
+      root.version = static_cast<uint32_t>(row.Int(0));
+      root.fingerprint = row.Text(1);
+      root.wrapped_key = row.OptionalText(2);
+      if (!row.IsNull(3)) root.wrapped_by = static_cast<uint32_t>(row.Int(3));
+      root.created_at = row.Int(4);
+    }));
   }
   {
     UDMG_ASSIGN_OR_RETURN(Statement masters,
                           connection_->Prepare("SELECT version, k3, root_version, state, "
                                                "created_at FROM udmg_master_keys ORDER BY version",
                                                kWhat));
-    for (;;) {
-      UDMG_ASSIGN_OR_RETURN(bool has_row, masters.Step());
-      if (!has_row) break;
+    UDMG_RETURN_IF_ERROR(masters.ForEachRow([&](const Statement& row) -> Status {
       MasterKeyRecord& master = records.masters.emplace_back();
-      master.version = static_cast<uint32_t>(masters.Int(0));
-      master.k3 = masters.Text(1);
-      master.root_version = static_cast<uint32_t>(masters.Int(2));
-      std::optional<MasterKeyState> state = ParseMasterKeyState(masters.Text(3));
+      master.version = static_cast<uint32_t>(row.Int(0));
+      master.k3 = row.Text(1);
+      master.root_version = static_cast<uint32_t>(row.Int(2));
+      std::optional<MasterKeyState> state = ParseMasterKeyState(row.Text(3));
       if (!state) {
-        return Error{ErrorCode::kDatabase, Describe() + ": master key version " +
-                                               std::to_string(master.version) +
-                                               " has an unknown state; restore the keyring"};
+        return Status(ErrorCode::kDatabase, Describe() + ": master key version " +
+                                                std::to_string(master.version) +
+                                                " has an unknown state; restore the keyring");
       }
       master.state = *state;
-      master.created_at = masters.Int(4);
-    }
+      master.created_at = row.Int(4);
+      return Status::Ok();
+    }));
   }
   if (records.roots.empty() && records.masters.empty()) return std::optional<KeyringRecords>();
   UDMG_ASSIGN_OR_RETURN(records.revision, KeyringRevision());
@@ -93,12 +90,8 @@ Status SqliteStore::ReplaceKeyringRows(const KeyringRecords& records,
                                                "VALUES (?1, ?2, ?3, ?4, ?5)",
                                                kWhat));
     for (const RootKeyRecord& root : records.roots) {
-      insert.BindInt(1, root.version);
-      insert.BindText(2, root.fingerprint);
-      insert.BindOptionalText(3, root.wrapped_key);
-      insert.BindOptionalInt(
-          4, root.wrapped_by ? std::optional<int64_t>(*root.wrapped_by) : std::nullopt);
-      insert.BindInt(5, root.created_at);
+      insert.BindAll(root.version, root.fingerprint, root.wrapped_key, root.wrapped_by,
+                     root.created_at);
       UDMG_RETURN_IF_ERROR(insert.Run());
     }
   }
@@ -109,25 +102,18 @@ Status SqliteStore::ReplaceKeyringRows(const KeyringRecords& records,
                                                "VALUES (?1, ?2, ?3, ?4, ?5)",
                                                kWhat));
     for (const MasterKeyRecord& master : records.masters) {
-      insert.BindInt(1, master.version);
-      insert.BindText(2, master.k3);
-      insert.BindInt(3, master.root_version);
-      insert.BindText(4, MasterKeyStateName(master.state));
-      insert.BindInt(5, master.created_at);
+      insert.BindAll(master.version, master.k3, master.root_version,
+                     MasterKeyStateName(master.state), master.created_at);
       UDMG_RETURN_IF_ERROR(insert.Run());
     }
   }
   // The keyring id is made once, with the first keyring (a restore into an empty database brings
   // the backup's); every write bumps the revision.
-  UDMG_ASSIGN_OR_RETURN(
-      Statement bump,
-      connection_->Prepare("INSERT INTO udmg_meta (singleton, keyring_id, keyring_revision) "
-                           "VALUES (1, coalesce(nullif(?1, ''), lower(hex(randomblob(16)))), 1) "
-                           "ON CONFLICT (singleton) "
-                           "DO UPDATE SET keyring_revision = keyring_revision + 1",
-                           kWhat));
-  bump.BindText(1, new_keyring_id);
-  return bump.Run();
+  return connection_->Execute(
+      "INSERT INTO udmg_meta (singleton, keyring_id, keyring_revision) "
+      "VALUES (1, coalesce(nullif(?1, ''), lower(hex(randomblob(16)))), 1) "
+      "ON CONFLICT (singleton) DO UPDATE SET keyring_revision = keyring_revision + 1",
+      kWhat, new_keyring_id);
 }
 
 Status SqliteStore::ChangeKeyringUnderLock(const KeyringDecision& decide) {
@@ -160,9 +146,7 @@ Status SqliteStore::UpdateKeyring(const KeyringChange& change) {
 Status SqliteStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) {
   constexpr std::string_view kWhat = "counting encryptions per master version";
   if (by_version.empty()) return Status::Ok();
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
-  {
+  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
     UDMG_ASSIGN_OR_RETURN(
         Statement add,
         connection_->Prepare("INSERT INTO udmg_key_usage (version, encryptions) VALUES (?1, ?2) "
@@ -170,12 +154,11 @@ Status SqliteStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_versio
                              "encryptions = encryptions + excluded.encryptions",
                              kWhat));
     for (const auto& [version, count] : by_version) {
-      add.BindInt(1, version);
-      add.BindInt(2, static_cast<int64_t>(count));
+      add.BindAll(version, static_cast<int64_t>(count));
       UDMG_RETURN_IF_ERROR(add.Run());
     }
-  }
-  return transaction.Commit();
+    return Status::Ok();
+  });
 }
 
 Result<std::map<uint32_t, uint64_t>> SqliteStore::LoadEncryptions() {
@@ -184,11 +167,9 @@ Result<std::map<uint32_t, uint64_t>> SqliteStore::LoadEncryptions() {
       connection_->Prepare("SELECT version, encryptions FROM udmg_key_usage ORDER BY version",
                            "reading encryptions per master version"));
   std::map<uint32_t, uint64_t> by_version;
-  for (;;) {
-    UDMG_ASSIGN_OR_RETURN(bool has_row, usage.Step());
-    if (!has_row) break;
-    by_version[static_cast<uint32_t>(usage.Int(0))] = static_cast<uint64_t>(usage.Int(1));
-  }
+  UDMG_RETURN_IF_ERROR(usage.ForEachRow([&](const Statement& row) {
+    by_version[static_cast<uint32_t>(row.Int(0))] = static_cast<uint64_t>(row.Int(1));
+  }));
   return by_version;
 }
 

@@ -131,6 +131,9 @@ class SqliteStore final : public Store {
   // Inside a transaction: CountValues of every registered column, by master version.
   Result<VersionUsage> CountVersionUsage();
   Status InsertArchivedRows(const std::vector<ArchivedKeyRow>& archived);
+  // The job whose id `find_sql` selects for ?1 = kind; nullopt when it selects none.
+  Result<std::optional<JobRecord>> LoadJobFoundBy(std::string_view find_sql, std::string_view what,
+                                                  std::string_view kind);
   // max(version) of udmg_master_keys; nullopt when there is no keyring.
   Result<std::optional<uint32_t>> NewestMasterVersion();
   // kNotFound naming the missing table or column; kBadInput for a key column that is not unique
