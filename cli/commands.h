@@ -5,7 +5,9 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 
@@ -15,6 +17,21 @@
 namespace udmg::cli {
 
 using Action = std::function<Status()>;
+
+// Registers subcommand `name` of `parent` with its arguments: an Args that CLI11 fills in and the
+// subcommand's callback shares. Once the subcommand is selected, `action` is `run(args)`.
+template <typename Args>
+std::pair<CLI::App*, std::shared_ptr<Args>> AddCommand(CLI::App& parent, Action& action,
+                                                      const std::string& name,
+                                                      const std::string& description,
+                                                      std::function<Status(const Args&)> run) {
+  auto args = std::make_shared<Args>();
+  CLI::App* command = parent.add_subcommand(name, description);
+  command->callback([&action, args, run = std::move(run)] {
+    action = [args, run] { return run(*args); };
+  });
+  return {command, args};
+}
 
 // A file of key material a command creates (cli/secure_file.h): `--output PATH`, required, and
 // `--force` to replace an existing one.

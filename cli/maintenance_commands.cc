@@ -164,12 +164,21 @@ Status RunVerify(const GlobalOptions& global, bool as_json) {
   return Status::Ok();
 }
 
+// What `sweep` does with its flags: a control for the running sweep, the plan, or the sweep.
+Status RunSweepCommand(const GlobalOptions& global, const SweepArgs& args) {
+  if (args.mark_stopped) return MarkJobStopped(global, pipeline::kSweepJobKind);
+  if (args.control) return SendControl(global, args, *args.control);
+  if (args.dry_run) return RunSweepDryRun(global, args);
+  return RunSweep(global, args);
+}
+
 }  // namespace
 
 void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& action) {
-  auto args = std::make_shared<SweepArgs>();
-  CLI::App* sweep = app.add_subcommand(
-      "sweep", "migrate stale values to the active master key, in a bounded run (for cron)");
+  auto [sweep, args] = AddCommand<SweepArgs>(
+      app, action, "sweep",
+      "migrate stale values to the active master key, in a bounded run (for cron)",
+      [&global](const SweepArgs& args) { return RunSweepCommand(global, args); });
   sweep->add_option("--max-rows", args->max_rows, "examine at most N stale values");
   sweep->add_option("--max-duration", args->max_duration,
                     "start no batch after D (90s, 5m, 1h30m or seconds)");
@@ -183,14 +192,6 @@ void AddMaintenanceCommands(CLI::App& app, const GlobalOptions& global, Action& 
                   "nothing");
   AddJobControlFlags(sweep, "sweep", args->mark_stopped, args->control);
   AddRunnerFlags(sweep, *args);
-  sweep->callback([&, args] {
-    action = [&, args] {
-      if (args->mark_stopped) return MarkJobStopped(global, pipeline::kSweepJobKind);
-      if (args->control) return SendControl(global, *args, *args->control);
-      if (args->dry_run) return RunSweepDryRun(global, *args);
-      return RunSweep(global, *args);
-    };
-  });
 
   CLI::App* verify = app.add_subcommand(
       "verify", "decrypt every registered value and report failures (exit 5 if any)");

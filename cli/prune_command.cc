@@ -116,15 +116,14 @@ Status RunPrune(const GlobalOptions& global, const PruneArgs& args) {
 }  // namespace
 
 void AddPruneCommand(CLI::App& app, const GlobalOptions& global, Action& action) {
-  auto args = std::make_shared<PruneArgs>();
-  CLI::App* prune = app.add_subcommand(
-      "prune-keys",
+  auto [prune, args] = AddCommand<PruneArgs>(
+      app, action, "prune-keys",
       "retire the decrypt_only master versions no stored value uses (counted under the keyring "
-      "lock); refused while any is still used or a re-encryption job runs");
+      "lock); refused while any is still used or a re-encryption job runs",
+      [&global](const PruneArgs& args) { return RunPrune(global, args); });
   prune->add_flag("--dry-run", args->dry_run, "show what would be retired; write nothing");
   prune->add_option("--version", args->versions, "retire only these versions (repeatable)");
   prune->add_flag("--json", args->as_json, "print one JSON document");
-  prune->callback([&, args] { action = [&, args] { return RunPrune(global, *args); }; });
 }
 
 }  // namespace udmg::cli

@@ -305,22 +305,20 @@ void AddPassphraseAndJsonFlags(CLI::App* command, std::string& passphrase_file, 
 }  // namespace
 
 void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& action) {
-  auto backup = std::make_shared<BackupArgs>();
-  CLI::App* backup_command = app.add_subcommand(
-      "passphrase-backup",
+  auto [backup_command, backup] = AddCommand<BackupArgs>(
+      app, action, "passphrase-backup",
       "write the key material recovery needs (current root key, root history, every master key) "
-      "to a file sealed under a passphrase (needs the current root key as this node's K0)");
+      "to a file sealed under a passphrase (needs the current root key as this node's K0)",
+      [&global](const BackupArgs& args) { return RunBackup(global, args); });
   AddOutputFileOptions(backup_command, backup->output, "the backup file to create (mode 0600)");
   AddPassphraseAndJsonFlags(backup_command, backup->passphrase_file, backup->as_json,
                             PassphrasePurpose::kSeal);
-  backup_command->callback(
-      [&, backup] { action = [&, backup] { return RunBackup(global, *backup); }; });
 
-  auto restore = std::make_shared<RestoreArgs>();
-  CLI::App* restore_command = app.add_subcommand(
-      "passphrase-restore",
+  auto [restore_command, restore] = AddCommand<RestoreArgs>(
+      app, action, "passphrase-restore",
       "put back the key material of a backup file: merges missing versions, never drops a "
-      "version values still use; refused while a re-encryption job runs");
+      "version values still use; refused while a re-encryption job runs",
+      [&global](const RestoreArgs& args) { return RunRestore(global, args); });
   restore_command->add_option("--input", restore->input, "the backup file")->required();
   restore_command->add_flag("--verify-only", restore->verify_only,
                             "check that the file opens and matches this database; write nothing");
@@ -332,8 +330,6 @@ void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& act
                               "it becomes the current root key");
   AddPassphraseAndJsonFlags(restore_command, restore->passphrase_file, restore->as_json,
                             PassphrasePurpose::kOpen);
-  restore_command->callback(
-      [&, restore] { action = [&, restore] { return RunRestore(global, *restore); }; });
 }
 
 }  // namespace udmg::cli

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "base/time_text.h"
+#include "cli/commands.h"
 #include "cli/dry_run.h"
 #include "cli/duration.h"
 #include "cli/json_reports.h"
@@ -355,19 +356,42 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   return pipeline::ReportStatus(*report, runner->WhyStopped());
 }
 
-void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
-                         std::function<Status()>& action) {
-  struct Args {
-    JobFlags flags;
-    bool resume = false;
-    bool status = false;
-    bool mark_stopped = false;
-    std::optional<std::string> control;
-  };
-  auto args = std::make_shared<Args>();
-  CLI::App* reencrypt = app.add_subcommand(
-      "reencrypt", "migrate every registered value to the active master key now (resumable: run "
-                   "it again after an interruption)");
+namespace {
+
+struct ReencryptArgs {
+  JobFlags flags;
+  bool resume = false;
+  bool status = false;
+  bool mark_stopped = false;
+  std::optional<std::string> control;
+};
+
+Status RunReencrypt(const GlobalOptions& global, const ReencryptArgs& args) {
+  if (args.status) return PrintJobStatus(global, pipeline::kReencryptJobKind);
+  if (args.mark_stopped) return MarkJobStopped(global, pipeline::kReencryptJobKind);
+  if (args.control) return SendControl(global, args.flags, *args.control);
+  UDMG_RETURN_IF_ERROR(CheckJobFlags(global, args.flags));
+  if (args.flags.dry_run) {
+    return RunJobDryRun(global, args.flags, pipeline::kReencryptJobKind, args.resume);
+  }
+  // Before the database is opened: a bad flag or a busy port changes nothing.
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,
+                        StartJobMetricsOutputs(args.flags, pipeline::kReencryptJobKind));
+  UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
+  pipeline::ResumeMode mode =
+      args.resume ? pipeline::ResumeMode::kResumeOnly : pipeline::ResumeMode::kResumeOrStart;
+  return RunJob(global, args.flags, client->shared_keyring(), mode, pipeline::kReencryptJobKind,
+                outputs.get());
+}
+
+}  // namespace
+
+void AddReencryptCommand(CLI::App& app, const GlobalOptions& global, Action& action) {
+  auto [reencrypt, args] = AddCommand<ReencryptArgs>(
+      app, action, "reencrypt",
+      "migrate every registered value to the active master key now (resumable: run it again "
+      "after an interruption)",
+      [&global](const ReencryptArgs& args) { return RunReencrypt(global, args); });
   AddJobFlags(reencrypt, args->flags);
   reencrypt->add_flag("--json", args->flags.json,
                       "print the summary as one JSON document (docs/json.md)");
@@ -375,25 +399,6 @@ void AddReencryptCommand(CLI::App& app, const GlobalOptions& global,
                       "only continue an interrupted job (exit 6 if none)");
   reencrypt->add_flag("--status", args->status, "show the unfinished job and exit");
   AddJobControlFlags(reencrypt, "job", args->mark_stopped, args->control);
-  reencrypt->callback([&, args] {
-    action = [&, args]() -> Status {
-      if (args->status) return PrintJobStatus(global, pipeline::kReencryptJobKind);
-      if (args->mark_stopped) return MarkJobStopped(global, pipeline::kReencryptJobKind);
-      if (args->control) return SendControl(global, args->flags, *args->control);
-      UDMG_RETURN_IF_ERROR(CheckJobFlags(global, args->flags));
-      if (args->flags.dry_run) {
-        return RunJobDryRun(global, args->flags, pipeline::kReencryptJobKind, args->resume);
-      }
-      // Before the database is opened: a bad flag or a busy port changes nothing.
-      UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,
-                            StartJobMetricsOutputs(args->flags, pipeline::kReencryptJobKind));
-      UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
-      pipeline::ResumeMode mode = args->resume ? pipeline::ResumeMode::kResumeOnly
-                                               : pipeline::ResumeMode::kResumeOrStart;
-      return RunJob(global, args->flags, client->shared_keyring(), mode,
-                    pipeline::kReencryptJobKind, outputs.get());
-    };
-  });
 }
 
 }  // namespace udmg::cli

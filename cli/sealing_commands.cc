@@ -54,26 +54,24 @@ Status RunUnseal(const UnsealArgs& args) {
 }  // namespace
 
 void AddSealingCommands(CLI::App& app, const GlobalOptions&, Action& action) {
-  auto seal = std::make_shared<SealArgs>();
-  CLI::App* seal_command = app.add_subcommand(
-      "seal-k0",
+  auto [seal_command, seal] = AddCommand<SealArgs>(
+      app, action, "seal-k0",
       "write this node's root key sealed by an AES key on a PKCS#11 token (CKM_AES_KEY_WRAP; "
-      "module and PIN from $UDMG_PKCS11_MODULE and $UDMG_PKCS11_PIN_FILE; docs/hsm.md)");
+      "module and PIN from $UDMG_PKCS11_MODULE and $UDMG_PKCS11_PIN_FILE; docs/hsm.md)",
+      RunSeal);
   AddOutputFileOptions(seal_command, seal->output, "the sealed key file to create (mode 0600)");
   seal_command->add_option("--token-label", seal->token_label, "the label of the token")
       ->required();
   seal_command->add_option("--key-label", seal->key_label,
                            "the label of the AES wrapping key on that token")
       ->required();
-  seal_command->callback([&, seal] { action = [seal] { return RunSeal(*seal); }; });
 
-  auto unseal = std::make_shared<UnsealArgs>();
-  CLI::App* unseal_command = app.add_subcommand(
-      "unseal-k0",
+  auto [unseal_command, unseal] = AddCommand<UnsealArgs>(
+      app, action, "unseal-k0",
       "break-glass: write this node's root key in plain (64 hex characters) to a file; the key "
-      "sealed or not, from its usual source");
+      "sealed or not, from its usual source",
+      RunUnseal);
   AddOutputFileOptions(unseal_command, unseal->output, "the key file to create (mode 0600)");
-  unseal_command->callback([&, unseal] { action = [unseal] { return RunUnseal(*unseal); }; });
 }
 
 }  // namespace udmg::cli

@@ -54,7 +54,7 @@ Result<JobPlan> PlanJob(db::Store& store, std::shared_ptr<const Keyring> keyring
     plan.columns.push_back(std::move(planned));
   }
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished, store.FindLatestJobNotDone(kind));
-  if (unfinished && IsResumable(*unfinished)) {
+  if (unfinished && IsResumableJob(*unfinished)) {
     if (unfinished->target_version == target_version) {
       plan.resumed = std::move(unfinished);
     } else {

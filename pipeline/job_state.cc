@@ -70,16 +70,12 @@ Status RequireColumnsExist(db::Store& store, const std::vector<db::ColumnRef>& c
   return Status::Ok();
 }
 
-bool IsResumable(const db::JobRecord& job) {
-  return job.state == db::JobState::kRunning || job.state == db::JobState::kStopped;
-}
-
 Result<JobStart> StartOrResumeJob(db::Store& store, const ReencryptOptions& options,
                                   uint32_t target_version) {
   std::optional<db::JobRecord> interrupted;
   if (options.resume != ResumeMode::kStartNew) {
     UDMG_ASSIGN_OR_RETURN(interrupted, store.FindLatestJobNotDone(options.job_kind));
-    if (interrupted && !IsResumable(*interrupted)) interrupted.reset();
+    if (interrupted && !IsResumableJob(*interrupted)) interrupted.reset();
   }
   if (!interrupted && options.resume == ResumeMode::kResumeOnly) {
     return Error{ErrorCode::kNotFound,

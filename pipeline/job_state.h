@@ -16,10 +16,6 @@
 
 namespace udmg::pipeline {
 
-// A job interrupted by a crash ("running") or a stop ("stopped") is resumed; "done" and "failed"
-// are final.
-bool IsResumable(const db::JobRecord& job);
-
 struct JobStart {
   db::JobRecord job;  // columns in job order, with their stored checkpoints
   bool resumed = false;

@@ -412,7 +412,9 @@ std::string_view ReencryptOutcomeName(ReencryptOutcome outcome) {
   return "error";
 }
 
-bool IsResumableJob(const db::JobRecord& job) { return IsResumable(job); }
+bool IsResumableJob(const db::JobRecord& job) {
+  return job.state == db::JobState::kRunning || job.state == db::JobState::kStopped;
+}
 
 Result<std::string> MissingReason(db::Store& store, const db::ColumnRef& column) {
   Status exists = store.CheckColumnStillExists(column);

@@ -15,7 +15,7 @@ Result<std::optional<db::JobRecord>> UnfinishedJobOnActiveVersion(db::Store& sto
                                                                   const KeyringRecords& records) {
   UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> job,
                         store.FindLatestJobNotDone(kReencryptJobKind));
-  if (job && (!IsResumable(*job) || job->target_version != ActiveMasterVersion(records))) {
+  if (job && (!IsResumableJob(*job) || job->target_version != ActiveMasterVersion(records))) {
     job.reset();
   }
   return job;
