@@ -22,10 +22,6 @@ constexpr int kRows = 40;
 constexpr int kBatch = 5;
 constexpr char kTinyRate[] = "1e-6";  // the first batch at once, the next one never
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 class DryRunTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   std::string Nodes() const { return server_.Exec("SELECT * FROM udmg_nodes ORDER BY 1;"); }

@@ -34,6 +34,10 @@ std::multiset<std::string> Lines(const std::string& text) {
 
 }  // namespace
 
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 std::string DumpDifference(const std::string& before, const std::string& after) {
   if (before == after) return {};
   const std::multiset<std::string> old_lines = Lines(before);

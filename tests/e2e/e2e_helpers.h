@@ -35,6 +35,9 @@ enum Exit : int {
   kExitOutputLost = 14,
 };
 
+// Whether `part` occurs in `text` (an output, a message), for EXPECT_TRUE(...) << text.
+bool Contains(const std::string& text, const std::string& part);
+
 // The lines of two database dumps that differ ("- line" only before, "+ line" only after), for a
 // readable assertion message; "" when the dumps are equal.
 std::string DumpDifference(const std::string& before, const std::string& after);

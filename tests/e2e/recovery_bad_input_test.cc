@@ -15,10 +15,6 @@ namespace {
 
 constexpr char kPassphrase[] = "a long enough backup passphrase";
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 class RecoveryBadInputTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   void SetUp() override {

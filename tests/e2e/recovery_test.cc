@@ -35,10 +35,6 @@ unsigned FileMode(const std::filesystem::path& path) {
   return info.st_mode & 07777;
 }
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 class RecoveryTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   void SetUp() override {

@@ -24,10 +24,6 @@ constexpr const char* kKeyFileEnv = "UDMG_SECURITY_PASSPHRASE_KEY_FILE";
 constexpr const char* kCredentialsEnv = "CREDENTIALS_DIRECTORY";
 constexpr fs::perms kOwnerRead = fs::perms::owner_read;
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 class RootKeySourceTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   void SetUp() override {

@@ -24,10 +24,6 @@ constexpr int kBatch = 5;
 // The first batch is admitted at once, the next one would wait about a million seconds.
 constexpr char kTinyRate[] = "1e-6";
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::vector<std::string> With(std::vector<std::string> args, const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());
   return args;

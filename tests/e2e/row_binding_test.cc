@@ -15,10 +15,6 @@ namespace {
 
 constexpr int kRows = 30;
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 class RowBindingTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, kRows)); }

@@ -30,10 +30,6 @@ constexpr const char* kWrapKey = "k0-wrap";
 constexpr const char* kPin = "pin-7c1e94b20d5a";
 constexpr const char* kKeyFileEnv = "UDMG_SECURITY_PASSPHRASE_KEY_FILE";
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 // A SoftHSM2 token store of its own (softhsm2.conf and tokens/ in `dir`).
 class SoftHsm {
  public:
