@@ -189,12 +189,8 @@ TEST_P(RootKeySourceTest, MalformedKeyFileIsRefusedWithItsLengthOnly) {
   EXPECT_TRUE(Contains(result.stderr_data, "63")) << result.stderr_data;
   ExpectDumpUnchanged(server, before, "rotate-master-key with a malformed key file");
 
-  auto doctor = DoctorJson(server, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  auto env = FindingsOf(*doctor, "root_key_env");
-  ASSERT_EQ(env.size(), 1u);
-  EXPECT_EQ(env[0]["status"], "problem");
-  EXPECT_TRUE(Contains(env[0]["fix"].get<std::string>(), kKeyFileEnv)) << env[0];
+  ExpectDoctorFinding(server, kExitUnhealthy, "root_key_env",
+                      {.status = "problem", .in_fix = {kKeyFileEnv}});
 }
 
 TEST_P(RootKeySourceTest, NoSourceNamesEveryChoice) {
