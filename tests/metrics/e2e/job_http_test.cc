@@ -18,9 +18,6 @@
 namespace udmg::testing {
 namespace {
 
-using metrics::testing::HttpGet;
-using metrics::testing::PollUntil;
-
 constexpr int kRows = 6000;
 constexpr char kMigrated[] = "result=\"migrated\"";
 

@@ -22,8 +22,6 @@ namespace udmg::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using metrics::testing::HttpGet;
-using metrics::testing::PollUntil;
 
 constexpr int kRows = 300;
 constexpr char kMigratedLabel[] = "result=\"migrated\"";

@@ -22,9 +22,6 @@
 namespace udmg::testing {
 namespace {
 
-using metrics::testing::HttpGet;
-using metrics::testing::PollUntil;
-
 constexpr int kRows = 3000;
 constexpr char kToken[] = "0123456789abcdef-control-token";
 const std::multimap<std::string, std::string> kControl = {{"X-Udmg-Control", "1"}};
