@@ -4,6 +4,7 @@
 // Thread-safety: as cli_runner.h; each function is called from the test's thread.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -33,6 +34,14 @@ enum Exit : int {
   kExitIncomplete = 10,
   kExitBadInput = 11,
   kExitOutputLost = 14,
+};
+
+// The fixture of a test run on every backend (TEST_P with UDMG_INSTANTIATE_FOR_ALL_BACKENDS): a
+// server in a directory of its own, on a database of the backend's that nothing has initialized.
+class ServerTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+ protected:
+  TempDir dir_;
+  UdmgServer server_{dir_.path()};
 };
 
 // Whether `part` occurs in `text` (an output, a message), for EXPECT_TRUE(...) << text.

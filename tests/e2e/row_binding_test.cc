@@ -15,7 +15,7 @@ namespace {
 
 constexpr int kRows = 30;
 
-class RowBindingTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RowBindingTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, kRows)); }
 
@@ -33,9 +33,6 @@ class RowBindingTest : public ::testing::TestWithParam<db::testing::StoreBackend
                                    std::to_string(prefix.size()) + ") = '" + prefix + "';");
     return std::stoi(out);
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(RowBindingTest, BindRecordsTheChoiceAndTouchesNoValue) {

@@ -31,7 +31,7 @@ double UnixNow() {
       .count();
 }
 
-class JobOutputsTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class JobOutputsTest : public ServerTest {
  protected:
   // The directory the textfile goes to; it must hold nothing else afterwards (no temp file).
   fs::path TextfileDir() {
@@ -54,9 +54,6 @@ class JobOutputsTest : public ::testing::TestWithParam<db::testing::StoreBackend
     ExpectNoSecretIn(content, SecretsOf(server_), path.string());
     return content;
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(JobOutputsTest, TextfileIsWrittenAtTheEndWithTheLastSuccess) {
