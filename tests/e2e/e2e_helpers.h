@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/db/postgres_test_database.h"
 #include "tests/e2e/cli_runner.h"
 
 namespace udmg::testing {
@@ -43,6 +44,14 @@ class ServerTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
   TempDir dir_;
   UdmgServer server_{dir_.path()};
 };
+
+// Instantiates `fixture` (a TEST_P over StoreBackend) on PostgreSQL alone, for what SQLite does not
+// have (a standby, a server to restart, replication lag); it skips without a PostgreSQL server.
+#define UDMG_INSTANTIATE_FOR_POSTGRES_ONLY(fixture)                                       \
+  INSTANTIATE_TEST_SUITE_P(Backends, fixture,                                             \
+                           ::testing::Values(::udmg::db::testing::StoreBackend{           \
+                               "postgresql", ::udmg::db::testing::MakePostgresDatabase}), \
+                           ::udmg::db::testing::BackendName)
 
 // Whether `part` occurs in `text` (an output, a message), for EXPECT_TRUE(...) << text.
 bool Contains(const std::string& text, const std::string& part);

@@ -146,10 +146,7 @@ TEST_P(CriticalWriteLatencyTest, ASlowWriteStopsTheJobResumablyAndTheSameCommand
   ExpectDemoValuesMigrated(server_, kRows);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, CriticalWriteLatencyTest,
-                         ::testing::Values(db::testing::StoreBackend{
-                             "postgresql", db::testing::MakePostgresDatabase}),
-                         db::testing::BackendName);
+UDMG_INSTANTIATE_FOR_POSTGRES_ONLY(CriticalWriteLatencyTest);
 
 // SQLite has no replicas: the flag is refused with one usage line, before the job (or the
 // rotation it follows) writes anything.
