@@ -152,6 +152,15 @@ void ExpectOneErrorLine(const ProcessResult& result, int code) {
   EXPECT_TRUE(result.stderr_data.ends_with('\n')) << "the error line must end with a newline";
 }
 
+void ExpectOneErrorLine(const ProcessResult& result, int code,
+                        const std::vector<std::string>& parts) {
+  ExpectOneErrorLine(result, code);
+  for (const std::string& part : parts) {
+    EXPECT_TRUE(Contains(result.stderr_data, part))
+        << "should say " << part << ": " << result.Describe();
+  }
+}
+
 void ExpectNoKeyIn(const ProcessResult& result, const std::vector<std::string>& keys_hex) {
   const std::string out = Lowercase(result.stdout_data);
   const std::string err = Lowercase(result.stderr_data);

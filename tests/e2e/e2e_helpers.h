@@ -98,6 +98,9 @@ std::map<int, int> ValuesByVersion(const nlohmann::json& status, const std::stri
 // Expects the documented error shape: exit `code`, exactly one line on stderr that starts with
 // "udmg-server: error: " and has more than that prefix.
 void ExpectOneErrorLine(const ProcessResult& result, int code);
+// The same, and that the error line contains each of `parts`.
+void ExpectOneErrorLine(const ProcessResult& result, int code,
+                        const std::vector<std::string>& parts);
 
 // Expects that none of `keys_hex` appears (case-insensitively) in stdout or stderr.
 void ExpectNoKeyIn(const ProcessResult& result, const std::vector<std::string>& keys_hex);
