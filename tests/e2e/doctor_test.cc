@@ -32,7 +32,7 @@ std::set<std::string> ChecksIn(const json& doctor) {
   return checks;
 }
 
-class DoctorTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class DoctorTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, kRows)); }
 
@@ -42,9 +42,6 @@ class DoctorTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
     ASSERT_TRUE(doctor);
     EXPECT_EQ(StatusesOf(*doctor, "stale_values"), std::vector<std::string>{"ok"});
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(DoctorTest, HealthyDemoPassesEveryCheckAndWritesNothing) {

@@ -20,7 +20,7 @@ std::string Trimmed(std::string text) {
   return text;
 }
 
-class JobIntegrityTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class JobIntegrityTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, kRows)); }
 
@@ -70,9 +70,6 @@ class JobIntegrityTest : public ::testing::TestWithParam<db::testing::StoreBacke
   }
   int Count(const std::string& sql) const { return std::stoi(Trimmed(server_.Exec(sql))); }
   int RunningJobs() const { return Count("SELECT count(*) FROM udmg_jobs WHERE state = 'running';"); }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 // A stopped job that had a column resumes without it once the column is unregistered: its

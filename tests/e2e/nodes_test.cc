@@ -31,7 +31,7 @@ json StatusNode(const UdmgServer& server, const std::string& node_id) {
 
 std::string Metrics(const UdmgServer& server) { return RunOk(server, {"metrics"}).stdout_data; }
 
-class NodesTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class NodesTest : public ServerTest {
  protected:
   void SetUp() override {
     server_.set_env("UDMG_NODE_ID", "gw-new");  // this test's own node, from init on
@@ -55,8 +55,6 @@ class NodesTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
     server_.set_root_key(new_key_);
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::string old_key_;
   std::string new_key_;
 };

@@ -33,7 +33,7 @@ std::vector<db::testing::StoreBackend> PostgresOnly() {
   return backends;
 }
 
-class PostgresDbaTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class PostgresDbaTest : public ServerTest {
  protected:
   void SetUp() override {
     static std::atomic<int> counter{0};
@@ -98,8 +98,6 @@ class PostgresDbaTest : public ::testing::TestWithParam<db::testing::StoreBacken
     return std::stoi(server_.Exec("SELECT count(*) FROM credentials WHERE " + condition));
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::string role_;
   std::string schema_;
   std::vector<std::string> extra_schemas_;  // dropped after the test, as the test's own is

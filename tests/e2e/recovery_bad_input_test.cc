@@ -15,7 +15,7 @@ namespace {
 
 constexpr char kPassphrase[] = "a long enough backup passphrase";
 
-class RecoveryBadInputTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RecoveryBadInputTest : public ServerTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(InitDemo(server_, 5));
@@ -41,8 +41,6 @@ class RecoveryBadInputTest : public ::testing::TestWithParam<db::testing::StoreB
     return result;
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::vector<std::string> keys_;
   std::filesystem::path passphrase_file_ = dir_.path() / "passphrase";
   std::filesystem::path backup_ = dir_.path() / "keys.udmgbackup";

@@ -35,7 +35,7 @@ unsigned FileMode(const std::filesystem::path& path) {
   return info.st_mode & 07777;
 }
 
-class RecoveryTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RecoveryTest : public ServerTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(WriteFile(passphrase_file_, std::string(kPassphrase) + "\n"));
@@ -69,8 +69,6 @@ class RecoveryTest : public ::testing::TestWithParam<db::testing::StoreBackend> 
     return result;
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::filesystem::path passphrase_file_ = dir_.path() / "passphrase";
   std::filesystem::path backup_ = dir_.path() / "keys.udmgbackup";
 };

@@ -24,7 +24,7 @@ constexpr const char* kKeyFileEnv = "UDMG_SECURITY_PASSPHRASE_KEY_FILE";
 constexpr const char* kCredentialsEnv = "CREDENTIALS_DIRECTORY";
 constexpr fs::perms kOwnerRead = fs::perms::owner_read;
 
-class RootKeySourceTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RootKeySourceTest : public ServerTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(InitDemo(server_, kRows));
@@ -95,8 +95,6 @@ class RootKeySourceTest : public ::testing::TestWithParam<db::testing::StoreBack
     EXPECT_EQ(nlohmann::json::parse(status.stdout_data)["this_node"]["root_key"], "unusable");
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::string key_;
   fs::path key_file_ = dir_.path() / "k0.hex";
   fs::path credentials_ = dir_.path() / "credentials";

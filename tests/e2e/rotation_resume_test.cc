@@ -29,7 +29,7 @@ std::vector<std::string> With(std::vector<std::string> args, const std::vector<s
   return args;
 }
 
-class RotationResumeTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RotationResumeTest : public ServerTest {
  protected:
   // Values of the demo column on master key `version`.
   int OnVersion(int version) {
@@ -86,9 +86,6 @@ class RotationResumeTest : public ::testing::TestWithParam<db::testing::StoreBac
   void ExpectOneJobDone() {
     EXPECT_EQ(server_.Exec("SELECT state FROM udmg_jobs;"), "done\n");
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(RotationResumeTest, InterruptedMasterRotationResumesInsteadOfRotatingAgain) {

@@ -22,7 +22,7 @@ constexpr int kRows = 30000;
 constexpr int kPollTries = 600;  // × kPollStep: a safety net against a hang, not a timing check
 constexpr std::chrono::milliseconds kPollStep{50};
 
-class ReencryptControlTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class ReencryptControlTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
@@ -75,8 +75,6 @@ class ReencryptControlTest : public ::testing::TestWithParam<db::testing::StoreB
     return -1;
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::filesystem::path socket_ = dir_.path() / "job.control";
 };
 
