@@ -48,6 +48,32 @@ std::vector<std::string> StatusesOf(const json& doctor, const std::string& check
   return statuses;
 }
 
+void ExpectOneFinding(const json& doctor, const std::string& check,
+                      const ExpectedFinding& expected) {
+  const std::vector<json> found = FindingsOf(doctor, check);
+  if (found.size() != 1) {
+    ADD_FAILURE() << found.size() << " findings of " << check << ", expected one: " << doctor;
+    return;
+  }
+  json finding = found[0];  // non-const: [] on an absent field gives null
+  EXPECT_EQ(finding["status"], expected.status) << finding;
+  const auto expect_in = [&](const char* field, const std::vector<std::string>& parts) {
+    const std::string text = finding[field].is_string() ? finding[field].get<std::string>() : "";
+    for (const std::string& part : parts) {
+      EXPECT_TRUE(Contains(text, part)) << field << " lacks \"" << part << "\": " << finding;
+    }
+  };
+  expect_in("message", expected.in_message);
+  expect_in("fix", expected.in_fix);
+}
+
+std::optional<json> ExpectDoctorFinding(const UdmgServer& server, int expected_exit,
+                                        const std::string& check, const ExpectedFinding& expected) {
+  std::optional<json> doctor = DoctorJson(server, expected_exit);
+  if (doctor) ExpectOneFinding(*doctor, check, expected);
+  return doctor;
+}
+
 void RecordBackupRow(const UdmgServer& server) {
   std::string version = server.Exec("SELECT max(version) FROM udmg_root_keys;");
   if (!version.empty() && version.back() == '\n') version.pop_back();

@@ -26,6 +26,24 @@ std::vector<nlohmann::json> FindingsOf(const nlohmann::json& doctor, const std::
 // The statuses of `check`'s findings, e.g. {"ok"} or {"problem", "problem"}.
 std::vector<std::string> StatusesOf(const nlohmann::json& doctor, const std::string& check);
 
+// What a test expects of the one finding of a check: its status, and texts that its message and
+// its fix each contain.
+struct ExpectedFinding {
+  std::string status;
+  std::vector<std::string> in_message = {};
+  std::vector<std::string> in_fix = {};
+};
+
+// Expects exactly one finding of `check` in `doctor`, as `expected` says.
+void ExpectOneFinding(const nlohmann::json& doctor, const std::string& check,
+                      const ExpectedFinding& expected);
+
+// DoctorJson, then ExpectOneFinding: returns the document for further checks (nullopt, with a
+// failure recorded, when there is none).
+std::optional<nlohmann::json> ExpectDoctorFinding(const UdmgServer& server, int expected_exit,
+                                                  const std::string& check,
+                                                  const ExpectedFinding& expected);
+
 // Inserts a udmg_backups row for the current root key, taken now: the record a
 // `passphrase-backup` leaves (the file itself is not needed by doctor).
 void RecordBackupRow(const UdmgServer& server);

@@ -23,23 +23,25 @@ const std::set<std::string> kEveryCheck = {"database", "root_key_env", "root_key
                                            "master_keys", "columns", "backup", "nodes",
                                            "stale_values", "values", "jobs"};
 
+// "<n> of <kRows>": how a stale_values message counts the values not yet in the bound form.
+std::string OfRows(int n) { return std::to_string(n) + " of " + std::to_string(kRows); }
+
 std::set<std::string> ChecksIn(const json& doctor) {
   std::set<std::string> checks;
   for (const json& finding : doctor["findings"]) checks.insert(finding["check"]);
   return checks;
 }
 
-bool Mentions(const json& finding, const std::string& field, const std::string& text) {
-  return finding[field].is_string() &&
-         finding[field].get<std::string>().find(text) != std::string::npos;
-}
-
-class DoctorTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class DoctorTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, kRows)); }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
+  // Doctor (exit 0) finds every value on the active master version, in its current form.
+  void ExpectNoStaleValues() {
+    auto doctor = DoctorJson(server_, kExitOk);
+    ASSERT_TRUE(doctor);
+    EXPECT_EQ(StatusesOf(*doctor, "stale_values"), std::vector<std::string>{"ok"});
+  }
 };
 
 TEST_P(DoctorTest, HealthyDemoPassesEveryCheckAndWritesNothing) {
@@ -75,12 +77,10 @@ TEST_P(DoctorTest, WrongRootKeyIsAProblemNamingTheFix) {
   auto doctor = DoctorJson(server_, kExitUnhealthy);
   ASSERT_TRUE(doctor);
   EXPECT_EQ(StatusesOf(*doctor, "root_key_env"), std::vector<std::string>{"ok"});
-  auto version = FindingsOf(*doctor, "root_key_version");
-  ASSERT_EQ(version.size(), 1u);
-  EXPECT_EQ(version[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(version[0], "message", FingerprintOf(wrong))) << version[0];
-  EXPECT_TRUE(Mentions(version[0], "fix", "UDMG_SECURITY_PASSPHRASE_KEY")) << version[0];
-  EXPECT_TRUE(Mentions(version[0], "fix", FingerprintOf(current))) << version[0];
+  ExpectOneFinding(*doctor, "root_key_version",
+                   {.status = "problem",
+                    .in_message = {FingerprintOf(wrong)},
+                    .in_fix = {"UDMG_SECURITY_PASSPHRASE_KEY", FingerprintOf(current)}});
   // The master keys cannot be checked without the current K0: that finding is left out.
   EXPECT_TRUE(FindingsOf(*doctor, "master_keys").empty());
 }
@@ -89,25 +89,18 @@ TEST_P(DoctorTest, MissingOrMalformedRootKeyIsAProblem) {
   RecordBackupRow(server_);
   const std::string key = server_.root_key();
   server_.clear_root_key();
-  auto doctor = DoctorJson(server_, kExitUnhealthy);
+  auto doctor = ExpectDoctorFinding(
+      server_, kExitUnhealthy, "root_key_env",
+      {.status = "problem", .in_message = {"not set"}, .in_fix = {"UDMG_SECURITY_PASSPHRASE_KEY"}});
   ASSERT_TRUE(doctor);
-  auto env = FindingsOf(*doctor, "root_key_env");
-  ASSERT_EQ(env.size(), 1u);
-  EXPECT_EQ(env[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(env[0], "message", "not set")) << env[0];
-  EXPECT_TRUE(Mentions(env[0], "fix", "UDMG_SECURITY_PASSPHRASE_KEY")) << env[0];
   EXPECT_TRUE(FindingsOf(*doctor, "root_key_version").empty());
 
   server_.set_root_key(key.substr(0, 63));
   ProcessResult result = server_.Run({"doctor", "--json"});
   EXPECT_EQ(result.exit_code, kExitUnhealthy) << result.Describe();
   ExpectNoKeyIn(result, {key, key.substr(0, 63)});
-  doctor = DoctorJson(server_, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  env = FindingsOf(*doctor, "root_key_env");
-  ASSERT_EQ(env.size(), 1u);
-  EXPECT_EQ(env[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(env[0], "message", "63")) << env[0];
+  ExpectDoctorFinding(server_, kExitUnhealthy, "root_key_env",
+                      {.status = "problem", .in_message = {"63"}});
 }
 
 TEST_P(DoctorTest, OlderRootKeyOnThisNodeIsAProblem) {
@@ -117,23 +110,18 @@ TEST_P(DoctorTest, OlderRootKeyOnThisNodeIsAProblem) {
   server_.set_root_key(new_key);
   RecordBackupRow(server_);
   server_.set_root_key(old_key);
-  auto doctor = DoctorJson(server_, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  auto version = FindingsOf(*doctor, "root_key_version");
-  ASSERT_EQ(version.size(), 1u);
-  EXPECT_EQ(version[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(version[0], "message", "older version v1")) << version[0];
-  EXPECT_TRUE(Mentions(version[0], "fix", FingerprintOf(new_key))) << version[0];
+  ExpectDoctorFinding(server_, kExitUnhealthy, "root_key_version",
+                      {.status = "problem",
+                       .in_message = {"older version v1"},
+                       .in_fix = {FingerprintOf(new_key)}});
 }
 
 TEST_P(DoctorTest, BackupMustExistAndFollowEveryRotation) {
-  auto doctor = DoctorJson(server_, kExitUnhealthy);
+  auto doctor = ExpectDoctorFinding(server_, kExitUnhealthy, "backup",
+                                    {.status = "problem",
+                                     .in_message = {"no keyring backup"},
+                                     .in_fix = {"passphrase-backup --output"}});
   ASSERT_TRUE(doctor);
-  auto backup = FindingsOf(*doctor, "backup");
-  ASSERT_EQ(backup.size(), 1u);
-  EXPECT_EQ(backup[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(backup[0], "message", "no keyring backup")) << backup[0];
-  EXPECT_TRUE(Mentions(backup[0], "fix", "passphrase-backup --output")) << backup[0];
   // Every other check is fine: the one problem is the backup.
   for (const json& finding : (*doctor)["findings"]) {
     if (finding["check"] != "backup") {
@@ -148,32 +136,22 @@ TEST_P(DoctorTest, BackupMustExistAndFollowEveryRotation) {
   // moved one second into the past so that the rotation is certainly newer).
   server_.Exec("UPDATE udmg_backups SET taken_at = taken_at - 1;");
   RunOk(server_, {"rotate-master-key"});
-  doctor = DoctorJson(server_, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  backup = FindingsOf(*doctor, "backup");
-  ASSERT_EQ(backup.size(), 1u);
-  EXPECT_EQ(backup[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(backup[0], "message", "predates the last keyring change")) << backup[0];
-  EXPECT_TRUE(Mentions(backup[0], "message", "master v2")) << backup[0];
+  ExpectDoctorFinding(
+      server_, kExitUnhealthy, "backup",
+      {.status = "problem", .in_message = {"predates the last keyring change", "master v2"}});
 }
 
 TEST_P(DoctorTest, ValuesLeftBehindByARotationAreAWarningUntilReencrypted) {
   RunOk(server_, {"rotate-master-key"});
   RecordBackupRow(server_);
-  auto doctor = DoctorJson(server_, kExitOk);  // a warning does not change the exit code
-  ASSERT_TRUE(doctor);
-  auto stale = FindingsOf(*doctor, "stale_values");
-  ASSERT_EQ(stale.size(), 1u);
-  EXPECT_EQ(stale[0]["status"], "warning");
-  EXPECT_TRUE(Mentions(stale[0], "message", "credentials.secret")) << stale[0];
-  EXPECT_TRUE(Mentions(stale[0], "message", "v1: " + std::to_string(kRows))) << stale[0];
-  EXPECT_TRUE(Mentions(stale[0], "fix", "udmg-server reencrypt")) << stale[0];
-  EXPECT_TRUE(Mentions(stale[0], "fix", "udmg-server sweep")) << stale[0];
+  // A warning does not change the exit code.
+  ExpectDoctorFinding(server_, kExitOk, "stale_values",
+                      {.status = "warning",
+                       .in_message = {"credentials.secret", "v1: " + std::to_string(kRows)},
+                       .in_fix = {"udmg-server reencrypt", "udmg-server sweep"}});
 
   RunOk(server_, {"reencrypt"});
-  doctor = DoctorJson(server_, kExitOk);
-  ASSERT_TRUE(doctor);
-  EXPECT_EQ(StatusesOf(*doctor, "stale_values"), std::vector<std::string>{"ok"});
+  ExpectNoStaleValues();
 }
 
 // A column bound to its rows holds values in the unbound form until they are rewritten: the
@@ -182,52 +160,33 @@ TEST_P(DoctorTest, ValuesNotYetInTheBoundFormOfABoundColumnAreAWarningUntilSwept
   RecordBackupRow(server_);
   RunOk(server_, {"columns", "bind", "credentials.secret"});
   RecordBackupRow(server_);  // binding bumps the keyring revision
-  auto doctor = DoctorJson(server_, kExitOk);
-  ASSERT_TRUE(doctor);
-  auto stale = FindingsOf(*doctor, "stale_values");
-  ASSERT_EQ(stale.size(), 1u) << *doctor;
-  EXPECT_EQ(stale[0]["status"], "warning");
-  EXPECT_TRUE(Mentions(stale[0], "message", "credentials.secret")) << stale[0];
-  EXPECT_TRUE(Mentions(stale[0], "message", std::to_string(kRows) + " of " +
-                                                std::to_string(kRows))) << stale[0];
-  EXPECT_TRUE(Mentions(stale[0], "message", "bound form")) << stale[0];
-  EXPECT_TRUE(Mentions(stale[0], "fix", "udmg-server sweep")) << stale[0];
+  ExpectDoctorFinding(server_, kExitOk, "stale_values",
+                      {.status = "warning",
+                       .in_message = {"credentials.secret", OfRows(kRows), "bound form"},
+                       .in_fix = {"udmg-server sweep"}});
 
   RunOk(server_, {"secret", "get", "credentials.secret", "1"});  // a read moves one value
-  doctor = DoctorJson(server_, kExitOk);
-  ASSERT_TRUE(doctor);
-  stale = FindingsOf(*doctor, "stale_values");
-  ASSERT_EQ(stale.size(), 1u) << *doctor;
-  EXPECT_TRUE(Mentions(stale[0], "message", std::to_string(kRows - 1) + " of " +
-                                                std::to_string(kRows))) << stale[0];
+  ExpectDoctorFinding(server_, kExitOk, "stale_values",
+                      {.status = "warning", .in_message = {OfRows(kRows - 1)}});
 
   RunOk(server_, {"sweep"});
-  doctor = DoctorJson(server_, kExitOk);
-  ASSERT_TRUE(doctor);
-  EXPECT_EQ(StatusesOf(*doctor, "stale_values"), std::vector<std::string>{"ok"});
+  ExpectNoStaleValues();
 }
 
 TEST_P(DoctorTest, ADroppedRegisteredTableIsAProblem) {
   RecordBackupRow(server_);
   server_.Exec("DROP TABLE credentials;");
-  auto doctor = DoctorJson(server_, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  auto columns = FindingsOf(*doctor, "columns");
-  ASSERT_EQ(columns.size(), 1u);
-  EXPECT_EQ(columns[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(columns[0], "message", "credentials.secret")) << columns[0];
-  EXPECT_TRUE(Mentions(columns[0], "fix", "columns remove credentials.secret")) << columns[0];
+  ExpectDoctorFinding(server_, kExitUnhealthy, "columns",
+                      {.status = "problem",
+                       .in_message = {"credentials.secret"},
+                       .in_fix = {"columns remove credentials.secret"}});
 }
 
 TEST_P(DoctorTest, ValuesUnderAVersionTheKeyringLacksAreAProblem) {
   RecordBackupRow(server_);
   server_.Exec("UPDATE credentials SET secret = 'udmg:v9:' || substr(secret, 9) WHERE id = 1;");
-  auto doctor = DoctorJson(server_, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  auto values = FindingsOf(*doctor, "values");
-  ASSERT_EQ(values.size(), 1u);
-  EXPECT_EQ(values[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(values[0], "message", "v9: 1")) << values[0];
+  ExpectDoctorFinding(server_, kExitUnhealthy, "values",
+                      {.status = "problem", .in_message = {"v9: 1"}});
 }
 
 // A job interrupted before it was done (state "stopped", as a signal or a stop file leaves it;
@@ -237,35 +196,23 @@ TEST_P(DoctorTest, AnInterruptedOrFailedJobIsAWarningWithItsCommand) {
   RecordBackupRow(server_);
   RunOk(server_, {"reencrypt"});
   server_.Exec("UPDATE udmg_jobs SET state = 'stopped' WHERE kind = 'reencrypt';");
-  auto doctor = DoctorJson(server_, kExitOk);
-  ASSERT_TRUE(doctor);
-  auto jobs = FindingsOf(*doctor, "jobs");
-  ASSERT_EQ(jobs.size(), 1u);
-  EXPECT_EQ(jobs[0]["status"], "warning");
-  EXPECT_TRUE(Mentions(jobs[0], "message", "reencrypt job")) << jobs[0];
-  EXPECT_TRUE(Mentions(jobs[0], "message", "stopped")) << jobs[0];
-  EXPECT_TRUE(Mentions(jobs[0], "fix", "udmg-server reencrypt resumes it")) << jobs[0];
+  ExpectDoctorFinding(server_, kExitOk, "jobs",
+                      {.status = "warning",
+                       .in_message = {"reencrypt job", "stopped"},
+                       .in_fix = {"udmg-server reencrypt resumes it"}});
 
   server_.Exec("UPDATE udmg_jobs SET state = 'failed' WHERE kind = 'reencrypt';");
-  doctor = DoctorJson(server_, kExitOk);
-  ASSERT_TRUE(doctor);
-  jobs = FindingsOf(*doctor, "jobs");
-  ASSERT_EQ(jobs.size(), 1u);
-  EXPECT_EQ(jobs[0]["status"], "warning");
-  EXPECT_TRUE(Mentions(jobs[0], "message", "failed")) << jobs[0];
-  EXPECT_TRUE(Mentions(jobs[0], "fix", "udmg-server verify")) << jobs[0];
+  ExpectDoctorFinding(
+      server_, kExitOk, "jobs",
+      {.status = "warning", .in_message = {"failed"}, .in_fix = {"udmg-server verify"}});
 }
 
 TEST_P(DoctorTest, WithoutAKeyringTheFixIsInit) {
   TempDir empty_dir;
   UdmgServer empty(empty_dir.path());
   empty.set_root_key(RandomKeyHex());
-  auto doctor = DoctorJson(empty, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  auto keyring = FindingsOf(*doctor, "keyring");
-  ASSERT_EQ(keyring.size(), 1u);
-  EXPECT_EQ(keyring[0]["status"], "problem");
-  EXPECT_TRUE(Mentions(keyring[0], "fix", "udmg-server init")) << keyring[0];
+  ExpectDoctorFinding(empty, kExitUnhealthy, "keyring",
+                      {.status = "problem", .in_fix = {"udmg-server init"}});
 }
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(DoctorTest);
@@ -282,9 +229,7 @@ TEST(DoctorDatabaseTest, UnreachableDatabaseIsAFinding) {
   ASSERT_TRUE(doctor.is_object()) << result.Describe();
   EXPECT_FALSE(doctor["healthy"].get<bool>());
   ASSERT_EQ(doctor["findings"].size(), 1u) << doctor;
-  EXPECT_EQ(doctor["findings"][0]["check"], "database");
-  EXPECT_EQ(doctor["findings"][0]["status"], "problem");
-  EXPECT_TRUE(Mentions(doctor["findings"][0], "fix", "--db")) << doctor;
+  ExpectOneFinding(doctor, "database", {.status = "problem", .in_fix = {"--db"}});
 }
 
 }  // namespace

@@ -22,11 +22,7 @@ constexpr int kRows = 40;
 constexpr int kBatch = 5;
 constexpr char kTinyRate[] = "1e-6";  // the first batch at once, the next one never
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-class DryRunTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class DryRunTest : public ServerTest {
  protected:
   std::string Nodes() const { return server_.Exec("SELECT * FROM udmg_nodes ORDER BY 1;"); }
 
@@ -49,9 +45,6 @@ class DryRunTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
     EXPECT_TRUE(WriteFile(key_file, RandomKeyHex() + "\n"));
     return key_file.string();
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(DryRunTest, EveryJobCommandPrintsItsPlanAndWritesNothing) {

@@ -34,6 +34,10 @@ std::multiset<std::string> Lines(const std::string& text) {
 
 }  // namespace
 
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 std::string DumpDifference(const std::string& before, const std::string& after) {
   if (before == after) return {};
   const std::multiset<std::string> old_lines = Lines(before);
@@ -146,6 +150,15 @@ void ExpectOneErrorLine(const ProcessResult& result, int code) {
       << "stderr line does not start with '" << kErrorPrefix << "': " << lines[0];
   EXPECT_GT(lines[0].size(), sizeof(kErrorPrefix) + 10) << "message too short: " << lines[0];
   EXPECT_TRUE(result.stderr_data.ends_with('\n')) << "the error line must end with a newline";
+}
+
+void ExpectOneErrorLine(const ProcessResult& result, int code,
+                        const std::vector<std::string>& parts) {
+  ExpectOneErrorLine(result, code);
+  for (const std::string& part : parts) {
+    EXPECT_TRUE(Contains(result.stderr_data, part))
+        << "should say " << part << ": " << result.Describe();
+  }
 }
 
 void ExpectNoKeyIn(const ProcessResult& result, const std::vector<std::string>& keys_hex) {

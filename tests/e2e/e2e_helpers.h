@@ -4,6 +4,7 @@
 // Thread-safety: as cli_runner.h; each function is called from the test's thread.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/db/postgres_test_database.h"
 #include "tests/e2e/cli_runner.h"
 
 namespace udmg::testing {
@@ -34,6 +36,25 @@ enum Exit : int {
   kExitBadInput = 11,
   kExitOutputLost = 14,
 };
+
+// The fixture of a test run on every backend (TEST_P with UDMG_INSTANTIATE_FOR_ALL_BACKENDS): a
+// server in a directory of its own, on a database of the backend's that nothing has initialized.
+class ServerTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+ protected:
+  TempDir dir_;
+  UdmgServer server_{dir_.path()};
+};
+
+// Instantiates `fixture` (a TEST_P over StoreBackend) on PostgreSQL alone, for what SQLite does not
+// have (a standby, a server to restart, replication lag); it skips without a PostgreSQL server.
+#define UDMG_INSTANTIATE_FOR_POSTGRES_ONLY(fixture)                                       \
+  INSTANTIATE_TEST_SUITE_P(Backends, fixture,                                             \
+                           ::testing::Values(::udmg::db::testing::StoreBackend{           \
+                               "postgresql", ::udmg::db::testing::MakePostgresDatabase}), \
+                           ::udmg::db::testing::BackendName)
+
+// Whether `part` occurs in `text` (an output, a message), for EXPECT_TRUE(...) << text.
+bool Contains(const std::string& text, const std::string& part);
 
 // The lines of two database dumps that differ ("- line" only before, "+ line" only after), for a
 // readable assertion message; "" when the dumps are equal.
@@ -77,6 +98,9 @@ std::map<int, int> ValuesByVersion(const nlohmann::json& status, const std::stri
 // Expects the documented error shape: exit `code`, exactly one line on stderr that starts with
 // "udmg-server: error: " and has more than that prefix.
 void ExpectOneErrorLine(const ProcessResult& result, int code);
+// The same, and that the error line contains each of `parts`.
+void ExpectOneErrorLine(const ProcessResult& result, int code,
+                        const std::vector<std::string>& parts);
 
 // Expects that none of `keys_hex` appears (case-insensitively) in stdout or stderr.
 void ExpectNoKeyIn(const ProcessResult& result, const std::vector<std::string>& keys_hex);

@@ -12,7 +12,7 @@
 namespace udmg::testing {
 namespace {
 
-class ExitCodesTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class ExitCodesTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, 3)); }
 
@@ -27,9 +27,6 @@ class ExitCodesTest : public ::testing::TestWithParam<db::testing::StoreBackend>
     shell.working_dir = command.working_dir;
     return RunTool(shell);
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(ExitCodesTest, DemoRowsBeyondAnyDemoIsBadInput) {

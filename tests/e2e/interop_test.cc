@@ -18,7 +18,7 @@ constexpr int kRows = 40;
 
 // Each test runs on every backend: on PostgreSQL, udmg_interop.py reads a SQLite mirror of the
 // test's schema (UdmgServer::database()).
-class InteropTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class InteropTest : public ServerTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(InitDemo(server_, kRows));
@@ -40,9 +40,6 @@ class InteropTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
                  std::to_string(id) + ";");
     return written.stdout_data;
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(InteropTest, PythonDecryptsEveryKeyAndValueTheBinaryWrote) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "tests/e2e/cli_runner.h"
 #include "tests/e2e/e2e_helpers.h"
@@ -14,16 +15,12 @@ namespace {
 
 constexpr int kRows = 20;
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::string Trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text;
 }
 
-class JobIntegrityTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class JobIntegrityTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, kRows)); }
 
@@ -37,11 +34,42 @@ class JobIntegrityTest : public ::testing::TestWithParam<db::testing::StoreBacke
     server_.Exec(sql);
     RunOk(server_, {"columns", "add", "other.tok"});
   }
+  // A trigger `name` that fails the update of the credentials rows matching `when` (every row
+  // when "") with the database's error `sqlite_message` or `postgres_message`.
+  void RefuseUpdates(const std::string& name, const std::string& when,
+                     const std::string& sqlite_message, const std::string& postgres_message) {
+    if (server_.is_sqlite()) {
+      server_.Exec("CREATE TRIGGER " + name + " BEFORE UPDATE ON credentials " +
+                   (when.empty() ? "" : "WHEN " + when + " ") + "BEGIN SELECT RAISE(ABORT, '" +
+                   sqlite_message + "'); END;");
+      return;
+    }
+    const std::string raise = "RAISE EXCEPTION '" + postgres_message + "';";
+    server_.Exec("CREATE FUNCTION " + name + "() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN " +
+                 (when.empty() ? raise : "IF " + when + " THEN " + raise + " END IF;") +
+                 " RETURN NEW; END$$;"
+                 "CREATE TRIGGER " +
+                 name +
+                 " BEFORE UPDATE ON credentials FOR EACH ROW "
+                 "EXECUTE FUNCTION " +
+                 name + "();");
+  }
+  // Runs the job: it ends with exit 5, says each of `warnings` on stderr, and counts `failed`
+  // rows failed (unmigratable) and every other row migrated.
+  void ExpectJobEndsWithFailedRows(int failed, const std::vector<std::string>& warnings) {
+    ProcessResult result = server_.Run({"reencrypt", "--no-progress"});
+    EXPECT_TRUE(result.Exited(kExitCorrupt)) << result.Describe();
+    for (const std::string& warning : warnings) {
+      EXPECT_TRUE(Contains(result.stderr_data, warning)) << result.Describe();
+    }
+    const std::string n = std::to_string(failed);
+    EXPECT_TRUE(Contains(result.stdout_data, "migrated " + std::to_string(kRows - failed) +
+                                                 ", conflicts 0, failed " + n +
+                                                 ", remaining 0, unmigratable " + n))
+        << result.Describe();
+  }
   int Count(const std::string& sql) const { return std::stoi(Trimmed(server_.Exec(sql))); }
   int RunningJobs() const { return Count("SELECT count(*) FROM udmg_jobs WHERE state = 'running';"); }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 // A stopped job that had a column resumes without it once the column is unregistered: its
@@ -245,15 +273,8 @@ TEST_P(JobIntegrityTest, AStoppedJobReportsItsTrueRemainingCount) {
 // still counts what is left rather than 0, and the job is not left running.
 TEST_P(JobIntegrityTest, AFailedWriteReportsTheTrueRemainingCount) {
   RunOk(server_, {"rotate-master-key"});
-  if (server_.is_sqlite()) {
-    server_.Exec("CREATE TRIGGER disk_full BEFORE UPDATE ON credentials "
-                 "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;");
-  } else {
-    server_.Exec("CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS "
-                 "$$BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END$$;"
-                 "CREATE TRIGGER disk_full BEFORE UPDATE ON credentials FOR EACH ROW "
-                 "EXECUTE FUNCTION disk_full();");
-  }
+  RefuseUpdates("disk_full", "", "database or disk is full",
+                "could not extend file: No space left on device");
   ProcessResult failed = server_.Run({"reencrypt", "--no-progress"});
   ExpectOneErrorLine(failed, kExitDatabase);
   EXPECT_TRUE(Contains(failed.stdout_data, "error: migrated 0, conflicts 0, failed 0, remaining " +
@@ -268,28 +289,11 @@ TEST_P(JobIntegrityTest, AFailedWriteReportsTheTrueRemainingCount) {
 // job ends like one with values that do not decrypt (exit 5).
 TEST_P(JobIntegrityTest, ARowTheDatabaseRefusesIsNamedRecordedAndLeftAsItWas) {
   RunOk(server_, {"rotate-master-key"});
-  if (server_.is_sqlite()) {
-    server_.Exec("CREATE TRIGGER frozen_row BEFORE UPDATE ON credentials WHEN NEW.id = 7 "
-                 "BEGIN SELECT RAISE(ABORT, 'row 7 is frozen'); END;");
-  } else {
-    server_.Exec("CREATE FUNCTION frozen_row() RETURNS trigger LANGUAGE plpgsql AS "
-                 "$$BEGIN IF NEW.id = 7 THEN RAISE EXCEPTION 'row 7 is frozen'; END IF; "
-                 "RETURN NEW; END$$;"
-                 "CREATE TRIGGER frozen_row BEFORE UPDATE ON credentials FOR EACH ROW "
-                 "EXECUTE FUNCTION frozen_row();");
-  }
+  RefuseUpdates("frozen_row", "NEW.id = 7", "row 7 is frozen", "row 7 is frozen");
   const std::string row_7 = server_.Exec("SELECT secret FROM credentials WHERE id = 7;");
-  ProcessResult result = server_.Run({"reencrypt", "--no-progress"});
-  EXPECT_TRUE(result.Exited(kExitCorrupt)) << result.Describe();
-  EXPECT_TRUE(Contains(result.stderr_data,
-                       "udmg-server: warning: the database refused to write credentials.secret "
-                       "row 7 (row 7 is frozen); recorded as a failure (write_refused), the value "
-                       "is left as it was\n"))
-      << result.Describe();
-  EXPECT_TRUE(Contains(result.stdout_data, "migrated " + std::to_string(kRows - 1) +
-                                               ", conflicts 0, failed 1, remaining 0, "
-                                               "unmigratable 1"))
-      << result.Describe();
+  ExpectJobEndsWithFailedRows(
+      1, {"udmg-server: warning: the database refused to write credentials.secret row 7 (row 7 is "
+          "frozen); recorded as a failure (write_refused), the value is left as it was\n"});
   EXPECT_EQ(server_.Exec("SELECT secret FROM credentials WHERE id = 7;"), row_7);
   EXPECT_EQ(Count("SELECT count(*) FROM credentials WHERE secret LIKE 'udmg:v2:%';"), kRows - 1);
   EXPECT_EQ(Trimmed(server_.Exec("SELECT error_class FROM udmg_reencrypt_failures;")),
@@ -316,22 +320,14 @@ TEST_P(JobIntegrityTest, ARowATriggerChangesAfterTheWriteIsNamedAndTheJobIsNotDo
         "CREATE TRIGGER mangle BEFORE UPDATE ON credentials FOR EACH ROW "
         "EXECUTE FUNCTION mangle();");
   }
-  ProcessResult result = server_.Run({"reencrypt", "--no-progress"});
-  EXPECT_TRUE(result.Exited(kExitCorrupt)) << result.Describe();
+  std::vector<std::string> warnings;
   for (const std::string id : {"3", "8", "12"}) {
-    EXPECT_TRUE(Contains(result.stderr_data,
-                         "udmg-server: warning: the database changed the value written to "
-                         "credentials.secret row " +
-                             id +
-                             " (a trigger?); recorded as a failure "
-                             "(write_altered): the value written is lost, restore the row from a "
-                             "backup\n"))
-        << result.Describe();
+    warnings.push_back("udmg-server: warning: the database changed the value written to "
+                       "credentials.secret row " + id + " (a trigger?); recorded as a failure "
+                       "(write_altered): the value written is lost, restore the row from a "
+                       "backup\n");
   }
-  EXPECT_TRUE(Contains(result.stdout_data, "migrated " + std::to_string(kRows - 3) +
-                                               ", conflicts 0, failed 3, remaining 0, "
-                                               "unmigratable 3"))
-      << result.Describe();
+  ExpectJobEndsWithFailedRows(3, warnings);
   EXPECT_EQ(Trimmed(server_.Exec("SELECT count(*) || ' ' || min(error_class) || ' ' || "
                                  "max(error_class) FROM udmg_reencrypt_failures;")),
             "3 write_altered write_altered");

@@ -89,12 +89,11 @@ class JobUnderTest {
   }
 
   // The stopped job's end: exit 10, one error line, `summary` on stdout, the textfile's state.
-  void ExpectStopped(const ProcessResult& stopped, const std::string& textfile,
-                     const std::string& summary) {
+  void ExpectStopped(const ProcessResult& stopped, const std::string& summary) {
     ExpectOneErrorLine(stopped, kExitIncomplete);
     EXPECT_NE(stopped.stdout_data.find(summary), std::string::npos)
         << stopped.Describe();
-    const std::string metrics = ReadFile(textfile);
+    const std::string metrics = ReadFile(textfile());
     EXPECT_NE(metrics.find("udmg_reencrypt_job_state{job=\"" + kind_.command +
                            "\",state=\"stopped\"} 1"),
               std::string::npos)
@@ -110,6 +109,8 @@ class JobUnderTest {
 
   int Migrated() const { return DemoValuesOnVersion(server_, 2); }
   std::string Path(const std::string& name) const { return (dir_.path() / name).string(); }
+  // Where the job writes its metrics when given --metrics-textfile, as ExpectStopped reads them.
+  std::string textfile() const { return Path("job.prom"); }
 
  private:
   JobKind kind_;
@@ -125,13 +126,12 @@ TEST_P(JobRunnerTest, SignalsStopTheJobWithItsSummaryAndMetricsAndTheNextRunResu
     for (int signal : {SIGTERM, SIGINT}) {
       SCOPED_TRACE(kind.command + " signal " + std::to_string(signal));
       JobUnderTest job(kind);
-      const std::string textfile = job.Path("job.prom");
       std::unique_ptr<BackgroundProcess> running;
-      ASSERT_NO_FATAL_FAILURE(running = job.StartSlowJob({"--metrics-textfile", textfile}));
+      ASSERT_NO_FATAL_FAILURE(running = job.StartSlowJob({"--metrics-textfile", job.textfile()}));
       ASSERT_TRUE(running->Kill(signal));
       ProcessResult stopped = running->Wait();
       EXPECT_FALSE(stopped.timed_out) << stopped.Describe();
-      job.ExpectStopped(stopped, textfile, kind.stopped_summary);
+      job.ExpectStopped(stopped, kind.stopped_summary);
       EXPECT_LT(job.Migrated(), kRows);
       job.ExpectTheNextRunFinishes();
     }
@@ -142,14 +142,13 @@ TEST_P(JobRunnerTest, StopFileStopsTheJob) {
   for (const JobKind& kind : JobKinds()) {
     SCOPED_TRACE(kind.command);
     JobUnderTest job(kind);
-    const std::string textfile = job.Path("job.prom");
     const std::string stop_file = job.Path("stop");
     std::unique_ptr<BackgroundProcess> running;
-    ASSERT_NO_FATAL_FAILURE(
-        running = job.StartSlowJob({"--stop-file", stop_file, "--metrics-textfile", textfile}));
+    ASSERT_NO_FATAL_FAILURE(running = job.StartSlowJob(
+                                {"--stop-file", stop_file, "--metrics-textfile", job.textfile()}));
     ASSERT_TRUE(WriteFile(stop_file, ""));
     ProcessResult stopped = running->Wait();
-    job.ExpectStopped(stopped, textfile, kind.stopped_summary);
+    job.ExpectStopped(stopped, kind.stopped_summary);
     std::filesystem::remove(stop_file);
     job.ExpectTheNextRunFinishes();
   }
@@ -161,11 +160,11 @@ TEST_P(JobRunnerTest, StopFileThatAlreadyExistsStopsTheJobBeforeItsFirstBatch) {
   for (const JobKind& kind : JobKinds()) {
     SCOPED_TRACE(kind.command);
     JobUnderTest job(kind);
-    const std::string textfile = job.Path("job.prom");
     const std::string stop_file = job.Path("stop");
     ASSERT_TRUE(WriteFile(stop_file, ""));
-    ProcessResult stopped = job.Run({"--stop-file", stop_file, "--metrics-textfile", textfile});
-    job.ExpectStopped(stopped, textfile, kind.stopped_summary);
+    ProcessResult stopped =
+        job.Run({"--stop-file", stop_file, "--metrics-textfile", job.textfile()});
+    job.ExpectStopped(stopped, kind.stopped_summary);
     EXPECT_EQ(job.Migrated(), 0) << "no batch starts while the stop file exists";
     std::filesystem::remove(stop_file);
     job.ExpectTheNextRunFinishes();
@@ -197,12 +196,11 @@ TEST_P(JobRunnerTest, RunTimeStopsTheJob) {
     SCOPED_TRACE(kind.command);
     JobUnderTest job(kind);
     const std::string pause_file = job.Path("pause");
-    const std::string textfile = job.Path("job.prom");
     ASSERT_TRUE(WriteFile(pause_file, ""));
-    ProcessResult stopped = job.Run({"--pause-file", pause_file, "--run-time", "1s",
-                                     "--metrics-textfile", textfile});
+    ProcessResult stopped = job.Run(
+        {"--pause-file", pause_file, "--run-time", "1s", "--metrics-textfile", job.textfile()});
     EXPECT_FALSE(stopped.timed_out) << "the run time was not honoured";
-    job.ExpectStopped(stopped, textfile, kind.run_time_summary);
+    job.ExpectStopped(stopped, kind.run_time_summary);
     EXPECT_EQ(job.Migrated(), 0);
     std::filesystem::remove(pause_file);
     job.ExpectTheNextRunFinishes();

@@ -26,7 +26,7 @@ using metrics::testing::PollUntil;
 
 constexpr int kRows = 12;
 
-class JobThrottlesTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class JobThrottlesTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
@@ -49,8 +49,6 @@ class JobThrottlesTest : public ::testing::TestWithParam<db::testing::StoreBacke
         << "no batch starts while the pause file exists";
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   const std::string pause_file_ = (dir_.path() / "pause").string();
 };
 
@@ -146,10 +144,7 @@ TEST_P(CriticalWriteLatencyTest, ASlowWriteStopsTheJobResumablyAndTheSameCommand
   ExpectDemoValuesMigrated(server_, kRows);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, CriticalWriteLatencyTest,
-                         ::testing::Values(db::testing::StoreBackend{
-                             "postgresql", db::testing::MakePostgresDatabase}),
-                         db::testing::BackendName);
+UDMG_INSTANTIATE_FOR_POSTGRES_ONLY(CriticalWriteLatencyTest);
 
 // SQLite has no replicas: the flag is refused with one usage line, before the job (or the
 // rotation it follows) writes anything.

@@ -15,7 +15,7 @@ namespace {
 
 constexpr char kPassphrase[] = "correct-horse-battery-staple-42";
 
-class KeyEchoTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class KeyEchoTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, 3)); }
 
@@ -32,9 +32,6 @@ class KeyEchoTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
     ExpectNoKeyIn(result, pieces);
     ExpectNoKeyIn(result, {server_.root_key()});
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(KeyEchoTest, KeyGivenAsTheNewKeyFileIsNotEchoed) {

@@ -31,7 +31,7 @@ json StatusNode(const UdmgServer& server, const std::string& node_id) {
 
 std::string Metrics(const UdmgServer& server) { return RunOk(server, {"metrics"}).stdout_data; }
 
-class NodesTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class NodesTest : public ServerTest {
  protected:
   void SetUp() override {
     server_.set_env("UDMG_NODE_ID", "gw-new");  // this test's own node, from init on
@@ -55,8 +55,6 @@ class NodesTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
     server_.set_root_key(new_key_);
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::string old_key_;
   std::string new_key_;
 };
@@ -80,16 +78,10 @@ TEST_P(NodesTest, ANodeOnTheOlderRootKeyIsNamedByStatusDoctorAndTheMetric) {
   EXPECT_NE(human.stdout_data.find("older root key v1"), std::string::npos) << human.stdout_data;
   EXPECT_NE(human.stdout_data.find("STALE"), std::string::npos) << human.stdout_data;
 
-  auto doctor = DoctorJson(server_, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  auto nodes = FindingsOf(*doctor, "nodes");
-  ASSERT_EQ(nodes.size(), 1u) << *doctor;
-  EXPECT_EQ(nodes[0]["status"], "problem");
-  const std::string message = nodes[0]["message"];
-  EXPECT_NE(message.find("gw-old"), std::string::npos) << message;
-  EXPECT_NE(message.find("older root key v1"), std::string::npos) << message;
-  EXPECT_NE(message.find("last seen"), std::string::npos) << message;
-  EXPECT_NE(nodes[0]["fix"].get<std::string>().find("on gw-old"), std::string::npos) << nodes[0];
+  ExpectDoctorFinding(server_, kExitUnhealthy, "nodes",
+                      {.status = "problem",
+                       .in_message = {"gw-old", "older root key v1", "last seen"},
+                       .in_fix = {"on gw-old"}});
 
   const std::string metrics = Metrics(server_);
   EXPECT_EQ(NodeSample(metrics, "udmg_node_root_key_stale", "gw-old"), 1.0) << metrics;
@@ -113,14 +105,9 @@ TEST_P(NodesTest, ANodeOnAnUnknownRootKeyIsStale) {
   EXPECT_TRUE(node["root_version"].is_null());
   EXPECT_EQ(node["stale"], true);
 
-  auto doctor = DoctorJson(server_, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  auto nodes = FindingsOf(*doctor, "nodes");
-  ASSERT_EQ(nodes.size(), 1u);
-  EXPECT_NE(nodes[0]["message"].get<std::string>().find("unknown root key (fingerprint " +
-                                                        FingerprintOf(rogue)),
-            std::string::npos)
-      << nodes[0];
+  ExpectDoctorFinding(server_, kExitUnhealthy, "nodes",
+                      {.status = "problem",
+                       .in_message = {"unknown root key (fingerprint " + FingerprintOf(rogue)}});
   EXPECT_EQ(NodeSample(Metrics(server_), "udmg_node_root_key_stale", "gw-rogue"), 1.0);
 }
 

@@ -230,10 +230,7 @@ TEST_P(PostgresStandbyTest, MaxReplicaLagHoldsTheJobWhileTheStandbyDoesNotReplay
   EXPECT_GT(ThrottledSecondsIn(metrics, "replica_lag"), 0) << metrics;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, PostgresStandbyTest,
-                         ::testing::Values(db::testing::StoreBackend{
-                             "postgresql", db::testing::MakePostgresDatabase}),
-                         db::testing::BackendName);
+UDMG_INSTANTIATE_FOR_POSTGRES_ONLY(PostgresStandbyTest);
 
 }  // namespace
 }  // namespace udmg::testing

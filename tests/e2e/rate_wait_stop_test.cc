@@ -21,7 +21,7 @@ constexpr int kRows = 20;
 // waits for about a million seconds.
 constexpr char kTinyRate[] = "1e-6";
 
-class RateWaitStopTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RateWaitStopTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
@@ -37,9 +37,6 @@ class RateWaitStopTest : public ::testing::TestWithParam<db::testing::StoreBacke
     RunOk(server_, {"reencrypt", "--no-progress"});
     ExpectDemoValuesMigrated(server_, kRows);
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(RateWaitStopTest, RunTimeEndsATinyRateWait) {

@@ -15,11 +15,7 @@ namespace {
 
 constexpr char kPassphrase[] = "a long enough backup passphrase";
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-class RecoveryBadInputTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RecoveryBadInputTest : public ServerTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(InitDemo(server_, 5));
@@ -45,8 +41,6 @@ class RecoveryBadInputTest : public ::testing::TestWithParam<db::testing::StoreB
     return result;
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::vector<std::string> keys_;
   std::filesystem::path passphrase_file_ = dir_.path() / "passphrase";
   std::filesystem::path backup_ = dir_.path() / "keys.udmgbackup";

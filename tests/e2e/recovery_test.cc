@@ -35,11 +35,7 @@ unsigned FileMode(const std::filesystem::path& path) {
   return info.st_mode & 07777;
 }
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-class RecoveryTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RecoveryTest : public ServerTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(WriteFile(passphrase_file_, std::string(kPassphrase) + "\n"));
@@ -47,16 +43,18 @@ class RecoveryTest : public ::testing::TestWithParam<db::testing::StoreBackend> 
 
   ProcessResult Backup(const UdmgServer& server, const std::filesystem::path& output,
                        std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"passphrase-backup", "--output", output.string(),
-                                     "--passphrase-file", passphrase_file_.string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return server.Run(args);
+    return RunWithPassphrase(server, {"passphrase-backup", "--output", output.string()}, extra);
   }
 
   ProcessResult Restore(const UdmgServer& server, const std::filesystem::path& input,
                         std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"passphrase-restore", "--input", input.string(),
-                                     "--passphrase-file", passphrase_file_.string()};
+    return RunWithPassphrase(server, {"passphrase-restore", "--input", input.string()}, extra);
+  }
+
+  // `args --passphrase-file <the test's passphrase file> extra...`.
+  ProcessResult RunWithPassphrase(const UdmgServer& server, std::vector<std::string> args,
+                                  const std::vector<std::string>& extra) {
+    args.insert(args.end(), {"--passphrase-file", passphrase_file_.string()});
     args.insert(args.end(), extra.begin(), extra.end());
     return server.Run(args);
   }
@@ -71,8 +69,6 @@ class RecoveryTest : public ::testing::TestWithParam<db::testing::StoreBackend> 
     return result;
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::filesystem::path passphrase_file_ = dir_.path() / "passphrase";
   std::filesystem::path backup_ = dir_.path() / "keys.udmgbackup";
 };

@@ -24,11 +24,7 @@ constexpr const char* kKeyFileEnv = "UDMG_SECURITY_PASSPHRASE_KEY_FILE";
 constexpr const char* kCredentialsEnv = "CREDENTIALS_DIRECTORY";
 constexpr fs::perms kOwnerRead = fs::perms::owner_read;
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-class RootKeySourceTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RootKeySourceTest : public ServerTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(InitDemo(server_, kRows));
@@ -99,8 +95,6 @@ class RootKeySourceTest : public ::testing::TestWithParam<db::testing::StoreBack
     EXPECT_EQ(nlohmann::json::parse(status.stdout_data)["this_node"]["root_key"], "unusable");
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::string key_;
   fs::path key_file_ = dir_.path() / "k0.hex";
   fs::path credentials_ = dir_.path() / "credentials";
@@ -193,12 +187,8 @@ TEST_P(RootKeySourceTest, MalformedKeyFileIsRefusedWithItsLengthOnly) {
   EXPECT_TRUE(Contains(result.stderr_data, "63")) << result.stderr_data;
   ExpectDumpUnchanged(server, before, "rotate-master-key with a malformed key file");
 
-  auto doctor = DoctorJson(server, kExitUnhealthy);
-  ASSERT_TRUE(doctor);
-  auto env = FindingsOf(*doctor, "root_key_env");
-  ASSERT_EQ(env.size(), 1u);
-  EXPECT_EQ(env[0]["status"], "problem");
-  EXPECT_TRUE(Contains(env[0]["fix"].get<std::string>(), kKeyFileEnv)) << env[0];
+  ExpectDoctorFinding(server, kExitUnhealthy, "root_key_env",
+                      {.status = "problem", .in_fix = {kKeyFileEnv}});
 }
 
 TEST_P(RootKeySourceTest, NoSourceNamesEveryChoice) {

@@ -24,16 +24,12 @@ constexpr int kBatch = 5;
 // The first batch is admitted at once, the next one would wait about a million seconds.
 constexpr char kTinyRate[] = "1e-6";
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::vector<std::string> With(std::vector<std::string> args, const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());
   return args;
 }
 
-class RotationResumeTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RotationResumeTest : public ServerTest {
  protected:
   // Values of the demo column on master key `version`.
   int OnVersion(int version) {
@@ -90,9 +86,6 @@ class RotationResumeTest : public ::testing::TestWithParam<db::testing::StoreBac
   void ExpectOneJobDone() {
     EXPECT_EQ(server_.Exec("SELECT state FROM udmg_jobs;"), "done\n");
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(RotationResumeTest, InterruptedMasterRotationResumesInsteadOfRotatingAgain) {

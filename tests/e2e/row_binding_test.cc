@@ -15,11 +15,7 @@ namespace {
 
 constexpr int kRows = 30;
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-class RowBindingTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class RowBindingTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemo(server_, kRows)); }
 
@@ -37,9 +33,6 @@ class RowBindingTest : public ::testing::TestWithParam<db::testing::StoreBackend
                                    std::to_string(prefix.size()) + ") = '" + prefix + "';");
     return std::stoi(out);
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(RowBindingTest, BindRecordsTheChoiceAndTouchesNoValue) {

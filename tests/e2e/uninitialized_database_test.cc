@@ -49,11 +49,7 @@ std::string Shown(const std::vector<std::string>& args) {
   return text;
 }
 
-class UninitializedDatabaseTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
- protected:
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
-};
+class UninitializedDatabaseTest : public ServerTest {};
 
 // SQLite: the path does not exist. PostgreSQL: the test's schema is empty.
 TEST_P(UninitializedDatabaseTest, NoCommandButInitCreatesTheDatabase) {

@@ -12,11 +12,7 @@
 namespace udmg::testing {
 namespace {
 
-class VersionTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
- protected:
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
-};
+class VersionTest : public ServerTest {};
 
 TEST_P(VersionTest, VersionNamesTheBuildAndItsLibraries) {
   ProcessResult result = RunOk(server_, {"--version"});

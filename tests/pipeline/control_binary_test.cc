@@ -22,7 +22,7 @@ constexpr int kRows = 30000;
 constexpr int kPollTries = 600;  // × kPollStep: a safety net against a hang, not a timing check
 constexpr std::chrono::milliseconds kPollStep{50};
 
-class ReencryptControlTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class ReencryptControlTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
@@ -32,6 +32,20 @@ class ReencryptControlTest : public ::testing::TestWithParam<db::testing::StoreB
         {"reencrypt", "--control", command, "--control-socket", socket_.string()});
     if (!result.Exited(0)) return std::nullopt;
     return nlohmann::json::parse(result.stdout_data);
+  }
+
+  // Sends `command` and expects a reply holding every field of `expected` with its value; the
+  // reply, or null (with a failure recorded) when there is none.
+  nlohmann::json ExpectReply(const std::string& command, const nlohmann::json& expected) {
+    std::optional<nlohmann::json> reply = Control(command);
+    if (!reply) {
+      ADD_FAILURE() << "no reply to " << command;
+      return nullptr;
+    }
+    for (const auto& [field, value] : expected.items()) {
+      EXPECT_EQ((*reply)[field], value) << command << ": " << *reply;
+    }
+    return *reply;
   }
 
   // Polls `status` until `done_when` holds for a reply; the last reply, or nullopt after
@@ -61,8 +75,6 @@ class ReencryptControlTest : public ::testing::TestWithParam<db::testing::StoreB
     return -1;
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::filesystem::path socket_ = dir_.path() / "job.control";
 };
 
@@ -80,71 +92,40 @@ TEST_P(ReencryptControlTest, RateBatchSizePauseAndResumeChangeTheRunningJob) {
   EXPECT_EQ((*status)["batch_size"], 100);
 
   // A bare command shows the value and never resets it.
-  std::optional<nlohmann::json> rate = Control("rate");
-  ASSERT_TRUE(rate.has_value());
-  EXPECT_EQ((*rate)["rate"], 2000.0);
-  EXPECT_FALSE(rate->contains("previous"));
-  rate = Control("rate");
-  ASSERT_TRUE(rate.has_value());
-  EXPECT_EQ((*rate)["rate"], 2000.0);
+  EXPECT_FALSE(ExpectReply("rate", {{"rate", 2000.0}}).contains("previous"));
+  ExpectReply("rate", {{"rate", 2000.0}});
 
-  rate = Control("rate=500");
-  ASSERT_TRUE(rate.has_value());
-  EXPECT_EQ((*rate)["rate"], 500.0);
-  EXPECT_EQ((*rate)["previous"], 2000.0);
-  status = Control("status");
-  ASSERT_TRUE(status.has_value());
-  EXPECT_EQ((*status)["rate"], 500.0);
+  ExpectReply("rate=500", {{"rate", 500.0}, {"previous", 2000.0}});
+  ExpectReply("status", {{"rate", 500.0}});
 
-  std::optional<nlohmann::json> paused = Control("pause");
-  ASSERT_TRUE(paused.has_value());
-  EXPECT_EQ((*paused)["paused"], true);
-  status = Control("status");
-  ASSERT_TRUE(status.has_value());
-  EXPECT_EQ((*status)["state"], "paused");
+  ExpectReply("pause", {{"paused", true}});
+  ExpectReply("status", {{"state", "paused"}});
   int64_t settled = WaitUntilSettled();
   ASSERT_GE(settled, 0);
   EXPECT_LT(settled, kRows);
   // Paused: however long we look, nothing moves and the job keeps running.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  status = Control("status");
-  ASSERT_TRUE(status.has_value());
-  EXPECT_EQ((*status)["done"], settled);
-  EXPECT_GT((*status)["throttled_seconds"]["paused"].get<double>(), 0.0);
+  nlohmann::json still = ExpectReply("status", {{"done", settled}});
+  EXPECT_GT(still["throttled_seconds"]["paused"].get<double>(), 0.0) << still;
   EXPECT_TRUE(job->Running());
 
-  std::optional<nlohmann::json> resumed = Control("resume");
-  ASSERT_TRUE(resumed.has_value());
-  EXPECT_EQ((*resumed)["paused"], false);
+  ExpectReply("resume", {{"paused", false}});
   status = PollStatus([&](const nlohmann::json& s) { return s["done"].get<int64_t>() > settled; });
   ASSERT_TRUE(status.has_value()) << "the job did not move after resume";
   EXPECT_EQ((*status)["state"], "running");
 
-  std::optional<nlohmann::json> batch = Control("batch-size=250");
-  ASSERT_TRUE(batch.has_value());
-  EXPECT_EQ((*batch)["batch_size"], 250);
-  EXPECT_EQ((*batch)["previous"], 100);
-  EXPECT_EQ((*batch)["adaptive"], false);
-  batch = Control("batch-size");
-  ASSERT_TRUE(batch.has_value());
-  EXPECT_EQ((*batch)["batch_size"], 250);
-  EXPECT_FALSE(batch->contains("previous"));
-  status = Control("status");
-  ASSERT_TRUE(status.has_value());
-  EXPECT_EQ((*status)["batch_size"], 250);
-  EXPECT_EQ((*status)["rate"], 500.0);
+  ExpectReply("batch-size=250", {{"batch_size", 250}, {"previous", 100}, {"adaptive", false}});
+  EXPECT_FALSE(ExpectReply("batch-size", {{"batch_size", 250}}).contains("previous"));
+  ExpectReply("status", {{"batch_size", 250}, {"rate", 500.0}});
 
   // A bad value is refused with a message, and changes nothing.
   ProcessResult refused = server_.Run(
       {"reencrypt", "--control", "rate=-1", "--control-socket", socket_.string()});
   ExpectOneErrorLine(refused, kExitBadInput);
-  rate = Control("rate");
-  ASSERT_TRUE(rate.has_value());
-  EXPECT_EQ((*rate)["rate"], 500.0);
+  ExpectReply("rate", {{"rate", 500.0}});
 
   // Unlimited, so that it finishes now.
-  rate = Control("rate=0");
-  ASSERT_TRUE(rate.has_value());
+  ASSERT_TRUE(Control("rate=0").has_value());
   ProcessResult finished = job->Wait();
   ASSERT_TRUE(finished.Exited(0)) << finished.Describe();
   EXPECT_NE(finished.stdout_data.find(" done: migrated " + std::to_string(kRows)),

@@ -210,10 +210,7 @@ TEST_P(PostgresFaultTest, ServerDownLongerThanTheRetriesIsExitEightThenTheSameCo
   ExpectEveryValueIntact();
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, PostgresFaultTest,
-                         ::testing::Values(db::testing::StoreBackend{
-                             "postgresql", db::testing::MakePostgresDatabase}),
-                         db::testing::BackendName);
+UDMG_INSTANTIATE_FOR_POSTGRES_ONLY(PostgresFaultTest);
 
 }  // namespace
 }  // namespace udmg::testing

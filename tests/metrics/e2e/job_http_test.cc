@@ -18,13 +18,10 @@
 namespace udmg::testing {
 namespace {
 
-using metrics::testing::HttpGet;
-using metrics::testing::PollUntil;
-
 constexpr int kRows = 6000;
 constexpr char kMigrated[] = "result=\"migrated\"";
 
-class JobHttpTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class JobHttpTest : public ServerTest {
  protected:
   // A finished job first (its success time is in the jobs table), then a rotation: every value is
   // stale and the next `reencrypt` has work to do.
@@ -59,8 +56,6 @@ class JobHttpTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
     ExpectDemoValuesMigrated(server_, kRows);
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::unique_ptr<BackgroundProcess> job_;
   int port_ = -1;
 };

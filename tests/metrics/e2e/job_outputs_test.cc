@@ -22,8 +22,6 @@ namespace udmg::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using metrics::testing::HttpGet;
-using metrics::testing::PollUntil;
 
 constexpr int kRows = 300;
 constexpr char kMigratedLabel[] = "result=\"migrated\"";
@@ -33,7 +31,7 @@ double UnixNow() {
       .count();
 }
 
-class JobOutputsTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class JobOutputsTest : public ServerTest {
  protected:
   // The directory the textfile goes to; it must hold nothing else afterwards (no temp file).
   fs::path TextfileDir() {
@@ -56,9 +54,6 @@ class JobOutputsTest : public ::testing::TestWithParam<db::testing::StoreBackend
     ExpectNoSecretIn(content, SecretsOf(server_), path.string());
     return content;
   }
-
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
 };
 
 TEST_P(JobOutputsTest, TextfileIsWrittenAtTheEndWithTheLastSuccess) {

@@ -22,9 +22,6 @@
 namespace udmg::testing {
 namespace {
 
-using metrics::testing::HttpGet;
-using metrics::testing::PollUntil;
-
 constexpr int kRows = 3000;
 constexpr char kToken[] = "0123456789abcdef-control-token";
 const std::multimap<std::string, std::string> kControl = {{"X-Udmg-Control", "1"}};
@@ -76,7 +73,7 @@ class RawConnection {
   bool connected_ = false;
 };
 
-class ListenerGuardTest : public ::testing::TestWithParam<db::testing::StoreBackend> {
+class ListenerGuardTest : public ServerTest {
  protected:
   void SetUp() override { ASSERT_TRUE(InitDemoAndRotate(server_, kRows)); }
 
@@ -113,8 +110,6 @@ class ListenerGuardTest : public ::testing::TestWithParam<db::testing::StoreBack
     ExpectDemoValuesMigrated(server_, kRows);
   }
 
-  TempDir dir_;
-  UdmgServer server_{dir_.path()};
   std::unique_ptr<BackgroundProcess> job_;
   std::string url_;
   int port_ = -1;

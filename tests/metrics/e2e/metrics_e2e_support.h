@@ -16,7 +16,9 @@
 
 namespace udmg::testing {
 
+using metrics::testing::HttpGet;
 using metrics::testing::HttpResponse;
+using metrics::testing::PollUntil;
 
 // Waits for the job's "metrics: listening on http://127.0.0.1:PORT/metrics" line on stderr (read
 // from its capture file while it runs) and returns PORT; -1 when the job ended or never printed it.
