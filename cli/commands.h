@@ -22,9 +22,9 @@ using Action = std::function<Status()>;
 // subcommand's callback shares. Once the subcommand is selected, `action` is `run(args)`.
 template <typename Args>
 std::pair<CLI::App*, std::shared_ptr<Args>> AddCommand(CLI::App& parent, Action& action,
-                                                      const std::string& name,
-                                                      const std::string& description,
-                                                      std::function<Status(const Args&)> run) {
+                                                       const std::string& name,
+                                                       const std::string& description,
+                                                       std::function<Status(const Args&)> run) {
   auto args = std::make_shared<Args>();
   CLI::App* command = parent.add_subcommand(name, description);
   command->callback([&action, args, run = std::move(run)] {

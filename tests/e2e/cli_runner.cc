@@ -153,7 +153,7 @@ void ExpectNoKeyShown(const ProcessResult& result, const std::vector<std::string
 
 std::vector<std::string> KeysGivenTo(const Invocation& invocation) {
   std::vector<std::string> keys;
-  if (auto k0 = invocation.env.find("UDMG_SECURITY_PASSPHRASE_KEY"); k0 != invocation.env.end()) {
+  if (auto k0 = invocation.env.find(kKeyEnv); k0 != invocation.env.end()) {
     AddKeyForms(k0->second, keys);
   }
   auto relative_to_child = [&](fs::path path) {
@@ -161,11 +161,10 @@ std::vector<std::string> KeysGivenTo(const Invocation& invocation) {
     return path;
   };
   // K0 from its other sources: a key file, a systemd credential.
-  if (auto file = invocation.env.find("UDMG_SECURITY_PASSPHRASE_KEY_FILE");
-      file != invocation.env.end()) {
+  if (auto file = invocation.env.find(kKeyFileEnv); file != invocation.env.end()) {
     AddKeyForms(ReadFile(relative_to_child(file->second)), keys);
   }
-  if (auto credentials = invocation.env.find("CREDENTIALS_DIRECTORY");
+  if (auto credentials = invocation.env.find(kCredentialsEnv);
       credentials != invocation.env.end()) {
     AddKeyForms(ReadFile(relative_to_child(credentials->second) / "udmg-k0"), keys);
   }
@@ -472,7 +471,7 @@ Invocation UdmgServer::Command(std::vector<std::string> args, std::string stdin_
                         .working_dir = working_dir_};
   invocation.args = {"--db", database_url()};
   invocation.args.insert(invocation.args.end(), args.begin(), args.end());
-  if (root_key_) invocation.env["UDMG_SECURITY_PASSPHRASE_KEY"] = *root_key_;
+  if (root_key_) invocation.env[kKeyEnv] = *root_key_;
   for (const auto& [name, value] : extra_env_) invocation.env[name] = value;
   return invocation;
 }

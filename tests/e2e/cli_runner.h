@@ -27,6 +27,12 @@
 
 namespace udmg::testing {
 
+// Where udmg-server reads its root key: the variable itself, a file the second one names, or the
+// file udmg-k0 in a systemd credentials directory.
+inline constexpr char kKeyEnv[] = "UDMG_SECURITY_PASSPHRASE_KEY";
+inline constexpr char kKeyFileEnv[] = "UDMG_SECURITY_PASSPHRASE_KEY_FILE";
+inline constexpr char kCredentialsEnv[] = "CREDENTIALS_DIRECTORY";
+
 // What to run. `program` is a path (no PATH lookup) or, for RunTool, a bare name found on PATH.
 struct Invocation {
   std::filesystem::path program;

@@ -19,9 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kRows = 3;
-constexpr const char* kKeyEnv = "UDMG_SECURITY_PASSPHRASE_KEY";
-constexpr const char* kKeyFileEnv = "UDMG_SECURITY_PASSPHRASE_KEY_FILE";
-constexpr const char* kCredentialsEnv = "CREDENTIALS_DIRECTORY";
 constexpr fs::perms kOwnerRead = fs::perms::owner_read;
 
 class RootKeySourceTest : public ServerTest {

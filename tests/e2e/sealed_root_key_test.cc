@@ -28,7 +28,6 @@ constexpr const char* kToken = "udmg-test";
 constexpr const char* kWrapKey = "k0-wrap";
 // Long and distinctive, so that finding it in an output means it leaked.
 constexpr const char* kPin = "pin-7c1e94b20d5a";
-constexpr const char* kKeyFileEnv = "UDMG_SECURITY_PASSPHRASE_KEY_FILE";
 
 // A SoftHSM2 token store of its own (softhsm2.conf and tokens/ in `dir`).
 class SoftHsm {

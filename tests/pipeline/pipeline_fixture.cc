@@ -71,4 +71,10 @@ pipeline::ReencryptOptions PipelineTest::Options() {
   return options;
 }
 
+pipeline::ReencryptOptions PipelineTest::Options(size_t batch_size) {
+  pipeline::ReencryptOptions options = Options();
+  options.batch_size = batch_size;
+  return options;
+}
+
 }  // namespace udmg::testing

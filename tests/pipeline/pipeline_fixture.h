@@ -36,6 +36,8 @@ class PipelineTest : public db::testing::DemoStoreTest {
   // Options for a job on this database to the current active version; connections go through
   // FaultStore with faults(); no nonce warnings printed.
   pipeline::ReencryptOptions Options();
+  // The same, with batches of `batch_size` values.
+  pipeline::ReencryptOptions Options(size_t batch_size);
   StoreFaults& faults() { return *faults_; }
 
  private:

@@ -40,8 +40,7 @@ class ReencryptTest : public PipelineTest {
 TEST_P(ReencryptTest, MigratesEveryRowToTheActiveVersion) {
   InsertEncryptedRows(1, kRows);
   uint32_t target = RotateMasterKey();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 128;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/128);
   ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
 
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
@@ -82,8 +81,7 @@ TEST_P(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
   InsertEncryptedRows(1, kRows);
   uint32_t target = RotateMasterKey();
   std::atomic<bool> stop{false};
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   options.stop = &stop;
   int commits = 0;
   options.hooks.after_commit = [&](const pipeline::BatchCommitted&) {
@@ -122,8 +120,7 @@ TEST_P(ReencryptTest, StopFlagStopsAtABatchBoundaryAndTheSameCallResumes) {
 TEST_P(ReencryptTest, WriteFailureAtBatchKLeavesAGapFreeCheckpoint) {
   InsertEncryptedRows(1, kRows);
   uint32_t target = RotateMasterKey();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   options.batches_in_flight = 6;
   faults().fail_cas_at = 5;  // the fifth batch in commit order
   ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
@@ -149,8 +146,7 @@ TEST_P(ReencryptTest, WriteFailureAtBatchKLeavesAGapFreeCheckpoint) {
 TEST_P(ReencryptTest, FetchFailureStopsTheInputAndKeepsWhatWasCommitted) {
   InsertEncryptedRows(1, 1000);
   uint32_t target = RotateMasterKey();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   faults().fail_fetch_at = 4;
   ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kError);
@@ -222,8 +218,7 @@ TEST_P(ReencryptTest, MaxFailuresStopsPastTheLimit) {
   }
   InsertRows(rows);
   RotateMasterKey();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 20;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/20);
   options.batches_in_flight = 2;
   options.max_failures = 30;
   ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
@@ -254,8 +249,7 @@ TEST_P(ReencryptTest, BatchesInFlightNeverExceedTheLimit) {
   InsertEncryptedRows(1, kRows);
   uint32_t target = RotateMasterKey();
   constexpr size_t kLimit = 3;
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 50;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/50);
   options.batches_in_flight = kLimit;
   // Outstanding = batches read but not yet written back, counted at the store.
   std::atomic<int> outstanding{0};
@@ -307,8 +301,7 @@ TEST_P(ReencryptTest, ConcurrentWritesWinAndAreCountedAsConflicts) {
       rewritten.insert(id);
     }
   };
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
   EXPECT_EQ(report.conflicts, 9u);
@@ -371,8 +364,7 @@ TEST_P(ReencryptTest, ConcurrentWritersWithCurrentAndStaleKeyrings) {
   std::thread stale_writer(writer, 2, true);
   // On a loaded machine the job could otherwise finish its 15 batches before either writer ran.
   while (writers_started.load() < 2 && !writer_failed.load()) std::this_thread::yield();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   options.hooks.on_job_running = [&](int64_t) { job_running = true; };
   int commits = 0;
   options.hooks.after_commit = [&](const pipeline::BatchCommitted&) {
@@ -403,8 +395,7 @@ TEST_P(ReencryptTest, StaleWritesBehindTheScanAreCaughtByAFurtherPass) {
   std::shared_ptr<const Keyring> old_keyring = LoadKeyring();
   uint32_t target = RotateMasterKey();
   std::unique_ptr<db::Store> stale_writer = OpenStore();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   int commits = 0;
   options.hooks.after_commit = [&](const pipeline::BatchCommitted&) {
     // A process that never refreshed its keyring writes rows the scan has already passed.
@@ -433,8 +424,7 @@ TEST_P(ReencryptTest, WritersThatKeepWritingStaleValuesExhaustThePasses) {
   std::shared_ptr<const Keyring> old_keyring = LoadKeyring();
   RotateMasterKey();
   std::unique_ptr<db::Store> stale_writer = OpenStore();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   options.max_passes = 3;
   options.hooks.after_commit = [&](const pipeline::BatchCommitted&) {
     ASSERT_TRUE(
@@ -452,9 +442,8 @@ TEST_P(ReencryptTest, WritersThatKeepWritingStaleValuesExhaustThePasses) {
 TEST_P(ReencryptTest, MaxRowsBoundsARun) {
   InsertEncryptedRows(1, 1000);
   uint32_t target = RotateMasterKey();
-  pipeline::ReencryptOptions options = Options();
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   options.job_kind = std::string(pipeline::kSweepJobKind);
-  options.batch_size = 100;
   options.max_rows = 250;
   ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
   EXPECT_EQ(report.outcome, ReencryptOutcome::kStopped);
@@ -477,9 +466,8 @@ TEST_P(ReencryptTest, LargeValuesMakeBatchesWithinTheByteBound) {
   rows.emplace_back(61, std::string(5 * kValueBytes, 'b'));  // above the bound alone
   for (int64_t id = 62; id <= 70; ++id) rows.emplace_back(id, std::string(kValueBytes, 'c'));
   InsertRows(rows);
-  pipeline::ReencryptOptions options = Options();
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/1000);
   options.include_plaintext = true;
-  options.batch_size = 1000;
   options.batch_bytes = 3 * kValueBytes + kValueBytes / 2;  // three values of 10 KB fit, not four
   std::vector<size_t> batch_rows;
   options.hooks.after_commit = [&](const pipeline::BatchCommitted& batch) {
@@ -566,8 +554,7 @@ TEST_P(ReencryptTest, AnInterruptedJobForAnOlderTargetIsSuperseded) {
   InsertEncryptedRows(1, 1000);
   RotateMasterKey();
   std::atomic<bool> stop{false};
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   options.stop = &stop;
   options.hooks.after_commit = [&](const pipeline::BatchCommitted&) { stop = true; };
   ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport first, pipeline::RunReencryption(options));
@@ -589,8 +576,7 @@ TEST_P(ReencryptTest, AnInterruptedJobForAnOlderTargetIsSuperseded) {
 TEST_P(ReencryptTest, ProgressStartsWithTheTotalAndReachesIt) {
   InsertEncryptedRows(1, 1000);
   RotateMasterKey();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 100;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/100);
   std::vector<pipeline::ProgressSnapshot> snapshots;
   std::optional<size_t> snapshots_at_first_fetch;
   options.hooks.on_progress = [&](const pipeline::ProgressSnapshot& s) { snapshots.push_back(s); };
@@ -616,8 +602,7 @@ TEST_P(ReencryptTest, ProgressStartsWithTheTotalAndReachesIt) {
 TEST_P(ReencryptTest, SerialCryptoGivesTheSameResult) {
   InsertEncryptedRows(1, 500);
   uint32_t target = RotateMasterKey();
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 33;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/33);
   options.batches_in_flight = 1;
   options.crypto_concurrency = 1;
   ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report, pipeline::RunReencryption(options));
@@ -627,8 +612,7 @@ TEST_P(ReencryptTest, SerialCryptoGivesTheSameResult) {
 }
 
 TEST_P(ReencryptTest, BadOptionsAreUsageErrors) {
-  pipeline::ReencryptOptions options = Options();
-  options.batch_size = 0;
+  pipeline::ReencryptOptions options = Options(/*batch_size=*/0);
   auto report = pipeline::RunReencryption(options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().code, ErrorCode::kUsage);
@@ -654,8 +638,7 @@ TEST_P(ReencryptDeathTest, ThreadSanitizerReportsARaceBetweenStageBodies) {
   RotateMasterKey();
   EXPECT_EXIT(
       {
-        pipeline::ReencryptOptions options = Options();
-        options.batch_size = 20;
+        pipeline::ReencryptOptions options = Options(/*batch_size=*/20);
         uint64_t unguarded = 0;
         uint64_t seen = 0;
         std::atomic<bool> written{false};
