@@ -98,7 +98,9 @@ void ExpectKeyring(const KeyringRecords& records, const SecretBytes& k0,
                    const ExpectedKeyring& expected) {
   const std::shared_ptr<const Keyring> keyring = OpenOrFail(records, k0);
   ASSERT_TRUE(keyring);
-  if (expected.active_version != 0) EXPECT_EQ(keyring->active_version(), expected.active_version);
+  if (expected.active_version != 0) {
+    EXPECT_EQ(keyring->active_version(), expected.active_version);
+  }
   for (const auto& [version, key] : expected.masters) {
     EXPECT_TRUE(SameKey(keyring->MasterKey(version), *key)) << "master version " << version;
   }
