@@ -167,6 +167,14 @@ Status CheckOpens(const KeyringRecords& records, std::span<const uint8_t> k0) {
   return keyring.ok() ? Status::Ok() : Status(keyring.error());
 }
 
+// Rules 2 and 4: the backup's root becomes current, so its K0 is the one --write-key-file writes.
+void MakeBackupsRootCurrent(const BackupContents& backup, RestorePlan& plan) {
+  plan.root_version = backup.root_version;
+  plan.root_fingerprint = backup.root_fingerprint;
+  plan.root_key_is_backups = true;
+  plan.changes_nothing = false;
+}
+
 std::string RootLabel(uint32_t version, std::string_view fingerprint) {
   return "root version " + Num(version) + " (fingerprint " + std::string(fingerprint) + ")";
 }
@@ -177,10 +185,7 @@ Result<RestorePlan> PlanIntoEmptyDatabase(const BackupContents& backup, const Re
   RestorePlan plan;
   plan.records = backup.records;
   plan.keyring_id = backup.keyring_id;
-  plan.root_version = backup.root_version;
-  plan.root_fingerprint = backup.root_fingerprint;
-  plan.root_key_is_backups = true;
-  plan.changes_nothing = false;
+  MakeBackupsRootCurrent(backup, plan);
   std::vector<std::string> versions;
   for (const MasterKeyRecord& master : plan.records.masters) {
     versions.push_back(Num(master.version) + " (" + std::string(MasterKeyStateName(master.state)) +
@@ -468,10 +473,7 @@ Result<RestorePlan> PlanRollback(const BackupContents& backup, const RestoreInpu
   ReviveRetiredInUse(plan.records, input.usage, plan.changes);
   UDMG_RETURN_IF_ERROR(CheckOpens(plan.records, backup.root_key));
   plan.keyring_id = input.current_keyring_id;
-  plan.root_version = backup.root_version;
-  plan.root_fingerprint = backup.root_fingerprint;
-  plan.root_key_is_backups = true;
-  plan.changes_nothing = false;
+  MakeBackupsRootCurrent(backup, plan);
   return plan;
 }
 
