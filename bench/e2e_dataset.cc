@@ -23,16 +23,58 @@ uint64_t SplitMix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
+// The kinds of value in a mixed dataset: their share in percent and their sizes in bytes.
+struct MixedKind {
+  uint64_t percent;
+  size_t min_size;
+  size_t max_size;
+  bool multibyte;
+};
+constexpr MixedKind kMixedKinds[] = {
+    {5, 0, 0, false},         // empty values
+    {25, 8, 40, false},       // short secrets
+    {20, 20, 300, true},      // UTF-8 text
+    {40, 64, 512, false},     // tokens
+    {10, 1024, 4096, false},  // 1 to 4 KiB: they overflow a SQLite page
+};
+
 }  // namespace
 
-std::string BenchPlaintext(int64_t id) {
-  static constexpr char kHex[] = "0123456789abcdef";
+std::optional<ValueMix> ParseValueMix(std::string_view name) {
+  if (name == "uniform") return ValueMix::kUniform;
+  if (name == "mixed") return ValueMix::kMixed;
+  return std::nullopt;
+}
+
+std::string BenchPlaintext(int64_t id, ValueMix mix) {
   uint64_t state = static_cast<uint64_t>(id);
+  size_t size = kBenchValueSize;
+  bool multibyte = false;
+  if (mix == ValueMix::kMixed) {
+    const uint64_t draw = SplitMix64(state);
+    uint64_t percentile = draw % 100;
+    const MixedKind* kind = kMixedKinds;
+    while (percentile >= kind->percent) percentile -= (kind++)->percent;
+    size = kind->min_size + (draw >> 32) % (kind->max_size - kind->min_size + 1);
+    multibyte = kind->multibyte;
+  }
+  // Two-byte (Cyrillic), three-byte (CJK) and four-byte (emoji) characters beside ASCII.
+  static constexpr std::string_view kPieces[] = {"\xd0\xbf\xd0\xb0", "\xe5\xaf\x86",
+                                                 "\xf0\x9f\x94\x91", "-"};
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string text;
-  text.reserve(kBenchValueSize);
-  while (text.size() < kBenchValueSize) {
+  text.reserve(size + 4);
+  while (text.size() < size) {
     uint64_t word = SplitMix64(state);
-    for (int i = 0; i < 16; ++i, word >>= 4) text += kHex[word & 15];
+    for (int i = 0; i < 16 && text.size() < size; ++i, word >>= 4) {
+      if (multibyte && (word & 3) == 0) {
+        const std::string_view piece = kPieces[(word >> 2) & 3];
+        if (text.size() + piece.size() > size) break;
+        text += piece;
+      } else {
+        text += kHex[word & 15];
+      }
+    }
   }
   return text;
 }
@@ -50,14 +92,14 @@ std::string DatasetUrl(const std::string& path_or_url) {
   return IsPostgresUrl(path_or_url) ? path_or_url : "sqlite:" + path_or_url;
 }
 
-Status GenerateDataset(const std::string& path, uint64_t rows) {
+Status GenerateDataset(const std::string& path, uint64_t rows, ValueMix mix) {
   if (std::filesystem::exists(path)) {
     return Status(ErrorCode::kConflict, path + " exists: give a new file for the dataset");
   }
-  return GenerateDatasetAt("sqlite:" + path, rows);
+  return GenerateDatasetAt("sqlite:" + path, rows, mix);
 }
 
-Status GenerateDatasetAt(const std::string& url, uint64_t rows) {
+Status GenerateDatasetAt(const std::string& url, uint64_t rows, ValueMix mix) {
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenStore(url));
   UDMG_RETURN_IF_ERROR(store->Migrate());
   const SecretBytes k0 = BenchRootKey();
@@ -74,7 +116,8 @@ Status GenerateDatasetAt(const std::string& url, uint64_t rows) {
   ValueCipher cipher(keyring);
   std::vector<db::DemoRow> chunk;
   for (uint64_t id = 1; id <= rows; ++id) {
-    UDMG_ASSIGN_OR_RETURN(std::string secret, cipher.Encrypt(BenchPlaintext(id)));
+    UDMG_ASSIGN_OR_RETURN(std::string secret,
+                          cipher.Encrypt(BenchPlaintext(static_cast<int64_t>(id), mix)));
     chunk.push_back({static_cast<int64_t>(id), "cred-" + std::to_string(id), std::move(secret)});
     if (chunk.size() == kInsertChunk || id == rows) {
       UDMG_RETURN_IF_ERROR(demo->Insert(chunk));
@@ -97,7 +140,8 @@ Result<OpenedDataset> OpenDataset(const std::string& url) {
   return opened;
 }
 
-Status VerifyDataset(const std::string& url, uint32_t expect_version, uint64_t expect_rows) {
+Status VerifyDataset(const std::string& url, uint32_t expect_version, uint64_t expect_rows,
+                     ValueMix mix) {
   UDMG_ASSIGN_OR_RETURN(OpenedDataset dataset, OpenDataset(url));
   ValueCipher cipher(dataset.keyring);
   std::optional<db::RowKey> after;
@@ -114,7 +158,7 @@ Status VerifyDataset(const std::string& url, uint32_t expect_version, uint64_t e
                                                   std::to_string(parts.version));
       }
       UDMG_ASSIGN_OR_RETURN(SecretBytes plaintext, cipher.Decrypt(*row.value));
-      if (AsText(plaintext) != BenchPlaintext(std::get<int64_t>(row.key))) {
+      if (AsText(plaintext) != BenchPlaintext(std::get<int64_t>(row.key), mix)) {
         return Status(ErrorCode::kCorruptValue, where + " does not hold its plaintext");
       }
       ++seen;

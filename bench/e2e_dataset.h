@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 #include "db/store.h"
@@ -19,18 +21,26 @@ namespace udmg::bench {
 inline constexpr size_t kBenchValueSize = 64;
 inline const db::ColumnRef kBenchColumn{"credentials", "secret", "id"};
 
-// The 64-character plaintext of row `id` (hex of a SplitMix64 stream seeded by the id).
-std::string BenchPlaintext(int64_t id);
+// The values of a dataset: all of 64 characters (kUniform), or of the sizes a real table holds
+// (kMixed: empty values, short secrets, multibyte text, tokens, and values of 1 to 4 KiB that
+// overflow a SQLite page).
+enum class ValueMix { kUniform, kMixed };
+// "uniform" or "mixed"; nullopt for any other name.
+std::optional<ValueMix> ParseValueMix(std::string_view name);
+
+// The plaintext of row `id`, derived from the id alone (a SplitMix64 stream seeded by it), so a
+// run can be checked without keeping the plaintexts anywhere. kUniform: 64 hex characters.
+std::string BenchPlaintext(int64_t id, ValueMix mix = ValueMix::kUniform);
 
 // The benchmark K0.
 SecretBytes BenchRootKey();
 
 // Creates the dataset in a new SQLite file `path` (which must not exist).
-Status GenerateDataset(const std::string& path, uint64_t rows);
+Status GenerateDataset(const std::string& path, uint64_t rows, ValueMix mix);
 
 // Creates the dataset in the database at `url` ("sqlite:PATH" or "postgresql://..."), which must
 // hold no udmg schema and no credentials table yet.
-Status GenerateDatasetAt(const std::string& url, uint64_t rows);
+Status GenerateDatasetAt(const std::string& url, uint64_t rows, ValueMix mix);
 
 // "sqlite:PATH" for a file path, the URL itself for "postgresql://..." (the driver's argument).
 std::string DatasetUrl(const std::string& path_or_url);
@@ -45,6 +55,7 @@ Result<OpenedDataset> OpenDataset(const std::string& url);
 
 // Decrypts every row and compares it with BenchPlaintext; fails naming the first bad row.
 // `expect_version`: every value must be under it (0: any version).
-Status VerifyDataset(const std::string& url, uint32_t expect_version, uint64_t expect_rows);
+Status VerifyDataset(const std::string& url, uint32_t expect_version, uint64_t expect_rows,
+                     ValueMix mix);
 
 }  // namespace udmg::bench

@@ -42,7 +42,7 @@ std::string KeyLiteral(std::string_view hex) { return "'" + std::string(hex) + "
 
 }  // namespace
 
-Status AddPgcryptoPeer(const std::string& url, uint64_t rows) {
+Status AddPgcryptoPeer(const std::string& url, uint64_t rows, ValueMix mix) {
   return WithConnection<bool>(url, "creating the pgcrypto peer table", [&](pqxx::connection& c) {
            {
              pqxx::nontransaction setup(c);
@@ -60,7 +60,7 @@ Status AddPgcryptoPeer(const std::string& url, uint64_t rows) {
                                       std::vector<std::string>{"id", "plaintext"});
                for (uint64_t id = first; id <= last; ++id) {
                  stream << std::make_tuple(static_cast<int64_t>(id),
-                                           BenchPlaintext(static_cast<int64_t>(id)));
+                                           BenchPlaintext(static_cast<int64_t>(id), mix));
                }
                stream.complete();
              }
@@ -140,7 +140,8 @@ Result<uint64_t> RunPgNaiveOneTransaction(const std::string& url) {
   return rows;
 }
 
-Status VerifyPgcryptoPeer(const std::string& url, uint64_t expect_rows, uint64_t stride) {
+Status VerifyPgcryptoPeer(const std::string& url, uint64_t expect_rows, uint64_t stride,
+                          ValueMix mix) {
   return WithConnection<bool>(
              url, "verifying the pgcrypto peer table", [&](pqxx::connection& c) -> Result<bool> {
                pqxx::read_transaction read(c);
@@ -156,7 +157,7 @@ Status VerifyPgcryptoPeer(const std::string& url, uint64_t expect_rows, uint64_t
                    ", 'aes'), 'UTF8') FROM credentials_pgcrypto WHERE id % " +
                    std::to_string(std::max<uint64_t>(1, stride)) + " = 0");
                for (const pqxx::row& row : sample) {
-                 if (row[1].as<std::string>() != BenchPlaintext(row[0].as<int64_t>())) {
+                 if (row[1].as<std::string>() != BenchPlaintext(row[0].as<int64_t>(), mix)) {
                    return Error{ErrorCode::kCorruptValue,
                                 "credentials_pgcrypto row " + row[0].as<std::string>() +
                                     " does not hold its plaintext under the new key"};

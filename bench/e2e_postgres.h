@@ -8,13 +8,15 @@
 #include <string>
 
 #include "base/status.h"
+#include "bench/e2e_dataset.h"
 
 namespace udmg::bench {
 
 // The peer's table: credentials_pgcrypto(id integer PK, secret bytea) holding, for every id of
-// credentials, BenchPlaintext(id) encrypted by pgcrypto's encrypt(data, key, 'aes') (AES-256-CBC,
-// PKCS padding) under a fixed old key. Needs the pgcrypto extension (created if missing).
-Status AddPgcryptoPeer(const std::string& url, uint64_t rows);
+// credentials, BenchPlaintext(id, mix) encrypted by pgcrypto's encrypt(data, key, 'aes')
+// (AES-256-CBC, PKCS padding) under a fixed old key. Needs the pgcrypto extension (created if
+// missing).
+Status AddPgcryptoPeer(const std::string& url, uint64_t rows, ValueMix mix);
 
 // VACUUM (FREEZE, ANALYZE) of both tables, so every copy of the dataset starts with hint bits
 // set, an all-visible map and planner statistics (no run pays for them).
@@ -34,6 +36,7 @@ Result<uint64_t> RunPgNaiveOneTransaction(const std::string& url);
 
 // Every `stride`-th row of the peer's table decrypts under the new key to its plaintext, and the
 // table has `expect_rows` rows.
-Status VerifyPgcryptoPeer(const std::string& url, uint64_t expect_rows, uint64_t stride);
+Status VerifyPgcryptoPeer(const std::string& url, uint64_t expect_rows, uint64_t stride,
+                          ValueMix mix);
 
 }  // namespace udmg::bench

@@ -3,6 +3,9 @@
 // its own; scripts/bench.sh and scripts/bench-postgres.sh run the matrix. DB is a SQLite file path
 // or a postgresql:// URL.
 //
+// Before the command, `--values uniform|mixed` chooses the dataset's values (bench/e2e_dataset.h;
+// default uniform): generate, generate-values, verify and verify-pgcrypto must be given the same.
+//
 //   udmg-reencrypt-bench generate DB ROWS        a fresh dataset, every row stale (PostgreSQL:
 //                                                in an empty database, with the pgcrypto peer's
 //                                                table, vacuumed)
@@ -42,7 +45,8 @@ int Fail(const Error& error) {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: udmg-reencrypt-bench generate DB ROWS\n"
+               "usage: udmg-reencrypt-bench [--values uniform|mixed] COMMAND ...\n"
+               "       udmg-reencrypt-bench generate DB ROWS\n"
                "       udmg-reencrypt-bench generate-values DB ROWS\n"
                "       udmg-reencrypt-bench run pipeline|pipeline-N|naive|naive-tx|rewrite|sql|"
                "pgcrypto DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]\n"
@@ -52,10 +56,10 @@ int Usage() {
   return static_cast<int>(ErrorCode::kUsage);
 }
 
-Status Generate(const std::string& target, uint64_t rows) {
-  if (!IsPostgresUrl(target)) return GenerateDataset(target, rows);
-  UDMG_RETURN_IF_ERROR(GenerateDatasetAt(target, rows));
-  UDMG_RETURN_IF_ERROR(AddPgcryptoPeer(target, rows));
+Status Generate(const std::string& target, uint64_t rows, ValueMix mix) {
+  if (!IsPostgresUrl(target)) return GenerateDataset(target, rows, mix);
+  UDMG_RETURN_IF_ERROR(GenerateDatasetAt(target, rows, mix));
+  UDMG_RETURN_IF_ERROR(AddPgcryptoPeer(target, rows, mix));
   return VacuumDataset(target);
 }
 
@@ -86,25 +90,34 @@ double CpuSeconds(const rusage& usage) {
 }
 
 int Run(int argc, char** argv) {
+  ValueMix mix = ValueMix::kUniform;
+  if (argc >= 3 && std::string_view(argv[1]) == "--values") {
+    std::optional<ValueMix> parsed = ParseValueMix(argv[2]);
+    if (!parsed) return Usage();
+    mix = *parsed;
+    argc -= 2;
+    argv += 2;
+  }
   if (argc < 2) return Usage();
   std::string_view command = argv[1];
   if (command == "generate" && argc == 4) {
-    Status status = Generate(argv[2], std::strtoull(argv[3], nullptr, 10));
+    Status status = Generate(argv[2], std::strtoull(argv[3], nullptr, 10), mix);
     return status.ok() ? 0 : Fail(status.error());
   }
   if (command == "generate-values" && argc == 4) {
-    Status status = GenerateDatasetAt(DatasetUrl(argv[2]), std::strtoull(argv[3], nullptr, 10));
+    Status status =
+        GenerateDatasetAt(DatasetUrl(argv[2]), std::strtoull(argv[3], nullptr, 10), mix);
     return status.ok() ? 0 : Fail(status.error());
   }
   if (command == "verify" && argc == 5) {
     Status status = VerifyDataset(DatasetUrl(argv[2]),
                                   static_cast<uint32_t>(std::strtoul(argv[4], nullptr, 10)),
-                                  std::strtoull(argv[3], nullptr, 10));
+                                  std::strtoull(argv[3], nullptr, 10), mix);
     return status.ok() ? 0 : Fail(status.error());
   }
   if (command == "verify-pgcrypto" && argc == 5) {
     Status status = VerifyPgcryptoPeer(argv[2], std::strtoull(argv[3], nullptr, 10),
-                                       std::strtoull(argv[4], nullptr, 10));
+                                       std::strtoull(argv[4], nullptr, 10), mix);
     return status.ok() ? 0 : Fail(status.error());
   }
   if (command == "run" && argc >= 4 && argc <= 7) {
