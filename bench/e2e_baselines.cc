@@ -5,6 +5,8 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "base/unique_handle.h"
@@ -137,6 +139,43 @@ Result<uint64_t> RunRewriteNoCrypto(const std::string& url, size_t batch_size) {
     UDMG_ASSIGN_OR_RETURN(std::vector<bool> applied,
                           dataset.store->CompareAndSwap(kBenchColumn, writes));
     after = page.back().key;
+    rows += page.size();
+  }
+  return rows;
+}
+
+Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t batch_size) {
+  UDMG_ASSIGN_OR_RETURN(SqliteDb db, OpenRaw(sqlite_path));
+  UDMG_ASSIGN_OR_RETURN(
+      SqliteStatement select,
+      Prepare(db.get(), "SELECT id, secret FROM credentials WHERE id > ?1 ORDER BY id LIMIT ?2"));
+  UDMG_ASSIGN_OR_RETURN(
+      SqliteStatement update,
+      Prepare(db.get(), "UPDATE credentials SET secret = ?1 WHERE id = ?2 AND secret = ?1"));
+  std::vector<std::pair<int64_t, std::string>> page;
+  int64_t after = std::numeric_limits<int64_t>::min();
+  uint64_t rows = 0;
+  while (true) {
+    page.clear();
+    sqlite3_reset(select.get());
+    sqlite3_bind_int64(select.get(), 1, after);
+    sqlite3_bind_int64(select.get(), 2, static_cast<int64_t>(batch_size));
+    int rc;
+    while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+      page.emplace_back(sqlite3_column_int64(select.get(), 0), ColumnText(select.get(), 1));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db.get(), "reading a page");
+    if (page.empty()) break;
+    UDMG_RETURN_IF_ERROR(Exec(db.get(), "BEGIN IMMEDIATE"));
+    for (const auto& [id, value] : page) {
+      sqlite3_reset(update.get());
+      sqlite3_bind_text(update.get(), 1, value.data(), static_cast<int>(value.size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_int64(update.get(), 2, id);
+      if (sqlite3_step(update.get()) != SQLITE_DONE) return SqliteError(db.get(), "writing a row");
+    }
+    UDMG_RETURN_IF_ERROR(Exec(db.get(), "COMMIT"));
+    after = page.back().first;
     rows += page.size();
   }
   return rows;

@@ -25,6 +25,12 @@ Result<uint64_t> RunNaiveOneTransaction(const std::string& sqlite_path);
 // (Store::CompareAndSwap) in the same batches as the pipeline, each value written back unchanged.
 Result<uint64_t> RunRewriteNoCrypto(const std::string& url, size_t batch_size);
 
+// (b') The floor without our library: the minimal client a person would write on the raw sqlite3
+// API, without crypto. Keyset reads of `batch_size` rows (WHERE id > ? ORDER BY id LIMIT ?), then,
+// per batch, one BEGIN IMMEDIATE transaction of a prepared UPDATE ... SET secret = ? WHERE id = ?
+// AND secret = ? per row, each value written back unchanged.
+Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t batch_size);
+
 // (c) For information: SQLite rewriting the column itself,
 // UPDATE credentials SET secret = secret || '' (one statement, no client round trips).
 Result<uint64_t> RunInDatabaseRewrite(const std::string& sqlite_path);

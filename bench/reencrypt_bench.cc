@@ -11,7 +11,7 @@
 //                                                table, vacuumed)
 //   udmg-reencrypt-bench generate-values DB ROWS the dataset only (no peer, no vacuum: the soak)
 //   udmg-reencrypt-bench run MODE DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]
-//       MODE: pipeline | pipeline-N | naive | naive-tx | rewrite | sql | pgcrypto
+//       MODE: pipeline | pipeline-N | naive | naive-tx | rewrite | floor | sql | pgcrypto
 //       (bench/e2e_baselines.h, bench/e2e_pipeline.h, bench/e2e_postgres.h; pipeline-N: N
 //       processes sharing one job, RANGE_ROWS stale rows per key range; pgcrypto: PostgreSQL
 //       only)
@@ -48,7 +48,7 @@ int Usage() {
                "usage: udmg-reencrypt-bench [--values uniform|mixed] COMMAND ...\n"
                "       udmg-reencrypt-bench generate DB ROWS\n"
                "       udmg-reencrypt-bench generate-values DB ROWS\n"
-               "       udmg-reencrypt-bench run pipeline|pipeline-N|naive|naive-tx|rewrite|sql|"
+               "       udmg-reencrypt-bench run pipeline|pipeline-N|naive|naive-tx|rewrite|floor|sql|"
                "pgcrypto DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]\n"
                "       udmg-reencrypt-bench verify DB ROWS VERSION\n"
                "       udmg-reencrypt-bench verify-pgcrypto DB ROWS STRIDE\n"
@@ -77,11 +77,13 @@ Result<uint64_t> RunMode(std::string_view mode, const std::string& target,
     return postgres ? RunPgNaiveOneTransaction(url) : RunNaiveOneTransaction(target);
   }
   if (mode == "rewrite") return RunRewriteNoCrypto(url, settings.batch_size);
+  if (mode == "floor" && !postgres) return RunRawRewriteNoCrypto(target, settings.batch_size);
   if (mode == "sql") return postgres ? RunPgInDatabaseRewrite(url) : RunInDatabaseRewrite(target);
   if (mode == "pgcrypto" && postgres) return RunPgcryptoPeer(url);
   return Error{ErrorCode::kUsage, "unknown mode '" + std::string(mode) +
                                       "' for this database: use pipeline, pipeline-N, naive, "
-                                      "naive-tx, rewrite, sql, or pgcrypto (PostgreSQL)"};
+                                      "naive-tx, rewrite, floor (SQLite), sql, or pgcrypto "
+                                      "(PostgreSQL)"};
 }
 
 double CpuSeconds(const rusage& usage) {
