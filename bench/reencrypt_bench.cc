@@ -48,8 +48,10 @@ int Usage() {
                "usage: udmg-reencrypt-bench [--values uniform|mixed] COMMAND ...\n"
                "       udmg-reencrypt-bench generate DB ROWS\n"
                "       udmg-reencrypt-bench generate-values DB ROWS\n"
-               "       udmg-reencrypt-bench run pipeline|pipeline-N|naive|naive-tx|rewrite|floor|sql|"
-               "pgcrypto DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]\n"
+               "       udmg-reencrypt-bench run MODE DB [BATCH_SIZE [BATCHES_IN_FLIGHT "
+               "[RANGE_ROWS]]]\n"
+               "         MODE: pipeline|pipeline-N|naive|naive-tx|rewrite|floor|sql|"
+               "pgcrypto\n"
                "       udmg-reencrypt-bench verify DB ROWS VERSION\n"
                "       udmg-reencrypt-bench verify-pgcrypto DB ROWS STRIDE\n"
                "DB: a SQLite file path or a postgresql:// URL\n");
