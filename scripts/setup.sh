@@ -8,7 +8,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  python3 python3-cryptography
+  python3 python3-cryptography python3-psycopg2
   softhsm2 opensc libp11-kit-dev python3-jsonschema
   help2man dpkg-dev man-db systemd file curl
   postgresql-15 prometheus prometheus-pushgateway prometheus-node-exporter
