@@ -1,10 +1,15 @@
-"""The summary table of the runs scripts/bench.sh (sqlite) or scripts/bench-postgres.sh (postgresql)
+"""The summary tables of the runs scripts/bench.sh (sqlite) or scripts/bench-postgres.sh (postgresql)
 collected, in Markdown on stdout:
 
     bench_results.py sqlite|postgresql RESULTS
 
-RESULTS holds one JSON object a line, each with the dataset's "size", the run's "mode" and its
-measurements; each figure is the median over a mode's runs at a size."""
+RESULTS holds one JSON object a line, each with the dataset's "size", its value mix "values"
+(uniform when absent: runs recorded before there was a choice), the run's "mode" and its
+measurements; each figure is the median over a mode's runs at a size and mix. The first table
+has every mode; the second the ratios the comparison is about: the engine (the library pipeline,
+and the whole `udmg-server reencrypt` command) over the floor (the minimal raw-API client without
+crypto) and over the database's own rewrite, and the Python peer's time over the pipeline's (the
+speed-up over the peer)."""
 import json
 import statistics
 import sys
@@ -13,77 +18,107 @@ import sys
 class Runs:
     def __init__(self, path):
         with open(path) as lines:
-            runs = [json.loads(line) for line in lines]
-        self._by_size_and_mode = {}
+            runs = [json.loads(line) for line in lines if line.strip()]
+        self._runs = {}
         for run in runs:
-            self._by_size_and_mode.setdefault((run["size"], run["mode"]), []).append(run)
+            key = (run["size"], run.get("values", "uniform"), run["mode"])
+            self._runs.setdefault(key, []).append(run)
 
-    def sizes(self):
-        return sorted({size for (size, _) in self._by_size_and_mode})
+    def datasets(self):
+        """(size, values) pairs, by size, uniform before mixed."""
+        return sorted({(size, values) for (size, values, _) in self._runs},
+                      key=lambda d: (d[0], d[1] != "uniform", d[1]))
 
-    def modes(self, size):
-        return {mode for (s, mode) in self._by_size_and_mode if s == size}
+    def modes(self, size, values):
+        return {mode for (s, v, mode) in self._runs if (s, v) == (size, values)}
 
-    def median(self, size, mode, key):
-        """The median of `key` over the runs of `mode` at `size`; None when there were none."""
-        runs = self._by_size_and_mode.get((size, mode))
+    def median(self, size, values, mode, key):
+        """The median of `key` over the runs of `mode` on a dataset; None when there were none."""
+        runs = self._runs.get((size, values, mode))
         return statistics.median(r[key] for r in runs) if runs else None
 
 
-def print_sqlite_table(results):
-    median = results.median
-    sizes = results.sizes()
-    names = {"pipeline": "pipeline (oneTBB flow graph)", "naive": "(a) naive, row by row, autocommit",
-             "naive-tx": "(a') naive, row by row, one transaction",
-             "rewrite": "(b) no-crypto client rewrite", "sql": "(c) in-database UPDATE"}
-    print("| rows | mode | seconds | CPU s | rows/s | peak RSS MiB | pipeline time / this |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for size in sizes:
-        p = median(size, "pipeline", "seconds")
-        for mode in ["pipeline", "naive", "naive-tx", "rewrite", "sql"]:
-            s = median(size, mode, "seconds")
-            if s is None: continue
-            rss = median(size, mode, "peak_rss_kib") / 1024
-            ratio = f"{p / s:.2f}x" if p and mode != "pipeline" else ""
-            cpu = median(size, mode, "cpu_seconds")
-            print(f"| {size:,} | {names[mode]} | {s:.3f} | {cpu:.2f} | {size / s:,.0f} | {rss:.1f} | {ratio} |")
-    if len(sizes) >= 2:
-        lo, hi = sizes[0], sizes[-1]
-        a, b = median(lo, "pipeline", "peak_rss_kib"), median(hi, "pipeline", "peak_rss_kib")
-        if a and b:
-            print(f"\npipeline peak RSS at {hi:,} rows / at {lo:,} rows: {b / a:.3f} (target <= 1.10)")
+SQLITE_NAMES = {
+    "pipeline": "pipeline (library, oneTBB flow graph)",
+    "command": "`udmg-server reencrypt` (whole command)",
+    "python": "Python peer (cryptography + sqlite3)",
+    "floor": "floor: raw sqlite3 client, no crypto",
+    "rewrite": "(b) no-crypto client rewrite (Store)",
+    "sql": "(c) in-database UPDATE `secret || ''`",
+    "naive-tx": "(a') naive, row by row, one transaction",
+    "naive": "(a) naive, row by row, autocommit",
+}
+POSTGRESQL_NAMES = {
+    "pipeline": "pipeline, 1 connection (one `reencrypt` job)",
+    "command": "`udmg-server reencrypt` (whole command)",
+    "python": "Python peer (cryptography + psycopg2)",
+    "floor": "floor: raw libpq, UPDATE ... FROM unnest per page",
+    "floor-rows": "floor: raw libpq, prepared UPDATE per row",
+    "rewrite": "(b) no-crypto client rewrite (Store, same batches)",
+    "sql": "(c) in-database rewrite `secret || ''`",
+    "pgcrypto": "pgcrypto in-database re-encryption",
+    "naive-tx": "(a') naive, row by row, one transaction",
+    "naive": "(a) naive, row by row, autocommit CAS",
+}
 
 
-def print_postgresql_table(results):
+def name_and_rank(backend, mode):
+    names = SQLITE_NAMES if backend == "sqlite" else POSTGRESQL_NAMES
+    order = list(names)
+    if mode.startswith("pipeline-"):
+        n = mode[len("pipeline-"):]
+        return (f"pipeline, {n} connections ({n} `reencrypt --shared` processes)",
+                (order.index("pipeline"), int(n)))
+    return names.get(mode, mode), (order.index(mode) if mode in order else len(order), 0)
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a and b else ""
+
+
+def print_tables(backend, results):
     median = results.median
-    def name(mode):
-        if mode == "pipeline": return "pipeline, 1 connection (one `reencrypt` job)"
-        if mode.startswith("pipeline-"):
-            n = mode[len("pipeline-"):]
-            return f"pipeline, {n} connections ({n} `reencrypt --shared` processes)"
-        return {"naive": "(a) naive, row by row, autocommit CAS",
-                "naive-tx": "(a') naive, row by row, one transaction",
-                "rewrite": "(b) no-crypto client rewrite (Store, same batches)",
-                "sql": "(c) in-database rewrite `secret || ''`",
-                "pgcrypto": "pgcrypto in-database re-encryption"}[mode]
-    order = lambda m: (0, int(m.split("-")[1]) if "-" in m else 1) if m.startswith("pipeline") else \
-        (1, ["rewrite", "naive-tx", "naive", "sql", "pgcrypto"].index(m))
-    # Each mode's time over the fair naive loop (a'), the no-crypto client rewrite (b), the
-    # in-database rewrite (c) and the pgcrypto peer.
-    print("| rows | mode | seconds | client CPU s | rows/s | time / (a') | time / (b) | time / (c) | "
-          "time / pgcrypto | client peak RSS MiB |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for size in results.sizes():
-        bases = [median(size, m, "seconds") for m in ("naive-tx", "rewrite", "sql", "pgcrypto")]
-        for mode in sorted(results.modes(size), key=order):
-            s = median(size, mode, "seconds")
-            rss = median(size, mode, "peak_rss_kib") / 1024
-            cpu = median(size, mode, "cpu_seconds")
-            ratios = " | ".join(f"{s / b:.2f}x" if b else "" for b in bases)
-            print(f"| {size:,} | {name(mode)} | {s:.3f} | {cpu:.2f} | {size / s:,.0f} | {ratios} "
-                  f"| {rss:.1f} |")
+    bases = ["floor", "sql", "pipeline"] + (["pgcrypto"] if backend == "postgresql" else [])
+    print("| rows | values | mode | seconds | CPU s | rows/s | peak RSS MiB | "
+          + " | ".join(f"time / {b}" for b in bases) + " |")
+    print("|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(bases))
+    for size, values in results.datasets():
+        base_seconds = [median(size, values, b, "seconds") for b in bases]
+        modes = sorted(results.modes(size, values), key=lambda m: name_and_rank(backend, m)[1])
+        for mode in modes:
+            s = median(size, values, mode, "seconds")
+            cpu = median(size, values, mode, "cpu_seconds")
+            rss = median(size, values, mode, "peak_rss_kib") / 1024
+            ratios = " | ".join("" if b == mode else ratio(s, t)
+                                for b, t in zip(bases, base_seconds))
+            print(f"| {size:,} | {values} | {name_and_rank(backend, mode)[0]} | {s:.3f} | "
+                  f"{cpu:.2f} | {size / s:,.0f} | {rss:.1f} | {ratios} |")
+
+    # The comparison: engine over floor and over the database's own rewrite, peer over engine.
+    pairs = [("pipeline", "floor"), ("command", "floor"), ("pipeline", "sql"), ("command", "sql"),
+             ("python", "pipeline")]
+    print()
+    print("| rows | values | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
+    print("|---:|---|" + "---:|" * len(pairs))
+    for size, values in results.datasets():
+        cells = [ratio(median(size, values, a, "seconds"), median(size, values, b, "seconds"))
+                 for a, b in pairs]
+        print(f"| {size:,} | {values} | " + " | ".join(cells) + " |")
+
+    by_values = {}
+    for size, values in results.datasets():
+        by_values.setdefault(values, []).append(size)
+    for values, sizes in by_values.items():
+        if backend == "sqlite" and len(sizes) >= 2:
+            lo, hi = sizes[0], sizes[-1]
+            a = median(lo, values, "pipeline", "peak_rss_kib")
+            b = median(hi, values, "pipeline", "peak_rss_kib")
+            if a and b:
+                print(f"\npipeline peak RSS ({values}) at {hi:,} rows / at {lo:,} rows: "
+                      f"{b / a:.3f} (target <= 1.10)")
 
 
 if __name__ == "__main__":
-    tables = {"sqlite": print_sqlite_table, "postgresql": print_postgresql_table}
-    tables[sys.argv[1]](Runs(sys.argv[2]))
+    if len(sys.argv) != 3 or sys.argv[1] not in ("sqlite", "postgresql"):
+        sys.exit(__doc__)
+    print_tables(sys.argv[1], Runs(sys.argv[2]))

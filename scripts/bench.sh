@@ -3,23 +3,39 @@
 #
 #   scripts/bench.sh [ROWS ...]        default: 100000 1000000
 #
-# For each size: one dataset of 64-byte values, all stale (generated once, copied fresh for every
-# run), then each mode in its own process (its own peak RSS): sql (c), rewrite (b), pipeline,
-# naive-tx (a'), naive (a). Each run but naive is repeated BENCH_REPEAT times, the median kept.
-# Pipeline and naive runs are verified afterwards (every row under the new version, every
-# plaintext intact). Environment: BENCH_BUILD_DIR (build/release), BENCH_BATCH_SIZE (1000),
-# BENCH_IN_FLIGHT (4), BENCH_REPEAT (3), BENCH_NAIVE_MAX_ROWS (1000000: skip the per-row
-# autocommit loop above it), BENCH_WORK_DIR (a new temporary directory, removed at the end).
+# For each size and each value mix of BENCH_VALUES (uniform: 64-byte values; mixed: the sizes a
+# real table holds, bench/e2e_dataset.h): one dataset, all stale (generated once, copied fresh for
+# every run), then each mode in its own process (its own peak RSS):
+#   floor      the minimal raw sqlite3 client without crypto: keyset pages, one BEGIN IMMEDIATE
+#              per page of prepared compare-and-swap UPDATEs writing each value back unchanged
+#   rewrite    (b) the same no-crypto rewrite through the library's Store
+#   sql        (c) UPDATE credentials SET secret = secret || '' (in the database)
+#   pipeline   the library's re-encryption job (udmg-reencrypt-bench run pipeline)
+#   command    the whole `udmg-server reencrypt`, as an operator runs it (process start-up,
+#              key loading, job bookkeeping included)
+#   python     the Python peer, bench/python_peer.py (cryptography + sqlite3)
+#   naive-tx   (a') and naive (a): one row at a time through the library
+# Each run but naive is repeated BENCH_REPEAT times, the median kept. Every run is verified
+# afterwards: the re-encrypting modes find every row under the new version with its plaintext,
+# floor and rewrite every row still under the old one with its plaintext.
+# Environment: BENCH_BUILD_DIR (build/release), BENCH_BATCH_SIZE (1000), BENCH_IN_FLIGHT (4),
+# BENCH_REPEAT (3), BENCH_VALUES ("uniform mixed"), BENCH_MODES (all of the above),
+# BENCH_NAIVE_MAX_ROWS (1000000: skip the per-row autocommit loop above it), BENCH_PYTHON (the
+# peer's interpreter: /usr/bin/python3, where setup.sh installs its packages), BENCH_WORK_DIR (a
+# new temporary directory; its databases are removed at the end, results.jsonl is kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-common.sh
 read_bench_settings
+default_modes="floor rewrite sql pipeline command python naive-tx naive"
+read -r -a modes <<<"${BENCH_MODES:-$default_modes}"
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(100000 1000000)
 
 cmake -S . -B "$build" -G Ninja >/dev/null
-cmake --build "$build" --target udmg-reencrypt-bench -j2 >/dev/null
+cmake --build "$build" --target udmg-reencrypt-bench udmg-server -j2 >/dev/null
 bin=$PWD/$build/bench/udmg-reencrypt-bench
+server=$PWD/$build/cli/udmg-server
 work=${BENCH_WORK_DIR:-$(mktemp -d /tmp/udmg-bench.XXXXXX)}
 mkdir -p "$work"
 trap 'rm -f "$work"/*.db "$work"/*.db-wal "$work"/*.db-shm' EXIT
@@ -32,21 +48,35 @@ fresh_copy() {  # dataset -> run.db, without WAL leftovers
 }
 
 for rows in "${sizes[@]}"; do
-  dataset=$work/dataset-$rows.db
-  rm -f "$dataset"
-  echo "== $rows rows: generating the dataset" >&2
-  "$bin" generate "$dataset" "$rows"
-  modes=(sql rewrite pipeline naive-tx)
-  ((rows <= naive_max)) && modes+=(naive)
-  for mode in "${modes[@]}"; do
-    runs=$repeat
-    [[ $mode == naive ]] && runs=1
-    for ((i = 1; i <= runs; i++)); do
-      fresh_copy "$dataset"
-      record_bench_run "$results" "$rows" "$bin" "$mode" "$work/run.db" "$batch" "$in_flight"
-      if [[ $mode == pipeline || $mode == naive* ]]; then
-        "$bin" verify "$work/run.db" "$rows" 2
+  for values in "${value_mixes[@]}"; do
+    dataset=$work/dataset-$rows-$values.db
+    rm -f "$dataset"
+    echo "== $rows rows, $values values: generating the dataset" >&2
+    "$bin" --values "$values" generate "$dataset" "$rows"
+    for mode in "${modes[@]}"; do
+      runs=$repeat
+      if [[ $mode == naive ]]; then
+        ((rows <= naive_max)) || continue
+        runs=1
       fi
+      for ((i = 1; i <= runs; i++)); do
+        fresh_copy "$dataset"
+        case $mode in
+          command | python)
+            run_timed_mode "$results" "$rows" "$values" "$mode" "sqlite:$work/run.db" "$server" \
+              "$work/run.db"
+            ;;
+          *)
+            record_bench_run "$results" "$rows" "$values" "$bin" "$mode" "$work/run.db" "$batch" \
+              "$in_flight"
+            ;;
+        esac
+        case $mode in
+          floor | rewrite) "$bin" --values "$values" verify "$work/run.db" "$rows" 1 ;;
+          sql) ;;
+          *) "$bin" --values "$values" verify "$work/run.db" "$rows" 2 ;;
+        esac
+      done
     done
   done
 done
