@@ -1,5 +1,5 @@
-"""The summary tables of the runs scripts/bench.sh (sqlite) or scripts/bench-postgres.sh (postgresql)
-collected, in Markdown on stdout:
+"""The summary tables of the runs scripts/bench.sh (sqlite) or scripts/bench-postgres.sh
+(postgresql) collected, in Markdown on stdout:
 
     bench_results.py sqlite|postgresql RESULTS
 

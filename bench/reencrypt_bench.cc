@@ -138,7 +138,8 @@ int Run(int argc, char** argv) {
     const size_t in_flight = settings.batches_in_flight;
     auto start = std::chrono::steady_clock::now();
     Result<uint64_t> rows = RunMode(argv[2], argv[3], settings);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!rows.ok()) return Fail(rows.error());
     rusage usage{};
     rusage children{};
