@@ -217,6 +217,15 @@ Result<Statement> Connection::Prepare(std::string_view sql, std::string_view wha
   return Statement(db_.get(), found->second.get(), std::move(context));
 }
 
+Status Connection::CreateFunction(const char* name, int arguments, int flags, void* data,
+                                  Function body) {
+  int code = sqlite3_create_function_v2(db_.get(), name, arguments, flags, data, body, nullptr,
+                                        nullptr, nullptr);
+  if (code == SQLITE_OK) return Status::Ok();
+  return Status(ErrorCode::kDatabase,
+                FailureMessage(db_.get(), code, describe_ + ": registering " + name));
+}
+
 Status Connection::ExecuteScript(const char* sql, std::string_view what) {
   int code = sqlite3_exec(db_.get(), sql, nullptr, nullptr, nullptr);
   if (code == SQLITE_OK) return Status::Ok();

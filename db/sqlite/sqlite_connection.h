@@ -125,6 +125,10 @@ class Connection {
   // Runs a script of several statements once, uncached (schema migrations).
   Status ExecuteScript(const char* sql, std::string_view what);
 
+  // Registers an application-defined SQL function (sqlite3_create_function_v2) that gets `data`.
+  using Function = void (*)(sqlite3_context*, int, sqlite3_value**);
+  Status CreateFunction(const char* name, int arguments, int flags, void* data, Function body);
+
   int64_t Changes() const { return sqlite3_changes64(db_.get()); }
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_.get()); }
   bool InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }

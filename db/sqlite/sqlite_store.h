@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "db/sqlite/sqlite_connection.h"
+#include "db/sqlite/sqlite_range_cas.h"
 #include "db/store.h"
 
 namespace udmg::db::sqlite {
@@ -107,7 +108,14 @@ class SqliteStore final : public Store {
  private:
   // One compare-and-swap and the read-back of the row it wrote, inside the caller's transaction.
   struct CasStatements;
-  Result<CasStatements> PrepareCas(const ColumnRef& column, const std::string& what);
+  Result<CasStatements> PrepareCas(const ColumnRef& column, bool has_trigger,
+                                   const std::string& what);
+  // Whether `table` has a trigger, which can change a row after the compare-and-swap wrote it.
+  Result<bool> HasTrigger(const std::string& table, const std::string& what);
+  // The batch as one range UPDATE (sqlite_range_cas.h), registering its functions on first use.
+  Result<std::vector<CasOutcome>> RangeCas(const ColumnRef& column,
+                                           std::span<const CasWrite> writes,
+                                           const std::string& what);
   Result<CasOutcome> RunCas(CasStatements& statements, const CasWrite& write);
   // A new shared job's ranges, split at `bounds` (one list per column); inside its transaction.
   Status InsertRanges(int64_t job_id, const std::vector<ColumnRef>& columns,
@@ -148,6 +156,7 @@ class SqliteStore final : public Store {
                                              const std::optional<RowKey>& after, size_t limit);
 
   std::unique_ptr<Connection> connection_;
+  std::unique_ptr<RangeCompareAndSwap> range_cas_;  // registered on connection_ on first use
 };
 
 }  // namespace udmg::db::sqlite

@@ -213,19 +213,22 @@ struct SqliteStore::CasStatements {
   std::optional<Statement> read_back;
 };
 
+Result<bool> SqliteStore::HasTrigger(const std::string& table, const std::string& what) {
+  UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> trigger,
+                        connection_->QueryInt("SELECT 1 FROM sqlite_schema WHERE type = 'trigger' "
+                                              "AND tbl_name = ?1 COLLATE NOCASE LIMIT 1",
+                                              what, table));
+  return trigger.has_value();
+}
+
 Result<SqliteStore::CasStatements> SqliteStore::PrepareCas(const ColumnRef& column,
+                                                           bool has_trigger,
                                                            const std::string& what) {
   QuotedColumn q(column);
   UDMG_ASSIGN_OR_RETURN(Statement swap, connection_->Prepare("UPDATE " + q.table + " SET " +
                                                                  q.column + " = ?1 WHERE " + q.key +
                                                                  " = ?2 AND " + q.column + " = ?3",
                                                              what));
-  UDMG_ASSIGN_OR_RETURN(Statement triggers,
-                        connection_->Prepare("SELECT 1 FROM sqlite_schema WHERE type = 'trigger' "
-                                             "AND tbl_name = ?1 COLLATE NOCASE",
-                                             what));
-  triggers.BindText(1, column.table);
-  UDMG_ASSIGN_OR_RETURN(bool has_trigger, triggers.Step());
   CasStatements statements{std::move(swap), std::nullopt};
   if (has_trigger) {
     UDMG_ASSIGN_OR_RETURN(
@@ -235,6 +238,15 @@ Result<SqliteStore::CasStatements> SqliteStore::PrepareCas(const ColumnRef& colu
     statements.read_back.emplace(std::move(read_back));
   }
   return statements;
+}
+
+Result<std::vector<CasOutcome>> SqliteStore::RangeCas(const ColumnRef& column,
+                                                      std::span<const CasWrite> writes,
+                                                      const std::string& what) {
+  if (!range_cas_) {
+    UDMG_ASSIGN_OR_RETURN(range_cas_, RangeCompareAndSwap::Register(*connection_));
+  }
+  return range_cas_->Run(*connection_, column, writes, what);
 }
 
 Result<CasOutcome> SqliteStore::RunCas(CasStatements& statements, const CasWrite& write) {
@@ -261,8 +273,11 @@ Result<std::vector<CasOutcome>> SqliteStore::CompareAndSwapChecked(
   std::string what = "writing back " + column.Name();
   UDMG_ASSIGN_OR_RETURN(Transaction transaction,
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, what));
-  {
-    UDMG_ASSIGN_OR_RETURN(CasStatements statements, PrepareCas(column, what));
+  UDMG_ASSIGN_OR_RETURN(bool has_trigger, HasTrigger(column.table, what));
+  if (!has_trigger && SuitsRangeUpdate(writes)) {
+    UDMG_ASSIGN_OR_RETURN(outcomes, RangeCas(column, writes, what));
+  } else {
+    UDMG_ASSIGN_OR_RETURN(CasStatements statements, PrepareCas(column, has_trigger, what));
     outcomes.reserve(writes.size());
     // `writes` outlives the statements (their destructors clear the bindings): no per-value copy.
     for (const CasWrite& write : writes) {
@@ -282,7 +297,8 @@ Result<RowWriteResult> SqliteStore::CompareAndSwapOne(const ColumnRef& column,
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, what));
   RowWriteResult result;
   {
-    UDMG_ASSIGN_OR_RETURN(CasStatements statements, PrepareCas(column, what));
+    UDMG_ASSIGN_OR_RETURN(bool has_trigger, HasTrigger(column.table, what));
+    UDMG_ASSIGN_OR_RETURN(CasStatements statements, PrepareCas(column, has_trigger, what));
     Result<CasOutcome> outcome = RunCas(statements, write);
     if (!outcome.ok()) {
       if (!statements.swap.data_refusal()) return outcome.error();
