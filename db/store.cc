@@ -51,6 +51,8 @@ Result<ReplicationState> Store::ReadReplication() {
   return Error{ErrorCode::kUsage, "this database has no streaming replicas (PostgreSQL only)"};
 }
 
+Result<std::optional<int64_t>> Store::OthersCommitMark() { return std::optional<int64_t>(); }
+
 SessionAccess Store::Access() const { return SessionAccess(); }
 
 Result<std::vector<bool>> ValueStore::CompareAndSwap(const ColumnRef& column,

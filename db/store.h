@@ -441,6 +441,12 @@ class Store : public KeyringStore,
   // The primary's WAL position and its streaming replicas; kUsage on a store without replication
   // (SQLite).
   virtual Result<ReplicationState> ReadReplication();
+
+  // A mark that changes whenever another connection, of this process or another, commits to the
+  // database: the same mark twice means every change in between was this connection's own. It
+  // lets a job that wrote alone derive its final count instead of reading every value again.
+  // nullopt where the backend cannot tell (the default; PostgreSQL): the caller counts.
+  virtual Result<std::optional<int64_t>> OthersCommitMark();
 };
 
 // The newest "running"/"stopped" shared job of `kind` aimed at `target_version`, or a new one over

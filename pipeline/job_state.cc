@@ -136,8 +136,14 @@ Result<std::map<std::string, RecordedFailures>> RecordedFailureKeys(db::Store& s
 
 Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
                                       const db::ColumnRef& column, const db::StaleFilter& filter,
-                                      const RecordedFailures& recorded_failures) {
-  UDMG_ASSIGN_OR_RETURN(uint64_t stale, store.CountStale(column, filter));
+                                      const RecordedFailures& recorded_failures,
+                                      std::optional<uint64_t> known_stale) {
+  uint64_t stale = 0;
+  if (known_stale) {
+    stale = *known_stale;
+  } else {
+    UDMG_ASSIGN_OR_RETURN(stale, store.CountStale(column, filter));
+  }
   RemainingCount count;
   // Rows without a key are stale for ever: no scan reaches them, so they are reported apart.
   UDMG_ASSIGN_OR_RETURN(count.unaddressable, store.CountUnaddressable(column, &filter));

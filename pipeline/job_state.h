@@ -60,11 +60,13 @@ struct RemainingCount {
   uint64_t unaddressable = 0;  // stale values in rows whose key is NULL: no scan can reach them
 };
 
-// The final count of a column: CountStale, less the recorded failures whose current value is
-// still stale and still does not decrypt or whose write the database refused (one that a writer
-// replaced, or that now decrypts, counts as remaining: a further pass picks it up).
+// The final count of a column: CountStale (or `known_stale`, when the caller knows it exactly),
+// less the recorded failures whose current value is still stale and still does not decrypt or
+// whose write the database refused (one that a writer replaced, or that now decrypts, counts as
+// remaining: a further pass picks it up).
 Result<RemainingCount> CountRemaining(db::Store& store, ValueCipher& cipher,
                                       const db::ColumnRef& column, const db::StaleFilter& filter,
-                                      const RecordedFailures& recorded_failures);
+                                      const RecordedFailures& recorded_failures,
+                                      std::optional<uint64_t> known_stale = std::nullopt);
 
 }  // namespace udmg::pipeline

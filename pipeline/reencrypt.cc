@@ -53,7 +53,28 @@ struct Run {
   std::map<std::string, RecordedFailures> recorded_failures;
   RunBudget budget;
   std::vector<db::ColumnRef> registered;  // the registry when the run started (with bindings)
+  // The writer's OthersCommitMark before the start counts, and those counts by column name
+  // (none for a shared job).
+  std::optional<int64_t> others_mark;
+  std::map<std::string, uint64_t> stale_at_start;
 };
+
+// A column's stale count without reading its values again: what was stale when the run started
+// less what the run migrated. Exact when no other connection or process committed since the
+// start counts (every change was this run's compare-and-swaps, each turning one stale value
+// into a current one) and no trigger changed a row the job wrote; nullopt otherwise: count.
+Result<std::optional<uint64_t>> StaleCountFromTheRun(Run& run, const db::ColumnRef& column,
+                                                     uint64_t migrated,
+                                                     const RecordedFailures& recorded) {
+  auto at_start = run.stale_at_start.find(column.Name());
+  if (!run.others_mark || at_start == run.stale_at_start.end() ||
+      !recorded.altered_writes.empty() || migrated > at_start->second) {
+    return std::optional<uint64_t>();
+  }
+  UDMG_ASSIGN_OR_RETURN(std::optional<int64_t> mark, run.writer->OthersCommitMark());
+  if (mark != run.others_mark) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(at_start->second - migrated);
+}
 
 bool IsRegistered(const Run& run, const db::ColumnRef& column) {
   return std::find(run.registered.begin(), run.registered.end(), column) != run.registered.end();
@@ -92,9 +113,11 @@ Result<ColumnReport> MigrateColumn(const ReencryptOptions& options, Run& run,
       ++report.passes;
       if (run.budget.stop_reason) return report;
     }
-    UDMG_ASSIGN_OR_RETURN(RemainingCount count, CountRemaining(*run.reader, counter,
-                                                               progress.column, run.filter,
-                                                               recorded));
+    UDMG_ASSIGN_OR_RETURN(std::optional<uint64_t> known_stale,
+                          StaleCountFromTheRun(run, progress.column, report.migrated, recorded));
+    UDMG_ASSIGN_OR_RETURN(
+        RemainingCount count,
+        CountRemaining(*run.reader, counter, progress.column, run.filter, recorded, known_stale));
     report.remaining = count.remaining;
     report.unmigratable = count.unmigratable;
     report.unaddressable = count.unaddressable;
@@ -342,9 +365,13 @@ Result<ReencryptReport> RunStartedJob(const ReencryptOptions& options, Run& run,
   report.target_version = target;
   report.resumed = run.start.resumed;
   // The progress total: what is stale now in the columns left to scan.
+  UDMG_ASSIGN_OR_RETURN(run.others_mark, run.writer->OthersCommitMark());
   for (const db::JobColumnProgress& progress : run.start.job.columns) {
     UDMG_ASSIGN_OR_RETURN(uint64_t stale, run.reader->CountStale(progress.column, run.filter));
     run.budget.total += stale;
+    // A shared job's ranges migrate outside MigrateColumn's count (and other processes write):
+    // its final counts read the values.
+    if (!options.shared) run.stale_at_start[progress.column.Name()] = stale;
   }
   if (options.hooks.on_progress) {
     options.hooks.on_progress(StartSnapshot(run.start.job, run.budget));

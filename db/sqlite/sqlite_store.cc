@@ -13,6 +13,12 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(std::string_view path, OpenMode m
 
 Status SqliteStore::Migrate() { return MigrateSchema(*connection_); }
 
+// data_version changes with every commit of another connection, in WAL mode too, and never with
+// this connection's own.
+Result<std::optional<int64_t>> SqliteStore::OthersCommitMark() {
+  return connection_->QueryInt("PRAGMA data_version", "reading the database's data version");
+}
+
 // ---- Keyring --------------------------------------------------------------------------------
 
 Result<std::optional<KeyringRecords>> SqliteStore::ReadKeyringRows() {

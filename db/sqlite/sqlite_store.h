@@ -29,6 +29,7 @@ class SqliteStore final : public Store {
 
   std::string Describe() const override { return connection_->describe(); }
   Status Migrate() override;
+  Result<std::optional<int64_t>> OthersCommitMark() override;  // PRAGMA data_version
 
   Result<std::optional<KeyringRecords>> LoadKeyring() override;
   Result<int64_t> KeyringRevision() override;

@@ -172,6 +172,7 @@ class ForwardingStore : public Store {
     return inner_->ListReplacedKeys();
   }
   Result<ReplicationState> ReadReplication() override { return inner_->ReadReplication(); }
+  Result<std::optional<int64_t>> OthersCommitMark() override { return inner_->OthersCommitMark(); }
 
  private:
   std::unique_ptr<Store> inner_;

@@ -30,6 +30,7 @@ struct StoreFaults {
   std::atomic<int> cas_calls{0};
   std::atomic<int> fetch_calls{0};
   std::atomic<int> checkpoints{0};
+  std::atomic<int> count_stale_calls{0};
 };
 
 class FaultStore : public db::testing::ForwardingStore {
@@ -37,6 +38,10 @@ class FaultStore : public db::testing::ForwardingStore {
   FaultStore(std::unique_ptr<db::Store> inner, std::shared_ptr<StoreFaults> faults)
       : ForwardingStore(std::move(inner)), faults_(std::move(faults)) {}
 
+  Result<uint64_t> CountStale(const db::ColumnRef& column, const db::StaleFilter& filter) override {
+    ++faults_->count_stale_calls;
+    return ForwardingStore::CountStale(column, filter);
+  }
   Result<std::vector<db::CasOutcome>> CompareAndSwapChecked(
       const db::ColumnRef& column, std::span<const db::CasWrite> writes) override {
     int call = ++faults_->cas_calls;

@@ -417,6 +417,24 @@ TEST_P(ReencryptTest, StaleWritesBehindTheScanAreCaughtByAFurtherPass) {
   EXPECT_EQ(DecryptRow(150), "late-150");
   EXPECT_TRUE(RawValue(150)->starts_with("udmg:v" + std::to_string(target) + ":"));
   EXPECT_EQ(Checkpoint(report.job_id), 1000);  // catch-up passes keep the stored checkpoint
+  // Another connection wrote: every final count reads the values (start, after each pass).
+  EXPECT_EQ(faults().count_stale_calls, 3);
+}
+
+// A job that was the only writer knows its final count without reading every value again on
+// SQLite (what was stale at the start less what it migrated); PostgreSQL counts.
+TEST_P(ReencryptTest, AJobThatWroteAloneDerivesItsFinalCountOnSqlite) {
+  InsertEncryptedRows(1, 1000);
+  uint32_t target = RotateMasterKey();
+  ASSERT_OK_AND_ASSIGN(pipeline::ReencryptReport report,
+                       pipeline::RunReencryption(Options(/*batch_size=*/100)));
+  EXPECT_EQ(report.outcome, ReencryptOutcome::kDone);
+  ASSERT_EQ(report.columns.size(), 1u);
+  EXPECT_EQ(report.columns[0].passes, 1u);
+  EXPECT_EQ(report.columns[0].remaining, 0u);
+  EXPECT_EQ(report.migrated, 1000u);
+  EXPECT_EQ(faults().count_stale_calls, GetParam().name == "sqlite" ? 1 : 2);
+  EXPECT_EQ(CountStale(target), 0u);
 }
 
 TEST_P(ReencryptTest, WritersThatKeepWritingStaleValuesExhaustThePasses) {
