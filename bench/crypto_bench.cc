@@ -250,7 +250,7 @@ class RawEnvelopeReencrypter {
  public:
   explicit RawEnvelopeReencrypter(size_t size) : size_(size) {
     const size_t sealed_size = kNonceSize + size + kTagSize;
-    sealed_.resize(sealed_size);
+    sealed_.resize(sealed_size + 2);  // EVP_DecodeBlock also writes a zero byte per '='
     plain_.resize(size);
     resealed_.resize(sealed_size);
     // The old envelope, made the same way in reverse.
@@ -278,7 +278,7 @@ class RawEnvelopeReencrypter {
         EVP_DecodeBlock(sealed_.data(), reinterpret_cast<const uint8_t*>(payload.data()),
                         static_cast<int>(payload.size()));
     const size_t padding = payload.ends_with("==") ? 2 : payload.ends_with('=') ? 1 : 0;
-    Check(decoded >= 0 && static_cast<size_t>(decoded) - padding == sealed_.size(),
+    Check(decoded >= 0 && static_cast<size_t>(decoded) - padding == kNonceSize + size_ + kTagSize,
           "EVP_DecodeBlock");
     gcm_.OpenWith(sealed_.data(), kOldAad, sealed_.data() + kNonceSize, size_, plain_.data());
     gcm_.NextNonce();
