@@ -43,6 +43,7 @@ SQLITE_NAMES = {
     "command": "`udmg-server reencrypt` (whole command)",
     "python": "Python peer (cryptography + sqlite3)",
     "floor": "floor: raw sqlite3 client, no crypto",
+    "floor-write": "floor-write: the same, writing changed bytes",
     "rewrite": "(b) no-crypto client rewrite (Store)",
     "sql": "(c) in-database UPDATE `secret || ''`",
     "naive-tx": "(a') naive, row by row, one transaction",
@@ -78,7 +79,8 @@ def ratio(a, b):
 
 def print_tables(backend, results):
     median = results.median
-    bases = ["floor", "sql", "pipeline"] + (["pgcrypto"] if backend == "postgresql" else [])
+    bases = (["floor"] + (["floor-write"] if backend == "sqlite" else []) + ["sql", "pipeline"] +
+             (["pgcrypto"] if backend == "postgresql" else []))
     print("| rows | values | mode | seconds | CPU s | rows/s | peak RSS MiB | "
           + " | ".join(f"time / {b}" for b in bases) + " |")
     print("|---:|---|---|---:|---:|---:|---:|" + "---:|" * len(bases))
@@ -95,8 +97,10 @@ def print_tables(backend, results):
                   f"{cpu:.2f} | {size / s:,.0f} | {rss:.1f} | {ratios} |")
 
     # The comparison: engine over floor and over the database's own rewrite, peer over engine.
-    pairs = [("pipeline", "floor"), ("command", "floor"), ("pipeline", "sql"), ("command", "sql"),
-             ("python", "pipeline")]
+    pairs = [("pipeline", "floor"), ("command", "floor")]
+    if backend == "sqlite":
+        pairs += [("pipeline", "floor-write"), ("command", "floor-write")]
+    pairs += [("pipeline", "sql"), ("command", "sql"), ("python", "pipeline")]
     print()
     print("| rows | values | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |")
     print("|---:|---|" + "---:|" * len(pairs))

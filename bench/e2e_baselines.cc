@@ -144,15 +144,17 @@ Result<uint64_t> RunRewriteNoCrypto(const std::string& url, size_t batch_size) {
   return rows;
 }
 
-Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t batch_size) {
+Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t batch_size,
+                                       bool change_bytes) {
   UDMG_ASSIGN_OR_RETURN(SqliteDb db, OpenRaw(sqlite_path));
   UDMG_ASSIGN_OR_RETURN(
       SqliteStatement select,
       Prepare(db.get(), "SELECT id, secret FROM credentials WHERE id > ?1 ORDER BY id LIMIT ?2"));
   UDMG_ASSIGN_OR_RETURN(
       SqliteStatement update,
-      Prepare(db.get(), "UPDATE credentials SET secret = ?1 WHERE id = ?2 AND secret = ?1"));
+      Prepare(db.get(), "UPDATE credentials SET secret = ?1 WHERE id = ?2 AND secret = ?3"));
   std::vector<std::pair<int64_t, std::string>> page;
+  std::string written;
   int64_t after = std::numeric_limits<int64_t>::min();
   uint64_t rows = 0;
   while (true) {
@@ -168,10 +170,14 @@ Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t ba
     if (page.empty()) break;
     UDMG_RETURN_IF_ERROR(Exec(db.get(), "BEGIN IMMEDIATE"));
     for (const auto& [id, value] : page) {
+      written = value;
+      if (change_bytes && written.starts_with("udmg:v1:")) written[6] = '2';
       sqlite3_reset(update.get());
-      sqlite3_bind_text(update.get(), 1, value.data(), static_cast<int>(value.size()),
+      sqlite3_bind_text(update.get(), 1, written.data(), static_cast<int>(written.size()),
                         SQLITE_STATIC);
       sqlite3_bind_int64(update.get(), 2, id);
+      sqlite3_bind_text(update.get(), 3, value.data(), static_cast<int>(value.size()),
+                        SQLITE_STATIC);
       if (sqlite3_step(update.get()) != SQLITE_DONE) return SqliteError(db.get(), "writing a row");
     }
     UDMG_RETURN_IF_ERROR(Exec(db.get(), "COMMIT"));

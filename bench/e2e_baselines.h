@@ -29,7 +29,14 @@ Result<uint64_t> RunRewriteNoCrypto(const std::string& url, size_t batch_size);
 // API, without crypto. Keyset reads of `batch_size` rows (WHERE id > ? ORDER BY id LIMIT ?), then,
 // per batch, one BEGIN IMMEDIATE transaction of a prepared UPDATE ... SET secret = ? WHERE id = ?
 // AND secret = ? per row, each value written back unchanged.
-Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t batch_size);
+//
+// SQLite does not write a row whose new record is byte for byte the old one (the b-tree compares
+// before it dirties the page), so that floor writes nothing to the file. `change_bytes` makes it
+// write what a re-encryption writes: each value with its version digit changed ("udmg:v1:" to
+// "udmg:v2:", same length), so every page is dirtied, logged to the WAL and checkpointed
+// (`floor-write`). The values are then no longer valid envelopes: nothing verifies that run.
+Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t batch_size,
+                                       bool change_bytes = false);
 
 // (c) For information: SQLite rewriting the column itself,
 // UPDATE credentials SET secret = secret || '' (one statement, no client round trips).

@@ -11,12 +11,12 @@
 //                                                table, vacuumed)
 //   udmg-reencrypt-bench generate-values DB ROWS the dataset only (no peer, no vacuum: the soak)
 //   udmg-reencrypt-bench run MODE DB [BATCH_SIZE [BATCHES_IN_FLIGHT [RANGE_ROWS]]]
-//       MODE: pipeline | pipeline-N | naive | naive-tx | rewrite | floor | floor-rows | sql |
-//       pgcrypto (bench/e2e_baselines.h, bench/e2e_pipeline.h, bench/e2e_postgres.h,
-//       bench/e2e_pg_floor.h; pipeline-N: N processes sharing one job, RANGE_ROWS stale rows per
-//       key range; floor-rows and pgcrypto: PostgreSQL only)
-//       prints one JSON line: mode, rows, seconds, cpu_seconds, rows_per_second, peak_rss_kib
-//       (the largest of this process and its children)
+//       MODE: pipeline | pipeline-N | naive | naive-tx | rewrite | floor | floor-write |
+//       floor-rows | sql | pgcrypto (bench/e2e_baselines.h, bench/e2e_pipeline.h,
+//       bench/e2e_postgres.h, bench/e2e_pg_floor.h; pipeline-N: N processes sharing one job,
+//       RANGE_ROWS stale rows per key range; floor-write: SQLite only; floor-rows and pgcrypto:
+//       PostgreSQL only) prints one JSON line: mode, rows, seconds, cpu_seconds, rows_per_second,
+//       peak_rss_kib (the largest of this process and its children)
 //   udmg-reencrypt-bench verify DB ROWS VERSION       every row decrypts to its plaintext
 //   udmg-reencrypt-bench verify-pgcrypto DB ROWS STRIDE   every STRIDE-th peer row does
 // The process is hardened first, as udmg-server is; UDMG_BENCH_HARDENING=off leaves it as it is.
@@ -51,8 +51,8 @@ int Usage() {
                "       udmg-reencrypt-bench generate-values DB ROWS\n"
                "       udmg-reencrypt-bench run MODE DB [BATCH_SIZE [BATCHES_IN_FLIGHT "
                "[RANGE_ROWS]]]\n"
-               "         MODE: pipeline|pipeline-N|naive|naive-tx|rewrite|floor|floor-rows|sql|"
-               "pgcrypto\n"
+               "         MODE: pipeline|pipeline-N|naive|naive-tx|rewrite|floor|floor-write|"
+               "floor-rows|sql|pgcrypto\n"
                "       udmg-reencrypt-bench verify DB ROWS VERSION\n"
                "       udmg-reencrypt-bench verify-pgcrypto DB ROWS STRIDE\n"
                "DB: a SQLite file path or a postgresql:// URL\n");
@@ -84,13 +84,16 @@ Result<uint64_t> RunMode(std::string_view mode, const std::string& target,
     return postgres ? RunPgRawRewriteUnnest(url, settings.batch_size)
                     : RunRawRewriteNoCrypto(target, settings.batch_size);
   }
+  if (mode == "floor-write" && !postgres) {
+    return RunRawRewriteNoCrypto(target, settings.batch_size, /*change_bytes=*/true);
+  }
   if (mode == "floor-rows" && postgres) return RunPgRawRewriteRowByRow(url, settings.batch_size);
   if (mode == "sql") return postgres ? RunPgInDatabaseRewrite(url) : RunInDatabaseRewrite(target);
   if (mode == "pgcrypto" && postgres) return RunPgcryptoPeer(url);
   return Error{ErrorCode::kUsage, "unknown mode '" + std::string(mode) +
                                       "' for this database: use pipeline, pipeline-N, naive, "
-                                      "naive-tx, rewrite, floor, sql, or floor-rows and "
-                                      "pgcrypto (PostgreSQL)"};
+                                      "naive-tx, rewrite, floor, sql, floor-write (SQLite), "
+                                      "or floor-rows and pgcrypto (PostgreSQL)"};
 }
 
 double CpuSeconds(const rusage& usage) {

@@ -8,6 +8,9 @@
 # every run), then each mode in its own process (its own peak RSS):
 #   floor      the minimal raw sqlite3 client without crypto: keyset pages, one BEGIN IMMEDIATE
 #              per page of prepared compare-and-swap UPDATEs writing each value back unchanged
+#              (SQLite then writes nothing: a record identical to the old one leaves the page clean)
+#   floor-write the same client writing what a re-encryption writes: each value with its version
+#              digit changed (same length), so every page goes through the WAL and the checkpoint
 #   rewrite    (b) the same no-crypto rewrite through the library's Store
 #   sql        (c) UPDATE credentials SET secret = secret || '' (in the database)
 #   pipeline   the library's re-encryption job (udmg-reencrypt-bench run pipeline)
@@ -17,7 +20,8 @@
 #   naive-tx   (a') and naive (a): one row at a time through the library
 # Each run but naive is repeated BENCH_REPEAT times, the median kept. Every run is verified
 # afterwards: the re-encrypting modes find every row under the new version with its plaintext,
-# floor and rewrite every row still under the old one with its plaintext.
+# floor and rewrite every row still under the old one with its plaintext (floor-write's values
+# are no longer envelopes: not verified).
 # Environment: BENCH_BUILD_DIR (build/release), BENCH_BATCH_SIZE (1000), BENCH_IN_FLIGHT (4),
 # BENCH_REPEAT (3), BENCH_VALUES ("uniform mixed"), BENCH_MODES (all of the above),
 # BENCH_NAIVE_MAX_ROWS (1000000: skip the per-row autocommit loop above it), BENCH_PYTHON (the
@@ -27,7 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-common.sh
 read_bench_settings
-default_modes="floor rewrite sql pipeline command python naive-tx naive"
+default_modes="floor floor-write rewrite sql pipeline command python naive-tx naive"
 read -r -a modes <<<"${BENCH_MODES:-$default_modes}"
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(100000 1000000)
@@ -73,7 +77,7 @@ for rows in "${sizes[@]}"; do
         esac
         case $mode in
           floor | rewrite) "$bin" --values "$values" verify "$work/run.db" "$rows" 1 ;;
-          sql) ;;
+          sql | floor-write) ;;
           *) "$bin" --values "$values" verify "$work/run.db" "$rows" 2 ;;
         esac
       done
