@@ -154,7 +154,7 @@ Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t ba
       SqliteStatement update,
       Prepare(db.get(), "UPDATE credentials SET secret = ?1 WHERE id = ?2 AND secret = ?3"));
   std::vector<std::pair<int64_t, std::string>> page;
-  std::string written;
+  std::string changed;  // floor-write's value, reused
   int64_t after = std::numeric_limits<int64_t>::min();
   uint64_t rows = 0;
   while (true) {
@@ -170,10 +170,15 @@ Result<uint64_t> RunRawRewriteNoCrypto(const std::string& sqlite_path, size_t ba
     if (page.empty()) break;
     UDMG_RETURN_IF_ERROR(Exec(db.get(), "BEGIN IMMEDIATE"));
     for (const auto& [id, value] : page) {
-      written = value;
-      if (change_bytes && written.starts_with("udmg:v1:")) written[6] = '2';
+      // Only floor-write copies a value: the plain floor binds what it read.
+      const std::string* written = &value;
+      if (change_bytes && value.starts_with("udmg:v1:")) {
+        changed = value;
+        changed[6] = '2';
+        written = &changed;
+      }
       sqlite3_reset(update.get());
-      sqlite3_bind_text(update.get(), 1, written.data(), static_cast<int>(written.size()),
+      sqlite3_bind_text(update.get(), 1, written->data(), static_cast<int>(written->size()),
                         SQLITE_STATIC);
       sqlite3_bind_int64(update.get(), 2, id);
       sqlite3_bind_text(update.get(), 3, value.data(), static_cast<int>(value.size()),
