@@ -28,6 +28,18 @@ read_bench_settings() {
   peer_python=${BENCH_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 }
 
+# runs_of MODE ROWS: how many times MODE runs on ROWS rows (after read_bench_settings): BENCH_REPEAT
+# times, the per-row autocommit loop (naive) once, and not at all above BENCH_NAIVE_MAX_ROWS.
+runs_of() {
+  if [[ $1 != naive ]]; then
+    echo "$repeat"
+  elif (($2 <= naive_max)); then
+    echo 1
+  else
+    echo 0
+  fi
+}
+
 # pg_sql URL STATEMENT: runs one statement on the database at URL, quietly; exits non-zero on an
 # error.
 pg_sql() {

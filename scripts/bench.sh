@@ -58,11 +58,7 @@ for rows in "${sizes[@]}"; do
     echo "== $rows rows, $values values: generating the dataset" >&2
     "$bin" --values "$values" generate "$dataset" "$rows"
     for mode in "${modes[@]}"; do
-      runs=$repeat
-      if [[ $mode == naive ]]; then
-        ((rows <= naive_max)) || continue
-        runs=1
-      fi
+      runs=$(runs_of "$mode" "$rows")
       for ((i = 1; i <= runs; i++)); do
         fresh_copy "$dataset"
         case $mode in
