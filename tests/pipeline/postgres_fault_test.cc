@@ -155,17 +155,25 @@ TEST_P(PostgresFaultTest, TerminatedBackendMidBatchTheJobCompletes) {
     // A session listed may end before it is signalled (pg_terminate_backend then warns and
     // returns false): such warnings are not the test's business, and only true results count.
     auto terminated = [&](const std::string& which) {
-      std::string count = server_->Exec(
-          "SET client_min_messages = error; SELECT count(*) FILTER (WHERE "
-          "pg_terminate_backend(pid, 10000)) " +
-          mine + which + ";");
-      return std::stoi(count.empty() ? "0" : count);
+      return "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) " + mine + which;
     };
-    int busy = 0;
-    for (int i = 0; i < 100 && busy == 0; ++i) busy = terminated(" AND state <> 'idle'");
+    // Polled on the server, every millisecond for up to 5 s (a fresh activity snapshot each
+    // time): a throttled job's sessions are idle most of the time, and one poll per psql
+    // process would see the job end before it caught one at work.
+    std::string busy_count = server_->Exec(
+        "SET client_min_messages = error; "
+        "CREATE FUNCTION pg_temp.terminate_busy() RETURNS bigint LANGUAGE plpgsql AS $$ "
+        "DECLARE taken bigint := 0; BEGIN "
+        "FOR i IN 1..5000 LOOP PERFORM pg_stat_clear_snapshot(); " +
+        terminated(" AND state <> 'idle'") +
+        " INTO taken; EXIT WHEN taken > 0; PERFORM pg_sleep(0.001); END LOOP; "
+        "RETURN taken; END $$; SELECT pg_temp.terminate_busy();");
+    int busy = std::stoi(busy_count.empty() ? "0" : busy_count);
     mid_statement += busy > 0;
+    std::string idle_count =
+        server_->Exec("SET client_min_messages = error; " + terminated("") + ";");
     // No session at all: the job ended meanwhile (the round does not count as landed).
-    return busy + terminated("") > 0;
+    return busy + std::stoi(idle_count.empty() ? "0" : idle_count) > 0;
   };
   int landed = 0;
   for (double share : {0.1, 0.5, 0.85}) {
