@@ -78,7 +78,7 @@ Result<uint64_t> RunNaiveRowByRow(const std::string& url) {
     after = row.key;
     ++rows;
   }
-  UDMG_RETURN_IF_ERROR(dataset.store->AddEncryptions(cipher.encryptions()));
+  UDMG_RETURN_IF_ERROR(dataset.store->AddEncryptions(cipher.encryptions()).status());
   return rows;
 }
 
@@ -118,7 +118,7 @@ Result<uint64_t> RunNaiveOneTransaction(const std::string& sqlite_path) {
     ++rows;
   }
   UDMG_RETURN_IF_ERROR(Exec(db.get(), "COMMIT"));
-  UDMG_RETURN_IF_ERROR(dataset.store->AddEncryptions(cipher.encryptions()));
+  UDMG_RETURN_IF_ERROR(dataset.store->AddEncryptions(cipher.encryptions()).status());
   return rows;
 }
 

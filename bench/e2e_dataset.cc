@@ -124,7 +124,7 @@ Status GenerateDatasetAt(const std::string& url, uint64_t rows, ValueMix mix) {
       chunk.clear();
     }
   }
-  UDMG_RETURN_IF_ERROR(store->AddEncryptions(cipher.encryptions()));
+  UDMG_RETURN_IF_ERROR(store->AddEncryptions(cipher.encryptions()).status());
   // Every row is now stale: version 2 is active.
   return store->UpdateKeyring([&](const std::optional<KeyringRecords>& current) {
     return RotateMasterKey(*current, k0, RandomSecret(32), now);

@@ -136,7 +136,7 @@ Result<uint64_t> RunPgNaiveOneTransaction(const std::string& url) {
         return done;
       });
   if (!rows.ok()) return rows;
-  UDMG_RETURN_IF_ERROR(dataset.store->AddEncryptions(cipher.encryptions()));
+  UDMG_RETURN_IF_ERROR(dataset.store->AddEncryptions(cipher.encryptions()).status());
   return rows;
 }
 

@@ -252,8 +252,10 @@ class KeyringStore {
       std::function<Result<KeyringRecords>(const std::optional<KeyringRecords>& current)>;
   virtual Status UpdateKeyring(const KeyringChange& change) = 0;
 
-  // Encryptions made per master version (the GCM nonce budget, docs/formats.md).
-  virtual Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) = 0;
+  // Encryptions made per master version (the GCM nonce budget, docs/formats.md). AddEncryptions
+  // returns the new total of each version it added to.
+  using EncryptionCounts = std::map<uint32_t, uint64_t>;
+  virtual Result<EncryptionCounts> AddEncryptions(const EncryptionCounts& by_version) = 0;
   virtual Result<std::map<uint32_t, uint64_t>> LoadEncryptions() = 0;
 };
 

@@ -19,8 +19,7 @@ std::string NonceBudgetWarning(uint32_t version, uint64_t count) {
 Status RecordEncryptions(db::Store& store, const std::map<uint32_t, uint64_t>& made,
                          const WarningSink& warn) {
   if (made.empty()) return Status::Ok();
-  UDMG_RETURN_IF_ERROR(store.AddEncryptions(made));
-  UDMG_ASSIGN_OR_RETURN(auto totals, store.LoadEncryptions());
+  UDMG_ASSIGN_OR_RETURN(auto totals, store.AddEncryptions(made));
   for (const auto& [version, unused] : made) {
     auto it = totals.find(version);
     if (it != totals.end() && it->second >= kNonceWarnEncryptions && warn) {

@@ -83,7 +83,8 @@ class PgConnection {
   Result<std::vector<T>> ReadRows(std::string_view what, const std::string& sql,
                                   const std::function<Result<T>(const pqxx::row&)>& read_row,
                                   const Params&... params);
-  // Run for one statement: `sql` with `params`, in a transaction of its own that it commits.
+  // Run for one statement: `sql` with `params`, in autocommit (a transaction of its own, without
+  // the two round trips of BEGIN and COMMIT).
   template <typename... Params>
   Status Execute(std::string_view what, Retry retry, const std::string& sql,
                  const Params&... params);
@@ -203,9 +204,7 @@ template <typename... Params>
 Status PgConnection::Execute(std::string_view what, Retry retry, const std::string& sql,
                              const Params&... params) {
   return RunStatus(what, retry, [&](pqxx::connection& live) -> Status {
-    pqxx::work transaction(live);
-    transaction.exec_params(sql, params...);
-    transaction.commit();
+    pqxx::nontransaction(live).exec_params(sql, params...);
     return Status::Ok();
   });
 }

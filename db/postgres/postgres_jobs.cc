@@ -145,33 +145,34 @@ Status PgStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
                                uint64_t conflicts, uint64_t failed, bool scanned) {
   std::string type = checkpoint ? std::string(internal::RowKeyTypeName(*checkpoint)) : "";
   std::string key = checkpoint ? RowKeyText(*checkpoint) : "";
-  // Run again after a lost COMMIT: the position is idempotent; the counts are added, so they may
+  // Run again after a lost reply: the position is idempotent; the counts are added, so they may
   // count one batch twice, but they are advisory (the final count is the truth), and stopping a
-  // job over a lost checkpoint COMMIT would cost the operator a rerun for nothing.
+  // job over a lost checkpoint reply would cost the operator a rerun for nothing.
+  // One statement in autocommit (the commit stage saves once per batch): the column's row and
+  // the job's updated_at together, in one round trip.
   return connection_->RunStatus(
       "saving a checkpoint", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
-        pqxx::work transaction(live);
         // No checkpoint keeps the one saved before; "scanned" never goes back to false.
-        pqxx::result saved = transaction.exec_prepared(
+        pqxx::row saved = pqxx::nontransaction(live).exec_prepared1(
             connection_->Prepared(
-                "UPDATE udmg_job_columns SET "
+                "WITH saved AS (UPDATE udmg_job_columns SET "
                 "checkpoint_type = coalesce($4::text, checkpoint_type), "
                 "checkpoint_key = coalesce($5::text, checkpoint_key), "
                 "migrated = migrated + $6::bigint, conflicts = conflicts + $7::bigint, "
                 "failed = failed + $8::bigint, scanned = scanned OR $9::boolean "
-                "WHERE job_id = $1 AND table_name = $2 AND column_name = $3"),
+                "WHERE job_id = $1 AND table_name = $2 AND column_name = $3 RETURNING job_id), "
+                "touched AS (UPDATE udmg_jobs SET updated_at = $10 "
+                "WHERE id IN (SELECT job_id FROM saved)) "
+                "SELECT count(*) FROM saved"),
             job_id, column.table, column.column, checkpoint ? type.c_str() : nullptr,
             checkpoint ? key.c_str() : nullptr, static_cast<int64_t>(migrated),
-            static_cast<int64_t>(conflicts), static_cast<int64_t>(failed), scanned);
-        if (saved.affected_rows() == 0) {
+            static_cast<int64_t>(conflicts), static_cast<int64_t>(failed), scanned,
+            internal::UnixNow());
+        if (saved[0].as<int64_t>() == 0) {
           return Status(ErrorCode::kNotFound,
                         "job " + std::to_string(job_id) + " has no column '" + column.Name() +
                             "'; resume the job with the columns it started with");
         }
-        transaction.exec_prepared(
-            connection_->Prepared("UPDATE udmg_jobs SET updated_at = $2 WHERE id = $1"), job_id,
-            internal::UnixNow());
-        transaction.commit();
         return Status::Ok();
       });
 }

@@ -161,23 +161,36 @@ Status PgStore::UpdateKeyring(const KeyringChange& change) {
 
 // ---- Nonce budget ---------------------------------------------------------------------------
 
-Status PgStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) {
-  if (by_version.empty()) return Status::Ok();
-  // Run again after a lost COMMIT: that can only over-count, so the nonce warning comes earlier,
-  // never later (docs/security.md); under-counting is what must not happen.
-  return connection_->RunStatus(
+Result<Store::EncryptionCounts> PgStore::AddEncryptions(const EncryptionCounts& by_version) {
+  if (by_version.empty()) return EncryptionCounts{};
+  std::string versions = "{";
+  std::string counts = "{";
+  for (const auto& [version, count] : by_version) {
+    if (versions.size() > 1) versions += ',', counts += ',';
+    versions += std::to_string(version);
+    counts += std::to_string(count);
+  }
+  versions += '}';
+  counts += '}';
+  // One statement in autocommit: every version's count or none, in one round trip (the commit
+  // stage calls this once per batch). Run again after a lost reply: that can only over-count, so
+  // the nonce warning comes earlier, never later (docs/security.md); under-counting is what must
+  // not happen.
+  return connection_->Run<EncryptionCounts>(
       "counting encryptions per master version", Retry::kIdempotent,
-      [&](pqxx::connection& live) -> Status {
-        pqxx::work transaction(live);
-        std::string add = connection_->Prepared(
-            "INSERT INTO udmg_key_usage (version, encryptions) VALUES ($1, $2) "
-            "ON CONFLICT (version) DO UPDATE SET "
-            "encryptions = udmg_key_usage.encryptions + excluded.encryptions");
-        for (const auto& [version, count] : by_version) {
-          transaction.exec_prepared(add, version, static_cast<int64_t>(count));
+      [&](pqxx::connection& live) -> Result<EncryptionCounts> {
+        pqxx::result totals = pqxx::nontransaction(live).exec_prepared(
+            connection_->Prepared("INSERT INTO udmg_key_usage (version, encryptions) "
+                                  "SELECT * FROM unnest($1::integer[], $2::bigint[]) "
+                                  "ON CONFLICT (version) DO UPDATE SET "
+                                  "encryptions = udmg_key_usage.encryptions + excluded.encryptions "
+                                  "RETURNING version, encryptions"),
+            versions, counts);
+        EncryptionCounts by_total;
+        for (const pqxx::row& row : totals) {
+          by_total[row[0].as<uint32_t>()] = row[1].as<uint64_t>();
         }
-        transaction.commit();
-        return Status::Ok();
+        return by_total;
       });
 }
 

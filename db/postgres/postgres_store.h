@@ -70,7 +70,7 @@ class PgStore final : public Store {
   Result<std::optional<KeyringRecords>> LoadKeyring() override;
   Result<int64_t> KeyringRevision() override;
   Status UpdateKeyring(const KeyringChange& change) override;
-  Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) override;
+  Result<EncryptionCounts> AddEncryptions(const EncryptionCounts& by_version) override;
   Result<std::map<uint32_t, uint64_t>> LoadEncryptions() override;
 
   Result<std::vector<ColumnRef>> ListColumns() override;

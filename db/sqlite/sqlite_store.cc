@@ -149,22 +149,28 @@ Status SqliteStore::UpdateKeyring(const KeyringChange& change) {
 
 // ---- Nonce budget ---------------------------------------------------------------------------
 
-Status SqliteStore::AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) {
+Result<Store::EncryptionCounts> SqliteStore::AddEncryptions(const EncryptionCounts& by_version) {
   constexpr std::string_view kWhat = "counting encryptions per master version";
-  if (by_version.empty()) return Status::Ok();
-  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
+  EncryptionCounts totals;
+  if (by_version.empty()) return totals;
+  Status added = InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
     UDMG_ASSIGN_OR_RETURN(
         Statement add,
         connection_->Prepare("INSERT INTO udmg_key_usage (version, encryptions) VALUES (?1, ?2) "
                              "ON CONFLICT (version) DO UPDATE SET "
-                             "encryptions = encryptions + excluded.encryptions",
+                             "encryptions = encryptions + excluded.encryptions "
+                             "RETURNING encryptions",
                              kWhat));
     for (const auto& [version, count] : by_version) {
       add.BindAll(version, static_cast<int64_t>(count));
-      UDMG_RETURN_IF_ERROR(add.Run());
+      UDMG_RETURN_IF_ERROR(add.ForEachRow(
+          [&](const Statement& row) { totals[version] = static_cast<uint64_t>(row.Int(0)); }));
+      add.Reset();
     }
     return Status::Ok();
   });
+  if (!added.ok()) return added.error();
+  return totals;
 }
 
 Result<std::map<uint32_t, uint64_t>> SqliteStore::LoadEncryptions() {

@@ -31,7 +31,7 @@ class ForwardingStore : public Store {
   Status UpdateKeyring(const KeyringChange& change) override {
     return inner_->UpdateKeyring(change);
   }
-  Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) override {
+  Result<EncryptionCounts> AddEncryptions(const EncryptionCounts& by_version) override {
     return inner_->AddEncryptions(by_version);
   }
   Result<std::map<uint32_t, uint64_t>> LoadEncryptions() override {

@@ -63,7 +63,7 @@ TEST(SqliteStoreTest, WriterWaitsForTheLockHolder) {
   std::atomic<bool> returned{false};
   Status written;
   std::thread writer([&] {
-    written = store->AddEncryptions({{1, 1}});
+    written = store->AddEncryptions({{1, 1}}).status();
     returned = true;
   });
   const bool blocked = database->WaitForBlockedConnection();

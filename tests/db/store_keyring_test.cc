@@ -187,9 +187,13 @@ TEST_P(StoreKeyringTest, ConcurrentChangesExactlyOneWins) {
 TEST_P(StoreKeyringTest, EncryptionCountsAccumulatePerVersion) {
   ASSERT_OK_AND_ASSIGN(auto counts, store_->LoadEncryptions());
   EXPECT_TRUE(counts.empty());
-  ASSERT_OK(store_->AddEncryptions({{1, 5}, {2, 3}}));
-  ASSERT_OK(store_->AddEncryptions({{2, 4}}));
-  ASSERT_OK(store_->AddEncryptions({}));
+  ASSERT_OK_AND_ASSIGN(auto totals, store_->AddEncryptions({{1, 5}, {2, 3}}));
+  EXPECT_EQ(totals, (std::map<uint32_t, uint64_t>{{1, 5}, {2, 3}}));
+  ASSERT_OK_AND_ASSIGN(totals, store_->AddEncryptions({{2, 4}}));
+  EXPECT_EQ(totals, (std::map<uint32_t, uint64_t>{{2, 7}}))
+      << "the new total of each version added to";
+  ASSERT_OK_AND_ASSIGN(totals, store_->AddEncryptions({}));
+  EXPECT_TRUE(totals.empty());
   ASSERT_OK_AND_ASSIGN(counts, OpenAnother()->LoadEncryptions());
   EXPECT_EQ(counts, (std::map<uint32_t, uint64_t>{{1, 5}, {2, 7}}));
 }

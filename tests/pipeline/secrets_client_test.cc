@@ -122,7 +122,7 @@ class ReadOnlyStore : public db::testing::ForwardingStore {
     ADD_FAILURE() << "write-back on a read-only session";
     return ForwardingStore::CompareAndSwapChecked(column, writes);
   }
-  Status AddEncryptions(const std::map<uint32_t, uint64_t>& by_version) override {
+  Result<EncryptionCounts> AddEncryptions(const EncryptionCounts& by_version) override {
     ADD_FAILURE() << "encryption count on a read-only session";
     return ForwardingStore::AddEncryptions(by_version);
   }
@@ -248,7 +248,7 @@ TEST_P(SecretsClientTest, EncryptionsAreCountedAndWarnedPastTheNonceBudget) {
   EXPECT_EQ(counts[1], 1u);
   EXPECT_TRUE(warnings.empty());
 
-  ASSERT_OK(store().AddEncryptions({{1, kNonceWarnEncryptions}}));
+  ASSERT_OK(store().AddEncryptions({{1, kNonceWarnEncryptions}}).status());
   ASSERT_OK(client->Write(Secrets(), db::RowKey{1}, AsBytes("two")));
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("master key version 1"), std::string::npos) << warnings[0];
