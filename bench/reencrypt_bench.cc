@@ -34,6 +34,7 @@
 #include "bench/e2e_pg_floor.h"
 #include "bench/e2e_pipeline.h"
 #include "bench/e2e_postgres.h"
+#include "cli/heap_reuse.h"
 #include "cli/process_hardening.h"
 
 namespace udmg::bench {
@@ -172,5 +173,6 @@ int main(int argc, char** argv) {
     const udmg::cli::HardeningReport report = udmg::cli::HardenProcess();
     if (!report.WarningLine().empty()) std::fprintf(stderr, "%s\n", report.WarningLine().c_str());
   }
+  udmg::cli::KeepFreedHeapForReuse();  // as udmg-server does
   return udmg::bench::Run(argc, argv);
 }

@@ -1,11 +1,12 @@
+#include <oneapi/tbb/global_control.h>
+
 #include <exception>
 #include <new>
 #include <string>
 
-#include <oneapi/tbb/global_control.h>
-
 #include "cli/app.h"
 #include "cli/environment_secrets.h"
+#include "cli/heap_reuse.h"
 #include "cli/output.h"
 #include "cli/passphrase_input.h"
 #include "cli/process_hardening.h"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   using namespace udmg::cli;
   // Before anything reads a key or starts a thread (docs/process-hygiene.md).
   const HardeningReport hardening = HardenProcess();
+  KeepFreedHeapForReuse();
   TakeSecretsFromEnvironment({udmg::kRootKeyEnv, kBackupPassphraseEnv});
   // One line on stderr whatever the output mode: stdout (--json) is untouched, and a daemon's or
   // cron's stderr is where an operator finds it.
