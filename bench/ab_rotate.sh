@@ -4,34 +4,42 @@
 #     --no-progress
 # (--metrics-linger 0: the listener's default 30 s of serving the final metrics after the job is
 # idle time, not the command's work; timed with it, every run measured 30 s more.)
-# over the same dataset (udmg-reencrypt-bench generate-values: ROWS 64-byte values under master
-# v1, v2 active), RUNS times each, alternating A and B so that both see the same machine load.
+# over the same dataset (udmg-reencrypt-bench generate-values: ROWS values under master v1, v2
+# active; 64 bytes each, or with --values mixed the mixed sizes of bench/e2e_dataset.h), RUNS
+# times each, alternating A and B so that both see the same machine load.
 # Each run starts from a fresh copy of the dataset (a file copy on SQLite, CREATE DATABASE ...
 # TEMPLATE on PostgreSQL) and ends with `verify`. Prints each run, the median seconds of A and
 # of B, and B / A. Not run in CI.
 #
-#   bench/ab_rotate.sh [--backend sqlite|postgresql] BASELINE CANDIDATE [ROWS] [RUNS]
+#   bench/ab_rotate.sh [--backend sqlite|postgresql] [--values uniform|mixed] BASELINE CANDIDATE
+#                      [ROWS] [RUNS]
 # ROWS defaults to 1000000, RUNS to 5. PostgreSQL: the server at UDMG_TEST_POSTGRES_URL, or a
 # throwaway one (scripts/postgres.sh, fsync off) stopped at exit. Bad arguments: exit 2; a failed
 # verify: exit 5. Environment: AB_BUILD_DIR (build/release) for udmg-reencrypt-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() {
-  echo "ab_rotate.sh: usage: [--backend sqlite|postgresql] BASELINE CANDIDATE [ROWS] [RUNS]" >&2
+  echo "ab_rotate.sh: usage: [--backend sqlite|postgresql] [--values uniform|mixed] BASELINE" \
+    "CANDIDATE [ROWS] [RUNS]" >&2
   exit 2
 }
-backend=sqlite
-if [[ ${1:-} == --backend ]]; then
-  backend=${2:-}
+backend=sqlite values=uniform
+while [[ ${1:-} == --backend || ${1:-} == --values ]]; do
+  case $1 in
+    --backend) backend=${2:-} ;;
+    --values) values=${2:-} ;;
+  esac
   shift 2 || usage
-fi
+done
 [[ $backend == sqlite || $backend == postgresql ]] || usage
+[[ $values == uniform || $values == mixed ]] || usage
 (($# >= 2 && $# <= 4)) || usage
 baseline=$(realpath "$1") candidate=$(realpath "$2") rows=${3:-1000000} runs=${4:-5}
 [[ -x $baseline && -x $candidate ]] || usage
 [[ $rows =~ ^[1-9][0-9]*$ && $runs =~ ^[1-9][0-9]*$ ]] || usage
 if [[ $backend == postgresql && -z ${UDMG_TEST_POSTGRES_URL:-} ]]; then
-  exec scripts/postgres.sh run -- "$0" --backend postgresql "$baseline" "$candidate" "$rows" "$runs"
+  exec scripts/postgres.sh run -- "$0" --backend postgresql --values "$values" "$baseline" \
+    "$candidate" "$rows" "$runs"
 fi
 bench=${AB_BUILD_DIR:-build/release}/bench/udmg-reencrypt-bench
 
@@ -48,7 +56,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-new_values_dataset "$bench" "$backend" "$rows" "$work/dataset.db" udmg_ab_dataset
+new_values_dataset "$bench" "$backend" "$rows" "$work/dataset.db" udmg_ab_dataset "$values"
 if [[ $backend == sqlite ]]; then
   db=sqlite:$work/run.db
 else
