@@ -1,8 +1,8 @@
-#include <oneapi/tbb/global_control.h>
-
 #include <exception>
 #include <new>
 #include <string>
+
+#include <oneapi/tbb/global_control.h>
 
 #include "cli/app.h"
 #include "cli/environment_secrets.h"

@@ -256,7 +256,7 @@ class KeyringStore {
   // returns the new total of each version it added to.
   using EncryptionCounts = std::map<uint32_t, uint64_t>;
   virtual Result<EncryptionCounts> AddEncryptions(const EncryptionCounts& by_version) = 0;
-  virtual Result<std::map<uint32_t, uint64_t>> LoadEncryptions() = 0;
+  virtual Result<EncryptionCounts> LoadEncryptions() = 0;
 };
 
 // The registered encrypted columns and what the database says about their tables.
