@@ -163,8 +163,10 @@ Result<Store::EncryptionCounts> SqliteStore::AddEncryptions(const EncryptionCoun
                              kWhat));
     for (const auto& [version, count] : by_version) {
       add.BindAll(version, static_cast<int64_t>(count));
-      UDMG_RETURN_IF_ERROR(add.ForEachRow(
-          [&](const Statement& row) { totals[version] = static_cast<uint64_t>(row.Int(0)); }));
+      // Not captured as `version`: clang 14 refuses to capture a structured binding.
+      uint64_t& total = totals[version];
+      UDMG_RETURN_IF_ERROR(
+          add.ForEachRow([&](const Statement& row) { total = static_cast<uint64_t>(row.Int(0)); }));
       add.Reset();
     }
     return Status::Ok();
