@@ -1,6 +1,7 @@
 // PgStore: opening, schema, keyring (under the advisory lock) and nonce-budget counters.
 #include "db/postgres/postgres_store.h"
 
+#include "db/postgres/postgres_keys.h"
 #include "db/postgres/postgres_schema.h"
 #include "db/store_internal.h"
 
@@ -163,15 +164,11 @@ Status PgStore::UpdateKeyring(const KeyringChange& change) {
 
 Result<Store::EncryptionCounts> PgStore::AddEncryptions(const EncryptionCounts& by_version) {
   if (by_version.empty()) return EncryptionCounts{};
-  std::string versions = "{";
-  std::string counts = "{";
+  std::vector<std::string> versions, counts;
   for (const auto& [version, count] : by_version) {
-    if (versions.size() > 1) versions += ',', counts += ',';
-    versions += std::to_string(version);
-    counts += std::to_string(count);
+    versions.push_back(std::to_string(version));
+    counts.push_back(std::to_string(count));
   }
-  versions += '}';
-  counts += '}';
   // One statement in autocommit: every version's count or none, in one round trip (the commit
   // stage calls this once per batch). Run again after a lost reply: that can only over-count, so
   // the nonce warning comes earlier, never later (docs/security.md); under-counting is what must
@@ -185,7 +182,7 @@ Result<Store::EncryptionCounts> PgStore::AddEncryptions(const EncryptionCounts& 
                                   "ON CONFLICT (version) DO UPDATE SET "
                                   "encryptions = udmg_key_usage.encryptions + excluded.encryptions "
                                   "RETURNING version, encryptions"),
-            versions, counts);
+            TextArrayLiteral(versions), TextArrayLiteral(counts));
         EncryptionCounts by_total;
         for (const pqxx::row& row : totals) {
           by_total[row[0].as<uint32_t>()] = row[1].as<uint64_t>();
