@@ -153,7 +153,8 @@ int RunCli(int argc, char** argv) {
   for (const auto add_commands :
        {AddKeyringCommands, AddStatusCommand, AddColumnCommands, AddSecretCommands,
         AddMaintenanceCommands, AddDemoCommand, AddReencryptCommand, AddMetricsCommand,
-        AddRecoveryCommands, AddPruneCommand, AddSealingCommands, AddDoctorCommand}) {
+        AddRecoveryCommands, AddPruneCommand, AddSealingCommands, AddAuditCommands,
+        AddDoctorCommand}) {
     add_commands(app, global, action);
   }
 

@@ -59,6 +59,8 @@ void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& act
 void AddPruneCommand(CLI::App& app, const GlobalOptions& global, Action& action);
 // seal-k0, unseal-k0: this node's root key sealed by a PKCS#11 token and back (docs/hsm.md)
 void AddSealingCommands(CLI::App& app, const GlobalOptions& global, Action& action);
+// audit list, audit verify: the audit trail of every keyring change (docs/security.md)
+void AddAuditCommands(CLI::App& app, const GlobalOptions& global, Action& action);
 // doctor: every health check with its fix (exit 13 when any is a problem)
 void AddDoctorCommand(CLI::App& app, const GlobalOptions& global, Action& action);
 

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "cli/output.h"
+#include "pipeline/audit_trail.h"
 
 namespace udmg::cli {
 
@@ -25,6 +26,7 @@ Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global
 Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions& global) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
+  SignAuditEntries(*store, global, k0);
   pipeline::ClientOptions options{global.program, PrintWarning};
   return pipeline::SecretsClient::Open(std::move(store), std::move(k0), std::move(options));
 }
@@ -41,6 +43,10 @@ Result<KeyringView> OpenKeyringView(const GlobalOptions& global) {
   view.records = std::move(*records);
   UDMG_ASSIGN_OR_RETURN(view.keyring, Keyring::Open(view.records, view.k0));
   return view;
+}
+
+void SignAuditEntries(db::Store& store, const GlobalOptions& global, std::span<const uint8_t> k0) {
+  store.SetAuditSigner(pipeline::AuditSignerFor(global.program, k0));
 }
 
 int64_t NowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "base/status.h"
@@ -41,6 +42,10 @@ struct KeyringView {
   std::shared_ptr<const Keyring> keyring;
 };
 Result<KeyringView> OpenKeyringView(const GlobalOptions& global);
+
+// Makes this process, holding `k0`, the author of the audit entries `store` appends (every
+// keyring change).
+void SignAuditEntries(db::Store& store, const GlobalOptions& global, std::span<const uint8_t> k0);
 
 // Unix seconds, for keyring records.
 int64_t NowSeconds();

@@ -8,5 +8,6 @@ namespace udmg::cli {
 
 inline constexpr ErrorCode kUnhealthy = static_cast<ErrorCode>(13);   // doctor found a problem
 inline constexpr ErrorCode kOutputLost = static_cast<ErrorCode>(14);  // stdout could not be written
+inline constexpr ErrorCode kAuditBroken = static_cast<ErrorCode>(15);  // audit verify found a break
 
 }  // namespace udmg::cli

@@ -58,6 +58,7 @@ Status RunInit(const GlobalOptions& global) {
   // The key first: a refused init leaves no file and no table behind.
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global, db::OpenMode::kCreate));
+  SignAuditEntries(*store, global, k0);
   SecretBytes k1 = RandomSecret(kKeySize);
   UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
@@ -268,6 +269,7 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
   }
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
+  SignAuditEntries(*store, global, k0);
   Result<SecretBytes> new_key =
       source.path.empty() ? NewKeyFromArgument(source.argument) : NewKeyFromFile(source.path);
   Wipe(source.argument.data(), source.argument.size());  // the parsed copy is all we keep
@@ -360,6 +362,7 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
+  SignAuditEntries(*store, global, k0);
   SecretBytes k1 = RandomSecret(kKeySize);
   UDMG_RETURN_IF_ERROR(RequireJobCanStart(global, *store, reencrypt));
   UDMG_ASSIGN_OR_RETURN(KeyringRecords before, KeyringBeforeRotation(*store));

@@ -183,6 +183,9 @@ Result<RestorePlan> PlanAndApply(const GlobalOptions& global, const RestoreArgs&
         input.now = NowSeconds();
         UDMG_ASSIGN_OR_RETURN(RestorePlan plan, PlanRestore(backup, input));
         planned = plan;
+        // The entry is sealed by the root key current after the restore (the store appends it
+        // once this returns).
+        SignAuditEntries(*store, global, plan.root_key_is_backups || !k0 ? backup.root_key : *k0);
         if (args.verify_only) return std::optional<db::KeyringReplacement>();
         if (plan.root_key_is_backups && !args.write_key_file.empty()) {
           UDMG_RETURN_IF_ERROR(

@@ -33,6 +33,19 @@ std::string TargetPrefix(const ColumnRef& column, uint32_t version) {
   return column.bound() ? BoundEnvelopePrefix(version) : EnvelopePrefix(version);
 }
 
+AuditEvent KeyringChangeEvent(const std::optional<KeyringRecords>& before,
+                              const KeyringRecords& after) {
+  AuditEvent event;
+  event.event = "keyring";
+  if (before) {
+    event.root_before = CurrentRootVersion(*before);
+    event.master_before = ActiveMasterVersion(*before);
+  }
+  event.root_after = CurrentRootVersion(after);
+  event.master_after = ActiveMasterVersion(after);
+  return event;
+}
+
 std::string RowKeyText(const RowKey& key) {
   if (const int64_t* number = std::get_if<int64_t>(&key)) return std::to_string(*number);
   return std::get<std::string>(key);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "engine/audit_chain.h"
 #include "engine/keyring.h"
 #include "engine/restore.h"
 
@@ -421,12 +422,58 @@ class RecoveryStore {
   virtual Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() = 0;  // oldest first
 };
 
+// The audit trail (udmg_audit; docs/security.md, "Audit trail"): every keyring change appends an
+// entry in its own transaction, under the keyring lock, sealed by the appending process.
+//
+// Who appends and with which key, as the caller that holds K0 sets it on a connection (read when
+// an entry is appended). The store seals an entry with `key` as the root version whose
+// fingerprint is `k0_fingerprint` in the keyring the entry's transaction leaves, when that
+// version is current before or after the event (a rotate-k0's entry: the version it retires);
+// otherwise, or without a signer, the entry is unkeyed (only a refusal may be).
+struct AuditSigner {
+  std::string node;
+  std::string os_user;
+  int64_t pid = 0;
+  std::string command;         // "udmg-server rotate-master-key"
+  std::string k0_fingerprint;  // "" when the process has no usable K0
+  SecretBytes key;             // DeriveAuditKey(K0)
+};
+// What an entry records; the store adds who, when, its seq and its MAC.
+struct AuditEvent {
+  std::string event;           // "keyring", "root-key", …
+  std::string outcome = "ok";  // or "refused: …" (IsRefusal)
+  uint32_t root_before = 0;
+  uint32_t root_after = 0;
+  uint32_t master_before = 0;
+  uint32_t master_after = 0;
+};
+// The event of a keyring change: the current root and active master versions before and after.
+AuditEvent KeyringChangeEvent(const std::optional<KeyringRecords>& before,
+                              const KeyringRecords& after);
+
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+
+  void SetAuditSigner(AuditSigner signer) { signer_ = std::move(signer); }
+  const AuditSigner& audit_signer() const { return signer_; }
+
+  // Appends `event` in a transaction of its own, under the keyring lock (a refusal: the change it
+  // refused wrote nothing). kDatabase on a read-only session, like any write.
+  virtual Status AppendAudit(const AuditEvent& event) = 0;
+  virtual Result<std::vector<AuditEntry>> ListAudit() = 0;  // by seq
+
+ private:
+  AuditSigner signer_;
+};
+
 // A connection to one database, with every storage interface.
 class Store : public KeyringStore,
               public ColumnStore,
               public ValueStore,
               public JobStore,
-              public RecoveryStore {
+              public RecoveryStore,
+              public AuditStore {
  public:
   ~Store() override = default;
 

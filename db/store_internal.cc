@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 
+#include "engine/encoding.h"
+
 namespace udmg::db::internal {
 namespace {
 
@@ -244,6 +246,44 @@ Status ValidateNodeRecord(const NodeRecord& node) {
                   "this node has no id: set the node id, or give the host a name", "node_id");
   }
   return Status::Ok();
+}
+
+AuditEntry MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
+                          const std::optional<KeyringRecords>& keyring, int64_t seq, int64_t at,
+                          const AuditMac& previous) {
+  AuditEntry entry;
+  entry.seq = seq;
+  entry.at = at;
+  entry.node = signer.node;
+  entry.os_user = signer.os_user;
+  entry.pid = signer.pid;
+  entry.command = signer.command;
+  entry.event = event.event;
+  entry.outcome = event.outcome;
+  entry.root_before = event.root_before;
+  entry.root_after = event.root_after;
+  entry.master_before = event.master_before;
+  entry.master_after = event.master_after;
+  entry.k0_fingerprint = signer.k0_fingerprint;
+  // Only the root version current before or after the event seals it (VerifyAuditChain): a
+  // node whose K0 is an older version records its refusal unkeyed.
+  const RootKeyRecord* root =
+      keyring && !signer.key.empty() ? FindRootByFingerprint(*keyring, signer.k0_fingerprint)
+                                     : nullptr;
+  const bool current =
+      root && (root->version == event.root_before || root->version == event.root_after);
+  entry.key_version = current ? root->version : 0;
+  entry.mac = SealAuditEntry(entry, previous, signer.key);
+  return entry;
+}
+
+std::string AuditMacText(const AuditMac& mac) { return HexEncode(mac); }
+
+AuditMac AuditMacFromText(std::string_view text) {
+  AuditMac mac{};
+  std::optional<SecretBytes> bytes = HexDecode(text);
+  if (bytes && bytes->size() == mac.size()) std::copy(bytes->begin(), bytes->end(), mac.begin());
+  return mac;
 }
 
 }  // namespace udmg::db::internal

@@ -117,4 +117,18 @@ Status ValidateReplacement(const KeyringReplacement& replacement, std::string_vi
 // kBadInput for a node the schema cannot hold (empty node id).
 Status ValidateNodeRecord(const NodeRecord& node);
 
+// ---- Audit trail ----------------------------------------------------------------------------
+
+// Entry `seq` of the trail, made at `at` (the database's time) after the entry whose MAC is
+// `previous`, sealed as AuditSigner says: keyed by the root version of `keyring` whose
+// fingerprint is the signer's when the event names it current before or after (otherwise, or
+// with a nullopt keyring, unkeyed).
+AuditEntry MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
+                          const std::optional<KeyringRecords>& keyring, int64_t seq, int64_t at,
+                          const AuditMac& previous);
+// The MAC as stored: 64 lowercase hex digits. Reading back, anything else is kept as all zeros,
+// which no entry verifies with (an edit that `audit verify` reports, not a read error).
+std::string AuditMacText(const AuditMac& mac);
+AuditMac AuditMacFromText(std::string_view text);
+
 }  // namespace udmg::db::internal

@@ -40,12 +40,17 @@ std::string HostName() {
 
 }  // namespace
 
-Result<NodeIdentity> ThisNode(std::string program) {
+NodeIdentity ThisHost(std::string program) {
   NodeIdentity self;
   self.host = HostName();
   self.pid = static_cast<int64_t>(getpid());
   self.program = std::move(program);
   self.node_id = self.host;
+  return self;
+}
+
+Result<NodeIdentity> ThisNode(std::string program) {
+  NodeIdentity self = ThisHost(std::move(program));
   if (const char* env = std::getenv(std::string(kNodeIdEnv).c_str())) {
     std::string id = Trim(env);
     if (!IsValidNodeId(id)) {

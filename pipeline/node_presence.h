@@ -38,6 +38,8 @@ struct NodeIdentity {
 // host from gethostname(), pid from getpid(). kBadInput when UDMG_NODE_ID is set but is not 1..128
 // printable ASCII characters without spaces or quotes.
 Result<NodeIdentity> ThisNode(std::string program);
+// The same without UDMG_NODE_ID: named by the host name.
+NodeIdentity ThisHost(std::string program);
 
 // The program name of this process as the kernel knows it ("udmg-server", "my-gateway"), for
 // library users that do not name themselves.

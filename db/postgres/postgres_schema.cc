@@ -155,6 +155,26 @@ UPDATE udmg_encrypted_columns e SET schema_name = n.nspname
 ALTER TABLE udmg_jobs ADD COLUMN waiting_for text;
 ALTER TABLE udmg_jobs ADD COLUMN waiting_since bigint;
 )sql"},
+    // The audit trail: entries are appended, never updated (docs/security.md, "Audit trail").
+    {7, "audit trail", R"sql(
+CREATE TABLE udmg_audit (
+  seq bigint PRIMARY KEY,
+  at bigint NOT NULL,
+  node text NOT NULL,
+  os_user text NOT NULL,
+  pid bigint NOT NULL,
+  command text NOT NULL,
+  event text NOT NULL,
+  outcome text NOT NULL,
+  root_before bigint NOT NULL,
+  root_after bigint NOT NULL,
+  master_before bigint NOT NULL,
+  master_after bigint NOT NULL,
+  k0_fingerprint text NOT NULL,
+  key_version bigint NOT NULL,
+  mac text NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -149,6 +149,26 @@ ALTER TABLE udmg_encrypted_columns ADD COLUMN schema_name TEXT;
 ALTER TABLE udmg_jobs ADD COLUMN waiting_for TEXT;
 ALTER TABLE udmg_jobs ADD COLUMN waiting_since INTEGER;
 )sql"},
+    // The audit trail: entries are appended, never updated (docs/security.md, "Audit trail").
+    {7, "audit trail", R"sql(
+CREATE TABLE udmg_audit (
+  seq INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  node TEXT NOT NULL,
+  os_user TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  command TEXT NOT NULL,
+  event TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  root_before INTEGER NOT NULL,
+  root_after INTEGER NOT NULL,
+  master_before INTEGER NOT NULL,
+  master_after INTEGER NOT NULL,
+  k0_fingerprint TEXT NOT NULL,
+  key_version INTEGER NOT NULL,
+  mac TEXT NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

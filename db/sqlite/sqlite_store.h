@@ -106,7 +106,13 @@ class SqliteStore final : public Store {
                               bool refuse_while_job_runs) override;
   Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override;
 
+  Status AppendAudit(const AuditEvent& event) override;
+  Result<std::vector<AuditEntry>> ListAudit() override;
+
  private:
+  // Appends `event` as the trail's next entry; the caller holds the write transaction (the
+  // keyring lock). `keyring` is the one the transaction leaves (it names the signer's version).
+  Status AppendAuditLocked(const AuditEvent& event, const std::optional<KeyringRecords>& keyring);
   // One compare-and-swap and the read-back of the row it wrote, inside the caller's transaction.
   struct CasStatements;
   Result<CasStatements> PrepareCas(const ColumnRef& column, bool has_trigger,

@@ -56,7 +56,9 @@ class StoreBindingTest : public StoreTest {
 // A database at schema version 3 (before row binding) with a registered column: migration 4 adds
 // bound_since and leaves the column registered and unbound.
 TEST_P(StoreBindingTest, MigrationFourKeepsRegisteredColumnsUnbound) {
-  // Back to version 3: migrations 5 (schema_name) and 6 (job lock waits) undone too.
+  // Back to version 3: migrations 5 (schema_name), 6 (job lock waits) and 7 (audit trail) undone
+  // too.
+  database_->Execute("DROP TABLE udmg_audit");
   database_->Execute("ALTER TABLE udmg_jobs DROP COLUMN waiting_for");
   database_->Execute("ALTER TABLE udmg_jobs DROP COLUMN waiting_since");
   database_->Execute("ALTER TABLE udmg_encrypted_columns DROP COLUMN schema_name");

@@ -21,9 +21,10 @@ constexpr const char* kTables[] = {"udmg_schema_migrations",
                                    "udmg_job_ranges",
                                    "udmg_backups",
                                    "udmg_nodes",
-                                   "udmg_replaced_keys"};
+                                   "udmg_replaced_keys",
+                                   "udmg_audit"};
 // Rows of udmg_schema_migrations at the latest version (one per migration).
-constexpr const char* kMigrationCount = "6";
+constexpr const char* kMigrationCount = "7";
 
 TEST_P(StoreMigrationsTest, FreshDatabaseGetsEveryTableAndNoKeyring) {
   for (const char* table : kTables) {

@@ -97,6 +97,15 @@ def scenario(schema, runner):
     validate(schema, "doctor", runner, "doctor")  # healthy once a backup is recorded
     validate(schema, "restore", runner, "passphrase-restore", "--input", backup_path,
              "--verify-only")
+    # init, three rotations and the pruning: five keyring changes.
+    listed = validate(schema, "audit_list", runner, "audit", "list")
+    check(listed and [e["command"] for e in listed["entries"]] == [
+        "udmg-server init", "udmg-server rotate-master-key", "udmg-server rotate-k0",
+        "udmg-server rotate-master-key", "udmg-server prune-keys"],
+          "audit list --json: the five keyring changes, oldest first")
+    audited = validate(schema, "audit_verify", runner, "audit", "verify")
+    check(audited and audited["verified"] and audited["entries"] == 5,
+          "audit verify --json: 5 entries verified")
     # A report with failures is still printed, with its exit code: two values made unreadable.
     failed = corrupt_two_values(runner)
     if failed:

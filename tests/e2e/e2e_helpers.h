@@ -35,6 +35,7 @@ enum Exit : int {
   kExitIncomplete = 10,
   kExitBadInput = 11,
   kExitOutputLost = 14,
+  kExitAuditBroken = 15,
 };
 
 // The fixture of a test run on every backend (TEST_P with UDMG_INSTANTIATE_FOR_ALL_BACKENDS): a

@@ -1,0 +1,201 @@
+// The audit trail end to end on every backend (docs/security.md, "Audit trail"): every keyring
+// change appends a sealed entry; `audit verify` finds an edited field, a removed, moved or
+// renumbered entry, and a truncated end, each as exit 15 naming the first broken entry.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/e2e/cli_runner.h"
+#include "tests/e2e/e2e_helpers.h"
+
+namespace udmg::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string Trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// init, rotate-master-key, rotate-k0, rotate-master-key: four entries, the first three sealed by
+// root version 1 (rotate-k0's by the version it retired), the last by version 2.
+class AuditTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    server_.set_env("UDMG_NODE_ID", "gw-audit");
+    ASSERT_TRUE(InitDemo(server_, 3));
+    old_key_ = server_.root_key();
+    RunOk(server_, {"rotate-master-key"});
+    new_key_ = RandomKeyHex();
+    RunOk(server_, {"rotate-k0", "--new-key", new_key_});
+    server_.set_root_key(new_key_);
+    RunOk(server_, {"rotate-master-key"});
+  }
+
+  json Entries() {
+    ProcessResult listed = RunOk(server_, {"audit", "list", "--json"});
+    return json::parse(listed.stdout_data)["entries"];
+  }
+
+  std::string Head() {
+    const std::string out = RunOk(server_, {"audit", "verify"}).stdout_data;
+    const size_t at = out.find("\nhead ");
+    EXPECT_NE(at, std::string::npos) << out;
+    return Trimmed(out.substr(at + 6));
+  }
+
+  // `audit verify` (with `extra`) fails with exit 15 and one line that contains `why`; nothing
+  // on stdout.
+  void ExpectBroken(const std::string& why, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"audit", "verify"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult result = server_.Run(args);
+    EXPECT_EQ(result.exit_code, kExitAuditBroken) << result.Describe();
+    ASSERT_EQ(result.StderrLines().size(), 1u) << result.Describe();
+    EXPECT_TRUE(Contains(result.StderrLines()[0], why)) << result.Describe();
+    EXPECT_TRUE(result.stdout_data.empty()) << result.Describe();
+  }
+
+  std::string old_key_;
+  std::string new_key_;
+};
+
+TEST_P(AuditTest, EveryKeyringChangeIsListedAndVerifies) {
+  json entries = Entries();
+  ASSERT_EQ(entries.size(), 4u) << entries.dump();
+  const std::vector<std::string> commands = {"init", "rotate-master-key", "rotate-k0",
+                                             "rotate-master-key"};
+  const std::vector<std::vector<int>> versions = {
+      {0, 1, 0, 1}, {1, 1, 1, 2}, {1, 2, 2, 2}, {2, 2, 2, 3}};  // root and master, before/after
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const json& entry = entries[i];
+    EXPECT_EQ(entry["seq"], i + 1);
+    EXPECT_EQ(entry["command"], "udmg-server " + commands[i]);
+    EXPECT_EQ(entry["event"], "keyring");
+    EXPECT_EQ(entry["outcome"], "ok");
+    EXPECT_EQ(entry["node"], "gw-audit");
+    EXPECT_FALSE(entry["os_user"].get<std::string>().empty());
+    EXPECT_GT(entry["pid"], 0);
+    EXPECT_EQ((std::vector<int>{entry["root_before"], entry["root_after"], entry["master_before"],
+                                entry["master_after"]}),
+              versions[i])
+        << entry.dump();
+    EXPECT_EQ(entry["key_version"], i < 3 ? 1 : 2) << entry.dump();
+    EXPECT_EQ(entry["k0_fingerprint"], FingerprintOf(i < 3 ? old_key_ : new_key_));
+  }
+  ProcessResult verified = RunOk(server_, {"audit", "verify"});
+  EXPECT_EQ(verified.stdout_data.rfind("audit trail verified: 4 entries\nhead 4:", 0), 0u)
+      << verified.stdout_data;
+  const std::string shown = RunOk(server_, {"audit", "list"}).stdout_data + verified.stdout_data;
+  for (const std::string& key : {old_key_, new_key_}) EXPECT_FALSE(Contains(shown, key)) << shown;
+
+  // A refused change leaves no entry: the old root key rotates nothing.
+  server_.set_root_key(old_key_);
+  EXPECT_EQ(server_.Run({"rotate-master-key"}).exit_code, kExitWrongKey);
+  EXPECT_EQ(server_.Run({"audit", "verify"}).exit_code, kExitWrongKey);  // needs the current K0
+  server_.set_root_key(new_key_);
+  EXPECT_EQ(Entries().size(), 4u);
+}
+
+// Each column of an entry is covered by its seal: an edit of any one is caught at that entry.
+TEST_P(AuditTest, AnEditOfAnyColumnIsCaughtAtThatEntry) {
+  const std::string other_mac = Trimmed(server_.Exec("SELECT mac FROM udmg_audit WHERE seq = 3;"));
+  const std::vector<std::pair<std::string, std::string>> edits = {
+      {"at", "at + 1"},
+      {"node", "'gw-other'"},
+      {"os_user", "'mallory'"},
+      {"pid", "pid + 1"},
+      {"command", "'udmg-server status'"},
+      {"event", "'job-start'"},
+      {"outcome", "'refused: nothing'"},
+      {"root_before", "root_before + 1"},
+      {"root_after", "root_after + 1"},
+      {"master_before", "master_before + 1"},
+      {"master_after", "master_after + 1"},
+      {"k0_fingerprint", "'" + FingerprintOf(new_key_) + "'"},
+      {"key_version", "2"},
+      {"mac", "'" + other_mac + "'"},
+  };
+  for (const auto& [column, value] : edits) {
+    SCOPED_TRACE(column);
+    const std::string original =
+        Trimmed(server_.Exec("SELECT " + column + " FROM udmg_audit WHERE seq = 2;"));
+    server_.Exec("UPDATE udmg_audit SET " + column + " = " + value + " WHERE seq = 2;");
+    ExpectBroken("the audit trail does not verify: entry 2 does not verify");
+    server_.Exec("UPDATE udmg_audit SET " + column + " = '" + original + "' WHERE seq = 2;");
+  }
+  RunOk(server_, {"audit", "verify"});
+}
+
+TEST_P(AuditTest, ARemovedEntryIsCaughtEvenWhenTheOthersAreRenumbered) {
+  server_.Exec("DELETE FROM udmg_audit WHERE seq = 2;");
+  ExpectBroken("entry 3 is where entry 2 should be: entries were removed, reordered or inserted");
+  server_.Exec("UPDATE udmg_audit SET seq = seq - 1 WHERE seq = 3;");
+  server_.Exec("UPDATE udmg_audit SET seq = seq - 1 WHERE seq = 4;");
+  ExpectBroken("entry 2 does not verify");
+}
+
+TEST_P(AuditTest, SwappedEntriesAreCaught) {
+  server_.Exec("UPDATE udmg_audit SET seq = 100 WHERE seq = 2;");
+  server_.Exec("UPDATE udmg_audit SET seq = 2 WHERE seq = 3;");
+  server_.Exec("UPDATE udmg_audit SET seq = 3 WHERE seq = 100;");
+  ExpectBroken("entry 2 does not verify");
+}
+
+// A copied entry inserted as a new last one (its seal is valid, for another place).
+TEST_P(AuditTest, AnEntryCopiedToTheEndIsCaught) {
+  server_.Exec("INSERT INTO udmg_audit SELECT 5, at, node, os_user, pid, command, event, outcome, "
+               "root_before, root_after, master_before, master_after, k0_fingerprint, "
+               "key_version, mac FROM udmg_audit WHERE seq = 4;");
+  ExpectBroken("entry 5 does not verify");
+}
+
+// Removing entries from the end keeps the chain valid: a removed rotate-k0 shows against the
+// keyring's current root; otherwise only a head kept outside the database shows it.
+TEST_P(AuditTest, ATruncatedEndIsCaughtByTheKeyringOrAKeptHead) {
+  const std::string head = Head();
+  EXPECT_EQ(head.rfind("4:", 0), 0u) << head;
+  RunOk(server_, {"audit", "verify", "--expect-head", head});
+  server_.Exec("DELETE FROM udmg_audit WHERE seq = 4;");
+  ProcessResult shortened = RunOk(server_, {"audit", "verify"});
+  EXPECT_TRUE(Contains(shortened.stdout_data, "audit trail verified: 3 entries"))
+      << shortened.stdout_data;
+  ExpectBroken("no longer holds the expected head " + head, {"--expect-head", head});
+
+  server_.Exec("DELETE FROM udmg_audit WHERE seq = 3;");
+  ExpectBroken("entry 2 leaves root key version 1 current, but the keyring's current root key is "
+               "version 2: a keyring change is missing from the trail");
+}
+
+// A new change after a verification: the kept head is still held, and the trail goes on.
+TEST_P(AuditTest, AKeptHeadStaysValidAsTheTrailGrows) {
+  const std::string head = Head();
+  RunOk(server_, {"rotate-master-key"});
+  RunOk(server_, {"audit", "verify", "--expect-head", head});
+  EXPECT_EQ(Head().rfind("5:", 0), 0u);
+  ProcessResult malformed = server_.Run({"audit", "verify", "--expect-head", "4"});
+  EXPECT_EQ(malformed.exit_code, kExitBadInput) << malformed.Describe();
+}
+
+// A database set up before the trail existed (schema version 6): the upgrade starts an empty
+// trail, and the next keyring change is its first entry.
+TEST_P(AuditTest, ADatabaseFromBeforeTheTrailStartsItAtItsNextChange) {
+  server_.Exec("DROP TABLE udmg_audit;");
+  server_.Exec("DELETE FROM udmg_schema_migrations WHERE version = 7;");
+  ProcessResult empty = RunOk(server_, {"audit", "list"});
+  EXPECT_EQ(empty.stdout_data, "the audit trail is empty\n");
+  RunOk(server_, {"rotate-master-key"});
+  json entries = Entries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0]["seq"], 1);
+  EXPECT_EQ(entries[0]["master_after"], 4);
+  EXPECT_TRUE(Contains(RunOk(server_, {"audit", "verify"}).stdout_data,
+                       "audit trail verified: 1 entry\n"));
+}
+
+UDMG_INSTANTIATE_FOR_ALL_BACKENDS(AuditTest);
+
+}  // namespace
+}  // namespace udmg::testing
