@@ -63,9 +63,9 @@ Status RunList(const GlobalOptions& global, const AuditArgs& args) {
               << Change(entry.root_before, entry.root_after) << ", master key "
               << Change(entry.master_before, entry.master_after) << "; node " << entry.node
               << ", user " << entry.os_user << ", pid " << entry.pid << "; "
-              << (entry.key_version ? "sealed by root key version " +
-                                          std::to_string(entry.key_version)
-                                    : std::string("unsealed"))
+              << (entry.key_version
+                      ? "sealed by root key version " + std::to_string(entry.key_version)
+                      : std::string("unsealed"))
               << "\n";
   }
   if (entries.empty()) std::cout << "the audit trail is empty\n";
@@ -88,12 +88,12 @@ Status RunVerify(const GlobalOptions& global, const AuditArgs& args) {
   const std::string head = AuditHeadText(verdict.head);
   std::optional<std::string> problem;
   if (verdict.first_break) {
-    problem = "the audit trail does not verify: " + verdict.why + " (" +
-              (verdict.checked == 0   ? std::string("no entry before it verifies")
-               : verdict.checked == 1 ? std::string("entry 1 verifies")
-                                      : "entries 1 to " + std::to_string(verdict.checked) +
-                                            " verify") +
-              ")";
+    problem =
+        "the audit trail does not verify: " + verdict.why + " (" +
+        (verdict.checked == 0   ? std::string("no entry before it verifies")
+         : verdict.checked == 1 ? std::string("entry 1 verifies")
+                                : "entries 1 to " + std::to_string(verdict.checked) + " verify") +
+        ")";
   } else if (verdict.expected_head_missing) {
     problem = "the audit trail verifies but no longer holds the expected head " +
               AuditHeadText(*expected) + ": it ends at " + head +
@@ -124,9 +124,9 @@ Status RunVerify(const GlobalOptions& global, const AuditArgs& args) {
 void AddAuditCommands(CLI::App& app, const GlobalOptions& global, Action& action) {
   CLI::App* audit = app.add_subcommand("audit", "the audit trail of every keyring change");
   audit->require_subcommand(1);
-  auto [list, list_args] = AddCommand<AuditArgs>(
-      *audit, action, "list", "list the audit trail's entries, oldest first",
-      [&global](const AuditArgs& args) { return RunList(global, args); });
+  auto [list, list_args] =
+      AddCommand<AuditArgs>(*audit, action, "list", "list the audit trail's entries, oldest first",
+                            [&global](const AuditArgs& args) { return RunList(global, args); });
   list->add_flag("--json", list_args->as_json, "print one JSON document (docs/json.md)");
   auto [verify, verify_args] = AddCommand<AuditArgs>(
       *audit, action, "verify",

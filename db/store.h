@@ -423,7 +423,8 @@ class RecoveryStore {
 };
 
 // The audit trail (udmg_audit; docs/security.md, "Audit trail"): every keyring change appends an
-// entry in its own transaction, under the keyring lock, sealed by the appending process.
+// entry in its own transaction, under the keyring lock, sealed by the appending process
+// (UpdateKeyring, UpdateKeyringChecked).
 //
 // Who appends and with which key, as the caller that holds K0 sets it on a connection (read when
 // an entry is appended). The store seals an entry with `key` as the root version whose
@@ -440,8 +441,8 @@ struct AuditSigner {
 };
 // What an entry records; the store adds who, when, its seq and its MAC.
 struct AuditEvent {
-  std::string event;           // "keyring", "root-key", …
-  std::string outcome = "ok";  // or "refused: …" (IsRefusal)
+  std::string event;           // "keyring"
+  std::string outcome = "ok";
   uint32_t root_before = 0;
   uint32_t root_after = 0;
   uint32_t master_before = 0;
@@ -458,9 +459,6 @@ class AuditStore {
   void SetAuditSigner(AuditSigner signer) { signer_ = std::move(signer); }
   const AuditSigner& audit_signer() const { return signer_; }
 
-  // Appends `event` in a transaction of its own, under the keyring lock (a refusal: the change it
-  // refused wrote nothing). kDatabase on a read-only session, like any write.
-  virtual Status AppendAudit(const AuditEvent& event) = 0;
   virtual Result<std::vector<AuditEntry>> ListAudit() = 0;  // by seq
 
  private:

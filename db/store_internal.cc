@@ -1,5 +1,6 @@
 #include "db/store_internal.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -265,11 +266,11 @@ AuditEntry MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
   entry.master_before = event.master_before;
   entry.master_after = event.master_after;
   entry.k0_fingerprint = signer.k0_fingerprint;
-  // Only the root version current before or after the event seals it (VerifyAuditChain): a
-  // node whose K0 is an older version records its refusal unkeyed.
-  const RootKeyRecord* root =
-      keyring && !signer.key.empty() ? FindRootByFingerprint(*keyring, signer.k0_fingerprint)
-                                     : nullptr;
+  // Only the root version current before or after the event seals it (VerifyAuditChain): an
+  // older K0 seals nothing.
+  const RootKeyRecord* root = keyring && !signer.key.empty()
+                                  ? FindRootByFingerprint(*keyring, signer.k0_fingerprint)
+                                  : nullptr;
   const bool current =
       root && (root->version == event.root_before || root->version == event.root_after);
   entry.key_version = current ? root->version : 0;

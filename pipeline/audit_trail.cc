@@ -46,11 +46,14 @@ Result<AuditVerdict> VerifyAuditTrail(db::AuditStore& store, const KeyringRecord
   UDMG_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, store.ListAudit());
   // A version the keyring no longer holds (or whose row no longer unwraps) has no key: the
   // verdict names the first entry it sealed.
-  return VerifyAuditChain(entries, [&](uint32_t version) -> std::optional<SecretBytes> {
-    Result<SecretBytes> k0 = RootKeyOf(keyring, current_k0, version);
-    if (!k0.ok()) return std::nullopt;
-    return DeriveAuditKey(*k0);
-  }, AuditExpectations{CurrentRootVersion(keyring), expected});
+  return VerifyAuditChain(
+      entries,
+      [&](uint32_t version) -> std::optional<SecretBytes> {
+        Result<SecretBytes> k0 = RootKeyOf(keyring, current_k0, version);
+        if (!k0.ok()) return std::nullopt;
+        return DeriveAuditKey(*k0);
+      },
+      AuditExpectations{CurrentRootVersion(keyring), expected});
 }
 
 }  // namespace udmg::pipeline

@@ -145,25 +145,11 @@ Status PgStore::ChangeKeyringUnderLock(std::string_view what, const KeyringDecis
     UDMG_RETURN_IF_ERROR(internal::ValidateReplacement(*replacement, keyring_id));
     ReplaceKeyringRows(transaction, replacement->records, replacement->keyring_id);
     InsertArchivedRows(transaction, replacement->archived);
-    AppendAuditEntry(transaction, audit_signer(),
-                     KeyringChangeEvent(current, replacement->records), replacement->records);
+    AppendAuditEntry(transaction, audit_signer(), KeyringChangeEvent(current, replacement->records),
+                     replacement->records);
     transaction.commit();
     return Status::Ok();
   });
-}
-
-Status PgStore::AppendAudit(const AuditEvent& event) {
-  return connection_->RunStatus(
-      "appending to the audit trail", Retry::kNotIdempotent,
-      [&](pqxx::connection& live) -> Status {
-        pqxx::work transaction(live);
-        transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
-        UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring,
-                              ReadKeyringRows(transaction, Describe()));
-        AppendAuditEntry(transaction, audit_signer(), event, keyring);
-        transaction.commit();
-        return Status::Ok();
-      });
 }
 
 Status PgStore::UpdateKeyring(const KeyringChange& change) {

@@ -12,11 +12,11 @@ Status SqliteStore::AppendAuditLocked(const AuditEvent& event,
                                       const std::optional<KeyringRecords>& keyring) {
   constexpr std::string_view kWhat = "appending to the audit trail";
   UDMG_ASSIGN_OR_RETURN(
-      Statement last,
-      connection_->Prepare("SELECT coalesce((SELECT seq FROM udmg_audit ORDER BY seq DESC LIMIT 1), "
-                           "0), coalesce((SELECT mac FROM udmg_audit ORDER BY seq DESC LIMIT 1), "
-                           "''), CAST(strftime('%s', 'now') AS INTEGER)",
-                           kWhat));
+      Statement last, connection_->Prepare(
+                          "SELECT coalesce((SELECT seq FROM udmg_audit ORDER BY seq DESC LIMIT 1), "
+                          "0), coalesce((SELECT mac FROM udmg_audit ORDER BY seq DESC LIMIT 1), "
+                          "''), CAST(strftime('%s', 'now') AS INTEGER)",
+                          kWhat));
   UDMG_ASSIGN_OR_RETURN(bool has_row, last.Step());
   if (!has_row) return Error{ErrorCode::kInternal, "the audit trail's head read no row"};
   const int64_t seq = last.Int(0) + 1;
@@ -30,15 +30,6 @@ Status SqliteStore::AppendAuditLocked(const AuditEvent& event,
       kWhat, entry.seq, entry.at, entry.node, entry.os_user, entry.pid, entry.command, entry.event,
       entry.outcome, entry.root_before, entry.root_after, entry.master_before, entry.master_after,
       entry.k0_fingerprint, entry.key_version, internal::AuditMacText(entry.mac));
-}
-
-Status SqliteStore::AppendAudit(const AuditEvent& event) {
-  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
-                        Transaction::Begin(*connection_, Transaction::Kind::kWrite,
-                                           "appending to the audit trail"));
-  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring, ReadKeyringRows());
-  UDMG_RETURN_IF_ERROR(AppendAuditLocked(event, keyring));
-  return transaction.Commit();
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::ListAudit() {

@@ -134,8 +134,8 @@ Status SqliteStore::ChangeKeyringUnderLock(const KeyringDecision& decide) {
   UDMG_RETURN_IF_ERROR(internal::ValidateReplacement(*replacement, keyring_id));
   UDMG_RETURN_IF_ERROR(ReplaceKeyringRows(replacement->records, replacement->keyring_id));
   UDMG_RETURN_IF_ERROR(InsertArchivedRows(replacement->archived));
-  UDMG_RETURN_IF_ERROR(AppendAuditLocked(KeyringChangeEvent(current, replacement->records),
-                                         replacement->records));
+  UDMG_RETURN_IF_ERROR(
+      AppendAuditLocked(KeyringChangeEvent(current, replacement->records), replacement->records));
   return transaction.Commit();
 }
 

@@ -106,7 +106,6 @@ class SqliteStore final : public Store {
                               bool refuse_while_job_runs) override;
   Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override;
 
-  Status AppendAudit(const AuditEvent& event) override;
   Result<std::vector<AuditEntry>> ListAudit() override;
 
  private:

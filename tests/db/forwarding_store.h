@@ -172,8 +172,6 @@ class ForwardingStore : public Store {
     return inner_->ListReplacedKeys();
   }
   Result<ReplicationState> ReadReplication() override { return inner_->ReadReplication(); }
-  // The inner store seals with its own signer (set it there).
-  Status AppendAudit(const AuditEvent& event) override { return inner_->AppendAudit(event); }
   Result<std::vector<AuditEntry>> ListAudit() override { return inner_->ListAudit(); }
   Result<std::optional<int64_t>> OthersCommitMark() override { return inner_->OthersCommitMark(); }
 

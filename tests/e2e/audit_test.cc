@@ -146,9 +146,10 @@ TEST_P(AuditTest, SwappedEntriesAreCaught) {
 
 // A copied entry inserted as a new last one (its seal is valid, for another place).
 TEST_P(AuditTest, AnEntryCopiedToTheEndIsCaught) {
-  server_.Exec("INSERT INTO udmg_audit SELECT 5, at, node, os_user, pid, command, event, outcome, "
-               "root_before, root_after, master_before, master_after, k0_fingerprint, "
-               "key_version, mac FROM udmg_audit WHERE seq = 4;");
+  server_.Exec(
+      "INSERT INTO udmg_audit SELECT 5, at, node, os_user, pid, command, event, outcome, "
+      "root_before, root_after, master_before, master_after, k0_fingerprint, "
+      "key_version, mac FROM udmg_audit WHERE seq = 4;");
   ExpectBroken("entry 5 does not verify");
 }
 
@@ -165,8 +166,9 @@ TEST_P(AuditTest, ATruncatedEndIsCaughtByTheKeyringOrAKeptHead) {
   ExpectBroken("no longer holds the expected head " + head, {"--expect-head", head});
 
   server_.Exec("DELETE FROM udmg_audit WHERE seq = 3;");
-  ExpectBroken("entry 2 leaves root key version 1 current, but the keyring's current root key is "
-               "version 2: a keyring change is missing from the trail");
+  ExpectBroken(
+      "entry 2 leaves root key version 1 current, but the keyring's current root key is "
+      "version 2: a keyring change is missing from the trail");
 }
 
 // A new change after a verification: the kept head is still held, and the trail goes on.
@@ -191,8 +193,8 @@ TEST_P(AuditTest, ADatabaseFromBeforeTheTrailStartsItAtItsNextChange) {
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0]["seq"], 1);
   EXPECT_EQ(entries[0]["master_after"], 4);
-  EXPECT_TRUE(Contains(RunOk(server_, {"audit", "verify"}).stdout_data,
-                       "audit trail verified: 1 entry\n"));
+  EXPECT_TRUE(
+      Contains(RunOk(server_, {"audit", "verify"}).stdout_data, "audit trail verified: 1 entry\n"));
 }
 
 UDMG_INSTANTIATE_FOR_ALL_BACKENDS(AuditTest);
