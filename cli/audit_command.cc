@@ -135,7 +135,7 @@ void AddAuditCommands(CLI::App& app, const GlobalOptions& global, Action& action
   verify->add_flag("--json", verify_args->as_json, "print one JSON document (docs/json.md)");
   verify->add_option("--expect-head", verify_args->expect_head,
                      "SEQ:MAC, the head a previous `audit verify` printed: exit 15 unless the "
-                     "trail still ends there (detects entries removed from its end)");
+                     "trail still holds it (detects entries removed from its end)");
 }
 
 }  // namespace udmg::cli
