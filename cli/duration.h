@@ -1,4 +1,5 @@
-// Durations for --max-duration: "90s", "5m", "1h", "1h30m", "2h5m10s" or plain seconds ("300").
+// Durations (--max-duration, policy ages): "90s", "5m", "1h", "1h30m", "2h5m10s", "90d" or plain
+// seconds ("300"), at most ten years.
 #pragma once
 
 #include <chrono>

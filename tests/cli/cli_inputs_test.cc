@@ -26,13 +26,15 @@ TEST(DurationTest, AcceptsUnitsInOrderAndPlainSeconds) {
   EXPECT_EQ(*ParseDuration("1h"), seconds(3600));
   EXPECT_EQ(*ParseDuration("1h30m"), seconds(5400));
   EXPECT_EQ(*ParseDuration("2h5m10s"), seconds(7510));
+  EXPECT_EQ(*ParseDuration("90d"), seconds(90 * 86400));
+  EXPECT_EQ(*ParseDuration("1d12h"), seconds(86400 + 12 * 3600));
   EXPECT_EQ(*ParseDuration("300"), seconds(300));
   EXPECT_EQ(*ParseDuration("0"), seconds(0));
 }
 
 TEST(DurationTest, RefusesEverythingElseAsBadInput) {
   for (const char* text : {"", "s", "5x", "1m1h", "1h1h", "1h30", "-5s", "1.5h", " 5m", "5m ",
-                           "99999999999999999999s", "1d"}) {
+                           "99999999999999999999s", "1h1d", "3651d"}) {
     auto parsed = ParseDuration(text);
     ASSERT_FALSE(parsed.ok()) << text;
     EXPECT_EQ(parsed.error().code, ErrorCode::kBadInput) << text;
