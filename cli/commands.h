@@ -61,6 +61,8 @@ void AddPruneCommand(CLI::App& app, const GlobalOptions& global, Action& action)
 void AddSealingCommands(CLI::App& app, const GlobalOptions& global, Action& action);
 // audit list, audit verify: the audit trail of every keyring change (docs/security.md)
 void AddAuditCommands(CLI::App& app, const GlobalOptions& global, Action& action);
+// policy show, policy set: the cryptoperiod policy (docs/security.md)
+void AddPolicyCommands(CLI::App& app, const GlobalOptions& global, Action& action);
 // doctor: every health check with its fix (exit 13 when any is a problem)
 void AddDoctorCommand(CLI::App& app, const GlobalOptions& global, Action& action);
 

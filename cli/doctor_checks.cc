@@ -15,6 +15,7 @@
 #include "engine/root_key.h"
 #include "engine/sealed_root_key.h"
 #include "hsm/pkcs11_token.h"
+#include "pipeline/key_policy.h"
 #include "pipeline/node_presence.h"
 #include "pipeline/reencrypt.h"
 
@@ -77,6 +78,7 @@ class DoctorRun {
     CheckNodes();
     CheckValues(counts);
     CheckJobs();
+    CheckCryptoperiods();
     return std::move(findings_);
   }
 
@@ -472,6 +474,39 @@ class DoctorRun {
       }
     }
     if (found == 0) Add("jobs", FindingStatus::kOk, "no interrupted or failed job");
+  }
+
+  // Each key past a limit of the policy is a warning: its values are safe, the rotation is due.
+  void CheckCryptoperiods() {
+    Result<pipeline::PolicyStanding> standing =
+        pipeline::AssessPolicy(*store_, keyring_, NowSeconds());
+    if (!standing.ok()) {
+      Add("cryptoperiods", FindingStatus::kProblem, standing.error().message,
+          "udmg-server policy set stores the policy again (docs/security.md, \"Cryptoperiods\")");
+      return;
+    }
+    if (standing->policy == KeyPolicy{}) {
+      Add("cryptoperiods", FindingStatus::kOk,
+          "no cryptoperiod policy is set: no key is due by age or use (udmg-server policy set)");
+      return;
+    }
+    const std::pair<const std::optional<KeyDue>&, const char*> keys[] = {
+        {standing->master,
+         "udmg-server rotate-master-key --if-due --reencrypt (udmg-sweep.service runs it before "
+         "each nightly sweep)"},
+        {standing->root,
+         "udmg-server rotate-k0 --new-key-file PATH --reencrypt, then the new key on every node "
+         "(docs/operator-guide.md)"}};
+    std::string within;
+    for (const auto& [key, fix] : keys) {
+      if (!key) continue;
+      if (key->due) {
+        Add("cryptoperiods", FindingStatus::kWarning, key->why, fix);
+      } else {
+        within += (within.empty() ? "" : "; ") + key->why;
+      }
+    }
+    if (!standing->overdue()) Add("cryptoperiods", FindingStatus::kOk, within);
   }
 
   const GlobalOptions& global_;

@@ -20,7 +20,8 @@ std::string_view FindingStatusName(FindingStatus status);  // "ok", "warning", "
 
 struct Finding {
   std::string check;  // "database", "keyring", "root_key_env", "root_key_version", "master_keys",
-                      // "columns", "backup", "nodes", "stale_values", "values", "jobs"
+                      // "columns", "backup", "nodes", "stale_values", "values", "jobs",
+                      // "cryptoperiods"
   FindingStatus status = FindingStatus::kOk;
   std::string message;  // one line; names versions, fingerprints, nodes; never key bytes
   std::string fix;      // one line; empty when there is nothing to do

@@ -22,6 +22,22 @@ json ByVersion(const std::map<uint32_t, Value>& values, Render render) {
   return object;
 }
 
+template <typename T>
+json OrNull(const std::optional<T>& value) {
+  return value ? json(*value) : json();
+}
+
+json KeyDueJson(const std::optional<KeyDue>& key) {
+  if (!key) return json();
+  return {{"version", key->version},
+          {"age_seconds", key->age},
+          {"encryptions", OrNull(key->encryptions)},
+          {"max_age_seconds", OrNull(key->max_age)},
+          {"max_encryptions", OrNull(key->max_encryptions)},
+          {"due", key->due},
+          {"why", key->why}};
+}
+
 }  // namespace
 
 json ReencryptJson(const pipeline::ReencryptReport& report) {
@@ -110,6 +126,17 @@ json ColumnsJson(const std::vector<db::ColumnRef>& columns) {
                     {"bound_since", column.bound_since ? json(*column.bound_since) : json()}});
   }
   return {{"columns", std::move(list)}};
+}
+
+json PolicyJson(const pipeline::PolicyStanding& standing) {
+  const KeyPolicy& policy = standing.policy;
+  return {{"policy",
+           {{"master_max_age_seconds", OrNull(policy.master_max_age)},
+            {"master_max_encryptions", OrNull(policy.master_max_encryptions)},
+            {"root_max_age_seconds", OrNull(policy.root_max_age)}}},
+          {"master_key", KeyDueJson(standing.master)},
+          {"root_key", KeyDueJson(standing.root)},
+          {"overdue", standing.overdue()}};
 }
 
 void PrintJson(const json& document) {

@@ -15,6 +15,7 @@
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
 #include "engine/root_key.h"
+#include "pipeline/key_policy.h"
 #include "pipeline/rotation_job.h"
 
 namespace udmg::cli {
@@ -357,7 +358,25 @@ Status MasterRotationDryRun(const GlobalOptions& global, const ReencryptRequest&
   return PrintJobDryRun(*view.store, view.keyring, RotationJobDryRun(reencrypt, target));
 }
 
-Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& reencrypt) {
+// --if-due: whether the policy says the active master version is due for rotation in `records`,
+// said on stdout either way ("rotation due: ..." / "rotation not due: ...").
+Result<bool> SayIfRotationDue(db::Store& store, const KeyringRecords& records) {
+  UDMG_ASSIGN_OR_RETURN(pipeline::PolicyStanding standing,
+                        pipeline::AssessPolicy(store, records, NowSeconds()));
+  if (!standing.master) return NotInitialized();
+  std::cout << (standing.master->due ? "rotation due: " : "rotation not due: ")
+            << standing.master->why << "\n";
+  return standing.master->due;
+}
+
+Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& reencrypt,
+                          bool if_due) {
+  if (if_due) {
+    UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+    UDMG_ASSIGN_OR_RETURN(KeyringRecords records, KeyringBeforeRotation(*store));
+    UDMG_ASSIGN_OR_RETURN(bool due, SayIfRotationDue(*store, records));
+    if (!due) return Status::Ok();
+  }
   if (reencrypt.flags.dry_run) return MasterRotationDryRun(global, reencrypt);
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
@@ -377,13 +396,26 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
   }
   KeyringRecords rotated;
   uint32_t previous_active = 0;
-  UDMG_RETURN_IF_ERROR(store->UpdateKeyring(
+  Status updated = store->UpdateKeyring(
       [&](const std::optional<KeyringRecords>& current) -> Result<KeyringRecords> {
         UDMG_RETURN_IF_ERROR(CheckUnchanged(current, before.revision));
         if (const MasterKeyRecord* active = ActiveMaster(*current)) previous_active = active->version;
         UDMG_ASSIGN_OR_RETURN(rotated, RotateMasterKey(*current, k0, k1, NowSeconds()));
         return rotated;
-      }));
+      });
+  if (!updated.ok() && if_due && updated.error().code == ErrorCode::kConflict) {
+    // Two nodes' timers at once: the other rotation made the key no longer due, which is what
+    // --if-due asked for; a key still due is the conflict it was.
+    UDMG_ASSIGN_OR_RETURN(KeyringRecords now, KeyringBeforeRotation(*store));
+    UDMG_ASSIGN_OR_RETURN(pipeline::PolicyStanding standing,
+                          pipeline::AssessPolicy(*store, now, NowSeconds()));
+    if (standing.master && !standing.master->due) {
+      std::cout << "another process rotated meanwhile; rotation not due: " << standing.master->why
+                << "\n";
+      return Status::Ok();
+    }
+  }
+  UDMG_RETURN_IF_ERROR(updated);
   uint32_t active = rotated.masters.back().version;
   const std::string committed = "the rotation to master key version " + std::to_string(active);
   std::cout << "master key rotated: version " << active << " is active";
@@ -472,11 +504,15 @@ void AddKeyringCommands(CLI::App& app, const GlobalOptions& global, Action& acti
   auto master_reencrypt = std::make_shared<ReencryptRequest>();
   AddReencryptRequestFlags(rotate_master, *master_reencrypt,
                            "then migrate every value to the new master key now (resumable job)");
-  rotate_master->callback([&, master_reencrypt] {
-    action = [&, master_reencrypt] {
+  auto if_due = std::make_shared<bool>(false);
+  rotate_master->add_flag("--if-due", *if_due,
+                          "rotate only when the policy says the active master key is due "
+                          "(`udmg-server policy show`); says why either way, exit 0 both ways");
+  rotate_master->callback([&, master_reencrypt, if_due] {
+    action = [&, master_reencrypt, if_due] {
       return WithRotationJson(global, *master_reencrypt, "master",
                               [&](const ReencryptRequest& request) {
-                                return RunRotateMasterKey(global, request);
+                                return RunRotateMasterKey(global, request, *if_due);
                               });
     };
   });

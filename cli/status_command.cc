@@ -10,11 +10,13 @@
 
 #include "base/time_text.h"
 #include "cli/commands.h"
+#include "cli/json_reports.h"
 #include "cli/output.h"
 #include "cli/key_input.h"
 #include "cli/root_key_source.h"
 #include "engine/root_key.h"
 #include "engine/sealed_root_key.h"
+#include "pipeline/key_policy.h"
 #include "pipeline/key_state_metrics.h"
 #include "pipeline/lock_wait.h"
 #include "pipeline/node_presence.h"
@@ -55,6 +57,19 @@ NodeStanding CheckThisNode(const std::optional<KeyringRecords>& records) {
     case RootKeyStanding::kUnknown: break;
   }
   return {"unknown", std::nullopt, check.fingerprint, source};
+}
+
+// The policy and where the keys stand against it; null without a keyring or, with a warning,
+// when the policy cannot be read.
+json CryptoperiodsJson(db::Store& store, const std::optional<KeyringRecords>& records) {
+  if (!records) return nullptr;
+  Result<pipeline::PolicyStanding> standing = pipeline::AssessPolicy(store, *records, NowSeconds());
+  if (!standing.ok()) {
+    PrintWarning("the cryptoperiod policy could not be read: " + standing.error().message,
+                 standing.error().setting);
+    return nullptr;
+  }
+  return PolicyJson(*standing);
 }
 
 json OptionalText(const std::optional<std::string>& text) {
@@ -155,6 +170,7 @@ Result<json> CollectStatus(db::Store& store) {
       if (master.state == MasterKeyState::kActive) out["active_master_version"] = master.version;
     }
   }
+  out["cryptoperiods"] = CryptoperiodsJson(store, records);
   NodeStanding node = CheckThisNode(records);
   out["this_node"] = {{"root_key", node.root_key},
                       {"version", node.version ? json(*node.version) : json(nullptr)},
@@ -243,6 +259,14 @@ void PrintHuman(const json& status) {
     for (const json& master : status["master_keys"]) {
       std::cout << "  v" << master["version"] << "  " << master["state"].get<std::string>()
                 << "  wrapped by root v" << master["root_version"] << "\n";
+    }
+  }
+  if (const json& periods = status["cryptoperiods"]; periods.is_object()) {
+    std::cout << "cryptoperiods:\n";
+    for (const char* key : {"master_key", "root_key"}) {
+      if (periods[key].is_null()) continue;
+      std::cout << "  " << (periods[key]["due"].get<bool>() ? "ROTATION DUE: " : "")
+                << periods[key]["why"].get<std::string>() << "\n";
     }
   }
   std::cout << "this node's root key: " << NodeLine(status["this_node"]) << "\n";

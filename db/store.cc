@@ -46,6 +46,12 @@ AuditEvent KeyringChangeEvent(const std::optional<KeyringRecords>& before,
   return event;
 }
 
+AuditEvent PolicyChangeEvent(const KeyringRecords& keyring) {
+  AuditEvent event = KeyringChangeEvent(keyring, keyring);
+  event.event = "policy";
+  return event;
+}
+
 std::string RowKeyText(const RowKey& key) {
   if (const int64_t* number = std::get_if<int64_t>(&key)) return std::to_string(*number);
   return std::get<std::string>(key);

@@ -20,6 +20,7 @@
 
 #include "base/status.h"
 #include "engine/audit_chain.h"
+#include "engine/cryptoperiod.h"
 #include "engine/keyring.h"
 #include "engine/restore.h"
 
@@ -258,6 +259,16 @@ class KeyringStore {
   using EncryptionCounts = std::map<uint32_t, uint64_t>;
   virtual Result<EncryptionCounts> AddEncryptions(const EncryptionCounts& by_version) = 0;
   virtual Result<EncryptionCounts> LoadEncryptions() = 0;
+
+  // The cryptoperiod policy (udmg_policy): no limit where none is set. kCorruptValue for a row
+  // that is not a valid limit.
+  virtual Result<KeyPolicy> LoadPolicy() = 0;
+  // One transaction under the keyring lock: `change` sees the policy as it is under the lock and
+  // returns the new one, which replaces it, with its audit entry (event "policy"; the keyring's
+  // versions before and after are the current ones). Nothing is written when `change` fails,
+  // for a policy ValidatePolicy refuses (kBadInput), or without a keyring (kNotInitialized).
+  using PolicyChange = std::function<Result<KeyPolicy>(const KeyPolicy& current)>;
+  virtual Status UpdatePolicy(const PolicyChange& change) = 0;
 };
 
 // The registered encrypted columns and what the database says about their tables.
@@ -451,6 +462,8 @@ struct AuditEvent {
 // The event of a keyring change: the current root and active master versions before and after.
 AuditEvent KeyringChangeEvent(const std::optional<KeyringRecords>& before,
                               const KeyringRecords& after);
+// The event of a policy change: the keyring's current versions, unchanged.
+AuditEvent PolicyChangeEvent(const KeyringRecords& keyring);
 
 class AuditStore {
  public:

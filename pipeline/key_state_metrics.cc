@@ -100,8 +100,11 @@ Result<KeyState> ReadKeyState(db::Store& store) {
   }
   if (keyring) {
     UDMG_ASSIGN_OR_RETURN(std::vector<db::NodeRecord> nodes, store.ListNodes());
-    state.nodes = AssessNodes(nodes, *keyring, static_cast<int64_t>(std::time(nullptr)));
+    const auto now = static_cast<int64_t>(std::time(nullptr));
+    state.nodes = AssessNodes(nodes, *keyring, now);
+    UDMG_ASSIGN_OR_RETURN(state.cryptoperiods, AssessPolicy(store, *keyring, now));
   }
+  UDMG_ASSIGN_OR_RETURN(state.master_encryptions, store.LoadEncryptions());
   return state;
 }
 
@@ -155,6 +158,37 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
     AddSeries(root_created, {{"version", std::to_string(version)}}, static_cast<double>(seconds));
   }
 
+  MetricFamily encryptions =
+      Family("udmg_master_key_encryptions_total",
+             "Encryptions made under each master key (K1) version, every node's together (the GCM "
+             "nonce budget's count).");
+  encryptions.type = MetricType::kCounter;
+  for (const auto& [version, count] : state.master_encryptions) {
+    ClientMetric metric;
+    metric.label = {{"version", std::to_string(version)}};
+    metric.counter.value = static_cast<double>(count);
+    encryptions.metric.push_back(std::move(metric));
+  }
+  MetricFamily max_age = Family("udmg_key_policy_max_age_seconds",
+                                "The policy's maximum age of the key in use (`policy set`); 0 = "
+                                "no limit.");
+  MetricFamily max_encryptions = Family(
+      "udmg_master_key_policy_max_encryptions",
+      "The policy's maximum number of encryptions under the active master key; 0 = no limit.");
+  MetricFamily overdue = Family("udmg_key_rotation_overdue",
+                                "1 when the key in use has reached a limit of the policy and is "
+                                "due for rotation, else 0.");
+  if (const std::optional<PolicyStanding>& periods = state.cryptoperiods) {
+    for (const auto& [key, due] :
+         {std::pair{"master", periods->master}, std::pair{"root", periods->root}}) {
+      if (!due) continue;
+      AddSeries(max_age, {{"key", key}}, static_cast<double>(due->max_age.value_or(0)));
+      AddSeries(overdue, {{"key", key}}, due->due ? 1.0 : 0.0);
+    }
+    AddSeries(max_encryptions, {},
+              static_cast<double>(periods->policy.master_max_encryptions.value_or(0)));
+  }
+
   MetricFamily node_stale = Family(
       "udmg_node_root_key_stale",
       "1 when the node last opened the keyring with an older or unknown root key (K0), 0 when "
@@ -177,6 +211,10 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
   families.push_back(std::move(root));
   families.push_back(std::move(master_created));
   families.push_back(std::move(root_created));
+  families.push_back(std::move(encryptions));
+  families.push_back(std::move(max_age));
+  families.push_back(std::move(max_encryptions));
+  families.push_back(std::move(overdue));
   families.push_back(std::move(node_stale));
   families.push_back(std::move(node_seen));
   if (include_last_success) {

@@ -20,6 +20,7 @@
 #include "base/status.h"
 #include "db/store.h"
 #include "metrics/metric_family.h"
+#include "pipeline/key_policy.h"
 #include "pipeline/node_presence.h"
 
 namespace udmg::pipeline {
@@ -45,6 +46,8 @@ struct KeyState {
   std::map<uint32_t, int64_t> root_created;       // root version -> Unix seconds it was made
   std::map<std::string, int64_t> last_success;    // job kind -> Unix seconds, when known
   std::vector<NodeAssessment> nodes;              // udmg_nodes against the keyring
+  std::map<uint32_t, uint64_t> master_encryptions;  // master version -> encryptions, every node's
+  std::optional<PolicyStanding> cryptoperiods;      // nullopt without a keyring
 };
 
 // How far back ReadKeyState looks for the last "done" job of a kind when the newest finished job
@@ -63,7 +66,11 @@ Result<KeyState> ReadKeyState(db::Store& store);
 // kNodeGoneAfterSeconds, so a decommissioned node does not alert forever) and
 // udmg_node_last_seen_timestamp_seconds{node} (every recorded node),
 // udmg_master_key_created_timestamp_seconds{version} and udmg_root_key_created_timestamp_seconds
-// {version} (every version the keyring holds; the newest is the active / current one).
+// {version} (every version the keyring holds; the newest is the active / current one),
+// udmg_master_key_encryptions_total{version} (the nonce budget's counts), the policy's limits
+// udmg_key_policy_max_age_seconds{key} and udmg_master_key_policy_max_encryptions (0: no limit)
+// and udmg_key_rotation_overdue{key} (1 when a limit is reached); these three only with a
+// keyring.
 // With `include_last_success` false the last family is left out (a failed run's push must not
 // replace the previous success: Pushgateway add semantics).
 std::vector<metrics::MetricFamily> KeyStateFamilies(const KeyState& state,

@@ -59,7 +59,13 @@ run demo --rows 500
 openssl rand -hex 32 >new-k0.hex
 run rotate-k0 --new-key-file new-k0.hex
 mv new-k0.hex k0.hex
-run rotate-master-key
+# The master key's rotation as udmg-sweep.service runs it before its sweep: due, since the demo
+# made 500 encryptions under version 1; then not due under the new version.
+run policy set --master-max-encryptions 400
+run rotate-master-key --if-due | tee if-due.txt
+grep -q '^rotation due: master key version 1 ' if-due.txt || fail "--if-due did not rotate"
+run rotate-master-key --if-due | tee if-due.txt
+grep -q '^rotation not due: master key version 2 ' if-due.txt || fail "--if-due rotated again"
 mkdir metrics
 run sweep --max-rows 100000 --max-duration 5m --rate 0 --metrics-textfile "$work/metrics/udmg-sweep.prom"
 grep -q '^udmg_' metrics/udmg-sweep.prom || fail "the sweep wrote no metrics"

@@ -175,6 +175,13 @@ CREATE TABLE udmg_audit (
   mac text NOT NULL
 );
 )sql"},
+    // The cryptoperiod policy: one row per limit that is set (docs/storage.md).
+    {8, "key policy", R"sql(
+CREATE TABLE udmg_policy (
+  name text PRIMARY KEY,
+  value bigint NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

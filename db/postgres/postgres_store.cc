@@ -207,4 +207,49 @@ Result<std::map<uint32_t, uint64_t>> PgStore::LoadEncryptions() {
       });
 }
 
+// ---- Cryptoperiod policy --------------------------------------------------------------------
+
+namespace {
+
+// The stored policy's rows, read in `transaction`.
+PolicyRows ReadPolicyRows(pqxx::transaction_base& transaction) {
+  PolicyRows rows;
+  for (const pqxx::row& row : transaction.exec("SELECT name, value FROM udmg_policy")) {
+    rows[row[0].as<std::string>()] = row[1].as<int64_t>();
+  }
+  return rows;
+}
+
+}  // namespace
+
+Status PgStore::UpdatePolicy(const PolicyChange& change) {
+  // Not idempotent: a rerun after a lost COMMIT would append a second audit entry. Under the
+  // keyring lock, so that the entry chains to the one committed before it.
+  return connection_->RunStatus(
+      "writing the key policy", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
+        UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring,
+                              ReadKeyringRows(transaction, Describe()));
+        if (!keyring) return internal::NoKeyring();
+        UDMG_ASSIGN_OR_RETURN(KeyPolicy policy, change(ValidLimitsOf(ReadPolicyRows(transaction))));
+        UDMG_RETURN_IF_ERROR(ValidatePolicy(policy));
+        transaction.exec("DELETE FROM udmg_policy");
+        for (const auto& [name, value] : PolicyToRows(policy)) {
+          transaction.exec_params("INSERT INTO udmg_policy (name, value) VALUES ($1, $2)", name,
+                                  value);
+        }
+        AppendAuditEntry(transaction, audit_signer(), PolicyChangeEvent(*keyring), keyring);
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
+Result<KeyPolicy> PgStore::LoadPolicy() {
+  return connection_->Read<KeyPolicy>("reading the key policy",
+                                      [](pqxx::transaction_base& transaction) -> Result<KeyPolicy> {
+                                        return PolicyFromRows(ReadPolicyRows(transaction));
+                                      });
+}
+
 }  // namespace udmg::db::postgres

@@ -72,6 +72,8 @@ class PgStore final : public Store {
   Status UpdateKeyring(const KeyringChange& change) override;
   Result<EncryptionCounts> AddEncryptions(const EncryptionCounts& by_version) override;
   Result<std::map<uint32_t, uint64_t>> LoadEncryptions() override;
+  Result<KeyPolicy> LoadPolicy() override;
+  Status UpdatePolicy(const PolicyChange& change) override;
 
   Result<std::vector<ColumnRef>> ListColumns() override;
   Status AddColumn(const ColumnRef& column) override;

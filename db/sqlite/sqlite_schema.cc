@@ -169,6 +169,13 @@ CREATE TABLE udmg_audit (
   mac TEXT NOT NULL
 );
 )sql"},
+    // The cryptoperiod policy: one row per limit that is set (docs/storage.md).
+    {8, "key policy", R"sql(
+CREATE TABLE udmg_policy (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -189,4 +189,39 @@ Result<std::map<uint32_t, uint64_t>> SqliteStore::LoadEncryptions() {
   return by_version;
 }
 
+// ---- Cryptoperiod policy --------------------------------------------------------------------
+
+Result<PolicyRows> SqliteStore::ReadPolicyRows() {
+  UDMG_ASSIGN_OR_RETURN(Statement read, connection_->Prepare("SELECT name, value FROM udmg_policy",
+                                                             "reading the key policy"));
+  PolicyRows rows;
+  UDMG_RETURN_IF_ERROR(
+      read.ForEachRow([&](const Statement& row) { rows[row.Text(0)] = row.Int(1); }));
+  return rows;
+}
+
+Result<KeyPolicy> SqliteStore::LoadPolicy() {
+  UDMG_ASSIGN_OR_RETURN(PolicyRows rows, ReadPolicyRows());
+  return PolicyFromRows(rows);
+}
+
+Status SqliteStore::UpdatePolicy(const PolicyChange& change) {
+  constexpr std::string_view kWhat = "writing the key policy";
+  // BEGIN IMMEDIATE is the keyring lock: the audit entry chains to the one committed before it.
+  UDMG_ASSIGN_OR_RETURN(Transaction transaction,
+                        Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
+  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring, ReadKeyringRows());
+  if (!keyring) return internal::NoKeyring();
+  UDMG_ASSIGN_OR_RETURN(PolicyRows rows, ReadPolicyRows());
+  UDMG_ASSIGN_OR_RETURN(KeyPolicy policy, change(ValidLimitsOf(rows)));
+  UDMG_RETURN_IF_ERROR(ValidatePolicy(policy));
+  UDMG_RETURN_IF_ERROR(connection_->Execute("DELETE FROM udmg_policy", kWhat));
+  for (const auto& [name, value] : PolicyToRows(policy)) {
+    UDMG_RETURN_IF_ERROR(connection_->Execute(
+        "INSERT INTO udmg_policy (name, value) VALUES (?1, ?2)", kWhat, name, value));
+  }
+  UDMG_RETURN_IF_ERROR(AppendAuditLocked(PolicyChangeEvent(*keyring), keyring));
+  return transaction.Commit();
+}
+
 }  // namespace udmg::db::sqlite

@@ -36,6 +36,8 @@ class SqliteStore final : public Store {
   Status UpdateKeyring(const KeyringChange& change) override;
   Result<EncryptionCounts> AddEncryptions(const EncryptionCounts& by_version) override;
   Result<std::map<uint32_t, uint64_t>> LoadEncryptions() override;
+  Result<KeyPolicy> LoadPolicy() override;
+  Status UpdatePolicy(const PolicyChange& change) override;
 
   Result<std::vector<ColumnRef>> ListColumns() override;
   Status AddColumn(const ColumnRef& column) override;
@@ -109,6 +111,7 @@ class SqliteStore final : public Store {
   Result<std::vector<AuditEntry>> ListAudit() override;
 
  private:
+  Result<PolicyRows> ReadPolicyRows();  // udmg_policy as stored, valid or not
   // Appends `event` as the trail's next entry; the caller holds the write transaction (the
   // keyring lock). `keyring` is the one the transaction leaves (it names the signer's version).
   Status AppendAuditLocked(const AuditEvent& event, const std::optional<KeyringRecords>& keyring);

@@ -37,6 +37,8 @@ class ForwardingStore : public Store {
   Result<std::map<uint32_t, uint64_t>> LoadEncryptions() override {
     return inner_->LoadEncryptions();
   }
+  Result<KeyPolicy> LoadPolicy() override { return inner_->LoadPolicy(); }
+  Status UpdatePolicy(const PolicyChange& change) override { return inner_->UpdatePolicy(change); }
 
   Result<std::vector<ColumnRef>> ListColumns() override { return inner_->ListColumns(); }
   Status AddColumn(const ColumnRef& column) override { return inner_->AddColumn(column); }

@@ -56,8 +56,9 @@ class StoreBindingTest : public StoreTest {
 // A database at schema version 3 (before row binding) with a registered column: migration 4 adds
 // bound_since and leaves the column registered and unbound.
 TEST_P(StoreBindingTest, MigrationFourKeepsRegisteredColumnsUnbound) {
-  // Back to version 3: migrations 5 (schema_name), 6 (job lock waits) and 7 (audit trail) undone
-  // too.
+  // Back to version 3: migrations 5 (schema_name), 6 (job lock waits), 7 (audit trail) and 8
+  // (key policy) undone too.
+  database_->Execute("DROP TABLE udmg_policy");
   database_->Execute("DROP TABLE udmg_audit");
   database_->Execute("ALTER TABLE udmg_jobs DROP COLUMN waiting_for");
   database_->Execute("ALTER TABLE udmg_jobs DROP COLUMN waiting_since");

@@ -22,9 +22,10 @@ constexpr const char* kTables[] = {"udmg_schema_migrations",
                                    "udmg_backups",
                                    "udmg_nodes",
                                    "udmg_replaced_keys",
-                                   "udmg_audit"};
+                                   "udmg_audit",
+                                   "udmg_policy"};
 // Rows of udmg_schema_migrations at the latest version (one per migration).
-constexpr const char* kMigrationCount = "7";
+constexpr const char* kMigrationCount = "8";
 
 TEST_P(StoreMigrationsTest, FreshDatabaseGetsEveryTableAndNoKeyring) {
   for (const char* table : kTables) {

@@ -97,15 +97,26 @@ def scenario(schema, runner):
     validate(schema, "doctor", runner, "doctor")  # healthy once a backup is recorded
     validate(schema, "restore", runner, "passphrase-restore", "--input", backup_path,
              "--verify-only")
-    # init, three rotations and the pruning: five keyring changes.
+    # The reencrypt made 300 encryptions under master version 3: past a maximum of 100.
+    runner.run("policy", "set", "--master-max-encryptions", "100", "--root-max-age", "365d")
+    shown = validate(schema, "policy_show", runner, "policy", "show")
+    check(shown and shown["master_key"]["due"] and not shown["root_key"]["due"]
+          and shown["master_key"]["encryptions"] == 300
+          and shown["policy"]["master_max_age_seconds"] is None,
+          "policy show --json: the master key is due, the root key is not")
+    status = validate(schema, "status", runner, "status")
+    check(status and status["cryptoperiods"]["policy"] == shown["policy"]
+          and status["cryptoperiods"]["overdue"],
+          "status --json: the same policy, overdue")
+    # init, three rotations, the pruning and the policy: six entries.
     listed = validate(schema, "audit_list", runner, "audit", "list")
     check(listed and [e["command"] for e in listed["entries"]] == [
         "udmg-server init", "udmg-server rotate-master-key", "udmg-server rotate-k0",
-        "udmg-server rotate-master-key", "udmg-server prune-keys"],
-          "audit list --json: the five keyring changes, oldest first")
+        "udmg-server rotate-master-key", "udmg-server prune-keys", "udmg-server policy set"],
+          "audit list --json: the five keyring changes and the policy change, oldest first")
     audited = validate(schema, "audit_verify", runner, "audit", "verify")
-    check(audited and audited["verified"] and audited["entries"] == 5,
-          "audit verify --json: 5 entries verified")
+    check(audited and audited["verified"] and audited["entries"] == 6,
+          "audit verify --json: 6 entries verified")
     # A report with failures is still printed, with its exit code: two values made unreadable.
     failed = corrupt_two_values(runner)
     if failed:

@@ -18,10 +18,10 @@ using nlohmann::json;
 
 constexpr int kRows = 6;
 
-const std::set<std::string> kEveryCheck = {"database", "root_key_env", "root_key_seal",
-                                           "root_key_version",
-                                           "master_keys", "columns", "backup", "nodes",
-                                           "stale_values", "values", "jobs"};
+const std::set<std::string> kEveryCheck = {"database",         "root_key_env", "root_key_seal",
+                                           "root_key_version", "master_keys",  "columns",
+                                           "backup",           "nodes",        "stale_values",
+                                           "values",           "jobs",         "cryptoperiods"};
 
 // "<n> of <kRows>": how a stale_values message counts the values not yet in the bound form.
 std::string OfRows(int n) { return std::to_string(n) + " of " + std::to_string(kRows); }

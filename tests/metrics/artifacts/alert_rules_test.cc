@@ -20,7 +20,7 @@ constexpr char kRuleTests[] = "metrics/alerts_test.yml";
 const std::set<std::string> kExpectedAlerts = {
     "UdmgReencryptStalled",   "UdmgReencryptFailures", "UdmgSweepNoRecentSuccess",
     "UdmgValuesOnOldVersion", "UdmgPlaintextValues",   "UdmgNodeOnOldRootKey",
-    "UdmgKeyOld"};
+    "UdmgKeyOld",             "UdmgKeyRotationOverdue"};
 
 // One `- alert:` entry of the rules file, as text up to the next entry or group.
 struct AlertBlock {
@@ -135,8 +135,17 @@ TEST_F(AlertRulesTest, UnitTestsCatchAChangeToAnyAlert) {
       {"UdmgPlaintextValues", R"({version="plaintext"})", R"({version="malformed"})"},
       {"UdmgNodeOnOldRootKey", "(udmg_node_root_key_stale) == 1", "(udmg_node_root_key_stale) == 0"},
       {"UdmgKeyOld", "> 365 * 86400", "> 400 * 86400"},
-      {"UdmgKeyOld", "max(udmg_root_key_created_timestamp_seconds)",
-       "min(udmg_root_key_created_timestamp_seconds)"},
+      // UdmgKeyRotationOverdue has the same label_replace: the text up to "> 365" is UdmgKeyOld's.
+      {"UdmgKeyOld", R"(max(udmg_root_key_created_timestamp_seconds), "key", "root", "", ""))"
+                     "\n          ) > 365",
+       R"(min(udmg_root_key_created_timestamp_seconds), "key", "root", "", ""))"
+       "\n          ) > 365"},
+      {"UdmgKeyRotationOverdue", "(udmg_key_rotation_overdue) == 1",
+       "(udmg_key_rotation_overdue) == 2"},
+      {"UdmgKeyRotationOverdue", ">= on (key) (max by (key) (udmg_key_policy_max_age_seconds) > 0)",
+       "> on (key) 2 * (max by (key) (udmg_key_policy_max_age_seconds) > 0)"},
+      {"UdmgKeyRotationOverdue", "(udmg_key_policy_max_age_seconds) > 0)",
+       "(udmg_key_policy_max_age_seconds) >= 0)"},
   };
   for (const Mutation& mutation : kMutations) {
     std::string mutated = ReplaceOnce(rules, mutation.from, mutation.to);
