@@ -34,6 +34,36 @@ std::string Rfc3339Millis(std::chrono::system_clock::time_point time) {
   return text + fraction;
 }
 
+std::optional<int64_t> ParseUtcTime(std::string_view text) {
+  // Fixed positions: YYYY-MM-DD, then optionally THH:MM:SSZ.
+  auto number = [&](size_t at, size_t digits) -> std::optional<int> {
+    int value = 0;
+    for (size_t i = at; i < at + digits; ++i) {
+      if (i >= text.size() || text[i] < '0' || text[i] > '9') return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  auto separator = [&](size_t at, char expected) {
+    return at < text.size() && text[at] == expected;
+  };
+  if (text.size() != 10 && text.size() != 20) return std::nullopt;
+  const std::optional<int> year = number(0, 4), month = number(5, 2), day = number(8, 2);
+  if (!year || !month || !day || !separator(4, '-') || !separator(7, '-')) return std::nullopt;
+  const std::chrono::year_month_day date{std::chrono::year(*year),
+                                         std::chrono::month(static_cast<unsigned>(*month)),
+                                         std::chrono::day(static_cast<unsigned>(*day))};
+  if (!date.ok()) return std::nullopt;
+  int64_t seconds = std::chrono::sys_days(date).time_since_epoch() / std::chrono::seconds(1);
+  if (text.size() == 10) return seconds;
+  const std::optional<int> hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
+  if (!separator(10, 'T') || !hour || !minute || !second || !separator(13, ':') ||
+      !separator(16, ':') || !separator(19, 'Z') || *hour > 23 || *minute > 59 || *second > 59) {
+    return std::nullopt;
+  }
+  return seconds + *hour * 3600 + *minute * 60 + *second;
+}
+
 std::string SecondsText(double seconds) {
   char text[32];
   std::snprintf(text, sizeof text, "%.2f s", seconds);

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace udmg {
 
@@ -16,6 +18,10 @@ std::string Rfc3339(int64_t unix_seconds);
 
 // "2026-11-27T08:39:03.042Z": log lines (--log-format json).
 std::string Rfc3339Millis(std::chrono::system_clock::time_point time);
+
+// Unix seconds of "2026-11-27" (midnight UTC) or "2026-11-27T08:39:03Z" (RFC 3339 in UTC, as
+// Rfc3339 writes it); nullopt for anything else, or a date that does not exist.
+std::optional<int64_t> ParseUtcTime(std::string_view text);
 
 // "0.60 s": a length of time for a person, with enough digits but not a float's worth.
 std::string SecondsText(double seconds);

@@ -1,14 +1,18 @@
 // audit list, audit verify: the audit trail (docs/security.md, "Audit trail"). Listing needs no
 // key; verifying needs this node's K0 to be the current root key, which unwraps the older ones.
+#include <chrono>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "base/quoted_input.h"
 #include "base/time_text.h"
 #include "cli/commands.h"
+#include "cli/duration.h"
 #include "cli/exit_codes.h"
 #include "cli/json_reports.h"
 #include "engine/encoding.h"
@@ -21,8 +25,21 @@ using nlohmann::json;
 
 struct AuditArgs {
   bool as_json = false;
-  std::string expect_head;  // "SEQ:MAC" as `audit verify` printed it
+  std::string expect_head;           // "SEQ:MAC" as `audit verify` printed it
+  std::optional<std::string> since;  // a UTC time or date, or a duration ago
 };
+
+// --since: "2026-12-01", "2026-12-01T10:00:00Z", or a duration before now ("7d", "12h").
+Result<int64_t> ParseSince(const std::string& text) {
+  if (std::optional<int64_t> time = ParseUtcTime(text)) return *time;
+  if (Result<std::chrono::seconds> ago = ParseDuration(text); ago.ok()) {
+    return NowSeconds() - ago->count();
+  }
+  return Error{ErrorCode::kBadInput,
+               "--since: " + QuotedInput(text) +
+                   " is neither a UTC date or time (2026-12-01, 2026-12-01T10:00:00Z) nor a "
+                   "duration before now (7d, 12h)"};
+}
 
 // "1 -> 2", or "2" when it did not change.
 std::string Change(uint32_t before, uint32_t after) {
@@ -49,8 +66,13 @@ json EntryJson(const AuditEntry& entry) {
 }
 
 Status RunList(const GlobalOptions& global, const AuditArgs& args) {
+  int64_t since = 0;
+  if (args.since) {
+    UDMG_ASSIGN_OR_RETURN(since, ParseSince(*args.since));
+  }
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, store->ListAudit());
+  std::erase_if(entries, [since](const AuditEntry& entry) { return entry.at < since; });
   if (args.as_json) {
     json list = json::array();
     for (const AuditEntry& entry : entries) list.push_back(EntryJson(entry));
@@ -68,7 +90,11 @@ Status RunList(const GlobalOptions& global, const AuditArgs& args) {
                       : std::string("unsealed"))
               << "\n";
   }
-  if (entries.empty()) std::cout << "the audit trail is empty\n";
+  if (entries.empty()) {
+    std::cout << (args.since ? "no audit entry since " + Rfc3339(since)
+                             : "the audit trail is empty")
+              << "\n";
+  }
   return Status::Ok();
 }
 
@@ -128,6 +154,9 @@ void AddAuditCommands(CLI::App& app, const GlobalOptions& global, Action& action
       AddCommand<AuditArgs>(*audit, action, "list", "list the audit trail's entries, oldest first",
                             [&global](const AuditArgs& args) { return RunList(global, args); });
   list->add_flag("--json", list_args->as_json, "print one JSON document (docs/json.md)");
+  list->add_option("--since", list_args->since,
+                   "only the entries made from then on: a UTC date or time (2026-12-01, "
+                   "2026-12-01T10:00:00Z) or a duration before now (7d, 12h)");
   auto [verify, verify_args] = AddCommand<AuditArgs>(
       *audit, action, "verify",
       "check every entry's seal and the chain (exit 15 at the first broken entry)",

@@ -171,6 +171,27 @@ TEST_P(AuditTest, ATruncatedEndIsCaughtByTheKeyringOrAKeptHead) {
       "version 2: a keyring change is missing from the trail");
 }
 
+// --since: a date, a time or a duration before now; entries before it are left out (listing
+// does not verify: the dates moved back here break the seals, which `audit verify` would report).
+TEST_P(AuditTest, ListSinceLeavesOutOlderEntries) {
+  server_.Exec("UPDATE udmg_audit SET at = at - 10 * 86400 WHERE seq <= 2;");
+  json recent = json::parse(
+      RunOk(server_, {"audit", "list", "--since", "5d", "--json"}).stdout_data)["entries"];
+  ASSERT_EQ(recent.size(), 2u) << recent.dump();
+  EXPECT_EQ(recent[0]["seq"], 3);
+  EXPECT_EQ(recent[1]["seq"], 4);
+  EXPECT_EQ(json::parse(RunOk(server_, {"audit", "list", "--since", "2000-01-01", "--json"})
+                            .stdout_data)["entries"]
+                .size(),
+            4u);
+  EXPECT_EQ(RunOk(server_, {"audit", "list", "--since", "2999-01-01T00:00:00Z"}).stdout_data,
+            "no audit entry since 2999-01-01T00:00:00Z\n");
+  for (const char* bad : {"2026-13-01", "yesterday", "2026-12-01 10:00"}) {
+    ExpectOneErrorLine(server_.Run({"audit", "list", "--since", bad}), kExitBadInput,
+                       {"--since", "is neither a UTC date or time"});
+  }
+}
+
 // A new change after a verification: the kept head is still held, and the trail goes on.
 TEST_P(AuditTest, AKeptHeadStaysValidAsTheTrailGrows) {
   const std::string head = Head();
