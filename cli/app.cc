@@ -154,7 +154,7 @@ int RunCli(int argc, char** argv) {
        {AddKeyringCommands, AddStatusCommand, AddColumnCommands, AddSecretCommands,
         AddMaintenanceCommands, AddDemoCommand, AddReencryptCommand, AddMetricsCommand,
         AddRecoveryCommands, AddPruneCommand, AddSealingCommands, AddAuditCommands,
-        AddPolicyCommands, AddDoctorCommand}) {
+        AddPolicyCommands, AddReportCommand, AddDoctorCommand}) {
     add_commands(app, global, action);
   }
 

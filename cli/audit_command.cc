@@ -112,19 +112,7 @@ Status RunVerify(const GlobalOptions& global, const AuditArgs& args) {
   UDMG_ASSIGN_OR_RETURN(AuditVerdict verdict,
                         pipeline::VerifyAuditTrail(*view.store, view.records, view.k0, expected));
   const std::string head = AuditHeadText(verdict.head);
-  std::optional<std::string> problem;
-  if (verdict.first_break) {
-    problem =
-        "the audit trail does not verify: " + verdict.why + " (" +
-        (verdict.checked == 0   ? std::string("no entry before it verifies")
-         : verdict.checked == 1 ? std::string("entry 1 verifies")
-                                : "entries 1 to " + std::to_string(verdict.checked) + " verify") +
-        ")";
-  } else if (verdict.expected_head_missing) {
-    problem = "the audit trail verifies but no longer holds the expected head " +
-              AuditHeadText(*expected) + ": it ends at " + head +
-              " (entries were removed from its end, or the head is another database's)";
-  }
+  const std::optional<std::string> problem = pipeline::AuditTrailProblem(verdict, expected);
   if (args.as_json) {
     PrintJson(json{{"verified", !problem.has_value()},
                    {"entries", verdict.checked},

@@ -63,6 +63,8 @@ void AddSealingCommands(CLI::App& app, const GlobalOptions& global, Action& acti
 void AddAuditCommands(CLI::App& app, const GlobalOptions& global, Action& action);
 // policy show, policy set: the cryptoperiod policy (docs/security.md)
 void AddPolicyCommands(CLI::App& app, const GlobalOptions& global, Action& action);
+// report: the evidence report (docs/compliance.md)
+void AddReportCommand(CLI::App& app, const GlobalOptions& global, Action& action);
 // doctor: every health check with its fix (exit 13 when any is a problem)
 void AddDoctorCommand(CLI::App& app, const GlobalOptions& global, Action& action);
 

@@ -50,18 +50,6 @@ Result<uint64_t> ParseCount(std::string_view flag, const std::string& text) {
   return value;
 }
 
-std::string Limit(const std::optional<int64_t>& age) {
-  return age ? PolicyDurationText(*age) : "no limit";
-}
-
-// "master key: maximum age 90d, maximum encryptions 1000000; root key: maximum age no limit"
-std::string PolicyText(const KeyPolicy& policy) {
-  return "master key: maximum age " + Limit(policy.master_max_age) + ", maximum encryptions " +
-         (policy.master_max_encryptions ? std::to_string(*policy.master_max_encryptions)
-                                        : "no limit") +
-         "; root key: maximum age " + Limit(policy.root_max_age);
-}
-
 void PrintStanding(const pipeline::PolicyStanding& standing) {
   for (const std::optional<KeyDue>& key : {standing.master, standing.root}) {
     if (key) std::cout << (key->due ? "ROTATION DUE: " : "") << key->why << "\n";

@@ -135,6 +135,14 @@ std::string PolicyDurationText(int64_t seconds) {
   return text;
 }
 
+std::string PolicyText(const KeyPolicy& policy) {
+  auto limit = [](const auto& value, auto text) { return value ? text(*value) : "no limit"; };
+  auto count = [](uint64_t n) { return std::to_string(n); };
+  return "master key: maximum age " + limit(policy.master_max_age, PolicyDurationText) +
+         ", maximum encryptions " + limit(policy.master_max_encryptions, count) +
+         "; root key: maximum age " + limit(policy.root_max_age, PolicyDurationText);
+}
+
 std::optional<KeyDue> MasterKeyDue(const KeyPolicy& policy, const KeyringRecords& records,
                                    const std::map<uint32_t, uint64_t>& encryptions, int64_t now) {
   const MasterKeyRecord* active = ActiveMaster(records);

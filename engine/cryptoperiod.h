@@ -37,6 +37,8 @@ Status ValidatePolicy(const KeyPolicy& policy);
 
 // A limit's duration as `policy set` accepts it back: "90d", "1d12h", "45m", "30s".
 std::string PolicyDurationText(int64_t seconds);
+// "master key: maximum age 90d, maximum encryptions 1000000; root key: maximum age no limit"
+std::string PolicyText(const KeyPolicy& policy);
 
 // Where one key stands against the policy at `now`.
 struct KeyDue {

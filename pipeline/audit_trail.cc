@@ -56,4 +56,21 @@ Result<AuditVerdict> VerifyAuditTrail(db::AuditStore& store, const KeyringRecord
       AuditExpectations{CurrentRootVersion(keyring), expected});
 }
 
+std::optional<std::string> AuditTrailProblem(const AuditVerdict& verdict,
+                                             const std::optional<AuditHead>& expected) {
+  if (verdict.first_break) {
+    const std::string verified =
+        verdict.checked == 0   ? "no entry before it verifies"
+        : verdict.checked == 1 ? "entry 1 verifies"
+                               : "entries 1 to " + std::to_string(verdict.checked) + " verify";
+    return "the audit trail does not verify: " + verdict.why + " (" + verified + ")";
+  }
+  if (verdict.expected_head_missing && expected) {
+    return "the audit trail verifies but no longer holds the expected head " +
+           AuditHeadText(*expected) + ": it ends at " + AuditHeadText(verdict.head) +
+           " (entries were removed from its end, or the head is another database's)";
+  }
+  return std::nullopt;
+}
+
 }  // namespace udmg::pipeline

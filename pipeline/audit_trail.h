@@ -2,6 +2,7 @@
 // `audit verify` (docs/security.md, "Audit trail"; the chain itself is engine/audit_chain.h).
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 
@@ -22,5 +23,10 @@ db::AuditSigner AuditSignerFor(std::string program, std::span<const uint8_t> k0)
 Result<AuditVerdict> VerifyAuditTrail(db::AuditStore& store, const KeyringRecords& keyring,
                                       std::span<const uint8_t> current_k0,
                                       const std::optional<AuditHead>& expected);
+
+// Why `verdict` is not a verified trail, as one sentence (the first broken entry, or the kept head
+// `expected` no longer held); nullopt when it is.
+std::optional<std::string> AuditTrailProblem(const AuditVerdict& verdict,
+                                             const std::optional<AuditHead>& expected);
 
 }  // namespace udmg::pipeline

@@ -61,13 +61,6 @@ const std::vector<std::string>& ReportedJobKinds() {
   return kinds;
 }
 
-Result<ColumnValues> CountColumnValues(db::Store& store, const db::ColumnRef& column) {
-  UDMG_ASSIGN_OR_RETURN(std::string missing, MissingReason(store, column));
-  if (!missing.empty()) return ColumnValues{std::nullopt, std::move(missing)};
-  UDMG_ASSIGN_OR_RETURN(db::ValueCounts counts, store.CountValues(column));
-  return ColumnValues{std::move(counts), ""};
-}
-
 Result<KeyState> ReadKeyState(db::Store& store) {
   KeyState state;
   UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring, store.LoadKeyring());

@@ -28,15 +28,6 @@ namespace udmg::pipeline {
 // The job kinds whose last success is reported ("reencrypt", "sweep").
 const std::vector<std::string>& ReportedJobKinds();
 
-// A registered column's counts, or why it cannot be counted: its table or a column of it is gone
-// (CheckColumnStillExists' message, naming the fix). Status and metrics report such a column
-// instead of failing for every column.
-struct ColumnValues {
-  std::optional<db::ValueCounts> counts;
-  std::string missing;  // set when counts is nullopt
-};
-Result<ColumnValues> CountColumnValues(db::Store& store, const db::ColumnRef& column);
-
 struct KeyState {
   std::map<std::string, db::ValueCounts> values;  // by column name, "credentials.secret"
   std::set<std::string> missing_columns;          // registered, but their table or column is gone

@@ -450,6 +450,13 @@ Result<std::string> MissingReason(db::Store& store, const db::ColumnRef& column)
   return std::string();
 }
 
+Result<ColumnValues> CountColumnValues(db::Store& store, const db::ColumnRef& column) {
+  UDMG_ASSIGN_OR_RETURN(std::string missing, MissingReason(store, column));
+  if (!missing.empty()) return ColumnValues{std::nullopt, std::move(missing)};
+  UDMG_ASSIGN_OR_RETURN(db::ValueCounts counts, store.CountValues(column));
+  return ColumnValues{std::move(counts), ""};
+}
+
 Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   UDMG_RETURN_IF_ERROR(ValidateOptions(options));
   StoreFactory open = options.open_store ? options.open_store

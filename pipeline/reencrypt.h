@@ -144,6 +144,14 @@ struct ReencryptReport {
 // For the commands that report such a column and go on with the others.
 Result<std::string> MissingReason(db::Store& store, const db::ColumnRef& column);
 
+// A registered column's counts, or why it cannot be counted: its table or a column of it is gone
+// (MissingReason). Status, metrics and the report say so of such a column.
+struct ColumnValues {
+  std::optional<db::ValueCounts> counts;
+  std::string missing;  // set when counts is nullopt
+};
+Result<ColumnValues> CountColumnValues(db::Store& store, const db::ColumnRef& column);
+
 // Whether RunReencryption would resume `job` ("running" after a crash, or "stopped"); a job that
 // ended "done" or "failed" is final.
 bool IsResumableJob(const db::JobRecord& job);

@@ -115,6 +115,18 @@ TEST(CryptoperiodTest, LimitsOutOfRangeAreBadInput) {
   EXPECT_TRUE(ValidatePolicy(KeyPolicy{}).ok());
 }
 
+TEST(CryptoperiodTest, PolicyTextNamesEveryLimitOrItsAbsence) {
+  KeyPolicy policy;
+  EXPECT_EQ(PolicyText(policy),
+            "master key: maximum age no limit, maximum encryptions no limit; root key: maximum "
+            "age no limit");
+  policy.master_max_age = 90 * kDay;
+  policy.master_max_encryptions = 1000;
+  policy.root_max_age = kDay + 3600;
+  EXPECT_EQ(PolicyText(policy),
+            "master key: maximum age 90d, maximum encryptions 1000; root key: maximum age 1d1h");
+}
+
 TEST(CryptoperiodTest, DurationTextIsTheFormPolicySetReadsBack) {
   EXPECT_EQ(PolicyDurationText(90 * kDay), "90d");
   EXPECT_EQ(PolicyDurationText(kDay + 12 * 3600), "1d12h");
