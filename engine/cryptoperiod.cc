@@ -14,7 +14,7 @@ constexpr std::string_view kRootMaxAge = "root_max_age_seconds";
 
 constexpr int64_t kDay = 86400;
 constexpr int64_t kMaxAge = int64_t{10} * 365 * kDay;
-// The GCM bound of random 96-bit nonces (docs/security.md, "Nonce budget").
+// The bound of random 96-bit GCM nonces on one key (docs/formats.md, NIST SP 800-38D).
 constexpr uint64_t kMaxEncryptions = uint64_t{1} << 32;
 
 std::string Counted(int64_t count, std::string_view unit) {
@@ -38,9 +38,10 @@ KeyDue Assess(std::string name, uint32_t version, int64_t created_at, int64_t no
   const bool used = max_encryptions && encryptions && *encryptions >= *max_encryptions;
   due.due = old || used;
   std::string age = "is " + AgeText(due.age) + " old";
-  if (max_age)
+  if (max_age) {
     age += (old ? ", past its maximum age of " : " (maximum ") + PolicyDurationText(*max_age) +
            (old ? "" : ")");
+  }
   std::string use;
   if (encryptions) {
     use = "has made " + std::to_string(*encryptions) + " encryptions";
