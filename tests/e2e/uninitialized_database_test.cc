@@ -38,6 +38,12 @@ std::vector<std::vector<std::string>> CommandsButInit(const fs::path& dir) {
       {"demo", "--rows", "1"},
       {"metrics"},
       {"prune-keys"},
+      {"audit", "list", "--since", "1d"},
+      {"audit", "verify"},
+      {"policy", "show"},
+      {"policy", "set", "--master-max-age", "1d"},
+      {"rotate-master-key", "--if-due"},
+      {"report"},
       {"passphrase-backup", "--output", (dir / "backup.udmg").string(), "--passphrase-file",
        passphrase_file},
   };
