@@ -329,10 +329,26 @@ Status RunRotateRootKey(const GlobalOptions& global, NewKeySource& source,
       "the rotation to root key version " + std::to_string(newest.version), kRootRotationResume);
 }
 
+// --if-due: whether the policy says the active master version is due for rotation in `records`,
+// said on stdout either way ("rotation due: ..." / "rotation not due: ...").
+Result<bool> SayIfRotationDue(db::Store& store, const KeyringRecords& records) {
+  UDMG_ASSIGN_OR_RETURN(pipeline::PolicyStanding standing,
+                        pipeline::AssessPolicy(store, records, NowSeconds()));
+  if (!standing.master) return NotInitialized();
+  std::cout << (standing.master->due ? "rotation due: " : "rotation not due: ")
+            << standing.master->why << "\n";
+  return standing.master->due;
+}
+
 // rotate-master-key --dry-run: the rotation made in memory (a random K1 that is then wiped), the
 // values it leaves on older versions, and with --reencrypt the job that would follow.
-Status MasterRotationDryRun(const GlobalOptions& global, const ReencryptRequest& reencrypt) {
+Status MasterRotationDryRun(const GlobalOptions& global, const ReencryptRequest& reencrypt,
+                            bool if_due) {
   UDMG_ASSIGN_OR_RETURN(KeyringView view, OpenKeyringView(global));
+  if (if_due) {
+    UDMG_ASSIGN_OR_RETURN(bool due, SayIfRotationDue(*view.store, view.records));
+    if (!due) return Status::Ok();
+  }
   UDMG_RETURN_IF_ERROR(RequireJobCanStart(global, *view.store, reencrypt));
   if (reencrypt.enabled) {
     UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
@@ -358,26 +374,9 @@ Status MasterRotationDryRun(const GlobalOptions& global, const ReencryptRequest&
   return PrintJobDryRun(*view.store, view.keyring, RotationJobDryRun(reencrypt, target));
 }
 
-// --if-due: whether the policy says the active master version is due for rotation in `records`,
-// said on stdout either way ("rotation due: ..." / "rotation not due: ...").
-Result<bool> SayIfRotationDue(db::Store& store, const KeyringRecords& records) {
-  UDMG_ASSIGN_OR_RETURN(pipeline::PolicyStanding standing,
-                        pipeline::AssessPolicy(store, records, NowSeconds()));
-  if (!standing.master) return NotInitialized();
-  std::cout << (standing.master->due ? "rotation due: " : "rotation not due: ")
-            << standing.master->why << "\n";
-  return standing.master->due;
-}
-
 Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& reencrypt,
                           bool if_due) {
-  if (if_due) {
-    UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
-    UDMG_ASSIGN_OR_RETURN(KeyringRecords records, KeyringBeforeRotation(*store));
-    UDMG_ASSIGN_OR_RETURN(bool due, SayIfRotationDue(*store, records));
-    if (!due) return Status::Ok();
-  }
-  if (reencrypt.flags.dry_run) return MasterRotationDryRun(global, reencrypt);
+  if (reencrypt.flags.dry_run) return MasterRotationDryRun(global, reencrypt, if_due);
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs, StartRotationMetrics(reencrypt));
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
@@ -385,6 +384,12 @@ Status RunRotateMasterKey(const GlobalOptions& global, const ReencryptRequest& r
   SecretBytes k1 = RandomSecret(kKeySize);
   UDMG_RETURN_IF_ERROR(RequireJobCanStart(global, *store, reencrypt));
   UDMG_ASSIGN_OR_RETURN(KeyringRecords before, KeyringBeforeRotation(*store));
+  if (if_due) {
+    // Judged on the keyring the rotation is made from: a rotation committed since makes this
+    // one a lost race (below), never a second rotation.
+    UDMG_ASSIGN_OR_RETURN(bool due, SayIfRotationDue(*store, before));
+    if (!due) return Status::Ok();
+  }
   if (reencrypt.enabled) {
     UDMG_ASSIGN_OR_RETURN(std::optional<db::JobRecord> unfinished,
                           pipeline::UnfinishedMasterRotationJob(*store, before));
