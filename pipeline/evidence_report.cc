@@ -28,7 +28,8 @@ Result<EvidenceReport> BuildEvidenceReport(db::Store& store, const KeyringRecord
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
   UDMG_RETURN_IF_ERROR(db::RequireEveryRowVisible(store, columns, "no report was made"));
   UDMG_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, store.ListAudit());
-  UDMG_ASSIGN_OR_RETURN(auto encryptions, store.LoadEncryptions());
+  UDMG_ASSIGN_OR_RETURN(report.policy, AssessPolicy(store, records, now));
+  const std::map<uint32_t, uint64_t>& encryptions = report.policy.encryptions;
 
   const uint32_t current_root = CurrentRootVersion(records);
   for (const RootKeyRecord& root : records.roots) {
@@ -60,7 +61,6 @@ Result<EvidenceReport> BuildEvidenceReport(db::Store& store, const KeyringRecord
       master.values[column.Name()] = found == counted.counts->by_version.end() ? 0 : found->second;
     }
   }
-  UDMG_ASSIGN_OR_RETURN(report.policy, AssessPolicy(store, records, now));
   UDMG_ASSIGN_OR_RETURN(report.audit, VerifyAuditTrail(store, records, k0, std::nullopt));
   UDMG_ASSIGN_OR_RETURN(std::vector<db::NodeRecord> nodes, store.ListNodes());
   report.nodes = AssessNodes(nodes, records, now);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 
 #include "base/status.h"
@@ -14,6 +15,7 @@ namespace udmg::pipeline {
 
 struct PolicyStanding {
   KeyPolicy policy;
+  std::map<uint32_t, uint64_t> encryptions;  // per master version, every node's (as read)
   std::optional<KeyDue> master;  // the active master version (nullopt: empty keyring)
   std::optional<KeyDue> root;    // the current root version
   bool overdue() const { return (master && master->due) || (root && root->due); }

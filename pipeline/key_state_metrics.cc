@@ -97,7 +97,6 @@ Result<KeyState> ReadKeyState(db::Store& store) {
     state.nodes = AssessNodes(nodes, *keyring, now);
     UDMG_ASSIGN_OR_RETURN(state.cryptoperiods, AssessPolicy(store, *keyring, now));
   }
-  UDMG_ASSIGN_OR_RETURN(state.master_encryptions, store.LoadEncryptions());
   return state;
 }
 
@@ -156,12 +155,6 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
              "Encryptions made under each master key (K1) version, every node's together (the GCM "
              "nonce budget's count).");
   encryptions.type = MetricType::kCounter;
-  for (const auto& [version, count] : state.master_encryptions) {
-    ClientMetric metric;
-    metric.label = {{"version", std::to_string(version)}};
-    metric.counter.value = static_cast<double>(count);
-    encryptions.metric.push_back(std::move(metric));
-  }
   MetricFamily max_age = Family("udmg_key_policy_max_age_seconds",
                                 "The policy's maximum age of the key in use (`policy set`); 0 = "
                                 "no limit.");
@@ -172,6 +165,12 @@ std::vector<MetricFamily> KeyStateFamilies(const KeyState& state, bool include_l
                                 "1 when the key in use has reached a limit of the policy and is "
                                 "due for rotation, else 0.");
   if (const std::optional<PolicyStanding>& periods = state.cryptoperiods) {
+    for (const auto& [version, count] : periods->encryptions) {
+      ClientMetric metric;
+      metric.label = {{"version", std::to_string(version)}};
+      metric.counter.value = static_cast<double>(count);
+      encryptions.metric.push_back(std::move(metric));
+    }
     for (const auto& [key, due] :
          {std::pair{"master", periods->master}, std::pair{"root", periods->root}}) {
       if (!due) continue;

@@ -37,8 +37,7 @@ struct KeyState {
   std::map<uint32_t, int64_t> root_created;       // root version -> Unix seconds it was made
   std::map<std::string, int64_t> last_success;    // job kind -> Unix seconds, when known
   std::vector<NodeAssessment> nodes;              // udmg_nodes against the keyring
-  std::map<uint32_t, uint64_t> master_encryptions;  // master version -> encryptions, every node's
-  std::optional<PolicyStanding> cryptoperiods;      // nullopt without a keyring
+  std::optional<PolicyStanding> cryptoperiods;    // nullopt without a keyring
 };
 
 // How far back ReadKeyState looks for the last "done" job of a kind when the newest finished job
