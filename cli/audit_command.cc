@@ -62,7 +62,8 @@ json EntryJson(const AuditEntry& entry) {
               {"master_after", entry.master_after},
               {"k0_fingerprint", entry.k0_fingerprint},
               {"key_version", entry.key_version},
-              {"mac", HexEncode(entry.mac)}};
+              {"mac", HexEncode(entry.mac)},
+              {"detail", entry.detail}};
 }
 
 Status RunList(const GlobalOptions& global, const AuditArgs& args) {
@@ -81,7 +82,8 @@ Status RunList(const GlobalOptions& global, const AuditArgs& args) {
   }
   for (const AuditEntry& entry : entries) {
     std::cout << entry.seq << " " << Rfc3339(entry.at) << " " << entry.command << ": "
-              << entry.event << " " << entry.outcome << "; root key "
+              << entry.event << " " << entry.outcome
+              << (entry.detail.empty() ? "" : " (" + entry.detail + ")") << "; root key "
               << Change(entry.root_before, entry.root_after) << ", master key "
               << Change(entry.master_before, entry.master_after) << "; node " << entry.node
               << ", user " << entry.os_user << ", pid " << entry.pid << "; "

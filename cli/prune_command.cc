@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "engine/audit_chain.h"
 #include "engine/restore.h"
 
 namespace udmg::cli {
@@ -104,8 +105,8 @@ Status RunPrune(const GlobalOptions& global, const PruneArgs& args) {
         if (!plan.still_used.empty()) return StillUsedError(plan);
         planned = plan;
         if (args.dry_run || plan.retired.empty()) return std::optional<db::KeyringReplacement>();
-        return std::optional<db::KeyringReplacement>(
-            db::KeyringReplacement{std::move(plan.records), keyring_id, {}});
+        return std::optional<db::KeyringReplacement>(db::KeyringReplacement{
+            std::move(plan.records), keyring_id, {}, "prune", RetiredVersionsDetail(plan.retired)});
       },
       /*refuse_while_job_runs=*/true));
   if (!planned) return Error{ErrorCode::kInternal, "the pruning was not planned (a bug)"};

@@ -46,6 +46,14 @@ AuditEvent KeyringChangeEvent(const std::optional<KeyringRecords>& before,
   return event;
 }
 
+AuditEvent ReplacementEvent(const std::optional<KeyringRecords>& before,
+                            const KeyringReplacement& replacement) {
+  AuditEvent event = KeyringChangeEvent(before, replacement.records);
+  event.event = replacement.audit_event;
+  event.detail = replacement.audit_detail;
+  return event;
+}
+
 AuditEvent PolicyChangeEvent(const KeyringRecords& keyring) {
   AuditEvent event = KeyringChangeEvent(keyring, keyring);
   event.event = "policy";

@@ -218,11 +218,13 @@ struct ReplacedKeyRecord {
   int64_t replaced_at = 0;
 };
 // What a checked keyring change writes: the complete keyring, the keyring id (set when the
-// database had none), and the rows set aside.
+// database had none), the rows set aside, and how its audit entry names the change.
 struct KeyringReplacement {
   KeyringRecords records;
   std::string keyring_id;
   std::vector<ArchivedKeyRow> archived;
+  std::string audit_event = "keyring";  // AuditEntry::event
+  std::string audit_detail;             // AuditEntry::detail
 };
 
 // Whether this connection may write, as the server said when the session began (PostgreSQL:
@@ -454,6 +456,7 @@ struct AuditSigner {
 struct AuditEvent {
   std::string event;           // "keyring"
   std::string outcome = "ok";
+  std::string detail;  // AuditEntry::detail
   uint32_t root_before = 0;
   uint32_t root_after = 0;
   uint32_t master_before = 0;
@@ -462,6 +465,9 @@ struct AuditEvent {
 // The event of a keyring change: the current root and active master versions before and after.
 AuditEvent KeyringChangeEvent(const std::optional<KeyringRecords>& before,
                               const KeyringRecords& after);
+// The event of a checked keyring change: KeyringChangeEvent under the replacement's own names.
+AuditEvent ReplacementEvent(const std::optional<KeyringRecords>& before,
+                            const KeyringReplacement& replacement);
 // The event of a policy change: the keyring's current versions, unchanged.
 AuditEvent PolicyChangeEvent(const KeyringRecords& keyring);
 

@@ -261,6 +261,7 @@ AuditEntry MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
   entry.command = signer.command;
   entry.event = event.event;
   entry.outcome = event.outcome;
+  entry.detail = event.detail;
   entry.root_before = event.root_before;
   entry.root_after = event.root_after;
   entry.master_before = event.master_before;

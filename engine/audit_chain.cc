@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <string_view>
 
@@ -65,6 +66,8 @@ std::string AuditMessage(const AuditEntry& entry, const AuditMac& previous) {
   AppendNumber(message, entry.master_after);
   AppendField(message, entry.k0_fingerprint);
   AppendNumber(message, entry.key_version);
+  // Only when there is one: the entries appended before the field existed keep their MACs.
+  if (!entry.detail.empty()) AppendField(message, entry.detail);
   AppendField(message, AsText(previous));
   return message;
 }
@@ -76,6 +79,36 @@ AuditMac SealAuditEntry(const AuditEntry& entry, const AuditMac& previous,
   AuditMac digest{};
   SHA256(reinterpret_cast<const uint8_t*>(message.data()), message.size(), digest.data());
   return digest;
+}
+
+std::string RetiredVersionsDetail(std::span<const uint32_t> versions) {
+  std::string detail = versions.size() == 1 ? "retired master version " : "retired master versions ";
+  for (size_t i = 0; i < versions.size(); ++i) {
+    if (i > 0) detail += ", ";
+    detail += std::to_string(versions[i]);
+  }
+  return detail;
+}
+
+std::vector<uint32_t> RetiredVersionsOf(const AuditEntry& entry) {
+  std::vector<uint32_t> versions;
+  std::string_view rest = entry.detail;
+  for (std::string_view prefix : {"retired master versions ", "retired master version "}) {
+    if (!rest.starts_with(prefix)) continue;
+    rest.remove_prefix(prefix.size());
+    while (!rest.empty()) {
+      uint32_t version = 0;
+      auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), version);
+      if (error != std::errc() || version == 0) return {};
+      versions.push_back(version);
+      rest.remove_prefix(end - rest.data());
+      if (rest.empty()) break;
+      if (!rest.starts_with(", ")) return {};
+      rest.remove_prefix(2);
+    }
+    return versions;
+  }
+  return versions;
 }
 
 bool IsRefusal(const AuditEntry& entry) { return entry.outcome.starts_with(kRefusalPrefix); }

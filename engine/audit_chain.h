@@ -29,6 +29,7 @@ struct AuditEntry {
   std::string command;  // "rotate-master-key", "reencrypt", …
   std::string event;    // what was recorded: "keyring", "job-start", …
   std::string outcome;  // "ok", or "refused: " and one line
+  std::string detail;   // what the event was about beyond the versions ("retired master 2"), or ""
   uint32_t root_before = 0;
   uint32_t root_after = 0;
   uint32_t master_before = 0;
@@ -51,6 +52,11 @@ std::string AuditMessage(const AuditEntry& entry, const AuditMac& previous);
 // keyed entry covers it).
 AuditMac SealAuditEntry(const AuditEntry& entry, const AuditMac& previous,
                         std::span<const uint8_t> key);
+
+// The detail of an entry that retired master versions: "retired master version 1", "retired
+// master versions 1, 2". RetiredVersionsOf reads it back (empty for any other detail).
+std::string RetiredVersionsDetail(std::span<const uint32_t> versions);
+std::vector<uint32_t> RetiredVersionsOf(const AuditEntry& entry);
 
 // An unkeyed entry may only record a refusal: an edit that strips the key from an entry that
 // recorded a change is a break.

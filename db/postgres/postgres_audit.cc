@@ -22,18 +22,18 @@ void AppendAuditEntry(pqxx::transaction_base& transaction, const AuditSigner& si
       internal::MakeAuditEntry(signer, event, keyring, seq, head[2].as<int64_t>(), previous);
   transaction.exec_params(
       "INSERT INTO udmg_audit (seq, at, node, os_user, pid, command, event, outcome, root_before, "
-      "root_after, master_before, master_after, k0_fingerprint, key_version, mac) VALUES ($1, $2, "
-      "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+      "root_after, master_before, master_after, k0_fingerprint, key_version, mac, detail) VALUES ($1, $2, "
+      "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
       entry.seq, entry.at, entry.node, entry.os_user, entry.pid, entry.command, entry.event,
       entry.outcome, entry.root_before, entry.root_after, entry.master_before, entry.master_after,
-      entry.k0_fingerprint, entry.key_version, internal::AuditMacText(entry.mac));
+      entry.k0_fingerprint, entry.key_version, internal::AuditMacText(entry.mac), entry.detail);
 }
 
 Result<std::vector<AuditEntry>> PgStore::ListAudit() {
   return connection_->ReadRows<AuditEntry>(
       "reading the audit trail",
       "SELECT seq, at, node, os_user, pid, command, event, outcome, root_before, root_after, "
-      "master_before, master_after, k0_fingerprint, key_version, mac FROM udmg_audit ORDER BY seq",
+      "master_before, master_after, k0_fingerprint, key_version, mac, detail FROM udmg_audit ORDER BY seq",
       [](const pqxx::row& row) -> Result<AuditEntry> {
         AuditEntry entry;
         entry.seq = row[0].as<int64_t>();
@@ -52,6 +52,7 @@ Result<std::vector<AuditEntry>> PgStore::ListAudit() {
         entry.k0_fingerprint = row[12].as<std::string>();
         entry.key_version = static_cast<uint32_t>(row[13].as<int64_t>());
         entry.mac = internal::AuditMacFromText(row[14].as<std::string>());
+        entry.detail = row[15].as<std::string>();
         return entry;
       });
 }

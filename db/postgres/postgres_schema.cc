@@ -182,6 +182,11 @@ CREATE TABLE udmg_policy (
   value bigint NOT NULL
 );
 )sql"},
+    // What an audit entry was about beyond the key versions (a column, the versions retired); ""
+    // when nothing (docs/formats.md, "Audit chain").
+    {9, "audit detail", R"sql(
+ALTER TABLE udmg_audit ADD COLUMN detail text NOT NULL DEFAULT '';
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -145,7 +145,7 @@ Status PgStore::ChangeKeyringUnderLock(std::string_view what, const KeyringDecis
     UDMG_RETURN_IF_ERROR(internal::ValidateReplacement(*replacement, keyring_id));
     ReplaceKeyringRows(transaction, replacement->records, replacement->keyring_id);
     InsertArchivedRows(transaction, replacement->archived);
-    AppendAuditEntry(transaction, audit_signer(), KeyringChangeEvent(current, replacement->records),
+    AppendAuditEntry(transaction, audit_signer(), ReplacementEvent(current, *replacement),
                      replacement->records);
     transaction.commit();
     return Status::Ok();

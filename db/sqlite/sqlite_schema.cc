@@ -176,6 +176,11 @@ CREATE TABLE udmg_policy (
   value INTEGER NOT NULL
 );
 )sql"},
+    // What an audit entry was about beyond the key versions (a column, the versions retired); ""
+    // when nothing (docs/formats.md, "Audit chain").
+    {9, "audit detail", R"sql(
+ALTER TABLE udmg_audit ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 constexpr const char* kCreateMigrationsTable =

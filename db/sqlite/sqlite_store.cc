@@ -135,7 +135,7 @@ Status SqliteStore::ChangeKeyringUnderLock(const KeyringDecision& decide) {
   UDMG_RETURN_IF_ERROR(ReplaceKeyringRows(replacement->records, replacement->keyring_id));
   UDMG_RETURN_IF_ERROR(InsertArchivedRows(replacement->archived));
   UDMG_RETURN_IF_ERROR(
-      AppendAuditLocked(KeyringChangeEvent(current, replacement->records), replacement->records));
+      AppendAuditLocked(ReplacementEvent(current, *replacement), replacement->records));
   return transaction.Commit();
 }
 

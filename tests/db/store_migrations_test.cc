@@ -25,7 +25,7 @@ constexpr const char* kTables[] = {"udmg_schema_migrations",
                                    "udmg_audit",
                                    "udmg_policy"};
 // Rows of udmg_schema_migrations at the latest version (one per migration).
-constexpr const char* kMigrationCount = "8";
+constexpr const char* kMigrationCount = "9";
 
 TEST_P(StoreMigrationsTest, FreshDatabaseGetsEveryTableAndNoKeyring) {
   for (const char* table : kTables) {

@@ -117,6 +117,7 @@ TEST_P(AuditTest, AnEditOfAnyColumnIsCaughtAtThatEntry) {
       {"k0_fingerprint", "'" + FingerprintOf(new_key_) + "'"},
       {"key_version", "2"},
       {"mac", "'" + other_mac + "'"},
+      {"detail", "'retired master version 1'"},  // a detail added where there was none
   };
   for (const auto& [column, value] : edits) {
     SCOPED_TRACE(column);
@@ -149,7 +150,7 @@ TEST_P(AuditTest, AnEntryCopiedToTheEndIsCaught) {
   server_.Exec(
       "INSERT INTO udmg_audit SELECT 5, at, node, os_user, pid, command, event, outcome, "
       "root_before, root_after, master_before, master_after, k0_fingerprint, "
-      "key_version, mac FROM udmg_audit WHERE seq = 4;");
+      "key_version, mac, detail FROM udmg_audit WHERE seq = 4;");
   ExpectBroken("entry 5 does not verify");
 }
 

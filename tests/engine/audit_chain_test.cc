@@ -18,6 +18,7 @@ constexpr char kK0Hex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191
 constexpr char kAuditKeyHex[] = "ae5dddcba26dfadbb377b79dc6286c16278837370adbd93b886e754df1572438";
 constexpr char kFirstMacHex[] = "6b839e1e72e864f8ad924b7f874db26e81daa5d4ad76e812d5547f02c2948c13";
 constexpr char kSecondMacHex[] = "b7e31d0991e1290af5e1aeee85f848ac622fd612ae62f333937ad7fe5973290c";
+constexpr char kThirdMacHex[] = "5b530ed869052f5a5b2e57a7062203b86b1770083bf8a320165dcd34609f62f8";
 
 SecretBytes Hex(std::string_view hex) { return *HexDecode(hex); }
 
@@ -54,12 +55,51 @@ AuditEntry SecondEntry() {
   return entry;
 }
 
+// A retirement with a detail, sealed by version 1.
+AuditEntry ThirdEntry() {
+  AuditEntry entry = FirstEntry();
+  entry.seq = 3;
+  entry.at = 1767225720;
+  entry.pid = 4244;
+  entry.command = "retire-key";
+  entry.event = "retire";
+  entry.master_before = 2;
+  entry.detail = "retired master version 1";
+  return entry;
+}
+
 TEST(AuditChainTest, MatchesTheWorkedExample) {
   const SecretBytes key = DeriveAuditKey(Hex(kK0Hex));
   EXPECT_EQ(HexEncode(key), kAuditKeyHex);
   const AuditMac first = SealAuditEntry(FirstEntry(), AuditMac{}, key);
   EXPECT_EQ(HexEncode(first), kFirstMacHex);
-  EXPECT_EQ(HexEncode(SealAuditEntry(SecondEntry(), first, {})), kSecondMacHex);
+  const AuditMac second = SealAuditEntry(SecondEntry(), first, {});
+  EXPECT_EQ(HexEncode(second), kSecondMacHex);
+  EXPECT_EQ(HexEncode(SealAuditEntry(ThirdEntry(), second, key)), kThirdMacHex);
+}
+
+TEST(AuditChainTest, TheDetailIsCoveredOnlyWhenThereIsOne) {
+  const SecretBytes key = DeriveAuditKey(Hex(kK0Hex));
+  AuditEntry stripped = ThirdEntry();
+  stripped.detail.clear();
+  EXPECT_NE(SealAuditEntry(stripped, AuditMac{}, key), SealAuditEntry(ThirdEntry(), AuditMac{}, key));
+  // An entry without a detail is sealed as before the field existed (the first entry above).
+  EXPECT_EQ(AuditMessage(FirstEntry(), AuditMac{}).find("retired"), std::string::npos);
+}
+
+TEST(AuditChainTest, RetiredVersionsAreReadBackFromTheirDetail) {
+  AuditEntry entry;
+  const std::vector<uint32_t> one = {1}, two = {1, 12};
+  entry.detail = RetiredVersionsDetail(one);
+  EXPECT_EQ(entry.detail, "retired master version 1");
+  EXPECT_EQ(RetiredVersionsOf(entry), one);
+  entry.detail = RetiredVersionsDetail(two);
+  EXPECT_EQ(entry.detail, "retired master versions 1, 12");
+  EXPECT_EQ(RetiredVersionsOf(entry), two);
+  for (const char* other : {"", "credentials.secret", "retired master versions 1,", "retired master version x"}) {
+    entry.detail = other;
+    EXPECT_TRUE(RetiredVersionsOf(entry).empty()) << other;
+  }
 }
 
 // Keys per root version, as a keyring that holds versions 1 and 2 derives them.
