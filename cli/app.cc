@@ -153,8 +153,8 @@ int RunCli(int argc, char** argv) {
   for (const auto add_commands :
        {AddKeyringCommands, AddStatusCommand, AddColumnCommands, AddSecretCommands,
         AddMaintenanceCommands, AddDemoCommand, AddReencryptCommand, AddMetricsCommand,
-        AddRecoveryCommands, AddPruneCommand, AddSealingCommands, AddAuditCommands,
-        AddPolicyCommands, AddReportCommand, AddDoctorCommand}) {
+        AddRecoveryCommands, AddPruneCommand, AddRetireCommand, AddSealingCommands,
+        AddAuditCommands, AddPolicyCommands, AddReportCommand, AddDoctorCommand}) {
     add_commands(app, global, action);
   }
 

@@ -57,6 +57,8 @@ void AddDemoCommand(CLI::App& app, const GlobalOptions& global, Action& action);
 void AddRecoveryCommands(CLI::App& app, const GlobalOptions& global, Action& action);
 // prune-keys: retire the master versions no stored value uses
 void AddPruneCommand(CLI::App& app, const GlobalOptions& global, Action& action);
+// retire-key: retire one master version, its values moved first (or at once with --now)
+void AddRetireCommand(CLI::App& app, const GlobalOptions& global, Action& action);
 // seal-k0, unseal-k0: this node's root key sealed by a PKCS#11 token and back (docs/hsm.md)
 void AddSealingCommands(CLI::App& app, const GlobalOptions& global, Action& action);
 // audit list, audit verify: the audit trail of every keyring change (docs/security.md)

@@ -60,6 +60,7 @@ json ReportJson(const pipeline::EvidenceReport& report) {
          {"created_at", Rfc3339(master.record.created_at)},
          {"age_seconds", std::max<int64_t>(0, report.generated_at - master.record.created_at)},
          {"created_by", OriginJson(master.origin)},
+         {"retired_by", OriginJson(master.retired_by)},
          {"encryptions", master.encryptions},
          {"values", master.values},
          {"values_total", total}});
@@ -115,6 +116,12 @@ std::string Origin(const json& origin) {
          ")";
 }
 
+// "2026-12-07T20:19:32Z by ops on gw-1 (udmg-server retire-key)", or "-" when not retired.
+std::string Retirement(const json& retired_by) {
+  if (retired_by.is_null()) return "-";
+  return Text(retired_by["at"]) + " by " + Origin(retired_by);
+}
+
 std::string Values(const json& values) {
   std::string text;
   for (const auto& [column, count] : values.items()) {
@@ -137,13 +144,13 @@ std::vector<Section> Sections(const json& report, const KeyPolicy& key_policy) {
   sections.push_back(roots);
   Section masters{"Master keys (K1)",
                   {"version", "state", "wrapped by", "created", "by", "age (days)", "encryptions",
-                   "values remaining"}};
+                   "values remaining", "retired"}};
   for (const json& master : report["master_keys"]) {
-    masters.rows.push_back({Text(master["version"]), Text(master["state"]),
-                            "root v" + Text(master["wrapped_by_root"]), Text(master["created_at"]),
-                            Origin(master["created_by"]),
-                            std::to_string(master["age_seconds"].get<int64_t>() / 86400),
-                            Text(master["encryptions"]), Values(master["values"])});
+    masters.rows.push_back(
+        {Text(master["version"]), Text(master["state"]), "root v" + Text(master["wrapped_by_root"]),
+         Text(master["created_at"]), Origin(master["created_by"]),
+         std::to_string(master["age_seconds"].get<int64_t>() / 86400), Text(master["encryptions"]),
+         Values(master["values"]), Retirement(master["retired_by"])});
   }
   sections.push_back(masters);
   Section columns{"Values under no master key", {"column", "plaintext", "malformed"}};

@@ -48,6 +48,11 @@ MasterKeyRecord* FindMaster(KeyringRecords& records, uint32_t version) {
       records.masters, [&](const MasterKeyRecord& master) { return master.version == version; });
 }
 
+bool IsRetiredVersion(const KeyringRecords& records, uint32_t version) {
+  const MasterKeyRecord* master = FindMaster(records, version);
+  return master != nullptr && master->state == MasterKeyState::kRetired;
+}
+
 const MasterKeyRecord* ActiveMaster(const KeyringRecords& records) {
   return FindFirst<const MasterKeyRecord>(records.masters, [](const MasterKeyRecord& master) {
     return master.state == MasterKeyState::kActive;

@@ -63,6 +63,8 @@ const RootKeyRecord* CurrentRoot(const KeyringRecords& records);
 const MasterKeyRecord* FindMaster(const KeyringRecords& records, uint32_t version);
 MasterKeyRecord* FindMaster(KeyringRecords& records, uint32_t version);
 const MasterKeyRecord* ActiveMaster(const KeyringRecords& records);
+// True when `records` holds master `version` as retired: values under it are never decrypted.
+bool IsRetiredVersion(const KeyringRecords& records, uint32_t version);
 // Their versions, 0 when there is none (an empty keyring).
 uint32_t ActiveMasterVersion(const KeyringRecords& records);
 uint32_t CurrentRootVersion(const KeyringRecords& records);

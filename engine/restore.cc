@@ -570,4 +570,26 @@ Result<PrunePlan> PlanPrune(const KeyringRecords& records, const VersionUsage& u
   return plan;
 }
 
+Result<RetirePlan> PlanRetire(const KeyringRecords& records, const VersionUsage& usage,
+                              uint32_t version) {
+  RetirePlan plan;
+  plan.records = records;
+  MasterKeyRecord* master = FindMaster(plan.records, version);
+  if (master == nullptr) {
+    return Error{ErrorCode::kNotFound, "no master key version " + Num(version) +
+                                           " in this keyring: run `udmg-server status` to list "
+                                           "the versions"};
+  }
+  if (master->state == MasterKeyState::kActive) {
+    return Error{ErrorCode::kConflict, "master key version " + Num(version) +
+                                           " is the active version: another version must be "
+                                           "made active before it is retired"};
+  }
+  plan.already_retired = master->state == MasterKeyState::kRetired;
+  master->state = MasterKeyState::kRetired;
+  plan.values = TotalUsage(usage, version);
+  plan.where = DescribeUsage(usage, version);
+  return plan;
+}
+
 }  // namespace udmg

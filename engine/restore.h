@@ -97,4 +97,18 @@ struct PrunePlan {
 Result<PrunePlan> PlanPrune(const KeyringRecords& records, const VersionUsage& usage,
                             std::span<const uint32_t> only = {});
 
+// retire-key: the keyring with master `version` retired, so that no process decrypts under it
+// any more, and what is still stored under it (`usage`, counted under the keyring lock): the
+// caller refuses while values remain, or makes them unreadable when told to (--now).
+struct RetirePlan {
+  KeyringRecords records;  // `version` retired
+  bool already_retired = false;
+  uint64_t values = 0;  // stored values still under `version`
+  std::string where;    // "credentials.secret: 12, t.c: 3"; "" when none
+};
+// kNotFound for a version `records` does not hold; kConflict for the active one (a rotation must
+// make another version active first).
+Result<RetirePlan> PlanRetire(const KeyringRecords& records, const VersionUsage& usage,
+                              uint32_t version);
+
 }  // namespace udmg

@@ -10,6 +10,13 @@ ValueCipher::ValueCipher(std::shared_ptr<const Keyring> keyring) : keyring_(std:
 Result<ValueCipher::VersionContext*> ValueCipher::ContextFor(uint32_t version) {
   if (auto it = contexts_.find(version); it != contexts_.end()) return &it->second;
   const SecretBytes* key = keyring_->MasterKey(version);
+  if (key == nullptr && IsRetiredVersion(keyring_->records(), version)) {
+    return Error{ErrorCode::kNotFound,
+                 "value is encrypted under master key version " + std::to_string(version) +
+                     ", which is retired: no process decrypts under it any more (it was "
+                     "retired at once, or the value was written after it was retired); restore "
+                     "the value from its source"};
+  }
   if (key == nullptr) {
     return Error{ErrorCode::kNotFound,
                  "value is encrypted under master key version " + std::to_string(version) +

@@ -18,6 +18,18 @@ std::optional<KeyOrigin> OriginOf(const std::vector<AuditEntry>& entries, uint32
   return std::nullopt;
 }
 
+// The last entry that retired `version` (a restore may bring a version back, and it be retired
+// again).
+std::optional<KeyOrigin> RetirementOf(const std::vector<AuditEntry>& entries, uint32_t version) {
+  std::optional<KeyOrigin> found;
+  for (const AuditEntry& entry : entries) {
+    for (uint32_t retired : RetiredVersionsOf(entry)) {
+      if (retired == version) found = KeyOrigin{entry.at, entry.command, entry.node, entry.os_user};
+    }
+  }
+  return found;
+}
+
 }  // namespace
 
 Result<EvidenceReport> BuildEvidenceReport(db::Store& store, const KeyringRecords& records,
@@ -47,6 +59,9 @@ Result<EvidenceReport> BuildEvidenceReport(db::Store& store, const KeyringRecord
     evidence.origin = OriginOf(
         entries, master.version, [](const AuditEntry& e) { return e.master_before; },
         [](const AuditEntry& e) { return e.master_after; });
+    if (master.state == MasterKeyState::kRetired) {
+      evidence.retired_by = RetirementOf(entries, master.version);
+    }
     if (auto made = encryptions.find(master.version); made != encryptions.end()) {
       evidence.encryptions = made->second;
     }

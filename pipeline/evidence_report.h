@@ -39,6 +39,7 @@ struct RootKeyEvidence {
 struct MasterKeyEvidence {
   MasterKeyRecord record;
   std::optional<KeyOrigin> origin;
+  std::optional<KeyOrigin> retired_by;     // the entry that retired it (prune-keys, retire-key)
   uint64_t encryptions = 0;                // every node's (udmg_key_usage)
   std::map<std::string, uint64_t> values;  // column name -> values under this version
 };

@@ -39,7 +39,8 @@ Status TransformBatch(ValueCipher& cipher, const db::ColumnRef& column,
       if (!decrypted.ok()) {
         batch.failures.push_back(
             RowFailure{std::move(row.key), EnvelopeVersionOrZero(old_value),
-                       DecryptErrorClass(decrypted.error().code, old_value, location)});
+                       DecryptErrorClass(decrypted.error().code, old_value, location,
+                                         cipher.keyring().records())});
         continue;
       }
       replacement = cipher.Encrypt(plaintext, &location);

@@ -3,10 +3,12 @@
 namespace udmg::pipeline {
 
 std::string_view DecryptErrorClass(ErrorCode code, std::string_view value,
-                                   const ValueLocation& location) {
+                                   const ValueLocation& location, const KeyringRecords& keyring) {
   switch (code) {
     case ErrorCode::kBadInput: return kMalformed;
-    case ErrorCode::kNotFound: return kUnknownVersion;
+    case ErrorCode::kNotFound:
+      return IsRetiredVersion(keyring, EnvelopeVersionOrZero(value)) ? kRetiredVersion
+                                                                     : kUnknownVersion;
     default: break;
   }
   auto parts = ParseEnvelope(value);

@@ -10,11 +10,14 @@
 #include "base/status.h"
 #include "db/store.h"
 #include "engine/envelope.h"
+#include "engine/keyring.h"
 
 namespace udmg::pipeline {
 
 inline constexpr std::string_view kMalformed = "malformed";               // udmg: but no envelope
 inline constexpr std::string_view kUnknownVersion = "unknown_version";    // version not readable
+// Under a retired version (retire-key, prune-keys): never decrypted again, kept as it is.
+inline constexpr std::string_view kRetiredVersion = "retired_version";
 inline constexpr std::string_view kDecryptionFailed = "decryption_failed";  // did not authenticate
 // An unbound envelope refused by a row-bound column (RefusedAsUnbound in engine/envelope.h).
 inline constexpr std::string_view kUnboundValue = "unbound_value";
@@ -32,10 +35,10 @@ inline bool IsWriteFailure(std::string_view error_class) {
   return error_class == kWriteRefused || error_class == kWriteAltered;
 }
 
-// The class of a ValueCipher::Decrypt error of `value` at `location` (kBadInput, kNotFound,
-// kCorruptValue; anything else is reported as decryption_failed).
+// The class of a ValueCipher::Decrypt error of `value` at `location` with `keyring`'s records
+// (kBadInput, kNotFound, kCorruptValue; anything else is reported as decryption_failed).
 std::string_view DecryptErrorClass(ErrorCode code, std::string_view value,
-                                   const ValueLocation& location);
+                                   const ValueLocation& location, const KeyringRecords& keyring);
 
 // The master version an envelope names, 0 when it is malformed.
 uint32_t EnvelopeVersionOrZero(std::string_view value);

@@ -66,7 +66,8 @@ void CheckValue(ValueCipher& cipher, const VerifyOptions& options, const db::Col
   }
   VersionFailures& failures = result.failed_by_version[version];
   ++failures.count;
-  ++failures.by_class[std::string(DecryptErrorClass(decrypted.error().code, value, location))];
+  ++failures.by_class[std::string(
+      DecryptErrorClass(decrypted.error().code, value, location, cipher.keyring().records()))];
   if (failures.example_keys.size() < options.max_examples) failures.example_keys.push_back(row.key);
 }
 

@@ -119,8 +119,10 @@ def scenario(schema, runner):
           "audit verify --json: 6 entries verified")
     report = validate(schema, "report", runner, "report")
     check(report and report["audit"]["entries"] == 6
-          and [m["state"] for m in report["master_keys"]] == ["retired", "retired", "active"],
-          "report --json: versions 1 and 2 retired, 3 active, the trail verified")
+          and [m["state"] for m in report["master_keys"]] == ["retired", "retired", "active"]
+          and [m["retired_by"] and m["retired_by"]["command"] for m in report["master_keys"]]
+          == ["udmg-server prune-keys"] * 2 + [None],
+          "report --json: versions 1 and 2 retired by prune-keys, 3 active, the trail verified")
     # A report with failures is still printed, with its exit code: two values made unreadable.
     failed = corrupt_two_values(runner)
     if failed:

@@ -116,6 +116,8 @@ TEST_P(PostgresDbaTest, RowLevelSecurityThatHidesRowsIsRefusedWhereverACountDeci
 
   for (const std::vector<std::string>& command :
        std::vector<std::vector<std::string>>{{"prune-keys"},
+                                             {"retire-key", "1", "--no-progress"},
+                                             {"retire-key", "1", "--now", "--confirm-unreadable"},
                                              {"reencrypt", "--no-progress"},
                                              {"rotate-master-key", "--reencrypt", "--no-progress"},
                                              {"verify"}}) {

@@ -38,6 +38,7 @@ std::vector<std::vector<std::string>> CommandsButInit(const fs::path& dir) {
       {"demo", "--rows", "1"},
       {"metrics"},
       {"prune-keys"},
+      {"retire-key", "1"},
       {"audit", "list", "--since", "1d"},
       {"audit", "verify"},
       {"policy", "show"},

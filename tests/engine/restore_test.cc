@@ -564,5 +564,44 @@ TEST(PlanPruneTest, ActiveOrUnknownNamedVersionIsRefused) {
   EXPECT_THAT(plan.error().message, HasSubstr("9"));
 }
 
+TEST(PlanRetireTest, RetiresTheVersionAndCountsWhatIsStillUnderIt) {
+  FourVersions f;
+  VersionUsage usage;
+  usage[3]["credentials.secret"] = 12;
+  usage[3]["tokens.value"] = 1;
+  usage[2]["tokens.value"] = 0;
+  Result<RetirePlan> used = PlanRetire(f.records, usage, 3);
+  ASSERT_TRUE(used.ok()) << used.error().message;
+  EXPECT_EQ(used->values, 13u);
+  EXPECT_EQ(used->where, "credentials.secret: 12, tokens.value: 1");
+  EXPECT_EQ(Master(used->records, 3)->state, MasterKeyState::kRetired);
+  EXPECT_EQ(Master(used->records, 2)->state, MasterKeyState::kDecryptOnly);
+  EXPECT_FALSE(used->already_retired);
+  auto keyring = OpenOrFail(used->records, f.k0);
+  ASSERT_TRUE(keyring);
+  EXPECT_EQ(keyring->readable_versions(), (std::vector<uint32_t>{2, 4}));
+  EXPECT_TRUE(IsRetiredVersion(used->records, 3));
+
+  Result<RetirePlan> unused = PlanRetire(f.records, usage, 2);
+  ASSERT_TRUE(unused.ok());
+  EXPECT_EQ(unused->values, 0u);
+  EXPECT_EQ(unused->where, "");
+  Result<RetirePlan> again = PlanRetire(f.records, usage, 1);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_retired);
+}
+
+TEST(PlanRetireTest, TheActiveOrAnUnknownVersionIsRefused) {
+  FourVersions f;
+  Result<RetirePlan> active = PlanRetire(f.records, {}, 4);
+  ASSERT_FALSE(active.ok());
+  EXPECT_EQ(active.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(active.error().message, HasSubstr("master key version 4 is the active version"));
+  Result<RetirePlan> unknown = PlanRetire(f.records, {}, 9);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(unknown.error().message, HasSubstr("no master key version 9"));
+}
+
 }  // namespace
 }  // namespace udmg
