@@ -43,9 +43,18 @@ void WarnIfRowsHidden(db::Store& store, const db::ColumnRef& column) {
   }
 }
 
+// The database, with this process as the author of the audit entry a column change appends: it
+// needs the keyring and this node's K0 as its current root key, which seals the entry
+// (docs/decisions.md, "Column changes need K0").
+Result<std::unique_ptr<db::Store>> OpenSignedStore(const GlobalOptions& global) {
+  UDMG_ASSIGN_OR_RETURN(KeyringView view, OpenKeyringView(global));
+  SignAuditEntries(*view.store, global, view.k0);
+  return std::move(view.store);
+}
+
 Status RunAdd(const GlobalOptions& global, const ColumnArgs& args) {
   UDMG_ASSIGN_OR_RETURN(ColumnName name, ParseColumnName(args.name));
-  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenSignedStore(global));
   db::ColumnRef column{name.table, name.column, args.key_column};
   UDMG_RETURN_IF_ERROR(store->AddColumn(column));
   std::cout << "registered " << column.Name() << " (key column " << column.key_column << ")\n";
@@ -92,7 +101,7 @@ std::string ResumeCommand(std::string_view kind) {
 // `--mark-stopped` when that process died). A stopped job leaves the column out when resumed.
 Status RunRemove(const GlobalOptions& global, const ColumnArgs& args) {
   UDMG_ASSIGN_OR_RETURN(ColumnName name, ParseColumnName(args.name));
-  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenSignedStore(global));
   UDMG_ASSIGN_OR_RETURN(std::vector<db::JobRecord> jobs, JobsWithColumn(*store, name));
   for (const db::JobRecord& job : jobs) {
     if (job.state != db::JobState::kRunning) continue;
@@ -130,7 +139,7 @@ Status RefuseWhileAJobIsUnfinished(db::Store& store) {
 
 Status RunBind(const GlobalOptions& global, const ColumnArgs& args, bool bound) {
   UDMG_ASSIGN_OR_RETURN(ColumnName name, ParseColumnName(args.name));
-  UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
+  UDMG_ASSIGN_OR_RETURN(auto store, OpenSignedStore(global));
   UDMG_RETURN_IF_ERROR(RefuseWhileAJobIsUnfinished(*store));
   UDMG_ASSIGN_OR_RETURN(db::ColumnRef column,
                         store->SetColumnBinding(name.table, name.column, bound));

@@ -194,7 +194,8 @@ Result<RestorePlan> PlanAndApply(const GlobalOptions& global, const RestoreArgs&
         }
         if (plan.changes_nothing) return std::optional<db::KeyringReplacement>();
         return std::optional<db::KeyringReplacement>(db::KeyringReplacement{
-            std::move(plan.records), std::move(plan.keyring_id), std::move(plan.archived)});
+            std::move(plan.records), std::move(plan.keyring_id), std::move(plan.archived),
+            "restore", "from the backup taken " + UtcText(backup.created_at)});
       },
       /*refuse_while_job_runs=*/!args.verify_only);
   if (!applied.ok()) {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "base/time_text.h"
 #include "db/store_internal.h"
 #include "engine/envelope.h"
 
@@ -54,10 +55,43 @@ AuditEvent ReplacementEvent(const std::optional<KeyringRecords>& before,
   return event;
 }
 
-AuditEvent PolicyChangeEvent(const KeyringRecords& keyring) {
+namespace {
+
+AuditEvent KeyringKeptEvent(const KeyringRecords& keyring, std::string name, std::string detail) {
   AuditEvent event = KeyringChangeEvent(keyring, keyring);
-  event.event = "policy";
+  event.event = std::move(name);
+  event.detail = std::move(detail);
   return event;
+}
+
+std::string_view ColumnChangeName(ColumnChange change) {
+  switch (change) {
+    case ColumnChange::kAdd: return "column-add";
+    case ColumnChange::kRemove: return "column-remove";
+    case ColumnChange::kBind: return "column-bind";
+    case ColumnChange::kUnbind: return "column-unbind";
+  }
+  return "column";
+}
+
+}  // namespace
+
+AuditEvent PolicyChangeEvent(const KeyringRecords& keyring) {
+  return KeyringKeptEvent(keyring, "policy", "");
+}
+
+AuditEvent ColumnChangeEvent(const KeyringRecords& keyring, ColumnChange change,
+                             std::string_view table, std::string_view column) {
+  const ColumnRef named{std::string(table), std::string(column)};
+  return KeyringKeptEvent(keyring, std::string(ColumnChangeName(change)), named.Name());
+}
+
+AuditEvent BackupEvent(const KeyringRecords& keyring, const BackupRecord& backup) {
+  return KeyringKeptEvent(keyring, "backup",
+                          "taken " + UtcText(backup.taken_at) + ", root version " +
+                              std::to_string(backup.root_version) + " (fingerprint " +
+                              backup.root_fingerprint + "), keyring revision " +
+                              std::to_string(backup.keyring_revision));
 }
 
 std::string RowKeyText(const RowKey& key) {

@@ -437,7 +437,9 @@ class RecoveryStore {
 
 // The audit trail (udmg_audit; docs/security.md, "Audit trail"): every keyring change appends an
 // entry in its own transaction, under the keyring lock, sealed by the appending process
-// (UpdateKeyring, UpdateKeyringChecked).
+// (UpdateKeyring, UpdateKeyringChecked), and so do the changes that leave the keyring as it is
+// (UpdatePolicy; AddColumn, RemoveColumn, SetColumnBinding and RecordBackup once there is a
+// keyring).
 //
 // Who appends and with which key, as the caller that holds K0 sets it on a connection (read when
 // an entry is appended). The store seals an entry with `key` as the root version whose
@@ -468,8 +470,17 @@ AuditEvent KeyringChangeEvent(const std::optional<KeyringRecords>& before,
 // The event of a checked keyring change: KeyringChangeEvent under the replacement's own names.
 AuditEvent ReplacementEvent(const std::optional<KeyringRecords>& before,
                             const KeyringReplacement& replacement);
-// The event of a policy change: the keyring's current versions, unchanged.
+// The events of changes that leave the keyring as it is: its current versions, before = after.
+// A policy change (event "policy").
 AuditEvent PolicyChangeEvent(const KeyringRecords& keyring);
+// A column registered, unregistered, bound or unbound (events "column-add", "column-remove",
+// "column-bind", "column-unbind"); the detail is the column's name, "table.column".
+enum class ColumnChange { kAdd, kRemove, kBind, kUnbind };
+AuditEvent ColumnChangeEvent(const KeyringRecords& keyring, ColumnChange change,
+                             std::string_view table, std::string_view column);
+// A passphrase backup taken (event "backup"); the detail names it by what udmg_backups keeps:
+// when it was taken, its root version and fingerprint, and the keyring revision (no key bytes).
+AuditEvent BackupEvent(const KeyringRecords& keyring, const BackupRecord& backup);
 
 class AuditStore {
  public:

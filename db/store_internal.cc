@@ -249,9 +249,9 @@ Status ValidateNodeRecord(const NodeRecord& node) {
   return Status::Ok();
 }
 
-AuditEntry MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
-                          const std::optional<KeyringRecords>& keyring, int64_t seq, int64_t at,
-                          const AuditMac& previous) {
+Result<AuditEntry> MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
+                                  const std::optional<KeyringRecords>& keyring, int64_t seq,
+                                  int64_t at, const AuditMac& previous) {
   AuditEntry entry;
   entry.seq = seq;
   entry.at = at;
@@ -275,6 +275,12 @@ AuditEntry MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
   const bool current =
       root && (root->version == event.root_before || root->version == event.root_after);
   entry.key_version = current ? root->version : 0;
+  if (!current && !signer.key.empty() && !IsRefusal(entry)) {
+    return Error{ErrorCode::kWrongKey,
+                 "this node's root key is no longer the current one (another process rotated it "
+                 "meanwhile): nothing was changed; set UDMG_SECURITY_PASSPHRASE_KEY to the current "
+                 "root key and run the command again"};
+  }
   entry.mac = SealAuditEntry(entry, previous, signer.key);
   return entry;
 }

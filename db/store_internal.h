@@ -122,10 +122,12 @@ Status ValidateNodeRecord(const NodeRecord& node);
 // Entry `seq` of the trail, made at `at` (the database's time) after the entry whose MAC is
 // `previous`, sealed as AuditSigner says: keyed by the root version of `keyring` whose
 // fingerprint is the signer's when the event names it current before or after (otherwise, or
-// with a nullopt keyring, unkeyed).
-AuditEntry MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
-                          const std::optional<KeyringRecords>& keyring, int64_t seq, int64_t at,
-                          const AuditMac& previous);
+// with a nullopt keyring, unkeyed). kWrongKey when the signer holds a K0 that is not current
+// before or after a change that is not a refusal: another process rotated the root key since
+// this one checked it, and an unsealed change would break the trail.
+Result<AuditEntry> MakeAuditEntry(const AuditSigner& signer, const AuditEvent& event,
+                                  const std::optional<KeyringRecords>& keyring, int64_t seq,
+                                  int64_t at, const AuditMac& previous);
 // The MAC as stored: 64 lowercase hex digits. Reading back, anything else is kept as all zeros,
 // which no entry verifies with (an edit that `audit verify` reports, not a read error).
 std::string AuditMacText(const AuditMac& mac);

@@ -8,8 +8,12 @@
 
 namespace udmg::db::postgres {
 
-void AppendAuditEntry(pqxx::transaction_base& transaction, const AuditSigner& signer,
-                      const AuditEvent& event, const std::optional<KeyringRecords>& keyring) {
+void LockKeyring(pqxx::transaction_base& transaction) {
+  transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
+}
+
+Status AppendAuditEntry(pqxx::transaction_base& transaction, const AuditSigner& signer,
+                        const AuditEvent& event, const std::optional<KeyringRecords>& keyring) {
   // The database's clock, read in the entry's own transaction.
   pqxx::row head = transaction.exec1(
       "SELECT coalesce((SELECT seq FROM udmg_audit ORDER BY seq DESC LIMIT 1), 0), "
@@ -18,15 +22,25 @@ void AppendAuditEntry(pqxx::transaction_base& transaction, const AuditSigner& si
   const int64_t seq = head[0].as<int64_t>() + 1;
   const AuditMac previous =
       seq == 1 ? AuditMac{} : internal::AuditMacFromText(head[1].as<std::string>());
-  const AuditEntry entry =
-      internal::MakeAuditEntry(signer, event, keyring, seq, head[2].as<int64_t>(), previous);
+  UDMG_ASSIGN_OR_RETURN(
+      const AuditEntry entry,
+      internal::MakeAuditEntry(signer, event, keyring, seq, head[2].as<int64_t>(), previous));
   transaction.exec_params(
       "INSERT INTO udmg_audit (seq, at, node, os_user, pid, command, event, outcome, root_before, "
-      "root_after, master_before, master_after, k0_fingerprint, key_version, mac, detail) VALUES ($1, $2, "
-      "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+      "root_after, master_before, master_after, k0_fingerprint, key_version, mac, detail) VALUES "
+      "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
       entry.seq, entry.at, entry.node, entry.os_user, entry.pid, entry.command, entry.event,
       entry.outcome, entry.root_before, entry.root_after, entry.master_before, entry.master_after,
       entry.k0_fingerprint, entry.key_version, internal::AuditMacText(entry.mac), entry.detail);
+  return Status::Ok();
+}
+
+Status AppendKeyringKeptEntry(pqxx::transaction_base& transaction, const AuditSigner& signer,
+                              const std::string& describe, const KeptKeyringEvent& make) {
+  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring,
+                        ReadKeyringRows(transaction, describe));
+  if (!keyring) return Status::Ok();
+  return AppendAuditEntry(transaction, signer, make(*keyring), keyring);
 }
 
 Result<std::vector<AuditEntry>> PgStore::ListAudit() {

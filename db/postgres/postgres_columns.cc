@@ -2,6 +2,7 @@
 // the session's own search_path when it is registered, and its schema kept (ResolveTableIn);
 // names are exact (quoted, case-sensitive). Row-level security that applies to the role is found
 // here too (RowsHiddenIn).
+#include "db/postgres/postgres_audit.h"
 #include "db/postgres/postgres_store.h"
 #include "db/store_internal.h"
 
@@ -228,6 +229,7 @@ Status PgStore::AddColumn(const ColumnRef& column) {
   return connection_->RunStatus(
       "registering a column", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
+        LockKeyring(transaction);  // for the audit entry, appended below
         UDMG_ASSIGN_OR_RETURN(
             std::optional<ResolvedTable> table,
             ResolveTableIn(transaction, connection_->user_schemas(), column.table));
@@ -241,6 +243,10 @@ Status PgStore::AddColumn(const ColumnRef& column) {
           return Status(ErrorCode::kConflict,
                         "column '" + column.Name() + "' is already registered; nothing to do");
         }
+        UDMG_RETURN_IF_ERROR(AppendKeyringKeptEntry(
+            transaction, audit_signer(), Describe(), [&](const KeyringRecords& keyring) {
+              return ColumnChangeEvent(keyring, ColumnChange::kAdd, column.table, column.column);
+            }));
         transaction.commit();
         return Status::Ok();
       });
@@ -250,10 +256,15 @@ Status PgStore::RemoveColumn(std::string_view table, std::string_view column) {
   return connection_->RunStatus(
       "unregistering a column", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
+        LockKeyring(transaction);  // for the audit entry, appended below
         pqxx::result removed = transaction.exec_params(
             "DELETE FROM udmg_encrypted_columns WHERE table_name = $1 AND column_name = $2",
             std::string(table), std::string(column));
         if (removed.affected_rows() == 0) return internal::NotRegistered(table, column);
+        UDMG_RETURN_IF_ERROR(AppendKeyringKeptEntry(
+            transaction, audit_signer(), Describe(), [&](const KeyringRecords& keyring) {
+              return ColumnChangeEvent(keyring, ColumnChange::kRemove, table, column);
+            }));
         transaction.commit();
         return Status::Ok();
       });
@@ -320,15 +331,14 @@ Result<ValueColumnRoom> PgStore::MeasureValueColumn(const ColumnRef& column) {
 
 Result<ColumnRef> PgStore::SetColumnBinding(std::string_view table, std::string_view column,
                                             bool bound) {
-  // Idempotent: a rerun after a lost COMMIT keeps bound_since (see below) and only bumps the
-  // revision once more, which makes clients reload once more.
+  // Not idempotent: a rerun after a lost COMMIT would append a second audit entry.
   return connection_->Run<ColumnRef>(
-      "changing the row binding of a column", Retry::kIdempotent,
+      "changing the row binding of a column", Retry::kNotIdempotent,
       [&](pqxx::connection& live) -> Result<ColumnRef> {
         pqxx::work transaction(live);
         // The keyring lock: no rotation between reading the newest master version and the
         // commit, so bound_since is exactly the first version made after binding.
-        transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
+        LockKeyring(transaction);
         pqxx::row newest = transaction.exec1("SELECT max(version) FROM udmg_master_keys");
         if (newest[0].is_null()) return internal::NoKeyring();
         // Binding a bound column again keeps its bound_since: a later one would accept again the
@@ -349,6 +359,11 @@ Result<ColumnRef> PgStore::SetColumnBinding(std::string_view table, std::string_
             "UPDATE udmg_meta SET keyring_revision = keyring_revision + 1 WHERE singleton = 1");
         std::optional<ColumnRef> stored = FindColumnIn(transaction, table, column);
         if (!stored) return internal::NotRegistered(table, column);
+        UDMG_RETURN_IF_ERROR(AppendKeyringKeptEntry(
+            transaction, audit_signer(), Describe(), [&](const KeyringRecords& keyring) {
+              return ColumnChangeEvent(keyring, bound ? ColumnChange::kBind : ColumnChange::kUnbind,
+                                       table, column);
+            }));
         transaction.commit();
         return *stored;
       });

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "db/postgres/postgres_audit.h"
 #include "db/postgres/postgres_store.h"
 #include "db/store_internal.h"
 
@@ -57,13 +58,21 @@ Result<std::string> PgStore::KeyringId() {
 // ---- Backups ----------------------------------------------------------------------------------
 
 Status PgStore::RecordBackup(const BackupRecord& backup) {
-  // Run again after a lost COMMIT: at worst the same backup is recorded twice, which changes
-  // nothing LatestBackup reports.
-  return connection_->Execute(
-      "recording a backup", Retry::kIdempotent,
-      "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, keyring_revision) "
-      "VALUES ($1, $2, $3, $4)",
-      backup.taken_at, backup.root_version, backup.root_fingerprint, backup.keyring_revision);
+  // Not idempotent: a rerun after a lost COMMIT would append a second audit entry.
+  return connection_->RunStatus(
+      "recording a backup", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        LockKeyring(transaction);  // for the audit entry, appended below
+        transaction.exec_params(
+            "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, "
+            "keyring_revision) VALUES ($1, $2, $3, $4)",
+            backup.taken_at, backup.root_version, backup.root_fingerprint, backup.keyring_revision);
+        UDMG_RETURN_IF_ERROR(AppendKeyringKeptEntry(
+            transaction, audit_signer(), Describe(),
+            [&](const KeyringRecords& keyring) { return BackupEvent(keyring, backup); }));
+        transaction.commit();
+        return Status::Ok();
+      });
 }
 
 Result<std::optional<BackupRecord>> PgStore::LatestBackup() {

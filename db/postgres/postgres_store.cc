@@ -14,7 +14,8 @@ std::optional<std::string> OptionalText(const pqxx::field& field) {
   return std::string(field.c_str(), field.size());
 }
 
-// Keyring rows as they are now, in `transaction`; nullopt when there is none.
+}  // namespace
+
 Result<std::optional<KeyringRecords>> ReadKeyringRows(pqxx::transaction_base& transaction,
                                                       const std::string& describe) {
   KeyringRecords records;
@@ -50,6 +51,8 @@ Result<std::optional<KeyringRecords>> ReadKeyringRows(pqxx::transaction_base& tr
   records.revision = revision.empty() ? 0 : revision[0][0].as<int64_t>();
   return std::optional<KeyringRecords>(std::move(records));
 }
+
+namespace {
 
 // Replaces the keyring rows and bumps the revision; the first keyring makes udmg_meta with
 // `new_keyring_id`, or a random id when it is empty.
@@ -135,7 +138,7 @@ Status PgStore::ChangeKeyringUnderLock(std::string_view what, const KeyringDecis
   // Not idempotent: a rerun after a lost COMMIT would apply the change on top of itself.
   return connection_->RunStatus(what, Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
     pqxx::work transaction(live);
-    transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
+    LockKeyring(transaction);
     UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> current,
                           ReadKeyringRows(transaction, Describe()));
     std::string keyring_id = ReadKeyringId(transaction);
@@ -145,8 +148,9 @@ Status PgStore::ChangeKeyringUnderLock(std::string_view what, const KeyringDecis
     UDMG_RETURN_IF_ERROR(internal::ValidateReplacement(*replacement, keyring_id));
     ReplaceKeyringRows(transaction, replacement->records, replacement->keyring_id);
     InsertArchivedRows(transaction, replacement->archived);
-    AppendAuditEntry(transaction, audit_signer(), ReplacementEvent(current, *replacement),
-                     replacement->records);
+    UDMG_RETURN_IF_ERROR(AppendAuditEntry(transaction, audit_signer(),
+                                          ReplacementEvent(current, *replacement),
+                                          replacement->records));
     transaction.commit();
     return Status::Ok();
   });
@@ -228,7 +232,7 @@ Status PgStore::UpdatePolicy(const PolicyChange& change) {
   return connection_->RunStatus(
       "writing the key policy", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
-        transaction.exec_params("SELECT pg_advisory_xact_lock($1)", kKeyringLockId);
+        LockKeyring(transaction);
         UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring,
                               ReadKeyringRows(transaction, Describe()));
         if (!keyring) return internal::NoKeyring();
@@ -239,7 +243,8 @@ Status PgStore::UpdatePolicy(const PolicyChange& change) {
           transaction.exec_params("INSERT INTO udmg_policy (name, value) VALUES ($1, $2)", name,
                                   value);
         }
-        AppendAuditEntry(transaction, audit_signer(), PolicyChangeEvent(*keyring), keyring);
+        UDMG_RETURN_IF_ERROR(
+            AppendAuditEntry(transaction, audit_signer(), PolicyChangeEvent(*keyring), keyring));
         transaction.commit();
         return Status::Ok();
       });

@@ -39,6 +39,10 @@ Result<std::unique_ptr<Store>> OpenPostgresStore(std::string_view url,
 // (`column` must have passed ValidateColumnRef; `table_sql` is its ResolvedTable::sql). pqxx
 // exceptions propagate to the caller's Run.
 std::vector<ColumnRef> ListColumnsIn(pqxx::transaction_base& transaction);
+// Keyring rows as they are now, in `transaction`; nullopt when there is none (`describe` names
+// the database in the error of a row that does not parse).
+Result<std::optional<KeyringRecords>> ReadKeyringRows(pqxx::transaction_base& transaction,
+                                                      const std::string& describe);
 ValueCounts CountValuesIn(pqxx::transaction_base& transaction, const ColumnRef& column,
                           const std::string& table_sql);
 // A table as udmg-server uses it: its schema and its quoted, schema-qualified name for SQL.

@@ -21,8 +21,9 @@ Status SqliteStore::AppendAuditLocked(const AuditEvent& event,
   if (!has_row) return Error{ErrorCode::kInternal, "the audit trail's head read no row"};
   const int64_t seq = last.Int(0) + 1;
   const AuditMac previous = seq == 1 ? AuditMac{} : internal::AuditMacFromText(last.Text(1));
-  const AuditEntry entry =
-      internal::MakeAuditEntry(audit_signer(), event, keyring, seq, last.Int(2), previous);
+  UDMG_ASSIGN_OR_RETURN(
+      const AuditEntry entry,
+      internal::MakeAuditEntry(audit_signer(), event, keyring, seq, last.Int(2), previous));
   return connection_->Execute(
       "INSERT INTO udmg_audit (seq, at, node, os_user, pid, command, event, outcome, root_before, "
       "root_after, master_before, master_after, k0_fingerprint, key_version, mac, detail) VALUES (?1, ?2, "
@@ -30,6 +31,12 @@ Status SqliteStore::AppendAuditLocked(const AuditEvent& event,
       kWhat, entry.seq, entry.at, entry.node, entry.os_user, entry.pid, entry.command, entry.event,
       entry.outcome, entry.root_before, entry.root_after, entry.master_before, entry.master_after,
       entry.k0_fingerprint, entry.key_version, internal::AuditMacText(entry.mac), entry.detail);
+}
+
+Status SqliteStore::AppendKeyringKeptLocked(const KeptKeyringEvent& make) {
+  UDMG_ASSIGN_OR_RETURN(std::optional<KeyringRecords> keyring, ReadKeyringRows());
+  if (!keyring) return Status::Ok();
+  return AppendAuditLocked(make(*keyring), keyring);
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::ListAudit() {

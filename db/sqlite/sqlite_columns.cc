@@ -156,7 +156,9 @@ Status SqliteStore::AddColumn(const ColumnRef& column) {
       return Status(ErrorCode::kConflict,
                     "column '" + column.Name() + "' is already registered; nothing to do");
     }
-    return Status::Ok();
+    return AppendKeyringKeptLocked([&](const KeyringRecords& keyring) {
+      return ColumnChangeEvent(keyring, ColumnChange::kAdd, column.table, column.column);
+    });
   });
 }
 
@@ -167,7 +169,9 @@ Status SqliteStore::RemoveColumn(std::string_view table, std::string_view column
         "DELETE FROM udmg_encrypted_columns WHERE table_name = ?1 AND column_name = ?2", kWhat,
         table, column));
     if (connection_->Changes() == 0) return internal::NotRegistered(table, column);
-    return Status::Ok();
+    return AppendKeyringKeptLocked([&](const KeyringRecords& keyring) {
+      return ColumnChangeEvent(keyring, ColumnChange::kRemove, table, column);
+    });
   });
 }
 
@@ -218,6 +222,10 @@ Result<ColumnRef> SqliteStore::SetColumnBinding(std::string_view table, std::str
   UDMG_RETURN_IF_ERROR(connection_->Execute(
       "UPDATE udmg_meta SET keyring_revision = keyring_revision + 1 WHERE singleton = 1", kWhat));
   UDMG_ASSIGN_OR_RETURN(ColumnRef stored, FindColumn(table, column));
+  UDMG_RETURN_IF_ERROR(AppendKeyringKeptLocked([&](const KeyringRecords& keyring) {
+    return ColumnChangeEvent(keyring, bound ? ColumnChange::kBind : ColumnChange::kUnbind, table,
+                             column);
+  }));
   UDMG_RETURN_IF_ERROR(transaction.Commit());
   return stored;
 }

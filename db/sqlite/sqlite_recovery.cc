@@ -19,12 +19,16 @@ Result<std::string> SqliteStore::KeyringId() {
 // ---- Backups ----------------------------------------------------------------------------------
 
 Status SqliteStore::RecordBackup(const BackupRecord& backup) {
-  return ExecuteInWriteTransaction(
-      *connection_,
-      "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, keyring_revision) "
-      "VALUES (?1, ?2, ?3, ?4)",
-      "recording a backup", backup.taken_at, backup.root_version, backup.root_fingerprint,
-      backup.keyring_revision);
+  constexpr std::string_view kWhat = "recording a backup";
+  return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
+    UDMG_RETURN_IF_ERROR(connection_->Execute(
+        "INSERT INTO udmg_backups (taken_at, root_version, root_fingerprint, keyring_revision) "
+        "VALUES (?1, ?2, ?3, ?4)",
+        kWhat, backup.taken_at, backup.root_version, backup.root_fingerprint,
+        backup.keyring_revision));
+    return AppendKeyringKeptLocked(
+        [&](const KeyringRecords& keyring) { return BackupEvent(keyring, backup); });
+  });
 }
 
 Result<std::optional<BackupRecord>> SqliteStore::LatestBackup() {

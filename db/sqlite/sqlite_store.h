@@ -115,6 +115,10 @@ class SqliteStore final : public Store {
   // Appends `event` as the trail's next entry; the caller holds the write transaction (the
   // keyring lock). `keyring` is the one the transaction leaves (it names the signer's version).
   Status AppendAuditLocked(const AuditEvent& event, const std::optional<KeyringRecords>& keyring);
+  // The entry of a change that leaves the keyring as it is, `make` naming it from the keyring;
+  // nothing before `init` (no keyring, no key to seal with). The caller holds the write lock.
+  using KeptKeyringEvent = std::function<AuditEvent(const KeyringRecords& keyring)>;
+  Status AppendKeyringKeptLocked(const KeptKeyringEvent& make);
   // One compare-and-swap and the read-back of the row it wrote, inside the caller's transaction.
   struct CasStatements;
   Result<CasStatements> PrepareCas(const ColumnRef& column, bool has_trigger,

@@ -1,5 +1,8 @@
 // Store's registry of encrypted columns on every backend: add, find, list, remove, and every
 // refusal (bad identifiers, missing table/column/key column, non-unique key, duplicates).
+#include "engine/audit_chain.h"
+#include "engine/keyring.h"
+#include "engine/root_key.h"
 #include "tests/db/store_test_support.h"
 
 namespace udmg::db::testing {
@@ -29,6 +32,25 @@ TEST_P(StoreColumnsTest, AddFindListRemove) {
   EXPECT_STATUS(store_->RemoveColumn("tokens", "value"), kNotFound, "is not registered");
   ASSERT_OK_AND_ASSIGN(columns, store_->ListColumns());
   EXPECT_EQ(columns.size(), 1u);
+}
+
+// A process whose K0 stopped being current after it checked it (another process rotated the root
+// key) cannot seal its change: the change is refused rather than recorded unsealed.
+TEST_P(StoreColumnsTest, AChangeSignedByARootKeyNoLongerCurrentIsRefused) {
+  const SecretBytes old_k0 = RandomSecret(32), new_k0 = RandomSecret(32);
+  KeyringRecords records = NewKeyringRecords(old_k0, RandomSecret(32), 1000);
+  ASSERT_OK_AND_ASSIGN(records, RotateRootKey(records, old_k0, new_k0, 2000));
+  ASSERT_OK(store_->UpdateKeyring(
+      [&](const std::optional<KeyringRecords>&) -> Result<KeyringRecords> { return records; }));
+  store_->SetAuditSigner(AuditSigner{"gw-1", "ops", 42, "udmg-server columns add",
+                                     RootKeyFingerprint(old_k0), DeriveAuditKey(old_k0)});
+  const std::string before = database_->Dump();
+  EXPECT_STATUS(store_->AddColumn({"credentials", "secret", "id"}), kWrongKey,
+                "no longer the current one");
+  EXPECT_EQ(database_->Dump(), before);
+  store_->SetAuditSigner(AuditSigner{"gw-1", "ops", 42, "udmg-server columns add",
+                                     RootKeyFingerprint(new_k0), DeriveAuditKey(new_k0)});
+  ASSERT_OK(store_->AddColumn({"credentials", "secret", "id"}));
 }
 
 TEST_P(StoreColumnsTest, RegisteringTwiceIsAConflict) {

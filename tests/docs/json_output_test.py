@@ -108,17 +108,21 @@ def scenario(schema, runner):
     check(status and status["cryptoperiods"]["policy"] == shown["policy"]
           and status["cryptoperiods"]["overdue"],
           "status --json: the same policy, overdue")
-    # init, three rotations, the pruning and the policy: six entries.
+    # init, the demo's column, three rotations, the pruning, the backup and the policy: eight
+    # entries.
     listed = validate(schema, "audit_list", runner, "audit", "list")
-    check(listed and [e["command"] for e in listed["entries"]] == [
-        "udmg-server init", "udmg-server rotate-master-key", "udmg-server rotate-k0",
-        "udmg-server rotate-master-key", "udmg-server prune-keys", "udmg-server policy set"],
-          "audit list --json: the five keyring changes and the policy change, oldest first")
+    check(listed and [e["event"] for e in listed["entries"]] == [
+        "keyring", "column-add", "keyring", "keyring", "keyring", "prune", "backup", "policy"]
+          and [e["command"] for e in listed["entries"]] == [
+        "udmg-server init", "udmg-server demo", "udmg-server rotate-master-key",
+        "udmg-server rotate-k0", "udmg-server rotate-master-key", "udmg-server prune-keys",
+        "udmg-server passphrase-backup", "udmg-server policy set"],
+          "audit list --json: the keyring, column, backup and policy changes, oldest first")
     audited = validate(schema, "audit_verify", runner, "audit", "verify")
-    check(audited and audited["verified"] and audited["entries"] == 6,
-          "audit verify --json: 6 entries verified")
+    check(audited and audited["verified"] and audited["entries"] == 8,
+          "audit verify --json: 8 entries verified")
     report = validate(schema, "report", runner, "report")
-    check(report and report["audit"]["entries"] == 6
+    check(report and report["audit"]["entries"] == 8
           and [m["state"] for m in report["master_keys"]] == ["retired", "retired", "active"]
           and [m["retired_by"] and m["retired_by"]["command"] for m in report["master_keys"]]
           == ["udmg-server prune-keys"] * 2 + [None],

@@ -3,6 +3,7 @@
 // renumbered entry, and a truncated end, each as exit 15 naming the first broken entry.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -20,12 +21,13 @@ std::string Trimmed(std::string text) {
 }
 
 // init, rotate-master-key, rotate-k0, rotate-master-key: four entries, the first three sealed by
-// root version 1 (rotate-k0's by the version it retired), the last by version 2.
+// root version 1 (rotate-k0's by the version it retired), the last by version 2. No demo table:
+// registering its column would be an entry of its own (the test of column changes makes one).
 class AuditTest : public ServerTest {
  protected:
   void SetUp() override {
     server_.set_env("UDMG_NODE_ID", "gw-audit");
-    ASSERT_TRUE(InitDemo(server_, 3));
+    ASSERT_TRUE(InitDemo(server_, 0));
     old_key_ = server_.root_key();
     RunOk(server_, {"rotate-master-key"});
     new_key_ = RandomKeyHex();
@@ -97,6 +99,70 @@ TEST_P(AuditTest, EveryKeyringChangeIsListedAndVerifies) {
   EXPECT_EQ(server_.Run({"audit", "verify"}).exit_code, kExitWrongKey);  // needs the current K0
   server_.set_root_key(new_key_);
   EXPECT_EQ(Entries().size(), 4u);
+}
+
+// Changes that leave the keyring as it is are entries too, with the keyring's versions unchanged:
+// a column registered (here by the demo), bound, unbound, unregistered, and a backup taken.
+TEST_P(AuditTest, ColumnChangesAndBackupsAreListedAndVerify) {
+  RunOk(server_, {"demo", "--rows", "1"});
+  RunOk(server_, {"columns", "bind", "credentials.secret"});
+  RunOk(server_, {"columns", "unbind", "credentials.secret"});
+  RunOk(server_, {"columns", "remove", "credentials.secret"});
+  RunOk(server_, {"columns", "add", "credentials.secret"});
+  const std::filesystem::path passphrase = dir_.path() / "passphrase";
+  ASSERT_TRUE(WriteFile(passphrase, "a long enough backup passphrase\n"));
+  RunOk(server_, {"passphrase-backup", "--output", (dir_.path() / "keys.udmgbackup").string(),
+                  "--passphrase-file", passphrase.string()});
+
+  // Refused changes leave no entry: an unregistered column, an older root key.
+  EXPECT_EQ(server_.Run({"columns", "bind", "credentials.name"}).exit_code, kExitNotFound);
+  server_.set_root_key(old_key_);
+  EXPECT_EQ(server_.Run({"columns", "remove", "credentials.secret"}).exit_code, kExitWrongKey);
+  server_.set_root_key(new_key_);
+
+  // command, event
+  const std::vector<std::vector<std::string>> expected = {{"demo", "column-add"},
+                                                          {"columns bind", "column-bind"},
+                                                          {"columns unbind", "column-unbind"},
+                                                          {"columns remove", "column-remove"},
+                                                          {"columns add", "column-add"},
+                                                          {"passphrase-backup", "backup"}};
+  json entries = Entries();
+  ASSERT_EQ(entries.size(), 4 + expected.size()) << entries.dump();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const json& entry = entries[4 + i];
+    SCOPED_TRACE(entry.dump());
+    EXPECT_EQ(entry["command"], "udmg-server " + expected[i][0]);
+    EXPECT_EQ(entry["event"], expected[i][1]);
+    EXPECT_EQ(entry["outcome"], "ok");
+    EXPECT_EQ((std::vector<int>{entry["root_before"], entry["root_after"], entry["master_before"],
+                                entry["master_after"]}),
+              (std::vector<int>{2, 2, 3, 3}));
+    EXPECT_EQ(entry["key_version"], 2);
+    EXPECT_EQ(entry["k0_fingerprint"], FingerprintOf(new_key_));
+    if (expected[i][1] != "backup") {
+      EXPECT_EQ(entry["detail"], "credentials.secret");
+    }
+  }
+  // The backup by when it was taken, its root key's version and fingerprint, never the key.
+  const std::string backup = entries[9]["detail"];
+  EXPECT_EQ(backup.rfind("taken ", 0), 0u) << backup;
+  EXPECT_TRUE(Contains(
+      backup, "root version 2 (fingerprint " + FingerprintOf(new_key_) + "), keyring revision "))
+      << backup;
+  EXPECT_FALSE(Contains(backup, new_key_));
+  EXPECT_TRUE(Contains(RunOk(server_, {"audit", "verify"}).stdout_data,
+                       "audit trail verified: 10 entries"));
+
+  for (int seq : {5, 8, 10}) {
+    SCOPED_TRACE(seq);
+    const std::string where = " WHERE seq = " + std::to_string(seq) + ";";
+    const std::string original = Trimmed(server_.Exec("SELECT detail FROM udmg_audit" + where));
+    server_.Exec("UPDATE udmg_audit SET detail = 'credentials.name'" + where);
+    ExpectBroken("entry " + std::to_string(seq) + " does not verify");
+    server_.Exec("UPDATE udmg_audit SET detail = '" + original + "'" + where);
+  }
+  RunOk(server_, {"audit", "verify"});
 }
 
 // Each column of an entry is covered by its seal: an edit of any one is caught at that entry.

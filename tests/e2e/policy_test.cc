@@ -56,8 +56,9 @@ TEST_P(PolicyTest, SetChangesOnlyTheLimitsGivenAndIsAudited) {
   EXPECT_FALSE(shown["overdue"].get<bool>());
 
   json entries = json::parse(RunOk(server_, {"audit", "list", "--json"}).stdout_data)["entries"];
-  ASSERT_EQ(entries.size(), 3u) << entries.dump();  // init and two policy changes
-  for (size_t i : {1u, 2u}) {
+  // init, the demo's column, and two policy changes
+  ASSERT_EQ(entries.size(), 4u) << entries.dump();
+  for (size_t i : {2u, 3u}) {
     EXPECT_EQ(entries[i]["command"], "udmg-server policy set");
     EXPECT_EQ(entries[i]["event"], "policy");
     EXPECT_EQ(entries[i]["root_before"], 1);
@@ -67,7 +68,7 @@ TEST_P(PolicyTest, SetChangesOnlyTheLimitsGivenAndIsAudited) {
     EXPECT_EQ(entries[i]["key_version"], 1);
   }
   EXPECT_TRUE(
-      Contains(RunOk(server_, {"audit", "verify"}).stdout_data, "audit trail verified: 3 entries"));
+      Contains(RunOk(server_, {"audit", "verify"}).stdout_data, "audit trail verified: 4 entries"));
 }
 
 TEST_P(PolicyTest, IfDueRotatesOnlyOnceTheMasterKeyIsPastItsMaximumAge) {

@@ -115,6 +115,18 @@ TEST_P(RecoveryTest, LostNewRootKeyIsRecoveredFromThePreRotationBackup) {
   ExpectDemoValuesMigrated(server_, kRows);
   EXPECT_EQ(RunOk(server_, {"secret", "get", "credentials.secret", "3"}).stdout_data,
             "demo-secret-3");
+
+  // The restore's audit entry, sealed by the root key it made current, names the backup's time.
+  json entries = json::parse(RunOk(server_, {"audit", "list", "--json"}).stdout_data)["entries"];
+  ASSERT_FALSE(entries.empty());
+  const json& last = entries.back();
+  EXPECT_EQ(last["event"], "restore") << last.dump();
+  EXPECT_EQ(last["detail"].get<std::string>().rfind("from the backup taken ", 0), 0u)
+      << last.dump();
+  EXPECT_EQ(last["root_before"], 2) << last.dump();
+  EXPECT_EQ(last["root_after"], 1) << last.dump();
+  EXPECT_EQ(last["key_version"], 1) << last.dump();
+  RunOk(server_, {"audit", "verify"});
 }
 
 // Scenario 2: an old backup restored after rotate-master-key --reencrypt loses nothing: master v2

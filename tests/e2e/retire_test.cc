@@ -126,9 +126,10 @@ TEST_P(RetireTest, NowOnTheActiveVersionRotatesAndRetiresInOneChange) {
       << retired.Describe();
   EXPECT_EQ(MasterState(1), "retired");
   EXPECT_EQ(MasterState(2), "active");
-  // init, then one entry for the rotation and the retirement together.
+  // init, the demo's column, then one entry for the rotation and the retirement together.
   const json entry = LastAuditEntry();
-  EXPECT_EQ(entry["seq"], 2);
+  EXPECT_EQ(entry["seq"], 3);
+  EXPECT_EQ(entry["event"], "retire");
   EXPECT_EQ(entry["master_before"], 1);
   EXPECT_EQ(entry["master_after"], 2);
   RunOk(server_, {"secret", "put", "credentials.secret", "1"}, "fresh");
