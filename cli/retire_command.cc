@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/metrics_outputs.h"
 #include "cli/reencrypt_command.h"
 #include "engine/audit_chain.h"
 #include "engine/restore.h"
@@ -23,7 +24,7 @@ struct RetireArgs {
   uint32_t version = 0;
   bool now = false;
   bool confirm_unreadable = false;
-  JobFlags job;  // the runner's flags only (AddRunnerFlags), for the migration
+  JobFlags job;  // the runner's flags only (AddRunnerFlags), for the migration and its metrics
 };
 
 std::string Version(uint32_t version) { return "master key version " + std::to_string(version); }
@@ -140,17 +141,27 @@ Status RunRetire(const GlobalOptions& global, const RetireArgs& args) {
   }
   if (args.now) return RetireNow(store, view, args);
 
+  // Started before anything below writes: a bad metrics flag changes nothing.
+  UDMG_ASSIGN_OR_RETURN(std::unique_ptr<MetricsOutputs> outputs,
+                        StartJobMetricsOutputs(args.job, pipeline::kReencryptJobKind));
   UDMG_ASSIGN_OR_RETURN(KeyringRecords records, StopEncrypting(store, view, args.version));
   std::optional<RetirePlan> plan;
   UDMG_RETURN_IF_ERROR(RetireUnderLock(store, view, args.version, /*rotate=*/false,
                                        /*unreadable_ok=*/false, /*dry=*/true, plan));
+  if (plan->values == 0 && outputs != nullptr) {
+    // No job to run: the outputs report a finished one (as a rotation with nothing to move).
+    outputs->RefreshKeyState(store);
+    outputs->RecordSuccess(NowSeconds());
+    outputs->Finish(pipeline::JobRunState::kDone);
+  }
   if (plan->values > 0) {
     std::cout << ValuesUnder(*plan, args.version) << ": re-encrypting them to version "
               << ActiveMasterVersion(records) << " now\n";
     std::cout.flush();
     UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, view.k0));
-    Status moved = RunJob(global, args.job, std::move(keyring),
-                          pipeline::ResumeMode::kResumeOrStart, pipeline::kReencryptJobKind);
+    Status moved =
+        RunJob(global, args.job, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
+               pipeline::kReencryptJobKind, outputs.get());
     if (!moved.ok()) {
       return Status(moved.code(), Version(args.version) + " is not retired: " + moved.message(),
                     moved.setting());

@@ -5,6 +5,7 @@
 // nothing.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,22 @@ TEST_P(RetireTest, NowOnTheActiveVersionRotatesAndRetiresInOneChange) {
   EXPECT_EQ(entry["master_after"], 2);
   RunOk(server_, {"secret", "put", "credentials.secret", "1"}, "fresh");
   EXPECT_EQ(RunOk(server_, {"secret", "get", "credentials.secret", "1"}).stdout_data, "fresh");
+}
+
+// The runner's options apply to the migration, its metrics outputs included; with nothing to
+// move, the outputs still report a finished run.
+TEST_P(RetireTest, TheMigrationReportsOnTheMetricsOutputs) {
+  ASSERT_TRUE(InitDemoAndRotate(server_, kRows));
+  const std::string textfile = (dir_.path() / "udmg.prom").string();
+  RunOk(server_, {"retire-key", "1", "--no-progress", "--metrics-textfile", textfile});
+  EXPECT_TRUE(Contains(ReadFile(textfile), "udmg_reencrypt_rows_remaining{job=\"reencrypt\"} 0\n"))
+      << ReadFile(textfile);
+  std::filesystem::remove(textfile);
+  RunOk(server_, {"rotate-master-key", "--reencrypt", "--no-progress"});  // version 2 left empty
+  RunOk(server_, {"retire-key", "2", "--no-progress", "--metrics-textfile", textfile});
+  EXPECT_TRUE(
+      Contains(ReadFile(textfile), "udmg_last_success_timestamp_seconds{job=\"reencrypt\"} "))
+      << ReadFile(textfile);
 }
 
 // Values the job cannot move (here one that does not decrypt) keep the version: it is not
