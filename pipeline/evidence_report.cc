@@ -40,6 +40,11 @@ Result<EvidenceReport> BuildEvidenceReport(db::Store& store, const KeyringRecord
   UDMG_ASSIGN_OR_RETURN(std::vector<db::ColumnRef> columns, store.ListColumns());
   UDMG_RETURN_IF_ERROR(db::RequireEveryRowVisible(store, columns, "no report was made"));
   UDMG_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, store.ListAudit());
+  UDMG_ASSIGN_OR_RETURN(report.audit, VerifyAuditTrail(store, records, k0, std::nullopt));
+  // Only the entries that verify say who did what: an edited one could name anyone.
+  if (report.audit.first_break && report.audit.checked < entries.size()) {
+    entries.resize(report.audit.checked);
+  }
   UDMG_ASSIGN_OR_RETURN(report.policy, AssessPolicy(store, records, now));
   const std::map<uint32_t, uint64_t>& encryptions = report.policy.encryptions;
 
@@ -76,7 +81,6 @@ Result<EvidenceReport> BuildEvidenceReport(db::Store& store, const KeyringRecord
       master.values[column.Name()] = found == counted.counts->by_version.end() ? 0 : found->second;
     }
   }
-  UDMG_ASSIGN_OR_RETURN(report.audit, VerifyAuditTrail(store, records, k0, std::nullopt));
   UDMG_ASSIGN_OR_RETURN(std::vector<db::NodeRecord> nodes, store.ListNodes());
   report.nodes = AssessNodes(nodes, records, now);
   return report;

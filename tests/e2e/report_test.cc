@@ -92,6 +92,11 @@ TEST_P(ReportTest, ATamperedEntryIsReportedAndTheExitCodeSaysSo) {
   EXPECT_FALSE(report["audit"]["verified"].get<bool>());
   EXPECT_EQ(report["audit"]["first_break"], 4);
   EXPECT_EQ(report["audit"]["entries"], 3);
+  // Who made a version comes from verified entries only: not from the edited one, nor after it.
+  EXPECT_FALSE(Contains(result.stdout_data, "mallory")) << result.stdout_data;
+  EXPECT_EQ(report["master_keys"][0]["created_by"]["command"], "udmg-server init");
+  EXPECT_TRUE(report["master_keys"][1]["created_by"].is_null()) << report["master_keys"].dump();
+  EXPECT_TRUE(report["master_keys"][0]["retired_by"].is_null()) << report["master_keys"].dump();
   ExpectOneErrorLine(result, kExitAuditBroken, {"entry 4 does not verify"});
   EXPECT_TRUE(Contains(server_.Run({"report"}).stdout_data,
                        "NOT VERIFIED: the audit trail does not verify: entry 4"));
