@@ -117,8 +117,10 @@ std::string Origin(const json& origin) {
 }
 
 // "2026-12-07T20:19:32Z by ops on gw-1 (udmg-server retire-key)", or "-" when not retired.
-std::string Retirement(const json& retired_by) {
-  if (retired_by.is_null()) return "-";
+std::string Retirement(const json& master) {
+  if (master["state"] != "retired") return "-";
+  const json& retired_by = master["retired_by"];
+  if (retired_by.is_null()) return Origin(retired_by);
   return Text(retired_by["at"]) + " by " + Origin(retired_by);
 }
 
@@ -150,7 +152,7 @@ std::vector<Section> Sections(const json& report, const KeyPolicy& key_policy) {
         {Text(master["version"]), Text(master["state"]), "root v" + Text(master["wrapped_by_root"]),
          Text(master["created_at"]), Origin(master["created_by"]),
          std::to_string(master["age_seconds"].get<int64_t>() / 86400), Text(master["encryptions"]),
-         Values(master["values"]), Retirement(master["retired_by"])});
+         Values(master["values"]), Retirement(master)});
   }
   sections.push_back(masters);
   Section columns{"Values under no master key", {"column", "plaintext", "malformed"}};

@@ -98,8 +98,9 @@ TEST_P(ReportTest, ATamperedEntryIsReportedAndTheExitCodeSaysSo) {
   EXPECT_TRUE(report["master_keys"][1]["created_by"].is_null()) << report["master_keys"].dump();
   EXPECT_TRUE(report["master_keys"][0]["retired_by"].is_null()) << report["master_keys"].dump();
   ExpectOneErrorLine(result, kExitAuditBroken, {"entry 4 does not verify"});
-  EXPECT_TRUE(Contains(server_.Run({"report"}).stdout_data,
-                       "NOT VERIFIED: the audit trail does not verify: entry 4"));
+  const std::string text = server_.Run({"report", "--markdown"}).stdout_data;
+  EXPECT_TRUE(Contains(text, "NOT VERIFIED: the audit trail does not verify: entry 4")) << text;
+  EXPECT_TRUE(Contains(text, "| credentials.secret 0 | not in the audit trail |")) << text;
 }
 
 TEST_P(ReportTest, AWrongRootKeyMakesNoReport) {
