@@ -51,23 +51,22 @@ Result<KeyringRecords> WithoutActive(const KeyringRecords& current, uint32_t ver
 }
 
 // The retirement under the keyring lock, with the values under `version` counted there: nothing
-// is written while any remains unless `unreadable_ok`. With `rotate`, the active version is
-// rotated away in the same transaction (--now) when it is the active one. `plan` is what was
-// decided, also when nothing was written; `dry` writes nothing (the count printed before --now is
-// confirmed).
-Status RetireUnderLock(db::Store& store, const KeyringView& view, uint32_t version, bool rotate,
-                       bool unreadable_ok, bool dry, std::optional<RetirePlan>& plan) {
+// is written while any remains, unless `now` (--now), which also rotates the active version away
+// in the same transaction. `plan` is what was decided, also when nothing was written; `dry`
+// writes nothing (the count printed before --now is confirmed).
+Status RetireUnderLock(db::Store& store, const KeyringView& view, uint32_t version, bool now,
+                       bool dry, std::optional<RetirePlan>& plan) {
   return store.UpdateKeyringChecked(
       [&](const std::optional<KeyringRecords>& current, const std::string& keyring_id,
           const VersionUsage& usage) -> Result<std::optional<db::KeyringReplacement>> {
         if (!current) return Error{ErrorCode::kNotInitialized, "the database has no keyring"};
-        if (rotate && current->revision != view.records.revision) return KeyringChanged();
+        if (now && current->revision != view.records.revision) return KeyringChanged();
         KeyringRecords records = *current;
-        if (rotate) {
+        if (now) {
           UDMG_ASSIGN_OR_RETURN(records, WithoutActive(*current, version, view.k0));
         }
         UDMG_ASSIGN_OR_RETURN(plan, PlanRetire(records, usage, version));
-        if (dry || plan->already_retired || (plan->values > 0 && !unreadable_ok)) {
+        if (dry || plan->already_retired || (plan->values > 0 && !now)) {
           return std::optional<db::KeyringReplacement>();
         }
         const std::vector<uint32_t> retired = {version};
@@ -79,8 +78,8 @@ Status RetireUnderLock(db::Store& store, const KeyringView& view, uint32_t versi
 
 Status RetireNow(db::Store& store, const KeyringView& view, const RetireArgs& args) {
   std::optional<RetirePlan> plan;
-  UDMG_RETURN_IF_ERROR(RetireUnderLock(store, view, args.version, /*rotate=*/true,
-                                       /*unreadable_ok=*/true, /*dry=*/true, plan));
+  UDMG_RETURN_IF_ERROR(
+      RetireUnderLock(store, view, args.version, /*now=*/true, /*dry=*/true, plan));
   std::cout << ValuesUnder(*plan, args.version) << " and would become unreadable\n";
   std::cout.flush();
   if (!args.confirm_unreadable) {
@@ -90,8 +89,8 @@ Status RetireNow(db::Store& store, const KeyringView& view, const RetireArgs& ar
                  "good; add --confirm-unreadable to retire " +
                      what + " at once, or leave out --now to move its values first"};
   }
-  UDMG_RETURN_IF_ERROR(RetireUnderLock(store, view, args.version, /*rotate=*/true,
-                                       /*unreadable_ok=*/true, /*dry=*/false, plan));
+  UDMG_RETURN_IF_ERROR(
+      RetireUnderLock(store, view, args.version, /*now=*/true, /*dry=*/false, plan));
   if (ActiveMasterVersion(plan->records) != ActiveMasterVersion(view.records)) {
     std::cout << "master key rotated: version " << ActiveMasterVersion(plan->records)
               << " is active\n";
@@ -146,8 +145,8 @@ Status RunRetire(const GlobalOptions& global, const RetireArgs& args) {
                         StartJobMetricsOutputs(args.job, pipeline::kReencryptJobKind));
   UDMG_ASSIGN_OR_RETURN(KeyringRecords records, StopEncrypting(store, view, args.version));
   std::optional<RetirePlan> plan;
-  UDMG_RETURN_IF_ERROR(RetireUnderLock(store, view, args.version, /*rotate=*/false,
-                                       /*unreadable_ok=*/false, /*dry=*/true, plan));
+  UDMG_RETURN_IF_ERROR(
+      RetireUnderLock(store, view, args.version, /*now=*/false, /*dry=*/true, plan));
   if (plan->values == 0 && outputs != nullptr) {
     // No job to run: the outputs report a finished one (as a rotation with nothing to move).
     outputs->RefreshKeyState(store);
@@ -167,8 +166,8 @@ Status RunRetire(const GlobalOptions& global, const RetireArgs& args) {
                     moved.setting());
     }
   }
-  UDMG_RETURN_IF_ERROR(RetireUnderLock(store, view, args.version, /*rotate=*/false,
-                                       /*unreadable_ok=*/false, /*dry=*/false, plan));
+  UDMG_RETURN_IF_ERROR(
+      RetireUnderLock(store, view, args.version, /*now=*/false, /*dry=*/false, plan));
   if (plan->values > 0) {
     return Error{ErrorCode::kConflict,
                  Version(args.version) + " is not retired: " + ValuesUnder(*plan, args.version) +

@@ -82,7 +82,8 @@ AuditMac SealAuditEntry(const AuditEntry& entry, const AuditMac& previous,
 }
 
 std::string RetiredVersionsDetail(std::span<const uint32_t> versions) {
-  std::string detail = versions.size() == 1 ? "retired master version " : "retired master versions ";
+  std::string detail =
+      versions.size() == 1 ? "retired master version " : "retired master versions ";
   for (size_t i = 0; i < versions.size(); ++i) {
     if (i > 0) detail += ", ";
     detail += std::to_string(versions[i]);

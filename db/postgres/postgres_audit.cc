@@ -47,7 +47,8 @@ Result<std::vector<AuditEntry>> PgStore::ListAudit() {
   return connection_->ReadRows<AuditEntry>(
       "reading the audit trail",
       "SELECT seq, at, node, os_user, pid, command, event, outcome, root_before, root_after, "
-      "master_before, master_after, k0_fingerprint, key_version, mac, detail FROM udmg_audit ORDER BY seq",
+      "master_before, master_after, k0_fingerprint, key_version, mac, detail FROM udmg_audit "
+      "ORDER BY seq",
       [](const pqxx::row& row) -> Result<AuditEntry> {
         AuditEntry entry;
         entry.seq = row[0].as<int64_t>();

@@ -26,8 +26,8 @@ Status SqliteStore::AppendAuditLocked(const AuditEvent& event,
       internal::MakeAuditEntry(audit_signer(), event, keyring, seq, last.Int(2), previous));
   return connection_->Execute(
       "INSERT INTO udmg_audit (seq, at, node, os_user, pid, command, event, outcome, root_before, "
-      "root_after, master_before, master_after, k0_fingerprint, key_version, mac, detail) VALUES (?1, ?2, "
-      "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+      "root_after, master_before, master_after, k0_fingerprint, key_version, mac, detail) VALUES "
+      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
       kWhat, entry.seq, entry.at, entry.node, entry.os_user, entry.pid, entry.command, entry.event,
       entry.outcome, entry.root_before, entry.root_after, entry.master_before, entry.master_after,
       entry.k0_fingerprint, entry.key_version, internal::AuditMacText(entry.mac), entry.detail);
@@ -42,7 +42,8 @@ Status SqliteStore::AppendKeyringKeptLocked(const KeptKeyringEvent& make) {
 Result<std::vector<AuditEntry>> SqliteStore::ListAudit() {
   return connection_->ReadRows<AuditEntry>(
       "SELECT seq, at, node, os_user, pid, command, event, outcome, root_before, root_after, "
-      "master_before, master_after, k0_fingerprint, key_version, mac, detail FROM udmg_audit ORDER BY seq",
+      "master_before, master_after, k0_fingerprint, key_version, mac, detail FROM udmg_audit "
+      "ORDER BY seq",
       "reading the audit trail", [](const Statement& row) -> Result<AuditEntry> {
         AuditEntry entry;
         entry.seq = row.Int(0);

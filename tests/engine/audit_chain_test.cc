@@ -82,7 +82,8 @@ TEST(AuditChainTest, TheDetailIsCoveredOnlyWhenThereIsOne) {
   const SecretBytes key = DeriveAuditKey(Hex(kK0Hex));
   AuditEntry stripped = ThirdEntry();
   stripped.detail.clear();
-  EXPECT_NE(SealAuditEntry(stripped, AuditMac{}, key), SealAuditEntry(ThirdEntry(), AuditMac{}, key));
+  EXPECT_NE(SealAuditEntry(stripped, AuditMac{}, key),
+            SealAuditEntry(ThirdEntry(), AuditMac{}, key));
   // An entry without a detail is sealed as before the field existed (the first entry above).
   EXPECT_EQ(AuditMessage(FirstEntry(), AuditMac{}).find("retired"), std::string::npos);
 }
@@ -96,7 +97,8 @@ TEST(AuditChainTest, RetiredVersionsAreReadBackFromTheirDetail) {
   entry.detail = RetiredVersionsDetail(two);
   EXPECT_EQ(entry.detail, "retired master versions 1, 12");
   EXPECT_EQ(RetiredVersionsOf(entry), two);
-  for (const char* other : {"", "credentials.secret", "retired master versions 1,", "retired master version x"}) {
+  for (const char* other :
+       {"", "credentials.secret", "retired master versions 1,", "retired master version x"}) {
     entry.detail = other;
     EXPECT_TRUE(RetiredVersionsOf(entry).empty()) << other;
   }
