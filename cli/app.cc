@@ -181,7 +181,10 @@ int RunCli(int argc, char** argv) {
   }
   Status status = action();
   Status written = FlushStdout();
-  if (!status.ok()) return PrintError(status.error());
+  if (!status.ok()) {
+    RecordRefusal(global, status.error());
+    return PrintError(status.error());
+  }
   if (!written.ok()) return PrintError(written.error());
   return 0;
 }

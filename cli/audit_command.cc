@@ -127,7 +127,8 @@ Status RunVerify(const GlobalOptions& global, const AuditArgs& args) {
               << (verdict.checked == 1 ? " entry" : " entries");
     if (verdict.unsealed > 0) {
       std::cout << ", the last " << verdict.unsealed
-                << " of them refusals not yet sealed by a root key";
+                << " of them not yet sealed by a root key (refusals, or job changes made "
+                   "without the current one)";
     }
     std::cout << "\nhead " << head << "\n";
   }

@@ -26,7 +26,6 @@ Result<std::unique_ptr<db::Store>> OpenMigratedStore(const GlobalOptions& global
 Result<std::unique_ptr<pipeline::SecretsClient>> OpenClient(const GlobalOptions& global) {
   UDMG_ASSIGN_OR_RETURN(auto store, OpenMigratedStore(global));
   UDMG_ASSIGN_OR_RETURN(SecretBytes k0, LoadRootKey());
-  SignAuditEntries(*store, global, k0);
   pipeline::ClientOptions options{global.program, PrintWarning};
   return pipeline::SecretsClient::Open(std::move(store), std::move(k0), std::move(options));
 }
@@ -47,6 +46,21 @@ Result<KeyringView> OpenKeyringView(const GlobalOptions& global) {
 
 void SignAuditEntries(db::Store& store, const GlobalOptions& global, std::span<const uint8_t> k0) {
   store.SetAuditSigner(pipeline::AuditSignerFor(global.program, k0));
+}
+
+void SignAuditEntriesIfKeyed(db::Store& store, const GlobalOptions& global) {
+  Result<SecretBytes> k0 = LoadRootKey();
+  SignAuditEntries(store, global,
+                   k0.ok() ? std::span<const uint8_t>(*k0) : std::span<const uint8_t>());
+}
+
+void RecordRefusal(const GlobalOptions& global, const Error& error) {
+  if (!pipeline::RefusedEventOf(error)) return;  // no connection for other errors
+  Result<std::unique_ptr<db::Store>> store =
+      db::OpenStore(db::ResolveDatabaseUrl(global.database_url), db::OpenMode::kExisting);
+  if (!store.ok()) return;
+  SignAuditEntriesIfKeyed(**store, global);
+  pipeline::RecordRefusal(**store, error);
 }
 
 int64_t NowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }

@@ -46,6 +46,14 @@ Result<KeyringView> OpenKeyringView(const GlobalOptions& global);
 // Makes this process, holding `k0`, the author of the audit entries `store` appends (every
 // keyring change).
 void SignAuditEntries(db::Store& store, const GlobalOptions& global, std::span<const uint8_t> k0);
+// The same for a command that needs no K0: with this node's K0 when one is set and readable,
+// else without a key (what it appends is then unsealed).
+void SignAuditEntriesIfKeyed(db::Store& store, const GlobalOptions& global);
+
+// A command that failed with a refusal (pipeline::RecordRefusal) records it in the database's
+// audit trail, sealed when this node's K0 is current; best effort, silent: the command's error
+// line is all it prints.
+void RecordRefusal(const GlobalOptions& global, const Error& error);
 
 // Unix seconds, for keyring records.
 int64_t NowSeconds();

@@ -15,6 +15,7 @@
 #include "cli/output.h"
 #include "cli/reencrypt_command.h"
 #include "engine/root_key.h"
+#include "pipeline/audit_trail.h"
 #include "pipeline/key_policy.h"
 #include "pipeline/rotation_job.h"
 
@@ -166,7 +167,8 @@ Status RunRotationJob(const GlobalOptions& global, const ReencryptRequest& reque
                       const KeyringRecords& records, std::span<const uint8_t> k0,
                       MetricsOutputs* outputs) {
   UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, k0));
-  return RunJob(global, request.flags, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
+  return RunJob(global, request.flags, std::move(keyring),
+                pipeline::AuditSignerFor(global.program, k0), pipeline::ResumeMode::kResumeOrStart,
                 pipeline::kReencryptJobKind, outputs);
 }
 

@@ -154,6 +154,7 @@ Status MarkJobStopped(const GlobalOptions& global, std::string_view kind) {
     return Status(ErrorCode::kNotFound,
                   "no " + std::string(kind) + " job is running in this database: nothing to mark");
   }
+  SignAuditEntriesIfKeyed(*store, global);
   UDMG_RETURN_IF_ERROR(store->SetJobState(job->id, db::JobState::kStopped));
   std::cout << kind << " job " << job->id << " marked stopped (last checkpoint "
             << UtcText(job->updated_at) << "); `udmg-server " << kind
@@ -305,8 +306,8 @@ Status RunJobDryRun(const GlobalOptions& global, const JobFlags& flags, std::str
 }
 
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
-              std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
-              std::string_view kind, MetricsOutputs* outputs) {
+              std::shared_ptr<const Keyring> keyring, const db::AuditSigner& signer,
+              pipeline::ResumeMode mode, std::string_view kind, MetricsOutputs* outputs) {
   UDMG_ASSIGN_OR_RETURN(pipeline::Duration lease, OptionalDuration(flags.lease, "--lease"));
   // Before any database read of the job (the metrics' key state too).
   UDMG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::JobRunner> runner,
@@ -319,6 +320,7 @@ Status RunJob(const GlobalOptions& global, const JobFlags& flags,
   pipeline::ReencryptOptions options;
   options.database_url = url;
   options.keyring = std::move(keyring);
+  options.audit_signer = signer;
   options.job_kind = std::string(kind);
   options.resume = mode;
   options.include_plaintext = flags.include_plaintext;
@@ -380,8 +382,8 @@ Status RunReencrypt(const GlobalOptions& global, const ReencryptArgs& args) {
   UDMG_ASSIGN_OR_RETURN(auto client, OpenClient(global));
   pipeline::ResumeMode mode =
       args.resume ? pipeline::ResumeMode::kResumeOnly : pipeline::ResumeMode::kResumeOrStart;
-  return RunJob(global, args.flags, client->shared_keyring(), mode, pipeline::kReencryptJobKind,
-                outputs.get());
+  return RunJob(global, args.flags, client->shared_keyring(), client->store().audit_signer(), mode,
+                pipeline::kReencryptJobKind, outputs.get());
 }
 
 }  // namespace

@@ -94,13 +94,14 @@ Status CheckJobFlags(const GlobalOptions& global, const JobFlags& flags);
 Result<std::unique_ptr<MetricsOutputs>> StartJobMetricsOutputs(const RunnerFlags& flags,
                                                                std::string_view kind);
 
-// Runs (or resumes, per `mode`) the job of `kind` with `keyring`, printing progress on stderr and
-// a summary on stdout. The exit status of pipeline::ReportStatus. `outputs` (may be null) are the
-// metrics outputs started from flags.metrics before the database was touched: the job is
-// exposed on them while it runs and they are finished when it ends, whatever the outcome.
+// Runs (or resumes, per `mode`) the job of `kind` with `keyring`, its audit entries sealed by
+// `signer`, printing progress on stderr and a summary on stdout. The exit status of
+// pipeline::ReportStatus. `outputs` (may be null) are the metrics outputs started from
+// flags.metrics before the database was touched: the job is exposed on them while it runs and they
+// are finished when it ends, whatever the outcome.
 Status RunJob(const GlobalOptions& global, const JobFlags& flags,
-              std::shared_ptr<const Keyring> keyring, pipeline::ResumeMode mode,
-              std::string_view kind, MetricsOutputs* outputs = nullptr);
+              std::shared_ptr<const Keyring> keyring, const db::AuditSigner& signer,
+              pipeline::ResumeMode mode, std::string_view kind, MetricsOutputs* outputs = nullptr);
 
 // `--dry-run` of the job of `kind` on the keyring as it is: prints the plan, writes nothing.
 // `resume_only`: --resume, which fails (kNotFound) when no interrupted job exists.

@@ -159,8 +159,8 @@ Status RunRetire(const GlobalOptions& global, const RetireArgs& args) {
     std::cout.flush();
     UDMG_ASSIGN_OR_RETURN(std::shared_ptr<const Keyring> keyring, Keyring::Open(records, view.k0));
     Status moved =
-        RunJob(global, args.job, std::move(keyring), pipeline::ResumeMode::kResumeOrStart,
-               pipeline::kReencryptJobKind, outputs.get());
+        RunJob(global, args.job, std::move(keyring), view.store->audit_signer(),
+               pipeline::ResumeMode::kResumeOrStart, pipeline::kReencryptJobKind, outputs.get());
     if (!moved.ok()) {
       return Status(moved.code(), Version(args.version) + " is not retired: " + moved.message(),
                     moved.setting());

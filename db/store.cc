@@ -94,6 +94,35 @@ AuditEvent BackupEvent(const KeyringRecords& keyring, const BackupRecord& backup
                               std::to_string(backup.keyring_revision));
 }
 
+std::optional<AuditEvent> JobStateEvent(const KeyringRecords& keyring, const JobRecord& job,
+                                        std::optional<JobState> from, JobState to) {
+  if (from == to) return std::nullopt;
+  std::string detail = "job " + std::to_string(job.id) + " (" + job.kind + ") to master version " +
+                       std::to_string(job.target_version);
+  std::string name = "job-end";
+  std::string outcome = "ok";
+  switch (to) {
+    case JobState::kRunning:
+      name = "job-start";
+      if (from) detail += ", resumed";
+      break;
+    case JobState::kStopped: name = "job-stop"; break;
+    case JobState::kDone: break;
+    case JobState::kFailed: outcome = "failed"; break;
+  }
+  AuditEvent event = KeyringKeptEvent(keyring, std::move(name), std::move(detail));
+  event.outcome = std::move(outcome);
+  event.unsealed_if_key_not_current = true;
+  return event;
+}
+
+AuditEvent RefusalEvent(const KeyringRecords& keyring, std::string_view event,
+                        std::string_view reason) {
+  AuditEvent refusal = KeyringKeptEvent(keyring, std::string(event), "");
+  refusal.outcome = "refused: " + std::string(reason);
+  return refusal;
+}
+
 std::string RowKeyText(const RowKey& key) {
   if (const int64_t* number = std::get_if<int64_t>(&key)) return std::to_string(*number);
   return std::get<std::string>(key);

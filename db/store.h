@@ -463,6 +463,10 @@ struct AuditEvent {
   uint32_t root_after = 0;
   uint32_t master_before = 0;
   uint32_t master_after = 0;
+  // A job's state change is kept even when this process cannot seal it (no K0: an operator
+  // marking a dead job stopped; or its K0 rotated away while it ran): it is then appended
+  // unsealed, its outcome "unsealed: " and why. Every other change is refused instead (kWrongKey).
+  bool unsealed_if_key_not_current = false;
 };
 // The event of a keyring change: the current root and active master versions before and after.
 AuditEvent KeyringChangeEvent(const std::optional<KeyringRecords>& before,
@@ -481,6 +485,15 @@ AuditEvent ColumnChangeEvent(const KeyringRecords& keyring, ColumnChange change,
 // A passphrase backup taken (event "backup"); the detail names it by what udmg_backups keeps:
 // when it was taken, its root version and fingerprint, and the keyring revision (no key bytes).
 AuditEvent BackupEvent(const KeyringRecords& keyring, const BackupRecord& backup);
+// A job's state change (`from` nullopt: the job was created): "job-start" (created, or resumed
+// from stopped), "job-stop", "job-end" (outcome "ok" when done, "failed"); nullopt when the state
+// stays as it was. The detail names the job: "job 7 (reencrypt) to master version 3".
+std::optional<AuditEvent> JobStateEvent(const KeyringRecords& keyring, const JobRecord& job,
+                                        std::optional<JobState> from, JobState to);
+// A refused attempt (event "root-key": this process's K0 is not the current root key;
+// "conflict": another change or a job stood in the way), its outcome "refused: " and `reason`.
+AuditEvent RefusalEvent(const KeyringRecords& keyring, std::string_view event,
+                        std::string_view reason);
 
 class AuditStore {
  public:
@@ -490,6 +503,10 @@ class AuditStore {
   const AuditSigner& audit_signer() const { return signer_; }
 
   virtual Result<std::vector<AuditEntry>> ListAudit() = 0;  // by seq
+  // Appends RefusalEvent(keyring, event, reason) in a transaction of its own, under the keyring
+  // lock, as this connection's signer: a refusal is recorded while the refused change rolls back.
+  // Nothing when the database has no keyring.
+  virtual Status AppendRefusal(std::string_view event, std::string_view reason) = 0;
 
  private:
   AuditSigner signer_;

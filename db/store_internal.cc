@@ -275,7 +275,12 @@ Result<AuditEntry> MakeAuditEntry(const AuditSigner& signer, const AuditEvent& e
   const bool current =
       root && (root->version == event.root_before || root->version == event.root_after);
   entry.key_version = current ? root->version : 0;
-  if (!current && !signer.key.empty() && !IsRefusal(entry)) {
+  if (!current && event.unsealed_if_key_not_current && !MayBeUnsealed(entry)) {
+    entry.outcome = std::string(kUnsealedPrefix) + entry.outcome + "; " +
+                    (signer.key.empty() ? "made without a root key"
+                                        : "made with a root key that is no longer current");
+  }
+  if (!current && !signer.key.empty() && !MayBeUnsealed(entry)) {
     return Error{ErrorCode::kWrongKey,
                  "this node's root key is no longer the current one (another process rotated it "
                  "meanwhile): nothing was changed; set UDMG_SECURITY_PASSPHRASE_KEY to the current "

@@ -114,6 +114,10 @@ std::vector<uint32_t> RetiredVersionsOf(const AuditEntry& entry) {
 
 bool IsRefusal(const AuditEntry& entry) { return entry.outcome.starts_with(kRefusalPrefix); }
 
+bool MayBeUnsealed(const AuditEntry& entry) {
+  return IsRefusal(entry) || entry.outcome.starts_with(kUnsealedPrefix);
+}
+
 std::string AuditHeadText(const AuditHead& head) {
   return std::to_string(head.seq) + ":" + HexEncode(head.mac);
 }
@@ -160,8 +164,9 @@ AuditVerdict VerifyAuditChain(std::span<const AuditEntry> entries, const AuditKe
                                  std::to_string(entry.key_version) +
                                  ", which this keyring does not hold (or cannot unwrap)");
       }
-    } else if (!IsRefusal(entry)) {
-      return broken(entry, at + " is not sealed by a root key but records more than a refusal");
+    } else if (!MayBeUnsealed(entry)) {
+      return broken(entry, at + " is not sealed by a root key but records a change (only a "
+                                "refusal or an entry marked unsealed may be)");
     }
     AuditMac expected = SealAuditEntry(
         entry, previous, key ? std::span<const uint8_t>(*key) : std::span<const uint8_t>());

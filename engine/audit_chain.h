@@ -28,7 +28,7 @@ struct AuditEntry {
   int64_t pid = 0;
   std::string command;  // "rotate-master-key", "reencrypt", …
   std::string event;    // what was recorded: "keyring", "job-start", …
-  std::string outcome;  // "ok", or "refused: " and one line
+  std::string outcome;  // "ok", "failed" (a job), "refused: …" or "unsealed: …" (see below)
   std::string detail;   // what the event was about beyond the versions ("retired master 2"), or ""
   uint32_t root_before = 0;
   uint32_t root_after = 0;
@@ -58,9 +58,13 @@ AuditMac SealAuditEntry(const AuditEntry& entry, const AuditMac& previous,
 std::string RetiredVersionsDetail(std::span<const uint32_t> versions);
 std::vector<uint32_t> RetiredVersionsOf(const AuditEntry& entry);
 
-// An unkeyed entry may only record a refusal: an edit that strips the key from an entry that
-// recorded a change is a break.
+// An unkeyed entry may only record a refusal ("refused: " and why) or what a process without the
+// current K0 did and could not seal ("unsealed: " and why: a job marked stopped by an operator
+// without K0, or ended after its K0 was rotated away); an edit that strips the key from any other
+// entry is a break.
 bool IsRefusal(const AuditEntry& entry);
+bool MayBeUnsealed(const AuditEntry& entry);
+inline constexpr std::string_view kUnsealedPrefix = "unsealed: ";
 
 // An entry's place in the chain, as a copy kept outside the database records it: "SEQ:MAC" with
 // the MAC in 64 lowercase hex digits.

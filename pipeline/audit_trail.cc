@@ -40,6 +40,19 @@ db::AuditSigner AuditSignerFor(std::string program, std::span<const uint8_t> k0)
   return signer;
 }
 
+std::optional<std::string_view> RefusedEventOf(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kWrongKey: return "root-key";
+    case ErrorCode::kConflict: return "conflict";
+    default: return std::nullopt;
+  }
+}
+
+bool RecordRefusal(db::AuditStore& store, const Error& error) {
+  std::optional<std::string_view> event = RefusedEventOf(error);
+  return event && store.AppendRefusal(*event, error.message).ok();
+}
+
 Result<AuditVerdict> VerifyAuditTrail(db::AuditStore& store, const KeyringRecords& keyring,
                                       std::span<const uint8_t> current_k0,
                                       const std::optional<AuditHead>& expected) {

@@ -15,8 +15,19 @@ namespace udmg::pipeline {
 // This process as its entries name it: node id (ThisNode; the host name when UDMG_NODE_ID is
 // invalid, which the node registry warns about), the OS user it runs as (the name of its
 // effective uid, or "uid N" without one), pid and `program`, sealed with the key derived from
-// `k0` (empty: the entries are unkeyed, which only a refusal may be).
+// `k0` (empty: the entries are unkeyed, which only a refusal or a job's state change may be).
 db::AuditSigner AuditSignerFor(std::string program, std::span<const uint8_t> k0);
+
+// The audit event of `error` when it is a refused attempt: "root-key" (kWrongKey: this process's
+// K0 is not the current root key) or "conflict" (kConflict: a job or another change stood in
+// the way); nullopt for any other error.
+std::optional<std::string_view> RefusedEventOf(const Error& error);
+
+// Records `error` in the trail when it is a refused attempt, in a transaction of its own
+// (db::AuditStore::AppendRefusal), sealed by `store`'s signer when its K0 is current. False when
+// `error` is no refusal or the entry could not be appended (a hot standby, a role without INSERT
+// on udmg_audit, the database gone): the refusal's own error is what its caller reports.
+bool RecordRefusal(db::AuditStore& store, const Error& error);
 
 // The whole trail checked against the keys of every root version `keyring` holds (older K0s
 // unwrapped by `current_k0`, the current root key), and against `expected` when given.

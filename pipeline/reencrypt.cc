@@ -466,6 +466,7 @@ Result<ReencryptReport> RunReencryption(const ReencryptOptions& options) {
   Run run;
   UDMG_ASSIGN_OR_RETURN(run.reader, open(options.database_url));
   UDMG_ASSIGN_OR_RETURN(run.writer, open(options.database_url));
+  run.writer->SetAuditSigner(options.audit_signer);
   uint32_t target = options.keyring->active_version();
   UDMG_RETURN_IF_ERROR(RequireJobColumnsVisible(*run.reader, options));
   if (options.shared) {

@@ -60,6 +60,9 @@ struct ReencryptOptions {
   std::string database_url;                 // "sqlite:PATH" or "postgresql://..."
   StoreFactory open_store;                  // db::OpenStore when empty (tests inject faults)
   std::shared_ptr<const Keyring> keyring;   // required; its active version is the target
+  // Seals the job's start, stop and end in the audit trail (AuditSignerFor with this process's
+  // K0); without a key they are recorded unsealed.
+  db::AuditSigner audit_signer;
   std::string job_kind{kReencryptJobKind};  // "reencrypt" or "sweep"
   ResumeMode resume = ResumeMode::kResumeOrStart;
   std::vector<db::ColumnRef> columns;       // empty: every registered column

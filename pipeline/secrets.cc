@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "engine/envelope.h"
+#include "pipeline/audit_trail.h"
 #include "pipeline/value_failure.h"
 
 namespace udmg::pipeline {
@@ -70,6 +71,7 @@ Result<std::unique_ptr<SecretsClient>> SecretsClient::Open(std::unique_ptr<db::S
                                                            SecretBytes k0, ClientOptions options) {
   UDMG_ASSIGN_OR_RETURN(auto records, store->LoadKeyring());
   if (!records) return NotInitialized();
+  store->SetAuditSigner(AuditSignerFor(options.program, k0));
   // Before the key check: a node on an older or unknown K0 must show up in udmg_nodes too.
   RecordNode(*store, options, *records, k0);
   UDMG_ASSIGN_OR_RETURN(auto keyring, OpenKeyring(*store, *records, k0));

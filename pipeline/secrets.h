@@ -38,6 +38,7 @@ class SecretsClient {
  public:
   // Loads the keyring; fails with WrongRootKeyError when `k0` is not the current root key and
   // kNotInitialized when `init` has not run. Does not migrate the schema (the caller does).
+  // Signs the store's audit entries as this process with `k0` (AuditSignerFor).
   // Before checking the key it records this node in udmg_nodes (node_presence.h) with the root
   // version its K0 matches, so a node on a wrong K0 is recorded too; a failure to record is a
   // warning to `options.warning_sink`, never an error.

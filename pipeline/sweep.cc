@@ -64,6 +64,7 @@ ReencryptOptions PipelineOptions(SecretsClient& client, const SweepOptions& opti
   pipeline.database_url = options.database_url;
   pipeline.open_store = options.open_store;
   pipeline.keyring = watch.keyring;
+  pipeline.audit_signer = client.store().audit_signer();
   pipeline.job_kind = std::string(kSweepJobKind);
   pipeline.resume = ResumeMode::kResumeOrStart;  // a bounded run continues the last one
   pipeline.include_plaintext = options.include_plaintext;

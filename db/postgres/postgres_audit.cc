@@ -43,6 +43,30 @@ Status AppendKeyringKeptEntry(pqxx::transaction_base& transaction, const AuditSi
   return AppendAuditEntry(transaction, signer, make(*keyring), keyring);
 }
 
+Status AppendJobStateEntry(pqxx::transaction_base& transaction, const AuditSigner& signer,
+                           const std::string& describe, const JobRecord& job,
+                           std::optional<JobState> from) {
+  if (from == job.state) return Status::Ok();
+  LockKeyring(transaction);
+  return AppendKeyringKeptEntry(transaction, signer, describe, [&](const KeyringRecords& keyring) {
+    return *JobStateEvent(keyring, job, from, job.state);
+  });
+}
+
+Status PgStore::AppendRefusal(std::string_view event, std::string_view reason) {
+  return connection_->RunStatus(
+      "recording a refusal in the audit trail", Retry::kNotIdempotent,
+      [&](pqxx::connection& live) -> Status {
+        pqxx::work transaction(live);
+        LockKeyring(transaction);
+        UDMG_RETURN_IF_ERROR(AppendKeyringKeptEntry(
+            transaction, audit_signer(), Describe(),
+            [&](const KeyringRecords& keyring) { return RefusalEvent(keyring, event, reason); }));
+        transaction.commit();
+        return Status::Ok();
+      });
+}
+
 Result<std::vector<AuditEntry>> PgStore::ListAudit() {
   return connection_->ReadRows<AuditEntry>(
       "reading the audit trail",

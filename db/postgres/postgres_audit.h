@@ -29,4 +29,10 @@ using KeptKeyringEvent = std::function<AuditEvent(const KeyringRecords& keyring)
 Status AppendKeyringKeptEntry(pqxx::transaction_base& transaction, const AuditSigner& signer,
                               const std::string& describe, const KeptKeyringEvent& make);
 
+// The audit entry of `job` moving from state `from` (nullopt: just created) to `job.state`
+// (JobStateEvent; nothing when it stays), taking the keyring lock.
+Status AppendJobStateEntry(pqxx::transaction_base& transaction, const AuditSigner& signer,
+                           const std::string& describe, const JobRecord& job,
+                           std::optional<JobState> from);
+
 }  // namespace udmg::db::postgres

@@ -2,6 +2,7 @@
 // Row keys are stored as (type, text) pairs, as on SQLite; see internal::RowKeyTypeName.
 #include "db/postgres/postgres_jobs.h"
 
+#include "db/postgres/postgres_audit.h"
 #include "db/postgres/postgres_store.h"
 #include "db/store_internal.h"
 
@@ -87,14 +88,15 @@ Result<std::optional<JobRecord>> LoadJobFoundBy(PgConnection& connection, std::s
 
 }  // namespace
 
-int64_t InsertJobRows(pqxx::transaction_base& transaction, std::string_view kind,
-                      uint32_t target_version, const std::vector<ColumnRef>& columns) {
-  int64_t job_id =
-      transaction
-          .exec_params1("INSERT INTO udmg_jobs (kind, state, target_version, created_at, "
-                        "updated_at) VALUES ($1, 'running', $2, $3, $3) RETURNING id",
-                        std::string(kind), target_version, internal::UnixNow())[0]
-          .as<int64_t>();
+Result<int64_t> InsertJobRows(pqxx::transaction_base& transaction, const AuditSigner& signer,
+                              const std::string& describe, std::string_view kind,
+                              uint32_t target_version, const std::vector<ColumnRef>& columns) {
+  const int64_t job_id = transaction
+                             .exec_params1(
+                                 "INSERT INTO udmg_jobs (kind, state, target_version, created_at, "
+                                 "updated_at) VALUES ($1, 'running', $2, $3, $3) RETURNING id",
+                                 std::string(kind), target_version, internal::UnixNow())[0]
+                             .as<int64_t>();
   for (size_t i = 0; i < columns.size(); ++i) {
     transaction.exec_params(
         "INSERT INTO udmg_job_columns (job_id, position, table_name, column_name, key_column) "
@@ -102,6 +104,8 @@ int64_t InsertJobRows(pqxx::transaction_base& transaction, std::string_view kind
         job_id, static_cast<int64_t>(i), columns[i].table, columns[i].column,
         columns[i].key_column);
   }
+  JobRecord job{job_id, std::string(kind), JobState::kRunning, target_version};
+  UDMG_RETURN_IF_ERROR(AppendJobStateEntry(transaction, signer, describe, job, std::nullopt));
   return job_id;
 }
 
@@ -113,7 +117,8 @@ Result<int64_t> PgStore::CreateJob(std::string_view kind, uint32_t target_versio
   return connection_->Run<int64_t>(
       "creating a job", Retry::kNotIdempotent, [&](pqxx::connection& live) -> Result<int64_t> {
         pqxx::work transaction(live);
-        int64_t job_id = InsertJobRows(transaction, kind, target_version, columns);
+        UDMG_ASSIGN_OR_RETURN(int64_t job_id, InsertJobRows(transaction, audit_signer(), Describe(),
+                                                            kind, target_version, columns));
         transaction.commit();
         return job_id;
       });
@@ -181,12 +186,20 @@ Status PgStore::SetJobState(int64_t job_id, JobState state) {
   return connection_->RunStatus(
       "changing a job's state", Retry::kIdempotent, [&](pqxx::connection& live) -> Status {
         pqxx::work transaction(live);
-        pqxx::result updated = transaction.exec_params(
+        LockKeyring(transaction);  // first, as every keyring change: its audit entry needs it
+        pqxx::result found = transaction.exec_params(
+            "SELECT kind, state, target_version FROM udmg_jobs WHERE id = $1 FOR UPDATE", job_id);
+        if (found.empty()) return NoSuchJob(job_id);
+        UDMG_ASSIGN_OR_RETURN(JobState from, ParseJobState(found[0][1].as<std::string>()));
+        JobRecord job{job_id, found[0][0].as<std::string>(), state,
+                      static_cast<uint32_t>(found[0][2].as<int64_t>())};
+        transaction.exec_params(
             // A job that changes state waits for nothing any more (its process may have gone).
             "UPDATE udmg_jobs SET state = $2, updated_at = $3, waiting_for = NULL, "
             "waiting_since = NULL WHERE id = $1",
             job_id, std::string(JobStateName(state)), internal::UnixNow());
-        if (updated.affected_rows() == 0) return NoSuchJob(job_id);
+        UDMG_RETURN_IF_ERROR(
+            AppendJobStateEntry(transaction, audit_signer(), Describe(), job, from));
         transaction.commit();
         return Status::Ok();
       });

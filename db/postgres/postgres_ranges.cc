@@ -82,7 +82,8 @@ Result<std::optional<int64_t>> PgStore::CreateSharedJob(
         if (watermark && JobCreatedSince(transaction, kind, target_version, *watermark)) {
           return std::optional<int64_t>();
         }
-        int64_t job_id = InsertJobRows(transaction, kind, target_version, columns);
+        UDMG_ASSIGN_OR_RETURN(int64_t job_id, InsertJobRows(transaction, audit_signer(), Describe(),
+                                                            kind, target_version, columns));
         for (size_t i = 0; i < columns.size(); ++i) {
           std::optional<RowKey> lower;
           for (size_t r = 0; r <= bounds[i].size(); ++r) {

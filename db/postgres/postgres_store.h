@@ -144,6 +144,7 @@ class PgStore final : public Store {
                               bool refuse_while_job_runs) override;
   Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override;
   Result<ReplicationState> ReadReplication() override;
+  Status AppendRefusal(std::string_view event, std::string_view reason) override;
   Result<std::vector<AuditEntry>> ListAudit() override;
 
   // The same write-back with a chosen method (benchmarks and tests compare them).

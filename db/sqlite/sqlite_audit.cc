@@ -39,6 +39,21 @@ Status SqliteStore::AppendKeyringKeptLocked(const KeptKeyringEvent& make) {
   return AppendAuditLocked(make(*keyring), keyring);
 }
 
+Status SqliteStore::AppendJobStateLocked(const JobRecord& job, std::optional<JobState> from) {
+  if (from == job.state) return Status::Ok();
+  return AppendKeyringKeptLocked(
+      [&](const KeyringRecords& keyring) { return *JobStateEvent(keyring, job, from, job.state); });
+}
+
+Status SqliteStore::AppendRefusal(std::string_view event, std::string_view reason) {
+  return InTransaction(*connection_, Transaction::Kind::kWrite,
+                       "recording a refusal in the audit trail", [&]() -> Status {
+                         return AppendKeyringKeptLocked([&](const KeyringRecords& keyring) {
+                           return RefusalEvent(keyring, event, reason);
+                         });
+                       });
+}
+
 Result<std::vector<AuditEntry>> SqliteStore::ListAudit() {
   return connection_->ReadRows<AuditEntry>(
       "SELECT seq, at, node, os_user, pid, command, event, outcome, root_before, root_after, "

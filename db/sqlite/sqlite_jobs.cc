@@ -46,6 +46,8 @@ Result<int64_t> SqliteStore::CreateJob(std::string_view kind, uint32_t target_ve
                         Transaction::Begin(*connection_, Transaction::Kind::kWrite, kWhat));
   UDMG_ASSIGN_OR_RETURN(int64_t job_id,
                         InsertJobRows(*connection_, kind, target_version, columns, kWhat));
+  UDMG_RETURN_IF_ERROR(AppendJobStateLocked(
+      JobRecord{job_id, std::string(kind), JobState::kRunning, target_version}, std::nullopt));
   UDMG_RETURN_IF_ERROR(transaction.Commit());
   return job_id;
 }
@@ -156,11 +158,19 @@ Status SqliteStore::SaveCheckpoint(int64_t job_id, const ColumnRef& column,
 Status SqliteStore::SetJobState(int64_t job_id, JobState state) {
   constexpr std::string_view kWhat = "changing a job's state";
   return InTransaction(*connection_, Transaction::Kind::kWrite, kWhat, [&]() -> Status {
+    UDMG_ASSIGN_OR_RETURN(
+        Statement found,
+        connection_->Prepare("SELECT kind, state, target_version FROM udmg_jobs WHERE id = ?1",
+                             kWhat));
+    found.BindAll(job_id);
+    UDMG_ASSIGN_OR_RETURN(bool exists, found.Step());
+    if (!exists) return NoSuchJob(job_id);
+    UDMG_ASSIGN_OR_RETURN(JobState from, ParseJobState(found.Text(1)));
+    const JobRecord job{job_id, found.Text(0), state, static_cast<uint32_t>(found.Int(2))};
     UDMG_RETURN_IF_ERROR(
         connection_->Execute("UPDATE udmg_jobs SET state = ?2, updated_at = ?3 WHERE id = ?1",
                              kWhat, job_id, JobStateName(state), internal::UnixNow()));
-    if (connection_->Changes() == 0) return NoSuchJob(job_id);
-    return Status::Ok();
+    return AppendJobStateLocked(job, from);
   });
 }
 

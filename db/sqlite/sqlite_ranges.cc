@@ -83,6 +83,8 @@ Result<std::optional<int64_t>> SqliteStore::CreateSharedJob(
   UDMG_ASSIGN_OR_RETURN(int64_t job_id,
                         InsertJobRows(*connection_, kind, target_version, columns, kWhat));
   UDMG_RETURN_IF_ERROR(InsertRanges(job_id, columns, bounds));
+  UDMG_RETURN_IF_ERROR(AppendJobStateLocked(
+      JobRecord{job_id, std::string(kind), JobState::kRunning, target_version}, std::nullopt));
   UDMG_RETURN_IF_ERROR(transaction.Commit());
   return std::optional<int64_t>(job_id);
 }

@@ -108,6 +108,7 @@ class SqliteStore final : public Store {
                               bool refuse_while_job_runs) override;
   Result<std::vector<ReplacedKeyRecord>> ListReplacedKeys() override;
 
+  Status AppendRefusal(std::string_view event, std::string_view reason) override;
   Result<std::vector<AuditEntry>> ListAudit() override;
 
  private:
@@ -119,6 +120,9 @@ class SqliteStore final : public Store {
   // nothing before `init` (no keyring, no key to seal with). The caller holds the write lock.
   using KeptKeyringEvent = std::function<AuditEvent(const KeyringRecords& keyring)>;
   Status AppendKeyringKeptLocked(const KeptKeyringEvent& make);
+  // The audit entry of `job` moving from state `from` (nullopt: just created) to `job.state`
+  // (JobStateEvent; nothing when it stays).
+  Status AppendJobStateLocked(const JobRecord& job, std::optional<JobState> from);
   // One compare-and-swap and the read-back of the row it wrote, inside the caller's transaction.
   struct CasStatements;
   Result<CasStatements> PrepareCas(const ColumnRef& column, bool has_trigger,

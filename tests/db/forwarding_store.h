@@ -175,6 +175,9 @@ class ForwardingStore : public Store {
   }
   Result<ReplicationState> ReadReplication() override { return inner_->ReadReplication(); }
   Result<std::vector<AuditEntry>> ListAudit() override { return inner_->ListAudit(); }
+  Status AppendRefusal(std::string_view event, std::string_view reason) override {
+    return inner_->AppendRefusal(event, reason);
+  }
   Result<std::optional<int64_t>> OthersCommitMark() override { return inner_->OthersCommitMark(); }
 
  private:

@@ -1,5 +1,8 @@
 // Store jobs on every backend: create/load, checkpoints (typed keys, counts, scanned), states,
 // resumable lookup, and recorded failures.
+#include "engine/audit_chain.h"
+#include "engine/keyring.h"
+#include "engine/root_key.h"
 #include "tests/db/store_test_support.h"
 
 namespace udmg::db::testing {
@@ -30,6 +33,85 @@ TEST_P(StoreJobsTest, CreateAndLoad) {
   }
   ASSERT_OK_AND_ASSIGN(job, store_->LoadJob(id + 100));
   EXPECT_FALSE(job.has_value());
+}
+
+// A job's state changes are audit entries, sealed by its process's K0. Once another process
+// rotated that K0 away, the job still stops (else it stays "running" and blocks restore and
+// prune): its entry is kept unsealed and says why, and the trail still verifies.
+TEST_P(StoreJobsTest, AJobWhoseRootKeyWasRotatedAwayRecordsItsStopUnsealed) {
+  const SecretBytes old_k0 = RandomSecret(32), new_k0 = RandomSecret(32);
+  KeyringRecords records = NewKeyringRecords(old_k0, RandomSecret(32), 1000);
+  auto store = [&](const KeyringRecords& next) {
+    return store_->UpdateKeyring(
+        [&](const std::optional<KeyringRecords>&) -> Result<KeyringRecords> { return next; });
+  };
+  auto sign = [&](const SecretBytes& k0) {
+    store_->SetAuditSigner(AuditSigner{"gw-1", "ops", 42, "udmg-server reencrypt",
+                                       RootKeyFingerprint(k0), DeriveAuditKey(k0)});
+  };
+  sign(old_k0);
+  ASSERT_OK(store(records));
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateJob("reencrypt", 1, {kSecrets}));
+  ASSERT_OK_AND_ASSIGN(records, RotateRootKey(records, old_k0, new_k0, 2000));
+  ASSERT_OK(store(records));  // rotate-k0's entry, sealed by the version it retires
+  ASSERT_OK(store_->SetJobState(id, JobState::kStopped));
+  ASSERT_OK(store_->SetJobState(id, JobState::kStopped));  // no change, no entry
+
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> entries, store_->ListAudit());
+  ASSERT_EQ(entries.size(), 4u);
+  EXPECT_EQ(entries[1].event, "job-start");
+  EXPECT_EQ(entries[1].outcome, "ok");
+  EXPECT_EQ(entries[1].detail, "job " + std::to_string(id) + " (reencrypt) to master version 1");
+  EXPECT_EQ(entries[1].key_version, 1u);
+  EXPECT_EQ(entries[3].event, "job-stop");
+  EXPECT_EQ(entries[3].outcome, "unsealed: ok; made with a root key that is no longer current");
+  EXPECT_EQ(entries[3].key_version, 0u);
+  ASSERT_OK_AND_ASSIGN(std::optional<JobRecord> job, store_->LoadJob(id));
+  EXPECT_EQ(job->state, JobState::kStopped);
+
+  sign(new_k0);
+  ASSERT_OK(store_->SetJobState(id, JobState::kFailed));  // sealed again, by version 2
+  ASSERT_OK_AND_ASSIGN(entries, store_->ListAudit());
+  ASSERT_EQ(entries.size(), 5u);
+  EXPECT_EQ(entries[4].event, "job-end");
+  EXPECT_EQ(entries[4].outcome, "failed");
+  EXPECT_EQ(entries[4].key_version, 2u);
+  AuditVerdict verdict = VerifyAuditChain(entries, [&](uint32_t version) {
+    return std::optional<SecretBytes>(DeriveAuditKey(version == 1 ? old_k0 : new_k0));
+  });
+  EXPECT_FALSE(verdict.first_break.has_value()) << verdict.why;
+  EXPECT_EQ(verdict.unsealed, 0u);
+}
+
+// A refusal is appended on its own, sealed when the signer's K0 is current, unsealed otherwise;
+// nothing before `init`.
+TEST_P(StoreJobsTest, ARefusalIsAppendedInATransactionOfItsOwn) {
+  const SecretBytes k0 = RandomSecret(32);
+  ASSERT_OK(store_->AppendRefusal("conflict", "job 1 (reencrypt) is running"));
+  ASSERT_OK_AND_ASSIGN(std::vector<AuditEntry> entries, store_->ListAudit());
+  EXPECT_TRUE(entries.empty());
+  store_->SetAuditSigner(AuditSigner{"gw-1", "ops", 42, "udmg-server prune-keys",
+                                     RootKeyFingerprint(k0), DeriveAuditKey(k0)});
+  ASSERT_OK(
+      store_->UpdateKeyring([&](const std::optional<KeyringRecords>&) -> Result<KeyringRecords> {
+        return NewKeyringRecords(k0, RandomSecret(32), 1000);
+      }));
+  ASSERT_OK(store_->AppendRefusal("conflict", "job 1 (reencrypt) is running"));
+  store_->SetAuditSigner(AuditSigner{"gw-2", "ops", 43, "udmg-server status", "", {}});
+  ASSERT_OK(store_->AppendRefusal("root-key", "K0 matches no root key version"));
+  ASSERT_OK_AND_ASSIGN(entries, store_->ListAudit());
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[1].event, "conflict");
+  EXPECT_EQ(entries[1].outcome, "refused: job 1 (reencrypt) is running");
+  EXPECT_EQ(entries[1].key_version, 1u);
+  EXPECT_EQ(entries[1].root_before, 1u);
+  EXPECT_EQ(entries[1].master_after, 1u);
+  EXPECT_EQ(entries[2].node, "gw-2");
+  EXPECT_EQ(entries[2].key_version, 0u);
+  AuditVerdict verdict = VerifyAuditChain(
+      entries, [&](uint32_t) { return std::optional<SecretBytes>(DeriveAuditKey(k0)); });
+  EXPECT_FALSE(verdict.first_break.has_value()) << verdict.why;
+  EXPECT_EQ(verdict.unsealed, 1u);
 }
 
 TEST_P(StoreJobsTest, CheckpointsKeepTheirTypeAndCountsAccumulate) {

@@ -108,21 +108,23 @@ def scenario(schema, runner):
     check(status and status["cryptoperiods"]["policy"] == shown["policy"]
           and status["cryptoperiods"]["overdue"],
           "status --json: the same policy, overdue")
-    # init, the demo's column, three rotations, the pruning, the backup and the policy: eight
-    # entries.
+    # init, the demo's column, a rotation, the bounded sweep's start and stop, the reencrypt's
+    # start and end, two rotations (the second with its job's start and end), the pruning, the
+    # backup and the policy: fourteen entries.
     listed = validate(schema, "audit_list", runner, "audit", "list")
-    check(listed and [e["event"] for e in listed["entries"]] == [
-        "keyring", "column-add", "keyring", "keyring", "keyring", "prune", "backup", "policy"]
-          and [e["command"] for e in listed["entries"]] == [
-        "udmg-server init", "udmg-server demo", "udmg-server rotate-master-key",
-        "udmg-server rotate-k0", "udmg-server rotate-master-key", "udmg-server prune-keys",
-        "udmg-server passphrase-backup", "udmg-server policy set"],
-          "audit list --json: the keyring, column, backup and policy changes, oldest first")
+    check(listed and [(e["command"].removeprefix("udmg-server "), e["event"])
+                      for e in listed["entries"]] == [
+        ("init", "keyring"), ("demo", "column-add"), ("rotate-master-key", "keyring"),
+        ("sweep", "job-start"), ("sweep", "job-stop"), ("reencrypt", "job-start"),
+        ("reencrypt", "job-end"), ("rotate-k0", "keyring"), ("rotate-master-key", "keyring"),
+        ("rotate-master-key", "job-start"), ("rotate-master-key", "job-end"),
+        ("prune-keys", "prune"), ("passphrase-backup", "backup"), ("policy set", "policy")],
+          "audit list --json: the keyring, job, column, backup and policy changes, oldest first")
     audited = validate(schema, "audit_verify", runner, "audit", "verify")
-    check(audited and audited["verified"] and audited["entries"] == 8,
-          "audit verify --json: 8 entries verified")
+    check(audited and audited["verified"] and audited["entries"] == 14,
+          "audit verify --json: 14 entries verified")
     report = validate(schema, "report", runner, "report")
-    check(report and report["audit"]["entries"] == 8
+    check(report and report["audit"]["entries"] == 14
           and [m["state"] for m in report["master_keys"]] == ["retired", "retired", "active"]
           and [m["retired_by"] and m["retired_by"]["command"] for m in report["master_keys"]]
           == ["udmg-server prune-keys"] * 2 + [None],

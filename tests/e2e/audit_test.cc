@@ -93,12 +93,49 @@ TEST_P(AuditTest, EveryKeyringChangeIsListedAndVerifies) {
   const std::string shown = RunOk(server_, {"audit", "list"}).stdout_data + verified.stdout_data;
   for (const std::string& key : {old_key_, new_key_}) EXPECT_FALSE(Contains(shown, key)) << shown;
 
-  // A refused change leaves no entry: the old root key rotates nothing.
+  // A refused change rolls back and records itself in a transaction of its own: the old root
+  // key rotates nothing, and cannot seal its refusal (verifying needs the current K0: refused too).
   server_.set_root_key(old_key_);
-  EXPECT_EQ(server_.Run({"rotate-master-key"}).exit_code, kExitWrongKey);
-  EXPECT_EQ(server_.Run({"audit", "verify"}).exit_code, kExitWrongKey);  // needs the current K0
+  const std::string before = server_.Dump();  // leaves refusals out
+  ExpectOneErrorLine(server_.Run({"rotate-master-key"}), kExitWrongKey, {"root key version 1"});
+  EXPECT_EQ(server_.Dump(), before);
+  ExpectOneErrorLine(server_.Run({"audit", "verify"}), kExitWrongKey, {"root key version 1"});
+  const std::string unknown_key = RandomKeyHex();  // a key this database never had
+  server_.set_root_key(unknown_key);
+  ExpectOneErrorLine(server_.Run({"rotate-master-key"}), kExitWrongKey, {"unknown root key"});
+  EXPECT_EQ(server_.Dump(), before);
   server_.set_root_key(new_key_);
-  EXPECT_EQ(Entries().size(), 4u);
+  json after = Entries();
+  ASSERT_EQ(after.size(), 7u) << after.dump();
+  EXPECT_EQ(after[6]["event"], "root-key");
+  EXPECT_EQ(after[6]["outcome"].get<std::string>().rfind(
+                "refused: this node's UDMG_SECURITY_PASSPHRASE_KEY is an unknown root key", 0),
+            0u);
+  EXPECT_EQ(after[6]["k0_fingerprint"], FingerprintOf(unknown_key));
+  EXPECT_EQ(after[6]["key_version"], 0);
+  for (size_t i : {4u, 5u}) {
+    const json& refusal = after[i];
+    SCOPED_TRACE(refusal.dump());
+    EXPECT_EQ(refusal["command"],
+              i == 4 ? "udmg-server rotate-master-key" : "udmg-server audit verify");
+    EXPECT_EQ(refusal["event"], "root-key");
+    EXPECT_EQ(refusal["outcome"].get<std::string>().rfind(
+                  "refused: this node's UDMG_SECURITY_PASSPHRASE_KEY is root key version 1", 0),
+              0u);
+    EXPECT_EQ((std::vector<int>{refusal["root_before"], refusal["root_after"],
+                                refusal["master_before"], refusal["master_after"]}),
+              (std::vector<int>{2, 2, 3, 3}));
+    EXPECT_EQ(refusal["key_version"], 0);
+    EXPECT_EQ(refusal["k0_fingerprint"], FingerprintOf(old_key_));
+    EXPECT_FALSE(Contains(refusal.dump(), old_key_));
+  }
+  // Counted, not vouched for, until a sealed entry covers them.
+  EXPECT_TRUE(Contains(RunOk(server_, {"audit", "verify"}).stdout_data,
+                       "audit trail verified: 7 entries, the last 3 of them not yet sealed"));
+  RunOk(server_, {"rotate-master-key"});
+  EXPECT_EQ(RunOk(server_, {"audit", "verify"})
+                .stdout_data.rfind("audit trail verified: 8 entries\nhead 8:", 0),
+            0u);
 }
 
 // Changes that leave the keyring as it is are entries too, with the keyring's versions unchanged:
@@ -114,7 +151,8 @@ TEST_P(AuditTest, ColumnChangesAndBackupsAreListedAndVerify) {
   RunOk(server_, {"passphrase-backup", "--output", (dir_.path() / "keys.udmgbackup").string(),
                   "--passphrase-file", passphrase.string()});
 
-  // Refused changes leave no entry: an unregistered column, an older root key.
+  // A mistake leaves no entry (an unregistered column); a refusal records itself (an older root
+  // key: entry 11, after the six below).
   EXPECT_EQ(server_.Run({"columns", "bind", "credentials.name"}).exit_code, kExitNotFound);
   server_.set_root_key(old_key_);
   EXPECT_EQ(server_.Run({"columns", "remove", "credentials.secret"}).exit_code, kExitWrongKey);
@@ -128,7 +166,9 @@ TEST_P(AuditTest, ColumnChangesAndBackupsAreListedAndVerify) {
                                                           {"columns add", "column-add"},
                                                           {"passphrase-backup", "backup"}};
   json entries = Entries();
-  ASSERT_EQ(entries.size(), 4 + expected.size()) << entries.dump();
+  ASSERT_EQ(entries.size(), 4 + expected.size() + 1) << entries.dump();
+  EXPECT_EQ(entries.back()["command"], "udmg-server columns remove");
+  EXPECT_EQ(entries.back()["event"], "root-key");
   for (size_t i = 0; i < expected.size(); ++i) {
     const json& entry = entries[4 + i];
     SCOPED_TRACE(entry.dump());
@@ -152,7 +192,7 @@ TEST_P(AuditTest, ColumnChangesAndBackupsAreListedAndVerify) {
       << backup;
   EXPECT_FALSE(Contains(backup, new_key_));
   EXPECT_TRUE(Contains(RunOk(server_, {"audit", "verify"}).stdout_data,
-                       "audit trail verified: 10 entries"));
+                       "audit trail verified: 11 entries, the last 1 of them not yet sealed"));
 
   for (int seq : {5, 8, 10}) {
     SCOPED_TRACE(seq);
@@ -163,6 +203,75 @@ TEST_P(AuditTest, ColumnChangesAndBackupsAreListedAndVerify) {
     server_.Exec("UPDATE udmg_audit SET detail = '" + original + "'" + where);
   }
   RunOk(server_, {"audit", "verify"});
+}
+
+// A job records its start, stop, resumption and end; a job released without a key records its
+// stop unsealed; refusals by a running job (prune, restore) record themselves, sealed, with the
+// database otherwise unchanged.
+TEST_P(AuditTest, JobsAndTheRefusalsTheyCauseAreRecorded) {
+  RunOk(server_, {"demo", "--rows", "20"});  // 5
+  RunOk(server_, {"rotate-master-key"});     // 6: master 4
+  const std::filesystem::path stop = dir_.path() / "stop";
+  ASSERT_TRUE(WriteFile(stop, ""));
+  EXPECT_EQ(server_.Run({"reencrypt", "--no-progress", "--stop-file", stop.string()}).exit_code,
+            kExitIncomplete);  // 7, 8: started, stopped at once
+  std::filesystem::remove(stop);
+  RunOk(server_, {"reencrypt", "--no-progress"});  // 9, 10: resumed, ended
+  const std::filesystem::path passphrase = dir_.path() / "passphrase";
+  const std::string backup = (dir_.path() / "keys.udmgbackup").string();
+  ASSERT_TRUE(WriteFile(passphrase, "a long enough backup passphrase\n"));
+  RunOk(server_,
+        {"passphrase-backup", "--output", backup, "--passphrase-file", passphrase.string()});  // 11
+  server_.Exec("UPDATE udmg_jobs SET state = 'running';");  // what kill -9 leaves behind
+
+  const std::string before = server_.Dump();
+  ExpectOneErrorLine(server_.Run({"prune-keys"}), kExitConflict, {"is running"});  // 12
+  ExpectOneErrorLine(server_.Run({"passphrase-restore", "--input", backup, "--passphrase-file",
+                                  passphrase.string(), "--force"}),
+                     kExitConflict, {"is running"});  // 13
+  EXPECT_EQ(server_.Dump(), before);
+  const std::string key = server_.root_key();
+  server_.clear_root_key();
+  RunOk(server_, {"reencrypt", "--mark-stopped"});  // 14: no key, unsealed
+  server_.set_root_key(key);
+
+  json entries = Entries();
+  ASSERT_EQ(entries.size(), 14u) << entries.dump();
+  const std::string job = "job 1 (reencrypt) to master version 4";
+  // command, event, outcome, detail
+  const std::vector<std::vector<std::string>> expected = {
+      {"reencrypt", "job-start", "ok", job},
+      {"reencrypt", "job-stop", "ok", job},
+      {"reencrypt", "job-start", "ok", job + ", resumed"},
+      {"reencrypt", "job-end", "ok", job},
+      {"passphrase-backup", "backup", "ok", ""},
+      {"prune-keys", "conflict", "refused: job 1 (reencrypt) is running", ""},
+      {"passphrase-restore", "conflict", "refused: job 1 (reencrypt) is running", ""},
+      {"reencrypt", "job-stop", "unsealed: ok; made without a root key", job}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const json& entry = entries[6 + i];
+    SCOPED_TRACE(entry.dump());
+    EXPECT_EQ(entry["command"], "udmg-server " + expected[i][0]);
+    EXPECT_EQ(entry["event"], expected[i][1]);
+    EXPECT_EQ(entry["outcome"].get<std::string>().rfind(expected[i][2], 0), 0u);
+    if (expected[i][1] != "backup") {
+      EXPECT_EQ(entry["detail"], expected[i][3]);
+    }
+    EXPECT_EQ((std::vector<int>{entry["root_before"], entry["root_after"], entry["master_before"],
+                                entry["master_after"]}),
+              (std::vector<int>{2, 2, 4, 4}));
+    EXPECT_EQ(entry["key_version"], i + 1 < expected.size() ? 2 : 0);
+    EXPECT_EQ(entry["k0_fingerprint"], i + 1 < expected.size() ? FingerprintOf(new_key_) : "");
+  }
+  EXPECT_TRUE(Contains(RunOk(server_, {"audit", "verify"}).stdout_data,
+                       "audit trail verified: 14 entries, the last 1 of them not yet sealed"));
+  RunOk(server_, {"reencrypt", "--no-progress"});  // 15, 16: resumed, ended; seals the one before
+  EXPECT_TRUE(Contains(RunOk(server_, {"audit", "verify"}).stdout_data,
+                       "audit trail verified: 16 entries\nhead 16:"));
+
+  // An unsealed stop is as tamper-evident as any entry once covered.
+  server_.Exec("UPDATE udmg_audit SET node = 'elsewhere' WHERE seq = 14;");
+  ExpectBroken("entry 14 does not verify");
 }
 
 // Each column of an entry is covered by its seal: an edit of any one is caught at that entry.

@@ -435,21 +435,26 @@ std::string UdmgServer::database_url() const {
 }
 
 // udmg_nodes rows are presence bookkeeping: every command that opens the keyring, even
-// a refused one, refreshes its node's row. They are not stored data, so dumps leave them out.
-static std::string WithoutNodeRows(const std::string& dump) {
+// a refused one, refreshes its node's row. They are not stored data, so dumps leave them out,
+// and the audit entries of refusals: a refused command records itself (docs/exit-codes.md).
+static std::string WithoutNodeRowsAndRefusals(const std::string& dump) {
   std::istringstream in(dump);
   std::string kept;
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("INSERT INTO udmg_nodes ", 0) == 0 || line.rfind("udmg_nodes: ", 0) == 0) {
       continue;
     }
+    const bool audit_row =
+        line.rfind("INSERT INTO udmg_audit ", 0) == 0 || line.rfind("udmg_audit: ", 0) == 0;
+    if (audit_row && line.find("refused: ") != std::string::npos) continue;
     kept += line + "\n";
   }
   return kept;
 }
 
 std::string UdmgServer::Dump() const {
-  return WithoutNodeRows(postgres_ != nullptr ? postgres_->Dump() : SqliteDump(database_));
+  return WithoutNodeRowsAndRefusals(postgres_ != nullptr ? postgres_->Dump()
+                                                         : SqliteDump(database_));
 }
 
 std::string UdmgServer::Exec(const std::string& sql) const {

@@ -189,7 +189,8 @@ class UdmgServer {
   // A canonical dump of every table and row: `sqlite3 .dump`, or on PostgreSQL every column
   // definition, index and row of the test's schema in a stable order. Equal dumps: nothing changed.
   // The rows of udmg_nodes are left out: every command that opens the keyring refreshes its
-  // node's row (presence bookkeeping, not stored data).
+  // node's row (presence bookkeeping, not stored data); so are the audit entries of refusals,
+  // which a refused command appends (docs/exit-codes.md).
   std::string Dump() const;
   // Runs SQL (portable: SELECT/UPDATE/INSERT) with the sqlite3 CLI or psql and returns its stdout:
   // one row per line, columns separated by '|', NULL as an empty field. Fails the test on error.

@@ -60,10 +60,10 @@ TEST_P(ReportTest, EveryVersionWithItsOriginStateUseAndValues) {
 
   EXPECT_EQ(report["cryptoperiods"]["policy"]["master_max_age_seconds"], 90 * 86400);
   EXPECT_FALSE(report["cryptoperiods"]["overdue"].get<bool>());
-  // init, the demo's column, policy set, rotate-master-key, rotate-k0, rotate-master-key,
-  // prune-keys
+  // init, the demo's column, policy set, rotate-master-key with its job's start and end,
+  // rotate-k0, rotate-master-key with its job's start and end, prune-keys
   EXPECT_TRUE(report["audit"]["verified"].get<bool>()) << report["audit"].dump();
-  EXPECT_EQ(report["audit"]["entries"], 7);
+  EXPECT_EQ(report["audit"]["entries"], 11);
   ASSERT_EQ(report["nodes"].size(), 1u);
   EXPECT_EQ(report["nodes"][0]["node_id"], "gw-report");
   EXPECT_EQ(report["nodes"][0]["root_version"], 2);
@@ -78,7 +78,7 @@ TEST_P(ReportTest, MarkdownHasATableForEachKindOfKey) {
         "## Audit trail\n", "## Nodes\n", "| 3 | active | root v2 |",
         "- master key: maximum age 90d, maximum encryptions no limit; root key: maximum age no "
         "limit\n- policy met: yes\n",
-        "- verified: 7 entries, head 7:"}) {
+        "- verified: 11 entries, head 11:"}) {
     EXPECT_TRUE(Contains(markdown, part)) << part << "\n" << markdown;
   }
   ExpectOneErrorLine(server_.Run({"report", "--json", "--markdown"}), kExitUsage, {"exclude"});

@@ -230,10 +230,15 @@ TEST_F(AuditChainVerifyTest, AnEntryWithoutItsKeyIsABreakUnlessItIsARefusalNotYe
   };
   forge_unkeyed(0, "ok");
   EXPECT_EQ(Verify().first_break, 1);
-  EXPECT_NE(Verify().why.find("records more than a refusal"), std::string::npos);
+  EXPECT_NE(Verify().why.find("records a change"), std::string::npos);
+  forge_unkeyed(0, "failed");
+  EXPECT_EQ(Verify().first_break, 1);
 
   chain_ = original;
   forge_unkeyed(1, "refused: forged");  // covered by entry 3
+  EXPECT_EQ(Verify().first_break, 3);
+  chain_ = original;
+  forge_unkeyed(1, "unsealed: forged");  // the same for a job change made without K0
   EXPECT_EQ(Verify().first_break, 3);
 
   chain_ = original;
